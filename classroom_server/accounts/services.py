@@ -1,0 +1,326 @@
+"""Accounts: creating users, checking passwords, PINs and picture codes, rate limits, CSV import."""
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import re
+from dataclasses import dataclass, field
+
+from peewee import IntegrityError, fn
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..db import database
+from ..models import ROLES, SIGNIN_MODES, Classroom, LoginFailure, Membership, SchoolSetting, User, utcnow
+from ..settings import LANGUAGES
+
+# Pictures for the picture code: (key, symbol). Labels are translated in the templates.
+PICTURES = (("cat", "🐱"), ("dog", "🐶"), ("sun", "☀️"), ("tree", "🌳"),
+            ("apple", "🍎"), ("car", "🚗"), ("star", "⭐"), ("fish", "🐟"))
+PICTURE_KEYS = tuple(key for key, _ in PICTURES)
+PICTURE_CODE_LENGTH = 3
+PIN_RE = re.compile(r"^\d{4}$")
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 8
+# One dummy hash to compare against when the account does not exist, so timing does not tell.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+class AccountError(ValueError):
+    """Input that cannot make or change an account; the message says what to fix.
+
+    `message` is an English gettext msgid with %(name)s fields filled from `params`, so a view can
+    show it in the user's language (i18n.error_text) and the CLI in English.
+    """
+
+    def __init__(self, message: str, **params: object):
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.params = params
+
+
+class RateLimited(Exception):
+    def __init__(self, minutes: int):
+        super().__init__(f"too many wrong attempts; try again in {minutes} minutes")
+        self.minutes = minutes
+
+
+def check_username(username: str) -> str:
+    username = username.strip().lower()
+    if not USERNAME_RE.match(username):
+        raise AccountError("a username is 2-64 characters: Latin letters, digits, dot, dash or underscore, "
+                           "starting with a letter or digit")
+    return username
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError("a password needs at least %(count)d characters", count=MIN_PASSWORD)
+    return password
+
+
+def check_pin(pin: str) -> str:
+    pin = pin.strip()
+    if not PIN_RE.match(pin):
+        raise AccountError("a PIN is exactly 4 digits")
+    return pin
+
+
+def check_picture_code(code: str) -> str:
+    parts = [p.strip().lower() for p in re.split(r"[\s,;+-]+", code.strip()) if p.strip()]
+    if len(parts) != PICTURE_CODE_LENGTH or any(p not in PICTURE_KEYS for p in parts):
+        raise AccountError("a picture code is %(count)d of: %(choices)s (for example: cat sun apple)",
+                           count=PICTURE_CODE_LENGTH, choices=", ".join(PICTURE_KEYS))
+    return "-".join(parts)
+
+
+def hash_secret(secret: str) -> str:
+    # scrypt, werkzeug's default: a memory-hard KDF.
+    return generate_password_hash(secret)
+
+
+def create_user(username: str | None, display_name: str, role: str, password: str | None = None,
+                language: str | None = None) -> User:
+    if role not in ROLES:
+        raise AccountError("role %(role)r is not one of: %(choices)s", role=role, choices=", ".join(ROLES))
+    display_name = display_name.strip()
+    if not display_name or len(display_name) > 120:
+        raise AccountError("a name is 1-120 characters")
+    if username:
+        username = check_username(username)
+    elif role != "student":
+        raise AccountError("teachers and admins need a username")
+    if role != "student":
+        if password is None:
+            raise AccountError("teachers and admins need a password")
+        check_password(password)
+    if language is not None and language not in LANGUAGES:
+        raise AccountError("language is one of: %(choices)s", choices=", ".join(LANGUAGES))
+    try:
+        with database.atomic():
+            return User.create(username=username or None, display_name=display_name, role=role,
+                               password_hash=hash_secret(password) if password else None,
+                               language=language)
+    except IntegrityError:
+        raise AccountError("the username %(username)s is taken", username=username) from None
+
+
+def password_matches(user: User, password: str) -> bool:
+    return bool(user.password_hash) and check_password_hash(user.password_hash, password)
+
+
+def set_password(user: User, password: str) -> None:
+    check_password(password)
+    User.update(password_hash=hash_secret(password), session_version=User.session_version + 1) \
+        .where(User.id == user.id).execute()
+
+
+def set_student_secret(user: User, classroom: Classroom, secret: str | None) -> None:
+    """Set the PIN or picture code that the class's sign-in mode asks for (None clears it)."""
+    if secret is not None:
+        if classroom.signin_mode == "pin":
+            secret = check_pin(secret)
+        elif classroom.signin_mode == "picture":
+            secret = check_picture_code(secret)
+        else:
+            raise AccountError("class %(name)s signs in by name only: set its sign-in mode to PIN or "
+                               "picture code first", name=classroom.name)
+    User.update(secret_hash=hash_secret(secret) if secret else None,
+                session_version=User.session_version + 1).where(User.id == user.id).execute()
+
+
+def create_classroom(name: str, grade: int | None = None, signin_mode: str = "name") -> Classroom:
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise AccountError("a class name is 1-64 characters")
+    if signin_mode not in SIGNIN_MODES:
+        raise AccountError("sign-in mode is one of: %(choices)s", choices=", ".join(SIGNIN_MODES))
+    try:
+        with database.atomic():
+            return Classroom.create(name=name, grade=grade, signin_mode=signin_mode)
+    except IntegrityError:
+        raise AccountError("a class named %(name)s exists already", name=name) from None
+
+
+def enrol(user: User, classroom: Classroom) -> None:
+    role = "teacher" if user.role in ("teacher", "admin") else "student"
+    Membership.insert(classroom=classroom, user=user, role=role).on_conflict_ignore().execute()
+
+
+def admin_exists() -> bool:
+    return User.select().where(User.role == "admin", User.is_active == True).exists()  # noqa: E712
+
+
+def get_setting(key: str, default: str | None = None) -> str | None:
+    row = SchoolSetting.get_or_none(SchoolSetting.key == key)
+    return row.value if row else default
+
+
+def put_setting(key: str, value: str) -> None:
+    SchoolSetting.insert(key=key, value=value).on_conflict_replace().execute()
+
+
+# --- Sign-in -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Limits:
+    account_attempts: int
+    address_attempts: int
+    window: datetime.timedelta
+
+
+def _failures(key: str, since: datetime.datetime) -> int:
+    return LoginFailure.select().where(LoginFailure.key == key, LoginFailure.created_at >= since).count()
+
+
+def _check_limits(keys: list[tuple[str, int]], limits: Limits) -> None:
+    since = utcnow() - limits.window
+    for key, allowed in keys:
+        if _failures(key, since) >= allowed:
+            oldest = (LoginFailure.select(fn.MIN(LoginFailure.created_at))
+                      .where(LoginFailure.key == key, LoginFailure.created_at >= since).scalar())
+            wait = (oldest + limits.window) - utcnow() if oldest else limits.window
+            raise RateLimited(max(1, int(wait.total_seconds() // 60) + 1))
+
+
+def _record_failure(keys: list[str]) -> None:
+    with database.atomic():
+        LoginFailure.insert_many([{"key": k} for k in keys]).execute()
+        # Keep the table small: forget failures older than a day.
+        LoginFailure.delete().where(LoginFailure.created_at < utcnow() - datetime.timedelta(days=1)).execute()
+
+
+def _limit_keys(account: str, address: str, limits: Limits) -> list[tuple[str, int]]:
+    return [(f"account:{account}", limits.account_attempts), (f"address:{address}", limits.address_attempts)]
+
+
+def authenticate_staff(username: str, password: str, address: str, limits: Limits) -> User | None:
+    """The teacher or admin with these credentials, or None. Raises RateLimited."""
+    username = username.strip().lower()
+    keys = _limit_keys(username, address, limits)
+    _check_limits(keys, limits)
+    user = User.get_or_none(User.username == username, User.role != "student", User.is_active == True)  # noqa: E712
+    ok = check_password_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+    if user is None or not ok:
+        _record_failure([k for k, _ in keys])
+        return None
+    LoginFailure.delete().where(LoginFailure.key == keys[0][0]).execute()
+    return user
+
+
+def authenticate_student(student: User, classroom: Classroom, secret: str, address: str,
+                         limits: Limits) -> bool:
+    """Check a student's PIN or picture code for a class that asks for one. Raises RateLimited."""
+    keys = _limit_keys(f"student:{student.id}", address, limits)
+    _check_limits(keys, limits)
+    if classroom.signin_mode == "picture":
+        try:
+            secret = check_picture_code(secret)
+        except AccountError:
+            secret = ""
+    ok = bool(student.secret_hash) and check_password_hash(student.secret_hash, secret.strip())
+    if not ok:
+        _record_failure([k for k, _ in keys])
+        return False
+    LoginFailure.delete().where(LoginFailure.key == keys[0][0]).execute()
+    return True
+
+
+def class_students(classroom: Classroom) -> list[User]:
+    return list(User.select().join(Membership)
+                .where(Membership.classroom == classroom, Membership.role == "student",
+                       User.is_active == True)  # noqa: E712
+                .order_by(User.display_name))
+
+
+def is_student_of(student: User, classroom: Classroom) -> bool:
+    return Membership.select().where(Membership.classroom == classroom, Membership.user == student,
+                                     Membership.role == "student").exists()
+
+
+def user_classrooms(user: User) -> list[Classroom]:
+    return list(Classroom.select().join(Membership).where(Membership.user == user)
+                .order_by(Classroom.grade, Classroom.name))
+
+
+# --- CSV import ----------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("role", "username", "display_name", "password", "class", "pin", "language")
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    rejected: list[tuple[int, AccountError]] = field(default_factory=list)  # (line number, why)
+    classes_created: list[str] = field(default_factory=list)
+
+
+def _open_csv(text: str) -> csv.DictReader:
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    return csv.DictReader(io.StringIO(text), dialect=dialect)
+
+
+def import_users(data: bytes, dry_run: bool = False) -> ImportReport:
+    """Create users from CSV (UTF-8, with or without BOM; comma, semicolon or tab).
+
+    Columns: role, display_name, and as needed username, password, class, pin, language.
+    Each bad row is rejected with its reason; good rows are created (none with `dry_run`). A class
+    named in a row is created when missing.
+    """
+    report = ImportReport()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AccountError("the file is not UTF-8 (byte %(offset)d): save it as 'CSV UTF-8'",
+                           offset=exc.start) from None
+    reader = _open_csv(text)
+    headers = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = {"role", "display_name"} - set(headers)
+    if missing:
+        raise AccountError("the first line must name the columns; missing: %(missing)s. Known columns: "
+                           "%(known)s", missing=", ".join(sorted(missing)), known=", ".join(CSV_COLUMNS))
+    unknown = [h for h in headers if h not in CSV_COLUMNS]
+    if unknown:
+        raise AccountError("unknown columns: %(unknown)s. Known columns: %(known)s",
+                           unknown=", ".join(unknown), known=", ".join(CSV_COLUMNS))
+    reader.fieldnames = headers
+    with database.atomic() as transaction:
+        for row in reader:
+            line = reader.line_num
+            row = {k: (v or "").strip() for k, v in row.items() if k is not None}
+            if not any(row.values()):
+                continue
+            try:
+                with database.atomic():  # a savepoint: a bad row leaves nothing behind
+                    _import_row(row, report)
+            except AccountError as exc:
+                report.rejected.append((line, exc))
+        if dry_run:
+            transaction.rollback()
+    return report
+
+
+def _import_row(row: dict, report: ImportReport) -> None:
+    role = row.get("role", "").lower()
+    if role not in ROLES:
+        raise AccountError("role %(role)r is not one of: %(choices)s", role=row.get("role"),
+                           choices=", ".join(ROLES))
+    username = row.get("username") or None
+    password = row.get("password") or None
+    language = row.get("language") or None
+    class_name = row.get("class") or None
+    pin = row.get("pin") or None
+    classroom = Classroom.get_or_none(Classroom.name == class_name) if class_name else None
+    user = create_user(username, row.get("display_name", ""), role, password, language)
+    if class_name:
+        if classroom is None:
+            classroom = create_classroom(class_name, signin_mode="pin" if pin else "name")
+            report.classes_created.append(class_name)
+        enrol(user, classroom)
+        if pin and role == "student":
+            set_student_secret(user, classroom, pin)
+    report.created.append(username or user.display_name)

@@ -1,0 +1,112 @@
+"""The app factory: open the database proxy, register blueprints and commands, nothing more."""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_babel import Babel, get_locale
+from werkzeug.exceptions import HTTPException
+
+from . import __version__, security
+from .db import database, open_database
+from .health import health_report
+from .i18n import LANGUAGE_NAMES, PICTURE_LABELS, error_text, select_locale
+from .settings import LANGUAGES, Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def _secret_key(data_dir: Path) -> bytes:
+    """The key that signs session cookies; made once per school and kept in the data folder."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    # O_EXCL: two processes starting at once agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        CLASSROOM_SETTINGS=settings,
+        SECRET_KEY=_secret_key(settings.data_dir),
+        SESSION_COOKIE_NAME="classroom_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.server_secure_cookies,
+        PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=settings.server_session_hours),
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        BABEL_DEFAULT_LOCALE="kk",
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+    )
+    open_database(settings.effective_database_url)
+    Babel(app, locale_selector=select_locale)
+
+    @app.before_request
+    def _before() -> object | None:
+        if request.endpoint in ("healthz", "static"):
+            return None
+        database.connect(reuse_if_open=True)
+        security.load_user()
+        response = security.require_signin()
+        if response is None:
+            security.check_csrf()
+        return response
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        # Pages may load only what this server serves: offline means offline.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'self'; form-action 'self'; base-uri 'self'")
+        if request.endpoint != "static" and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store" if g.get("user") else "no-cache"
+        return response
+
+    @app.context_processor
+    def _globals() -> dict:
+        return {"csrf_token": security.csrf_token, "lang": str(get_locale() or "kk"), "languages": LANGUAGES,
+                "language_names": LANGUAGE_NAMES, "current_user": g.get("user"),
+                "picture_labels": PICTURE_LABELS, "error_text": error_text, "version": __version__}
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if security.wants_json():
+            return security.json_error(exc.code or 500, exc.name.lower().replace(" ", "_"),
+                                       exc.description or exc.name)
+        # Show our own (translated) description; werkzeug's defaults are English-only.
+        message = exc.description if exc.description != type(exc).description else None
+        return render_template("error.html", error=exc, message=message), exc.code
+
+    @app.get("/healthz")
+    def healthz():
+        report = health_report()
+        return jsonify(report), (200 if report["status"] == "ok" else 503)
+
+    from .accounts.views import bp as accounts_bp
+    from .admin.views import bp as admin_bp
+    from .api.views import bp as api_bp
+    from .coach.views import bp as coach_bp
+    from .learn.views import bp as learn_bp
+    for blueprint in (accounts_bp, learn_bp, coach_bp, admin_bp, api_bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,307 @@
+"""`classroom-server`: the school web server and its admin commands."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .settings import INI_NAME, Settings, SettingsError, load_settings, render_ini
+
+log = logging.getLogger(__name__)
+
+
+class Context:
+    def __init__(self, data_dir: str | None):
+        self.data_dir = data_dir
+
+    def settings(self, **overrides) -> Settings:
+        try:
+            settings = load_settings(self.data_dir)
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
+        return settings.replace(**{k: v for k, v in overrides.items() if v is not None})
+
+    def app(self, settings: Settings | None = None, migrate: bool = True):
+        """An app over a writable data folder and a current database."""
+        from . import migrations
+        from .app import create_app
+        from .db import DatabaseError, database
+        settings = settings or self.settings()
+        _check_writable(settings.data_dir)
+        try:
+            app = create_app(settings)
+            database.connect(reuse_if_open=True)
+            if migrate:
+                for name in migrations.migrate(database.obj):
+                    click.echo(f"applied migration {name}", err=True)
+            else:
+                migrations.check_not_newer(database.obj)
+        except (DatabaseError, migrations.MigrationError) as exc:
+            raise click.ClickException(str(exc)) from None
+        return app
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the data folder {folder}: {exc.strerror}. Choose another "
+                                   f"with --data-dir or CLASSROOM_DATA_DIR, or fix its permissions.") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise click.ClickException(f"the data folder {folder} is not writable by this user. Run as the "
+                                   f"user that owns it, fix its permissions, or choose another with --data-dir.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="classroom-server")
+@click.option("--data-dir", envvar="CLASSROOM_DATA_DIR", type=click.Path(file_okay=False),
+              help="The school's data folder (database, settings, content). [env: CLASSROOM_DATA_DIR]")
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@click.pass_context
+def main(ctx: click.Context, data_dir: str | None, verbose: bool) -> None:
+    """The offline classroom server for a school."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(data_dir)
+
+
+@main.command()
+@click.pass_obj
+def migrate(obj: Context) -> None:
+    """Bring the database schema up to date."""
+    from . import migrations
+    from .db import database
+    obj.app(migrate=False)
+    names = migrations.migrate(database.obj)
+    click.echo(f"applied {len(names)} migration(s)" if names else "the database is up to date")
+
+
+def _read_password(password_file: str | None, prompt: str) -> str:
+    if password_file:
+        try:
+            return Path(password_file).read_text(encoding="utf-8").strip("\r\n")
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {password_file}: {exc.strerror}") from None
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+
+
+@main.command()
+@click.option("--admin", "username", required=True, help="Username of the first administrator.")
+@click.option("--name", "display_name", help="Their full name (default: the username).")
+@click.option("--password-file", type=click.Path(dir_okay=False), help="Read the password from this file.")
+@click.option("--school-name", help="The school's name, shown on the pages.")
+@click.pass_obj
+def init(obj: Context, username: str, display_name: str | None, password_file: str | None,
+         school_name: str | None) -> None:
+    """Set up a new school: data folder, database and the first administrator."""
+    from .accounts import services as accounts
+    app = obj.app()
+    with app.app_context():
+        if accounts.admin_exists():
+            raise click.ClickException("this school has an administrator already; add more with "
+                                       "`classroom-server user create NAME --role admin`")
+        password = _read_password(password_file, "Password for " + username)
+        try:
+            accounts.create_user(username, display_name or username, "admin", password)
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        if school_name:
+            accounts.put_setting("school_name", school_name)
+    settings = obj.settings()
+    if not settings.ini_path.exists():
+        settings.ini_path.write_text(render_ini(), encoding="utf-8")
+        click.echo(f"wrote {settings.ini_path}")
+    click.echo(f"administrator {username} created in {settings.data_dir}")
+
+
+def _serve(app, settings: Settings, banner: list[str] | None = None) -> None:
+    from waitress import create_server
+    server = create_server(app, host=settings.server_host, port=settings.server_port,
+                           threads=settings.server_threads, ident="classroom-server")
+    host = "127.0.0.1" if settings.server_host in ("0.0.0.0", "::", "") else settings.server_host
+    click.echo(f"Serving on http://{host}:{server.effective_port}/  (data: {settings.data_dir})", err=True)
+    for line in banner or []:
+        click.echo(line, err=True)
+    sys.stderr.flush()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        server.close()
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [setting server.host].")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port; 0 picks a free one [setting server.port].")
+@click.option("--threads", type=click.IntRange(1, 256), help="Worker threads [setting server.threads].")
+@click.pass_obj
+def serve(obj: Context, host: str | None, port: int | None, threads: int | None) -> None:
+    """Serve the school over the LAN (waitress)."""
+    settings = obj.settings(server_host=host, server_port=port, server_threads=threads)
+    app = obj.app(settings)
+    _serve(app, settings)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 lets phones on the LAN connect.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--no-serve", is_flag=True, help="Only make the demo school, do not serve it.")
+@click.pass_obj
+def demo(obj: Context, host: str, port: int, no_serve: bool) -> None:
+    """Make (or reuse) a demo school with sample content and accounts, and serve it."""
+    from .demo import make_demo_school
+    if obj.data_dir is None:
+        obj.data_dir = str(Path.cwd() / "classroom-demo")
+    settings = obj.settings(server_host=host, server_port=port)
+    app = obj.app(settings)
+    with app.app_context():
+        logins = make_demo_school()
+    lines = ["", "Demo school " + ("created" if logins.created else "reused") + f" in {settings.data_dir}",
+             f"  administrator: {logins.admin} / {logins.password}",
+             "  teachers: " + ", ".join(logins.teachers) + f" / {logins.password}"]
+    lines += [f"  students of {name}: pick the class, then your name, then {how}"
+              for name, how in logins.classes]
+    lines.append("  sample content: none yet (content packs arrive with a later version)")
+    if no_serve:
+        click.echo("\n".join(lines))
+        return
+    _serve(app, settings, lines)
+
+
+@main.group()
+def config() -> None:
+    """Write or show the settings."""
+
+
+@config.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing settings file.")
+@click.pass_obj
+def config_init(obj: Context, force: bool) -> None:
+    """Write a commented classroom-server.ini with every setting and its default."""
+    settings = obj.settings()
+    path = settings.ini_path
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; pass --force to overwrite it")
+    _check_writable(settings.data_dir)
+    path.write_text(render_ini(), encoding="utf-8")
+    click.echo(f"wrote {path}")
+
+
+@config.command("show")
+@click.pass_obj
+def config_show(obj: Context) -> None:
+    """Print the settings in force (file, variables and defaults combined)."""
+    click.echo(render_ini(obj.settings()), nl=False)
+
+
+@main.group()
+def user() -> None:
+    """Create, list and change accounts."""
+
+
+@user.command("create")
+@click.argument("username", required=False)
+@click.option("--role", type=click.Choice(["admin", "teacher", "student"]), required=True)
+@click.option("--name", "display_name", help="Full name (default: the username).")
+@click.option("--class", "class_name", help="Add them to this class (it must exist).")
+@click.option("--password-file", type=click.Path(dir_okay=False), help="Read the password from this file.")
+@click.option("--language", type=click.Choice(["kk", "ru", "en"]))
+@click.pass_obj
+def user_create(obj: Context, username: str | None, role: str, display_name: str | None,
+                class_name: str | None, password_file: str | None, language: str | None) -> None:
+    """Create an account. Students need no username, only --name."""
+    from .accounts import services as accounts
+    from .models import Classroom
+    if not (username or display_name):
+        raise click.UsageError("give a USERNAME, or --name for a student")
+    app = obj.app()
+    with app.app_context():
+        classroom = None
+        if class_name:
+            classroom = Classroom.get_or_none(Classroom.name == class_name)
+            if classroom is None:
+                raise click.ClickException(f"there is no class {class_name!r}; create it on the admin page "
+                                           f"or with `user import`")
+        password = _read_password(password_file, "Password") if role != "student" else None
+        try:
+            created = accounts.create_user(username, display_name or username, role, password, language)
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        if classroom:
+            accounts.enrol(created, classroom)
+    click.echo(f"created {role} {created.username or created.display_name} (id {created.id})")
+
+
+@user.command("list")
+@click.option("--role", type=click.Choice(["admin", "teacher", "student"]))
+@click.pass_obj
+def user_list(obj: Context, role: str | None) -> None:
+    """List accounts: id, role, username, name, classes."""
+    from .accounts.services import user_classrooms
+    from .models import User
+    app = obj.app()
+    with app.app_context():
+        query = User.select().order_by(User.role, User.display_name)
+        if role:
+            query = query.where(User.role == role)
+        for row in query:
+            classes = ",".join(c.name for c in user_classrooms(row))
+            state = "" if row.is_active else "  (disabled)"
+            click.echo(f"{row.id}\t{row.role}\t{row.username or '-'}\t{row.display_name}\t{classes}{state}")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--password-file", type=click.Path(dir_okay=False), help="Read the password from this file.")
+@click.pass_obj
+def user_passwd(obj: Context, username: str, password_file: str | None) -> None:
+    """Set a teacher's or administrator's password (signs them out everywhere)."""
+    from .accounts import services as accounts
+    from .models import User
+    app = obj.app()
+    with app.app_context():
+        target = User.get_or_none(User.username == username.strip().lower())
+        if target is None:
+            raise click.ClickException(f"there is no user {username!r}; see `classroom-server user list`")
+        if target.role == "student":
+            raise click.ClickException("students have no password: their teacher sets a PIN or picture code "
+                                       "on the class page")
+        try:
+            accounts.set_password(target, _read_password(password_file, "New password"))
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"password changed for {target.username}")
+
+
+@user.command("import")
+@click.argument("csv_file", type=click.File("rb"))
+@click.option("--dry-run", is_flag=True, help="Check every row and report, change nothing.")
+@click.pass_obj
+def user_import(obj: Context, csv_file, dry_run: bool) -> None:
+    """Create accounts from a CSV file (columns: role, display_name, username, password, class, pin,
+    language). Each rejected row is reported with its reason; the others are created."""
+    from .accounts import services as accounts
+    app = obj.app()
+    with app.app_context():
+        try:
+            report = accounts.import_users(csv_file.read(), dry_run=dry_run)
+        except accounts.AccountError as exc:
+            raise click.ClickException(f"{csv_file.name}: {exc}") from None
+    verb = "would create" if dry_run else "created"
+    click.echo(f"{verb} {len(report.created)} account(s), rejected {len(report.rejected)} row(s)")
+    for name in report.classes_created:
+        click.echo(f"  new class: {name}")
+    for line, why in report.rejected:
+        click.echo(f"  line {line}: {why}")
+    if report.rejected:
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The database proxy: SQLite (WAL) in the data folder by default, PostgreSQL by URL."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from playhouse.db_url import connect
+
+log = logging.getLogger(__name__)
+
+database = DatabaseProxy()
+
+# synchronous=FULL: an acknowledged write (a student's answer) must survive a power cut.
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "full",
+    "busy_timeout": 10000,
+    "cache_size": -16000,
+}
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or used; the message says what to do."""
+
+
+def open_database(url: str) -> Database:
+    """Open the database named by `url` and bind it to the proxy."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(f"cannot create the folder {path.parent} for the database: {exc.strerror}. "
+                                f"Choose a writable --data-dir or fix its permissions.") from None
+        db: Database = SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, check_same_thread=False,
+                                      timeout=10)
+    else:
+        db = connect(url)
+        if not isinstance(db, (PostgresqlDatabase, SqliteDatabase)):
+            raise DatabaseError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+    database.initialize(db)
+    return db
+
+
+def is_sqlite() -> bool:
+    return isinstance(database.obj, SqliteDatabase)

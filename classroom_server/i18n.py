@@ -1,0 +1,33 @@
+"""Interface language: the user's choice, else the session's, else the browser's, else the setting."""
+from __future__ import annotations
+
+from flask import current_app, g, request, session
+from flask_babel import gettext, lazy_gettext
+
+from .settings import LANGUAGES
+
+LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
+
+
+def select_locale() -> str:
+    user = g.get("user")
+    if user is not None and user.language in LANGUAGES:
+        return user.language
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
+    best = request.accept_languages.best_match(LANGUAGES)
+    return best or current_app.config["CLASSROOM_SETTINGS"].i18n_default_language
+
+# Words for the picture-code pictures (see accounts.services.PICTURES), read aloud and shown small.
+PICTURE_LABELS = {"cat": lazy_gettext("cat"), "dog": lazy_gettext("dog"), "sun": lazy_gettext("sun"),
+                  "tree": lazy_gettext("tree"), "apple": lazy_gettext("apple"), "car": lazy_gettext("car"),
+                  "star": lazy_gettext("star"), "fish": lazy_gettext("fish")}
+
+
+def error_text(exc: Exception) -> str:
+    """An error that carries a gettext msgid (`message`, `params`) in the user's language."""
+    message = getattr(exc, "message", None)
+    if message is None:
+        return str(exc)
+    return gettext(message, **getattr(exc, "params", {}))

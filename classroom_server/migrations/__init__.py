@@ -1,0 +1,87 @@
+"""Numbered schema migrations, applied in order and recorded in `migration_history`.
+
+Each script `NNNN_name.py` defines `up(db)` using frozen inline models (never the app's models),
+so an old script keeps meaning what it meant when it was written.
+"""
+from __future__ import annotations
+
+import datetime
+import importlib
+import logging
+import pkgutil
+import re
+from dataclasses import dataclass
+
+from peewee import CharField, Database, DateTimeField, IntegerField, Model
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^(\d{4})_\w+$")
+
+
+class MigrationError(Exception):
+    """The database schema cannot be brought up to date; the message says what to do."""
+
+
+class MigrationHistory(Model):
+    number = IntegerField(primary_key=True)
+    name = CharField(max_length=128)
+    applied_at = DateTimeField()
+
+    class Meta:
+        table_name = "migration_history"
+
+
+@dataclass(frozen=True)
+class Migration:
+    number: int
+    name: str
+
+
+def available() -> list[Migration]:
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        match = _NAME.match(info.name)
+        if match:
+            found.append(Migration(int(match.group(1)), info.name))
+    return sorted(found, key=lambda m: m.number)
+
+
+def applied(db: Database) -> list[int]:
+    with MigrationHistory.bind_ctx(db):
+        if not MigrationHistory.table_exists():
+            return []
+        return [row.number for row in MigrationHistory.select().order_by(MigrationHistory.number)]
+
+
+def pending(db: Database) -> list[Migration]:
+    check_not_newer(db)
+    done = set(applied(db))
+    return [m for m in available() if m.number not in done]
+
+
+def check_not_newer(db: Database) -> None:
+    known = {m.number for m in available()}
+    unknown = [n for n in applied(db) if n not in known]
+    if unknown:
+        raise MigrationError(
+            f"this database was upgraded by a newer classroom-server (schema {max(unknown):04d}; this "
+            f"version knows up to {max(known):04d}). Install the newer version again, or restore a "
+            f"backup made with this version; nothing was changed.")
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply every pending migration, each in its own transaction. Returns the names applied."""
+    with MigrationHistory.bind_ctx(db):
+        db.create_tables([MigrationHistory], safe=True)
+    done = []
+    for migration in pending(db):
+        module = importlib.import_module(f"{__name__}.{migration.name}")
+        log.info("applying migration %s", migration.name)
+        with db.atomic():
+            module.up(db)
+            with MigrationHistory.bind_ctx(db):
+                MigrationHistory.create(number=migration.number, name=migration.name,
+                                        applied_at=datetime.datetime.utcnow())
+        done.append(migration.name)
+    return done

@@ -1,0 +1,83 @@
+"""The school's tables. Shared by every feature: coach reads what learn writes.
+
+Change the schema only together with a numbered script in `migrations/`.
+"""
+from __future__ import annotations
+
+import datetime
+
+from peewee import (BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model,
+                    TextField)
+
+from .db import database
+
+ROLES = ("admin", "teacher", "student")
+SIGNIN_MODES = ("name", "pin", "picture")
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+
+
+class User(BaseModel):
+    # Students may have no username: they sign in by class and name.
+    username = CharField(max_length=64, unique=True, null=True)
+    display_name = CharField(max_length=120)
+    role = CharField(max_length=16, index=True)
+    password_hash = CharField(max_length=255, null=True)
+    # A student's secret: a PIN or a picture code, hashed like a password.
+    secret_hash = CharField(max_length=255, null=True)
+    language = CharField(max_length=8, null=True)
+    is_active = BooleanField(default=True)
+    # Bumped on password change or sign-out everywhere; old session cookies stop working.
+    session_version = IntegerField(default=1)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "user"
+
+
+class Classroom(BaseModel):
+    name = CharField(max_length=64, unique=True)
+    grade = IntegerField(null=True)
+    signin_mode = CharField(max_length=16, default="name")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "classroom"
+
+
+class Membership(BaseModel):
+    classroom = ForeignKeyField(Classroom, backref="memberships", on_delete="CASCADE")
+    user = ForeignKeyField(User, backref="memberships", on_delete="CASCADE")
+    role = CharField(max_length=16)  # teacher or student, within this class
+
+    class Meta:
+        table_name = "membership"
+        indexes = ((("classroom", "user"), True),)
+
+
+class LoginFailure(BaseModel):
+    """One wrong sign-in; counted per account and per address for rate limiting."""
+    key = CharField(max_length=128, index=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "login_failure"
+
+
+class SchoolSetting(BaseModel):
+    """Small key/value facts about this school (its name, whether the demo was made)."""
+    key = CharField(max_length=64, primary_key=True)
+    value = TextField()
+
+    class Meta:
+        table_name = "school_setting"
+
+
+MODELS = (User, Classroom, Membership, LoginFailure, SchoolSetting)

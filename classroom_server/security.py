@@ -1,0 +1,106 @@
+"""Sign-in state, CSRF protection and role checks shared by every blueprint."""
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Callable
+
+from flask import Response, abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask_babel import gettext as _
+
+from .models import User
+
+# Endpoints anyone may reach without signing in.
+PUBLIC_ENDPOINTS = {
+    "static", "healthz", "accounts.signin", "accounts.staff_signin", "accounts.student_class",
+    "accounts.student_secret", "accounts.setup", "accounts.set_language", "api.openapi",
+}
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def check_csrf() -> None:
+    """Refuse a state-changing request that does not carry this session's token."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        if wants_json():
+            abort(json_error(400, "csrf", "Missing or stale CSRF token: read it from /api/v1/me and "
+                                          "send it as the X-CSRF-Token header."))
+        abort(400, description=_("This form has expired. Go back, reload the page and try again."))
+
+
+def json_error(status: int, error: str, message: str) -> Response:
+    response = jsonify(error=error, message=message)
+    response.status_code = status
+    return response
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def load_user() -> None:
+    g.user = None
+    user_id = session.get("uid")
+    if user_id is None:
+        return
+    user = User.get_or_none(User.id == user_id)
+    if user is None or not user.is_active or user.session_version != session.get("ver"):
+        session.pop("uid", None)
+        return
+    g.user = user
+
+
+def require_signin() -> object | None:
+    if g.user is not None or request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return None
+    if wants_json():
+        return json_error(401, "unauthenticated", "Sign in first.")
+    return redirect(url_for("accounts.signin", next=request.full_path.rstrip("?")))
+
+
+def roles_required(*roles: str) -> Callable[[], None]:
+    """A blueprint `before_request` hook that lets only these roles through."""
+    def check() -> None:
+        if g.user is None:
+            abort(401)
+        if g.user.role not in roles:
+            if wants_json():
+                abort(json_error(403, "forbidden", "Your role cannot use this."))
+            abort(403)
+    return check
+
+
+def role_home(user: User) -> str:
+    return {"admin": "admin.home", "teacher": "coach.home", "student": "learn.home"}[user.role]
+
+
+def sign_in(user: User) -> None:
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    session.permanent = True
+    session["uid"] = user.id
+    session["ver"] = user.session_version
+    session["csrf"] = secrets.token_urlsafe(32)
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only follow a `next` that stays on this server."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+def settings():
+    return current_app.config["CLASSROOM_SETTINGS"]

@@ -1,0 +1,211 @@
+"""One declared list of settings; read from `<data-dir>/classroom-server.ini` and the environment.
+
+Precedence: `CLASSROOM_<SECTION>_<KEY>` variable > INI file > default.
+"""
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+INI_NAME = "classroom-server.ini"
+LANGUAGES = ("kk", "ru", "en")
+
+
+class SettingsError(Exception):
+    """A setting has a value we cannot use; the message names where it came from and what to fix."""
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "yes", "true", "on"):
+        return True
+    if value in ("0", "no", "false", "off"):
+        return False
+    raise ValueError("expected yes or no (true/false, 1/0, on/off)")
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+    if value < 1:
+        raise ValueError("expected a number of at least 1")
+    return value
+
+
+def _port(raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError("expected a port number (0-65535)") from None
+    if not 0 <= value <= 65535:
+        raise ValueError("expected a port number (0-65535)")
+    return value
+
+
+def _language(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in LANGUAGES:
+        raise ValueError("expected one of " + ", ".join(LANGUAGES))
+    return value
+
+
+def _database_url(raw: str) -> str:
+    value = raw.strip()
+    if value and not value.startswith(("sqlite:///", "postgres://", "postgresql://")):
+        raise ValueError("expected sqlite:///PATH or postgresql://USER@HOST:PORT/NAME, or empty for the "
+                         "SQLite file in the data folder")
+    return value
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    section: str
+    key: str
+    parse: Callable[[str], Any]
+    default: str
+    description: str
+
+    @property
+    def field(self) -> str:
+        return f"{self.section}_{self.key}"
+
+    @property
+    def env(self) -> str:
+        return f"CLASSROOM_{self.section.upper()}_{self.key.upper()}"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("server", "host", _text, "0.0.0.0",
+           "Address to listen on; 0.0.0.0 lets devices on the school Wi-Fi connect."),
+    Option("server", "port", _port, "8080", "TCP port of the web server; 0 picks a free port."),
+    Option("server", "threads", _positive_int, "8",
+           "Waitress worker threads; 8 suits a 2-core mini-PC serving a whole school."),
+    Option("server", "secure_cookies", _parse_bool, "no",
+           "Send session cookies only over HTTPS; turn on when a TLS proxy sits in front."),
+    Option("server", "session_hours", _positive_int, "12",
+           "Hours a sign-in stays valid without activity."),
+    Option("database", "url", _database_url, "",
+           "Empty for the SQLite file in the data folder, or a database URL "
+           "(sqlite:///PATH or postgresql://USER@HOST:PORT/NAME)."),
+    Option("security", "account_attempts", _positive_int, "5",
+           "Wrong sign-ins allowed per account within the lockout window."),
+    Option("security", "address_attempts", _positive_int, "30",
+           "Wrong sign-ins allowed per device address within the lockout window."),
+    Option("security", "lockout_minutes", _positive_int, "15",
+           "Length of the window (and of the wait) for sign-in rate limits."),
+    Option("i18n", "default_language", _language, "kk",
+           "Interface language when neither the user nor the browser chooses one: kk, ru or en."),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    server_host: str
+    server_port: int
+    server_threads: int
+    server_secure_cookies: bool
+    server_session_hours: int
+    database_url: str
+    security_account_attempts: int
+    security_address_attempts: int
+    security_lockout_minutes: int
+    i18n_default_language: str
+
+    @property
+    def ini_path(self) -> Path:
+        return self.data_dir / INI_NAME
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'classroom.sqlite3'}"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("CLASSROOM_DATA_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "classroom-server"
+
+
+def load_settings(data_dir: str | os.PathLike | None = None,
+                  environ: dict[str, str] | None = None) -> Settings:
+    """Read settings for `data_dir`; raise SettingsError naming the file/section or variable at fault."""
+    environ = os.environ if environ is None else environ
+    folder = Path(data_dir) if data_dir is not None else default_data_dir()
+    ini_path = folder / INI_NAME
+    parser = configparser.ConfigParser(interpolation=None)
+    if ini_path.exists():
+        try:
+            with open(ini_path, encoding="utf-8") as handle:
+                parser.read_file(handle)
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{ini_path}: cannot read the settings file: {exc}. "
+                                f"Fix the file or write a fresh one with `classroom-server config init`.") from None
+    known = {(o.section, o.key) for o in OPTIONS}
+    for section in parser.sections():
+        for key in parser[section]:
+            if (section, key) not in known:
+                log.warning("%s: [%s] %s is not a known setting and is ignored", ini_path, section, key)
+    for name in environ:
+        if name.startswith("CLASSROOM_") and name not in ("CLASSROOM_DATA_DIR",) \
+                and name not in {o.env for o in OPTIONS} and not name.startswith("CLASSROOM_TEST_"):
+            log.warning("environment variable %s is not a known setting and is ignored", name)
+
+    values: dict[str, Any] = {"data_dir": folder}
+    errors = []
+    for option in OPTIONS:
+        if option.env in environ:
+            raw, origin = environ[option.env], f"environment variable {option.env}"
+        elif parser.has_option(option.section, option.key):
+            raw, origin = parser.get(option.section, option.key), f"{ini_path} [{option.section}] {option.key}"
+        else:
+            raw, origin = option.default, None
+        try:
+            values[option.field] = option.parse(raw)
+        except ValueError as exc:
+            if origin is None:  # a default that does not parse is our bug, not the user's
+                raise
+            errors.append(f"{origin} = {raw!r}: {exc}")
+    if errors:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(errors))
+    return Settings(**values)
+
+
+def render_ini(settings: Settings | None = None) -> str:
+    """A commented INI with every option: its description, default and (if given) current value."""
+    lines = ["# Classroom server settings. Every key can also be set by the variable",
+             "# CLASSROOM_<SECTION>_<KEY>, which wins over this file.", ""]
+    section = None
+    for option in OPTIONS:
+        if option.section != section:
+            if section is not None:
+                lines.append("")
+            section = option.section
+            lines.append(f"[{section}]")
+        lines.append(f"# {option.description}")
+        lines.append(f"# default: {option.default!s}   variable: {option.env}")
+        if settings is None:
+            lines.append(f"{option.key} = {option.default}")
+        else:
+            value = getattr(settings, option.field)
+            if isinstance(value, bool):
+                value = "yes" if value else "no"
+            lines.append(f"{option.key} = {value}")
+    return "\n".join(lines) + "\n"

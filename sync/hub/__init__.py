@@ -1,0 +1,1 @@
+"""The national platform's reference service (Flask + peewee on PostgreSQL)."""
