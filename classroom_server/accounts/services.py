@@ -322,5 +322,9 @@ def _import_row(row: dict, report: ImportReport) -> None:
             report.classes_created.append(class_name)
         enrol(user, classroom)
         if pin and role == "student":
+            if classroom.signin_mode == "name" and class_name in report.classes_created:
+                # A class this file made takes the PIN mode its rows ask for.
+                classroom.signin_mode = "pin"
+                classroom.save()
             set_student_secret(user, classroom, pin)
     report.created.append(username or user.display_name)

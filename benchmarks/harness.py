@@ -1,0 +1,356 @@
+"""Shared benchmark plumbing: a server on port 0, its memory, wrk runs, and the BENCHMARKS.md report.
+
+Benchmarks report figures; they never assert a time.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import requests
+
+BANNER_RE = re.compile(r"Serving on (http://127\.0\.0\.1:(\d+)/)")
+REPO = Path(__file__).resolve().parent.parent
+
+
+class BenchmarkError(Exception):
+    """The benchmark could not measure what it set out to; the message says what went wrong."""
+
+
+def http_session() -> requests.Session:
+    """A requests session that never goes through a proxy from the environment: loopback only."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (pct in 0-100) of a non-empty sample."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))  # ceil without float surprises
+    return ordered[int(rank) - 1]
+
+
+# --- a server subprocess ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Memory:
+    rss_mib: float  # VmRSS
+    hwm_mib: float  # VmHWM: the peak RSS so far
+
+
+class Server:
+    """A server process that printed `Serving on http://127.0.0.1:PORT/` on stderr."""
+
+    def __init__(self, proc: subprocess.Popen[str], url: str, cold_start: float, stderr_tail: collections.deque):
+        self.proc = proc
+        self.url = url
+        self.cold_start = cold_start  # seconds from process start to the first 200 on the health path
+        self._stderr_tail = stderr_tail
+
+    def memory(self) -> Memory:
+        fields: dict[str, float] = {}
+        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as status:
+            for line in status:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    fields[key] = int(value.split()[0]) / 1024  # kB -> MiB
+        return Memory(fields["VmRSS"], fields["VmHWM"])
+
+    def stderr_tail(self) -> str:
+        return "".join(self._stderr_tail)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the server to stop (SIGINT, as Ctrl-C would), then kill it if it does not."""
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout)
+
+
+def _drain(stream, found: list[str], ready: threading.Event, tail: collections.deque) -> None:
+    # Keep reading for the server's whole life: a full stderr pipe would block its threads.
+    for line in stream:
+        tail.append(line)
+        if not found:
+            match = BANNER_RE.search(line)
+            if match:
+                found.append(match.group(1))
+                ready.set()
+    ready.set()
+
+
+@contextmanager
+def start_server(argv: Sequence[str], health_path: str = "/healthz", timeout: float = 60.0,
+                 env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Start `argv`, read its port from the stderr banner, poll `health_path` until 200; stop it on exit."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
+                            env=env)
+    found: list[str] = []
+    ready = threading.Event()
+    tail: collections.deque = collections.deque(maxlen=40)
+    reader = threading.Thread(target=_drain, args=(proc.stderr, found, ready, tail), daemon=True)
+    reader.start()
+    server = Server(proc, "", 0.0, tail)
+    try:
+        deadline = started + timeout
+        if not ready.wait(timeout) or not found:
+            raise BenchmarkError(f"{argv[0]} printed no 'Serving on' line within {timeout:.0f} s "
+                                 f"(exit code {proc.poll()}):\n{server.stderr_tail()}")
+        server.url = found[0]
+        with http_session() as client:
+            while True:
+                try:
+                    if client.get(server.url + health_path.lstrip("/"), timeout=5).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if proc.poll() is not None or time.perf_counter() > deadline:
+                    raise BenchmarkError(f"{server.url}{health_path.lstrip('/')} did not answer 200 "
+                                         f"(exit code {proc.poll()}):\n{server.stderr_tail()}")
+                time.sleep(0.005)  # a poll interval, not a guess at the start-up time
+        server.cold_start = time.perf_counter() - started
+        yield server
+    finally:
+        server.stop()
+        reader.join(5)
+
+
+# --- wrk ----------------------------------------------------------------------------------------
+
+LUA_TEMPLATE = """\
+-- Generated by benchmarks/harness.py: thread i sends cookies i, i+T, i+2T, ... in turn,
+-- and every thread counts the responses that are not 200.
+local cookies = {%(cookies)s}
+local nthreads = %(threads)d
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  non200 = 0
+  turn = 0
+  reqs = {}
+  for k = tid + 1, #cookies, nthreads do
+    reqs[#reqs + 1] = wrk.format(nil, nil, {["Cookie"] = cookies[k]})
+  end
+  if #reqs == 0 then
+    reqs[1] = wrk.format()
+  end
+end
+
+function request()
+  turn = turn %% #reqs + 1
+  return reqs[turn]
+end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    non200 = non200 + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("non200")
+  end
+  io.write(string.format("non-200 responses: %%d\\n", total))
+end
+"""
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}  # to milliseconds
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    non_2xx_3xx: int
+    non_200: int
+    socket_errors: dict[str, int]
+    transfer_per_s: str
+    output: str
+
+    @property
+    def socket_error_count(self) -> int:
+        return sum(self.socket_errors.values())
+
+
+def _ms(number: str, unit: str) -> float:
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """Read the figures from `wrk --latency` output and our Lua `done` line."""
+    def find(pattern: str) -> re.Match[str]:
+        match = re.search(pattern, output, re.MULTILINE)
+        if match is None:
+            raise BenchmarkError(f"wrk output has no match for {pattern!r}:\n{output}")
+        return match
+
+    dist = {pct: _ms(num, unit) for pct, num, unit in
+            re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.MULTILINE)}
+    if not {"50", "90", "99"} <= dist.keys():
+        raise BenchmarkError(f"wrk output has no latency distribution (run with --latency):\n{output}")
+    total = find(r"^\s+(\d+) requests in ([\d.]+)(us|ms|s|m|h)")
+    latency_max = find(r"^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m|h)")
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    non_ok = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return WrkResult(
+        requests=int(total.group(1)),
+        seconds=_ms(total.group(2), total.group(3)) / 1000,
+        rps=float(find(r"^Requests/sec:\s+([\d.]+)").group(1)),
+        p50_ms=dist["50"], p90_ms=dist["90"], p99_ms=dist["99"],
+        max_ms=_ms(latency_max.group(1), latency_max.group(2)),
+        non_2xx_3xx=int(non_ok.group(1)) if non_ok else 0,
+        non_200=int(find(r"^non-200 responses: (\d+)").group(1)),
+        socket_errors=dict(zip(("connect", "read", "write", "timeout"),
+                               map(int, errors.groups()))) if errors else {},
+        transfer_per_s=find(r"^Transfer/sec:\s+(\S+)").group(1),
+        output=output,
+    )
+
+
+def run_wrk(url: str, connections: int, duration: int, cookies: Sequence[str] = (), threads: int = 2,
+            timeout_s: int = 30) -> WrkResult:
+    """`wrk -t{threads} -c{connections} -d{duration}s --latency --timeout 30s`, each connection a cookie."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise BenchmarkError("wrk is not installed: apt-get install wrk")
+    threads = max(1, min(threads, connections))
+    for cookie in cookies:
+        if not re.fullmatch(r"[\x21-\x7e]+", cookie) or '"' in cookie or "\\" in cookie:
+            raise BenchmarkError(f"cookie {cookie!r} cannot be put in a Lua string as is")
+    script = LUA_TEMPLATE % {"cookies": ", ".join(json.dumps(c) for c in cookies), "threads": threads}
+    with tempfile.TemporaryDirectory(prefix="wrk-") as folder:
+        path = Path(folder) / "script.lua"
+        path.write_text(script, encoding="ascii")
+        argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+                f"--timeout", f"{timeout_s}s", "-s", str(path), url]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + timeout_s + 30)
+        except subprocess.TimeoutExpired:
+            raise BenchmarkError(f"wrk did not finish within {duration + timeout_s + 30} s") from None
+    if done.returncode != 0:
+        raise BenchmarkError(f"wrk failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    return parse_wrk(done.stdout)
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+INTRO = """\
+# Benchmarks
+
+Measured figures for the classroom server. Each benchmark is a script in `benchmarks/` that
+starts the real server (and a bare Flask + waitress app for comparison) on loopback, measures,
+prints a table and replaces only its own section of this file (between its
+`<!-- NAME:start -->` and `<!-- NAME:end -->` markers). Benchmarks report figures; they do not
+assert timings. The load generator shares the machine's cores with the server, so load figures
+are client+server figures, comparable with `/work/shared/ANCHORS.md`.
+
+How to run (from the repository root, with the project installed in the venv and `wrk` on PATH):
+
+- `python benchmarks/load_home.py [--connections 50 --duration 20 --out docs/BENCHMARKS.md]`:
+  sign-in throughput (scrypt PIN and picture-code checks) and the signed-in student home page
+  `/learn/` under wrk, against a bare Flask + waitress app; RSS and cold start.
+
+"""
+
+
+def machine_facts() -> dict[str, str]:
+    """The facts a reader needs to compare figures: cores, memory, CPU, Python, tool versions."""
+    def run(*argv: str) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+
+    memory = next((line.split()[1] for line in run("free", "-h").splitlines() if line.startswith("Mem:")), "?")
+    cpu = "?"
+    try:
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), "?")
+    except OSError:
+        pass
+    wrk_line = run("wrk", "--version").splitlines()
+    return {"cores (nproc)": run("nproc"), "memory (free -h)": memory, "CPU": cpu,
+            "kernel": platform.release(), "Python": platform.python_version(),
+            "wrk": wrk_line[0].split(" [")[0] if wrk_line else "?"}
+
+
+def replace_section(path: Path, name: str, body: str) -> None:
+    """Put `body` between `<!-- name:start -->` and `<!-- name:end -->`, creating the file or section."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{body.strip()}\n{end}"
+    text = path.read_text(encoding="utf-8") if path.exists() else INTRO
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [list(map(str, header))] + [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    out = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    out.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(out)
+
+
+def python_of_venv() -> str:
+    """The interpreter running this benchmark (the project's venv, as documented)."""
+    return sys.executable
+
+
+def console_script(name: str) -> str:
+    """A console script installed next to this interpreter, else on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise BenchmarkError(f"{name} is not installed: pip install -e . in the venv that runs this benchmark")
+    return found
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without CLASSROOM_* settings, so only the benchmark's flags apply."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CLASSROOM_")}

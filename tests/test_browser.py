@@ -1,0 +1,313 @@
+"""Real Chromium against the real server: sign-in flows, keyboard use, languages, small screens,
+axe-core accessibility checks, and no request ever leaving the school server."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import PASSWORD
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
+axe_sync = pytest.importorskip("axe_playwright_python.sync_playwright",
+                               reason="browser tests need axe-playwright-python")
+expect = sync_api.expect
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PHONE = {"width": 360, "height": 740}
+SCREENSHOT = Path("/tmp/classroom-signin-360.png")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the whole file; each test gets fresh contexts from `new_page`."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                             args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """Open pages in fresh browser contexts; afterwards check that every request stayed on the server."""
+    contexts, requested = [], []
+
+    def make(**options):
+        context = browser.new_context(base_url=live_server, locale="en-US", **options)
+        context.set_default_timeout(10_000)
+        context.on("request", lambda request: requested.append(request.url))
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+    outside = [url for url in requested
+               if not (url.startswith(live_server + "/") or url.startswith("data:"))]
+    assert requested, "the browser made no requests at all: did the test open any page?"
+    assert not outside, f"pages loaded things from outside {live_server}: {outside}"
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def sign_in_staff(page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/signin")
+    staff = page.locator("section", has=page.get_by_role("heading", name="Teachers and staff"))
+    staff.get_by_label("Username").fill(username)
+    staff.get_by_label("Password").fill(password)
+    staff.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def open_student_secret_page(page, class_name: str, student_name: str) -> None:
+    """From the sign-in page: tap the class, then the name."""
+    page.goto("/signin")
+    page.get_by_role("link", name=class_name, exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(class_name)
+    page.get_by_role("link", name=student_name).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(student_name)
+
+
+def sign_in_student_pin(page, class_name: str, student_name: str, pin: str) -> None:
+    open_student_secret_page(page, class_name, student_name)
+    page.get_by_label("Type your PIN").fill(pin)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def tab_to(page, is_target: str, max_presses: int = 40) -> None:
+    """Press Tab until the focused element satisfies the JS predicate `is_target(el)`."""
+    for _ in range(max_presses):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(({is_target}))(document.activeElement)"):
+            return
+    focused = page.evaluate("document.activeElement.outerHTML")
+    pytest.fail(f"Tab never reached the element wanted by {is_target}; focus is on {focused}")
+
+
+def focused_text(page) -> str:
+    return page.evaluate("document.activeElement.textContent.trim()")
+
+
+def outline_of(page, selector_js: str) -> str:
+    """The computed outline (style width colour) of an element found by a JS expression."""
+    return page.evaluate(f"""() => {{
+        const el = {selector_js};
+        const s = getComputedStyle(el);
+        return `${{s.outlineStyle}} ${{s.outlineWidth}} ${{s.outlineColor}}`;
+    }}""")
+
+
+def assert_no_horizontal_scroll(page, what: str) -> None:
+    widths = page.evaluate("({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})")
+    if widths["scroll"] > widths["inner"]:
+        wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+            .filter(el => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+            .slice(0, 5).map(el => el.outerHTML.slice(0, 120))""")
+        pytest.fail(f"{what} ({page.url}) scrolls sideways at {widths['inner']} px: content is "
+                    f"{widths['scroll']} px wide; too wide: {wide}")
+
+
+def axe_report(page, what: str) -> str:
+    """'' when axe-core finds nothing, else a readable list of the violations on this page."""
+    results = axe_sync.Axe().run(page)
+    lines = []
+    for violation in results.response["violations"]:
+        lines.append(f"{what} ({page.url}): {violation['id']} [{violation['impact']}] "
+                     f"{violation['help']}")
+        for node in violation["nodes"]:
+            lines.append(f"    {', '.join(map(str, node['target']))}: {node['html'][:160]}")
+            for check in node.get("any", []) + node.get("all", []) + node.get("none", []):
+                lines.append(f"        - {check['message']}")
+    return "\n".join(lines)
+
+
+# -- flows -----------------------------------------------------------------------------------
+
+def test_teacher_sets_pin_and_student_signs_in_with_it(page, school):
+    sign_in_staff(page, "teacher")
+    expect(page).to_have_url(re.compile(r"/coach/$"))
+    classes = page.get_by_role("table")
+    expect(classes.get_by_role("link", name="5А", exact=True)).to_be_visible()
+    expect(classes.get_by_role("link", name="1Б", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="9В", exact=True)).to_have_count(0)
+
+    classes.get_by_role("link", name="5А", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("5А")
+    row = page.get_by_role("row", name=re.compile("Әлия Нұрланқызы"))
+    row.get_by_label("New PIN for Әлия Нұрланқызы").fill("2468")
+    row.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("New code saved for Әлия Нұрланқызы")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Teachers and staff")).to_be_visible()
+
+    # The old PIN no longer works, and the child is told so.
+    sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "4321")
+    expect(page.get_by_role("alert")).to_contain_text("That PIN is not right")
+    expect(page).not_to_have_url(re.compile(r"/learn/"))
+
+    page.get_by_label("Type your PIN").fill("2468")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/learn/$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Әлия Нұрланқызы")
+
+
+def test_picture_code_sign_in_with_keyboard_only(page, school):
+    page.goto("/signin")
+    tab_to(page, "el => el.classList.contains('tile') && el.textContent.trim() === '1Б'")
+    outline = outline_of(page, "document.activeElement")
+    assert not outline.startswith("none"), f"the focused class tile has no visible outline: {outline}"
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("1Б")
+
+    tab_to(page, "el => el.textContent.trim() === 'Тимур Ахметов'")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Тимур Ахметов")
+
+    # A radio group takes one Tab stop; arrows move along it (and choose), Space chooses.
+    # Order of the pictures: cat, dog, sun, tree, apple, ...
+    tab_to(page, "el => el.name === 'picture0'")
+    assert page.evaluate("document.activeElement.value") == "cat"
+    page.keyboard.press("Space")
+    outline = outline_of(page, "document.activeElement.closest('.picture')")
+    assert not outline.startswith("none"), f"the focused picture has no visible outline: {outline}"
+    tab_to(page, "el => el.name === 'picture1'", max_presses=1)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    tab_to(page, "el => el.name === 'picture2'", max_presses=1)
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    chosen = page.evaluate("""[0, 1, 2].map(i =>
+        document.querySelector(`input[name=picture${i}]:checked`)?.value)""")
+    assert chosen == ["cat", "sun", "apple"], f"the keyboard chose {chosen}"
+
+    tab_to(page, "el => el.type === 'submit' && el.closest('main')", max_presses=1)
+    assert focused_text(page) == "Sign in"
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/learn/$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Тимур Ахметов")
+
+
+def test_language_buttons_switch_the_interface(page, school):
+    page.goto("/signin")
+    html = page.locator("html")
+    current = page.locator(".lang button[aria-current='true']")
+    expect(html).to_have_attribute("lang", "en")
+    expect(current).to_have_text("English")
+    english_title = page.title()
+
+    for name, code in (("Русский", "ru"), ("Қазақша", "kk"), ("English", "en")):
+        page.get_by_role("button", name=name).click()
+        expect(html).to_have_attribute("lang", code)
+        expect(current).to_have_count(1)
+        expect(current).to_have_text(name)
+        expect(current).to_have_attribute("lang", code)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    assert page.title() == english_title
+
+    # The choice sticks for the next pages of this browser.
+    page.get_by_role("button", name="Русский").click()
+    page.get_by_role("link", name="5А", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("5А")
+    expect(html).to_have_attribute("lang", "ru")
+
+
+def test_no_sideways_scrolling_on_a_360px_phone(new_page, school):
+    page = new_page(viewport=PHONE)
+    page.goto("/signin")
+    assert_no_horizontal_scroll(page, "sign-in page")
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.get_by_role("link", name="5А", exact=True).click()
+    assert_no_horizontal_scroll(page, "class page (names)")
+    page.get_by_role("link", name="Әлия Нұрланқызы").click()
+    assert_no_horizontal_scroll(page, "PIN page")
+    page.get_by_label("Type your PIN").fill("4321")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/learn/$"))
+    assert_no_horizontal_scroll(page, "student home")
+
+    page = new_page(viewport=PHONE)
+    open_student_secret_page(page, "1Б", "Тимур Ахметов")
+    assert_no_horizontal_scroll(page, "picture-code page")
+
+    page = new_page(viewport=PHONE)
+    sign_in_staff(page, "teacher")
+    assert_no_horizontal_scroll(page, "teacher home")
+    for class_name in ("5А", "1Б"):
+        page.get_by_role("link", name="My classes").first.click()
+        page.get_by_role("table").get_by_role("link", name=class_name, exact=True).click()
+        assert_no_horizontal_scroll(page, f"teacher class page {class_name}")
+
+    page = new_page(viewport=PHONE)
+    sign_in_staff(page, "boss")
+    page.get_by_role("link", name="Administration").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Administration")
+    assert_no_horizontal_scroll(page, "admin page")
+
+
+def test_pages_have_no_axe_violations(new_page, school):
+    reports = []
+
+    def check(page, what: str) -> None:
+        reports.append(axe_report(page, what))
+
+    page = new_page()
+    page.goto("/signin")
+    check(page, "sign-in page")
+    page.get_by_role("link", name="1Б", exact=True).click()
+    check(page, "class page (names)")
+    page.get_by_role("link", name="Тимур Ахметов").click()
+    check(page, "picture-code page")
+    page.goto("/signin")
+    sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "0000")
+    expect(page.get_by_role("alert")).to_be_visible()
+    check(page, "PIN page with an error")
+    page.get_by_label("Type your PIN").fill("4321")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/learn/$"))
+    check(page, "student home")
+    page.get_by_role("link", name="Әлия Нұрланқызы").click()
+    check(page, "student account page")
+    page.goto("/no-such-page")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    check(page, "404 page")
+
+    page = new_page()
+    sign_in_staff(page, "teacher")
+    check(page, "teacher home")
+    for class_name in ("5А", "1Б"):
+        page.get_by_role("table").get_by_role("link", name=class_name, exact=True).click()
+        check(page, f"teacher class page {class_name}")
+        page.get_by_role("link", name="My classes").first.click()
+    page.get_by_role("link", name="Айгүл Серікқызы").click()
+    check(page, "teacher account page")
+
+    page = new_page()
+    sign_in_staff(page, "boss")
+    page.get_by_role("link", name="Administration").click()
+    check(page, "admin page")
+
+    found = "\n".join(report for report in reports if report)
+    assert not found, "axe-core found accessibility problems:\n" + found
+
+
+def test_first_run_setup_page_has_no_axe_violations(page):
+    """A fresh school without an admin sends everyone to /setup."""
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/setup$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("administrator")
+    report = axe_report(page, "first-run setup page")
+    assert not report, "axe-core found accessibility problems:\n" + report

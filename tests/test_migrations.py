@@ -1,0 +1,51 @@
+"""Numbered migrations: from empty to the models, recorded, idempotent, newer databases refused."""
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from peewee import SqliteDatabase
+
+from classroom_server import migrations
+from classroom_server.models import MODELS
+
+
+def schema_of(db, tables):
+    result = {}
+    for table in tables:
+        columns = {(c.name, c.data_type.upper().split("(")[0], c.null, c.primary_key)
+                   for c in db.get_columns(table)}
+        indexes = {(tuple(i.columns), i.unique) for i in db.get_indexes(table)}
+        foreign = {(f.column, f.dest_table, f.dest_column) for f in db.get_foreign_keys(table)}
+        result[table] = (columns, indexes, foreign)
+    return result
+
+
+def test_migrating_an_empty_database_gives_the_models(tmp_path):
+    migrated = SqliteDatabase(str(tmp_path / "migrated.db"))
+    applied = migrations.migrate(migrated)
+    assert applied == [m.name for m in migrations.available()]
+    direct = SqliteDatabase(str(tmp_path / "direct.db"))
+    with direct.bind_ctx(MODELS):
+        direct.create_tables(MODELS)
+    tables = [m._meta.table_name for m in MODELS]
+    assert set(migrated.get_tables()) == set(tables) | {"migration_history"}
+    assert schema_of(migrated, tables) == schema_of(direct, tables)
+
+
+def test_migrate_twice_changes_nothing(tmp_path):
+    db = SqliteDatabase(str(tmp_path / "x.db"))
+    migrations.migrate(db)
+    assert migrations.migrate(db) == []
+    assert migrations.applied(db) == [m.number for m in migrations.available()]
+
+
+def test_database_from_a_newer_version_is_refused_untouched(tmp_path):
+    db = SqliteDatabase(str(tmp_path / "x.db"))
+    migrations.migrate(db)
+    with migrations.MigrationHistory.bind_ctx(db):
+        migrations.MigrationHistory.create(number=9999, name="9999_future", applied_at=datetime.datetime.now())
+    before = db.get_tables()
+    with pytest.raises(migrations.MigrationError, match="newer classroom-server"):
+        migrations.migrate(db)
+    assert db.get_tables() == before
