@@ -255,7 +255,7 @@ def run_wrk(url: str, connections: int, duration: int, cookies: Sequence[str] = 
         path = Path(folder) / "script.lua"
         path.write_text(script, encoding="ascii")
         argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-                f"--timeout", f"{timeout_s}s", "-s", str(path), url]
+                "--timeout", f"{timeout_s}s", "-s", str(path), url]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + timeout_s + 30)
         except subprocess.TimeoutExpired:
@@ -333,11 +333,6 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     out = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
     out.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(out)
-
-
-def python_of_venv() -> str:
-    """The interpreter running this benchmark (the project's venv, as documented)."""
-    return sys.executable
 
 
 def console_script(name: str) -> str:

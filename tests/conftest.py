@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass
 
 import pytest
+from flask.testing import FlaskClient
 
 from classroom_server import create_app, migrations
 from classroom_server.accounts import services as accounts
@@ -46,10 +47,23 @@ def settings(tmp_path):
     return load_settings(tmp_path / "data", environ={})
 
 
+class EnglishClient(FlaskClient):
+    """A test client whose browser asks for English, so assertions can read English text.
+
+    Tests of language choice set their own Accept-Language header (headers win over this), or
+    clear `environ_base["HTTP_ACCEPT_LANGUAGE"]`.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
 @pytest.fixture
 def app(settings):
     app = create_app(settings)
     app.config["TESTING"] = True
+    app.test_client_class = EnglishClient
     database.connect(reuse_if_open=True)
     migrations.migrate(database.obj)
     yield app
@@ -141,8 +155,17 @@ def live_server(app):
     """The app on a real waitress server on a free loopback port; yields its base URL."""
     from waitress import create_server
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+
+    def loop():
+        # waitress has no stop(): poll in short rounds so the fixture can end the loop, then close.
+        while not stop.is_set():
+            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
+
+    thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+    stop.set()
     thread.join(timeout=5)
+    server.task_dispatcher.shutdown()
+    server.close()
