@@ -54,13 +54,33 @@ class Memory:
 
 
 class Server:
-    """A server process that printed `Serving on http://127.0.0.1:PORT/` on stderr."""
+    """A server process that prints `Serving on http://127.0.0.1:PORT/` on stderr once it listens."""
 
-    def __init__(self, proc: subprocess.Popen[str], url: str, cold_start: float, stderr_tail: collections.deque):
+    def __init__(self, proc: subprocess.Popen[str]):
         self.proc = proc
-        self.url = url
-        self.cold_start = cold_start  # seconds from process start to the first 200 on the health path
-        self._stderr_tail = stderr_tail
+        self.url = ""
+        self.cold_start = 0.0  # seconds from process start to the first 200 on the health path
+        self.stderr_lines = 0  # lines the server has logged so far
+        self._tail: collections.deque[str] = collections.deque(maxlen=40)
+        self._listening = threading.Event()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        # Read for the server's whole life: a full stderr pipe would block its threads.
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._tail.append(line)
+            self.stderr_lines += 1
+            if not self.url:
+                match = BANNER_RE.search(line)
+                if match:
+                    self.url = match.group(1)
+                    self._listening.set()
+        self._listening.set()
+
+    def wait_listening(self, timeout: float) -> bool:
+        return self._listening.wait(timeout) and bool(self.url)
 
     def memory(self) -> Memory:
         fields: dict[str, float] = {}
@@ -72,30 +92,18 @@ class Server:
         return Memory(fields["VmRSS"], fields["VmHWM"])
 
     def stderr_tail(self) -> str:
-        return "".join(self._stderr_tail)
+        return "".join(self._tail)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the server to stop (SIGINT, as Ctrl-C would), then kill it if it does not."""
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout)
-
-
-def _drain(stream, found: list[str], ready: threading.Event, tail: collections.deque) -> None:
-    # Keep reading for the server's whole life: a full stderr pipe would block its threads.
-    for line in stream:
-        tail.append(line)
-        if not found:
-            match = BANNER_RE.search(line)
-            if match:
-                found.append(match.group(1))
-                ready.set()
-    ready.set()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        self._reader.join(5)
 
 
 @contextmanager
@@ -103,37 +111,30 @@ def start_server(argv: Sequence[str], health_path: str = "/healthz", timeout: fl
                  env: dict[str, str] | None = None) -> Iterator[Server]:
     """Start `argv`, read its port from the stderr banner, poll `health_path` until 200; stop it on exit."""
     started = time.perf_counter()
-    proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-                            env=env)
-    found: list[str] = []
-    ready = threading.Event()
-    tail: collections.deque = collections.deque(maxlen=40)
-    reader = threading.Thread(target=_drain, args=(proc.stderr, found, ready, tail), daemon=True)
-    reader.start()
-    server = Server(proc, "", 0.0, tail)
+    server = Server(subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
+                                     env=env))
     try:
-        deadline = started + timeout
-        if not ready.wait(timeout) or not found:
+        if not server.wait_listening(timeout):
             raise BenchmarkError(f"{argv[0]} printed no 'Serving on' line within {timeout:.0f} s "
-                                 f"(exit code {proc.poll()}):\n{server.stderr_tail()}")
-        server.url = found[0]
+                                 f"(exit code {server.proc.poll()}):\n{server.stderr_tail()}")
+        health_url = server.url + health_path.lstrip("/")
+        deadline = started + timeout
         with http_session() as client:
             while True:
                 try:
-                    if client.get(server.url + health_path.lstrip("/"), timeout=5).status_code == 200:
+                    if client.get(health_url, timeout=5).status_code == 200:
                         break
                 except requests.ConnectionError:
                     pass
-                if proc.poll() is not None or time.perf_counter() > deadline:
-                    raise BenchmarkError(f"{server.url}{health_path.lstrip('/')} did not answer 200 "
-                                         f"(exit code {proc.poll()}):\n{server.stderr_tail()}")
+                if server.proc.poll() is not None or time.perf_counter() > deadline:
+                    raise BenchmarkError(f"{health_url} did not answer 200 (exit code {server.proc.poll()}):"
+                                         f"\n{server.stderr_tail()}")
                 time.sleep(0.005)  # a poll interval, not a guess at the start-up time
         server.cold_start = time.perf_counter() - started
         yield server
     finally:
         server.stop()
-        reader.join(5)
 
 
 # --- wrk ----------------------------------------------------------------------------------------

@@ -75,6 +75,7 @@ class ServerFigures:
     after_signin: Memory | None
     after_load: Memory
     load: WrkResult
+    log_lines: int  # lines the server logged during the load (waitress warns of each queued request)
 
 
 # --- the demo school and its students -----------------------------------------------------------
@@ -176,8 +177,9 @@ def measure_bare(connections: int, duration: int) -> ServerFigures:
     argv = [sys.executable, str(BARE_APP), "--port", "0", "--threads", str(SERVER_THREADS)]
     with start_server(argv, health_path="/") as bare:
         idle = bare.memory()
+        lines = bare.stderr_lines
         load = run_wrk(bare.url, connections, duration)
-        return ServerFigures(bare.cold_start, idle, None, bare.memory(), load)
+        return ServerFigures(bare.cold_start, idle, None, bare.memory(), load, bare.stderr_lines - lines)
 
 
 def measure_school(data_dir: Path, secrets: dict[str, dict[str, str]], connections: int,
@@ -191,8 +193,10 @@ def measure_school(data_dir: Path, secrets: dict[str, dict[str, str]], connectio
         concurrent = sign_in_many(school.url, students, connections, workers=connections)
         after_signin = school.memory()
         page_size = verify_home(school.url, concurrent.signins)
+        lines = school.stderr_lines
         load = run_wrk(school.url + "learn/", connections, duration, [s.cookie for s in concurrent.signins])
-        figures = ServerFigures(school.cold_start, idle, after_signin, school.memory(), load)
+        figures = ServerFigures(school.cold_start, idle, after_signin, school.memory(), load,
+                                school.stderr_lines - lines)
     return figures, sequential, concurrent, page_size
 
 
@@ -208,10 +212,11 @@ def _mib(memory: Memory | None, peak: bool = False) -> str:
     return f"{memory.hwm_mib if peak else memory.rss_mib:.1f} MiB"
 
 
-def _load_row(what: str, load: WrkResult, size: int) -> list[object]:
+def _load_row(what: str, figures: ServerFigures, size: int) -> list[object]:
+    load = figures.load
     errors = ", ".join(f"{k} {v}" for k, v in load.socket_errors.items() if v) or "0"
     return [what, f"{load.rps:,.0f}", _ms(load.p50_ms), _ms(load.p90_ms), _ms(load.p99_ms), _ms(load.max_ms),
-            f"{load.requests:,}", load.non_200, load.non_2xx_3xx, errors, f"{size:,} B"]
+            f"{load.requests:,}", load.non_200, load.non_2xx_3xx, errors, f"{size:,} B", f"{figures.log_lines:,}"]
 
 
 def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures, sequential: SignInRun,
@@ -221,9 +226,9 @@ def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures,
     wrk_line = f"wrk -t{min(2, n)} -c{n} -d{args.duration}s --latency --timeout 30s"
     ratio = school.load.rps / bare.load.rps
     load_header = ["what", "req/s", "p50", "p90", "p99", "max", "requests", "non-200", "non-2xx/3xx",
-                   "socket errors", "body"]
-    load_rows = [_load_row(f"bare Flask + waitress ({SERVER_THREADS} threads): 5 KB string at /", bare.load, 5120),
-                 _load_row(f"student home /learn/, {n} signed-in sessions", school.load, page_size)]
+                   "socket errors", "body", "log lines"]
+    load_rows = [_load_row(f"bare Flask + waitress ({SERVER_THREADS} threads): 5 KB string at /", bare, 5120),
+                 _load_row(f"student home /learn/, {n} signed-in sessions", school, page_size)]
     signin_header = ["sign-in (GET form + POST secret)", "sign-ins", "wall", "sign-ins/s", "p50", "p99"]
     signin_rows = [[name, len(run.signins), f"{run.wall:.2f} s", f"{run.rate:.1f}", _ms(run.pct_ms(50)),
                     _ms(run.pct_ms(99))]
@@ -265,7 +270,9 @@ def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures,
         "",
         markdown_table(load_header, load_rows),
         "",
-        f"Student home req/s / bare req/s = **{ratio:.2f}**.",
+        f"Student home req/s / bare req/s = **{ratio:.2f}**. \"log lines\" counts what the server wrote to "
+        "stderr during the load (waitress logs a `Task queue depth is N` warning for each request that "
+        "waits for a thread).",
         "",
         "Sign-in: the demo classes' PIN (5А) and picture code (7Б), checked with scrypt, every attempt right "
         f"(the rate limit counts failures only); {scrypt_note}.",

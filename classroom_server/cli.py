@@ -1,6 +1,7 @@
 """`classroom-server`: the school web server and its admin commands."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -301,6 +302,139 @@ def user_import(obj: Context, csv_file, dry_run: bool) -> None:
         click.echo(f"  line {line}: {why}")
     if report.rejected:
         sys.exit(2)
+
+
+@main.group()
+def pack() -> None:
+    """Build, check and install content packs."""
+
+
+@pack.command("keygen")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="pack-signing-key.pem",
+              show_default=True, help="Where to write the private key (keep it secret).")
+def pack_keygen(output: str) -> None:
+    """Make an Ed25519 signing key; prints the public key schools add to [content] trusted_keys."""
+    from content_packs.signing import generate_key
+    path = Path(output)
+    if path.exists():
+        raise click.ClickException(f"{path} exists; choose another --output (an old key may still be needed)")
+    pem, public = generate_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    click.echo(f"private key: {path} (keep it secret)")
+    click.echo(f"public key:  {public}")
+
+
+@pack.command("build")
+@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .ckpack file to write.")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False), help="Sign with this private key.")
+def pack_build(source: str, output: str, key: str | None) -> None:
+    """Build a .ckpack from a source folder (pack.json without `files`, plus the files)."""
+    from content_packs.builder import build_pack
+    from content_packs.manifest import InvalidPack
+    from content_packs.signing import load_private_key
+    try:
+        manifest = build_pack(source, output, load_private_key(key) if key else None)
+    except InvalidPack as exc:
+        raise click.ClickException(str(exc)) from None
+    signed = "signed" if key else "UNSIGNED (schools will refuse it unless imported as unreviewed)"
+    click.echo(f"built {output}: {manifest.id} {manifest.version}, {len(manifest.files)} files, "
+               f"{manifest.total_size} bytes, {signed}")
+
+
+@pack.command("verify")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.pass_obj
+def pack_verify(obj: Context, paths: tuple[str, ...]) -> None:
+    """Check packs completely (structure, every hash, signature) without installing them."""
+    from content_packs.manifest import InvalidPack
+    from .content.services import verify_pack
+    trusted = obj.settings().content_trusted_keys
+    failed = 0
+    for path in paths:
+        try:
+            manifest, untrusted = verify_pack(path, trusted)
+        except InvalidPack as exc:
+            failed += 1
+            click.echo(f"{path}: INVALID: {exc}")
+            continue
+        trust = "signature trusted" if untrusted is None else f"not trusted here: {untrusted}"
+        click.echo(f"{path}: OK {manifest.id} {manifest.version}, {len(manifest.files)} files, "
+                   f"review {manifest.review_status}, {trust}")
+    if failed:
+        sys.exit(1)
+
+
+@pack.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--unreviewed", is_flag=True,
+              help="Accept unsigned, untrusted or draft packs as local content marked 'not reviewed'.")
+@click.pass_obj
+def pack_import(obj: Context, paths: tuple[str, ...], unreviewed: bool) -> None:
+    """Install packs: .ckpack files, pack folders, or a USB drive's folder scanned for packs."""
+    from content_packs.manifest import InvalidPack
+    from content_packs.reader import iter_sources
+    from .content.services import install_pack, pack_size
+    settings = obj.settings()
+    app = obj.app(settings)
+    failed = 0
+    with app.app_context():
+        try:
+            sources = list(iter_sources(list(paths)))
+        except InvalidPack as exc:
+            raise click.ClickException(str(exc)) from None
+        for source in sources:
+            try:
+                with click.progressbar(length=pack_size(source), label=source.name, file=sys.stderr,
+                                       show_pos=False) as bar:
+                    result = install_pack(source, settings.data_dir, settings.content_trusted_keys,
+                                          allow_unreviewed=unreviewed, progress=bar.update)
+            except InvalidPack as exc:
+                failed += 1
+                click.echo(f"{source}: refused: {exc}")
+                continue
+            if result.unchanged:
+                click.echo(f"{source}: {result.pack_id} {result.version} is installed already")
+                continue
+            note = "" if result.reviewed else " (NOT REVIEWED: shown as local content)"
+            was = f", was {result.previous_version}" if result.previous_version else ""
+            click.echo(f"{source}: installed {result.pack_id} {result.version}{was}; {result.files_stored} "
+                       f"new files, {result.bytes_stored} bytes{note}")
+    if failed:
+        sys.exit(1)
+
+
+@pack.command("list")
+@click.pass_obj
+def pack_list(obj: Context) -> None:
+    """List installed packs."""
+    from .models import ContentPack
+    app = obj.app()
+    with app.app_context():
+        for row in ContentPack.select().order_by(ContentPack.pack_id):
+            titles = json.loads(row.title)
+            state = "reviewed" if row.reviewed else "NOT REVIEWED"
+            click.echo(f"{row.pack_id}\t{row.version}\t{state}\t{row.total_size}\t"
+                       f"{titles.get('kk') or next(iter(titles.values()))}")
+
+
+@pack.command("remove")
+@click.argument("pack_id")
+@click.pass_obj
+def pack_remove(obj: Context, pack_id: str) -> None:
+    """Remove an installed pack and the files no other pack uses."""
+    from content_packs.manifest import InvalidPack
+    from .content.services import remove_pack
+    settings = obj.settings()
+    app = obj.app(settings)
+    with app.app_context():
+        try:
+            remove_pack(pack_id, settings.data_dir)
+        except InvalidPack as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"removed {pack_id}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 
 import click
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
@@ -26,6 +26,8 @@ TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 TEMPLATE = TRANSLATIONS / "messages.pot"
 # Msgids are written in English, so the English catalog translates each one to itself.
 SOURCE_LANGUAGE = "en"
+HEADER = ("# Interface strings of the classroom server{language}.\n"
+          "# How to add or fix one: docs/translating.md")
 
 
 def po_path(language: str) -> Path:
@@ -41,12 +43,18 @@ def extract() -> Catalog:
     """Every msgid in the Python sources and templates that babel.cfg names."""
     with MAPPING.open(encoding="utf-8") as handle:
         method_map, options_map = parse_mapping_cfg(handle, str(MAPPING))
-    template = Catalog(project="classroom-server", version=__version__, copyright_holder="classroom-server",
-                       charset="utf-8")
+    template = Catalog(project="classroom-server", version=__version__, charset="utf-8",
+                       header_comment=HEADER.format(language=""))
+    # A `# TRANSLATORS: ...` comment just above a string (`{# TRANSLATORS: ... #}` in a template)
+    # reaches the translator as a note on that msgid.
     for filename, lineno, message, comments, context in extract_from_dir(
-            ROOT, method_map, options_map, strip_comment_tags=True):
+            ROOT, method_map, options_map, comment_tags=("TRANSLATORS:",), strip_comment_tags=True):
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return template
+
+
+def _without_date(data: bytes) -> list[bytes]:
+    return [line for line in data.splitlines() if not line.startswith(b'"POT-Creation-Date:')]
 
 
 def _save(path: Path, catalog: Catalog) -> None:
@@ -54,14 +62,10 @@ def _save(path: Path, catalog: Catalog) -> None:
     buffer = io.BytesIO()
     # No line numbers and a stable order: an edit elsewhere in a template does not churn the catalogs.
     write_po(buffer, catalog, include_lineno=False, sort_by_file=True, ignore_obsolete=True)
-    new = buffer.getvalue()
-    if path.exists():
-        def strip_date(data: bytes) -> list[bytes]:
-            return [line for line in data.splitlines() if not line.startswith(b'"POT-Creation-Date:')]
-        if strip_date(path.read_bytes()) == strip_date(new):
-            return
+    if path.exists() and _without_date(path.read_bytes()) == _without_date(buffer.getvalue()):
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(new)
+    path.write_bytes(buffer.getvalue())
 
 
 def update() -> Catalog:
@@ -74,7 +78,7 @@ def update() -> Catalog:
             catalog = read_catalog(path, language)
         else:
             catalog = Catalog(locale=language, project=template.project, version=template.version,
-                              copyright_holder="classroom-server", charset="utf-8")
+                              charset="utf-8", header_comment=HEADER.format(language=f": {language}"))
         catalog.update(template, update_creation_date=False)
         if language == SOURCE_LANGUAGE:
             for message in catalog:
@@ -85,12 +89,14 @@ def update() -> Catalog:
     return template
 
 
+def _done(message: Message) -> bool:
+    strings = message.string if isinstance(message.string, (list, tuple)) else (message.string,)
+    return not message.fuzzy and all(strings)
+
+
 def untranslated(catalog: Catalog) -> list[str]:
     """The msgids a translator still has to do: empty or fuzzy."""
-    def done(message) -> bool:
-        strings = message.string if isinstance(message.string, tuple) else (message.string,)
-        return not message.fuzzy and all(strings)
-    return [str(m.id) for m in catalog if m.id and not done(m)]
+    return [str(m.id) for m in catalog if m.id and not _done(m)]
 
 
 def compile_catalogs() -> None:

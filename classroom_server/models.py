@@ -81,3 +81,56 @@ class SchoolSetting(BaseModel):
 
 
 MODELS = (User, Classroom, Membership, LoginFailure, SchoolSetting)
+
+
+class ContentPack(BaseModel):
+    """One installed pack: its current version. Switching versions rewrites its rows in one transaction."""
+    pack_id = CharField(max_length=128, unique=True)
+    version = CharField(max_length=32)
+    title = TextField()  # JSON: texts by language
+    description = TextField(default="{}")
+    subject = CharField(max_length=64, index=True)
+    grades = TextField()  # JSON list
+    languages = TextField()  # JSON list
+    license = CharField(max_length=128)
+    authors = TextField()  # JSON list
+    review_status = CharField(max_length=16)
+    review_body = CharField(max_length=255, null=True)
+    review_date = CharField(max_length=10, null=True)
+    # Signed by a key the school trusts and approved by the reviewing body.
+    reviewed = BooleanField()
+    signer_key = CharField(max_length=64, null=True)
+    manifest_sha256 = CharField(max_length=64)
+    total_size = IntegerField()
+    installed_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "content_pack"
+
+
+class ContentNode(BaseModel):
+    pack = ForeignKeyField(ContentPack, backref="nodes", on_delete="CASCADE")
+    node_id = CharField(max_length=128)  # stable across versions: progress refers to it
+    parent_id = CharField(max_length=128, null=True)
+    position = IntegerField()
+    kind = CharField(max_length=16)
+    title = TextField()  # JSON: texts by language
+    data = TextField()  # JSON: the node's other fields (content files, items, media, ...)
+
+    class Meta:
+        table_name = "content_node"
+        indexes = ((("pack", "node_id"), True),)
+
+
+class ContentFile(BaseModel):
+    pack = ForeignKeyField(ContentPack, backref="files", on_delete="CASCADE")
+    path = CharField(max_length=255)
+    sha256 = CharField(max_length=64, index=True)
+    size = IntegerField()
+
+    class Meta:
+        table_name = "content_file"
+        indexes = ((("pack", "path"), True),)
+
+
+MODELS = MODELS + (ContentPack, ContentNode, ContentFile)

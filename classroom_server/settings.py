@@ -4,6 +4,7 @@ Precedence: `CLASSROOM_<SECTION>_<KEY>` variable > INI file > default.
 """
 from __future__ import annotations
 
+import base64
 import configparser
 import dataclasses
 import logging
@@ -69,6 +70,18 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _public_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in raw.replace("\n", ",").split(",") if k.strip())
+    for key in keys:
+        try:
+            if len(base64.b64decode(key, validate=True)) != 32:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{key[:16]!r}... is not an Ed25519 public key (44 base64 characters, as "
+                             f"`classroom-server pack keygen` prints)") from None
+    return keys
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     section: str
@@ -107,6 +120,9 @@ OPTIONS: tuple[Option, ...] = (
            "Length of the window (and of the wait) for sign-in rate limits."),
     Option("i18n", "default_language", _language, "kk",
            "Interface language when neither the user nor the browser chooses one: kk, ru or en."),
+    Option("content", "trusted_keys", _public_keys, "",
+           "Public keys (base64 Ed25519, comma-separated) whose signed, approved packs count as reviewed; "
+           "enrolment with the national platform adds its key."),
 )
 
 
@@ -123,6 +139,7 @@ class Settings:
     security_address_attempts: int
     security_lockout_minutes: int
     i18n_default_language: str
+    content_trusted_keys: tuple[str, ...]
 
     @property
     def ini_path(self) -> Path:
@@ -207,5 +224,7 @@ def render_ini(settings: Settings | None = None) -> str:
             value = getattr(settings, option.field)
             if isinstance(value, bool):
                 value = "yes" if value else "no"
+            elif isinstance(value, tuple):
+                value = ", ".join(value)
             lines.append(f"{option.key} = {value}")
     return "\n".join(lines) + "\n"

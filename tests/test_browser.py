@@ -102,13 +102,14 @@ def focused_text(page) -> str:
     return page.evaluate("document.activeElement.textContent.trim()")
 
 
-def outline_of(page, selector_js: str) -> str:
-    """The computed outline (style width colour) of an element found by a JS expression."""
-    return page.evaluate(f"""() => {{
-        const el = {selector_js};
-        const s = getComputedStyle(el);
-        return `${{s.outlineStyle}} ${{s.outlineWidth}} ${{s.outlineColor}}`;
+def assert_outlined(page, element_js: str, what: str) -> None:
+    """The element found by the JS expression `element_js` shows a visible focus outline."""
+    style = page.evaluate(f"""() => {{
+        const s = getComputedStyle({element_js});
+        return {{style: s.outlineStyle, width: parseFloat(s.outlineWidth), color: s.outlineColor}};
     }}""")
+    assert style["style"] != "none" and style["width"] > 0, \
+        f"{what} has keyboard focus but no visible outline: {style}"
 
 
 def assert_no_horizontal_scroll(page, what: str) -> None:
@@ -168,8 +169,7 @@ def test_teacher_sets_pin_and_student_signs_in_with_it(page, school):
 def test_picture_code_sign_in_with_keyboard_only(page, school):
     page.goto("/signin")
     tab_to(page, "el => el.classList.contains('tile') && el.textContent.trim() === '1Б'")
-    outline = outline_of(page, "document.activeElement")
-    assert not outline.startswith("none"), f"the focused class tile has no visible outline: {outline}"
+    assert_outlined(page, "document.activeElement", "the class tile 1Б")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_contain_text("1Б")
 
@@ -182,8 +182,7 @@ def test_picture_code_sign_in_with_keyboard_only(page, school):
     tab_to(page, "el => el.name === 'picture0'")
     assert page.evaluate("document.activeElement.value") == "cat"
     page.keyboard.press("Space")
-    outline = outline_of(page, "document.activeElement.closest('.picture')")
-    assert not outline.startswith("none"), f"the focused picture has no visible outline: {outline}"
+    assert_outlined(page, "document.activeElement.closest('.picture')", "the cat picture")
     tab_to(page, "el => el.name === 'picture1'", max_presses=1)
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")

@@ -1,0 +1,327 @@
+"""The school's library: installing packs (CLI, admin page, sync agent), the blob store, search.
+
+One install function serves every way a pack arrives. It verifies every hash and the signature
+before anything is visible, stores each file once by its SHA-256, and switches the catalog to the
+new version in one transaction: a crash at any moment leaves the old version served.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import html
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from content_packs.manifest import InvalidPack, Manifest, iter_nodes, version_key
+from content_packs.reader import (Limits, PackReader, copy_verified, open_pack, read_manifest,
+                                   verify_files)
+from content_packs.signing import SignatureError, verify
+
+from ..db import database, is_sqlite
+from ..models import ContentFile, ContentNode, ContentPack, utcnow
+
+log = logging.getLogger(__name__)
+
+_TAG = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", re.S | re.I)
+_SPACE = re.compile(r"\s+")
+SEARCHABLE_TEXT_LIMIT = 200_000  # characters of one page kept for search
+
+
+class ImportRefused(InvalidPack):
+    """The pack is fine as a file but cannot be installed here (downgrade, untrusted, no space)."""
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    pack_id: str
+    version: str
+    previous_version: str | None
+    reviewed: bool
+    files_stored: int  # new blobs written (others were already in the store)
+    bytes_stored: int
+    unchanged: bool = False
+
+
+class BlobStore:
+    """Files stored once by SHA-256 under `<data>/content/blobs/ab/abcdef...`."""
+
+    def __init__(self, data_dir: Path):
+        self.root = data_dir / "content"
+        self.blobs = self.root / "blobs"
+        self.incoming = self.root / "incoming"
+
+    def path(self, sha256: str) -> Path:
+        return self.blobs / sha256[:2] / sha256
+
+    def has(self, sha256: str, size: int) -> bool:
+        try:
+            return self.path(sha256).stat().st_size == size
+        except FileNotFoundError:
+            return False
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """One import or clean-up at a time, across the web server and the sync agent."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def store(self, reader: PackReader, entry) -> Path:
+        """Copy a pack entry in, verified; durable (fsync) before it gets its final name."""
+        target = self.path(entry.sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.incoming.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=self.incoming, prefix=entry.sha256[:8])
+        try:
+            with os.fdopen(fd, "wb") as out:
+                copy_verified(reader, entry, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temp, 0o644)
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        return target
+
+    def all_hashes(self) -> set[str]:
+        if not self.blobs.is_dir():
+            return set()
+        return {p.name for folder in self.blobs.iterdir() if folder.is_dir() for p in folder.iterdir()}
+
+    def remove(self, sha256: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(sha256).unlink()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _page_text(raw: bytes) -> str:
+    text = html.unescape(_TAG.sub(" ", raw.decode("utf-8", "replace")))
+    return _SPACE.sub(" ", text).strip()[:SEARCHABLE_TEXT_LIMIT]
+
+
+def _node_texts(node: dict, read: Callable[[str], bytes]) -> dict[str, str]:
+    """The searchable text of a node, per language."""
+    texts: dict[str, list[str]] = {}
+    for field in ("description", "transcript"):
+        for language, text in (node.get(field) or {}).items():
+            texts.setdefault(language, []).append(text)
+    for language, path in (node.get("content") or {}).items():
+        texts.setdefault(language, []).append(_page_text(read(path)))
+    for item in node.get("items", []):
+        for part in [item.get("prompt")] + [c.get("text") for c in item.get("choices", [])] + \
+                [p.get("left") for p in item.get("pairs", [])] + [p.get("right") for p in item.get("pairs", [])]:
+            for language, text in (part or {}).items():
+                texts.setdefault(language, []).append(text)
+    return {language: " ".join(parts) for language, parts in texts.items()}
+
+
+def _search_rows(manifest: Manifest, read: Callable[[str], bytes]) -> list[tuple]:
+    rows = []
+    for node, _, _ in iter_nodes(manifest.data["nodes"]):
+        texts = _node_texts(node, read)
+        for language in set(node["title"]) | set(texts):
+            title = node["title"].get(language) or next(iter(node["title"].values()))
+            rows.append((title, texts.get(language, ""), manifest.id, node["id"], language))
+    return rows
+
+
+def install_pack(source: str | os.PathLike, data_dir: Path, trusted_keys: tuple[str, ...],
+                 allow_unreviewed: bool = False, limits: Limits = Limits(),
+                 progress: Callable[[int], None] | None = None,
+                 before_switch: Callable[[], None] | None = None) -> InstallResult:
+    """Verify and install the pack at `source` (a .ckpack file or a folder).
+
+    Raises InvalidPack (or its subclasses SignatureError, ImportRefused) naming the problem; then
+    nothing new is visible and no new file is left behind. `progress` gets byte counts as files
+    are checked; `before_switch` runs just before the catalog switch (tests use it to crash there).
+    """
+    store = BlobStore(data_dir)
+    with store.lock(), open_pack(source, limits) as reader:
+        raw, manifest, signature_bytes = read_manifest(reader)
+        try:
+            signer = verify(raw, signature_bytes, trusted_keys).public_key
+        except SignatureError as exc:
+            if not allow_unreviewed:
+                raise SignatureError(f"{exc}. To use it anyway as local content that students see marked "
+                                     f"as not reviewed, import it as unreviewed (--unreviewed).") from None
+            signer = None
+        reviewed = signer is not None and manifest.review_status == "approved"
+        if not reviewed and not allow_unreviewed:
+            raise ImportRefused(f"the pack's review status is {manifest.review_status!r}, not approved; "
+                                f"import it as unreviewed local content (--unreviewed) to use it anyway")
+        manifest_sha = hashlib.sha256(raw).hexdigest()
+        existing = ContentPack.get_or_none(ContentPack.pack_id == manifest.id)
+        if existing is not None:
+            if version_key(manifest.version) < version_key(existing.version):
+                raise ImportRefused(f"{manifest.id} {existing.version} is installed; {manifest.version} is "
+                                    f"older (a downgrade). Remove the pack first to go back.")
+            if manifest.version == existing.version:
+                if manifest_sha == existing.manifest_sha256:
+                    return InstallResult(manifest.id, manifest.version, existing.version,
+                                         existing.reviewed, 0, 0, unchanged=True)
+                raise ImportRefused(f"{manifest.id} {manifest.version} is installed with different content; "
+                                    f"a changed pack needs a new version number")
+        _check_space(store, manifest)
+        written: list[str] = []
+        try:
+            for entry in manifest.files:
+                if not store.has(entry.sha256, entry.size):
+                    store.store(reader, entry)
+                    written.append(entry.sha256)
+                if progress:
+                    progress(entry.size)
+            if written:
+                for folder in {store.path(sha).parent for sha in written}:
+                    _fsync_dir(folder)
+            search_rows = _search_rows(manifest, lambda path: store.path(manifest.file(path).sha256).read_bytes())
+            if before_switch:
+                before_switch()
+            _switch(manifest, manifest_sha, reviewed, signer, search_rows)
+        except BaseException:
+            # Nothing references the new blobs: take them away again.
+            referenced = _referenced_hashes()
+            for sha in written:
+                if sha not in referenced:
+                    store.remove(sha)
+            raise
+        _collect_garbage(store)
+    log.info("installed %s %s (%d new files)", manifest.id, manifest.version, len(written))
+    new = set(written)
+    return InstallResult(manifest.id, manifest.version, existing.version if existing else None, reviewed,
+                         len(written), sum({e.sha256: e.size for e in manifest.files if e.sha256 in new}.values()))
+
+
+def _check_space(store: BlobStore, manifest: Manifest) -> None:
+    needed = sum(e.size for e in manifest.files if not store.has(e.sha256, e.size))
+    store.root.mkdir(parents=True, exist_ok=True)
+    stats = os.statvfs(store.root)
+    free = stats.f_bavail * stats.f_frsize
+    reserve = 256 * 1024 * 1024
+    if needed + reserve > free:
+        raise ImportRefused(f"not enough disk space: the pack needs {needed // 2**20} MiB, {free // 2**20} MiB "
+                            f"are free and {reserve // 2**20} MiB are kept in reserve. Free space or remove "
+                            f"unused packs first.")
+
+
+def _switch(manifest: Manifest, manifest_sha: str, reviewed: bool, signer: str | None,
+            search_rows: list[tuple]) -> None:
+    """Replace the pack's catalog rows with the new version's, in one transaction."""
+    data = manifest.data
+    review = data["review"]
+    fields = dict(version=manifest.version, title=json.dumps(data["title"], ensure_ascii=False),
+                  description=json.dumps(data.get("description") or {}, ensure_ascii=False),
+                  subject=data["subject"], grades=json.dumps(data["grades"]),
+                  languages=json.dumps(data["languages"]), license=data["license"],
+                  authors=json.dumps(data["authors"], ensure_ascii=False), review_status=review["status"],
+                  review_body=review.get("body"), review_date=review.get("date"), reviewed=reviewed,
+                  signer_key=signer, manifest_sha256=manifest_sha, total_size=manifest.total_size,
+                  installed_at=utcnow())
+    with database.atomic():
+        pack = ContentPack.get_or_none(ContentPack.pack_id == manifest.id)
+        if pack is None:
+            pack = ContentPack.create(pack_id=manifest.id, **fields)
+        else:
+            ContentPack.update(**fields).where(ContentPack.id == pack.id).execute()
+            ContentNode.delete().where(ContentNode.pack == pack).execute()
+            ContentFile.delete().where(ContentFile.pack == pack).execute()
+            database.execute_sql("DELETE FROM content_search WHERE pack_id = ?" if is_sqlite()
+                                 else "DELETE FROM content_search WHERE pack_id = %s", (manifest.id,))
+        nodes = []
+        for node, parent, position in iter_nodes(data["nodes"]):
+            rest = {k: v for k, v in node.items() if k not in ("id", "kind", "title", "children")}
+            nodes.append({"pack": pack.id, "node_id": node["id"], "parent_id": parent, "position": position,
+                          "kind": node["kind"], "title": json.dumps(node["title"], ensure_ascii=False),
+                          "data": json.dumps(rest, ensure_ascii=False)})
+        for batch in _batches(nodes):
+            ContentNode.insert_many(batch).execute()
+        files = [{"pack": pack.id, "path": e.path, "sha256": e.sha256, "size": e.size} for e in manifest.files]
+        for batch in _batches(files):
+            ContentFile.insert_many(batch).execute()
+        marker = "?" if is_sqlite() else "%s"
+        cursor = database.cursor()
+        cursor.executemany(f"INSERT INTO content_search (title, body, pack_id, node_id, language) "
+                           f"VALUES ({', '.join([marker] * 5)})", search_rows)
+
+
+def _batches(rows: list, size: int = 500) -> Iterator[list]:
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]
+
+
+def _referenced_hashes() -> set[str]:
+    return {row.sha256 for row in ContentFile.select(ContentFile.sha256).distinct()}
+
+
+def _collect_garbage(store: BlobStore) -> int:
+    """Delete blobs no installed pack uses (old versions, removed packs, crashed imports)."""
+    unused = store.all_hashes() - _referenced_hashes()
+    for sha in unused:
+        store.remove(sha)
+    if store.incoming.is_dir():
+        for leftover in store.incoming.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+    return len(unused)
+
+
+def collect_garbage(data_dir: Path) -> int:
+    store = BlobStore(data_dir)
+    with store.lock():
+        return _collect_garbage(store)
+
+
+def remove_pack(pack_id: str, data_dir: Path) -> None:
+    store = BlobStore(data_dir)
+    with store.lock():
+        pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id)
+        if pack is None:
+            raise ImportRefused(f"no pack {pack_id!r} is installed; see `classroom-server pack list`")
+        with database.atomic():
+            ContentNode.delete().where(ContentNode.pack == pack).execute()
+            ContentFile.delete().where(ContentFile.pack == pack).execute()
+            database.execute_sql("DELETE FROM content_search WHERE pack_id = ?" if is_sqlite()
+                                 else "DELETE FROM content_search WHERE pack_id = %s", (pack_id,))
+            pack.delete_instance()
+        _collect_garbage(store)
+
+
+def verify_pack(source: str | os.PathLike, trusted_keys: tuple[str, ...], limits: Limits = Limits(),
+                progress: Callable[[int], None] | None = None) -> tuple[Manifest, str | None]:
+    """Check a pack completely without installing: (manifest, why its signature is not trusted or None)."""
+    with open_pack(source, limits) as reader:
+        raw, manifest, signature = read_manifest(reader)
+        verify_files(reader, manifest, progress)
+        try:
+            verify(raw, signature, trusted_keys)
+        except SignatureError as exc:
+            return manifest, str(exc)
+    return manifest, None
+
+
+def pack_size(source: str | os.PathLike) -> int:
+    """Bytes of files a pack declares (for progress bars); 0 if it cannot be read (install will say why)."""
+    try:
+        with open_pack(source) as reader:
+            return read_manifest(reader)[1].total_size
+    except InvalidPack:
+        return 0

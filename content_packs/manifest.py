@@ -1,0 +1,350 @@
+"""`pack.json`: parsing and validating a content pack's manifest (pure: no I/O beyond bytes)."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+FORMAT_VERSION = 1
+LANGUAGES = ("kk", "ru", "en")
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+NODE_KINDS = ("topic", "lesson", "ebook", "chapter", "exercise", "media")
+ITEM_TYPES = ("single", "multiple", "numeric", "text", "ordering", "matching")
+MEDIA_TYPES = ("image", "audio", "video")
+REVIEW_STATUSES = ("approved", "draft")
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+_VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class InvalidPack(ValueError):
+    """The pack cannot be used; the message names the problem (and where) so it can be fixed."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated pack.json; `data` is the parsed JSON, kept whole for the catalog."""
+    data: dict
+    files: tuple[FileEntry, ...]
+
+    @property
+    def id(self) -> str:
+        return self.data["id"]
+
+    @property
+    def version(self) -> str:
+        return self.data["version"]
+
+    @property
+    def review_status(self) -> str:
+        return self.data["review"]["status"]
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def file(self, path: str) -> FileEntry | None:
+        return self.by_path().get(path)
+
+    def by_path(self) -> dict[str, FileEntry]:
+        return {f.path: f for f in self.files}
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Dotted versions compare as numbers: 1.10 > 1.9."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def check_path(path: str) -> str:
+    """A safe relative path inside a pack, or InvalidPack saying why not."""
+    if not isinstance(path, str) or not path:
+        raise InvalidPack("a file path is empty")
+    if "\\" in path or "\x00" in path:
+        raise InvalidPack(f"file path {path!r} has a backslash or NUL; use '/' between folders")
+    if path.startswith("/") or _DRIVE.match(path):
+        raise InvalidPack(f"file path {path!r} is absolute; paths are relative to the pack")
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise InvalidPack(f"file path {path!r} has an empty, '.' or '..' part (it would escape the pack)")
+    if len(path) > 255:
+        raise InvalidPack(f"file path {path[:40]!r}... is longer than 255 characters")
+    return path
+
+
+class _Checker:
+    """Walks the manifest, collecting the first problem with its location."""
+
+    def __init__(self, files: dict[str, FileEntry]):
+        self.files = files
+        self.node_ids: set[str] = set()
+
+    def fail(self, where: str, what: str) -> None:
+        raise InvalidPack(f"pack.json {where}: {what}")
+
+    def text(self, value: Any, where: str, required: bool = True) -> None:
+        """A text in one or more of kk/ru/en."""
+        if value is None and not required:
+            return
+        if not isinstance(value, dict) or not value:
+            self.fail(where, 'expected texts by language, e.g. {"kk": "...", "ru": "..."}')
+        for language, text in value.items():
+            if language not in LANGUAGES:
+                self.fail(where, f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+            if not isinstance(text, str) or not text.strip():
+                self.fail(f"{where}.{language}", "expected a non-empty text")
+
+    def file_ref(self, value: Any, where: str) -> None:
+        if not isinstance(value, str) or value not in self.files:
+            self.fail(where, f"{value!r} is not a file listed in 'files'")
+
+    def localized_files(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict) or not value:
+            self.fail(where, 'expected files by language, e.g. {"kk": "lessons/a.kk.html"}')
+        for language, path in value.items():
+            if language not in LANGUAGES:
+                self.fail(where, f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+            self.file_ref(path, f"{where}.{language}")
+
+    def node(self, node: Any, where: str, depth: int = 0) -> None:
+        if depth > 16:
+            self.fail(where, "nodes are nested more than 16 deep")
+        if not isinstance(node, dict):
+            self.fail(where, "expected an object")
+        node_id = node.get("id")
+        if not isinstance(node_id, str) or not _ID.match(node_id):
+            self.fail(f"{where}.id", "expected a stable id: lowercase letters, digits, '.', '_' or '-'")
+        if node_id in self.node_ids:
+            self.fail(f"{where}.id", f"id {node_id!r} is used twice")
+        self.node_ids.add(node_id)
+        where = f"node {node_id!r}"
+        kind = node.get("kind")
+        if kind not in NODE_KINDS:
+            self.fail(f"{where}.kind", f"{kind!r} is not one of {', '.join(NODE_KINDS)}")
+        self.text(node.get("title"), f"{where}.title")
+        self.text(node.get("description"), f"{where}.description", required=False)
+        if kind in ("lesson", "chapter"):
+            self.localized_files(node.get("content"), f"{where}.content")
+        elif kind == "ebook" and "pdf" in node:
+            self.localized_files(node.get("pdf"), f"{where}.pdf")
+        elif kind == "media":
+            if node.get("media_type") not in MEDIA_TYPES:
+                self.fail(f"{where}.media_type", f"expected one of {', '.join(MEDIA_TYPES)}")
+            self.localized_files(node.get("media"), f"{where}.media")
+            self.text(node.get("transcript"), f"{where}.transcript", required=False)
+        elif kind == "exercise":
+            self.exercise(node, where)
+        children = node.get("children", [])
+        if not isinstance(children, list):
+            self.fail(f"{where}.children", "expected a list of nodes")
+        if children and kind not in ("topic", "ebook"):
+            self.fail(f"{where}.children", "only topics and e-textbooks have children")
+        for index, child in enumerate(children):
+            if kind == "ebook" and isinstance(child, dict) and child.get("kind") != "chapter":
+                self.fail(f"{where}.children[{index}]", "an e-textbook's children are chapters")
+            self.node(child, f"{where}.children[{index}]", depth + 1)
+
+    def exercise(self, node: dict, where: str) -> None:
+        attempts = node.get("attempts")
+        if attempts is not None and (not isinstance(attempts, int) or attempts < 1):
+            self.fail(f"{where}.attempts", "expected a whole number of at least 1, or null for unlimited")
+        items = node.get("items")
+        if not isinstance(items, list) or not items:
+            self.fail(f"{where}.items", "an exercise needs at least one item")
+        item_ids: set[str] = set()
+        for index, item in enumerate(items):
+            self.item(item, f"{where}.items[{index}]", item_ids)
+
+    def item(self, item: Any, where: str, seen: set[str]) -> None:
+        if not isinstance(item, dict):
+            self.fail(where, "expected an object")
+        item_id = item.get("id")
+        if not isinstance(item_id, str) or not _ID.match(item_id):
+            self.fail(f"{where}.id", "expected a stable id: lowercase letters, digits, '.', '_' or '-'")
+        if item_id in seen:
+            self.fail(f"{where}.id", f"item id {item_id!r} is used twice in this exercise")
+        seen.add(item_id)
+        kind = item.get("type")
+        if kind not in ITEM_TYPES:
+            self.fail(f"{where}.type", f"{kind!r} is not one of {', '.join(ITEM_TYPES)}")
+        self.text(item.get("prompt"), f"{where}.prompt")
+        skills = item.get("skills")
+        if not isinstance(skills, list) or not skills or not all(isinstance(s, str) and _ID.match(s)
+                                                                 for s in skills):
+            self.fail(f"{where}.skills", "expected a list of skill tags (lowercase ids)")
+        hints = item.get("hints", [])
+        if not isinstance(hints, list):
+            self.fail(f"{where}.hints", "expected a list of texts by language")
+        for index, hint in enumerate(hints):
+            self.text(hint, f"{where}.hints[{index}]")
+        self.text(item.get("explanation"), f"{where}.explanation", required=False)
+        difficulty = item.get("difficulty", 0)
+        if not isinstance(difficulty, (int, float)) or isinstance(difficulty, bool) or not -4 <= difficulty <= 4:
+            self.fail(f"{where}.difficulty", "expected a number from -4 (easy) to 4 (hard)")
+        getattr(self, "item_" + kind)(item, where)
+
+    def _choices(self, item: dict, where: str, minimum: int = 2) -> set[str]:
+        choices = item.get("choices")
+        if not isinstance(choices, list) or len(choices) < minimum:
+            self.fail(f"{where}.choices", f"expected at least {minimum} choices")
+        ids: set[str] = set()
+        for index, choice in enumerate(choices):
+            if not isinstance(choice, dict) or not isinstance(choice.get("id"), str) or choice["id"] in ids:
+                self.fail(f"{where}.choices[{index}]", "expected {\"id\": ..., \"text\": {...}} with a unique id")
+            ids.add(choice["id"])
+            self.text(choice.get("text"), f"{where}.choices[{index}].text")
+        return ids
+
+    def item_single(self, item: dict, where: str) -> None:
+        if item.get("answer") not in self._choices(item, where):
+            self.fail(f"{where}.answer", "expected the id of the right choice")
+
+    def item_multiple(self, item: dict, where: str) -> None:
+        ids = self._choices(item, where)
+        answer = item.get("answer")
+        if not isinstance(answer, list) or not answer or not set(answer) <= ids or len(set(answer)) != len(answer):
+            self.fail(f"{where}.answer", "expected the list of ids of the right choices")
+
+    def item_numeric(self, item: dict, where: str) -> None:
+        for key in ("answer", "tolerance"):
+            value = item.get(key, 0 if key == "tolerance" else None)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+                self.fail(f"{where}.{key}", "expected a number")
+        if item.get("tolerance", 0) < 0:
+            self.fail(f"{where}.tolerance", "expected a number of at least 0")
+
+    def item_text(self, item: dict, where: str) -> None:
+        accepted = item.get("accepted")
+        if not isinstance(accepted, dict) or not accepted:
+            self.fail(f"{where}.accepted", 'expected accepted answers by language, e.g. {"kk": ["бес"]}')
+        for language, answers in accepted.items():
+            if language not in LANGUAGES or not isinstance(answers, list) or not answers \
+                    or not all(isinstance(a, str) and a.strip() for a in answers):
+                self.fail(f"{where}.accepted.{language}", "expected a list of accepted answers")
+
+    def item_ordering(self, item: dict, where: str) -> None:
+        ids = self._choices(item, where)
+        answer = item.get("answer")
+        if not isinstance(answer, list) or sorted(answer) != sorted(ids):
+            self.fail(f"{where}.answer", "expected every choice id once, in the right order")
+
+    def item_matching(self, item: dict, where: str) -> None:
+        pairs = item.get("pairs")
+        if not isinstance(pairs, list) or len(pairs) < 2:
+            self.fail(f"{where}.pairs", "expected at least 2 pairs")
+        ids: set[str] = set()
+        for index, pair in enumerate(pairs):
+            if not isinstance(pair, dict) or not isinstance(pair.get("id"), str) or pair["id"] in ids:
+                self.fail(f"{where}.pairs[{index}]", "expected {\"id\", \"left\", \"right\"} with a unique id")
+            ids.add(pair["id"])
+            self.text(pair.get("left"), f"{where}.pairs[{index}].left")
+            self.text(pair.get("right"), f"{where}.pairs[{index}].right")
+
+
+def _reject_constant(name: str) -> None:
+    raise InvalidPack(f"pack.json: {name} is not valid JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    result: dict = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidPack(f"pack.json: the key {key!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def parse_manifest(raw: bytes) -> Manifest:
+    """Validate pack.json bytes; raise InvalidPack naming the first problem."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise InvalidPack(f"pack.json is {len(raw)} bytes; the limit is {MAX_MANIFEST_BYTES}")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant,
+                          object_pairs_hook=_no_duplicate_keys)
+    except UnicodeDecodeError:
+        raise InvalidPack("pack.json is not UTF-8 text") from None
+    except RecursionError:
+        raise InvalidPack("pack.json is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidPack(f"pack.json is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise InvalidPack("pack.json must hold one JSON object")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise InvalidPack(f"pack.json format_version {version!r} is not supported (this server reads "
+                          f"format {FORMAT_VERSION}); update the classroom server or rebuild the pack")
+    if not isinstance(data.get("id"), str) or not _ID.match(data["id"]):
+        raise InvalidPack("pack.json id: expected a stable id of lowercase letters, digits, '.', '_' or '-'")
+    if not isinstance(data.get("version"), str) or not _VERSION.match(data["version"]):
+        raise InvalidPack("pack.json version: expected a dotted number such as \"1.2.0\"")
+    files = _parse_files(data.get("files"))
+    checker = _Checker({f.path: f for f in files})
+    checker.text(data.get("title"), "title")
+    checker.text(data.get("description"), "description", required=False)
+    for key in ("subject", "license"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            checker.fail(key, "expected a non-empty text")
+    grades = data.get("grades")
+    if not isinstance(grades, list) or not grades or not all(isinstance(g, int) and 0 <= g <= 12 for g in grades):
+        checker.fail("grades", "expected a list of grades 0-12, e.g. [5]")
+    languages = data.get("languages")
+    if not isinstance(languages, list) or not languages or not set(languages) <= set(LANGUAGES):
+        checker.fail("languages", f"expected a list of {', '.join(LANGUAGES)}")
+    authors = data.get("authors")
+    if not isinstance(authors, list) or not authors or not all(isinstance(a, str) and a.strip() for a in authors):
+        checker.fail("authors", "expected a list of author names")
+    review = data.get("review")
+    if not isinstance(review, dict) or review.get("status") not in REVIEW_STATUSES:
+        checker.fail("review.status", f"expected one of {', '.join(REVIEW_STATUSES)}")
+    if review["status"] == "approved":
+        if not isinstance(review.get("body"), str) or not review["body"].strip():
+            checker.fail("review.body", "an approved pack names the reviewing body")
+        if not isinstance(review.get("date"), str) or not _DATE.match(review["date"]):
+            checker.fail("review.date", "an approved pack has the review date as YYYY-MM-DD")
+    nodes = data.get("nodes")
+    if not isinstance(nodes, list) or not nodes:
+        checker.fail("nodes", "expected a list with at least one node")
+    for index, node in enumerate(nodes):
+        checker.node(node, f"nodes[{index}]")
+    return Manifest(data=data, files=tuple(files))
+
+
+def _parse_files(value: Any) -> list[FileEntry]:
+    if not isinstance(value, list):
+        raise InvalidPack("pack.json files: expected a list of {\"path\", \"sha256\", \"size\"}")
+    entries: list[FileEntry] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(value):
+        where = f"pack.json files[{index}]"
+        if not isinstance(entry, dict):
+            raise InvalidPack(f"{where}: expected {{\"path\", \"sha256\", \"size\"}}")
+        path = check_path(entry.get("path"))
+        folded = path.casefold()
+        if folded in seen or path in ("pack.json", "pack.sig"):
+            raise InvalidPack(f"{where}: {path!r} is listed twice (names differing only in case count as one)")
+        seen.add(folded)
+        sha = entry.get("sha256")
+        if not isinstance(sha, str) or not _SHA256.match(sha):
+            raise InvalidPack(f"{where}: sha256 must be 64 lowercase hex digits")
+        size = entry.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidPack(f"{where}: size must be a whole number of bytes")
+        entries.append(FileEntry(path, sha, size))
+    return entries
+
+
+def iter_nodes(nodes: list[dict], parent: str | None = None):
+    """Every node depth-first as (node, parent id, position among siblings)."""
+    for position, node in enumerate(nodes):
+        yield node, parent, position
+        yield from iter_nodes(node.get("children", []), node["id"])

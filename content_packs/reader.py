@@ -1,0 +1,231 @@
+"""Opening a pack (a `.ckpack` zip or a folder) defensively, and checking every file against pack.json."""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable, Iterator
+
+from .manifest import FileEntry, InvalidPack, Manifest, check_path, parse_manifest
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps that keep a hostile pack (a zip bomb, a million files) from hurting the school server."""
+    max_files: int = 50_000
+    max_total_bytes: int = 64 * 1024 ** 3
+    max_ratio: int = 200  # uncompressed / compressed, per file, for entries over 1 MiB
+
+
+class PackReader:
+    """Read access to a pack's entries by relative path."""
+
+    source: Path
+
+    def names(self) -> list[str]:
+        raise NotImplementedError
+
+    def read_small(self, name: str, limit: int) -> bytes | None:
+        raise NotImplementedError
+
+    def open(self, name: str) -> IO[bytes]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "PackReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ZipPack(PackReader):
+    def __init__(self, path: Path, limits: Limits):
+        self.source = path
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise InvalidPack(f"{path.name} is not a readable .ckpack (zip) file: {exc}") from None
+        infos = self.zip.infolist()
+        if len(infos) > limits.max_files + 2:
+            raise InvalidPack(f"{path.name} holds {len(infos)} entries; the limit is {limits.max_files}")
+        self.infos: dict[str, zipfile.ZipInfo] = {}
+        folded: set[str] = set()
+        total = 0
+        for info in infos:
+            name = info.filename
+            if info.is_dir():
+                check_path(name.rstrip("/"))
+                continue
+            check_path(name)
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise InvalidPack(f"{name!r} is a symbolic link; packs hold plain files only")
+            if name.casefold() in folded:
+                raise InvalidPack(f"{name!r} appears twice in the zip (names differing only in case count "
+                                  f"as one)")
+            folded.add(name.casefold())
+            if info.flag_bits & 0x1:
+                raise InvalidPack(f"{name!r} is encrypted; packs are not encrypted (they are signed)")
+            total += info.file_size
+            if total > limits.max_total_bytes:
+                raise InvalidPack(f"{path.name} unpacks to more than {limits.max_total_bytes} bytes")
+            if info.file_size > CHUNK and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+                raise InvalidPack(f"{name!r} expands {info.file_size // max(info.compress_size, 1)} times; "
+                                  f"that looks like a zip bomb")
+            self.infos[name] = info
+
+    def names(self) -> list[str]:
+        return list(self.infos)
+
+    def read_small(self, name: str, limit: int) -> bytes | None:
+        info = self.infos.get(name)
+        if info is None:
+            return None
+        if info.file_size > limit:
+            raise InvalidPack(f"{name} is {info.file_size} bytes; the limit is {limit}")
+        with self.zip.open(info) as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise InvalidPack(f"{name} is larger than it says")
+        return data
+
+    def open(self, name: str) -> IO[bytes]:
+        return self.zip.open(self.infos[name])
+
+    def close(self) -> None:
+        self.zip.close()
+
+
+class FolderPack(PackReader):
+    def __init__(self, path: Path, limits: Limits):
+        self.source = path
+        self.files: dict[str, Path] = {}
+        root = path.resolve()
+        for folder, dirs, files in os.walk(root, followlinks=False):
+            for name in dirs + files:
+                full = Path(folder) / name
+                rel = full.relative_to(root).as_posix()
+                if full.is_symlink():
+                    raise InvalidPack(f"{rel!r} is a symbolic link; packs hold plain files only")
+                check_path(rel)
+                if name in files:
+                    if not stat.S_ISREG(full.lstat().st_mode):
+                        raise InvalidPack(f"{rel!r} is not a plain file")
+                    self.files[rel] = full
+                    if len(self.files) > limits.max_files + 2:
+                        raise InvalidPack(f"{path} holds more than {limits.max_files} files")
+
+    def names(self) -> list[str]:
+        return list(self.files)
+
+    def read_small(self, name: str, limit: int) -> bytes | None:
+        path = self.files.get(name)
+        if path is None:
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise InvalidPack(f"{name} is larger than {limit} bytes")
+        return data
+
+    def open(self, name: str) -> IO[bytes]:
+        return open(self.files[name], "rb")
+
+
+def open_pack(path: str | os.PathLike, limits: Limits = Limits()) -> PackReader:
+    path = Path(path)
+    if path.is_symlink():
+        raise InvalidPack(f"{path} is a symbolic link; give the pack itself")
+    if path.is_dir():
+        return FolderPack(path, limits)
+    if path.is_file():
+        return ZipPack(path, limits)
+    raise InvalidPack(f"{path} does not exist")
+
+
+def read_manifest(reader: PackReader) -> tuple[bytes, Manifest, bytes | None]:
+    """(pack.json bytes, the validated manifest, pack.sig bytes or None); checks the file list."""
+    from .manifest import MAX_MANIFEST_BYTES
+    raw = reader.read_small("pack.json", MAX_MANIFEST_BYTES)
+    if raw is None:
+        raise InvalidPack(f"{reader.source.name} has no pack.json at its top level")
+    manifest = parse_manifest(raw)
+    signature = reader.read_small("pack.sig", 4096)
+    listed = manifest.by_path()
+    present = set(reader.names()) - {"pack.json", "pack.sig"}
+    missing = sorted(set(listed) - present)
+    if missing:
+        raise InvalidPack(f"files listed in pack.json are missing from the pack: {', '.join(missing[:5])}")
+    extra = sorted(present - set(listed))
+    if extra:
+        raise InvalidPack(f"files in the pack are not listed in pack.json: {', '.join(extra[:5])}")
+    return raw, manifest, signature
+
+
+def copy_verified(reader: PackReader, entry: FileEntry, out: IO[bytes]) -> None:
+    """Copy one entry to `out`, checking its size and SHA-256 as it streams."""
+    digest = hashlib.sha256()
+    seen = 0
+    with reader.open(entry.path) as handle:
+        while True:
+            chunk = handle.read(CHUNK)
+            if not chunk:
+                break
+            seen += len(chunk)
+            if seen > entry.size:
+                raise InvalidPack(f"{entry.path} is larger than the {entry.size} bytes pack.json says")
+            digest.update(chunk)
+            out.write(chunk)
+    if seen != entry.size:
+        raise InvalidPack(f"{entry.path} is {seen} bytes; pack.json says {entry.size}")
+    if digest.hexdigest() != entry.sha256:
+        raise InvalidPack(f"{entry.path} does not match its SHA-256 in pack.json: the file is damaged or "
+                          f"was changed")
+
+
+class _Null:
+    def write(self, data: bytes) -> None:
+        pass
+
+
+def verify_files(reader: PackReader, manifest: Manifest,
+                 progress: Callable[[int], None] | None = None) -> None:
+    """Check every listed file's size and hash without storing anything."""
+    for entry in manifest.files:
+        copy_verified(reader, entry, _Null())  # type: ignore[arg-type]
+        if progress:
+            progress(entry.size)
+
+
+def iter_sources(paths: list[str | os.PathLike]) -> Iterator[Path]:
+    """Packs named on a command line or found on a USB drive: `*.ckpack` files and folders with a pack.json."""
+    for given in paths:
+        path = Path(given)
+        if path.is_file() or (path.is_dir() and (path / "pack.json").is_file()):
+            yield path
+        elif path.is_dir():
+            found = False
+            for folder, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                here = Path(folder)
+                if "pack.json" in files and here != path:
+                    found = True
+                    dirs[:] = []
+                    yield here
+                    continue
+                for name in sorted(files):
+                    if name.endswith(".ckpack"):
+                        found = True
+                        yield here / name
+            if not found:
+                raise InvalidPack(f"no packs (*.ckpack files or folders with a pack.json) under {path}")
+        else:
+            raise InvalidPack(f"{path} does not exist")
