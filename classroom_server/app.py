@@ -106,7 +106,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from .admin.views import bp as admin_bp
     from .api.views import bp as api_bp
     from .coach.views import bp as coach_bp
+    from .content.views import bp as content_bp
     from .learn.views import bp as learn_bp
-    for blueprint in (accounts_bp, learn_bp, coach_bp, admin_bp, api_bp):
+    for blueprint in (accounts_bp, learn_bp, coach_bp, admin_bp, api_bp, content_bp):
         app.register_blueprint(blueprint)
     return app

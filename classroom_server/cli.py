@@ -156,19 +156,20 @@ def serve(obj: Context, host: str | None, port: int | None, threads: int | None)
 @click.pass_obj
 def demo(obj: Context, host: str, port: int, no_serve: bool) -> None:
     """Make (or reuse) a demo school with sample content and accounts, and serve it."""
-    from .demo import make_demo_school
+    from .demo import import_sample_packs, make_demo_school
     if obj.data_dir is None:
         obj.data_dir = str(Path.cwd() / "classroom-demo")
     settings = obj.settings(server_host=host, server_port=port)
     app = obj.app(settings)
     with app.app_context():
         logins = make_demo_school()
+        packs = import_sample_packs(settings)
     lines = ["", "Demo school " + ("created" if logins.created else "reused") + f" in {settings.data_dir}",
              f"  administrator: {logins.admin} / {logins.password}",
              "  teachers: " + ", ".join(logins.teachers) + f" / {logins.password}"]
     lines += [f"  students of {name}: pick the class, then your name, then {how}"
               for name, how in logins.classes]
-    lines.append("  sample content: none yet (content packs arrive with a later version)")
+    lines.append("  sample content: " + ", ".join(packs))
     if no_serve:
         click.echo("\n".join(lines))
         return

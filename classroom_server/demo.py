@@ -1,11 +1,15 @@
 """The demo school: one admin, two teachers, two classes of 20 students, PINs and picture codes."""
 from __future__ import annotations
 
+import configparser
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from .accounts import services as accounts
 from .db import database
 from .models import User
+from .settings import Settings, render_ini
 
 DEMO_PASSWORD = "demo-pass-2026"
 DEMO_PIN = "1234"
@@ -60,3 +64,49 @@ def make_demo_school() -> DemoLogins:
     return DemoLogins(admin="admin", teachers=("aigul", "olga"), password=DEMO_PASSWORD,
                       classes=(("5А", f"PIN {DEMO_PIN}"), ("7Б", f"pictures: {DEMO_PICTURES}")),
                       created=created)
+
+
+def demo_signing_key(data_dir: Path):
+    """The demo school's own pack-signing key (a real school trusts the national platform's key)."""
+    from content_packs.signing import generate_key, load_private_key
+    path = data_dir / "demo-signing-key.pem"
+    if not path.exists():
+        pem, _ = generate_key()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+    return load_private_key(path)
+
+
+def trust_key(settings: Settings, public_key: str) -> Settings:
+    """Add a key to [content] trusted_keys in the data folder's INI file (written if missing)."""
+    if public_key in settings.content_trusted_keys:
+        return settings
+    settings = settings.replace(content_trusted_keys=settings.content_trusted_keys + (public_key,))
+    parser = configparser.ConfigParser(interpolation=None)
+    if settings.ini_path.exists():
+        parser.read(settings.ini_path, encoding="utf-8")
+        if not parser.has_section("content"):
+            parser.add_section("content")
+        parser.set("content", "trusted_keys", ", ".join(settings.content_trusted_keys))
+        with open(settings.ini_path, "w", encoding="utf-8") as handle:
+            parser.write(handle)
+    else:
+        settings.ini_path.write_text(render_ini(settings), encoding="utf-8")
+    return settings
+
+
+def import_sample_packs(settings: Settings) -> list[str]:
+    """Build the sample packs, sign them with the demo key, and install them (once)."""
+    from content_packs.samples import build_samples
+    from content_packs.signing import public_key_of
+
+    from .content.services import install_pack
+    key = demo_signing_key(settings.data_dir)
+    settings = trust_key(settings, public_key_of(key))
+    built = build_samples(settings.data_dir / "demo-packs", key)
+    installed = []
+    for path in built:
+        result = install_pack(path, settings.data_dir, settings.content_trusted_keys)
+        installed.append(f"{result.pack_id} {result.version}")
+    return installed

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app, g, request, session
-from flask_babel import gettext, lazy_gettext
+from flask_babel import get_locale, gettext, lazy_gettext
 
 from .settings import LANGUAGES
 
@@ -31,3 +31,26 @@ def error_text(exc: Exception) -> str:
     if message is None:
         return str(exc)
     return gettext(message, **getattr(exc, "params", {}))
+
+
+def localized(texts: dict | str | None, language: str | None = None) -> str:
+    """One text out of {"kk": ..., "ru": ..., "en": ...}: the user's language, else the first there is."""
+    import json
+    if isinstance(texts, str):
+        texts = json.loads(texts)
+    if not texts:
+        return ""
+    language = language or str(get_locale() or "kk")
+    for choice in (language, *LANGUAGES):
+        if texts.get(choice):
+            return texts[choice]
+    return next(iter(texts.values()))
+
+
+def localized_key(options: dict, language: str | None = None) -> str | None:
+    """Which language of `options` to show: the user's, else the first there is."""
+    language = language or str(get_locale() or "kk")
+    for choice in (language, *LANGUAGES):
+        if choice in options:
+            return choice
+    return next(iter(options), None)

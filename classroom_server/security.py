@@ -14,6 +14,8 @@ from .models import User
 PUBLIC_ENDPOINTS = {
     "static", "healthz", "accounts.signin", "accounts.staff_signin", "accounts.student_class",
     "accounts.student_secret", "accounts.setup", "accounts.set_language", "api.openapi",
+    # Content files carry no personal data and are addressed by hash or pack path.
+    "content.blob", "content.pack_file",
 }
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

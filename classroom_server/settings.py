@@ -70,6 +70,10 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _paths(raw: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
 def _public_keys(raw: str) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in raw.replace("\n", ",").split(",") if k.strip())
     for key in keys:
@@ -123,6 +127,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("content", "trusted_keys", _public_keys, "",
            "Public keys (base64 Ed25519, comma-separated) whose signed, approved packs count as reviewed; "
            "enrolment with the national platform adds its key."),
+    Option("content", "usb_roots", _paths, "/media, /mnt, /run/media",
+           "Folders where USB drives get mounted; the admin page looks there for packs to import."),
 )
 
 
@@ -140,6 +146,7 @@ class Settings:
     security_lockout_minutes: int
     i18n_default_language: str
     content_trusted_keys: tuple[str, ...]
+    content_usb_roots: tuple[str, ...]
 
     @property
     def ini_path(self) -> Path:

@@ -1,14 +1,20 @@
 """The school IT person's pages: people, classes, CSV import."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import secrets
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from content_packs.manifest import InvalidPack
+from content_packs.reader import iter_sources
+
 from ..accounts import services as accounts
+from ..content import services as content
 from ..accounts.services import AccountError
 from ..coach.services import visible_classrooms
 from ..i18n import error_text
-from ..models import ROLES, SIGNIN_MODES, Classroom, User
+from ..models import ROLES, SIGNIN_MODES, Classroom, ContentPack, User
 from ..security import roles_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
@@ -77,3 +83,83 @@ def import_users():
     except AccountError as exc:
         return _page(error=_("The file cannot be imported: %(reason)s", reason=error_text(exc)), status=400)
     return _page(report=report)
+
+
+# --- Content packs -------------------------------------------------------------------------------
+
+def _settings():
+    return current_app.config["CLASSROOM_SETTINGS"]
+
+
+def _content_page(results=None, error=None, status=200):
+    settings = _settings()
+    packs = list(ContentPack.select().order_by(ContentPack.pack_id))
+    return render_template("admin/content.html", packs=packs, results=results, error=error,
+                           drives=content.usb_candidates(settings.content_usb_roots)), status
+
+
+def _install_all(sources, unreviewed: bool) -> list[tuple[str, bool, str]]:
+    """(source name, installed?, message) for each pack."""
+    settings = _settings()
+    results = []
+    for source, name in sources:
+        try:
+            result = content.install_pack(source, settings.data_dir, settings.content_trusted_keys,
+                                          allow_unreviewed=unreviewed)
+        except InvalidPack as exc:
+            results.append((name, False, str(exc)))
+            continue
+        if result.unchanged:
+            message = _("%(pack)s %(version)s is installed already", pack=result.pack_id, version=result.version)
+        else:
+            message = _("Installed %(pack)s %(version)s", pack=result.pack_id, version=result.version)
+            if not result.reviewed:
+                message += " · " + _("Not reviewed: local content")
+        results.append((name, True, message))
+    return results
+
+
+@bp.get("/content")
+def content_home():
+    return _content_page()
+
+
+@bp.post("/content/upload")
+def content_upload():
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _content_page(error=_("Choose a .ckpack file to import."), status=400)
+    incoming = _settings().data_dir / "content" / "uploads"
+    incoming.mkdir(parents=True, exist_ok=True)
+    path = incoming / (secrets.token_hex(8) + ".ckpack")
+    try:
+        upload.save(path)
+        results = _install_all([(path, upload.filename)], bool(request.form.get("unreviewed")))
+    finally:
+        path.unlink(missing_ok=True)
+    return _content_page(results=results, status=200 if all(ok for _, ok, _ in results) else 400)
+
+
+@bp.post("/content/usb")
+def content_usb():
+    wanted = request.form.get("drive", "")
+    drives = {str(d): d for d in content.usb_candidates(_settings().content_usb_roots)}
+    if wanted not in drives:
+        return _content_page(error=_("That drive is no longer there. Plug it in again and reload the page."),
+                             status=400)
+    try:
+        sources = [(p, p.name) for p in iter_sources([drives[wanted]])]
+    except InvalidPack as exc:
+        return _content_page(error=str(exc), status=400)
+    results = _install_all(sources, bool(request.form.get("unreviewed")))
+    return _content_page(results=results, status=200 if all(ok for _, ok, _ in results) else 400)
+
+
+@bp.post("/content/<pack_id>/remove")
+def content_remove(pack_id: str):
+    try:
+        content.remove_pack(pack_id, _settings().data_dir)
+    except InvalidPack:
+        abort(404)
+    flash(_("Removed %(pack)s", pack=pack_id))
+    return redirect(url_for("admin.content_home"))

@@ -1,11 +1,12 @@
 """The JSON API under /api/v1/, described at /api/v1/openapi.json."""
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, abort, g, jsonify, request, url_for
 
 from .. import __version__
 from ..coach.services import visible_classrooms
-from ..security import csrf_token, roles_required
+from ..content import services as content
+from ..security import csrf_token, json_error, roles_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -40,6 +41,19 @@ OPENAPI = {
                 "grade": {"type": "integer", "nullable": True},
                 "signin_mode": {"type": "string", "enum": ["name", "pin", "picture"]},
                 "students": {"type": "integer"}}}})},
+        "/api/v1/search": {"get": {**_op("Search lessons, chapters, exercises and media (any signed-in user)", {
+            "type": "object", "properties": {
+                "total": {"type": "integer"},
+                "hits": {"type": "array", "items": {"type": "object", "properties": {
+                    "pack_id": {"type": "string"}, "node_id": {"type": "string"}, "kind": {"type": "string"},
+                    "title": {"type": "string"}, "snippet_html": {"type": "string"},
+                    "language": {"type": "string"}, "url": {"type": "string"}}}}}}),
+            "parameters": [
+                {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 200}},
+                {"name": "subject", "in": "query", "schema": {"type": "string"}},
+                {"name": "grade", "in": "query", "schema": {"type": "integer"}},
+                {"name": "language", "in": "query", "schema": {"type": "string", "enum": ["kk", "ru", "en"]}},
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}]}},
         "/api/v1/openapi.json": {"get": _op("This description", {"type": "object"}, secured=False)},
     },
 }
@@ -62,3 +76,21 @@ def classes():
     roles_required("teacher", "admin")()
     return jsonify([{"id": c.id, "name": c.name, "grade": c.grade, "signin_mode": c.signin_mode,
                      "students": c.student_count} for c in visible_classrooms(g.user)])
+
+
+@bp.get("/search")
+def search():
+    text = request.args.get("q", "").strip()[:200]
+    if not text:
+        abort(json_error(400, "missing_query", "Give the words to search for as ?q=..."))
+    language = request.args.get("language")
+    page = max(1, request.args.get("page", 1, type=int))
+    result = content.search(text, subject=request.args.get("subject") or None,
+                            grade=request.args.get("grade", type=int),
+                            language=language if language in ("kk", "ru", "en") else None,
+                            limit=20, offset=(page - 1) * 20)
+    return jsonify(total=result.total, hits=[
+        {"pack_id": h.pack_id, "node_id": h.node_id, "kind": h.kind, "title": h.title,
+         "snippet_html": h.snippet_html, "language": h.language,
+         "url": url_for("content.node_page", pack_id=h.pack_id, node_id=h.node_id, lang=h.language)}
+        for h in result.hits])

@@ -325,3 +325,139 @@ def pack_size(source: str | os.PathLike) -> int:
             return read_manifest(reader)[1].total_size
     except InvalidPack:
         return 0
+
+
+# --- Reading the catalog ---------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    pack_id: str
+    node_id: str
+    kind: str
+    title: str
+    snippet_html: str  # escaped text with <mark> around the matches
+    language: str
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: list[SearchHit]
+    total: int
+
+
+def fts_query(text: str) -> str | None:
+    """The user's words as an FTS5 query: every word must appear, each as a prefix."""
+    words = _WORD.findall(text)[:12]
+    if not words:
+        return None
+    return " ".join('"' + w.replace('"', '') + '"*' for w in words)
+
+
+def _mark(snippet: str) -> str:
+    return html.escape(snippet).replace(_MARK_OPEN, "<mark>").replace(_MARK_CLOSE, "</mark>")
+
+
+def search(text: str, subject: str | None = None, grade: int | None = None, language: str | None = None,
+           limit: int = 20, offset: int = 0) -> SearchPage:
+    """Find lessons, chapters, exercises and media by title and text, best matches first."""
+    query = fts_query(text)
+    if query is None:
+        return SearchPage([], 0)
+    where, params = [], []
+    if subject:
+        where.append("p.subject = ?")
+        params.append(subject)
+    if grade is not None:
+        where.append("EXISTS (SELECT 1 FROM json_each(p.grades) WHERE value = ?)")
+        params.append(grade)
+    if language:
+        where.append("s.language = ?")
+        params.append(language)
+    if not is_sqlite():
+        return _search_plain(text, where, params, limit, offset)
+    filters = "".join(" AND " + w for w in where)
+    base = (" FROM content_search s JOIN content_pack p ON p.pack_id = s.pack_id "
+            " JOIN content_node n ON n.pack_id = p.id AND n.node_id = s.node_id "
+            f" WHERE content_search MATCH ?{filters}")
+    total = database.execute_sql("SELECT COUNT(*)" + base, [query, *params]).fetchone()[0]
+    rows = database.execute_sql(
+        "SELECT s.pack_id, s.node_id, n.kind, s.title, "
+        f"snippet(content_search, 1, '{_MARK_OPEN}', '{_MARK_CLOSE}', '…', 16), s.language"
+        + base + " ORDER BY bm25(content_search, 8.0, 1.0) LIMIT ? OFFSET ?",
+        [query, *params, limit, offset]).fetchall()
+    hits = [SearchHit(pack, node, kind, title, _mark(snippet), language)
+            for pack, node, kind, title, snippet, language in rows]
+    return SearchPage(hits, total)
+
+
+def _search_plain(text: str, where: list[str], params: list, limit: int, offset: int) -> SearchPage:
+    """PostgreSQL: every word as a case-insensitive substring (schools run SQLite with FTS5)."""
+    words = _WORD.findall(text)[:12]
+    clauses = ["(s.title ILIKE %s OR s.body ILIKE %s)"] * len(words)
+    args: list = []
+    for word in words:
+        args += [f"%{word}%", f"%{word}%"]
+    pg_where = [w.replace("?", "%s").replace("EXISTS (SELECT 1 FROM json_each(p.grades) WHERE value = %s)",
+                                            "p.grades::jsonb @> to_jsonb(%s)") for w in where]
+    sql = (" FROM content_search s JOIN content_pack p ON p.pack_id = s.pack_id "
+           " JOIN content_node n ON n.pack_id = p.id AND n.node_id = s.node_id WHERE "
+           + " AND ".join(clauses + pg_where))
+    total = database.execute_sql("SELECT COUNT(*)" + sql, args + params).fetchone()[0]
+    rows = database.execute_sql("SELECT s.pack_id, s.node_id, n.kind, s.title, s.body, s.language" + sql
+                                + " ORDER BY s.title LIMIT %s OFFSET %s", args + params + [limit, offset]).fetchall()
+    return SearchPage([SearchHit(p, n, k, t, html.escape(b[:160]), lang) for p, n, k, t, b, lang in rows], total)
+
+
+def subjects_and_grades() -> tuple[list[str], list[int]]:
+    subjects: set[str] = set()
+    grades: set[int] = set()
+    for row in ContentPack.select(ContentPack.subject, ContentPack.grades):
+        subjects.add(row.subject)
+        grades.update(json.loads(row.grades))
+    return sorted(subjects), sorted(grades)
+
+
+def pack_tree(pack: ContentPack) -> list[dict]:
+    """The pack's nodes as nested dicts: {"node": ContentNode, "children": [...]}."""
+    nodes = list(ContentNode.select().where(ContentNode.pack == pack).order_by(ContentNode.position))
+    by_parent: dict[str | None, list[ContentNode]] = {}
+    for node in nodes:
+        by_parent.setdefault(node.parent_id, []).append(node)
+
+    def grow(parent: str | None) -> list[dict]:
+        return [{"node": n, "children": grow(n.node_id)} for n in by_parent.get(parent, [])]
+    return grow(None)
+
+
+def file_sha(pack: ContentPack, path: str) -> ContentFile | None:
+    return ContentFile.get_or_none(ContentFile.pack == pack, ContentFile.path == path)
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+def _holds_packs(folder: Path) -> bool:
+    try:
+        return any(p.suffix == ".ckpack" or (p / "pack.json").is_file() for p in folder.iterdir())
+    except OSError:
+        return False
+
+
+def usb_candidates(roots: tuple[str, ...]) -> list[Path]:
+    """Mounted drives that hold packs: folders one or two levels under the USB roots
+    (`/media/usb0`, `/media/<user>/<label>`), with .ckpack files or pack folders at their top."""
+    found: list[Path] = []
+    for root in roots:
+        level1 = _subfolders(Path(root))
+        for folder in level1 + [sub for parent in level1 for sub in _subfolders(parent)]:
+            if _holds_packs(folder):
+                found.append(folder)
+    return found

@@ -1,0 +1,134 @@
+"""The library: content files by hash, pack pages, the topic tree, search."""
+from __future__ import annotations
+
+import json
+import mimetypes
+
+from flask import Blueprint, abort, current_app, g, render_template, request, send_file, url_for
+from werkzeug.security import safe_join
+
+from ..i18n import localized, localized_key
+from ..models import ContentFile, ContentNode, ContentPack
+from . import services
+from .services import BlobStore
+
+bp = Blueprint("content", __name__, template_folder="templates")
+
+mimetypes.add_type("image/svg+xml", ".svg")
+mimetypes.add_type("audio/wav", ".wav")
+mimetypes.add_type("audio/ogg", ".oga")
+mimetypes.add_type("video/webm", ".webm")
+mimetypes.add_type("text/html", ".html")
+
+# Pack files run in their own opaque origin: no cookies, no calls to the app, nothing from outside.
+CONTENT_CSP = ("sandbox allow-scripts allow-popups; default-src 'self' data: blob:; "
+               "script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'none'; "
+               "form-action 'none'; frame-ancestors 'self'; base-uri 'none'")
+IMMUTABLE_SECONDS = 31536000
+
+
+def _store() -> BlobStore:
+    return BlobStore(current_app.config["CLASSROOM_SETTINGS"].data_dir)
+
+
+def _send_blob(sha256: str, name: str, immutable: bool):
+    path = _store().path(sha256)
+    if not path.is_file():
+        abort(404)
+    # send_file adds "; charset=utf-8" to text types itself.
+    mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = send_file(path, mimetype=mimetype, conditional=True, etag=sha256,
+                         max_age=IMMUTABLE_SECONDS if immutable else 0, last_modified=None)
+    if immutable:
+        response.cache_control.public = True
+        response.cache_control.immutable = True
+    else:
+        response.cache_control.no_cache = True
+    response.headers["Content-Security-Policy"] = CONTENT_CSP
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
+
+
+@bp.get("/content/<string(length=64):sha256>")
+@bp.get("/content/<string(length=64):sha256>/<name>")
+def blob(sha256: str, name: str = ""):
+    """A file by its SHA-256: never changes, so browsers may keep it forever."""
+    if not all(c in "0123456789abcdef" for c in sha256):
+        abort(404)
+    row = ContentFile.get_or_none(ContentFile.sha256 == sha256)
+    if row is None:
+        abort(404)
+    return _send_blob(sha256, name or row.path, immutable=True)
+
+
+@bp.get("/content/pack/<pack_id>/<path:path>")
+def pack_file(pack_id: str, path: str):
+    """A file of a pack's current version by its path, so lessons' relative links work."""
+    if safe_join("/", path) is None:
+        abort(404)
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    row = services.file_sha(pack, path) or abort(404)
+    return _send_blob(row.sha256, path, immutable=False)
+
+
+@bp.get("/library/")
+def library():
+    packs = list(ContentPack.select().order_by(ContentPack.subject, ContentPack.pack_id))
+    subjects, grades = services.subjects_and_grades()
+    return render_template("content/library.html", packs=packs, subjects=subjects, grades=grades,
+                           loads=json.loads)
+
+
+@bp.get("/library/<pack_id>/")
+def pack_page(pack_id: str):
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    return render_template("content/pack.html", pack=pack, tree=services.pack_tree(pack), loads=json.loads)
+
+
+@bp.get("/library/<pack_id>/<node_id>")
+def node_page(pack_id: str, node_id: str):
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    node = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node_id) or abort(404)
+    data = json.loads(node.data)
+    files = data.get("content") or data.get("media") or data.get("pdf") or {}
+    language = request.args.get("lang") if request.args.get("lang") in files else localized_key(files)
+    path = files.get(language) if language else None
+    file_row = services.file_sha(pack, path) if path else None
+    children = list(ContentNode.select().where(ContentNode.pack == pack, ContentNode.parent_id == node.node_id)
+                    .order_by(ContentNode.position))
+    siblings = list(ContentNode.select().where(ContentNode.pack == pack, ContentNode.parent_id == node.parent_id)
+                    .order_by(ContentNode.position))
+    index = [s.node_id for s in siblings].index(node.node_id)
+    return render_template(
+        "content/node.html", pack=pack, node=node, data=data, language=language, languages=list(files),
+        path=path, file_row=file_row, children=children,
+        previous=siblings[index - 1] if index > 0 else None,
+        next_node=siblings[index + 1] if index + 1 < len(siblings) else None,
+        parent=ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node.parent_id)
+        if node.parent_id else None)
+
+
+def search_args() -> dict:
+    grade = request.args.get("grade", type=int)
+    language = request.args.get("language") or None
+    return {"text": request.args.get("q", "")[:200], "subject": request.args.get("subject") or None,
+            "grade": grade, "language": language if language in ("kk", "ru", "en") else None}
+
+
+@bp.get("/library/search")
+def search_page():
+    args = search_args()
+    page = max(1, request.args.get("page", 1, type=int))
+    result = services.search(**args, limit=20, offset=(page - 1) * 20)
+    subjects, grades = services.subjects_and_grades()
+    return render_template("content/search.html", result=result, args=args, page=page, subjects=subjects,
+                           grades=grades)
+
+
+@bp.app_template_filter("localized")
+def _localized_filter(texts) -> str:
+    return localized(texts)
+
+
+def node_url(pack_id: str, node_id: str) -> str:
+    return url_for("content.node_page", pack_id=pack_id, node_id=node_id)

@@ -1,0 +1,156 @@
+"""Serving pack files (ETag, 304, Range), the library pages, search in Kazakh and Russian, admin import."""
+from __future__ import annotations
+
+import io
+
+import pytest
+import requests
+
+from classroom_server.content.services import install_pack
+from classroom_server.models import ContentFile, ContentPack
+
+from .conftest import post, sign_in_as
+from .packs import build, make_key, pack_source
+
+
+@pytest.fixture
+def installed(app, settings, tmp_path):
+    key_path, public = make_key(tmp_path)
+    ckpack = build(pack_source(tmp_path / "src"), tmp_path / "p.ckpack", key_path)
+    install_pack(ckpack, settings.data_dir, (public,))
+    return {row.path: row for row in ContentFile.select()}
+
+
+def test_blob_has_strong_etag_immutable_cache_and_304(live_server, installed):
+    wav = installed["media/tone.wav"]
+    url = f"{live_server}/content/{wav.sha256}/tone.wav"
+    response = requests.get(url)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("audio/")
+    assert response.headers["ETag"] == f'"{wav.sha256}"'
+    cache = response.headers["Cache-Control"]
+    assert "immutable" in cache and "max-age=31536000" in cache and "public" in cache
+    assert len(response.content) == wav.size
+    again = requests.get(url, headers={"If-None-Match": f'"{wav.sha256}"'})
+    assert again.status_code == 304 and again.content == b""
+
+
+def test_range_requests_for_seeking(live_server, installed):
+    wav = installed["media/tone.wav"]
+    url = f"{live_server}/content/{wav.sha256}"
+    whole = requests.get(url).content
+    part = requests.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.headers["Content-Range"] == f"bytes 100-199/{wav.size}"
+    assert part.content == whole[100:200]
+    tail = requests.get(url, headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == whole[-10:]
+    beyond = requests.get(url, headers={"Range": f"bytes={wav.size + 10}-"})
+    assert beyond.status_code == 416
+
+
+def test_unknown_or_malformed_hashes_are_404(client, installed):
+    assert client.get("/content/" + "0" * 64).status_code == 404
+    assert client.get("/content/" + "z" * 64).status_code == 404
+    assert client.get("/content/pack/test.algebra/../secret_key").status_code == 404
+    assert client.get("/content/pack/test.algebra/lessons/none.html").status_code == 404
+
+
+def test_lesson_html_is_sandboxed_and_relative_links_resolve(client, installed):
+    response = client.get("/content/pack/test.algebra/lessons/intro.kk.html")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    policy = response.headers["Content-Security-Policy"]
+    assert policy.startswith("sandbox allow-scripts") and "connect-src 'none'" in policy
+    assert "no-cache" in response.headers["Cache-Control"]
+    # ../media/pie.svg from the lesson resolves to the pack's image
+    assert client.get("/content/pack/test.algebra/media/pie.svg").status_code == 200
+
+
+def test_library_pages_show_the_pack(client, school, installed):
+    sign_in_as(client, school, "student")
+    page = client.get("/library/").get_data(as_text=True)
+    assert "Бөлшектер" in page or "Дроби" in page
+    tree = client.get("/library/test.algebra/").get_data(as_text=True)
+    assert "/library/test.algebra/intro" in tree
+    lesson = client.get("/library/test.algebra/intro?lang=ru").get_data(as_text=True)
+    assert 'sandbox="allow-scripts allow-popups"' in lesson and "lessons/intro.ru.html" in lesson
+    audio = client.get("/library/test.algebra/tone").get_data(as_text=True)
+    assert "<audio controls" in audio and installed["media/tone.wav"].sha256 in audio
+    assert client.get("/library/test.algebra/nothing").status_code == 404
+
+
+@pytest.mark.parametrize("query,expected", [
+    ("бөлшектер", "intro"),        # Kazakh, lower case
+    ("БӨЛШЕКТЕР", "intro"),        # Kazakh, upper case: Ө/ө fold
+    ("числитель", "intro"),        # Russian, the page says ЧИСЛИТЕЛЬ
+    ("знамен", "intro"),           # a prefix
+    ("ортақ", "quiz"),             # the text of an exercise hint is not searched, but its prompt is
+])
+def test_search_finds_kazakh_and_russian_case_insensitively(client, school, installed, query, expected):
+    sign_in_as(client, school, "student")
+    body = client.get("/api/v1/search", query_string={"q": query}).get_json()
+    if query == "ортақ":
+        assert body["total"] == 0
+        return
+    assert body["total"] >= 1
+    assert expected in [hit["node_id"] for hit in body["hits"]]
+    assert "<mark>" in body["hits"][0]["snippet_html"] or query.lower() in body["hits"][0]["title"].lower()
+
+
+def test_search_filters_and_page(client, school, installed):
+    sign_in_as(client, school, "student")
+    assert client.get("/api/v1/search", query_string={"q": "бөлшек", "grade": 5}).get_json()["total"] >= 1
+    assert client.get("/api/v1/search", query_string={"q": "бөлшек", "grade": 6}).get_json()["total"] == 0
+    assert client.get("/api/v1/search", query_string={"q": "бөлшек", "subject": "history"}).get_json()["total"] == 0
+    ru_only = client.get("/api/v1/search", query_string={"q": "введение", "language": "ru"}).get_json()
+    assert ru_only["total"] >= 1 and all(h["language"] == "ru" for h in ru_only["hits"])
+    assert client.get("/api/v1/search").status_code == 400
+    page = client.get("/library/search", query_string={"q": "числитель"}).get_data(as_text=True)
+    assert "<mark>" in page
+
+
+def test_search_needs_sign_in(client, installed):
+    assert client.get("/api/v1/search", query_string={"q": "x"}).status_code == 401
+
+
+def test_admin_uploads_a_pack_and_removes_it(client, school, settings, tmp_path, app):
+    key_path, public = make_key(tmp_path)
+    app.config["CLASSROOM_SETTINGS"] = settings.replace(content_trusted_keys=(public,))
+    sign_in_as(client, school, "admin")
+    signed = build(pack_source(tmp_path / "src"), tmp_path / "p.ckpack", key_path).read_bytes()
+    response = post(client, "/admin/content/upload", {"file": (io.BytesIO(signed), "p.ckpack")},
+                    content_type="multipart/form-data")
+    assert response.status_code == 200 and "Installed test.algebra 1.0.0" in response.get_data(as_text=True)
+    assert ContentPack.get().reviewed
+    response = post(client, "/admin/content/test.algebra/remove")
+    assert response.status_code == 302 and ContentPack.select().count() == 0
+
+
+def test_admin_upload_of_an_unsigned_pack_needs_the_checkbox(client, school, tmp_path):
+    sign_in_as(client, school, "admin")
+    unsigned = build(pack_source(tmp_path / "src"), tmp_path / "u.ckpack", None).read_bytes()
+    response = post(client, "/admin/content/upload", {"file": (io.BytesIO(unsigned), "u.ckpack")},
+                    content_type="multipart/form-data")
+    assert response.status_code == 400 and "not signed" in response.get_data(as_text=True)
+    assert ContentPack.select().count() == 0
+    response = post(client, "/admin/content/upload", {"file": (io.BytesIO(unsigned), "u.ckpack"),
+                                                      "unreviewed": "1"}, content_type="multipart/form-data")
+    assert response.status_code == 200 and not ContentPack.get().reviewed
+    assert "Not reviewed" in client.get("/library/").get_data(as_text=True)
+
+
+def test_admin_imports_from_a_usb_drive(client, school, settings, tmp_path, app):
+    key_path, public = make_key(tmp_path)
+    drive = tmp_path / "media" / "teacher" / "USB STICK"
+    drive.mkdir(parents=True)
+    build(pack_source(tmp_path / "a"), drive / "algebra.ckpack", key_path)
+    build(pack_source(tmp_path / "b", pack_id="test.other"), drive / "other.ckpack", key_path)
+    app.config["CLASSROOM_SETTINGS"] = settings.replace(content_trusted_keys=(public,),
+                                                        content_usb_roots=(str(tmp_path / "media"),))
+    sign_in_as(client, school, "admin")
+    page = client.get("/admin/content").get_data(as_text=True)
+    assert str(drive) in page
+    assert post(client, "/admin/content/usb", {"drive": "/etc"}).status_code == 400
+    response = post(client, "/admin/content/usb", {"drive": str(drive)})
+    assert response.status_code == 200
+    assert {p.pack_id for p in ContentPack.select()} == {"test.algebra", "test.other"}
