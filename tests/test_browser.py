@@ -310,3 +310,66 @@ def test_first_run_setup_page_has_no_axe_violations(page):
     expect(page.get_by_role("heading", level=1)).to_contain_text("administrator")
     report = axe_report(page, "first-run setup page")
     assert not report, "axe-core found accessibility problems:\n" + report
+
+
+@pytest.fixture
+def library(app, settings, tmp_path):
+    """A signed test pack installed in the school."""
+    from classroom_server.content.services import install_pack
+
+    from .packs import build, make_key, pack_source
+    key_path, public = make_key(tmp_path)
+    ckpack = build(pack_source(tmp_path / "pack-src"), tmp_path / "p.ckpack", key_path)
+    install_pack(ckpack, settings.data_dir, (public,))
+
+
+def test_student_reads_a_lesson_listens_and_searches(new_page, school, library):
+    page = new_page(viewport=PHONE)
+    sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "4321")
+    expect(page).to_have_url(re.compile(r"/learn/$"))
+    reports = []
+    page.get_by_role("link", name="Library").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Library")
+    reports.append(axe_report(page, "library"))
+    assert_no_horizontal_scroll(page, "library")
+
+    page.get_by_role("link", name="Бөлшектер").click()
+    reports.append(axe_report(page, "pack page"))
+    page.get_by_role("link", name="Кіріспе").click()
+    frame = page.frame_locator("iframe.lesson")
+    expect(frame.locator("p")).to_contain_text("Бөлшектер туралы сабақ")
+    reports.append(axe_report(page, "lesson page"))
+    assert_no_horizontal_scroll(page, "lesson page")
+    # The lesson runs in its own origin: it cannot read the app's page or cookies.
+    assert page.frames[1].evaluate("() => { try { return parent.document.title } catch (e) { return 'blocked' } }") \
+        == "blocked"
+
+    page.get_by_role("link", name=re.compile("Оқулық")).click()
+    page.get_by_role("link", name=re.compile("Дыбыс")).click()
+    audio = page.locator("audio")
+    expect(audio).to_have_count(1)
+    source = audio.get_attribute("src")
+    seek = page.request.get(source, headers={"Range": "bytes=1000-1999"})
+    assert seek.status == 206 and len(seek.body()) == 1000
+    reports.append(axe_report(page, "audio page"))
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Library").click()
+    page.get_by_label("Search the library").fill("ЧИСЛИТЕЛЬ")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("status")).to_contain_text("Found: 1")
+    expect(page.locator("mark").first).to_be_visible()
+    reports.append(axe_report(page, "search results"))
+    assert_no_horizontal_scroll(page, "search results")
+    found = "\n".join(report for report in reports if report)
+    assert not found, "axe-core found accessibility problems:\n" + found
+
+
+def test_admin_content_page_has_no_axe_violations(new_page, school, library):
+    page = new_page()
+    sign_in_staff(page, "boss")
+    page.get_by_role("link", name="Administration").click()
+    page.get_by_role("link", name="Content packs").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Content packs")
+    expect(page.get_by_role("table")).to_contain_text("test.algebra")
+    report = axe_report(page, "admin content page")
+    assert not report, "axe-core found accessibility problems:\n" + report
