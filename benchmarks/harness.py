@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -135,6 +136,55 @@ def start_server(argv: Sequence[str], health_path: str = "/healthz", timeout: fl
         yield server
     finally:
         server.stop()
+
+
+# --- CPU use -----------------------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent not idle (all cores), from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        values = [int(v) for v in stat.readline().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = values
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process and of the children it has waited for (wrk)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """Where the CPU went during a measurement, in percent of one core."""
+    server: float
+    client: float  # wrk and the benchmark itself
+    other: float  # everything else on the machine: other people's work makes figures noisy
+
+
+class CpuMeter:
+    """Measure the CPU use of a server, of ourselves, and of the rest of the machine over a span."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self._start = (time.perf_counter(), process_cpu(pid), own_cpu(), machine_busy())
+
+    def stop(self) -> CpuUse:
+        wall, server, client, machine = (now - then for now, then in
+                                         zip((time.perf_counter(), process_cpu(self.pid), own_cpu(),
+                                              machine_busy()), self._start))
+        return CpuUse(100 * server / wall, 100 * client / wall, max(0.0, 100 * (machine - server - client) / wall))
 
 
 # --- wrk ----------------------------------------------------------------------------------------

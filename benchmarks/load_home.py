@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from harness import (REPO, BenchmarkError, Memory, WrkResult, clean_env, console_script, http_session,
-                     machine_facts, markdown_table, percentile, replace_section, run_wrk, start_server,
-                     text_table)
+from harness import (REPO, BenchmarkError, CpuMeter, CpuUse, Memory, WrkResult, clean_env, console_script,
+                     http_session, machine_facts, markdown_table, percentile, replace_section, run_wrk,
+                     start_server, text_table)
 
 NAME = "load_home"
 SESSION_COOKIE = "classroom_session"
@@ -59,6 +59,7 @@ class SignIn:
 class SignInRun:
     signins: list[SignIn]
     wall: float
+    cpu: CpuUse
 
     @property
     def rate(self) -> float:
@@ -75,6 +76,7 @@ class ServerFigures:
     after_signin: Memory | None
     after_load: Memory
     load: WrkResult
+    cpu: CpuUse  # during the load
     log_lines: int  # lines the server logged during the load (waitress warns of each queued request)
 
 
@@ -140,13 +142,14 @@ def sign_in(base_url: str, student: Student) -> SignIn:
     return SignIn(student, f"{SESSION_COOKIE}={cookie}", seconds)
 
 
-def sign_in_many(base_url: str, students: list[Student], count: int, workers: int) -> SignInRun:
+def sign_in_many(base_url: str, server_pid: int, students: list[Student], count: int, workers: int) -> SignInRun:
     """Sign in `count` sessions (students taken in turn, so some twice) with `workers` at once."""
     chosen = [students[i % len(students)] for i in range(count)]
+    meter = CpuMeter(server_pid)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         signins = list(pool.map(lambda student: sign_in(base_url, student), chosen))
-    return SignInRun(signins, time.perf_counter() - started)
+    return SignInRun(signins, time.perf_counter() - started, meter.stop())
 
 
 def verify_home(base_url: str, signins: list[SignIn]) -> int:
@@ -177,9 +180,10 @@ def measure_bare(connections: int, duration: int) -> ServerFigures:
     argv = [sys.executable, str(BARE_APP), "--port", "0", "--threads", str(SERVER_THREADS)]
     with start_server(argv, health_path="/") as bare:
         idle = bare.memory()
-        lines = bare.stderr_lines
+        lines, meter = bare.stderr_lines, CpuMeter(bare.proc.pid)
         load = run_wrk(bare.url, connections, duration)
-        return ServerFigures(bare.cold_start, idle, None, bare.memory(), load, bare.stderr_lines - lines)
+        cpu = meter.stop()
+        return ServerFigures(bare.cold_start, idle, None, bare.memory(), load, cpu, bare.stderr_lines - lines)
 
 
 def measure_school(data_dir: Path, secrets: dict[str, dict[str, str]], connections: int,
@@ -189,13 +193,14 @@ def measure_school(data_dir: Path, secrets: dict[str, dict[str, str]], connectio
     with start_server(argv, env=clean_env()) as school:
         idle = school.memory()
         students = find_students(school.url, secrets)
-        sequential = sign_in_many(school.url, students, connections, workers=1)
-        concurrent = sign_in_many(school.url, students, connections, workers=connections)
+        sequential = sign_in_many(school.url, school.proc.pid, students, connections, workers=1)
+        concurrent = sign_in_many(school.url, school.proc.pid, students, connections, workers=connections)
         after_signin = school.memory()
         page_size = verify_home(school.url, concurrent.signins)
-        lines = school.stderr_lines
+        lines, meter = school.stderr_lines, CpuMeter(school.proc.pid)
         load = run_wrk(school.url + "learn/", connections, duration, [s.cookie for s in concurrent.signins])
-        figures = ServerFigures(school.cold_start, idle, after_signin, school.memory(), load,
+        cpu = meter.stop()
+        figures = ServerFigures(school.cold_start, idle, after_signin, school.memory(), load, cpu,
                                 school.stderr_lines - lines)
     return figures, sequential, concurrent, page_size
 
@@ -212,26 +217,31 @@ def _mib(memory: Memory | None, peak: bool = False) -> str:
     return f"{memory.hwm_mib if peak else memory.rss_mib:.1f} MiB"
 
 
-def _load_row(what: str, figures: ServerFigures, size: int) -> list[object]:
-    load = figures.load
-    errors = ", ".join(f"{k} {v}" for k, v in load.socket_errors.items() if v) or "0"
-    return [what, f"{load.rps:,.0f}", _ms(load.p50_ms), _ms(load.p90_ms), _ms(load.p99_ms), _ms(load.max_ms),
-            f"{load.requests:,}", load.non_200, load.non_2xx_3xx, errors, f"{size:,} B", f"{figures.log_lines:,}"]
+def _pct(value: float) -> str:
+    return f"{value:.0f} %"
 
 
 def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures, sequential: SignInRun,
-           concurrent: SignInRun, page_size: int, scrypt: tuple[str, float]) -> tuple[str, str]:
+           concurrent: SignInRun, page_size: int, scrypt: tuple[str, float], loadavg: str) -> tuple[str, str]:
     """The console text and the Markdown section."""
     n = args.connections
     wrk_line = f"wrk -t{min(2, n)} -c{n} -d{args.duration}s --latency --timeout 30s"
     ratio = school.load.rps / bare.load.rps
-    load_header = ["what", "req/s", "p50", "p90", "p99", "max", "requests", "non-200", "non-2xx/3xx",
-                   "socket errors", "body", "log lines"]
-    load_rows = [_load_row(f"bare Flask + waitress ({SERVER_THREADS} threads): 5 KB string at /", bare, 5120),
-                 _load_row(f"student home /learn/, {n} signed-in sessions", school, page_size)]
-    signin_header = ["sign-in (GET form + POST secret)", "sign-ins", "wall", "sign-ins/s", "p50", "p99"]
+    loads = ((f"bare Flask + waitress ({SERVER_THREADS} threads), 5 KB string at /", bare, 5120),
+             (f"student home /learn/, {n} signed-in sessions", school, page_size))
+    load_header = ["load", "req/s", "p50", "p90", "p99", "max", "requests", "non-200", "non-2xx/3xx",
+                   "socket errors"]
+    load_rows = [[what, f"{f.load.rps:,.0f}", _ms(f.load.p50_ms), _ms(f.load.p90_ms), _ms(f.load.p99_ms),
+                  _ms(f.load.max_ms), f"{f.load.requests:,}", f.load.non_200, f.load.non_2xx_3xx,
+                  ", ".join(f"{k} {v}" for k, v in f.load.socket_errors.items() if v) or "0"]
+                 for what, f, _size in loads]
+    use_header = ["load", "body", "server CPU", "wrk CPU", "other CPU", "server log lines"]
+    use_rows = [[what, f"{size:,} B", _pct(f.cpu.server), _pct(f.cpu.client), _pct(f.cpu.other),
+                 f"{f.log_lines:,}"] for what, f, size in loads]
+    signin_header = ["sign-in (GET form + POST secret)", "sign-ins", "wall", "sign-ins/s", "p50", "p99",
+                     "server CPU", "other CPU"]
     signin_rows = [[name, len(run.signins), f"{run.wall:.2f} s", f"{run.rate:.1f}", _ms(run.pct_ms(50)),
-                    _ms(run.pct_ms(99))]
+                    _ms(run.pct_ms(99)), _pct(run.cpu.server), _pct(run.cpu.other)]
                    for name, run in (("one at a time", sequential), (f"{n} at once", concurrent))]
     memory_header = ["server", "cold start", "idle RSS", "RSS after sign-ins", "RSS after load", "peak RSS (VmHWM)"]
     memory_rows = [["classroom-server", f"{school.cold_start:.2f} s", _mib(school.idle), _mib(school.after_signin),
@@ -249,11 +259,11 @@ def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures,
                     verdict(school.load.p99_ms < TARGET_P99_MS)],
                    [f"idle RSS < {TARGET_IDLE_RSS_MIB:.0f} MiB", _mib(school.idle),
                     verdict(school.idle.rss_mib < TARGET_IDLE_RSS_MIB)]]
+    tables = [(load_header, load_rows), (use_header, use_rows), (signin_header, signin_rows),
+              (memory_header, memory_rows), (target_header, target_rows)]
     facts = machine_facts()
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    scrypt_note = f"one scrypt check ({scrypt[0]}) takes {scrypt[1]:.0f} ms on one core in this process"
-    tables = [(load_header, load_rows), (signin_header, signin_rows), (memory_header, memory_rows),
-              (target_header, target_rows)]
+    scrypt_note = f"one scrypt check ({scrypt[0]}) takes {scrypt[1]:.0f} ms on one core"
 
     console = "\n\n".join([f"load_home: {wrk_line}, server threads {SERVER_THREADS}, loopback"]
                           + [text_table(h, [[str(c).replace("**", "") for c in r] for r in rows])
@@ -262,20 +272,27 @@ def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures,
         "## Student home page under load (`benchmarks/load_home.py`)",
         "",
         f"Measured {when} with `python benchmarks/load_home.py --connections {n} --duration {args.duration}` "
-        f"on {facts['cores (nproc)']} cores, {facts['memory (free -h)']}, Python {facts['Python']}: the demo "
-        f"school, `classroom-server serve --threads {SERVER_THREADS}` on loopback, one load at a time, "
-        f"`{wrk_line}` (client and server share the cores). Each wrk connection sends one of {n} session "
-        f"cookies ({len(set(s.student.path for s in concurrent.signins))} distinct students, signed in over "
-        f"HTTP); every cookie was first checked to get 200 and its own student's name on `/learn/`.",
+        f"on {facts['cores (nproc)']} cores, {facts['memory (free -h)']}, Python {facts['Python']} "
+        f"(load average before the run: {loadavg}): the demo school, `classroom-server serve --threads "
+        f"{SERVER_THREADS}` on loopback, one load at a time, `{wrk_line}` (client and server share the "
+        f"cores). Each wrk connection sends one of {n} session cookies "
+        f"({len(set(s.student.path for s in concurrent.signins))} distinct students, signed in over HTTP); "
+        "every cookie was first checked to get 200 and its own student's name on `/learn/`.",
         "",
         markdown_table(load_header, load_rows),
         "",
-        f"Student home req/s / bare req/s = **{ratio:.2f}**. \"log lines\" counts what the server wrote to "
-        "stderr during the load (waitress logs a `Task queue depth is N` warning for each request that "
-        "waits for a thread).",
+        f"Student home req/s / bare req/s = **{ratio:.2f}**.",
+        "",
+        "CPU is in percent of one core (this machine has "
+        f"{facts['cores (nproc)']} × 100 %): \"other\" is the rest of the machine (other people's work; "
+        "when it is high the figures are noisy). \"server log lines\" counts what the server wrote to "
+        "stderr during the load: waitress logs a `Task queue depth is N` warning for each request that "
+        "waits for a thread.",
+        "",
+        markdown_table(use_header, use_rows),
         "",
         "Sign-in: the demo classes' PIN (5А) and picture code (7Б), checked with scrypt, every attempt right "
-        f"(the rate limit counts failures only); {scrypt_note}.",
+        f"(the rate limit counts failures only); {scrypt_note} in the benchmark process.",
         "",
         markdown_table(signin_header, signin_rows),
         "",
@@ -303,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.connections < 1 or args.duration < 1:
         parser.error("--connections and --duration must be at least 1")
+    loadavg = " ".join(Path("/proc/loadavg").read_text(encoding="ascii").split()[:3])
     try:
         with tempfile.TemporaryDirectory(prefix="load_home-") as folder:
             data_dir = Path(folder) / "school"
@@ -320,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("load_home: interrupted; servers stopped", file=sys.stderr)
         return 130
-    console, markdown = report(args, school, bare, sequential, concurrent, page_size, scrypt_check_ms())
+    console, markdown = report(args, school, bare, sequential, concurrent, page_size, scrypt_check_ms(), loadavg)
     print(console)
     replace_section(args.out, "machine", machine_section())
     replace_section(args.out, NAME, markdown)

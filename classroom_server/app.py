@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from .coach.views import bp as coach_bp
     from .content.views import bp as content_bp
     from .learn.views import bp as learn_bp
-    for blueprint in (accounts_bp, learn_bp, coach_bp, admin_bp, api_bp, content_bp):
+    from .opds.views import bp as opds_bp
+    for blueprint in (accounts_bp, learn_bp, coach_bp, admin_bp, api_bp, content_bp, opds_bp):
         app.register_blueprint(blueprint)
     return app

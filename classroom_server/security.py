@@ -16,6 +16,9 @@ PUBLIC_ENDPOINTS = {
     "accounts.student_secret", "accounts.setup", "accounts.set_language", "api.openapi",
     # Content files carry no personal data and are addressed by hash or pack path.
     "content.blob", "content.pack_file",
+    # The OPDS catalog: e-reader apps cannot sign in, and e-textbooks carry no personal data.
+    "opds.root", "opds.all_books", "opds.subjects", "opds.subject", "opds.grades", "opds.grade",
+    "opds.languages", "opds.language", "opds.search", "opds.opensearch", "opds.book_epub",
 }
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

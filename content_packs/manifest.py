@@ -9,6 +9,7 @@ from typing import Any
 FORMAT_VERSION = 1
 LANGUAGES = ("kk", "ru", "en")
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64  # a real pack.json nests about 40 deep (nodes 16 deep); more only strains the stack
 NODE_KINDS = ("topic", "lesson", "ebook", "chapter", "exercise", "media")
 ITEM_TYPES = ("single", "multiple", "numeric", "text", "ordering", "matching")
 MEDIA_TYPES = ("image", "audio", "video")
@@ -133,17 +134,18 @@ class _Checker:
             self.fail(f"{where}.kind", f"{kind!r} is not one of {', '.join(NODE_KINDS)}")
         self.text(node.get("title"), f"{where}.title")
         self.text(node.get("description"), f"{where}.description", required=False)
-        if kind in ("lesson", "chapter"):
+        # Install reads `content`, `transcript` and `items` of any kind for search: check them wherever they are.
+        if kind in ("lesson", "chapter") or "content" in node:
             self.localized_files(node.get("content"), f"{where}.content")
-        elif kind == "ebook" and "pdf" in node:
+        self.text(node.get("transcript"), f"{where}.transcript", required=False)
+        if kind == "exercise" or "items" in node:
+            self.exercise(node, where)
+        if kind == "ebook" and "pdf" in node:
             self.localized_files(node.get("pdf"), f"{where}.pdf")
         elif kind == "media":
             if node.get("media_type") not in MEDIA_TYPES:
                 self.fail(f"{where}.media_type", f"expected one of {', '.join(MEDIA_TYPES)}")
             self.localized_files(node.get("media"), f"{where}.media")
-            self.text(node.get("transcript"), f"{where}.transcript", required=False)
-        elif kind == "exercise":
-            self.exercise(node, where)
         children = node.get("children", [])
         if not isinstance(children, list):
             self.fail(f"{where}.children", "expected a list of nodes")
@@ -192,11 +194,16 @@ class _Checker:
         if not isinstance(difficulty, (int, float)) or isinstance(difficulty, bool) or not -4 <= difficulty <= 4:
             self.fail(f"{where}.difficulty", "expected a number from -4 (easy) to 4 (hard)")
         getattr(self, "item_" + kind)(item, where)
+        # Search indexes choices and pairs of any item type, so they must be well formed wherever they are.
+        if "choices" in item and kind not in ("single", "multiple", "ordering"):
+            self._choices(item, where, minimum=0)
+        if "pairs" in item and kind != "matching":
+            self._pairs(item, where, minimum=0)
 
     def _choices(self, item: dict, where: str, minimum: int = 2) -> set[str]:
         choices = item.get("choices")
         if not isinstance(choices, list) or len(choices) < minimum:
-            self.fail(f"{where}.choices", f"expected at least {minimum} choices")
+            self.fail(f"{where}.choices", f"expected at least {minimum} choices" if minimum else "expected a list")
         ids: set[str] = set()
         for index, choice in enumerate(choices):
             if not isinstance(choice, dict) or not isinstance(choice.get("id"), str) or choice["id"] in ids:
@@ -206,13 +213,14 @@ class _Checker:
         return ids
 
     def item_single(self, item: dict, where: str) -> None:
-        if item.get("answer") not in self._choices(item, where):
+        ids = self._choices(item, where)
+        if not isinstance(item.get("answer"), str) or item["answer"] not in ids:
             self.fail(f"{where}.answer", "expected the id of the right choice")
 
     def item_multiple(self, item: dict, where: str) -> None:
         ids = self._choices(item, where)
         answer = item.get("answer")
-        if not isinstance(answer, list) or not answer or not set(answer) <= ids or len(set(answer)) != len(answer):
+        if not _texts(answer) or not answer or not set(answer) <= ids or len(set(answer)) != len(answer):
             self.fail(f"{where}.answer", "expected the list of ids of the right choices")
 
     def item_numeric(self, item: dict, where: str) -> None:
@@ -235,13 +243,16 @@ class _Checker:
     def item_ordering(self, item: dict, where: str) -> None:
         ids = self._choices(item, where)
         answer = item.get("answer")
-        if not isinstance(answer, list) or sorted(answer) != sorted(ids):
+        if not _texts(answer) or sorted(answer) != sorted(ids):
             self.fail(f"{where}.answer", "expected every choice id once, in the right order")
 
     def item_matching(self, item: dict, where: str) -> None:
+        self._pairs(item, where)
+
+    def _pairs(self, item: dict, where: str, minimum: int = 2) -> None:
         pairs = item.get("pairs")
-        if not isinstance(pairs, list) or len(pairs) < 2:
-            self.fail(f"{where}.pairs", "expected at least 2 pairs")
+        if not isinstance(pairs, list) or len(pairs) < minimum:
+            self.fail(f"{where}.pairs", f"expected at least {minimum} pairs" if minimum else "expected a list")
         ids: set[str] = set()
         for index, pair in enumerate(pairs):
             if not isinstance(pair, dict) or not isinstance(pair.get("id"), str) or pair["id"] in ids:
@@ -251,8 +262,45 @@ class _Checker:
             self.text(pair.get("right"), f"{where}.pairs[{index}].right")
 
 
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def _reject_constant(name: str) -> None:
     raise InvalidPack(f"pack.json: {name} is not valid JSON")
+
+
+def _finite_number(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise InvalidPack(f"pack.json: the number {text[:40]} is too large")
+    return value
+
+
+def _whole_number(text: str) -> int:
+    # Python refuses to read more than 4300 digits with a plain ValueError; no field needs 20.
+    if len(text.lstrip("-")) > 20:
+        raise InvalidPack(f"pack.json: the number {text[:20]}... has more than 20 digits")
+    return int(text)
+
+
+def _check_values(data: Any) -> None:
+    """What JSON allows but the catalog cannot keep: texts with unpaired surrogates, absurd nesting."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidPack(f"pack.json is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((part, depth + 1) for pair in value.items() for part in pair)
+        elif isinstance(value, list):
+            stack.extend((part, depth + 1) for part in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidPack(f"pack.json has a text with an unpaired surrogate (an escape from "
+                                  f"\\ud800 to \\udfff): {value[:40]!r}") from None
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
@@ -269,8 +317,8 @@ def parse_manifest(raw: bytes) -> Manifest:
     if len(raw) > MAX_MANIFEST_BYTES:
         raise InvalidPack(f"pack.json is {len(raw)} bytes; the limit is {MAX_MANIFEST_BYTES}")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant,
-                          object_pairs_hook=_no_duplicate_keys)
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_number,
+                          parse_int=_whole_number, object_pairs_hook=_no_duplicate_keys)
     except UnicodeDecodeError:
         raise InvalidPack("pack.json is not UTF-8 text") from None
     except RecursionError:
@@ -279,6 +327,7 @@ def parse_manifest(raw: bytes) -> Manifest:
         raise InvalidPack(f"pack.json is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(data, dict):
         raise InvalidPack("pack.json must hold one JSON object")
+    _check_values(data)
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise InvalidPack(f"pack.json format_version {version!r} is not supported (this server reads "
@@ -298,7 +347,7 @@ def parse_manifest(raw: bytes) -> Manifest:
     if not isinstance(grades, list) or not grades or not all(isinstance(g, int) and 0 <= g <= 12 for g in grades):
         checker.fail("grades", "expected a list of grades 0-12, e.g. [5]")
     languages = data.get("languages")
-    if not isinstance(languages, list) or not languages or not set(languages) <= set(LANGUAGES):
+    if not isinstance(languages, list) or not languages or not all(lang in LANGUAGES for lang in languages):
         checker.fail("languages", f"expected a list of {', '.join(LANGUAGES)}")
     authors = data.get("authors")
     if not isinstance(authors, list) or not authors or not all(isinstance(a, str) and a.strip() for a in authors):
@@ -330,7 +379,9 @@ def _parse_files(value: Any) -> list[FileEntry]:
             raise InvalidPack(f"{where}: expected {{\"path\", \"sha256\", \"size\"}}")
         path = check_path(entry.get("path"))
         folded = path.casefold()
-        if folded in seen or path in ("pack.json", "pack.sig"):
+        if folded in ("pack.json", "pack.sig"):
+            raise InvalidPack(f"{where}: {path!r} is the pack's own file; list only the content files")
+        if folded in seen:
             raise InvalidPack(f"{where}: {path!r} is listed twice (names differing only in case count as one)")
         seen.add(folded)
         sha = entry.get("sha256")

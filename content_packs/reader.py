@@ -5,6 +5,7 @@ import hashlib
 import os
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -12,6 +13,11 @@ from typing import IO, Callable, Iterator
 from .manifest import FileEntry, InvalidPack, Manifest, check_path, parse_manifest
 
 CHUNK = 1024 * 1024
+# What zipfile raises on a damaged or crafted archive besides BadZipFile: names that are not UTF-8,
+# unknown compression, bad deflate data, truncation, flags that differ between the two headers, seeks
+# before the start of the file. All mean the same thing to a school: this pack cannot be used.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError,
+               OSError)
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class ZipPack(PackReader):
         self.source = path
         try:
             self.zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except _ZIP_ERRORS as exc:
             raise InvalidPack(f"{path.name} is not a readable .ckpack (zip) file: {exc}") from None
         infos = self.zip.infolist()
         if len(infos) > limits.max_files + 2:
@@ -91,23 +97,48 @@ class ZipPack(PackReader):
             return None
         if info.file_size > limit:
             raise InvalidPack(f"{name} is {info.file_size} bytes; the limit is {limit}")
-        with self.zip.open(info) as handle:
+        with self.open(name) as handle:
             data = handle.read(limit + 1)
         if len(data) > limit:
             raise InvalidPack(f"{name} is larger than it says")
         return data
 
     def open(self, name: str) -> IO[bytes]:
-        return self.zip.open(self.infos[name])
+        return _ZipEntry(self.zip, self.infos[name])  # type: ignore[return-value]
 
     def close(self) -> None:
         self.zip.close()
+
+
+class _ZipEntry:
+    """One entry being read, with zipfile's errors (bad CRC, header mismatch...) turned into InvalidPack."""
+
+    def __init__(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+        self.name = info.filename
+        self.handle = self._guard(archive.open, info)
+
+    def _guard(self, call, *args):
+        try:
+            return call(*args)
+        except _ZIP_ERRORS as exc:
+            raise InvalidPack(f"{self.name!r} cannot be read from the pack ({exc}): the pack is damaged "
+                              f"or was made to attack the reader") from None
+
+    def read(self, size: int = -1) -> bytes:
+        return self._guard(self.handle.read, size)
+
+    def __enter__(self) -> "_ZipEntry":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.handle.close()
 
 
 class FolderPack(PackReader):
     def __init__(self, path: Path, limits: Limits):
         self.source = path
         self.files: dict[str, Path] = {}
+        total = 0
         root = path.resolve()
         for folder, dirs, files in os.walk(root, followlinks=False):
             for name in dirs + files:
@@ -122,6 +153,9 @@ class FolderPack(PackReader):
                     self.files[rel] = full
                     if len(self.files) > limits.max_files + 2:
                         raise InvalidPack(f"{path} holds more than {limits.max_files} files")
+                    total += full.lstat().st_size
+                    if total > limits.max_total_bytes:
+                        raise InvalidPack(f"{path} holds more than {limits.max_total_bytes} bytes")
 
     def names(self) -> list[str]:
         return list(self.files)

@@ -59,7 +59,7 @@ def test_migrations_on_postgres_match_the_models(pg_app, pg_schema):
     with direct.bind_ctx(MODELS):
         direct.create_tables(MODELS)
     tables = [m._meta.table_name for m in MODELS]
-    assert set(database.get_tables()) == set(tables) | {"migration_history"}
+    assert set(database.get_tables()) == set(tables) | {"migration_history", "content_search"}
     assert schema_of(database.obj, tables) == schema_of(direct, tables)
     direct.close()
 
@@ -73,3 +73,20 @@ def test_sign_in_on_postgres(pg_app):
     assert sign_in_staff(client, "teacher").status_code == 302
     assert client.get("/coach/").status_code == 200
     assert client.get("/healthz").get_json()["status"] == "ok"
+
+
+def test_packs_install_and_search_on_postgres(pg_app, settings, tmp_path):
+    from classroom_server.content.services import install_pack, remove_pack, search
+
+    from .packs import build, make_key, pack_source
+    migrations.migrate(database.obj)
+    key_path, public = make_key(tmp_path)
+    install_pack(build(pack_source(tmp_path / "src"), tmp_path / "p.ckpack", key_path), settings.data_dir,
+                 (public,))
+    with pg_app.test_request_context():
+        assert "intro" in [hit.node_id for hit in search("числитель").hits]
+        assert search("бөлшек", grade=5).total >= 1
+        assert search("бөлшек", grade=6).total == 0
+    remove_pack("test.algebra", settings.data_dir)
+    with pg_app.test_request_context():
+        assert search("числитель").total == 0
