@@ -62,7 +62,7 @@ def parse_signature(raw: bytes) -> Signature:
         signature = base64.b64decode(body["signature"], validate=True)
         if len(base64.b64decode(public, validate=True)) != 32 or len(signature) != 64:
             raise ValueError("wrong key or signature length")
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError) as exc:
         raise SignatureError(f"pack.sig is malformed ({exc}); rebuild and re-sign the pack") from None
     return Signature(public, signature)
 

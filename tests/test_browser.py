@@ -328,7 +328,7 @@ def test_student_reads_a_lesson_listens_and_searches(new_page, school, library):
     sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "4321")
     expect(page).to_have_url(re.compile(r"/learn/$"))
     reports = []
-    page.get_by_role("link", name="Library").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Library").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Library")
     reports.append(axe_report(page, "library"))
     assert_no_horizontal_scroll(page, "library")

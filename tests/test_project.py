@@ -42,3 +42,24 @@ def test_hub_never_imports_the_school_server():
         assert "classroom_server" not in path.read_text(encoding="utf-8"), path
     for path in (ROOT / "classroom_server").rglob("*.py"):
         assert not re.search(r"^\s*(from|import) sync\b", path.read_text(encoding="utf-8"), re.M), path
+
+
+def test_every_data_file_is_packaged():
+    """A plain `pip install .` (what install.sh does) must carry templates, catalogs, samples..."""
+    import configparser
+    import glob
+    import os
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    data = config["options.package_data"]
+    for package in ("classroom_server", "content_packs"):
+        covered = set()
+        for pattern in data[package].split():
+            covered.update(glob.glob(str(ROOT / package / pattern)))
+        for folder, dirs, files in os.walk(ROOT / package):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in files:
+                path = os.path.join(folder, name)
+                if name.endswith((".py", ".pyc", ".pot")):
+                    continue
+                assert path in covered, f"{os.path.relpath(path, ROOT)} would be left out of an install"
