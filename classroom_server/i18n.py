@@ -54,3 +54,20 @@ def localized_key(options: dict, language: str | None = None) -> str | None:
         if choice in options:
             return choice
     return next(iter(options), None)
+
+
+# Subjects packs commonly name; others are shown as the pack writes them.
+SUBJECT_LABELS = {
+    "mathematics": lazy_gettext("Mathematics"), "algebra": lazy_gettext("Algebra"),
+    "geometry": lazy_gettext("Geometry"), "informatics": lazy_gettext("Informatics"),
+    "science": lazy_gettext("Natural science"), "physics": lazy_gettext("Physics"),
+    "chemistry": lazy_gettext("Chemistry"), "biology": lazy_gettext("Biology"),
+    "geography": lazy_gettext("Geography"), "history": lazy_gettext("History"),
+    "kazakh": lazy_gettext("Kazakh language"), "russian": lazy_gettext("Russian language"),
+    "english": lazy_gettext("English language"), "literature": lazy_gettext("Literature"),
+}
+
+
+def subject_name(subject: str) -> str:
+    label = SUBJECT_LABELS.get(subject.strip().lower())
+    return str(label) if label is not None else subject

@@ -7,7 +7,7 @@ import mimetypes
 from flask import Blueprint, abort, current_app, g, render_template, request, send_file, url_for
 from werkzeug.security import safe_join
 
-from ..i18n import localized, localized_key
+from ..i18n import localized, localized_key, subject_name
 from ..models import ContentFile, ContentNode, ContentPack
 from . import services
 from .services import BlobStore
@@ -45,7 +45,8 @@ def _send_blob(sha256: str, name: str, immutable: bool):
     else:
         response.cache_control.no_cache = True
     response.headers["Content-Security-Policy"] = CONTENT_CSP
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    # Lessons run in sandboxed frames with an opaque origin; they must still load their pictures.
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
 
 
@@ -100,7 +101,7 @@ def node_page(pack_id: str, node_id: str):
                     .order_by(ContentNode.position))
     index = [s.node_id for s in siblings].index(node.node_id)
     return render_template(
-        "content/node.html", pack=pack, node=node, data=data, language=language, languages=list(files),
+        "content/node.html", pack=pack, node=node, data=data, language=language, content_languages=list(files),
         path=path, file_row=file_row, children=children,
         previous=siblings[index - 1] if index > 0 else None,
         next_node=siblings[index + 1] if index + 1 < len(siblings) else None,
@@ -123,6 +124,11 @@ def search_page():
     subjects, grades = services.subjects_and_grades()
     return render_template("content/search.html", result=result, args=args, page=page, subjects=subjects,
                            grades=grades)
+
+
+@bp.app_template_filter("subject_name")
+def _subject_filter(subject: str) -> str:
+    return subject_name(subject)
 
 
 @bp.app_template_filter("localized")
