@@ -338,6 +338,9 @@ def test_student_reads_a_lesson_listens_and_searches(new_page, school, library):
     page.get_by_role("link", name="Кіріспе").click()
     frame = page.frame_locator("iframe.lesson")
     expect(frame.locator("p")).to_contain_text("Бөлшектер туралы сабақ")
+    # its picture, a relative link into the pack, loads although the frame has an opaque origin
+    expect(frame.locator("img")).to_have_js_property("complete", True)
+    assert frame.locator("img").evaluate("img => img.naturalWidth") > 0, "the lesson's picture did not load"
     reports.append(axe_report(page, "lesson page"))
     assert_no_horizontal_scroll(page, "lesson page")
     # The lesson runs in its own origin: it cannot read the app's page or cookies.
