@@ -8,13 +8,13 @@ import secrets
 from pathlib import Path
 
 from flask import Flask, g, jsonify, render_template, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, get_translations
 from werkzeug.exceptions import HTTPException
 
 from . import __version__, security
 from .db import database, open_database
 from .health import health_report
-from .i18n import LANGUAGE_NAMES, PICTURE_LABELS, error_text, select_locale
+from .i18n import LANGUAGE_NAMES, PICTURE_LABELS, error_text, install_template_gettext, select_locale
 from .settings import LANGUAGES, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     open_database(settings.effective_database_url)
     Babel(app, locale_selector=select_locale)
+    install_template_gettext(app.jinja_env)
 
     @app.before_request
     def _before() -> object | None:
@@ -84,7 +85,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.context_processor
     def _globals() -> dict:
-        return {"csrf_token": security.csrf_token, "lang": str(get_locale() or "kk"), "languages": LANGUAGES,
+        return {"csrf_token": security.csrf_token, "lang": str(get_locale() or "kk"),
+                "_translations": get_translations(), "languages": LANGUAGES,
                 "language_names": LANGUAGE_NAMES, "current_user": g.get("user"),
                 "picture_labels": PICTURE_LABELS, "error_text": error_text, "version": __version__}
 

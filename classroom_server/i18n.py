@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app, g, request, session
+from jinja2 import pass_context
 from flask_babel import get_locale, gettext, lazy_gettext
 
 from .settings import LANGUAGES
@@ -71,3 +72,19 @@ SUBJECT_LABELS = {
 def subject_name(subject: str) -> str:
     label = SUBJECT_LABELS.get(subject.strip().lower())
     return str(label) if label is not None else subject
+
+
+def install_template_gettext(env) -> None:
+    """Templates translate through the catalog the context processor put in `_translations`.
+
+    Flask-Babel's own callables look the catalog up again for every string; a page has dozens.
+    """
+    @pass_context
+    def template_gettext(context, message: str) -> str:
+        return context["_translations"].ugettext(message)
+
+    @pass_context
+    def template_ngettext(context, singular: str, plural: str, number: int) -> str:
+        return context["_translations"].ungettext(singular, plural, number)
+
+    env.install_gettext_callables(template_gettext, template_ngettext, newstyle=True)

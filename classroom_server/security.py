@@ -8,6 +8,7 @@ from typing import Callable
 from flask import Response, abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask_babel import gettext as _
 
+from .db import Prepared
 from .models import User
 
 # Endpoints anyone may reach without signing in.
@@ -53,12 +54,16 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+_USER_BY_ID = Prepared(lambda: User.select().where(User.id == 0))
+
+
 def load_user() -> None:
     g.user = None
     user_id = session.get("uid")
     if user_id is None:
         return
-    user = User.get_or_none(User.id == user_id)
+    found = _USER_BY_ID(user_id)
+    user = found[0] if found else None
     if user is None or not user.is_active or user.session_version != session.get("ver"):
         session.pop("uid", None)
         return

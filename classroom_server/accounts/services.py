@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from peewee import IntegrityError, fn
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..db import database
+from ..db import Prepared, database
 from ..models import ROLES, SIGNIN_MODES, Classroom, LoginFailure, Membership, SchoolSetting, User, utcnow
 from ..settings import LANGUAGES
 
@@ -238,9 +238,12 @@ def is_student_of(student: User, classroom: Classroom) -> bool:
                                      Membership.role == "student").exists()
 
 
+_USER_CLASSROOMS = Prepared(lambda: Classroom.select().join(Membership).where(Membership.user == 0)
+                            .order_by(Classroom.grade, Classroom.name))
+
+
 def user_classrooms(user: User) -> list[Classroom]:
-    return list(Classroom.select().join(Membership).where(Membership.user == user)
-                .order_by(Classroom.grade, Classroom.name))
+    return _USER_CLASSROOMS(user.id)
 
 
 # --- CSV import ----------------------------------------------------------------------------------
