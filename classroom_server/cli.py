@@ -121,6 +121,8 @@ def init(obj: Context, username: str, display_name: str | None, password_file: s
 
 def _serve(app, settings: Settings, banner: list[str] | None = None) -> None:
     from waitress import create_server
+    # At 9:00 every thread is busy for a moment; a warning per queued request would only fill the log.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     server = create_server(app, host=settings.server_host, port=settings.server_port,
                            threads=settings.server_threads, ident="classroom-server")
     host = "127.0.0.1" if settings.server_host in ("0.0.0.0", "::", "") else settings.server_host

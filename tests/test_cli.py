@@ -156,3 +156,18 @@ def test_serve_on_a_free_port_answers_healthz(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_database_from_a_newer_version_stops_every_command(tmp_path):
+    import datetime
+
+    from peewee import SqliteDatabase
+    assert run(tmp_path, "migrate").exit_code == 0
+    db = SqliteDatabase(str(tmp_path / "classroom.sqlite3"))
+    with migrations.MigrationHistory.bind_ctx(db):
+        migrations.MigrationHistory.create(number=9999, name="9999_future", applied_at=datetime.datetime.now())
+    db.close()
+    for command in (["migrate"], ["user", "list"], ["pack", "list"]):
+        result = run(tmp_path, *command)
+        assert result.exit_code == 1, command
+        assert "upgraded by a newer classroom-server" in result.output
