@@ -12,7 +12,8 @@ from flask import Flask
 from waitress import create_server
 
 # 5 KB, about the size of a small HTML page.
-PAGE = ("<!doctype html>\n<title>bare</title>\n" + "<p>The quick brown fox jumps over the lazy dog.</p>\n" * 100)[:5120]
+LINE = "<p>The quick brown fox jumps over the lazy dog.</p>\n"
+PAGE = ("<!doctype html>\n<title>bare</title>\n" + LINE * 100)[:5120]
 
 
 def create_app() -> Flask:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import os
 import platform
 import re
@@ -42,8 +43,7 @@ def http_session() -> requests.Session:
 def percentile(values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile (pct in 0-100) of a non-empty sample."""
     ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * pct // 100))  # ceil without float surprises
-    return ordered[int(rank) - 1]
+    return ordered[max(1, math.ceil(len(ordered) * pct / 100)) - 1]
 
 
 # --- a server subprocess ------------------------------------------------------------------------
@@ -112,9 +112,10 @@ def start_server(argv: Sequence[str], health_path: str = "/healthz", timeout: fl
                  env: dict[str, str] | None = None) -> Iterator[Server]:
     """Start `argv`, read its port from the stderr banner, poll `health_path` until 200; stop it on exit."""
     started = time.perf_counter()
+    # A session of its own: Ctrl-C reaches only the benchmark, which then stops the server itself.
     server = Server(subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
-                                     env=env))
+                                     env=env, start_new_session=True))
     try:
         if not server.wait_listening(timeout):
             raise BenchmarkError(f"{argv[0]} printed no 'Serving on' line within {timeout:.0f} s "
@@ -181,10 +182,12 @@ class CpuMeter:
         self._start = (time.perf_counter(), process_cpu(pid), own_cpu(), machine_busy())
 
     def stop(self) -> CpuUse:
-        wall, server, client, machine = (now - then for now, then in
-                                         zip((time.perf_counter(), process_cpu(self.pid), own_cpu(),
-                                              machine_busy()), self._start))
-        return CpuUse(100 * server / wall, 100 * client / wall, max(0.0, 100 * (machine - server - client) / wall))
+        wall0, server0, client0, machine0 = self._start
+        wall = time.perf_counter() - wall0
+        server = process_cpu(self.pid) - server0
+        client = own_cpu() - client0
+        other = machine_busy() - machine0 - server - client
+        return CpuUse(100 * server / wall, 100 * client / wall, max(0.0, 100 * other / wall))
 
 
 # --- wrk ----------------------------------------------------------------------------------------
@@ -239,7 +242,6 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}  # to millise
 @dataclass(frozen=True)
 class WrkResult:
     requests: int
-    seconds: float
     rps: float
     p50_ms: float
     p90_ms: float
@@ -248,12 +250,7 @@ class WrkResult:
     non_2xx_3xx: int
     non_200: int
     socket_errors: dict[str, int]
-    transfer_per_s: str
     output: str
-
-    @property
-    def socket_error_count(self) -> int:
-        return sum(self.socket_errors.values())
 
 
 def _ms(number: str, unit: str) -> float:
@@ -272,13 +269,12 @@ def parse_wrk(output: str) -> WrkResult:
             re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.MULTILINE)}
     if not {"50", "90", "99"} <= dist.keys():
         raise BenchmarkError(f"wrk output has no latency distribution (run with --latency):\n{output}")
-    total = find(r"^\s+(\d+) requests in ([\d.]+)(us|ms|s|m|h)")
+    total = find(r"^\s+(\d+) requests in ")
     latency_max = find(r"^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m|h)")
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     non_ok = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return WrkResult(
         requests=int(total.group(1)),
-        seconds=_ms(total.group(2), total.group(3)) / 1000,
         rps=float(find(r"^Requests/sec:\s+([\d.]+)").group(1)),
         p50_ms=dist["50"], p90_ms=dist["90"], p99_ms=dist["99"],
         max_ms=_ms(latency_max.group(1), latency_max.group(2)),
@@ -286,7 +282,6 @@ def parse_wrk(output: str) -> WrkResult:
         non_200=int(find(r"^non-200 responses: (\d+)").group(1)),
         socket_errors=dict(zip(("connect", "read", "write", "timeout"),
                                map(int, errors.groups()))) if errors else {},
-        transfer_per_s=find(r"^Transfer/sec:\s+(\S+)").group(1),
         output=output,
     )
 
@@ -308,7 +303,10 @@ def run_wrk(url: str, connections: int, duration: int, cookies: Sequence[str] = 
         argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
                 "--timeout", f"{timeout_s}s", "-s", str(path), url]
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + timeout_s + 30)
+            # wrk would end early on Ctrl-C and print a short run as if it were whole: keep it out of
+            # the terminal's process group; run() kills it when we are interrupted.
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + timeout_s + 30,
+                                  start_new_session=True)
         except subprocess.TimeoutExpired:
             raise BenchmarkError(f"wrk did not finish within {duration + timeout_s + 30} s") from None
     if done.returncode != 0:
@@ -325,12 +323,13 @@ Measured figures for the classroom server. Each benchmark is a script in `benchm
 starts the real server (and a bare Flask + waitress app for comparison) on loopback, measures,
 prints a table and replaces only its own section of this file (between its
 `<!-- NAME:start -->` and `<!-- NAME:end -->` markers). Benchmarks report figures; they do not
-assert timings. The load generator shares the machine's cores with the server, so load figures
-are client+server figures, comparable with `/work/shared/ANCHORS.md`.
+assert timings. The load generator (wrk) shares the machine's cores with the server, so load
+figures are client+server figures; each section also reports how busy the rest of the machine
+was, since other work on it makes the figures noisy.
 
 How to run (from the repository root, with the project installed in the venv and `wrk` on PATH):
 
-- `python benchmarks/load_home.py [--connections 50 --duration 20 --out docs/BENCHMARKS.md]`:
+- `python benchmarks/load_home.py [--connections 50 --duration 20 --threads 8 --out docs/BENCHMARKS.md]`:
   sign-in throughput (scrypt PIN and picture-code checks) and the signed-in student home page
   `/learn/` under wrk, against a bare Flask + waitress app; RSS and cold start.
 

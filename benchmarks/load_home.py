@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    python benchmarks/load_home.py [--connections 50 --duration 20 --out docs/BENCHMARKS.md]
+    python benchmarks/load_home.py [--connections 50 --duration 20 --threads 8 --out docs/BENCHMARKS.md]
 
 It makes the demo school in a temporary data folder, starts the real `classroom-server serve` on a
 free loopback port, signs in N students over HTTP (sequentially, then N at once), checks that every
@@ -33,7 +33,6 @@ from harness import (REPO, BenchmarkError, CpuMeter, CpuUse, Memory, WrkResult, 
 
 NAME = "load_home"
 SESSION_COOKIE = "classroom_session"
-SERVER_THREADS = 8
 BARE_APP = Path(__file__).resolve().parent / "bare_app.py"
 # Targets from the design brief; reported next to the figures, never asserted.
 TARGET_RATIO = 0.5
@@ -176,8 +175,8 @@ def scrypt_check_ms() -> tuple[str, float]:
 
 # --- the runs -----------------------------------------------------------------------------------
 
-def measure_bare(connections: int, duration: int) -> ServerFigures:
-    argv = [sys.executable, str(BARE_APP), "--port", "0", "--threads", str(SERVER_THREADS)]
+def measure_bare(connections: int, duration: int, threads: int) -> ServerFigures:
+    argv = [sys.executable, str(BARE_APP), "--port", "0", "--threads", str(threads)]
     with start_server(argv, health_path="/") as bare:
         idle = bare.memory()
         lines, meter = bare.stderr_lines, CpuMeter(bare.proc.pid)
@@ -186,10 +185,10 @@ def measure_bare(connections: int, duration: int) -> ServerFigures:
         return ServerFigures(bare.cold_start, idle, None, bare.memory(), load, cpu, bare.stderr_lines - lines)
 
 
-def measure_school(data_dir: Path, secrets: dict[str, dict[str, str]], connections: int,
-                   duration: int) -> tuple[ServerFigures, SignInRun, SignInRun, int]:
+def measure_school(data_dir: Path, secrets: dict[str, dict[str, str]], connections: int, duration: int,
+                   threads: int) -> tuple[ServerFigures, SignInRun, SignInRun, int]:
     argv = [console_script("classroom-server"), "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1",
-            "--port", "0", "--threads", str(SERVER_THREADS)]
+            "--port", "0", "--threads", str(threads)]
     with start_server(argv, env=clean_env()) as school:
         idle = school.memory()
         students = find_students(school.url, secrets)
@@ -227,7 +226,7 @@ def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures,
     n = args.connections
     wrk_line = f"wrk -t{min(2, n)} -c{n} -d{args.duration}s --latency --timeout 30s"
     ratio = school.load.rps / bare.load.rps
-    loads = ((f"bare Flask + waitress ({SERVER_THREADS} threads), 5 KB string at /", bare, 5120),
+    loads = ((f"bare Flask + waitress ({args.threads} threads), 5 KB string at /", bare, 5120),
              (f"student home /learn/, {n} signed-in sessions", school, page_size))
     load_header = ["load", "req/s", "p50", "p90", "p99", "max", "requests", "non-200", "non-2xx/3xx",
                    "socket errors"]
@@ -265,16 +264,17 @@ def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures,
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     scrypt_note = f"one scrypt check ({scrypt[0]}) takes {scrypt[1]:.0f} ms on one core"
 
-    console = "\n\n".join([f"load_home: {wrk_line}, server threads {SERVER_THREADS}, loopback"]
+    console = "\n\n".join([f"load_home: {wrk_line}, server threads {args.threads}, loopback"]
                           + [text_table(h, [[str(c).replace("**", "") for c in r] for r in rows])
                              for h, rows in tables] + [scrypt_note])
     markdown = "\n".join([
         "## Student home page under load (`benchmarks/load_home.py`)",
         "",
-        f"Measured {when} with `python benchmarks/load_home.py --connections {n} --duration {args.duration}` "
+        f"Measured {when} with `python benchmarks/load_home.py --connections {n} --duration {args.duration} "
+        f"--threads {args.threads}` "
         f"on {facts['cores (nproc)']} cores, {facts['memory (free -h)']}, Python {facts['Python']} "
         f"(load average before the run: {loadavg}): the demo school, `classroom-server serve --threads "
-        f"{SERVER_THREADS}` on loopback, one load at a time, `{wrk_line}` (client and server share the "
+        f"{args.threads}` on loopback, one load at a time, `{wrk_line}` (client and server share the "
         f"cores). Each wrk connection sends one of {n} session cookies "
         f"({len(set(s.student.path for s in concurrent.signins))} distinct students, signed in over HTTP); "
         "every cookie was first checked to get 200 and its own student's name on `/learn/`.",
@@ -315,11 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=50, help="wrk connections = signed-in sessions")
     parser.add_argument("--duration", type=int, default=20, help="seconds of each wrk run")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads of both servers")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md",
                         help="the report whose load_home section is replaced")
     args = parser.parse_args(argv)
-    if args.connections < 1 or args.duration < 1:
-        parser.error("--connections and --duration must be at least 1")
+    if min(args.connections, args.duration, args.threads) < 1:
+        parser.error("--connections, --duration and --threads must be at least 1")
     loadavg = " ".join(Path("/proc/loadavg").read_text(encoding="ascii").split()[:3])
     try:
         with tempfile.TemporaryDirectory(prefix="load_home-") as folder:
@@ -327,11 +328,11 @@ def main(argv: list[str] | None = None) -> int:
             print("making the demo school ...", file=sys.stderr)
             secrets = make_demo(data_dir)
             print(f"bare Flask + waitress: wrk for {args.duration} s ...", file=sys.stderr)
-            bare = measure_bare(args.connections, args.duration)
+            bare = measure_bare(args.connections, args.duration, args.threads)
             print(f"classroom-server: {args.connections} sign-ins twice, then wrk for {args.duration} s ...",
                   file=sys.stderr)
             school, sequential, concurrent, page_size = measure_school(data_dir, secrets, args.connections,
-                                                                       args.duration)
+                                                                       args.duration, args.threads)
     except BenchmarkError as exc:
         print(f"load_home: {exc}", file=sys.stderr)
         return 1

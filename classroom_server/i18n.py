@@ -26,12 +26,20 @@ PICTURE_LABELS = {"cat": lazy_gettext("cat"), "dog": lazy_gettext("dog"), "sun":
                   "star": lazy_gettext("star"), "fish": lazy_gettext("fish")}
 
 
-def error_text(exc: Exception) -> str:
-    """An error that carries a gettext msgid (`message`, `params`) in the user's language."""
+def error_text(exc: BaseException) -> str:
+    """An error that carries a gettext msgid (`message`, `params`) in the user's language.
+
+    A param that is itself such an error is translated too; `where` (InvalidPack's location in a
+    pack, e.g. "pack.json node 'intro'.title") is kept as it is, in front.
+    """
     message = getattr(exc, "message", None)
     if message is None:
         return str(exc)
-    return gettext(message, **getattr(exc, "params", {}))
+    params = {name: error_text(value) if isinstance(value, BaseException) else value
+              for name, value in getattr(exc, "params", {}).items()}
+    text = gettext(message, **params)
+    where = getattr(exc, "where", None)
+    return f"{where}: {text}" if where else text
 
 
 def localized(texts: dict | str | None, language: str | None = None) -> str:

@@ -44,9 +44,10 @@ def build_pack(source: str | os.PathLike, output: str | os.PathLike,
     try:
         data = json.loads((source / "pack.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidPack(f"{source} has no pack.json") from None
+        raise InvalidPack("%(folder)s has no pack.json", folder=source) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidPack(f"{source / 'pack.json'} is not valid JSON: {exc}") from None
+        raise InvalidPack("%(path)s is not valid JSON: %(error)s", path=source / "pack.json",
+                          error=str(exc)) from None
     data = copy.deepcopy(data)
     generated: dict[str, bytes] = {}
     consumed: set[str] = set()
@@ -61,11 +62,11 @@ def build_pack(source: str | os.PathLike, output: str | os.PathLike,
             if name.startswith(".") or rel in SKIPPED or rel in consumed:
                 continue
             if full.is_symlink():
-                raise InvalidPack(f"{rel} is a symbolic link; copy the file into the pack folder")
+                raise InvalidPack("%(path)s is a symbolic link; copy the file into the pack folder", path=rel)
             on_disk[check_path(rel)] = full
     clash = set(on_disk) & set(generated)
     if clash:
-        raise InvalidPack(f"{sorted(clash)[0]} exists and would also be made from an EPUB")
+        raise InvalidPack("%(path)s exists and would also be made from an EPUB", path=sorted(clash)[0])
     entries = [{"path": rel, "sha256": _sha256(full), "size": full.stat().st_size}
                for rel, full in on_disk.items()]
     entries += [{"path": rel, "sha256": hashlib.sha256(body).hexdigest(), "size": len(body)}

@@ -27,19 +27,21 @@ def read_epub(path: Path) -> tuple[list[tuple[str, str, bytes]], dict[str, bytes
     try:
         book = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise InvalidPack(f"{path.name} is not an EPUB (zip) file: {exc}") from None
+        raise InvalidPack("%(name)s is not an EPUB (zip) file: %(error)s", name=path.name,
+                          error=str(exc)) from None
     with book:
         def read(name: str) -> bytes:
             info = book.getinfo(name)
             if info.file_size > MAX_EPUB_ENTRY:
-                raise InvalidPack(f"{path.name}: {name} is too large")
+                raise InvalidPack("%(entry)s is too large", where=path.name, entry=name)
             return book.read(info)
         try:
             container = ElementTree.fromstring(read("META-INF/container.xml"))
             opf_path = container.find(".//c:rootfile", _NS).attrib["full-path"]
             opf = ElementTree.fromstring(read(opf_path))
         except (KeyError, AttributeError, ElementTree.ParseError) as exc:
-            raise InvalidPack(f"{path.name} is not a valid EPUB (container or package file): {exc}") from None
+            raise InvalidPack("%(name)s is not a valid EPUB (container or package file): %(error)s",
+                              name=path.name, error=str(exc)) from None
         base = posixpath.dirname(opf_path)
         items = {item.attrib["id"]: item.attrib for item in opf.findall(".//opf:manifest/opf:item", _NS)}
         spine = [ref.attrib["idref"] for ref in opf.findall(".//opf:spine/opf:itemref", _NS)]
@@ -48,7 +50,8 @@ def read_epub(path: Path) -> tuple[list[tuple[str, str, bytes]], dict[str, bytes
         for item_id in spine:
             item = items.get(item_id)
             if item is None:
-                raise InvalidPack(f"{path.name}: the spine names {item_id!r}, which the manifest lacks")
+                raise InvalidPack("the spine names %(item)r, which the manifest lacks", where=path.name,
+                                  item=item_id)
             href = check_path(posixpath.normpath(item["href"]))
             document = read(posixpath.join(base, href) if base else href).decode("utf-8", "replace")
             body = _BODY.search(document)
@@ -61,7 +64,7 @@ def read_epub(path: Path) -> tuple[list[tuple[str, str, bytes]], dict[str, bytes
                 href = check_path(posixpath.normpath(item["href"]))
                 resources[href] = read(posixpath.join(base, href) if base else href)
     if not chapters:
-        raise InvalidPack(f"{path.name} has no chapters in its spine")
+        raise InvalidPack("%(name)s has no chapters in its spine", name=path.name)
     return chapters, resources
 
 
@@ -84,7 +87,7 @@ def expand_nodes(node: dict, source: Path, generated: dict[str, bytes], consumed
         return
     by_language = node.pop("epub")
     if not isinstance(by_language, dict) or not by_language:
-        raise InvalidPack(f"node {node.get('id')!r}: epub must map languages to EPUB files")
+        raise InvalidPack("epub must map languages to EPUB files", where=f"node {node.get('id')!r}")
     books = {}
     for language, rel in by_language.items():
         check_path(rel)
@@ -92,8 +95,8 @@ def expand_nodes(node: dict, source: Path, generated: dict[str, bytes], consumed
         books[language] = read_epub(source / rel)
     counts = {language: len(chapters) for language, (chapters, _) in books.items()}
     if len(set(counts.values())) != 1:
-        raise InvalidPack(f"node {node.get('id')!r}: the EPUBs have different chapter counts {counts}; "
-                          f"chapters are matched by position across languages")
+        raise InvalidPack("the EPUBs have different chapter counts %(counts)s; chapters are matched by "
+                          "position across languages", where=f"node {node.get('id')!r}", counts=counts)
     chapter_nodes = []
     for index in range(next(iter(counts.values()))):
         title, content = {}, {}

@@ -23,7 +23,20 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class InvalidPack(ValueError):
-    """The pack cannot be used; the message names the problem (and where) so it can be fixed."""
+    """The pack cannot be used; the message names the problem (and where) so it can be fixed.
+
+    `message` is an English gettext msgid with %(name)s fields filled from `params`; `where`, when
+    given, says where the problem is (`pack.json node 'intro'.title`, a file name) and is never
+    translated. str() is the English text for the CLI and logs; a page shows the message in the
+    user's language with classroom_server.i18n.error_text.
+    """
+
+    def __init__(self, message: str, where: str | None = None, **params: object):
+        text = message % params if params else message
+        super().__init__(f"{where}: {text}" if where else text)
+        self.message = message
+        self.where = where
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -72,14 +85,15 @@ def check_path(path: str) -> str:
     if not isinstance(path, str) or not path:
         raise InvalidPack("a file path is empty")
     if "\\" in path or "\x00" in path:
-        raise InvalidPack(f"file path {path!r} has a backslash or NUL; use '/' between folders")
+        raise InvalidPack("file path %(path)r has a backslash or NUL; use '/' between folders", path=path)
     if path.startswith("/") or _DRIVE.match(path):
-        raise InvalidPack(f"file path {path!r} is absolute; paths are relative to the pack")
+        raise InvalidPack("file path %(path)r is absolute; paths are relative to the pack", path=path)
     parts = path.split("/")
     if any(part in ("", ".", "..") for part in parts):
-        raise InvalidPack(f"file path {path!r} has an empty, '.' or '..' part (it would escape the pack)")
+        raise InvalidPack("file path %(path)r has an empty, '.' or '..' part (it would escape the pack)",
+                          path=path)
     if len(path) > 255:
-        raise InvalidPack(f"file path {path[:40]!r}... is longer than 255 characters")
+        raise InvalidPack("file path %(path)r... is longer than 255 characters", path=path[:40])
     return path
 
 
@@ -90,8 +104,9 @@ class _Checker:
         self.files = files
         self.node_ids: set[str] = set()
 
-    def fail(self, where: str, what: str) -> None:
-        raise InvalidPack(f"pack.json {where}: {what}")
+    def fail(self, where: str, what: str, **params: object) -> None:
+        """Refuse the pack: `what` is a literal msgid (babel.cfg extracts `fail`), `where` the JSON path."""
+        raise InvalidPack(what, where=f"pack.json {where}", **params)
 
     def text(self, value: Any, where: str, required: bool = True) -> None:
         """A text in one or more of kk/ru/en."""
@@ -101,20 +116,22 @@ class _Checker:
             self.fail(where, 'expected texts by language, e.g. {"kk": "...", "ru": "..."}')
         for language, text in value.items():
             if language not in LANGUAGES:
-                self.fail(where, f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+                self.fail(where, "language %(language)r is not one of %(choices)s", language=language,
+                          choices=", ".join(LANGUAGES))
             if not isinstance(text, str) or not text.strip():
                 self.fail(f"{where}.{language}", "expected a non-empty text")
 
     def file_ref(self, value: Any, where: str) -> None:
         if not isinstance(value, str) or value not in self.files:
-            self.fail(where, f"{value!r} is not a file listed in 'files'")
+            self.fail(where, "%(path)r is not a file listed in 'files'", path=value)
 
     def localized_files(self, value: Any, where: str) -> None:
         if not isinstance(value, dict) or not value:
             self.fail(where, 'expected files by language, e.g. {"kk": "lessons/a.kk.html"}')
         for language, path in value.items():
             if language not in LANGUAGES:
-                self.fail(where, f"language {language!r} is not one of {', '.join(LANGUAGES)}")
+                self.fail(where, "language %(language)r is not one of %(choices)s", language=language,
+                          choices=", ".join(LANGUAGES))
             self.file_ref(path, f"{where}.{language}")
 
     def node(self, node: Any, where: str, depth: int = 0) -> None:
@@ -126,12 +143,13 @@ class _Checker:
         if not isinstance(node_id, str) or not _ID.match(node_id):
             self.fail(f"{where}.id", "expected a stable id: lowercase letters, digits, '.', '_' or '-'")
         if node_id in self.node_ids:
-            self.fail(f"{where}.id", f"id {node_id!r} is used twice")
+            self.fail(f"{where}.id", "id %(id)r is used twice", id=node_id)
         self.node_ids.add(node_id)
         where = f"node {node_id!r}"
         kind = node.get("kind")
         if kind not in NODE_KINDS:
-            self.fail(f"{where}.kind", f"{kind!r} is not one of {', '.join(NODE_KINDS)}")
+            self.fail(f"{where}.kind", "%(kind)r is not one of %(choices)s", kind=kind,
+                      choices=", ".join(NODE_KINDS))
         self.text(node.get("title"), f"{where}.title")
         self.text(node.get("description"), f"{where}.description", required=False)
         # Install reads `content`, `transcript` and `items` of any kind for search: check them wherever they are.
@@ -144,7 +162,8 @@ class _Checker:
             self.localized_files(node.get("pdf"), f"{where}.pdf")
         elif kind == "media":
             if node.get("media_type") not in MEDIA_TYPES:
-                self.fail(f"{where}.media_type", f"expected one of {', '.join(MEDIA_TYPES)}")
+                self.fail(f"{where}.media_type", "expected one of %(choices)s",
+                          choices=", ".join(MEDIA_TYPES))
             self.localized_files(node.get("media"), f"{where}.media")
         children = node.get("children", [])
         if not isinstance(children, list):
@@ -174,11 +193,12 @@ class _Checker:
         if not isinstance(item_id, str) or not _ID.match(item_id):
             self.fail(f"{where}.id", "expected a stable id: lowercase letters, digits, '.', '_' or '-'")
         if item_id in seen:
-            self.fail(f"{where}.id", f"item id {item_id!r} is used twice in this exercise")
+            self.fail(f"{where}.id", "item id %(id)r is used twice in this exercise", id=item_id)
         seen.add(item_id)
         kind = item.get("type")
         if kind not in ITEM_TYPES:
-            self.fail(f"{where}.type", f"{kind!r} is not one of {', '.join(ITEM_TYPES)}")
+            self.fail(f"{where}.type", "%(kind)r is not one of %(choices)s", kind=kind,
+                      choices=", ".join(ITEM_TYPES))
         self.text(item.get("prompt"), f"{where}.prompt")
         skills = item.get("skills")
         if not isinstance(skills, list) or not skills or not all(isinstance(s, str) and _ID.match(s)
@@ -203,7 +223,9 @@ class _Checker:
     def _choices(self, item: dict, where: str, minimum: int = 2) -> set[str]:
         choices = item.get("choices")
         if not isinstance(choices, list) or len(choices) < minimum:
-            self.fail(f"{where}.choices", f"expected at least {minimum} choices" if minimum else "expected a list")
+            if minimum:
+                self.fail(f"{where}.choices", "expected at least %(count)d choices", count=minimum)
+            self.fail(f"{where}.choices", "expected a list")
         ids: set[str] = set()
         for index, choice in enumerate(choices):
             if not isinstance(choice, dict) or not isinstance(choice.get("id"), str) or choice["id"] in ids:
@@ -252,7 +274,9 @@ class _Checker:
     def _pairs(self, item: dict, where: str, minimum: int = 2) -> None:
         pairs = item.get("pairs")
         if not isinstance(pairs, list) or len(pairs) < minimum:
-            self.fail(f"{where}.pairs", f"expected at least {minimum} pairs" if minimum else "expected a list")
+            if minimum:
+                self.fail(f"{where}.pairs", "expected at least %(count)d pairs", count=minimum)
+            self.fail(f"{where}.pairs", "expected a list")
         ids: set[str] = set()
         for index, pair in enumerate(pairs):
             if not isinstance(pair, dict) or not isinstance(pair.get("id"), str) or pair["id"] in ids:
@@ -267,20 +291,21 @@ def _texts(value: Any) -> bool:
 
 
 def _reject_constant(name: str) -> None:
-    raise InvalidPack(f"pack.json: {name} is not valid JSON")
+    raise InvalidPack("%(name)s is not valid JSON", where="pack.json", name=name)
 
 
 def _finite_number(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise InvalidPack(f"pack.json: the number {text[:40]} is too large")
+        raise InvalidPack("the number %(number)s is too large", where="pack.json", number=text[:40])
     return value
 
 
 def _whole_number(text: str) -> int:
     # Python refuses to read more than 4300 digits with a plain ValueError; no field needs 20.
     if len(text.lstrip("-")) > 20:
-        raise InvalidPack(f"pack.json: the number {text[:20]}... has more than 20 digits")
+        raise InvalidPack("the number %(number)s... has more than 20 digits", where="pack.json",
+                          number=text[:20])
     return int(text)
 
 
@@ -290,7 +315,7 @@ def _check_values(data: Any) -> None:
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise InvalidPack(f"pack.json is nested more than {MAX_DEPTH} levels deep")
+            raise InvalidPack("pack.json is nested more than %(depth)d levels deep", depth=MAX_DEPTH)
         if isinstance(value, dict):
             stack.extend((part, depth + 1) for pair in value.items() for part in pair)
         elif isinstance(value, list):
@@ -299,15 +324,15 @@ def _check_values(data: Any) -> None:
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
-                raise InvalidPack(f"pack.json has a text with an unpaired surrogate (an escape from "
-                                  f"\\ud800 to \\udfff): {value[:40]!r}") from None
+                raise InvalidPack("pack.json has a text with an unpaired surrogate (an escape from "
+                                  "\\ud800 to \\udfff): %(text)r", text=value[:40]) from None
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
     result: dict = {}
     for key, value in pairs:
         if key in result:
-            raise InvalidPack(f"pack.json: the key {key!r} appears twice in one object")
+            raise InvalidPack("the key %(key)r appears twice in one object", where="pack.json", key=key)
         result[key] = value
     return result
 
@@ -315,7 +340,8 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
 def parse_manifest(raw: bytes) -> Manifest:
     """Validate pack.json bytes; raise InvalidPack naming the first problem."""
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise InvalidPack(f"pack.json is {len(raw)} bytes; the limit is {MAX_MANIFEST_BYTES}")
+        raise InvalidPack("pack.json is %(size)d bytes; the limit is %(limit)d", size=len(raw),
+                          limit=MAX_MANIFEST_BYTES)
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_number,
                           parse_int=_whole_number, object_pairs_hook=_no_duplicate_keys)
@@ -324,18 +350,21 @@ def parse_manifest(raw: bytes) -> Manifest:
     except RecursionError:
         raise InvalidPack("pack.json is nested too deeply") from None
     except json.JSONDecodeError as exc:
-        raise InvalidPack(f"pack.json is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise InvalidPack("pack.json is not valid JSON: %(error)s at line %(line)d column %(column)d",
+                          error=exc.msg, line=exc.lineno, column=exc.colno) from None
     if not isinstance(data, dict):
         raise InvalidPack("pack.json must hold one JSON object")
     _check_values(data)
     version = data.get("format_version")
     if version != FORMAT_VERSION:
-        raise InvalidPack(f"pack.json format_version {version!r} is not supported (this server reads "
-                          f"format {FORMAT_VERSION}); update the classroom server or rebuild the pack")
+        raise InvalidPack("pack.json format_version %(version)r is not supported (this server reads "
+                          "format %(supported)d); update the classroom server or rebuild the pack",
+                          version=version, supported=FORMAT_VERSION)
     if not isinstance(data.get("id"), str) or not _ID.match(data["id"]):
-        raise InvalidPack("pack.json id: expected a stable id of lowercase letters, digits, '.', '_' or '-'")
+        raise InvalidPack("expected a stable id: lowercase letters, digits, '.', '_' or '-'",
+                          where="pack.json id")
     if not isinstance(data.get("version"), str) or not _VERSION.match(data["version"]):
-        raise InvalidPack("pack.json version: expected a dotted number such as \"1.2.0\"")
+        raise InvalidPack('expected a dotted number such as "1.2.0"', where="pack.json version")
     files = _parse_files(data.get("files"))
     checker = _Checker({f.path: f for f in files})
     checker.text(data.get("title"), "title")
@@ -348,13 +377,13 @@ def parse_manifest(raw: bytes) -> Manifest:
         checker.fail("grades", "expected a list of grades 0-12, e.g. [5]")
     languages = data.get("languages")
     if not isinstance(languages, list) or not languages or not all(lang in LANGUAGES for lang in languages):
-        checker.fail("languages", f"expected a list of {', '.join(LANGUAGES)}")
+        checker.fail("languages", "expected a list of %(choices)s", choices=", ".join(LANGUAGES))
     authors = data.get("authors")
     if not isinstance(authors, list) or not authors or not all(isinstance(a, str) and a.strip() for a in authors):
         checker.fail("authors", "expected a list of author names")
     review = data.get("review")
     if not isinstance(review, dict) or review.get("status") not in REVIEW_STATUSES:
-        checker.fail("review.status", f"expected one of {', '.join(REVIEW_STATUSES)}")
+        checker.fail("review.status", "expected one of %(choices)s", choices=", ".join(REVIEW_STATUSES))
     if review["status"] == "approved":
         if not isinstance(review.get("body"), str) or not review["body"].strip():
             checker.fail("review.body", "an approved pack names the reviewing body")
@@ -370,26 +399,28 @@ def parse_manifest(raw: bytes) -> Manifest:
 
 def _parse_files(value: Any) -> list[FileEntry]:
     if not isinstance(value, list):
-        raise InvalidPack("pack.json files: expected a list of {\"path\", \"sha256\", \"size\"}")
+        raise InvalidPack('expected a list of {"path", "sha256", "size"}', where="pack.json files")
     entries: list[FileEntry] = []
     seen: set[str] = set()
     for index, entry in enumerate(value):
         where = f"pack.json files[{index}]"
         if not isinstance(entry, dict):
-            raise InvalidPack(f"{where}: expected {{\"path\", \"sha256\", \"size\"}}")
+            raise InvalidPack('expected {"path", "sha256", "size"}', where=where)
         path = check_path(entry.get("path"))
         folded = path.casefold()
         if folded in ("pack.json", "pack.sig"):
-            raise InvalidPack(f"{where}: {path!r} is the pack's own file; list only the content files")
+            raise InvalidPack("%(path)r is the pack's own file; list only the content files", where=where,
+                              path=path)
         if folded in seen:
-            raise InvalidPack(f"{where}: {path!r} is listed twice (names differing only in case count as one)")
+            raise InvalidPack("%(path)r is listed twice (names differing only in case count as one)", where=where,
+                              path=path)
         seen.add(folded)
         sha = entry.get("sha256")
         if not isinstance(sha, str) or not _SHA256.match(sha):
-            raise InvalidPack(f"{where}: sha256 must be 64 lowercase hex digits")
+            raise InvalidPack("sha256 must be 64 lowercase hex digits", where=where)
         size = entry.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise InvalidPack(f"{where}: size must be a whole number of bytes")
+            raise InvalidPack("size must be a whole number of bytes", where=where)
         entries.append(FileEntry(path, sha, size))
     return entries
 

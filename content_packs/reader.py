@@ -58,10 +58,12 @@ class ZipPack(PackReader):
         try:
             self.zip = zipfile.ZipFile(path)
         except _ZIP_ERRORS as exc:
-            raise InvalidPack(f"{path.name} is not a readable .ckpack (zip) file: {exc}") from None
+            raise InvalidPack("%(name)s is not a readable .ckpack (zip) file: %(error)s", name=path.name,
+                              error=str(exc)) from None
         infos = self.zip.infolist()
         if len(infos) > limits.max_files + 2:
-            raise InvalidPack(f"{path.name} holds {len(infos)} entries; the limit is {limits.max_files}")
+            raise InvalidPack("%(name)s holds %(count)d entries; the limit is %(limit)d", name=path.name,
+                              count=len(infos), limit=limits.max_files)
         self.infos: dict[str, zipfile.ZipInfo] = {}
         folded: set[str] = set()
         total = 0
@@ -73,19 +75,20 @@ class ZipPack(PackReader):
             check_path(name)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                raise InvalidPack(f"{name!r} is a symbolic link; packs hold plain files only")
+                raise InvalidPack("%(name)r is a symbolic link; packs hold plain files only", name=name)
             if name.casefold() in folded:
-                raise InvalidPack(f"{name!r} appears twice in the zip (names differing only in case count "
-                                  f"as one)")
+                raise InvalidPack("%(name)r appears twice in the zip (names differing only in case count "
+                                  "as one)", name=name)
             folded.add(name.casefold())
             if info.flag_bits & 0x1:
-                raise InvalidPack(f"{name!r} is encrypted; packs are not encrypted (they are signed)")
+                raise InvalidPack("%(name)r is encrypted; packs are not encrypted (they are signed)", name=name)
             total += info.file_size
             if total > limits.max_total_bytes:
-                raise InvalidPack(f"{path.name} unpacks to more than {limits.max_total_bytes} bytes")
+                raise InvalidPack("%(name)s unpacks to more than %(limit)d bytes", name=path.name,
+                                  limit=limits.max_total_bytes)
             if info.file_size > CHUNK and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-                raise InvalidPack(f"{name!r} expands {info.file_size // max(info.compress_size, 1)} times; "
-                                  f"that looks like a zip bomb")
+                raise InvalidPack("%(name)r expands %(ratio)d times; that looks like a zip bomb", name=name,
+                                  ratio=info.file_size // max(info.compress_size, 1))
             self.infos[name] = info
 
     def names(self) -> list[str]:
@@ -96,11 +99,12 @@ class ZipPack(PackReader):
         if info is None:
             return None
         if info.file_size > limit:
-            raise InvalidPack(f"{name} is {info.file_size} bytes; the limit is {limit}")
+            raise InvalidPack("%(name)s is %(size)d bytes; the limit is %(limit)d", name=name,
+                              size=info.file_size, limit=limit)
         with self.open(name) as handle:
             data = handle.read(limit + 1)
         if len(data) > limit:
-            raise InvalidPack(f"{name} is larger than it says")
+            raise InvalidPack("%(name)s is larger than it says", name=name)
         return data
 
     def open(self, name: str) -> IO[bytes]:
@@ -121,8 +125,8 @@ class _ZipEntry:
         try:
             return call(*args)
         except _ZIP_ERRORS as exc:
-            raise InvalidPack(f"{self.name!r} cannot be read from the pack ({exc}): the pack is damaged "
-                              f"or was made to attack the reader") from None
+            raise InvalidPack("%(name)r cannot be read from the pack (%(error)s): the pack is damaged "
+                              "or was made to attack the reader", name=self.name, error=str(exc)) from None
 
     def read(self, size: int = -1) -> bytes:
         return self._guard(self.handle.read, size)
@@ -145,17 +149,19 @@ class FolderPack(PackReader):
                 full = Path(folder) / name
                 rel = full.relative_to(root).as_posix()
                 if full.is_symlink():
-                    raise InvalidPack(f"{rel!r} is a symbolic link; packs hold plain files only")
+                    raise InvalidPack("%(name)r is a symbolic link; packs hold plain files only", name=rel)
                 check_path(rel)
                 if name in files:
                     if not stat.S_ISREG(full.lstat().st_mode):
-                        raise InvalidPack(f"{rel!r} is not a plain file")
+                        raise InvalidPack("%(name)r is not a plain file", name=rel)
                     self.files[rel] = full
                     if len(self.files) > limits.max_files + 2:
-                        raise InvalidPack(f"{path} holds more than {limits.max_files} files")
+                        raise InvalidPack("%(folder)s holds more than %(limit)d files", folder=path,
+                                          limit=limits.max_files)
                     total += full.lstat().st_size
                     if total > limits.max_total_bytes:
-                        raise InvalidPack(f"{path} holds more than {limits.max_total_bytes} bytes")
+                        raise InvalidPack("%(folder)s holds more than %(limit)d bytes", folder=path,
+                                          limit=limits.max_total_bytes)
 
     def names(self) -> list[str]:
         return list(self.files)
@@ -167,7 +173,7 @@ class FolderPack(PackReader):
         with open(path, "rb") as handle:
             data = handle.read(limit + 1)
         if len(data) > limit:
-            raise InvalidPack(f"{name} is larger than {limit} bytes")
+            raise InvalidPack("%(name)s is larger than %(limit)d bytes", name=name, limit=limit)
         return data
 
     def open(self, name: str) -> IO[bytes]:
@@ -177,12 +183,12 @@ class FolderPack(PackReader):
 def open_pack(path: str | os.PathLike, limits: Limits = Limits()) -> PackReader:
     path = Path(path)
     if path.is_symlink():
-        raise InvalidPack(f"{path} is a symbolic link; give the pack itself")
+        raise InvalidPack("%(path)s is a symbolic link; give the pack itself", path=path)
     if path.is_dir():
         return FolderPack(path, limits)
     if path.is_file():
         return ZipPack(path, limits)
-    raise InvalidPack(f"{path} does not exist")
+    raise InvalidPack("%(path)s does not exist", path=path)
 
 
 def read_manifest(reader: PackReader) -> tuple[bytes, Manifest, bytes | None]:
@@ -190,17 +196,18 @@ def read_manifest(reader: PackReader) -> tuple[bytes, Manifest, bytes | None]:
     from .manifest import MAX_MANIFEST_BYTES
     raw = reader.read_small("pack.json", MAX_MANIFEST_BYTES)
     if raw is None:
-        raise InvalidPack(f"{reader.source.name} has no pack.json at its top level")
+        raise InvalidPack("%(name)s has no pack.json at its top level", name=reader.source.name)
     manifest = parse_manifest(raw)
     signature = reader.read_small("pack.sig", 4096)
     listed = manifest.by_path()
     present = set(reader.names()) - {"pack.json", "pack.sig"}
     missing = sorted(set(listed) - present)
     if missing:
-        raise InvalidPack(f"files listed in pack.json are missing from the pack: {', '.join(missing[:5])}")
+        raise InvalidPack("files listed in pack.json are missing from the pack: %(files)s",
+                          files=", ".join(missing[:5]))
     extra = sorted(present - set(listed))
     if extra:
-        raise InvalidPack(f"files in the pack are not listed in pack.json: {', '.join(extra[:5])}")
+        raise InvalidPack("files in the pack are not listed in pack.json: %(files)s", files=", ".join(extra[:5]))
     return raw, manifest, signature
 
 
@@ -215,14 +222,16 @@ def copy_verified(reader: PackReader, entry: FileEntry, out: IO[bytes]) -> None:
                 break
             seen += len(chunk)
             if seen > entry.size:
-                raise InvalidPack(f"{entry.path} is larger than the {entry.size} bytes pack.json says")
+                raise InvalidPack("%(path)s is larger than the %(size)d bytes pack.json says", path=entry.path,
+                                  size=entry.size)
             digest.update(chunk)
             out.write(chunk)
     if seen != entry.size:
-        raise InvalidPack(f"{entry.path} is {seen} bytes; pack.json says {entry.size}")
+        raise InvalidPack("%(path)s is %(seen)d bytes; pack.json says %(size)d", path=entry.path, seen=seen,
+                          size=entry.size)
     if digest.hexdigest() != entry.sha256:
-        raise InvalidPack(f"{entry.path} does not match its SHA-256 in pack.json: the file is damaged or "
-                          f"was changed")
+        raise InvalidPack("%(path)s does not match its SHA-256 in pack.json: the file is damaged or "
+                          "was changed", path=entry.path)
 
 
 class _Null:
@@ -260,6 +269,7 @@ def iter_sources(paths: list[str | os.PathLike]) -> Iterator[Path]:
                         found = True
                         yield here / name
             if not found:
-                raise InvalidPack(f"no packs (*.ckpack files or folders with a pack.json) under {path}")
+                raise InvalidPack("no packs (*.ckpack files or folders with a pack.json) under %(path)s",
+                                  path=path)
         else:
-            raise InvalidPack(f"{path} does not exist")
+            raise InvalidPack("%(path)s does not exist", path=path)

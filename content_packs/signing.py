@@ -40,9 +40,11 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
-        raise SignatureError(f"cannot read the signing key {path}: {exc}") from None
+        raise SignatureError("cannot read the signing key %(path)s: %(error)s", path=path,
+                             error=str(exc)) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise SignatureError(f"{path} is not an Ed25519 key; make one with `classroom-server pack keygen`")
+        raise SignatureError("%(path)s is not an Ed25519 key; make one with `classroom-server pack keygen`",
+                             path=path)
     return key
 
 
@@ -63,7 +65,8 @@ def parse_signature(raw: bytes) -> Signature:
         if len(base64.b64decode(public, validate=True)) != 32 or len(signature) != 64:
             raise ValueError("wrong key or signature length")
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError) as exc:
-        raise SignatureError(f"pack.sig is malformed ({exc}); rebuild and re-sign the pack") from None
+        raise SignatureError("pack.sig is malformed (%(error)s); rebuild and re-sign the pack",
+                             error=str(exc)) from None
     return Signature(public, signature)
 
 
@@ -78,6 +81,6 @@ def verify(manifest_bytes: bytes, sig_bytes: bytes | None, trusted_keys: tuple[s
     except InvalidSignature:
         raise SignatureError("pack.sig does not match pack.json: the pack was changed after signing") from None
     if signature.public_key not in trusted_keys:
-        raise SignatureError(f"the pack is signed by a key this school does not trust "
-                             f"({signature.public_key}); add it to [content] trusted_keys if it is yours")
+        raise SignatureError("the pack is signed by a key this school does not trust (%(key)s); add it to "
+                             "[content] trusted_keys if it is yours", key=signature.public_key)
     return signature

@@ -107,7 +107,7 @@ def _install_all(sources, unreviewed: bool) -> list[tuple[str, bool, str]]:
             result = content.install_pack(source, settings.data_dir, settings.content_trusted_keys,
                                           allow_unreviewed=unreviewed)
         except InvalidPack as exc:
-            results.append((name, False, str(exc)))
+            results.append((name, False, error_text(exc)))
             continue
         if result.unchanged:
             message = _("%(pack)s %(version)s is installed already", pack=result.pack_id, version=result.version)
@@ -150,7 +150,7 @@ def content_usb():
     try:
         sources = [(p, p.name) for p in iter_sources([drives[wanted]])]
     except InvalidPack as exc:
-        return _content_page(error=str(exc), status=400)
+        return _content_page(error=error_text(exc), status=400)
     results = _install_all(sources, bool(request.form.get("unreviewed")))
     return _content_page(results=results, status=200 if all(ok for _, ok, _ in results) else 400)
 

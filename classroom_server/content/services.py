@@ -162,25 +162,28 @@ def install_pack(source: str | os.PathLike, data_dir: Path, trusted_keys: tuple[
             signer = verify(raw, signature_bytes, trusted_keys).public_key
         except SignatureError as exc:
             if not allow_unreviewed:
-                raise SignatureError(f"{exc}. To use it anyway as local content that students see marked "
-                                     f"as not reviewed, import it as unreviewed (--unreviewed).") from None
+                # error_text translates `problem` too: it is the SignatureError verify raised.
+                raise SignatureError("%(problem)s. To use it anyway as local content that students see marked "
+                                     "as not reviewed, import it as unreviewed (--unreviewed).",
+                                     problem=exc) from None
             signer = None
         reviewed = signer is not None and manifest.review_status == "approved"
         if not reviewed and not allow_unreviewed:
-            raise ImportRefused(f"the pack's review status is {manifest.review_status!r}, not approved; "
-                                f"import it as unreviewed local content (--unreviewed) to use it anyway")
+            raise ImportRefused("the pack's review status is %(status)r, not approved; import it as unreviewed "
+                                "local content (--unreviewed) to use it anyway", status=manifest.review_status)
         manifest_sha = hashlib.sha256(raw).hexdigest()
         existing = ContentPack.get_or_none(ContentPack.pack_id == manifest.id)
         if existing is not None:
             if version_key(manifest.version) < version_key(existing.version):
-                raise ImportRefused(f"{manifest.id} {existing.version} is installed; {manifest.version} is "
-                                    f"older (a downgrade). Remove the pack first to go back.")
+                raise ImportRefused("%(pack)s %(installed)s is installed; %(version)s is older (a downgrade). "
+                                    "Remove the pack first to go back.", pack=manifest.id,
+                                    installed=existing.version, version=manifest.version)
             if manifest.version == existing.version:
                 if manifest_sha == existing.manifest_sha256:
                     return InstallResult(manifest.id, manifest.version, existing.version,
                                          existing.reviewed, 0, 0, unchanged=True)
-                raise ImportRefused(f"{manifest.id} {manifest.version} is installed with different content; "
-                                    f"a changed pack needs a new version number")
+                raise ImportRefused("%(pack)s %(version)s is installed with different content; a changed pack "
+                                    "needs a new version number", pack=manifest.id, version=manifest.version)
         _check_space(store, manifest)
         written: list[str] = []
         try:
@@ -218,9 +221,9 @@ def _check_space(store: BlobStore, manifest: Manifest) -> None:
     free = stats.f_bavail * stats.f_frsize
     reserve = 256 * 1024 * 1024
     if needed + reserve > free:
-        raise ImportRefused(f"not enough disk space: the pack needs {needed // 2**20} MiB, {free // 2**20} MiB "
-                            f"are free and {reserve // 2**20} MiB are kept in reserve. Free space or remove "
-                            f"unused packs first.")
+        raise ImportRefused("not enough disk space: the pack needs %(needed)d MiB, %(free)d MiB are free and "
+                            "%(reserve)d MiB are kept in reserve. Free space or remove unused packs first.",
+                            needed=needed // 2**20, free=free // 2**20, reserve=reserve // 2**20)
 
 
 def _switch(manifest: Manifest, manifest_sha: str, reviewed: bool, signer: str | None,
@@ -295,7 +298,7 @@ def remove_pack(pack_id: str, data_dir: Path) -> None:
     with store.lock():
         pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id)
         if pack is None:
-            raise ImportRefused(f"no pack {pack_id!r} is installed; see `classroom-server pack list`")
+            raise ImportRefused("no pack %(pack)r is installed; see `classroom-server pack list`", pack=pack_id)
         with database.atomic():
             ContentNode.delete().where(ContentNode.pack == pack).execute()
             ContentFile.delete().where(ContentFile.pack == pack).execute()
