@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request, url_for
 from flask_babel import Babel, get_locale, get_translations
 from werkzeug.exceptions import HTTPException
 
@@ -39,6 +40,20 @@ def _secret_key(data_dir: Path) -> bytes:
     return key
 
 
+@functools.lru_cache(maxsize=8192)
+def _cached_url(app_id: int, script_root: str, endpoint: str, values: tuple) -> str:
+    return url_for(endpoint, **dict(values))
+
+
+def _memo_url_for(endpoint: str, **values) -> str:
+    """url_for for templates, remembered: a page builds the same dozen links on every request."""
+    try:
+        return _cached_url(id(current_app._get_current_object()), request.script_root, endpoint,
+                           tuple(sorted(values.items())))
+    except TypeError:  # an unhashable value: build it the slow way
+        return url_for(endpoint, **values)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
@@ -57,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     open_database(settings.effective_database_url)
     Babel(app, locale_selector=select_locale)
     install_template_gettext(app.jinja_env)
+    app.jinja_env.globals["url_for"] = _memo_url_for
 
     @app.before_request
     def _before() -> object | None:
