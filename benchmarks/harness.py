@@ -172,6 +172,11 @@ class CpuUse:
     server: float
     client: float  # wrk and the benchmark itself
     other: float  # everything else on the machine: other people's work makes figures noisy
+    wall: float = 0.0  # seconds measured
+
+    @property
+    def server_seconds(self) -> float:
+        return self.server / 100 * self.wall
 
 
 class CpuMeter:
@@ -187,7 +192,22 @@ class CpuMeter:
         server = process_cpu(self.pid) - server0
         client = own_cpu() - client0
         other = machine_busy() - machine0 - server - client
-        return CpuUse(100 * server / wall, 100 * client / wall, max(0.0, 100 * other / wall))
+        return CpuUse(100 * server / wall, 100 * client / wall, max(0.0, 100 * other / wall), wall)
+
+
+def wait_until_quiet(max_wait: float = 90.0, threshold_pct: float = 25.0) -> float:
+    """Wait, at most `max_wait` s, until the machine uses under `threshold_pct` of one core.
+
+    Others share the machine, and a load started while they work gives noisy figures. Returns the
+    last second's use of the whole machine, in percent of one core.
+    """
+    deadline = time.perf_counter() + max_wait
+    while True:
+        before = machine_busy()
+        time.sleep(1)
+        busy = 100 * (machine_busy() - before)
+        if busy < threshold_pct or time.perf_counter() > deadline:
+            return busy
 
 
 # --- wrk ----------------------------------------------------------------------------------------
@@ -320,8 +340,8 @@ INTRO = """\
 # Benchmarks
 
 Measured figures for the classroom server. Each benchmark is a script in `benchmarks/` that
-starts the real server (and a bare Flask + waitress app for comparison) on loopback, measures,
-prints a table and replaces only its own section of this file (between its
+starts the real server (and a bare Flask + waitress app or nginx for comparison) on loopback,
+measures, prints a table and replaces only its own section of this file (between its
 `<!-- NAME:start -->` and `<!-- NAME:end -->` markers). Benchmarks report figures; they do not
 assert timings. The load generator (wrk) shares the machine's cores with the server, so load
 figures are client+server figures; each section also reports how busy the rest of the machine
@@ -332,6 +352,8 @@ How to run (from the repository root, with the project installed in the venv and
 - `python benchmarks/load_home.py [--connections 50 --duration 20 --threads 8 --out docs/BENCHMARKS.md]`:
   sign-in throughput (scrypt PIN and picture-code checks) and the signed-in student home page
   `/learn/` under wrk, against a bare Flask + waitress app; RSS and cold start.
+- `python benchmarks/content.py [--pack-mib 1024 --connections 50 --duration 20 --out docs/BENCHMARKS.md]`:
+  pack import, content files and search (see its section).
 
 """
 

@@ -29,7 +29,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from harness import (REPO, BenchmarkError, CpuMeter, CpuUse, Memory, WrkResult, clean_env, console_script,
                      http_session, machine_facts, markdown_table, percentile, replace_section, run_wrk,
-                     start_server, text_table)
+                     start_server, text_table, wait_until_quiet)
 
 NAME = "load_home"
 SESSION_COOKIE = "classroom_session"
@@ -179,6 +179,7 @@ def measure_bare(connections: int, duration: int, threads: int) -> ServerFigures
     argv = [sys.executable, str(BARE_APP), "--port", "0", "--threads", str(threads)]
     with start_server(argv, health_path="/") as bare:
         idle = bare.memory()
+        wait_until_quiet()
         lines, meter = bare.stderr_lines, CpuMeter(bare.proc.pid)
         load = run_wrk(bare.url, connections, duration)
         cpu = meter.stop()
@@ -192,10 +193,12 @@ def measure_school(data_dir: Path, secrets: dict[str, dict[str, str]], connectio
     with start_server(argv, env=clean_env()) as school:
         idle = school.memory()
         students = find_students(school.url, secrets)
+        wait_until_quiet()
         sequential = sign_in_many(school.url, school.proc.pid, students, connections, workers=1)
         concurrent = sign_in_many(school.url, school.proc.pid, students, connections, workers=connections)
         after_signin = school.memory()
         page_size = verify_home(school.url, concurrent.signins)
+        wait_until_quiet()
         lines, meter = school.stderr_lines, CpuMeter(school.proc.pid)
         load = run_wrk(school.url + "learn/", connections, duration, [s.cookie for s in concurrent.signins])
         cpu = meter.stop()
@@ -216,6 +219,11 @@ def _mib(memory: Memory | None, peak: bool = False) -> str:
     return f"{memory.hwm_mib if peak else memory.rss_mib:.1f} MiB"
 
 
+def _cpu_per_request(figures: ServerFigures) -> float:
+    """Server CPU seconds per request during the load."""
+    return figures.cpu.server_seconds / max(1, figures.load.requests)
+
+
 def _pct(value: float) -> str:
     return f"{value:.0f} %"
 
@@ -234,9 +242,11 @@ def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures,
                   _ms(f.load.max_ms), f"{f.load.requests:,}", f.load.non_200, f.load.non_2xx_3xx,
                   ", ".join(f"{k} {v}" for k, v in f.load.socket_errors.items() if v) or "0"]
                  for what, f, _size in loads]
-    use_header = ["load", "body", "server CPU", "wrk CPU", "other CPU", "server log lines"]
-    use_rows = [[what, f"{size:,} B", _pct(f.cpu.server), _pct(f.cpu.client), _pct(f.cpu.other),
-                 f"{f.log_lines:,}"] for what, f, size in loads]
+    use_header = ["load", "body", "server CPU", "server CPU per request", "wrk CPU", "other CPU",
+                  "server log lines"]
+    use_rows = [[what, f"{size:,} B", _pct(f.cpu.server), f"{1000 * _cpu_per_request(f):.2f} ms", _pct(f.cpu.client),
+                 _pct(f.cpu.other), f"{f.log_lines:,}"] for what, f, size in loads]
+    cpu_ratio = _cpu_per_request(bare) / _cpu_per_request(school)
     signin_header = ["sign-in (GET form + POST secret)", "sign-ins", "wall", "sign-ins/s", "p50", "p99",
                      "server CPU", "other CPU"]
     signin_rows = [[name, len(run.signins), f"{run.wall:.2f} s", f"{run.rate:.1f}", _ms(run.pct_ms(50)),
@@ -263,6 +273,9 @@ def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures,
     facts = machine_facts()
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     scrypt_note = f"one scrypt check ({scrypt[0]}) takes {scrypt[1]:.0f} ms on one core"
+    parts = scrypt[0].split(":")
+    if parts[0] == "scrypt" and len(parts) == 4:  # werkzeug's "scrypt:N:r:p" uses 128 * N * r bytes
+        scrypt_note += f" and {128 * int(parts[1]) * int(parts[2]) / 2**20:.0f} MiB of memory"
 
     console = "\n\n".join([f"load_home: {wrk_line}, server threads {args.threads}, loopback"]
                           + [text_table(h, [[str(c).replace("**", "") for c in r] for r in rows])
@@ -281,7 +294,9 @@ def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures,
         "",
         markdown_table(load_header, load_rows),
         "",
-        f"Student home req/s / bare req/s = **{ratio:.2f}**.",
+        f"Student home req/s / bare req/s = **{ratio:.2f}**; bare CPU per request / student home CPU per "
+        f"request = {cpu_ratio:.2f} (the same ratio measured in server CPU time, which other work on the "
+        "machine disturbs less than it disturbs req/s).",
         "",
         "CPU is in percent of one core (this machine has "
         f"{facts['cores (nproc)']} × 100 %): \"other\" is the rest of the machine (other people's work; "
@@ -297,7 +312,8 @@ def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures,
         markdown_table(signin_header, signin_rows),
         "",
         "Memory (VmRSS and VmHWM of the server process) and cold start (process start to the first 200 "
-        "on `/healthz`, or `/` for the bare app):",
+        f"on `/healthz`, or `/` for the bare app); up to {args.threads} sign-ins are checked at once, each "
+        "with its own scrypt memory:",
         "",
         markdown_table(memory_header, memory_rows),
         "",

@@ -65,10 +65,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.server_secure_cookies,
         PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=settings.server_session_hours),
+        # The cookie is signed at sign-in, not re-signed on every page: a sign-in lasts
+        # session_hours (a school day) and each page view is cheaper.
+        SESSION_REFRESH_EACH_REQUEST=False,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         BABEL_DEFAULT_LOCALE="kk",
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
     )
+    app.session_interface = security.ClassroomSessionInterface()
     open_database(settings.effective_database_url)
     Babel(app, locale_selector=select_locale)
     install_template_gettext(app.jinja_env)

@@ -58,7 +58,7 @@ def make_demo_school() -> DemoLogins:
                     class_ids.append(student.id)
                 # One hash for the whole class: every demo student shares the same code.
                 check = accounts.check_pin if mode == "pin" else accounts.check_picture_code
-                User.update(secret_hash=accounts.hash_secret(check(secret))) \
+                User.update(secret_hash=accounts.hash_secret(check(secret), accounts.SECRET_METHOD)) \
                     .where(User.id.in_(class_ids)).execute()
             accounts.put_setting("demo_school", "1")
     return DemoLogins(admin="admin", teachers=("aigul", "olga"), password=DEMO_PASSWORD,

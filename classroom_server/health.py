@@ -12,8 +12,9 @@ def health_report() -> dict:
     try:
         database.connect(reuse_if_open=True)
         database.execute_sql("SELECT 1").fetchone()
-        waiting = migrations.pending(database.obj)
-        check["schema"] = max(migrations.applied(database.obj), default=0)
+        done = migrations.applied(database.obj)
+        check["schema"] = max(done, default=0)
+        waiting = migrations.pending(database.obj, done)
         if waiting:
             check["error"] = "schema out of date: run `classroom-server migrate`"
         else:

@@ -6,6 +6,7 @@ import secrets
 from typing import Callable
 
 from flask import Response, abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 
 from .db import Prepared
@@ -22,9 +23,21 @@ PUBLIC_ENDPOINTS = {
     "opds.languages", "opds.language", "opds.search", "opds.opensearch", "opds.book_epub",
 }
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Paths served the same to everyone: no session is read or written (no cookie, no Vary: Cookie),
+# so files stay cacheable and cost no signature checks.
+STATELESS_PREFIXES = ("/content/", "/static/", "/opds/", "/healthz")
+
+
+class ClassroomSessionInterface(SecureCookieSessionInterface):
+    def open_session(self, app, request):
+        if request.path.startswith(STATELESS_PREFIXES):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
 
 def csrf_token() -> str:
+    if request.path.startswith(STATELESS_PREFIXES):
+        return ""  # e.g. a 404 page for a missing file: no session here, so no forms either
     token = session.get("csrf")
     if not token:
         token = session["csrf"] = secrets.token_urlsafe(32)
@@ -59,6 +72,8 @@ _USER_BY_ID = Prepared(lambda: User.select().where(User.id == 0))
 
 def load_user() -> None:
     g.user = None
+    if request.path.startswith(STATELESS_PREFIXES):
+        return
     user_id = session.get("uid")
     if user_id is None:
         return

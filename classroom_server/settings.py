@@ -112,7 +112,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("server", "secure_cookies", _parse_bool, "no",
            "Send session cookies only over HTTPS; turn on when a TLS proxy sits in front."),
     Option("server", "session_hours", _positive_int, "12",
-           "Hours a sign-in stays valid without activity."),
+           "Hours a sign-in stays valid (12: a school day)."),
     Option("database", "url", _database_url, "",
            "Empty for the SQLite file in the data folder, or a database URL "
            "(sqlite:///PATH or postgresql://USER@HOST:PORT/NAME)."),

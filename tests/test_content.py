@@ -48,6 +48,20 @@ def test_range_requests_for_seeking(live_server, installed):
     assert beyond.status_code == 416
 
 
+def test_stale_if_range_multiple_ranges_and_head_get_the_whole_file(live_server, installed):
+    wav = installed["media/tone.wav"]
+    url = f"{live_server}/content/{wav.sha256}"
+    stale = requests.get(url, headers={"Range": "bytes=0-9", "If-Range": '"something-else"'})
+    assert stale.status_code == 200 and len(stale.content) == wav.size
+    fresh = requests.get(url, headers={"Range": "bytes=0-9", "If-Range": f'"{wav.sha256}"'})
+    assert fresh.status_code == 206 and len(fresh.content) == 10
+    several = requests.get(url, headers={"Range": "bytes=0-9,20-29"})
+    assert several.status_code == 200 and len(several.content) == wav.size
+    head = requests.head(url)
+    assert head.status_code == 200 and head.headers["Content-Length"] == str(wav.size) and head.content == b""
+    assert "Vary" not in head.headers and "Set-Cookie" not in head.headers
+
+
 def test_unknown_or_malformed_hashes_are_404(client, installed):
     assert client.get("/content/" + "0" * 64).status_code == 404
     assert client.get("/content/" + "z" * 64).status_code == 404

@@ -4,7 +4,9 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import os
 import re
+import threading
 from dataclasses import dataclass, field
 
 from peewee import IntegrityError, fn
@@ -74,9 +76,23 @@ def check_picture_code(code: str) -> str:
     return "-".join(parts)
 
 
-def hash_secret(secret: str) -> str:
-    # scrypt, werkzeug's default: a memory-hard KDF.
-    return generate_password_hash(secret)
+# At most this many hash checks at once: each scrypt check takes 16-32 MiB, and at 9:00 a whole
+# class signs in together on a board with 1-2 GB. More at once would not be faster on 2 cores.
+_HASHING = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+# PINs (10^4) and picture codes (8^3) are guarded by the rate limit, not by the hash's cost:
+# a lighter scrypt (16 MiB, ~25 ms) for them; passwords keep werkzeug's default (32 MiB, ~70 ms).
+SECRET_METHOD = "scrypt:16384:8:1"
+
+
+def hash_secret(secret: str, method: str = "scrypt") -> str:
+    """A memory-hard (scrypt) hash; werkzeug reads the method back from the stored hash."""
+    with _HASHING:
+        return generate_password_hash(secret, method=method)
+
+
+def check_hash(stored: str, given: str) -> bool:
+    with _HASHING:
+        return check_password_hash(stored, given)
 
 
 def create_user(username: str | None, display_name: str, role: str, password: str | None = None,
@@ -96,17 +112,17 @@ def create_user(username: str | None, display_name: str, role: str, password: st
         check_password(password)
     if language is not None and language not in LANGUAGES:
         raise AccountError("language is one of: %(choices)s", choices=", ".join(LANGUAGES))
+    password_hash = hash_secret(password) if password else None  # before taking the write lock
     try:
         with database.atomic():
             return User.create(username=username or None, display_name=display_name, role=role,
-                               password_hash=hash_secret(password) if password else None,
-                               language=language)
+                               password_hash=password_hash, language=language)
     except IntegrityError:
         raise AccountError("the username %(username)s is taken", username=username) from None
 
 
 def password_matches(user: User, password: str) -> bool:
-    return bool(user.password_hash) and check_password_hash(user.password_hash, password)
+    return bool(user.password_hash) and check_hash(user.password_hash, password)
 
 
 def set_password(user: User, password: str) -> None:
@@ -125,7 +141,7 @@ def set_student_secret(user: User, classroom: Classroom, secret: str | None) -> 
         else:
             raise AccountError("class %(name)s signs in by name only: set its sign-in mode to PIN or "
                                "picture code first", name=classroom.name)
-    User.update(secret_hash=hash_secret(secret) if secret else None,
+    User.update(secret_hash=hash_secret(secret, SECRET_METHOD) if secret else None,
                 session_version=User.session_version + 1).where(User.id == user.id).execute()
 
 
@@ -200,7 +216,7 @@ def authenticate_staff(username: str, password: str, address: str, limits: Limit
     keys = _limit_keys(username, address, limits)
     _check_limits(keys, limits)
     user = User.get_or_none(User.username == username, User.role != "student", User.is_active == True)  # noqa: E712
-    ok = check_password_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+    ok = check_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
     if user is None or not ok:
         _record_failure([k for k, _ in keys])
         return None
@@ -218,7 +234,7 @@ def authenticate_student(student: User, classroom: Classroom, secret: str, addre
             secret = check_picture_code(secret)
         except AccountError:
             secret = ""
-    ok = bool(student.secret_hash) and check_password_hash(student.secret_hash, secret.strip())
+    ok = bool(student.secret_hash) and check_hash(student.secret_hash, secret.strip())
     if not ok:
         _record_failure([k for k, _ in keys])
         return False

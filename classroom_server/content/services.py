@@ -141,7 +141,7 @@ def _search_rows(manifest: Manifest, read: Callable[[str], bytes]) -> list[tuple
         texts = _node_texts(node, read)
         for language in set(node["title"]) | set(texts):
             title = node["title"].get(language) or next(iter(node["title"].values()))
-            rows.append((title, texts.get(language, ""), manifest.id, node["id"], language))
+            rows.append((manifest.id, node["id"], language, title, texts.get(language, "")))
     return rows
 
 
@@ -262,7 +262,7 @@ def _switch(manifest: Manifest, manifest_sha: str, reviewed: bool, signer: str |
             ContentFile.insert_many(batch).execute()
         marker = "?" if is_sqlite() else "%s"
         cursor = database.cursor()
-        cursor.executemany(f"INSERT INTO content_search (title, body, pack_id, node_id, language) "
+        cursor.executemany(f"INSERT INTO content_search (pack_id, node_id, language, title, body) "
                            f"VALUES ({', '.join([marker] * 5)})", search_rows)
 
 
@@ -382,18 +382,27 @@ def search(text: str, subject: str | None = None, grade: int | None = None, lang
         params.append(language)
     if not is_sqlite():
         return _search_plain(text, where, params, limit, offset)
+    # Rank with FTS5's own order (title words weigh 8, body words 1), find the page's rows first,
+    # and make snippets for those rows only: snippets for every match cost more than the search.
+    match = "content_search MATCH ? AND s.rank MATCH 'bm25(0, 0, 0, 8.0, 1.0)'"
+    joins = " JOIN content_pack p ON p.pack_id = s.pack_id" if where else ""
     filters = "".join(" AND " + w for w in where)
-    base = (" FROM content_search s JOIN content_pack p ON p.pack_id = s.pack_id "
-            " JOIN content_node n ON n.pack_id = p.id AND n.node_id = s.node_id "
-            f" WHERE content_search MATCH ?{filters}")
-    total = database.execute_sql("SELECT COUNT(*)" + base, [query, *params]).fetchone()[0]
+    total = database.execute_sql(f"SELECT COUNT(*) FROM content_search s{joins} WHERE {match}{filters}",
+                                 [query, *params]).fetchone()[0]
+    page = [row[0] for row in database.execute_sql(
+        f"SELECT s.rowid FROM content_search s{joins} WHERE {match}{filters} ORDER BY s.rank LIMIT ? OFFSET ?",
+        [query, *params, limit, offset])]
+    if not page:
+        return SearchPage([], total)
     rows = database.execute_sql(
-        "SELECT s.pack_id, s.node_id, n.kind, s.title, "
-        f"snippet(content_search, 1, '{_MARK_OPEN}', '{_MARK_CLOSE}', '…', 16), s.language"
-        + base + " ORDER BY bm25(content_search, 8.0, 1.0) LIMIT ? OFFSET ?",
-        [query, *params, limit, offset]).fetchall()
-    hits = [SearchHit(pack, node, kind, title, _mark(snippet), language)
-            for pack, node, kind, title, snippet, language in rows]
+        "SELECT s.rowid, s.pack_id, s.node_id, n.kind, s.title, "
+        f"snippet(content_search, 4, '{_MARK_OPEN}', '{_MARK_CLOSE}', '…', 16), s.language "
+        "FROM content_search s JOIN content_pack p ON p.pack_id = s.pack_id "
+        "JOIN content_node n ON n.pack_id = p.id AND n.node_id = s.node_id "
+        f"WHERE content_search MATCH ? AND s.rowid IN ({', '.join('?' * len(page))})", [query, *page]).fetchall()
+    by_rowid = {row[0]: row[1:] for row in rows}
+    hits = [SearchHit(pack, node, kind, title, _mark(snippet), lang)
+            for pack, node, kind, title, snippet, lang in (by_rowid[r] for r in page if r in by_rowid)]
     return SearchPage(hits, total)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import mimetypes
 
-from flask import Blueprint, abort, current_app, g, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from werkzeug.security import safe_join
 
 from ..i18n import localized, localized_key, subject_name
 from ..models import ContentFile, ContentNode, ContentPack
 from . import services
+from .files import send_blob
 from .services import BlobStore
 
 bp = Blueprint("content", __name__, template_folder="templates")
@@ -32,18 +33,12 @@ def _store() -> BlobStore:
 
 
 def _send_blob(sha256: str, name: str, immutable: bool):
-    path = _store().path(sha256)
-    if not path.is_file():
-        abort(404)
-    # send_file adds "; charset=utf-8" to text types itself.
     mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = send_file(path, mimetype=mimetype, conditional=True, etag=sha256,
-                         max_age=IMMUTABLE_SECONDS if immutable else 0, last_modified=None)
-    if immutable:
-        response.cache_control.public = True
-        response.cache_control.immutable = True
-    else:
-        response.cache_control.no_cache = True
+    response = send_blob(_store().path(sha256), sha256, mimetype)
+    if response.status_code == 404:
+        abort(404)
+    response.headers["Cache-Control"] = (f"public, max-age={IMMUTABLE_SECONDS}, immutable" if immutable
+                                         else "no-cache")
     response.headers["Content-Security-Policy"] = CONTENT_CSP
     # Lessons run in sandboxed frames with an opaque origin; they must still load their pictures.
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
@@ -53,13 +48,17 @@ def _send_blob(sha256: str, name: str, immutable: bool):
 @bp.get("/content/<string(length=64):sha256>")
 @bp.get("/content/<string(length=64):sha256>/<name>")
 def blob(sha256: str, name: str = ""):
-    """A file by its SHA-256: never changes, so browsers may keep it forever."""
+    """A file by its SHA-256: never changes, so browsers may keep it forever.
+
+    The blob store holds only files of installed packs (the rest is collected), so a link with a
+    name needs no database lookup; without a name, the catalog says what type the file is.
+    """
     if not all(c in "0123456789abcdef" for c in sha256):
         abort(404)
-    row = ContentFile.get_or_none(ContentFile.sha256 == sha256)
-    if row is None:
-        abort(404)
-    return _send_blob(sha256, name or row.path, immutable=True)
+    if not name:
+        row = ContentFile.get_or_none(ContentFile.sha256 == sha256) or abort(404)
+        name = row.path
+    return _send_blob(sha256, name, immutable=True)
 
 
 @bp.get("/content/pack/<pack_id>/<path:path>")

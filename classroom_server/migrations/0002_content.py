@@ -61,8 +61,9 @@ def up(db):
         db.create_tables(models)
     if isinstance(db, SqliteDatabase):
         # unicode61 folds case for Cyrillic too (Қ/қ, Ә/ә, Ұ/ұ, І/і); diacritics stay: ә is not а.
+        # The short columns come first, so filtering by pack reads them without the long body.
         db.execute_sql("CREATE VIRTUAL TABLE content_search USING fts5("
-                       "title, body, pack_id UNINDEXED, node_id UNINDEXED, language UNINDEXED, "
+                       "pack_id UNINDEXED, node_id UNINDEXED, language UNINDEXED, title, body, "
                        "tokenize = 'unicode61 remove_diacritics 0')")
     else:
         db.execute_sql("CREATE TABLE content_search (title TEXT, body TEXT, pack_id VARCHAR(128), "

@@ -6,6 +6,7 @@ so an old script keeps meaning what it meant when it was written.
 from __future__ import annotations
 
 import datetime
+import functools
 import importlib
 import logging
 import pkgutil
@@ -38,31 +39,32 @@ class Migration:
     name: str
 
 
-def available() -> list[Migration]:
+@functools.lru_cache(maxsize=1)
+def available() -> tuple[Migration, ...]:
     found = []
     for info in pkgutil.iter_modules(__path__):
         match = _NAME.match(info.name)
         if match:
             found.append(Migration(int(match.group(1)), info.name))
-    return sorted(found, key=lambda m: m.number)
+    return tuple(sorted(found, key=lambda m: m.number))
 
 
 def applied(db: Database) -> list[int]:
-    with MigrationHistory.bind_ctx(db):
-        if not MigrationHistory.table_exists():
-            return []
-        return [row.number for row in MigrationHistory.select().order_by(MigrationHistory.number)]
+    # Plain SQL, no model binding: /healthz runs this from many threads at once.
+    if not db.table_exists(MigrationHistory._meta.table_name):
+        return []
+    return [row[0] for row in db.execute_sql("SELECT number FROM migration_history ORDER BY number")]
 
 
-def pending(db: Database) -> list[Migration]:
-    check_not_newer(db)
-    done = set(applied(db))
-    return [m for m in available() if m.number not in done]
+def pending(db: Database, done: list[int] | None = None) -> list[Migration]:
+    done = applied(db) if done is None else done
+    check_not_newer(db, done)
+    return [m for m in available() if m.number not in set(done)]
 
 
-def check_not_newer(db: Database) -> None:
+def check_not_newer(db: Database, done: list[int] | None = None) -> None:
     known = {m.number for m in available()}
-    unknown = [n for n in applied(db) if n not in known]
+    unknown = [n for n in (applied(db) if done is None else done) if n not in known]
     if unknown:
         raise MigrationError(
             f"this database was upgraded by a newer classroom-server (schema {max(unknown):04d}; this "
