@@ -387,8 +387,8 @@ def search(text: str, subject: str | None = None, grade: int | None = None, lang
     match = "content_search MATCH ? AND s.rank MATCH 'bm25(0, 0, 0, 8.0, 1.0)'"
     joins = " JOIN content_pack p ON p.pack_id = s.pack_id" if where else ""
     filters = "".join(" AND " + w for w in where)
-    total = database.execute_sql(f"SELECT COUNT(*) FROM content_search s{joins} WHERE {match}{filters}",
-                                 [query, *params]).fetchone()[0]
+    total = database.execute_sql(f"SELECT COUNT(*) FROM content_search s{joins} "
+                                 f"WHERE content_search MATCH ?{filters}", [query, *params]).fetchone()[0]
     page = [row[0] for row in database.execute_sql(
         f"SELECT s.rowid FROM content_search s{joins} WHERE {match}{filters} ORDER BY s.rank LIMIT ? OFFSET ?",
         [query, *params, limit, offset])]
