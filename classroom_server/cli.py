@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .settings import INI_NAME, Settings, SettingsError, load_settings, render_ini
+from .settings import Settings, SettingsError, load_settings, render_ini
 
 log = logging.getLogger(__name__)
 

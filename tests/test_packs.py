@@ -160,3 +160,14 @@ def test_bad_manifest_is_named(tmp_path):
     (source / "pack.json").write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(InvalidPack, match="node 'intro'.content.kk: 'lessons/missing.html' is not a file listed"):
         build_pack(source, tmp_path / "x.ckpack")
+
+
+def test_files_left_by_a_power_cut_mid_copy_are_cleaned_by_the_next_import(app, settings, tmp_path, key):
+    key_path, public = key
+    store = BlobStore(settings.data_dir)
+    half_written = store.blobs / "ab" / ".partial-abcdef12"
+    half_written.parent.mkdir(parents=True)
+    half_written.write_bytes(b"half a video")
+    install_pack(build(pack_source(tmp_path / "src"), tmp_path / "p.ckpack", key_path), settings.data_dir, (public,))
+    assert not half_written.exists()
+    assert ".partial-abcdef12" not in store.all_hashes()

@@ -17,7 +17,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import IO, Callable, Iterator
 
 from content_packs.manifest import InvalidPack, Manifest, iter_nodes, version_key
 from content_packs.reader import (Limits, PackReader, copy_verified, open_pack, read_manifest,
@@ -49,13 +49,30 @@ class InstallResult:
     unchanged: bool = False
 
 
+def write_atomically(target: Path, write: Callable[[IO[bytes]], None], durable: bool = True) -> None:
+    """Write `target` through a temporary file beside it, so readers see the old file or the new one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
 class BlobStore:
     """Files stored once by SHA-256 under `<data>/content/blobs/ab/abcdef...`."""
 
     def __init__(self, data_dir: Path):
         self.root = data_dir / "content"
         self.blobs = self.root / "blobs"
-        self.incoming = self.root / "incoming"
 
     def path(self, sha256: str) -> Path:
         return self.blobs / sha256[:2] / sha256
@@ -80,26 +97,20 @@ class BlobStore:
     def store(self, reader: PackReader, entry) -> Path:
         """Copy a pack entry in, verified; durable (fsync) before it gets its final name."""
         target = self.path(entry.sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self.incoming.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.incoming, prefix=entry.sha256[:8])
-        try:
-            with os.fdopen(fd, "wb") as out:
-                copy_verified(reader, entry, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temp, 0o644)
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
+        write_atomically(target, lambda out: copy_verified(reader, entry, out))
         return target
 
     def all_hashes(self) -> set[str]:
         if not self.blobs.is_dir():
             return set()
-        return {p.name for folder in self.blobs.iterdir() if folder.is_dir() for p in folder.iterdir()}
+        return {p.name for folder in self.blobs.iterdir() if folder.is_dir() for p in folder.iterdir()
+                if not p.name.startswith(".")}
+
+    def leftovers(self) -> list[Path]:
+        """Temporary files of an import that a crash or power cut interrupted."""
+        if not self.blobs.is_dir():
+            return []
+        return [p for folder in self.blobs.iterdir() if folder.is_dir() for p in folder.glob(".partial-*")]
 
     def remove(self, sha256: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -280,10 +291,9 @@ def _collect_garbage(store: BlobStore) -> int:
     unused = store.all_hashes() - _referenced_hashes()
     for sha in unused:
         store.remove(sha)
-    if store.incoming.is_dir():
-        for leftover in store.incoming.iterdir():
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
+    for leftover in store.leftovers():
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
     return len(unused)
 
 

@@ -6,10 +6,8 @@ import datetime
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,17 +215,7 @@ def epub_file(item: Book, language: str, data_dir: Path) -> tuple[Path, str]:
         data = epub.build_epub(_book_info(item, language), read)
     except epub.BookFileMissing as exc:
         raise BookUnavailable(str(exc)) from None
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=".building-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    content.write_atomically(target, lambda out: out.write(data), durable=False)  # a cache: rebuilt if lost
     log.info("built EPUB %s/%s (%s, %d bytes)", item.pack.pack_id, item.node.node_id, language, len(data))
     _prune_cache(store.root / "epub-cache", item, language, target)
     return target, key
