@@ -21,6 +21,11 @@ for arg in "$@"; do
   esac
 done
 
+# A school server runs on the system's Python (a service must not depend on someone's home folder);
+# a development setup uses whichever python3 comes first on PATH.
+PY=python3
+[ "$mode" = production ] && [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 as_root() {
@@ -47,13 +52,13 @@ apt_install() {
 }
 
 need_python() {
-  command -v python3 >/dev/null || apt_install python3
+  command -v "$PY" >/dev/null || { apt_install python3; PY=python3; }
   local version
-  version=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-  python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' || {
+  version=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 9))' || {
     echo "install.sh: Python $version is too old; 3.9 or newer is needed" >&2; exit 1; }
   # Debian and Ubuntu ship venv/ensurepip separately.
-  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  if ! "$PY" -c 'import ensurepip, venv' 2>/dev/null; then
     apt_install "python${version}-venv" 2>/dev/null || apt_install python3-venv
   fi
 }
@@ -62,7 +67,7 @@ make_venv() {
   local venv=$1; shift
   if [ ! -x "$venv/bin/python" ]; then
     say "creating $venv"
-    python3 -m venv "$venv"
+    "$PY" -m venv "$venv"
   fi
   "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   say "installing $* into $venv"
