@@ -17,7 +17,7 @@ from urllib.parse import quote
 from xml.etree.ElementTree import Element, SubElement
 
 from flask import Blueprint, Response, abort, current_app, request, send_file, url_for
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale, lazy_gettext
 
 from ..i18n import LANGUAGE_NAMES
 from ..settings import LANGUAGES
@@ -46,30 +46,30 @@ PDF_TYPE = "application/pdf"
 PAGE_SIZE = 50
 
 # The catalog speaks the language its URL asks for (`?lang=`, or a language feed), not the
-# session's: e-reader apps keep no cookies. So its few words live here in all three languages.
+# session's: e-reader apps keep no cookies. So each text is looked up in the catalog of that
+# language (force_locale) when the feed is written.
 TEXTS = {
-    "catalog": {"kk": "Мектеп кітапханасы", "ru": "Школьная библиотека", "en": "School library"},
-    "short": {"kk": "Кітапхана", "ru": "Библиотека", "en": "Library"},
-    "all": {"kk": "Барлық электрондық оқулықтар", "ru": "Все электронные учебники", "en": "All e-textbooks"},
-    "by_subject": {"kk": "Пән бойынша", "ru": "По предметам", "en": "By subject"},
-    "by_grade": {"kk": "Сынып бойынша", "ru": "По классам", "en": "By grade"},
-    "by_language": {"kk": "Тіл бойынша", "ru": "По языкам", "en": "By language"},
-    "grade": {"kk": "{n}-сынып", "ru": "{n} класс", "en": "Grade {n}"},
-    "count": {"kk": "Электрондық оқулықтар: {n}", "ru": "Электронных учебников: {n}", "en": "E-textbooks: {n}"},
-    "search": {"kk": "Іздеу: {q}", "ru": "Поиск: {q}", "en": "Search: {q}"},
-    "search_help": {"kk": "Электрондық оқулықтарды атауы мен мәтіні бойынша іздеу",
-                    "ru": "Поиск электронных учебников по названию и тексту",
-                    "en": "Search the e-textbooks by title and text"},
-    "not_reviewed": {"kk": "Сараптамадан өтпеген: жергілікті материал", "ru": "Не проверено: местный материал",
-                     "en": "Not reviewed: local content"},
-    "grades": {"kk": "Сыныптар", "ru": "Классы", "en": "Grades"},
-    "chapters": {"kk": "Тараулар: {n}", "ru": "Глав: {n}", "en": "Chapters: {n}"},
-    "library_page": {"kk": "Кітапханада ашу", "ru": "Открыть в библиотеке", "en": "Open in the library"},
+    "catalog": lazy_gettext("School library"),
+    "short": lazy_gettext("Library"),
+    "all": lazy_gettext("All e-textbooks"),
+    "by_subject": lazy_gettext("By subject"),
+    "by_grade": lazy_gettext("By grade"),
+    "by_language": lazy_gettext("By language"),
+    "grade": lazy_gettext("Grade %(n)s"),
+    "count": lazy_gettext("E-textbooks: %(n)s"),
+    "search": lazy_gettext("Search: %(q)s"),
+    "search_help": lazy_gettext("Search the e-textbooks by title and text"),
+    "not_reviewed": lazy_gettext("Not reviewed: local content"),
+    "grades": lazy_gettext("Grades"),
+    "chapters": lazy_gettext("Chapters: %(n)s"),
+    "library_page": lazy_gettext("Open in the library"),
 }
 
 
 def _t(key: str, language: str, **values) -> str:
-    return TEXTS[key][language].format(**values)
+    with force_locale(language):
+        text = str(TEXTS[key])
+    return text % values if values else text
 
 
 def _language() -> str:
