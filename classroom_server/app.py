@@ -20,6 +20,10 @@ from .settings import LANGUAGES, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
+# Requests are capped at 16 MiB, except content packs that an administrator uploads.
+LARGE_UPLOADS = {"admin.content_upload"}
+MAX_PACK_UPLOAD = 64 * 1024 ** 3
+
 
 def _secret_key(data_dir: Path) -> bytes:
     """The key that signs session cookies; made once per school and kept in the data folder."""
@@ -84,6 +88,8 @@ def create_app(settings: Settings | None = None) -> Flask:
             return None
         database.connect(reuse_if_open=True)
         security.load_user()
+        if request.endpoint in LARGE_UPLOADS and g.user is not None and g.user.role == "admin":
+            request.max_content_length = MAX_PACK_UPLOAD  # before the CSRF check reads the form
         response = security.require_signin()
         if response is None:
             security.check_csrf()

@@ -123,8 +123,10 @@ def _serve(app, settings: Settings, banner: list[str] | None = None) -> None:
     from waitress import create_server
     # At 9:00 every thread is busy for a moment; a warning per queued request would only fill the log.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    from .app import MAX_PACK_UPLOAD
     server = create_server(app, host=settings.server_host, port=settings.server_port,
-                           threads=settings.server_threads, ident="classroom-server")
+                           threads=settings.server_threads, ident="classroom-server",
+                           max_request_body_size=MAX_PACK_UPLOAD)  # the app caps everything else
     host = "127.0.0.1" if settings.server_host in ("0.0.0.0", "::", "") else settings.server_host
     click.echo(f"Serving on http://{host}:{server.effective_port}/  (data: {settings.data_dir})", err=True)
     for line in banner or []:

@@ -168,3 +168,20 @@ def test_admin_imports_from_a_usb_drive(client, school, settings, tmp_path, app)
     response = post(client, "/admin/content/usb", {"drive": str(drive)})
     assert response.status_code == 200
     assert {p.pack_id for p in ContentPack.select()} == {"test.algebra", "test.other"}
+
+
+def test_admin_uploads_a_pack_larger_than_the_form_limit(client, school, settings, tmp_path, app):
+    key_path, public = make_key(tmp_path)
+    app.config["CLASSROOM_SETTINGS"] = settings.replace(content_trusted_keys=(public,))
+    big = {"media/film.mp4": bytes(range(256)) * (17 * 4096)}  # 17 MiB, over the 16 MiB cap
+    ckpack = build(pack_source(tmp_path / "src", extra_files=big), tmp_path / "big.ckpack", key_path)
+    sign_in_as(client, school, "admin")
+    response = post(client, "/admin/content/upload", {"file": (io.BytesIO(ckpack.read_bytes()), "big.ckpack")},
+                    content_type="multipart/form-data")
+    assert response.status_code == 200 and "Installed test.algebra 1.0.0" in response.get_data(as_text=True)
+    # anyone else still meets the cap
+    teacher = app.test_client()
+    sign_in_as(teacher, school, "teacher")
+    response = post(teacher, "/admin/content/upload", {"file": (io.BytesIO(ckpack.read_bytes()), "big.ckpack")},
+                    content_type="multipart/form-data")
+    assert response.status_code == 413
