@@ -5,14 +5,19 @@ Change the schema only together with a numbered script in `migrations/`.
 from __future__ import annotations
 
 import datetime
+import uuid
 
-from peewee import (BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model,
-                    TextField)
+from peewee import (AutoField, BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField,
+                    IntegerField, Model, TextField)
 
 from .db import database
 
 ROLES = ("admin", "teacher", "student")
 SIGNIN_MODES = ("name", "pin", "picture")
+
+
+def new_pseudonym() -> str:
+    return uuid.uuid4().hex
 
 
 def utcnow() -> datetime.datetime:
@@ -37,6 +42,8 @@ class User(BaseModel):
     # Bumped on password change or sign-out everywhere; old session cookies stop working.
     session_version = IntegerField(default=1)
     created_at = DateTimeField(default=utcnow)
+    # Random and school-scoped: learning records and the national platform know only this.
+    pseudonym = CharField(max_length=32, unique=True, null=True, default=new_pseudonym)
 
     class Meta:
         table_name = "user"
@@ -134,3 +141,48 @@ class ContentFile(BaseModel):
 
 
 MODELS = MODELS + (ContentPack, ContentNode, ContentFile)
+
+
+class Device(BaseModel):
+    """A browser that signed in here (an id in a long-lived cookie); numbers its records in order."""
+    id = CharField(max_length=36, primary_key=True)
+    created_at = DateTimeField(default=utcnow)
+    last_sequence = IntegerField(default=0)
+
+    class Meta:
+        table_name = "device"
+
+
+class LearningRecord(BaseModel):
+    """One interaction that matters, appended and never changed: maps one-to-one to an xAPI
+    statement (domain.statements). `seq` is the school's own order: sync sends records by it."""
+    seq = AutoField()
+    uuid = CharField(max_length=36, unique=True)
+    device = ForeignKeyField(Device)
+    device_sequence = IntegerField()
+    created_at = DateTimeField(default=utcnow)  # when this server stored it
+    occurred_at = DateTimeField()  # when it happened (a device's clock for answers made offline)
+    user = ForeignKeyField(User)  # no cascade: a learner with records can be disabled, not deleted
+    learner = CharField(max_length=32)  # the user's pseudonym when it happened
+    verb = CharField(max_length=16)
+    pack_id = CharField(max_length=128)
+    node_id = CharField(max_length=128)
+    node_kind = CharField(max_length=16)
+    item_id = CharField(max_length=128, null=True)
+    language = CharField(max_length=8)
+    classroom = IntegerField(null=True)  # a class id, kept as it was even if the class goes
+    assignment = CharField(max_length=36, null=True)
+    response = TextField(null=True)
+    correct = BooleanField(null=True)
+    score = FloatField(null=True)
+    duration_ms = IntegerField(null=True)
+    progress = FloatField(null=True)
+    attempt = IntegerField(null=True)
+
+    class Meta:
+        table_name = "learning_record"
+        indexes = ((("device", "device_sequence"), True), (("user", "pack_id", "node_id"), False),
+                   (("pack_id", "node_id", "item_id"), False))
+
+
+MODELS = MODELS + (Device, LearningRecord)

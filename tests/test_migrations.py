@@ -52,3 +52,14 @@ def test_database_from_a_newer_version_is_refused_untouched(tmp_path):
     with pytest.raises(migrations.MigrationError, match="newer classroom-server"):
         migrations.migrate(db)
     assert db.get_tables() == before
+
+
+def test_upgrading_gives_every_existing_user_a_distinct_pseudonym(tmp_path):
+    db = SqliteDatabase(str(tmp_path / "x.db"))
+    migrations.migrate(db, upto=2)
+    for name in ("Әлия", "Иван", "Dana"):
+        db.execute_sql('INSERT INTO "user" (display_name, role, is_active, session_version, created_at) '
+                       "VALUES (?, 'student', 1, 1, '2026-01-01')", (name,))
+    assert migrations.migrate(db) == ["0003_learning_records"]
+    pseudonyms = [row[0] for row in db.execute_sql('SELECT pseudonym FROM "user"')]
+    assert len(set(pseudonyms)) == 3 and all(p and len(p) == 32 for p in pseudonyms)

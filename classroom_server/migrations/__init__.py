@@ -72,12 +72,15 @@ def check_not_newer(db: Database, done: list[int] | None = None) -> None:
             f"backup made with this version; nothing was changed.")
 
 
-def migrate(db: Database) -> list[str]:
-    """Apply every pending migration, each in its own transaction. Returns the names applied."""
+def migrate(db: Database, upto: int | None = None) -> list[str]:
+    """Apply pending migrations (all, or those numbered up to `upto`), each in its own transaction.
+    Returns the names applied."""
     with MigrationHistory.bind_ctx(db):
         db.create_tables([MigrationHistory], safe=True)
     done = []
     for migration in pending(db):
+        if upto is not None and migration.number > upto:
+            break
         module = importlib.import_module(f"{__name__}.{migration.name}")
         log.info("applying migration %s", migration.name)
         with db.atomic():

@@ -1,0 +1,104 @@
+"""Writing learning records: one durable, ordered, idempotent insert per interaction that matters.
+
+This is the whole write path of a student's answer after scoring: nothing else happens on it.
+The database runs with synchronous=FULL, so a record whose insert returned survives a power cut.
+"""
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+from dataclasses import dataclass
+
+from ..db import database, is_sqlite
+from ..domain.statements import LearningRecord as Statementable
+from ..models import Device, LearningRecord, User, utcnow
+
+VERBS = ("opened", "progressed", "answered", "completed", "submitted", "read")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class RecordError(ValueError):
+    """A record that cannot be stored as given (unknown verb, malformed id...)."""
+
+
+def new_device_id() -> str:
+    return str(uuid.uuid4())
+
+
+def valid_device_id(value: str | None) -> bool:
+    return bool(value) and bool(_UUID.match(value))
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """What happened, as the learn views describe it (scoring already done)."""
+    verb: str
+    pack_id: str
+    node_id: str
+    node_kind: str
+    language: str
+    item_id: str | None = None
+    classroom: int | None = None
+    assignment: str | None = None
+    response: str | None = None
+    correct: bool | None = None
+    score: float | None = None
+    duration_ms: int | None = None
+    progress: float | None = None
+    attempt: int | None = None
+
+
+def _check(interaction: Interaction, record_uuid: str) -> None:
+    if interaction.verb not in VERBS:
+        raise RecordError(f"unknown verb {interaction.verb!r}")
+    if not _UUID.match(record_uuid):
+        raise RecordError("a record id is a lowercase UUID")
+    if (interaction.item_id is None) != (interaction.verb != "answered"):
+        raise RecordError("an answer names its item, and only an answer does")
+    if interaction.response is not None and len(interaction.response) > 2000:
+        raise RecordError("the response is too long")
+
+
+def record(user: User, device_id: str, interaction: Interaction, record_uuid: str | None = None,
+           occurred_at: datetime.datetime | None = None) -> tuple[LearningRecord, bool]:
+    """Store one record durably; (the record, whether it is new).
+
+    `record_uuid` is made here for what happens online; an answer made offline brings the one its
+    device made, so uploading it again changes nothing (the stored record comes back, not new).
+    """
+    record_uuid = record_uuid or str(uuid.uuid4())
+    _check(interaction, record_uuid)
+    if not valid_device_id(device_id):
+        raise RecordError("a device id is a lowercase UUID")
+    now = utcnow()
+    # IMMEDIATE: take the write lock at BEGIN, so two answers from one device cannot read the same
+    # last sequence number (a deferred transaction would fail to upgrade its lock instead of waiting).
+    with database.atomic(lock_type="IMMEDIATE") if is_sqlite() else database.atomic():
+        existing = LearningRecord.get_or_none(LearningRecord.uuid == record_uuid)
+        if existing is not None:
+            return existing, False
+        Device.insert(id=device_id, created_at=now, last_sequence=0).on_conflict_ignore().execute()
+        Device.update(last_sequence=Device.last_sequence + 1).where(Device.id == device_id).execute()
+        sequence = Device.select(Device.last_sequence).where(Device.id == device_id).scalar()
+        row = LearningRecord.create(
+            uuid=record_uuid, device=device_id, device_sequence=sequence, created_at=now,
+            occurred_at=occurred_at or now, user=user.id, learner=user.pseudonym, verb=interaction.verb,
+            pack_id=interaction.pack_id, node_id=interaction.node_id, node_kind=interaction.node_kind,
+            item_id=interaction.item_id, language=interaction.language, classroom=interaction.classroom,
+            assignment=interaction.assignment, response=interaction.response, correct=interaction.correct,
+            score=interaction.score, duration_ms=interaction.duration_ms, progress=interaction.progress,
+            attempt=interaction.attempt)
+    return row, True
+
+
+def statementable(row: LearningRecord, school_id: str) -> Statementable:
+    """The stored record in the form domain.statements turns into an xAPI statement."""
+    return Statementable(
+        id=row.uuid, device_id=row.device_id, sequence=row.device_sequence,
+        timestamp=row.occurred_at.replace(tzinfo=datetime.timezone.utc), learner=row.learner,
+        school_id=school_id, verb=row.verb, pack_id=row.pack_id, node_id=row.node_id,
+        node_kind=row.node_kind, item_id=row.item_id, language=row.language,
+        class_id=str(row.classroom) if row.classroom is not None else None, assignment_id=row.assignment,
+        response=row.response, correct=row.correct, score=row.score, duration_ms=row.duration_ms,
+        progress=row.progress, attempt=row.attempt)
