@@ -90,3 +90,19 @@ def test_packs_install_and_search_on_postgres(pg_app, settings, tmp_path):
     remove_pack("test.algebra", settings.data_dir)
     with pg_app.test_request_context():
         assert search("числитель").total == 0
+
+
+def test_learning_records_on_postgres(pg_app):
+    from classroom_server.learn.services import Interaction, new_device_id, record
+    from classroom_server.models import LearningRecord
+    migrations.migrate(database.obj)
+    with pg_app.app_context():
+        student = accounts.create_user(None, "Әлия", "student")
+    device = new_device_id()
+    opened = Interaction("opened", "p", "n", "lesson", "kk")
+    first, _ = record(student, device, opened)
+    second, _ = record(student, device, Interaction("answered", "p", "n", "exercise", "kk", item_id="q",
+                                                    correct=True, score=1.0, response="b"))
+    assert (first.device_sequence, second.device_sequence) == (1, 2) and first.seq < second.seq
+    stored = LearningRecord.get(LearningRecord.uuid == second.uuid)
+    assert stored.correct is True and stored.learner == student.pseudonym

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime
 import uuid
 
-from peewee import (BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField, IntegerField, Model,
+from peewee import (AutoField, BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField, IntegerField, Model,
                     PostgresqlDatabase, TextField)
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
@@ -26,7 +26,7 @@ class Device(Model):
 
 
 class LearningRecord(Model):
-    seq = IntegerField(primary_key=True)
+    seq = AutoField()
     uuid = CharField(max_length=36, unique=True)
     device = ForeignKeyField(Device)
     device_sequence = IntegerField()
