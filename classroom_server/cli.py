@@ -442,5 +442,75 @@ def pack_remove(obj: Context, pack_id: str) -> None:
     click.echo(f"removed {pack_id}")
 
 
+@main.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--with-content", is_flag=True,
+              help="Include the content files too (large; without them packs are re-imported or synced again).")
+@click.pass_obj
+def backup_command(obj: Context, file: str, with_content: bool) -> None:
+    """Back up the database, settings and keys into one .tar.gz FILE, while the server runs."""
+    from .admin import backup
+    settings = obj.settings()
+
+    def bar(total: int):
+        return click.progressbar(length=total, label="content", file=sys.stderr, show_pos=False)
+    try:
+        result = backup.make_backup(settings, file, with_content, progress=bar if with_content else None)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    content = f", {result.blobs} content files" if with_content else " (no content files)"
+    click.echo(f"wrote {result.path}: {result.size // 1024} KiB, schema {result.schema:04d}{content}")
+    if result.missing_blobs:
+        click.echo(f"warning: {result.missing_blobs} content file(s) were already missing from the store; "
+                   f"run `classroom-server doctor`", err=True)
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--force", is_flag=True,
+              help="Replace an existing database (it is moved to <data>/before-restore-<time>/, never deleted).")
+@click.pass_obj
+def restore_command(obj: Context, file: str, force: bool) -> None:
+    """Check a backup completely, then restore it into the data folder (stop the server first)."""
+    from .admin import backup
+    from .settings import default_data_dir
+    data_dir = Path(obj.data_dir) if obj.data_dir else default_data_dir()
+
+    def bar(total: int):
+        return click.progressbar(length=total, label="checking", file=sys.stderr, show_pos=False)
+    try:
+        result = backup.restore_backup(file, data_dir, force=force, progress=bar)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if result.moved_aside:
+        click.echo(f"the previous database, settings and keys are in {result.moved_aside}")
+    click.echo(f"restored the backup of {result.created_at} (version {result.app_version}, "
+               f"schema {result.schema:04d}) into {data_dir}")
+    for name in result.migrations_applied:
+        click.echo(f"applied migration {name}")
+    if result.packs_missing_content:
+        click.echo(f"{len(result.packs_missing_content)} of {result.packs} pack(s) need their content again: "
+                   f"import them (`classroom-server pack import`) or let the sync agent fetch them: "
+                   + ", ".join(result.packs_missing_content))
+    elif result.packs:
+        click.echo(f"all {result.packs} pack(s) have their content")
+
+
+@main.command("doctor")
+@click.option("--all-content", is_flag=True, help="Also check the SHA-256 of every content file (slow).")
+@click.pass_obj
+def doctor_command(obj: Context, all_content: bool) -> None:
+    """Check settings, permissions, disk, database, clock, keys and content; say how to fix problems."""
+    from .admin import doctor
+
+    def bar(total: int):
+        return click.progressbar(length=total, label="hashing content", file=sys.stderr, show_pos=False)
+    failed = False
+    for check in doctor.run_checks(obj.data_dir, all_content=all_content, progress=bar):
+        click.echo(f"{check.level:<5} {check.name}: {check.message}")
+        failed = failed or check.level == doctor.FAIL
+    sys.exit(1 if failed else 0)
+
+
 if __name__ == "__main__":
     main()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..db import database, is_sqlite
 from ..domain.statements import LearningRecord as Statementable
-from ..models import Device, LearningRecord, User, utcnow
+from ..models import LearningRecord, User, utcnow
 
 VERBS = ("opened", "progressed", "answered", "completed", "submitted", "read")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
