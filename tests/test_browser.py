@@ -376,3 +376,63 @@ def test_admin_content_page_has_no_axe_violations(new_page, school, library):
     expect(page.get_by_role("table")).to_contain_text("test.algebra")
     report = axe_report(page, "admin content page")
     assert not report, "axe-core found accessibility problems:\n" + report
+
+
+def test_student_practises_an_exercise_with_the_keyboard(new_page, school, library, app, settings, tmp_path):
+    """Wrong, then right, keyboard only; the question and feedback pages pass axe-core at 360 px."""
+    from classroom_server.content.services import install_pack
+
+    from .packs import build, make_key
+    from .test_practice import PACK, practice_source
+    (tmp_path / "practice-key").mkdir()
+    key_path, public = make_key(tmp_path / "practice-key")
+    install_pack(build(practice_source(tmp_path / "practice-src"), tmp_path / "practice.ckpack", key_path),
+                 settings.data_dir, (public,))
+
+    page = new_page(viewport=PHONE)
+    sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "4321")
+    expect(page).to_have_url(re.compile(r"/learn/$"))
+    reports = []
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Library").click()
+    page.get_by_role("link", name="Бөлшектер").click()
+    page.get_by_role("link", name="Жаттығу").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Жаттығу")
+
+    tab_to(page, "el => el.textContent.trim() === 'Practise'")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Question 1 of 1")).to_be_visible()
+    page.wait_for_load_state()
+    reports.append(axe_report(page, "question page"))
+    assert_no_horizontal_scroll(page, "question page")
+
+    tab_to(page, "el => el.name === 'answer'")
+    assert page.evaluate("document.activeElement.inputMode") == "decimal"
+    page.keyboard.type("0,5")
+    page.keyboard.press("Enter")
+    feedback = page.locator("[data-record]")
+    expect(feedback).to_contain_text("Not right yet")
+    reports.append(axe_report(page, "feedback page (wrong)"))
+    assert_no_horizontal_scroll(page, "feedback page")
+
+    tab_to(page, "el => el.textContent.trim() === 'Try again'")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Check my answer")).to_be_visible()
+    page.wait_for_load_state()
+    tab_to(page, "el => el.name === 'answer'")
+    page.keyboard.type("0,75")
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-record]")).to_contain_text("Right!")
+    reports.append(axe_report(page, "feedback page (right)"))
+    tab_to(page, "el => el.textContent.trim() === 'See my result'")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Right answers: 1 of 1")).to_be_visible()
+    reports.append(axe_report(page, "result page"))
+
+    # Every kind of question: no axe violations, no sideways scrolling on a phone.
+    for index in range(6):
+        page.goto(f"/learn/practice/{PACK}/mix?item={index}&hints=1")
+        expect(page.get_by_role("button", name="Check my answer")).to_be_visible()
+        reports.append(axe_report(page, f"question {index + 1} of the practice pack"))
+        assert_no_horizontal_scroll(page, f"question {index + 1}")
+    found = "\n".join(report for report in reports if report)
+    assert not found, "axe-core found accessibility problems:\n" + found

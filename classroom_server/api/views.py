@@ -1,14 +1,22 @@
 """The JSON API under /api/v1/, described at /api/v1/openapi.json."""
 from __future__ import annotations
 
+import datetime
+
 from flask import Blueprint, abort, g, jsonify, request, url_for
+from flask_babel import gettext as _
 
 from .. import __version__
 from ..coach.services import visible_classrooms
 from ..content import services as content
+from ..domain.scoring import ResponseError
+from ..i18n import error_text
+from ..learn import practice
+from ..learn.services import RecordError, valid_device_id
 from ..security import csrf_token, json_error, roles_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.after_request(practice.remember_device)
 
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}
 
@@ -21,6 +29,38 @@ def _op(summary: str, schema: dict, secured: bool = True) -> dict:
                                   "content": {"application/json": {"schema": _ERROR}}}
         op["responses"]["403"] = {"description": "The role may not use this",
                                   "content": {"application/json": {"schema": _ERROR}}}
+    return op
+
+
+def _answers_op() -> dict:
+    result = {"type": "object", "properties": {
+        "record_id": {"type": "string", "format": "uuid"}, "correct": {"type": "boolean"},
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "explanation": {"type": "string", "nullable": True}, "attempt": {"type": "integer"},
+        "new": {"type": "boolean", "description": "false: this record_id was stored before; nothing new"}}}
+    op = _op("A student's answer to one exercise item: scored and stored as one learning record "
+             "(students only; the device is the classroom_device cookie)", result)
+    op["responses"]["200"]["description"] = "A replay: the record_id was stored before, its result"
+    op["responses"]["201"] = {"description": "Stored", "content": {"application/json": {"schema": result}}}
+    errors = {"application/json": {"schema": _ERROR}}
+    op["responses"]["400"] = {"description": "Not JSON, a response of the wrong shape for the item (the "
+                                             "message says why, in the student's language), bad CSRF token",
+                              "content": errors}
+    op["responses"]["404"] = {"description": "No such exercise or item", "content": errors}
+    op["responses"]["409"] = {"description": "Every try the exercise allows is used, or record_id names "
+                                             "another record", "content": errors}
+    op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["pack_id", "node_id", "item_id", "response"], "properties": {
+            "pack_id": {"type": "string"}, "node_id": {"type": "string"}, "item_id": {"type": "string"},
+            "response": {"description": "single: a choice id; multiple: a list of choice ids; numeric: a "
+                                        "number or a typed text (\"0,5\"); text: a text; ordering: the "
+                                        "choice ids in order; matching: {left id: right id} or "
+                                        "[[left, right], ...] (ids as the item shows them)"},
+            "duration_ms": {"type": "integer", "minimum": 0},
+            "record_id": {"type": "string", "format": "uuid",
+                          "description": "An offline answer's own id: sending it again stores nothing new"},
+            "answered_at": {"type": "string", "format": "date-time",
+                            "description": "When it was answered offline (default: now)"}}}}}}
     return op
 
 
@@ -54,6 +94,7 @@ OPENAPI = {
                 {"name": "grade", "in": "query", "schema": {"type": "integer"}},
                 {"name": "language", "in": "query", "schema": {"type": "string", "enum": ["kk", "ru", "en"]}},
                 {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}]}},
+        "/api/v1/answers": {"post": _answers_op()},
         "/api/v1/openapi.json": {"get": _op("This description", {"type": "object"}, secured=False)},
     },
 }
@@ -94,3 +135,60 @@ def search():
          "snippet_html": h.snippet_html, "language": h.language,
          "url": url_for("content.node_page", pack_id=h.pack_id, node_id=h.node_id, lang=h.language)}
         for h in result.hits])
+
+
+def _answer_error(status: int, error: str, message: str):
+    abort(json_error(status, error, message))
+
+
+def _answered_at(value: object) -> datetime.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        _answer_error(400, "bad_request", _("answered_at is not a date and time (ISO 8601)."))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    # A device clock ahead of ours cannot put an answer in the future.
+    return min(moment, datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
+
+
+@bp.post("/answers")
+def answers():
+    roles_required("student")()
+    if request.content_length is not None and request.content_length > 20_000:
+        _answer_error(400, "too_large", _("This answer is too long."))
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        _answer_error(400, "bad_request", _("Send the answer as a JSON object."))
+    names = ("pack_id", "node_id", "item_id")
+    if not all(isinstance(body.get(name), str) for name in names) or "response" not in body:
+        _answer_error(400, "bad_request", _("pack_id, node_id, item_id and response are required."))
+    duration = body.get("duration_ms")
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int)):
+        _answer_error(400, "bad_request", _("duration_ms is a whole number of milliseconds."))
+    record_id = body.get("record_id")
+    if record_id is not None and not (isinstance(record_id, str) and valid_device_id(record_id)):
+        _answer_error(400, "bad_request", _("record_id is a lowercase UUID."))
+    try:
+        ex = practice.exercise(body["pack_id"], body["node_id"])
+        result = practice.answer(g.user, practice.device_id(), ex, body["item_id"], body["response"],
+                                 duration_ms=duration, record_uuid=record_id,
+                                 occurred_at=_answered_at(body.get("answered_at")))
+    except practice.NotAnExercise:
+        _answer_error(404, "not_found", _("There is no such exercise or question."))
+    except practice.AttemptsUsed as exc:
+        _answer_error(409, "attempts_used", _("You have used all %(count)d tries for this question.",
+                                              count=exc.allowed))
+    except practice.RecordClash:
+        _answer_error(409, "record_clash", _("This record_id belongs to another answer."))
+    except ResponseError as exc:
+        _answer_error(400, "bad_response", error_text(exc))
+    except RecordError:
+        _answer_error(400, "bad_response", _("This answer is too long."))
+    row = result.row
+    response = jsonify(record_id=row.uuid, correct=row.correct, score=row.score,
+                       explanation=result.explanation, attempt=row.attempt, new=result.new)
+    response.status_code = 201 if result.new else 200
+    return response

@@ -1,15 +1,156 @@
-"""The student's side: home with assigned work and the library."""
+"""The student's side: home with assigned work and the library; practising exercises."""
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template
+import time
+
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from ..accounts.services import user_classrooms
+from ..domain import scoring
+from ..i18n import error_text
 from ..security import roles_required
+from . import practice
+from .services import RecordError
 
 bp = Blueprint("learn", __name__, url_prefix="/learn", template_folder="templates")
 bp.before_request(roles_required("student"))
+bp.after_request(practice.remember_device)
+
+# An answer form is a few short fields; anything much bigger is not one of ours.
+MAX_ANSWER_BYTES = 20_000
 
 
 @bp.get("/")
 def home():
     return render_template("learn/home.html", classes=user_classrooms(g.user))
+
+
+def _exercise(pack_id: str, node_id: str) -> practice.Exercise:
+    try:
+        return practice.exercise(pack_id, node_id)
+    except practice.NotAnExercise:
+        abort(404)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _int_arg(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None and len(value) < 20 else None
+    except ValueError:
+        return None
+
+
+def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int | None = None,
+              error: str | None = None, status: int = 200):
+    item = ex.items[index]
+    language = practice.content_language(item)
+    public = scoring.public_item(item, language)
+    used = practice.tries_used(g.user, ex, item["id"])
+    hints = max(0, min(hints, public["hint_count"]))
+    now = _now_ms()
+    if shown_at is None or not now - practice.MAX_DURATION_MS <= shown_at <= now:
+        shown_at = now
+    return render_template(
+        "learn/question.html", ex=ex, index=index, total=len(ex.items), item=public, language=language,
+        hints=[scoring.hint(item, i, language) for i in range(hints)], hint_count=hints,
+        shown_at=shown_at, attempt=used + 1, tries_left=practice.tries_left(ex, used), error=error), status
+
+
+@bp.get("/practice/<pack_id>/<node_id>")
+def practise(pack_id: str, node_id: str):
+    ex = _exercise(pack_id, node_id)
+    if not ex.items:
+        abort(404)
+    index = _int_arg(request.args.get("item"))
+    if "item" in request.args:
+        if index is None or not 0 <= index < len(ex.items):
+            abort(404)
+    else:
+        index = practice.next_index(g.user, ex)
+        if index is None:
+            return redirect(url_for("learn.result", pack_id=pack_id, node_id=node_id))
+    return _question(ex, index, hints=_int_arg(request.args.get("hints")) or 0,
+                     shown_at=_int_arg(request.args.get("shown_at")))
+
+
+def _form_response(item: dict) -> object:
+    """The form's fields in the shape scoring.score expects for this item type."""
+    form = request.form
+    kind = item["type"]
+    if kind == "multiple":
+        values = form.getlist("answer")
+        if not values:
+            raise scoring.ResponseError("the answer is empty")
+        return values
+    if kind == "ordering":
+        positions: dict[int, str] = {}
+        for name, value in form.items(multi=True):
+            if not name.startswith("order-"):
+                continue
+            position = _int_arg(value)
+            if position is None or not 1 <= position <= len(item["choices"]):
+                raise scoring.ResponseError("each position is a number from 1 to %(count)d",
+                                            count=len(item["choices"]))
+            if position in positions:
+                raise scoring.ResponseError("position %(position)d is given twice", position=position)
+            positions[position] = name[len("order-"):]
+        return [positions[key] for key in sorted(positions)]
+    if kind == "matching":
+        return [[name[len("match-"):], value] for name, value in form.items(multi=True)
+                if name.startswith("match-") and value]
+    values = form.getlist("answer")  # single, numeric, text
+    if not values:
+        raise scoring.ResponseError("the answer is empty")
+    return values[0] if len(values) == 1 else values
+
+
+@bp.post("/practice/<pack_id>/<node_id>/<item_id>")
+def answer(pack_id: str, node_id: str, item_id: str):
+    if request.content_length is not None and request.content_length > MAX_ANSWER_BYTES:
+        abort(400, description=_("This answer is too long."))
+    ex = _exercise(pack_id, node_id)
+    try:
+        item = ex.item(item_id)
+    except practice.NotAnExercise:
+        abort(404)
+    index = ex.index(item_id)
+    shown_at = _int_arg(request.form.get("shown_at"))
+    # The same form sent twice (a double click, the back button): show what was stored for it.
+    sent_attempt = _int_arg(request.form.get("attempt"))
+    if sent_attempt is not None and sent_attempt >= 1:
+        stored = practice.stored_attempt(g.user, ex, item_id, sent_attempt)
+        if stored is not None:
+            return _feedback(ex, practice.Answer(stored, False, item, stored.language))
+    try:
+        result = practice.answer(g.user, practice.device_id(), ex, item_id, _form_response(item),
+                                 duration_ms=_now_ms() - shown_at if shown_at is not None else None)
+    except scoring.ResponseError as exc:
+        return _question(ex, index, shown_at=shown_at, error=error_text(exc), status=400)
+    except practice.AttemptsUsed as exc:
+        return _question(ex, index, error=_("You have used all %(count)d tries for this question.",
+                                            count=exc.allowed), status=409)
+    except RecordError:
+        return _question(ex, index, shown_at=shown_at, error=_("This answer is too long."), status=400)
+    return _feedback(ex, result)
+
+
+def _feedback(ex: practice.Exercise, result: practice.Answer):
+    index = ex.index(result.item["id"])
+    used = practice.tries_used(g.user, ex, result.item["id"])
+    return render_template(
+        "learn/feedback.html", ex=ex, index=index, total=len(ex.items), row=result.row,
+        prompt=scoring.public_item(result.item, result.language)["prompt"], language=result.language,
+        explanation=result.explanation, tries_left=practice.tries_left(ex, used),
+        repeated=not result.new)
+
+
+@bp.get("/practice/<pack_id>/<node_id>/result")
+def result(pack_id: str, node_id: str):
+    ex = _exercise(pack_id, node_id)
+    summary = practice.summary(g.user, practice.device_id(), ex)
+    return render_template("learn/result.html", ex=ex, summary=summary,
+                           next_index=practice.next_index(g.user, ex))

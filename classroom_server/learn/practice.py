@@ -1,0 +1,226 @@
+"""Practising an exercise: find its items, answer one (score, then one record), sum up a round.
+
+Shared by the learn pages (HTML forms) and the JSON API (/api/v1/answers, the offline queue), so
+both take the same path: item -> attempt count -> domain.scoring -> learn.services.record.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from dataclasses import dataclass
+
+from flask import current_app, g, request
+
+from ..accounts.services import user_classrooms
+from ..domain import scoring
+from ..i18n import localized_key
+from ..models import ContentNode, ContentPack, LearningRecord, User
+from . import services
+
+DEVICE_COOKIE = "classroom_device"
+DEVICE_COOKIE_SECONDS = 2 * 365 * 24 * 3600
+MAX_DURATION_MS = 3600 * 1000
+# Completion records get a name-based id made from the round's last answer, so a summary page
+# shown twice (or on two devices) stores one completion.
+_COMPLETION = uuid.UUID("6f0d5f3e-6a55-4c1b-9a51-5f8c0f1c2a77")
+
+
+class PracticeError(Exception):
+    """The base of what a practice view refuses."""
+
+
+class NotAnExercise(PracticeError):
+    """No installed exercise (or no such item in it): 404."""
+
+
+class AttemptsUsed(PracticeError):
+    """Every try the exercise allows for this item is used: 409."""
+
+    def __init__(self, allowed: int):
+        super().__init__(f"all {allowed} tries are used")
+        self.allowed = allowed
+
+
+class RecordClash(PracticeError):
+    """A record id that names someone else's record, or another item: 409."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    pack: ContentPack
+    node: ContentNode
+    items: list[dict]
+    attempts: int | None  # tries per item; None: unlimited
+
+    def item(self, item_id: str) -> dict:
+        for item in self.items:
+            if item["id"] == item_id:
+                return item
+        raise NotAnExercise(item_id)
+
+    def index(self, item_id: str) -> int:
+        return [item["id"] for item in self.items].index(item_id)
+
+
+@dataclass(frozen=True)
+class Answer:
+    row: LearningRecord
+    new: bool
+    item: dict
+    language: str
+
+    @property
+    def explanation(self) -> str | None:
+        return scoring.explanation(self.item, self.language)
+
+
+@dataclass(frozen=True)
+class ItemState:
+    tries: int  # answers stored so far
+    right: bool  # the last answer was right
+    ever_right: bool
+
+
+def exercise(pack_id: str, node_id: str) -> Exercise:
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id)
+    node = pack and ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node_id)
+    if node is None or node.kind != "exercise":
+        raise NotAnExercise(f"{pack_id}/{node_id}")
+    data = json.loads(node.data)
+    return Exercise(pack, node, list(data.get("items") or []), data.get("attempts"))
+
+
+def content_language(item: dict) -> str:
+    """The language an item is shown in: the interface's when the item has it, else a fallback."""
+    return localized_key(item.get("prompt") or {}) or "kk"
+
+
+def _answers(user: User, ex: Exercise):
+    return (LearningRecord.select()
+            .where(LearningRecord.user == user.id, LearningRecord.pack_id == ex.pack.pack_id,
+                   LearningRecord.node_id == ex.node.node_id, LearningRecord.verb == "answered")
+            .order_by(LearningRecord.seq))
+
+
+def states(user: User, ex: Exercise) -> dict[str, ItemState]:
+    """Each item's tries and results so far (items never answered are left out)."""
+    found: dict[str, ItemState] = {}
+    for row in _answers(user, ex):
+        before = found.get(row.item_id, ItemState(0, False, False))
+        found[row.item_id] = ItemState(before.tries + 1, bool(row.correct), before.ever_right or bool(row.correct))
+    return found
+
+
+def tries_used(user: User, ex: Exercise, item_id: str) -> int:
+    return _answers(user, ex).where(LearningRecord.item_id == item_id).count()
+
+
+def tries_left(ex: Exercise, used: int) -> int | None:
+    return None if ex.attempts is None else max(0, ex.attempts - used)
+
+
+def next_index(user: User, ex: Exercise) -> int | None:
+    """The first item not yet answered right that has tries left; None when there is none."""
+    known = states(user, ex)
+    for index, item in enumerate(ex.items):
+        state = known.get(item["id"], ItemState(0, False, False))
+        if not state.ever_right and tries_left(ex, state.tries) != 0:
+            return index
+    return None
+
+
+def stored_attempt(user: User, ex: Exercise, item_id: str, attempt: int) -> LearningRecord | None:
+    return _answers(user, ex).where(LearningRecord.item_id == item_id,
+                                    LearningRecord.attempt == attempt).first()
+
+
+def clamp_duration(value: int | None) -> int | None:
+    return None if value is None else max(0, min(MAX_DURATION_MS, value))
+
+
+def first_class_id(user: User) -> int | None:
+    classes = user_classrooms(user)
+    return classes[0].id if classes else None
+
+
+def answer(user: User, device: str, ex: Exercise, item_id: str, response: object,
+           duration_ms: int | None = None, record_uuid: str | None = None,
+           occurred_at: datetime.datetime | None = None) -> Answer:
+    """Score a response and store it as one `answered` record.
+
+    Raises NotAnExercise (unknown item), RecordClash, AttemptsUsed, scoring.ResponseError (the
+    response does not fit the item) or services.RecordError; then nothing is stored. A
+    `record_uuid` already stored for this user and item returns that record (new=False).
+    """
+    item = ex.item(item_id)
+    language = content_language(item)
+    if record_uuid is not None:
+        existing = LearningRecord.get_or_none(LearningRecord.uuid == record_uuid)
+        if existing is not None:
+            if (existing.user_id != user.id or existing.pack_id != ex.pack.pack_id
+                    or existing.node_id != ex.node.node_id or existing.item_id != item_id):
+                raise RecordClash(record_uuid)
+            return Answer(existing, False, item, existing.language)
+    used = tries_used(user, ex, item_id)
+    if tries_left(ex, used) == 0:
+        raise AttemptsUsed(ex.attempts)
+    scored = scoring.score(item, response, language)
+    interaction = services.Interaction(
+        verb="answered", pack_id=ex.pack.pack_id, node_id=ex.node.node_id, node_kind="exercise",
+        language=language, item_id=item_id, classroom=first_class_id(user), response=scored.response_text,
+        correct=scored.correct, score=scored.score, duration_ms=clamp_duration(duration_ms), attempt=used + 1)
+    row, new = services.record(user, device, interaction, record_uuid=record_uuid, occurred_at=occurred_at)
+    return Answer(row, new, item, row.language)
+
+
+@dataclass(frozen=True)
+class Summary:
+    total: int
+    answered: int
+    right: int
+    record: LearningRecord | None  # the completion, once every item is answered
+
+    @property
+    def complete(self) -> bool:
+        return self.answered == self.total
+
+
+def summary(user: User, device: str, ex: Exercise) -> Summary:
+    """How the exercise went; once every item is answered, its one `completed` record."""
+    known = states(user, ex)
+    ids = [item["id"] for item in ex.items]
+    answered = sum(1 for key in ids if key in known)
+    right = sum(1 for key in ids if key in known and known[key].right)
+    result = Summary(len(ids), answered, right, None)
+    if not ids or not result.complete:
+        return result
+    last = _answers(user, ex).order_by(LearningRecord.seq.desc()).first()
+    language = content_language(ex.items[0])
+    row, _ = services.record(
+        user, device,
+        services.Interaction(verb="completed", pack_id=ex.pack.pack_id, node_id=ex.node.node_id,
+                             node_kind="exercise", language=language, classroom=first_class_id(user),
+                             score=right / len(ids), progress=1.0),
+        record_uuid=str(uuid.uuid5(_COMPLETION, last.uuid)))
+    return Summary(len(ids), answered, right, row)
+
+
+# --- the device cookie ---------------------------------------------------------------------------
+
+def device_id() -> str:
+    """This browser's device id: from its cookie, else a new one (set on the response)."""
+    if "device_id" not in g:
+        sent = request.cookies.get(DEVICE_COOKIE)
+        g.device_id = sent if services.valid_device_id(sent) else services.new_device_id()
+    return g.device_id
+
+
+def remember_device(response):
+    """An `after_request` hook: give a student's browser its long-lived device id cookie."""
+    user = g.get("user")
+    if user is None or user.role != "student" or services.valid_device_id(request.cookies.get(DEVICE_COOKIE)):
+        return response
+    response.set_cookie(DEVICE_COOKIE, device_id(), max_age=DEVICE_COOKIE_SECONDS, httponly=True,
+                        samesite="Lax", secure=current_app.config["CLASSROOM_SETTINGS"].server_secure_cookies)
+    return response
