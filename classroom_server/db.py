@@ -61,14 +61,22 @@ class Prepared:
         self.sql: dict[type, str] = {}
         self.model = None
 
-    def __call__(self, *params) -> list:
+    def _sql(self) -> str:
         kind = type(database.obj)
         sql = self.sql.get(kind)
         if sql is None:
             query = self.build()
             self.model = query.model
             sql = self.sql[kind] = query.sql()[0]
-        cursor = database.execute_sql(sql, params)
+        return sql
+
+    def scalar(self, *params):
+        """The first column of the first row (for counts)."""
+        row = database.execute_sql(self._sql(), params).fetchone()
+        return row[0] if row else None
+
+    def __call__(self, *params) -> list:
+        cursor = database.execute_sql(self._sql(), params)
         columns = self.model._meta.columns
         fields = [columns.get(d[0]) for d in cursor.description]
         rows = []

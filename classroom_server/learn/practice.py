@@ -11,8 +11,10 @@ import uuid
 from dataclasses import dataclass
 
 from flask import current_app, g, request
+from peewee import fn
 
 from ..accounts.services import user_classrooms
+from ..db import Prepared
 from ..domain import scoring
 from ..i18n import localized_key
 from ..models import ContentNode, ContentPack, LearningRecord, User
@@ -82,9 +84,19 @@ class ItemState:
     ever_right: bool
 
 
+# Every answer looks these up: their SQL is built once (db.Prepared).
+_PACK = Prepared(lambda: ContentPack.select().where(ContentPack.pack_id == ""))
+_NODE = Prepared(lambda: ContentNode.select().where(ContentNode.pack == 0, ContentNode.node_id == ""))
+_TRIES = Prepared(lambda: LearningRecord.select(fn.COUNT(LearningRecord.seq)).where(
+    LearningRecord.user == 0, LearningRecord.pack_id == "", LearningRecord.node_id == "",
+    LearningRecord.verb == "answered", LearningRecord.item_id == ""))
+
+
 def exercise(pack_id: str, node_id: str) -> Exercise:
-    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id)
-    node = pack and ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node_id)
+    packs = _PACK(pack_id)
+    pack = packs[0] if packs else None
+    nodes = _NODE(pack.id, node_id) if pack else []
+    node = nodes[0] if nodes else None
     if node is None or node.kind != "exercise":
         raise NotAnExercise(f"{pack_id}/{node_id}")
     data = json.loads(node.data)
@@ -113,7 +125,7 @@ def states(user: User, ex: Exercise) -> dict[str, ItemState]:
 
 
 def tries_used(user: User, ex: Exercise, item_id: str) -> int:
-    return _answers(user, ex).where(LearningRecord.item_id == item_id).count()
+    return _TRIES.scalar(user.id, ex.pack.pack_id, ex.node.node_id, "answered", item_id)
 
 
 def tries_left(ex: Exercise, used: int) -> int | None:
