@@ -28,7 +28,7 @@ from urllib.parse import quote
 from typing import IO, Callable, ContextManager, Iterator
 
 from .. import __version__, migrations
-from ..content.services import BlobStore
+from ..content.services import BlobStore, fsync_dir
 from ..settings import INI_NAME, Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -92,14 +92,6 @@ def _sha256_file(path: Path) -> str:
 def _free_bytes(folder: Path) -> int:
     stats = os.statvfs(folder)
     return stats.f_bavail * stats.f_frsize
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _schema(conn: sqlite3.Connection) -> list[int]:
@@ -262,7 +254,7 @@ def make_backup(settings: Settings, target: str | os.PathLike, with_content: boo
                 os.fsync(raw.fileno())
         os.chmod(temp_archive, 0o600)  # it holds the session key and password hashes
         os.replace(temp_archive, target)
-        _fsync_dir(folder)
+        fsync_dir(folder)
     except OSError as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_archive)
@@ -455,7 +447,7 @@ def restore_backup(archive: str | os.PathLike, data_dir: str | os.PathLike, forc
                     aside = data_dir / f"before-restore-{stamp}-{n}"
             for path in sorted(set(existing)):
                 shutil.move(str(path), str(aside / path.name))
-            _fsync_dir(aside)
+            fsync_dir(aside)
         for entry in manifest["files"]:
             name = entry["path"]
             source = staging / name
@@ -471,7 +463,7 @@ def restore_backup(archive: str | os.PathLike, data_dir: str | os.PathLike, forc
                 shutil.copy2(source, temp)
                 os.replace(temp, target)
         for folder in {data_dir, database.parent} | {(data_dir / e["path"]).parent for e in manifest["files"]}:
-            _fsync_dir(folder)
+            fsync_dir(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result = RestoreResult(created_at=manifest.get("created_at", "?"), app_version=manifest.get("app_version", "?"),

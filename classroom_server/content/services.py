@@ -117,7 +117,8 @@ class BlobStore:
             self.path(sha256).unlink()
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or new file in `path` durable (the folder's entry, not only the file)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -206,7 +207,7 @@ def install_pack(source: str | os.PathLike, data_dir: Path, trusted_keys: tuple[
                     progress(entry.size)
             if written:
                 for folder in {store.path(sha).parent for sha in written}:
-                    _fsync_dir(folder)
+                    fsync_dir(folder)
             search_rows = _search_rows(manifest, lambda path: store.path(manifest.file(path).sha256).read_bytes())
             if before_switch:
                 before_switch()
