@@ -436,3 +436,13 @@ def test_student_practises_an_exercise_with_the_keyboard(new_page, school, libra
         assert_no_horizontal_scroll(page, f"question {index + 1}")
     found = "\n".join(report for report in reports if report)
     assert not found, "axe-core found accessibility problems:\n" + found
+
+
+def test_my_progress_page_is_accessible_on_a_phone(new_page, school):
+    page = new_page(viewport=PHONE)
+    sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "4321")
+    page.get_by_role("link", name="My progress").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("My progress")
+    assert_no_horizontal_scroll(page, "my progress")
+    report = axe_report(page, "my progress page")
+    assert not report, "axe-core found accessibility problems:\n" + report

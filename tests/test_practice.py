@@ -432,3 +432,22 @@ def test_api_is_documented(client):
     assert {"200", "201", "400", "401", "403", "404", "409"} <= set(op["responses"])
     assert op["requestBody"]["content"]["application/json"]["schema"]["required"] == [
         "pack_id", "node_id", "item_id", "response"]
+
+
+def test_my_progress_counts_this_students_answers_only(student, app, school):
+    empty = student.get("/learn/progress").get_data(as_text=True)
+    assert "Nothing here yet" in empty
+    right, wrong = right_and_wrong(SINGLE)
+    post(student, answer_url("s1"), wrong)
+    post(student, answer_url("s1"), right)
+    right_numeric, _ = right_and_wrong(NUMERIC)
+    post(student, answer_url("n1"), right_numeric)
+    other = app.test_client()
+    sign_in_as(other, school, "student")  # the same student on a second device sees the same
+    page = other.get("/learn/progress").get_data(as_text=True)
+    row = re.search(r"All six kinds</a></th>\s*<td>(.*?)</td>\s*<td>(.*?)</td>", page, re.S)
+    assert row, page
+    assert row.group(1).strip() == "2 of 6" and row.group(2).strip() == "2"
+    somebody_else = app.test_client()
+    post(somebody_else, f"/signin/class/{school.other_class.id}/student/{school.other_student.id}")
+    assert "Nothing here yet" in somebody_else.get("/learn/progress").get_data(as_text=True)

@@ -236,3 +236,42 @@ def remember_device(response):
     response.set_cookie(DEVICE_COOKIE, device_id(), max_age=DEVICE_COOKIE_SECONDS, httponly=True,
                         samesite="Lax", secure=current_app.config["CLASSROOM_SETTINGS"].server_secure_cookies)
     return response
+
+
+@dataclass(frozen=True)
+class ExerciseProgress:
+    pack_id: str
+    node_id: str
+    title: str | None  # None when the pack is no longer installed
+    items: int | None
+    answered: int  # items answered at least once
+    right: int  # items answered right at least once
+    answers: int
+    seconds: int
+    last: datetime.datetime
+
+
+def my_progress(user: User) -> list[ExerciseProgress]:
+    """Every exercise this student answered in, newest first: derived from their records only."""
+    groups: dict[tuple[str, str], dict] = {}
+    for pack_id, node_id, item_id, correct, ms, when in (
+            LearningRecord.select(LearningRecord.pack_id, LearningRecord.node_id, LearningRecord.item_id,
+                                  LearningRecord.correct, LearningRecord.duration_ms, LearningRecord.occurred_at)
+            .where(LearningRecord.user == user.id, LearningRecord.verb == "answered").tuples()):
+        group = groups.setdefault((pack_id, node_id), {"items": set(), "right": set(), "answers": 0, "ms": 0,
+                                                       "last": when})
+        group["items"].add(item_id)
+        if correct:
+            group["right"].add(item_id)
+        group["answers"] += 1
+        group["ms"] += ms or 0
+        group["last"] = max(group["last"], when)
+    result = []
+    for (pack_id, node_id), group in groups.items():
+        node = (ContentNode.select(ContentNode.title, ContentNode.data).join(ContentPack)
+                .where(ContentPack.pack_id == pack_id, ContentNode.node_id == node_id).first())
+        result.append(ExerciseProgress(
+            pack_id, node_id, node.title if node else None,
+            len(json.loads(node.data).get("items") or []) if node else None,
+            len(group["items"]), len(group["right"]), group["answers"], group["ms"] // 1000, group["last"]))
+    return sorted(result, key=lambda row: row.last, reverse=True)

@@ -154,3 +154,8 @@ def result(pack_id: str, node_id: str):
     summary = practice.summary(g.user, practice.device_id(), ex)
     return render_template("learn/result.html", ex=ex, summary=summary,
                            next_index=practice.next_index(g.user, ex))
+
+
+@bp.get("/progress")
+def progress():
+    return render_template("learn/progress.html", rows=practice.my_progress(g.user))
