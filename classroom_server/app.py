@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.before_request
     def _before() -> object | None:
-        if request.endpoint in ("healthz", "static"):
+        if request.endpoint in ("healthz", "static", "service_worker"):
             return None
         database.connect(reuse_if_open=True)
         security.load_user()
@@ -124,6 +124,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Show our own (translated) description; werkzeug's defaults are English-only.
         message = exc.description if exc.description != type(exc).description else None
         return render_template("error.html", error=exc, message=message), exc.code
+
+    @app.get("/sw.js")
+    def service_worker():
+        """The service worker, served from the root so that it may control every page."""
+        response = app.send_static_file("sw.js")
+        response.mimetype = "text/javascript"
+        response.headers["Service-Worker-Allowed"] = "/"
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
     @app.get("/healthz")
     def healthz():

@@ -14,7 +14,7 @@ from .models import User
 
 # Endpoints anyone may reach without signing in.
 PUBLIC_ENDPOINTS = {
-    "static", "healthz", "accounts.signin", "accounts.staff_signin", "accounts.student_class",
+    "static", "healthz", "service_worker", "accounts.signin", "accounts.staff_signin", "accounts.student_class",
     "accounts.student_secret", "accounts.setup", "accounts.set_language", "api.openapi",
     # Content files carry no personal data and are addressed by hash or pack path.
     "content.blob", "content.pack_file",
@@ -25,7 +25,7 @@ PUBLIC_ENDPOINTS = {
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Paths served the same to everyone: no session is read or written (no cookie, no Vary: Cookie),
 # so files stay cacheable and cost no signature checks.
-STATELESS_PREFIXES = ("/content/", "/static/", "/opds/", "/healthz")
+STATELESS_PREFIXES = ("/content/", "/static/", "/opds/", "/healthz", "/sw.js")
 
 
 class ClassroomSessionInterface(SecureCookieSessionInterface):

@@ -446,3 +446,147 @@ def test_my_progress_page_is_accessible_on_a_phone(new_page, school):
     assert_no_horizontal_scroll(page, "my progress")
     report = axe_report(page, "my progress page")
     assert not report, "axe-core found accessibility problems:\n" + report
+
+
+# -- offline on the device -------------------------------------------------------------------
+
+QUEUED_COUNT_JS = """() => new Promise((resolve, reject) => {
+    const open = indexedDB.open("classroom", 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("answers", {keyPath: "record_id"});
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+        const request = open.result.transaction("answers").objectStore("answers").getAll();
+        request.onsuccess = () => { open.result.close(); resolve(request.result); };
+        request.onerror = () => reject(request.error);
+    };
+})"""
+
+
+@pytest.fixture
+def practice_pack(app, settings, tmp_path):
+    from classroom_server.content.services import install_pack
+
+    from .packs import build, make_key
+    from .test_practice import practice_source
+    (tmp_path / "practice-key").mkdir()
+    key_path, public = make_key(tmp_path / "practice-key")
+    install_pack(build(practice_source(tmp_path / "practice-src"), tmp_path / "practice.ckpack", key_path),
+                 settings.data_dir, (public,))
+
+
+def wait_for_service_worker(page) -> None:
+    """Wait until the service worker is active, then reload so that it controls this page."""
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+
+
+def queued_answers(page) -> list:
+    return page.evaluate(QUEUED_COUNT_JS)
+
+
+def test_manifest_and_service_worker_are_served(page, school):
+    import json
+    page.goto("/signin")
+    href = page.locator("link[rel=manifest]").get_attribute("href")
+    manifest = page.request.get(href)
+    assert manifest.ok
+    data = json.loads(manifest.text())
+    assert data["name"] == "Classroom" and data["start_url"] == "/learn/" and data["display"] == "standalone"
+    assert any(icon["src"].endswith("/static/icon.svg") for icon in data["icons"])
+    worker = page.request.get("/sw.js")
+    assert worker.ok
+    assert worker.headers["service-worker-allowed"] == "/"
+    assert worker.headers["cache-control"] == "no-cache"
+    assert "javascript" in worker.headers["content-type"]
+    assert "set-cookie" not in worker.headers
+
+
+def test_answer_offline_then_upload_once(new_page, school, practice_pack, app):
+    from classroom_server.models import LearningRecord
+
+    from .test_practice import MIX, PACK
+    page = new_page()
+    sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "4321")
+    expect(page).to_have_url(re.compile(r"/learn/$"))
+    page.goto(f"/learn/practice/{PACK}/{MIX}?item=2")  # the numeric question
+    wait_for_service_worker(page)
+    expect(page.get_by_role("button", name="Check my answer")).to_be_visible()
+
+    page.context.set_offline(True)
+    page.reload()  # from the service worker's copy
+    banner = page.locator("main > [role=status].offline-banner")
+    expect(banner).to_contain_text("You are offline")
+    page.get_by_label("Half as a decimal?").fill("0,5")
+    page.get_by_role("button", name="Check my answer").click()
+    expect(page.locator(".saved-offline")).to_contain_text("Saved on this device")
+    expect(banner).to_contain_text("Answers waiting to be sent: 1.")
+    saved = queued_answers(page)
+    assert len(saved) == 1
+    assert saved[0]["pack_id"] == PACK and saved[0]["node_id"] == MIX and saved[0]["item_id"] == "n1"
+    assert saved[0]["response"] == "0,5"
+    assert re.fullmatch(r"[0-9a-f-]{36}", saved[0]["record_id"])
+    assert LearningRecord.select().where(LearningRecord.item_id == "n1").count() == 0
+
+    page.context.set_offline(False)
+    page.wait_for_function(f"({QUEUED_COUNT_JS})().then(list => list.length === 0)", polling=200)
+    expect(banner).to_be_hidden()
+    rows = list(LearningRecord.select().where(LearningRecord.item_id == "n1"))
+    assert len(rows) == 1 and rows[0].uuid == saved[0]["record_id"] and rows[0].correct
+
+    # The same answer sent again (a second upload after a lost reply) changes nothing.
+    page.evaluate("""entry => new Promise((resolve, reject) => {
+        const open = indexedDB.open("classroom", 1);
+        open.onsuccess = () => {
+            const tx = open.result.transaction("answers", "readwrite");
+            tx.objectStore("answers").put(entry);
+            tx.oncomplete = () => { open.result.close(); resolve(); };
+            tx.onerror = () => reject(tx.error);
+        };
+    })""", saved[0])
+    assert len(queued_answers(page)) == 1
+    page.evaluate("window.classroomUpload()")
+    page.wait_for_function(f"({QUEUED_COUNT_JS})().then(list => list.length === 0)", polling=200)
+    assert LearningRecord.select().where(LearningRecord.item_id == "n1").count() == 1
+
+
+def test_lesson_opened_online_can_be_read_offline(new_page, school, library):
+    page = new_page()
+    sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "4321")
+    expect(page).to_have_url(re.compile(r"/learn/$"))
+    page.goto("/library/")
+    wait_for_service_worker(page)
+    page.get_by_role("link", name="Бөлшектер").click()
+    page.get_by_role("link", name="Кіріспе").click()
+    frame = page.frame_locator("iframe.lesson")
+    expect(frame.locator("p")).to_contain_text("Бөлшектер туралы сабақ")
+    heading = page.get_by_role("heading", level=1).text_content()
+
+    page.context.set_offline(True)
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    expect(page.locator("main > [role=status].offline-banner")).to_contain_text("You are offline")
+    expect(frame.locator("p")).to_contain_text("Бөлшектер туралы сабақ")
+    # the page keeps its style sheet offline
+    assert page.evaluate("getComputedStyle(document.querySelector('.skip')).position") != "static"
+    page.context.set_offline(False)
+
+
+def test_offline_question_page_has_no_axe_violations(new_page, school, practice_pack):
+    from .test_practice import MIX, PACK
+    page = new_page(viewport=PHONE)
+    sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "4321")
+    expect(page).to_have_url(re.compile(r"/learn/$"))
+    page.goto(f"/learn/practice/{PACK}/{MIX}?item=0")
+    wait_for_service_worker(page)
+    page.context.set_offline(True)
+    page.reload()
+    expect(page.locator("main > [role=status].offline-banner")).to_contain_text("You are offline")
+    page.get_by_label("Blue").check()
+    page.get_by_role("button", name="Check my answer").click()
+    expect(page.locator(".saved-offline")).to_be_visible()
+    expect(page.locator(".offline-banner")).to_contain_text("Answers waiting to be sent: 1")
+    report = axe_report(page, "question page, offline, one answer waiting")
+    assert_no_horizontal_scroll(page, "offline question page")
+    page.context.set_offline(False)
+    assert not report, "axe-core found accessibility problems:\n" + report
