@@ -590,3 +590,22 @@ def test_offline_question_page_has_no_axe_violations(new_page, school, practice_
     assert_no_horizontal_scroll(page, "offline question page")
     page.context.set_offline(False)
     assert not report, "axe-core found accessibility problems:\n" + report
+
+
+def test_home_and_lesson_pages_are_light_for_cheap_phones(new_page, school, library):
+    """Everything a page loads (HTML, CSS, JS, pictures; lesson media excepted) stays under 100 KB."""
+    page = new_page(viewport=PHONE)
+    sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "4321")
+    for path in ("/learn/", "/library/test.algebra/intro"):
+        sizes: dict[str, int] = {}
+
+        def measure(response):
+            if not response.url.endswith((".wav", ".mp4", ".webm")):
+                sizes[response.url] = len(response.body()) if response.status == 200 else 0
+
+        page.on("response", measure)
+        page.goto(path, wait_until="networkidle")
+        page.remove_listener("response", measure)
+        total = sum(sizes.values())
+        print(f"{path}: {total:,} bytes in {len(sizes)} responses")
+        assert 0 < total < 100_000, f"{path} loads {total:,} bytes: {sizes}"
