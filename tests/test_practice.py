@@ -9,7 +9,7 @@ import pytest
 
 from classroom_server.domain.scoring import public_item
 from classroom_server.learn.practice import DEVICE_COOKIE
-from classroom_server.models import LearningRecord
+from classroom_server.models import LearningRecord, User
 
 from .conftest import csrf_of, post, sign_in_as
 from .packs import build, make_key
@@ -451,3 +451,17 @@ def test_my_progress_counts_this_students_answers_only(student, app, school):
     somebody_else = app.test_client()
     post(somebody_else, f"/signin/class/{school.other_class.id}/student/{school.other_student.id}")
     assert "Nothing here yet" in somebody_else.get("/learn/progress").get_data(as_text=True)
+
+
+def test_opening_a_lesson_is_recorded_and_home_offers_to_continue(student, app, school):
+    assert "Continue where I stopped" not in student.get("/learn/").get_data(as_text=True)
+    assert student.get(f"/library/{PACK}/intro").status_code == 200
+    opened = records(verb="opened")
+    assert [(r.node_id, r.node_kind) for r in opened] == [("intro", "lesson")]
+    assert opened[0].learner == User.get_by_id(school.student.id).pseudonym
+    home = student.get("/learn/").get_data(as_text=True)
+    assert f'href="/library/{PACK}/intro"' in home and "Continue where I stopped" in home
+    teacher = app.test_client()
+    sign_in_as(teacher, school, "teacher")
+    assert teacher.get(f"/library/{PACK}/intro").status_code == 200
+    assert len(records(verb="opened")) == 1  # only students' steps are the footprint

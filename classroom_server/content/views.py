@@ -4,16 +4,18 @@ from __future__ import annotations
 import json
 import mimetypes
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, render_template, request, url_for
 from werkzeug.security import safe_join
 
 from ..i18n import localized, localized_key, subject_name
+from ..learn import practice
 from ..models import ContentFile, ContentNode, ContentPack
 from . import services
 from .files import send_blob
 from .services import BlobStore
 
 bp = Blueprint("content", __name__, template_folder="templates")
+bp.after_request(practice.remember_device)
 
 mimetypes.add_type("image/svg+xml", ".svg")
 mimetypes.add_type("audio/wav", ".wav")
@@ -99,6 +101,9 @@ def node_page(pack_id: str, node_id: str):
     siblings = list(ContentNode.select().where(ContentNode.pack == pack, ContentNode.parent_id == node.parent_id)
                     .order_by(ContentNode.position))
     index = [s.node_id for s in siblings].index(node.node_id)
+    if g.user is not None and g.user.role == "student" and node.kind != "topic":
+        practice.record_opened(g.user, pack.pack_id, node.node_id, node.kind,
+                               language or localized_key(json.loads(node.title)) or "kk")
     return render_template(
         "content/node.html", pack=pack, node=node, data=data, language=language, content_languages=list(files),
         path=path, file_row=file_row, children=children,

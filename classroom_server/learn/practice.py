@@ -275,3 +275,24 @@ def my_progress(user: User) -> list[ExerciseProgress]:
             len(json.loads(node.data).get("items") or []) if node else None,
             len(group["items"]), len(group["right"]), group["answers"], group["ms"] // 1000, group["last"]))
     return sorted(result, key=lambda row: row.last, reverse=True)
+
+
+def record_opened(user: User, pack_id: str, node_id: str, node_kind: str, language: str) -> None:
+    """A student opened a lesson, chapter, media, e-textbook or exercise page: one `opened` record."""
+    services.record(user, device_id(), services.Interaction(
+        verb="opened", pack_id=pack_id, node_id=node_id, node_kind=node_kind, language=language,
+        classroom=first_class_id(user)))
+
+
+_LAST_OPENED = Prepared(lambda: LearningRecord.select(LearningRecord.pack_id, LearningRecord.node_id).where(
+    LearningRecord.user == 0, LearningRecord.verb == "opened").order_by(LearningRecord.seq.desc()).limit(1))
+
+
+def last_opened(user: User) -> tuple[str, str, str] | None:
+    """(pack id, node id, title JSON) of what this student opened last, if it is still in the library."""
+    found = _LAST_OPENED(user.id, "opened", 1)
+    if not found:
+        return None
+    node = (ContentNode.select(ContentNode.title).join(ContentPack)
+            .where(ContentPack.pack_id == found[0].pack_id, ContentNode.node_id == found[0].node_id).first())
+    return (found[0].pack_id, found[0].node_id, node.title) if node else None

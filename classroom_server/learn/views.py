@@ -23,7 +23,8 @@ MAX_ANSWER_BYTES = 20_000
 
 @bp.get("/")
 def home():
-    return render_template("learn/home.html", classes=user_classrooms(g.user))
+    return render_template("learn/home.html", classes=user_classrooms(g.user),
+                           last=practice.last_opened(g.user))
 
 
 def _exercise(pack_id: str, node_id: str) -> practice.Exercise:
