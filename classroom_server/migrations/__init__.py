@@ -59,7 +59,8 @@ def applied(db: Database) -> list[int]:
 def pending(db: Database, done: list[int] | None = None) -> list[Migration]:
     done = applied(db) if done is None else done
     check_not_newer(db, done)
-    return [m for m in available() if m.number not in set(done)]
+    applied_numbers = set(done)
+    return [m for m in available() if m.number not in applied_numbers]
 
 
 def check_not_newer(db: Database, done: list[int] | None = None) -> None:
