@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_REFRESH_EACH_REQUEST=False,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         BABEL_DEFAULT_LOCALE="kk",
+        BABEL_DEFAULT_TIMEZONE=settings.i18n_timezone,
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
     )
     app.session_interface = security.ClassroomSessionInterface()

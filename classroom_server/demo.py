@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import configparser
+import datetime
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .accounts import services as accounts
+from .coach import services as coach
 from .db import database
-from .models import User
+from .models import User, utcnow
 from .settings import Settings, render_ini
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -36,6 +38,26 @@ class DemoLogins:
     created: bool
 
 
+def _demo_assignments(room, teacher) -> None:
+    """Work and a quiz for each demo class, on the sample packs (installed right after)."""
+    week = utcnow() + datetime.timedelta(days=7)
+    if room.grade == 5:
+        math = "kz.sample.math5-fractions"
+        coach.create_assignment(room, teacher, "Бөлшектер: салыстыру / Дроби: сравнение", [
+            (math, "fractions.lesson.compare", None), (math, "fractions.ch1", None),
+            (math, "fractions.ex.basics", None)], due_at=week)
+        coach.create_assignment(room, teacher, "Бөлшектер: тест / Дроби: тест", [
+            (math, "fractions.ex.operations", None)], kind="quiz", due_at=week, time_limit_minutes=15,
+            attempts=1, results="teacher")
+    else:
+        ai = "kz.sample.informatics7-ai"
+        coach.create_assignment(room, teacher, "ИИ: правила или примеры", [
+            (ai, "ai.lesson.rules-or-examples", None), (ai, "ai.ch1", None), (ai, "ai.ex.basics", None)],
+            due_at=week)
+        coach.create_assignment(room, teacher, "ИИ: проверочная работа", [(ai, "ai.ex.learning", None)],
+                                kind="quiz", due_at=week, time_limit_minutes=20, attempts=2, results="submitted")
+
+
 def make_demo_school() -> DemoLogins:
     """Create the demo school once; later calls find it and change nothing."""
     created = accounts.get_setting("demo_school") is None
@@ -60,6 +82,7 @@ def make_demo_school() -> DemoLogins:
                 check = accounts.check_pin if mode == "pin" else accounts.check_picture_code
                 User.update(secret_hash=accounts.hash_secret(check(secret), accounts.SECRET_METHOD)) \
                     .where(User.id.in_(class_ids)).execute()
+                _demo_assignments(room, teacher)
             accounts.put_setting("demo_school", "1")
     return DemoLogins(admin="admin", teachers=("aigul", "olga"), password=DEMO_PASSWORD,
                       classes=(("5А", f"PIN {DEMO_PIN}"), ("7Б", f"pictures: {DEMO_PICTURES}")),

@@ -1,9 +1,11 @@
 """Interface language: the user's choice, else the session's, else the browser's, else the setting."""
 from __future__ import annotations
 
+import datetime
+
 from flask import current_app, g, request, session
 from jinja2 import pass_context
-from flask_babel import get_locale, gettext, lazy_gettext
+from flask_babel import format_datetime, get_locale, gettext, lazy_gettext
 
 from .settings import LANGUAGES
 
@@ -77,6 +79,13 @@ SUBJECT_LABELS = {
 }
 
 
+KIND_LABELS = {
+    "topic": lazy_gettext("Topic"), "lesson": lazy_gettext("Lesson"), "ebook": lazy_gettext("E-textbook"),
+    "chapter": lazy_gettext("Chapter"), "media": lazy_gettext("Video or audio"),
+    "exercise": lazy_gettext("Exercise"),
+}
+
+
 def subject_name(subject: str) -> str:
     label = SUBJECT_LABELS.get(subject.strip().lower())
     return str(label) if label is not None else subject
@@ -96,3 +105,10 @@ def install_template_gettext(env) -> None:
         return context["_translations"].ungettext(singular, plural, number)
 
     env.install_gettext_callables(template_gettext, template_ngettext, newstyle=True)
+    env.globals["kind_names"] = KIND_LABELS
+    env.filters["when"] = when
+
+
+def when(moment) -> str:
+    """A stored UTC time as the school reads it: short date and time in its time zone."""
+    return format_datetime(moment.replace(tzinfo=datetime.timezone.utc), "short") if moment else ""

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+import pytz  # Flask-Babel's time zone library
+
 log = logging.getLogger(__name__)
 
 INI_NAME = "classroom-server.ini"
@@ -55,6 +57,15 @@ def _language(raw: str) -> str:
     value = raw.strip().lower()
     if value not in LANGUAGES:
         raise ValueError("expected one of " + ", ".join(LANGUAGES))
+    return value
+
+
+def _timezone(raw: str) -> str:
+    value = raw.strip()
+    try:
+        pytz.timezone(value)
+    except pytz.UnknownTimeZoneError:
+        raise ValueError("expected a time zone name such as Asia/Almaty or Asia/Aqtobe") from None
     return value
 
 
@@ -124,6 +135,9 @@ OPTIONS: tuple[Option, ...] = (
            "Length of the window (and of the wait) for sign-in rate limits."),
     Option("i18n", "default_language", _language, "kk",
            "Interface language when neither the user nor the browser chooses one: kk, ru or en."),
+    Option("i18n", "timezone", _timezone, "Asia/Almaty",
+           "The school's time zone (an IANA name such as Asia/Almaty or Asia/Aqtobe): due dates and times "
+           "on pages are shown in it."),
     Option("content", "trusted_keys", _public_keys, "",
            "Public keys (base64 Ed25519, comma-separated) whose signed, approved packs count as reviewed; "
            "enrolment with the national platform adds its key."),
@@ -145,6 +159,7 @@ class Settings:
     security_address_attempts: int
     security_lockout_minutes: int
     i18n_default_language: str
+    i18n_timezone: str
     content_trusted_keys: tuple[str, ...]
     content_usb_roots: tuple[str, ...]
 

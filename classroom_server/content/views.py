@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import mimetypes
 
-from flask import Blueprint, abort, current_app, g, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from werkzeug.security import safe_join
 
 from ..i18n import localized, localized_key, subject_name
 from ..learn import practice
 from ..models import ContentFile, ContentNode, ContentPack
-from . import services
+from . import reader, services
 from .files import send_blob
 from .services import BlobStore
 
@@ -101,16 +101,52 @@ def node_page(pack_id: str, node_id: str):
     siblings = list(ContentNode.select().where(ContentNode.pack == pack, ContentNode.parent_id == node.parent_id)
                     .order_by(ContentNode.position))
     index = [s.node_id for s in siblings].index(node.node_id)
-    if g.user is not None and g.user.role == "student" and node.kind != "topic":
+    # The device keeping assigned pages for offline use fetches them ahead: that is not opening them.
+    student = (g.user is not None and g.user.role == "student"
+               and request.headers.get("X-Classroom-Prefetch") is None)
+    if student and node.kind != "topic":
         practice.record_opened(g.user, pack.pack_id, node.node_id, node.kind,
                                language or localized_key(json.loads(node.title)) or "kk")
+    chapter = place = None
+    if node.kind == "chapter" and file_row is not None:
+        chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(file_row.sha256)))
+        if student and node.parent_id:
+            place = reader.save_position(g.user, pack.pack_id, node.parent_id, node.node_id, None)
+    elif node.kind == "ebook" and student:
+        place = reader.position(g.user, pack.pack_id, node.node_id)
     return render_template(
         "content/node.html", pack=pack, node=node, data=data, language=language, content_languages=list(files),
-        path=path, file_row=file_row, children=children,
+        path=path, file_row=file_row, children=children, chapter=chapter, place=place,
+        reader_pref=reader.preference(g.user) if chapter is not None else None,
+        place_title=_node_title(pack, place.chapter_id) if place is not None and node.kind == "ebook" else None,
         previous=siblings[index - 1] if index > 0 else None,
         next_node=siblings[index + 1] if index + 1 < len(siblings) else None,
         parent=ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node.parent_id)
         if node.parent_id else None)
+
+
+def _node_title(pack: ContentPack, node_id: str) -> str | None:
+    found = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node_id)
+    return found.title if found is not None else None
+
+
+@bp.post("/library/reader")
+def reader_settings():
+    """The reader's text size and contrast (buttons that work without JavaScript)."""
+    if g.user is None:
+        abort(401)
+    pref = reader.preference(g.user)
+    size, contrast = pref.text_size, pref.contrast
+    change = request.form.get("size")
+    if change in ("smaller", "larger"):
+        size = max(min(reader.TEXT_SIZES), min(max(reader.TEXT_SIZES), size + (1 if change == "larger" else -1)))
+    if request.form.get("contrast") in reader.CONTRASTS:
+        contrast = request.form["contrast"]
+    reader.save_preference(g.user, size, contrast)
+    back = request.form.get("next", "")
+    if not back.startswith("/library/") or "//" in back or "\\" in back:
+        back = url_for("content.library")
+    return redirect(back, 303)
 
 
 def search_args() -> dict:

@@ -89,7 +89,7 @@ _PACK = Prepared(lambda: ContentPack.select().where(ContentPack.pack_id == ""))
 _NODE = Prepared(lambda: ContentNode.select().where(ContentNode.pack == 0, ContentNode.node_id == ""))
 _TRIES = Prepared(lambda: LearningRecord.select(fn.COUNT(LearningRecord.seq)).where(
     LearningRecord.user == 0, LearningRecord.pack_id == "", LearningRecord.node_id == "",
-    LearningRecord.verb == "answered", LearningRecord.item_id == ""))
+    LearningRecord.verb == "answered", LearningRecord.item_id == "", LearningRecord.assignment.is_null()))
 
 
 def exercise(pack_id: str, node_id: str) -> Exercise:
@@ -111,7 +111,8 @@ def content_language(item: dict) -> str:
 def _answers(user: User, ex: Exercise):
     return (LearningRecord.select()
             .where(LearningRecord.user == user.id, LearningRecord.pack_id == ex.pack.pack_id,
-                   LearningRecord.node_id == ex.node.node_id, LearningRecord.verb == "answered")
+                   LearningRecord.node_id == ex.node.node_id, LearningRecord.verb == "answered",
+                   LearningRecord.assignment.is_null())  # quiz answers are the quiz's, not practice
             .order_by(LearningRecord.seq))
 
 
@@ -257,7 +258,8 @@ def my_progress(user: User) -> list[ExerciseProgress]:
     for pack_id, node_id, item_id, correct, ms, when in (
             LearningRecord.select(LearningRecord.pack_id, LearningRecord.node_id, LearningRecord.item_id,
                                   LearningRecord.correct, LearningRecord.duration_ms, LearningRecord.occurred_at)
-            .where(LearningRecord.user == user.id, LearningRecord.verb == "answered").tuples()):
+            .where(LearningRecord.user == user.id, LearningRecord.verb == "answered",
+                   LearningRecord.assignment.is_null()).tuples()):
         group = groups.setdefault((pack_id, node_id), {"items": set(), "right": set(), "answers": 0, "ms": 0,
                                                        "last": when})
         group["items"].add(item_id)
@@ -296,3 +298,21 @@ def last_opened(user: User) -> tuple[str, str, str] | None:
     node = (ContentNode.select(ContentNode.title).join(ContentPack)
             .where(ContentPack.pack_id == found[0].pack_id, ContentNode.node_id == found[0].node_id).first())
     return (found[0].pack_id, found[0].node_id, node.title) if node else None
+
+
+def chapter(pack_id: str, node_id: str) -> ContentNode | None:
+    """An installed e-textbook chapter (with its book as parent), or None."""
+    return (ContentNode.select(ContentNode.node_id, ContentNode.parent_id, ContentNode.title, ContentNode.data)
+            .join(ContentPack).where(ContentPack.pack_id == pack_id, ContentNode.node_id == node_id,
+                                     ContentNode.kind == "chapter", ContentNode.parent_id.is_null(False))
+            .first())
+
+
+def record_read(user: User, pack_id: str, node_id: str, record_uuid: str) -> None:
+    """The student reached the end of a chapter: one `read` record (the id makes it one per chapter)."""
+    node = chapter(pack_id, node_id)
+    languages = list((json.loads(node.data).get("content") or {}) if node else {})
+    services.record(user, device_id(), services.Interaction(
+        verb="read", pack_id=pack_id, node_id=node_id, node_kind="chapter",
+        language=languages[0] if len(languages) == 1 else localized_key(json.loads(node.title)) or "kk",
+        classroom=first_class_id(user), progress=1.0), record_uuid=record_uuid)

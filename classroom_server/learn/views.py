@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ..accounts.services import user_classrooms
+from ..content import reader
 from ..domain import scoring
 from ..i18n import error_text
 from ..security import roles_required
-from . import practice
+from . import assignments, practice, quizzes
 from .services import RecordError
 
 bp = Blueprint("learn", __name__, url_prefix="/learn", template_folder="templates")
@@ -24,7 +25,7 @@ MAX_ANSWER_BYTES = 20_000
 @bp.get("/")
 def home():
     return render_template("learn/home.html", classes=user_classrooms(g.user),
-                           last=practice.last_opened(g.user))
+                           assigned=assignments.for_student(g.user), last=practice.last_opened(g.user))
 
 
 def _exercise(pack_id: str, node_id: str) -> practice.Exercise:
@@ -160,3 +161,170 @@ def result(pack_id: str, node_id: str):
 @bp.get("/progress")
 def progress():
     return render_template("learn/progress.html", rows=practice.my_progress(g.user))
+
+
+# --- assigned work and quizzes -------------------------------------------------------------------
+
+def _assignment(assignment_id: str):
+    try:
+        return assignments.get(g.user, assignment_id)
+    except assignments.NotYours:
+        abort(404)
+
+
+@bp.get("/assignment/<assignment_id>")
+def assignment(assignment_id: str):
+    found = _assignment(assignment_id)
+    [described] = assignments.describe(g.user, [found])
+    if found.kind != "quiz":
+        return render_template("learn/assignment.html", work=described)
+    device = practice.device_id()
+    going = quizzes.active(found, g.user, device)
+    tries = quizzes.attempts(found, g.user)
+    released = quizzes.results_released(found)
+    review = None
+    handed_in = [attempt for attempt in tries if attempt.submitted_at is not None]
+    if released and handed_in:
+        last = handed_in[-1]
+        answers = quizzes.saved(found, g.user, last)
+        review = [(q, scoring.public_item(q.item, practice.content_language(q.item)), answers.get(q.key),
+                   scoring.explanation(q.item, practice.content_language(q.item)))
+                  for q in quizzes.questions(found)]
+    return render_template(
+        "learn/quiz.html", work=described, quiz=found, going=going, tries=tries, released=released,
+        review=review, questions=len(quizzes.questions(found)), is_open=quizzes.is_open(found, quizzes.utcnow()),
+        seconds_left=quizzes.seconds_left(going) if going else None)
+
+
+def _quiz_or_back(assignment_id: str):
+    found = _assignment(assignment_id)
+    if found.kind != "quiz":
+        abort(404)
+    return found
+
+
+@bp.post("/quiz/<assignment_id>/start")
+def quiz_start(assignment_id: str):
+    quiz = _quiz_or_back(assignment_id)
+    try:
+        quizzes.start(quiz, g.user, practice.device_id())
+    except quizzes.QuizClosed:
+        flash(_("This quiz is closed."))
+        return redirect(url_for("learn.assignment", assignment_id=quiz.id), 303)
+    except quizzes.NoAttemptsLeft:
+        flash(_("You have used all your tries at this quiz."))
+        return redirect(url_for("learn.assignment", assignment_id=quiz.id), 303)
+    return redirect(url_for("learn.quiz_question", assignment_id=quiz.id, index=0), 303)
+
+
+def _going(quiz):
+    """The go in progress, or a redirect to the quiz page saying why there is none."""
+    going = quizzes.active(quiz, g.user, practice.device_id())
+    if going is None:
+        flash(_("Time is up: your answers were handed in.") if quizzes.attempts(quiz, g.user)
+              else _("Start the quiz first."))
+    return going
+
+
+def _quiz_question(quiz, going, questions, index: int, error: str | None = None, status: int = 200):
+    question = questions[index]
+    language = practice.content_language(question.item)
+    answered = quizzes.saved(quiz, g.user, going)
+    return render_template(
+        "learn/quiz_question.html", quiz=quiz, going=going, index=index, total=len(questions),
+        item=scoring.public_item(question.item, language), language=language, saved=answered.get(question.key),
+        answered={i for i, q in enumerate(questions) if q.key in answered}, shown_at=_now_ms(),
+        seconds_left=quizzes.seconds_left(going), error=error), status
+
+
+@bp.get("/quiz/<assignment_id>/<int:index>")
+def quiz_question(assignment_id: str, index: int):
+    quiz = _quiz_or_back(assignment_id)
+    going = _going(quiz)
+    if going is None:
+        return redirect(url_for("learn.assignment", assignment_id=quiz.id))
+    questions = quizzes.questions(quiz)
+    if not 0 <= index < len(questions):
+        abort(404)
+    return _quiz_question(quiz, going, questions, index)
+
+
+@bp.post("/quiz/<assignment_id>/<int:index>")
+def quiz_answer(assignment_id: str, index: int):
+    if request.content_length is not None and request.content_length > MAX_ANSWER_BYTES:
+        abort(400, description=_("This answer is too long."))
+    quiz = _quiz_or_back(assignment_id)
+    questions = quizzes.questions(quiz)
+    if not 0 <= index < len(questions):
+        abort(404)
+    going = _going(quiz)
+    if going is None:
+        return redirect(url_for("learn.assignment", assignment_id=quiz.id), 303)
+    if str(going.number) != request.form.get("attempt"):
+        flash(_("This page was from an earlier try at the quiz."))
+        return redirect(url_for("learn.quiz_question", assignment_id=quiz.id, index=index), 303)
+    shown_at = _int_arg(request.form.get("shown_at"))
+    try:
+        quizzes.answer(quiz, g.user, practice.device_id(), going, questions[index],
+                       _form_response(questions[index].item),
+                       duration_ms=_now_ms() - shown_at if shown_at is not None else None)
+    except scoring.ResponseError as exc:
+        return _quiz_question(quiz, going, questions, index, error=error_text(exc), status=400)
+    except quizzes.TimeUp:
+        quizzes.active(quiz, g.user, practice.device_id())  # hands the go in
+        flash(_("Time is up: your answers were handed in."))
+        return redirect(url_for("learn.assignment", assignment_id=quiz.id), 303)
+    except (quizzes.QuizClosed, quizzes.AlreadySubmitted):
+        flash(_("This quiz is closed."))
+        return redirect(url_for("learn.assignment", assignment_id=quiz.id), 303)
+    except RecordError:
+        return _quiz_question(quiz, going, questions, index, error=_("This answer is too long."), status=400)
+    if index + 1 < len(questions):
+        return redirect(url_for("learn.quiz_question", assignment_id=quiz.id, index=index + 1), 303)
+    return redirect(url_for("learn.quiz_review", assignment_id=quiz.id), 303)
+
+
+@bp.get("/quiz/<assignment_id>/review")
+def quiz_review(assignment_id: str):
+    """Before handing in: which questions have an answer."""
+    quiz = _quiz_or_back(assignment_id)
+    going = _going(quiz)
+    if going is None:
+        return redirect(url_for("learn.assignment", assignment_id=quiz.id))
+    questions = quizzes.questions(quiz)
+    answered = quizzes.saved(quiz, g.user, going)
+    return render_template("learn/quiz_review.html", quiz=quiz, going=going, total=len(questions),
+                           answered=[q.key in answered for q in questions],
+                           seconds_left=quizzes.seconds_left(going))
+
+
+@bp.post("/quiz/<assignment_id>/submit")
+def quiz_submit(assignment_id: str):
+    quiz = _quiz_or_back(assignment_id)
+    device = practice.device_id()
+    going = quizzes.active(quiz, g.user, device)
+    if going is not None:
+        quizzes.submit(quiz, g.user, device, going)
+    flash(_("Your answers were handed in."))
+    return redirect(url_for("learn.assignment", assignment_id=quiz.id), 303)
+
+
+# --- the e-textbook reader's place -----------------------------------------------------------------
+
+@bp.post("/reading-position")
+def reading_position():
+    """Where the student is in a chapter (sent by the page as they scroll and when they leave)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or request.content_length is None or request.content_length > 1000:
+        abort(400, description=_("Send the chapter and how far down it, as JSON."))
+    pack_id, chapter_id, fraction = data.get("pack_id"), data.get("chapter_id"), data.get("fraction")
+    if (not isinstance(pack_id, str) or not isinstance(chapter_id, str) or isinstance(fraction, bool)
+            or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1):
+        abort(400, description=_("Send the chapter and how far down it, as JSON."))
+    node = practice.chapter(pack_id, chapter_id)
+    if node is None:
+        abort(404)
+    reader.save_position(g.user, pack_id, node.parent_id, chapter_id, float(fraction))
+    if fraction >= reader.READ_THROUGH:
+        practice.record_read(g.user, pack_id, chapter_id, reader.read_record_id(g.user, pack_id, chapter_id))
+    return "", 204

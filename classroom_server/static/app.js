@@ -247,7 +247,78 @@
     });
   }
 
+  // -- assigned pages kept on the device, the reader's place, the quiz clock ----------------------
+
+  function keepAssignedPages() {
+    // Fetched through the service worker, which keeps a copy; the header says "not opened yet".
+    var list = document.querySelector("[data-prefetch]");
+    if (!list || !("serviceWorker" in navigator) || !navigator.onLine) { return; }
+    navigator.serviceWorker.ready.then(function () {
+      var urls = list.getAttribute("data-prefetch").split(" ").filter(Boolean);
+      return urls.reduce(function (chain, url) {
+        return chain.then(function () {
+          return fetch(url, {credentials: "same-origin", headers: {"X-Classroom-Prefetch": "1"}})
+            .catch(function () {});
+        });
+      }, Promise.resolve());
+    });
+  }
+
+  function followReading() {
+    var article = document.querySelector("article.reader[data-chapter]");
+    var token = document.querySelector("input[name=csrf_token]");
+    if (!article || !token) { return; }
+    function top() { return article.getBoundingClientRect().top + window.scrollY; }
+    function fraction() {
+      var seen = (window.scrollY + window.innerHeight - top()) / Math.max(1, article.offsetHeight);
+      return Math.max(0, Math.min(1, Math.round(seen * 1000) / 1000));
+    }
+    var start = parseFloat(article.getAttribute("data-position") || "0");
+    if (start > 0.02) {
+      window.scrollTo(0, Math.max(0, top() + start * article.offsetHeight - window.innerHeight));
+    }
+    var sent = fraction();
+    var timer = null;
+    function send() {
+      timer = null;
+      var now = fraction();
+      if (Math.abs(now - sent) < 0.02 && now < 1) { return; }
+      sent = now;
+      fetch("/learn/reading-position", {
+        method: "POST", credentials: "same-origin", keepalive: true,
+        headers: {"Content-Type": "application/json", "X-CSRF-Token": token.value},
+        body: JSON.stringify({pack_id: article.getAttribute("data-pack"),
+                              chapter_id: article.getAttribute("data-chapter"), fraction: now})
+      }).catch(function () {});
+    }
+    window.addEventListener("scroll", function () {
+      if (!timer) { timer = setTimeout(send, 1500); }
+    }, {passive: true});
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "hidden") { send(); }
+    });
+    if (sent >= 0.9) { send(); }  // a short chapter is read once it is on the screen
+  }
+
+  function runQuizClock() {
+    var clock = document.querySelector(".timer[data-seconds-left]");
+    if (!clock) { return; }
+    var end = Date.now() + parseInt(clock.getAttribute("data-seconds-left"), 10) * 1000;
+    var template = clock.getAttribute("data-template");
+    function tick() {
+      var left = Math.max(0, Math.round((end - Date.now()) / 1000));
+      var text = Math.floor(left / 60) + ":" + ("0" + (left % 60)).slice(-2);
+      if (template) { clock.textContent = template.replace("%(time)s", text); }
+      if (left === 0) { window.location.reload(); return; }  // the server hands the answers in
+      setTimeout(tick, 1000);
+    }
+    tick();
+  }
+
   keepLessonsReadable();
+  keepAssignedPages();
+  followReading();
+  runQuizClock();
   window.addEventListener("online", upload);
   window.addEventListener("offline", showBanner);
   setInterval(upload, 30000);

@@ -1,0 +1,309 @@
+"""Assigned work and quizzes as students meet them, and the e-textbook reader's place and settings."""
+from __future__ import annotations
+
+import datetime
+import json
+import re
+
+import pytest
+
+from classroom_server.coach import services as coach
+from classroom_server.learn import quizzes
+from classroom_server.models import (Assignment, LearningRecord, QuizAttempt, ReaderPreference, ReadingPosition,
+                                     utcnow)
+
+from .conftest import csrf_of, post, sign_in_as
+from .packs import build, make_key
+from .test_practice import ITEMS, MIX, PACK, practice_source, right_and_wrong
+
+BOOK_PACK = "test.book"
+CHAPTER_HTML = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Chapter one</title>
+<style>body{color:red}</style><script>window.stolen = document.cookie</script></head>
+<body><main><h1>Chapter one</h1>
+<p id="start" onclick="alert(1)">Plants need light. <a href="https://example.org/track">far away</a>
+<a href="#end">to the end</a> <a href="ch2.html">next</a></p>
+<img src="pictures/leaf.svg" alt="A leaf"><img src="https://example.org/pixel.gif" alt="pixel">
+<iframe src="https://example.org/"></iframe><form action="/learn/"><input name="x"></form>
+<p id="end">The end.</p></main></body></html>"""
+
+
+def book_source(folder):
+    (folder / "pictures").mkdir(parents=True, exist_ok=True)
+    (folder / "ch1.html").write_text(CHAPTER_HTML, encoding="utf-8")
+    (folder / "ch2.html").write_text("<!doctype html><html lang='en'><title>Two</title><p>Second.</p></html>")
+    (folder / "pictures" / "leaf.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>')
+    manifest = {
+        "format_version": 1, "id": BOOK_PACK, "version": "1.0.0", "title": {"en": "Book pack"},
+        "subject": "science", "grades": [5], "languages": ["en"], "license": "CC-BY-4.0", "authors": ["Test"],
+        "review": {"status": "approved", "body": "Tests", "date": "2026-11-01"},
+        "nodes": [{"id": "book", "kind": "ebook", "title": {"en": "Plants"}, "children": [
+            {"id": "ch1", "kind": "chapter", "title": {"en": "Chapter one"}, "content": {"en": "ch1.html"}},
+            {"id": "ch2", "kind": "chapter", "title": {"en": "Chapter two"}, "content": {"en": "ch2.html"}}]}],
+    }
+    (folder / "pack.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def packs(app, settings, tmp_path):
+    from classroom_server.content.services import install_pack
+    key_path, public = make_key(tmp_path)
+    with app.app_context():
+        for name, source in (("p", practice_source), ("b", book_source)):
+            ckpack = build(source(tmp_path / f"src-{name}"), tmp_path / f"{name}.ckpack", key_path)
+            install_pack(ckpack, settings.data_dir, (public,))
+
+
+@pytest.fixture
+def student(client, school, packs):
+    sign_in_as(client, school, "student")
+    return client
+
+
+def make(app, school, parts, **options):
+    with app.app_context():
+        return coach.create_assignment(school.pin_class, school.teacher, options.pop("title", "Homework"), parts,
+                                       **options)
+
+
+def answered(**where):
+    query = LearningRecord.select().where(LearningRecord.verb == "answered").order_by(LearningRecord.seq)
+    for name, value in where.items():
+        query = query.where(getattr(LearningRecord, name) == value)
+    return list(query)
+
+
+# --- the home page and assigned work ---------------------------------------------------------------
+
+def test_home_lists_the_class_work_with_due_date_and_progress(app, school, student):
+    due = utcnow() + datetime.timedelta(days=2)
+    work = make(app, school, [(PACK, "intro", None), (PACK, MIX, None), (BOOK_PACK, "ch1", None)], due_at=due,
+                title="Fractions week")
+    home = student.get("/learn/").get_data(as_text=True)
+    assert "Fractions week" in home and "0 of 3 done" in home and "Due:" in home
+    page = student.get(f"/learn/assignment/{work.id}").get_data(as_text=True)
+    assert "Intro" in page and "All six kinds" in page and "Chapter one" in page
+    student.get(f"/library/{PACK}/intro")  # opening a lesson is doing it
+    assert "1 of 3 done" in student.get("/learn/").get_data(as_text=True)
+    student.post("/learn/reading-position", json={"pack_id": BOOK_PACK, "chapter_id": "ch1", "fraction": 1.0},
+                 headers={"X-CSRF-Token": csrf_of(student)})
+    assert "2 of 3 done" in student.get("/learn/").get_data(as_text=True)
+
+
+def test_work_for_others_or_not_yet_started_is_not_shown(app, school, student):
+    with app.app_context():
+        coach.create_assignment(school.other_class, school.other_teacher, "Other class work", [(PACK, "intro", None)])
+        mine_only = coach.create_assignment(school.pin_class, school.teacher, "Just for Aliya",
+                                            [(PACK, "intro", None)], students=[school.student])
+        later = coach.create_assignment(school.pin_class, school.teacher, "Next week's work",
+                                        [(PACK, "intro", None)], starts_at=utcnow() + datetime.timedelta(days=3))
+        other = Assignment.get(Assignment.title == "Other class work")
+    home = student.get("/learn/").get_data(as_text=True)
+    assert "Just for Aliya" in home
+    assert "Other class work" not in home and "Next week" not in home
+    assert student.get(f"/learn/assignment/{other.id}").status_code == 404
+    assert student.get(f"/learn/assignment/{later.id}").status_code == 404
+    assert student.get(f"/learn/assignment/{mine_only.id}").status_code == 200
+
+
+def test_teacher_checks_bad_assignments(app, school):
+    with app.app_context():
+        with pytest.raises(coach.AssignmentError, match="past"):
+            coach.create_assignment(school.pin_class, school.teacher, "x", [(PACK, "intro", None)],
+                                    due_at=utcnow() - datetime.timedelta(days=1))
+        with pytest.raises(coach.AssignmentError, match="before the start"):
+            start = utcnow() + datetime.timedelta(days=3)
+            coach.create_assignment(school.pin_class, school.teacher, "x", [(PACK, "intro", None)],
+                                    starts_at=start, due_at=start - datetime.timedelta(days=1))
+        with pytest.raises(coach.AssignmentError, match="at least one"):
+            coach.create_assignment(school.pin_class, school.teacher, "x", [], kind="quiz")
+        with pytest.raises(coach.AssignmentError, match="not in class"):
+            coach.create_assignment(school.pin_class, school.teacher, "x", [(PACK, "intro", None)],
+                                    students=[school.other_student])
+        assert Assignment.select().count() == 0
+
+
+# --- quizzes ---------------------------------------------------------------------------------------
+
+def quiz_form(student, quiz_id: str, index: int) -> dict:
+    page = student.get(f"/learn/quiz/{quiz_id}/{index}").get_data(as_text=True)
+    return dict(re.findall(r'<input type="hidden" name="(shown_at|attempt)" value="([^"]*)"', page))
+
+
+def test_quiz_of_every_item_type_scored_on_the_server_results_released_by_the_teacher(app, school, student):
+    quiz = make(app, school, [(PACK, MIX, None)], kind="quiz", results="teacher", title="Mixed quiz")
+    assert "Start the quiz" in student.get(f"/learn/assignment/{quiz.id}").get_data(as_text=True)
+    response = post(student, f"/learn/quiz/{quiz.id}/start")
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"/learn/quiz/{quiz.id}/0")
+    for index, item in enumerate(ITEMS):
+        page = student.get(f"/learn/quiz/{quiz.id}/{index}").get_data(as_text=True)
+        assert "SECRET-EXPLANATION" not in page  # nothing that gives the answer away
+        right, wrong = right_and_wrong(item)
+        fields = quiz_form(student, quiz.id, index)
+        response = post(student, f"/learn/quiz/{quiz.id}/{index}", {**(right if index % 2 == 0 else wrong), **fields})
+        assert response.status_code == 303
+        assert "Right" not in student.get(response.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        rows = answered(assignment=quiz.id)
+        assert [r.correct for r in rows] == [index % 2 == 0 for index in range(len(ITEMS))]
+        assert {r.attempt for r in rows} == {1} and {r.classroom for r in rows} == {school.pin_class.id}
+    review = student.get(f"/learn/quiz/{quiz.id}/review").get_data(as_text=True)
+    assert "Answered: 6 of 6" in review
+    post(student, f"/learn/quiz/{quiz.id}/submit")
+    post(student, f"/learn/quiz/{quiz.id}/submit")  # twice: one hand-in
+    with app.app_context():
+        [submitted] = LearningRecord.select().where(LearningRecord.verb == "submitted")
+        assert submitted.score == pytest.approx(3 / 6) and submitted.assignment == quiz.id
+        assert QuizAttempt.get().right == 3
+    page = student.get(f"/learn/assignment/{quiz.id}").get_data(as_text=True)
+    assert "Your teacher will show the results later" in page and "3 of 6" not in page
+    assert "SECRET-EXPLANATION" not in page
+    with app.app_context():
+        coach.release_results(Assignment.get_by_id(quiz.id))
+    page = student.get(f"/learn/assignment/{quiz.id}").get_data(as_text=True)
+    assert "Try 1: 3 of 6 right" in page and "SECRET-EXPLANATION" in page
+    assert "Start the quiz" not in page and "Try again" not in page  # one try only
+    response = post(student, f"/learn/quiz/{quiz.id}/start")
+    assert "You have used all your tries" in student.get(response.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        assert QuizAttempt.select().count() == 1
+
+
+def test_quiz_answers_are_not_practice_tries_and_an_answer_can_be_changed(app, school, student):
+    quiz = make(app, school, [(PACK, "limited", None)], kind="quiz", attempts=2)
+    post(student, f"/learn/quiz/{quiz.id}/start")
+    for choice in ("n", "y"):
+        post(student, f"/learn/quiz/{quiz.id}/0", {"answer": choice, **quiz_form(student, quiz.id, 0)})
+    post(student, f"/learn/quiz/{quiz.id}/submit")
+    with app.app_context():
+        assert QuizAttempt.get().right == 1  # the last answer counts
+    page = student.get(f"/learn/practice/{PACK}/limited").get_data(as_text=True)
+    assert "Tries left: 2" in page  # the exercise's own two tries are untouched
+    page = student.get(f"/learn/assignment/{quiz.id}").get_data(as_text=True)
+    assert "Try 1: 1 of 1 right" in page and "Try again" in page
+
+
+def test_time_up_hands_in_and_refuses_more_answers(app, school, student):
+    quiz = make(app, school, [(PACK, MIX, None)], kind="quiz", time_limit_minutes=5)
+    post(student, f"/learn/quiz/{quiz.id}/start")
+    page = student.get(f"/learn/quiz/{quiz.id}/0").get_data(as_text=True)
+    assert re.search(r'data-seconds-left="(29\d|300)"', page)
+    fields = quiz_form(student, quiz.id, 0)
+    post(student, f"/learn/quiz/{quiz.id}/0", {"answer": "b", **fields})
+    with app.app_context():
+        QuizAttempt.update(deadline=utcnow() - datetime.timedelta(minutes=2)).execute()
+    response = post(student, f"/learn/quiz/{quiz.id}/1", {"answer": ["a", "c"], **fields})
+    assert response.status_code == 303
+    assert "Time is up" in student.get(response.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        assert len(answered(assignment=quiz.id)) == 1
+        attempt = QuizAttempt.get()
+        assert attempt.submitted_at is not None and attempt.right == 1 and attempt.total == len(ITEMS)
+
+
+def test_closed_quiz_and_stale_pages_store_nothing(app, school, student):
+    quiz = make(app, school, [(PACK, MIX, None)], kind="quiz", attempts=2)
+    post(student, f"/learn/quiz/{quiz.id}/start")
+    fields = quiz_form(student, quiz.id, 0)
+    response = post(student, f"/learn/quiz/{quiz.id}/0", {"answer": "b", **fields, "attempt": "7"})
+    assert response.status_code == 303  # a page from another try: sent back, nothing stored
+    with app.app_context():
+        assert answered(assignment=quiz.id) == []
+        coach.close_assignment(Assignment.get_by_id(quiz.id))
+    response = post(student, f"/learn/quiz/{quiz.id}/0", {"answer": "b", **fields})
+    assert "closed" in student.get(response.headers["Location"]).get_data(as_text=True)
+    response = post(student, f"/learn/quiz/{quiz.id}/start")
+    assert "This quiz is closed" in student.get(response.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        assert answered(assignment=quiz.id) == []
+        assert QuizAttempt.select().count() == 1
+    assert student.get(f"/learn/quiz/{quiz.id}/99").status_code in (302, 404)
+
+
+def test_another_class_quiz_is_not_reachable(app, school, student):
+    with app.app_context():
+        other = coach.create_assignment(school.other_class, school.other_teacher, "Theirs", [(PACK, MIX, None)],
+                                        kind="quiz")
+    assert post(student, f"/learn/quiz/{other.id}/start").status_code == 404
+    assert student.get(f"/learn/quiz/{other.id}/0").status_code == 404
+    assert post(student, f"/learn/quiz/{other.id}/0", {"answer": "b"}).status_code == 404
+    with app.app_context():
+        assert QuizAttempt.select().count() == 0 and answered() == []
+
+
+def test_quiz_engine_refuses_a_second_go_started_at_once(app, school):
+    quiz = make(app, school, [(PACK, MIX, None)], kind="quiz")
+    with app.app_context():
+        first = quizzes.start(quiz, school.student, "0" * 8 + "-0000-4000-8000-" + "0" * 12)
+        again = quizzes.start(quiz, school.student, "0" * 8 + "-0000-4000-8000-" + "0" * 12)
+        assert first.id == again.id and QuizAttempt.select().count() == 1
+
+
+# --- the e-textbook reader -------------------------------------------------------------------------
+
+def test_chapter_is_shown_cleaned_inside_the_page(student):
+    page = student.get(f"/library/{BOOK_PACK}/ch1").get_data(as_text=True)
+    reader = page[page.index('<article class="reader'):page.index("</article>")]
+    assert "Plants need light." in reader
+    assert "<script" not in reader and "stolen" not in reader and "onclick" not in reader
+    assert "example.org" not in reader and "<iframe" not in reader and "<form" not in reader
+    assert "color:red" not in reader
+    assert f'src="/content/pack/{BOOK_PACK}/pictures/leaf.svg"' in reader
+    assert f'href="/content/pack/{BOOK_PACK}/ch2.html"' in reader and 'href="#end"' in reader
+    assert 'id="ch-end"' in reader
+    assert student.get(f"/content/pack/{BOOK_PACK}/pictures/leaf.svg").status_code == 200
+
+
+def test_reading_place_is_remembered_and_the_book_offers_to_continue(app, school, student):
+    token = {"X-CSRF-Token": csrf_of(student)}
+    student.get(f"/library/{BOOK_PACK}/ch2")
+    assert student.post("/learn/reading-position", json={"pack_id": BOOK_PACK, "chapter_id": "ch2",
+                                                          "fraction": 0.4}, headers=token).status_code == 204
+    page = student.get(f"/library/{BOOK_PACK}/book").get_data(as_text=True)
+    assert "Continue reading: Chapter two" in page
+    page = student.get(f"/library/{BOOK_PACK}/ch2").get_data(as_text=True)
+    assert 'data-position="0.4000"' in page  # the same chapter keeps its place
+    student.get(f"/library/{BOOK_PACK}/ch1")
+    with app.app_context():
+        place = ReadingPosition.get()
+        assert (place.chapter_id, place.fraction) == ("ch1", 0.0)
+    for _ in range(2):
+        student.post("/learn/reading-position", json={"pack_id": BOOK_PACK, "chapter_id": "ch1", "fraction": 0.95},
+                     headers=token)
+    with app.app_context():
+        reads = list(LearningRecord.select().where(LearningRecord.verb == "read"))
+        assert [(r.node_id, r.node_kind, r.progress) for r in reads] == [("ch1", "chapter", 1.0)]
+
+
+@pytest.mark.parametrize("body", [None, [], {"pack_id": BOOK_PACK, "chapter_id": "ch1"},
+                                  {"pack_id": BOOK_PACK, "chapter_id": "ch1", "fraction": 1.5},
+                                  {"pack_id": BOOK_PACK, "chapter_id": "ch1", "fraction": True},
+                                  {"pack_id": 3, "chapter_id": "ch1", "fraction": 0.5}])
+def test_bad_reading_positions_are_refused(app, student, body):
+    response = student.post("/learn/reading-position", json=body, headers={"X-CSRF-Token": csrf_of(student)})
+    assert response.status_code == 400
+    with app.app_context():
+        assert ReadingPosition.select().where(ReadingPosition.fraction > 0).count() == 0
+
+
+def test_reading_position_of_something_not_a_chapter_is_not_found(student):
+    for chapter in ("book", "nope", MIX):
+        response = student.post("/learn/reading-position", json={"pack_id": BOOK_PACK, "chapter_id": chapter,
+                                                                  "fraction": 0.5},
+                                headers={"X-CSRF-Token": csrf_of(student)})
+        assert response.status_code == 404
+
+
+def test_text_size_and_contrast_are_kept_per_reader(app, school, student):
+    here = f"/library/{BOOK_PACK}/ch1"
+    assert 'class="reader size-0 contrast-normal"' in student.get(here).get_data(as_text=True)
+    for _ in range(5):
+        response = post(student, "/library/reader", {"size": "larger", "next": here})
+    assert response.status_code == 303 and response.headers["Location"].endswith(here)
+    post(student, "/library/reader", {"contrast": "dark", "next": "https://example.org/"})
+    assert 'class="reader size-3 contrast-dark"' in student.get(here).get_data(as_text=True)
+    post(student, "/library/reader", {"contrast": "purple", "size": "huge"})
+    with app.app_context():
+        pref = ReaderPreference.get()
+        assert (pref.text_size, pref.contrast) == (3, "dark")
