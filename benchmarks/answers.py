@@ -7,7 +7,9 @@ Run from the repository root:
 1. Load: the demo school on the real `classroom-server serve`; N signed-in students POST answers to
    `/api/v1/answers` (each a new learning record written with synchronous=FULL before the reply)
    under wrk; the bare Flask + waitress app is measured in the same run. Afterwards the number of
-   stored records is compared with the number of successful replies.
+   stored records is compared with the number of successful replies, and every device's records
+   must be numbered without a gap or a repeat. Connections the server leaves unaccepted (at its
+   connection limit) are counted: wrk reports no error for them.
 2. Crash: clients keep answering while the server is killed with SIGKILL `--crashes` times and
    restarted; every answer that got a success reply must be in the database afterwards, and the
    database must pass `PRAGMA integrity_check`.
@@ -28,12 +30,13 @@ import threading
 import time
 from pathlib import Path
 
-from harness import (BenchmarkError, CpuMeter, clean_env, console_script, http_session, machine_facts,
-                     markdown_table, parse_wrk, replace_section, start_server, text_table,
+from harness import (AcceptQueueWatch, BenchmarkError, CpuMeter, clean_env, console_script, http_session,
+                     machine_facts, markdown_table, parse_wrk, replace_section, start_server, text_table,
                      wait_until_quiet)
 from load_home import find_students, make_demo, measure_bare, sign_in
 
 NAME = "answers"
+DEVICE_COOKIE = "classroom_device"
 # A numeric item of the sample fractions pack with no attempts limit ("900" is its answer).
 ANSWER = {"pack_id": "kz.sample.math5-fractions", "node_id": "fractions.ex.basics",
           "item_id": "part-of-number", "response": "900"}
@@ -79,21 +82,26 @@ end
 """
 
 
-def csrf_for(base_url: str, cookie: str) -> str:
+def csrf_for(base_url: str, cookie: str) -> tuple[str, str]:
+    """The session's CSRF token, and the device cookie the server gives a student's browser."""
     with http_session() as client:
         me = client.get(base_url + "api/v1/me", headers={"Cookie": cookie}, timeout=30)
-    if me.status_code != 200:
-        raise BenchmarkError(f"/api/v1/me: {me.status_code}")
-    return me.json()["csrf_token"]
+    device = me.cookies.get(DEVICE_COOKIE)
+    if me.status_code != 200 or not device:
+        raise BenchmarkError(f"/api/v1/me: {me.status_code}, device cookie: {device!r}")
+    return me.json()["csrf_token"], f"{DEVICE_COOKIE}={device}"
 
 
 def sessions(base_url: str, secrets: dict, count: int) -> list[tuple[str, str]]:
+    """(Cookie header, CSRF token) of `count` signed-in students, each on a device of its own,
+    keeping its device cookie as a browser does (its answers are numbered per device)."""
     students = find_students(base_url, secrets)
     chosen = [students[i % len(students)] for i in range(count)]
     result = []
     for student in chosen:
         cookie = sign_in(base_url, student).cookie
-        result.append((cookie, csrf_for(base_url, cookie)))
+        token, device = csrf_for(base_url, cookie)
+        result.append((f"{cookie}; {device}", token))
     return result
 
 
@@ -142,11 +150,25 @@ def measure_load(data_dir: Path, secrets: dict, connections: int, duration: int)
         before = count_records(data_dir)
         wait_until_quiet()
         meter = CpuMeter(server.proc.pid)
+        waiting = AcceptQueueWatch(int(server.url.rstrip("/").rsplit(":", 1)[1]))
         result, raw = run_wrk_post(server.url, connections, duration, session_list)
+        unaccepted = waiting.stop()
         cpu = meter.stop()
         stored = count_records(data_dir) - before
         memory = server.memory()
-    return {"wrk": result, "raw": raw, "stored": stored, "cpu": cpu, "memory": memory}
+        devices = check_device_sequences(data_dir)
+    return {"wrk": result, "raw": raw, "stored": stored, "cpu": cpu, "memory": memory, "unaccepted": unaccepted,
+            "devices": devices}
+
+
+def check_device_sequences(data_dir: Path) -> dict:
+    """Each device's records must be numbered 1, 2, 3 ... with no gap and no number twice."""
+    with sqlite3.connect(data_dir / "classroom.sqlite3") as db:
+        rows = db.execute("SELECT device_id, COUNT(*), COUNT(DISTINCT device_sequence), MIN(device_sequence), "
+                          "MAX(device_sequence) FROM learning_record GROUP BY device_id").fetchall()
+    broken = [device for device, count, distinct, low, high in rows
+              if not count == distinct == high - low + 1 or low != 1]
+    return {"devices": len(rows), "broken": len(broken)}
 
 
 def crash_test(data_dir: Path, secrets: dict, crashes: int, clients: int, interval: float) -> dict:
@@ -208,7 +230,7 @@ def crash_test(data_dir: Path, secrets: dict, crashes: int, clients: int, interv
         stored = {row[0] for row in db.execute("SELECT uuid FROM learning_record")}
     lost = acknowledged - stored
     return {"kills": kills, "acknowledged": len(acknowledged), "lost": len(lost), "integrity": integrity,
-            "failed_requests": failures, "stored_total": len(stored)}
+            "failed_requests": failures, "stored_total": len(stored), "devices": check_device_sequences(data_dir)}
 
 
 def report(args, load: dict, bare, crash: dict, facts: dict) -> str:
@@ -216,6 +238,7 @@ def report(args, load: dict, bare, crash: dict, facts: dict) -> str:
     answers_per_s = wrk.rps
     ratio = answers_per_s / bare.load.rps if bare.load.rps else 0.0
     non2xx = wrk.non_200
+    cpu = load["cpu"]
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     # For answers the script counts replies other than 201 Created in the "non-200" line.
     rows = [
@@ -227,6 +250,11 @@ def report(args, load: dict, bare, crash: dict, facts: dict) -> str:
     header = ["load", "req/s", "p50", "p99", "requests", "non-2xx/3xx (answers: not 201)"]
     targets = [["durable answers/s >= 1,000", f"{answers_per_s:,.0f}", "yes" if answers_per_s >= TARGET_ANSWERS_PER_S else "no"],
                ["answer p99 < 150 ms", f"{wrk.p99_ms:.1f} ms", "yes" if wrk.p99_ms < TARGET_P99_MS else "no"],
+               [f"all {args.connections} connections served (most left unaccepted at once)",
+                str(load["unaccepted"]), "yes" if load["unaccepted"] == 0 else "no"],
+               ["devices whose sequence numbers have a gap or a repeat (load, crash test)",
+                f"{load['devices']['broken']}, {crash['devices']['broken']}",
+                "yes" if load["devices"]["broken"] == crash["devices"]["broken"] == 0 else "no"],
                ["acknowledged answers lost after SIGKILLs", str(crash["lost"]), "yes" if crash["lost"] == 0 else "no"],
                ["integrity_check after SIGKILLs", crash["integrity"], "yes" if crash["integrity"] == "ok" else "no"]]
     print(text_table(header, rows))
@@ -238,13 +266,24 @@ def report(args, load: dict, bare, crash: dict, facts: dict) -> str:
         f"Measured {when} on {facts.get('cores (nproc)', '?')} cores, Python {facts.get('Python', '?')}: the demo "
         f"school on `classroom-server serve --threads 8`, {args.connections} wrk connections (`wrk -t2 "
         f"-c{args.connections} -d{args.duration}s`, client and server sharing the cores) cycling through "
-        f"{min(args.connections, 40)} signed-in students, each request a right answer to a numeric item: "
-        "scored, then one learning record inserted (IMMEDIATE transaction, synchronous=FULL) before the "
-        "201 reply. Bare Flask + waitress measured in the same run.", "",
+        f"{min(args.connections, 40)} signed-in students, each with its device cookie, each request a right "
+        "answer to a numeric item: scored, then one learning record stored (synchronous=FULL) before the 201 "
+        "reply. Answers that arrive together share one IMMEDIATE transaction and one commit (group commit, "
+        "`db.GroupCommit`); each reply waits for the commit that holds its record. Bare Flask + waitress "
+        "measured in the same run (it keeps waitress's default limit of 100 open connections, so it serves "
+        "about 100 of its connections at a time).", "",
         markdown_table(header, rows), "",
         f"Records stored during the load: {load['stored']:,}; successful replies: {wrk.requests - non2xx:,} "
         f"(wrk may count a few requests cut at the end as sent). Answers/s ÷ bare req/s = {ratio:.2f}. "
-        f"Server RSS after the load: {load['memory'].rss_mib:.1f} MiB.", "",
+        f"Server CPU during the load: {cpu.server:.0f} % of one core "
+        f"({1000 * cpu.server_seconds / max(1, wrk.requests):.2f} ms per answer); the rest of the machine "
+        f"(other people's work): {cpu.other:.0f} %. Connections left waiting to be accepted, most at once: "
+        f"{load['unaccepted']} (a server at its connection limit leaves them without any reply, which wrk "
+        f"does not count as an error). Server RSS after the load: {load['memory'].rss_mib:.1f} MiB.", "",
+        "With every connection served, each has one answer in flight at any time, so the mean latency is "
+        f"connections ÷ answers/s ({args.connections} ÷ {answers_per_s:,.0f} = "
+        f"{1000 * args.connections / max(1.0, answers_per_s):.0f} ms): a p99 under 150 ms at "
+        f"{args.connections} connections needs more than {args.connections / 0.15:,.0f} answers/s.", "",
         f"Crash test: {crash['kills']} × SIGKILL of the server under {args.clients} answering clients, "
         f"{args.interval:.1f} s apart, each followed by a restart: {crash['acknowledged']:,} answers acknowledged, "
         f"**{crash['lost']} lost**, {crash['stored_total']:,} records stored in all, requests cut by the kills "

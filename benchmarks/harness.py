@@ -210,6 +210,49 @@ def wait_until_quiet(max_wait: float = 90.0, threshold_pct: float = 25.0) -> flo
             return busy
 
 
+# --- connections a server leaves waiting ----------------------------------------------------------
+
+def accept_queue(port: int) -> int | None:
+    """Connections made to the socket listening on `port` that its server has not accepted yet.
+
+    A server at its connection limit stops accepting: the clients it leaves in this queue get no
+    reply at all, and wrk reports no error for them (it counts only replies). None: no such socket.
+    """
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            # For a listening socket (state 0A), rx_queue is the number of connections waiting.
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
+class AcceptQueueWatch:
+    """Sample `accept_queue(port)` while a load runs; `stop()` gives the largest number seen."""
+
+    def __init__(self, port: int, interval: float = 0.25, settle: float = 1.0):
+        self.port, self.interval, self.settle, self.largest = port, interval, settle, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        # Skip the first `settle` seconds: every client connects at once when a load starts.
+        if self._done.wait(self.settle):
+            return
+        while not self._done.wait(self.interval):
+            self.largest = max(self.largest, accept_queue(self.port) or 0)
+
+    def stop(self) -> int:
+        self._done.set()
+        self._thread.join()
+        return self.largest
+
+
 # --- wrk ----------------------------------------------------------------------------------------
 
 LUA_TEMPLATE = """\

@@ -119,13 +119,38 @@ def init(obj: Context, username: str, display_name: str | None, password_file: s
     click.echo(f"administrator {username} created in {settings.data_dir}")
 
 
-def _serve(app, settings: Settings, banner: list[str] | None = None) -> None:
+# Open connections served at once. Phones and browsers keep theirs open between requests, and
+# waitress stops accepting at its default of 100: the 101st student would wait until one closes.
+CONNECTION_LIMIT = 1000
+
+
+def _one_cpu() -> None:
+    """Run this thread, and the threads it starts (waitress's), on one CPU.
+
+    Python runs one thread at a time (the GIL), and every SQLite call lets it go: on two or more
+    CPUs, the request threads hand it back and forth between CPUs, each handover a wake-up on the
+    other CPU. Measured with 200 students answering (docs/BENCHMARKS.md): on one CPU, twice the
+    answers per second for the same CPU time. Password hashing runs in threads that keep every
+    CPU (accounts.services), and the sync agent is a process of its own.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) > 1:
+        os.sched_setaffinity(0, {cpus[-1]})  # not the first: small boards send network interrupts to CPU 0
+
+
+def _serve(app, settings: Settings, banner: list[str] | None = None, one_cpu: bool = True) -> None:
     from waitress import create_server
     # At 9:00 every thread is busy for a moment; a warning per queued request would only fill the log.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     from .app import MAX_PACK_UPLOAD
+    if one_cpu:
+        _one_cpu()
+    # poll(): select() cannot watch more than 1024 sockets.
     server = create_server(app, host=settings.server_host, port=settings.server_port,
                            threads=settings.server_threads, ident="classroom-server",
+                           connection_limit=CONNECTION_LIMIT, asyncore_use_poll=True,
                            max_request_body_size=MAX_PACK_UPLOAD)  # the app caps everything else
     host = "127.0.0.1" if settings.server_host in ("0.0.0.0", "::", "") else settings.server_host
     click.echo(f"Serving on http://{host}:{server.effective_port}/  (data: {settings.data_dir})", err=True)
@@ -144,12 +169,14 @@ def _serve(app, settings: Settings, banner: list[str] | None = None) -> None:
 @click.option("--host", help="Address to listen on [setting server.host].")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port; 0 picks a free one [setting server.port].")
 @click.option("--threads", type=click.IntRange(1, 256), help="Worker threads [setting server.threads].")
+@click.option("--one-cpu/--all-cpus", default=True, show_default=True,
+              help="Run the request threads on one CPU (faster: Python runs one thread at a time).")
 @click.pass_obj
-def serve(obj: Context, host: str | None, port: int | None, threads: int | None) -> None:
+def serve(obj: Context, host: str | None, port: int | None, threads: int | None, one_cpu: bool) -> None:
     """Serve the school over the LAN (waitress)."""
     settings = obj.settings(server_host=host, server_port=port, server_threads=threads)
     app = obj.app(settings)
-    _serve(app, settings)
+    _serve(app, settings, one_cpu=one_cpu)
 
 
 @main.command()
@@ -511,6 +538,35 @@ def doctor_command(obj: Context, all_content: bool) -> None:
         failed = failed or check.level == doctor.FAIL
     sys.exit(1 if failed else 0)
 
+
+@main.group()
+def dev() -> None:
+    """Tools for developers, tests and benchmarks (not for a school in use)."""
+
+
+@dev.command("simulate")
+@click.option("--students", type=click.IntRange(1, 100_000), required=True, help="Students in the class.")
+@click.option("--records", type=click.IntRange(1, 1_000_000), required=True, help="Records per student.")
+@click.option("--days", type=click.IntRange(1, 3650), default=1, show_default=True,
+              help="Spread the activity over this many past school days.")
+@click.option("--class", "class_name", default="Simulated", show_default=True,
+              help="The class to use (made when missing; its existing students are used first).")
+@click.option("--seed", type=int, help="Make the same activity every time.")
+@click.pass_obj
+def dev_simulate(obj: Context, students: int, records: int, days: int, class_name: str, seed: int | None) -> None:
+    """Write realistic learning records (opened, answered right and wrong, completed) for a class,
+    through the same service the learn pages use; transactions are batched (1000 records each)."""
+    from .simulate import SimulationError, simulate
+    app = obj.app()
+    with app.app_context():
+        with click.progressbar(length=students * records, label="records", file=sys.stderr,
+                               show_pos=True) as bar:
+            try:
+                result = simulate(students, records, days, class_name, seed, progress=bar.update)
+            except SimulationError as exc:
+                raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {result.records} records (seq {result.first_seq}-{result.last_seq}) for {result.students} "
+               f"students of class {result.classroom} ({result.students_created} new)")
 
 if __name__ == "__main__":
     main()

@@ -1,8 +1,11 @@
 """The database proxy: SQLite (WAL) in the data folder by default, PostgreSQL by URL."""
 from __future__ import annotations
 
+import collections
 import logging
+import threading
 from pathlib import Path
+from typing import Callable, Generic, TypeVar
 
 from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
@@ -46,6 +49,129 @@ def open_database(url: str) -> Database:
 
 def is_sqlite() -> bool:
     return isinstance(database.obj, SqliteDatabase)
+
+
+W = TypeVar("W")  # what one write needs
+R = TypeVar("R")  # what it gives back
+
+
+class WriteLost(DatabaseError):
+    """A grouped write whose group stopped before its commit (the thread leading it was interrupted)."""
+
+
+class _Write(Generic[W, R]):
+    __slots__ = ("item", "result", "error", "stored", "ready")
+
+    def __init__(self, item: W):
+        self.item = item
+        self.result: R | None = None
+        self.error: BaseException | None = None
+        self.stored = False  # committed
+        self.ready = threading.Event()  # set when stored or failed, or to make this write's thread lead
+
+    @property
+    def finished(self) -> bool:
+        return self.stored or self.error is not None
+
+    def outcome(self) -> R:
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
+
+
+class GroupCommit(Generic[W, R]):
+    """Writes from many request threads share one transaction and one commit (one fsync).
+
+    With synchronous=FULL every commit waits for the disk, and SQLite lets one writer at a time
+    hold its lock, so answers that each commit alone queue behind each other's fsync. Here the
+    first writer to come leads: it takes every write queued so far, stores them with `many` (a
+    few statements for the whole group) in one IMMEDIATE transaction, commits once and wakes their
+    threads; writers that come meanwhile queue, and the first of them leads the next group. The
+    web server runs no background thread, so request threads do this themselves.
+
+    A write returns (or raises) only after the commit that holds it: an acknowledged write is as
+    durable as one committed alone. If `many` fails, the group is written again with `one` per
+    write, each in a savepoint: the write that fails raises in its own thread, the others are stored.
+    """
+
+    def __init__(self, many: Callable[[list[W]], list[R]], one: Callable[[W], R], limit: int = 256):
+        self.many, self.one = many, one
+        self.limit = limit  # writes per group at most, so that a leader's own wait stays bounded
+        self._mutex = threading.Lock()
+        self._queue: collections.deque[_Write[W, R]] = collections.deque()
+        self._leading = False
+
+    def run(self, item: W) -> R:
+        """Store `item` together with whatever other threads are storing; its result once committed."""
+        if database.in_transaction():
+            # The caller's own transaction: the write commits, or not, with the rest of it.
+            with database.atomic():
+                return self.one(item)
+        write: _Write[W, R] = _Write(item)
+        with self._mutex:
+            self._queue.append(write)
+            follow, self._leading = self._leading, True
+        if follow:
+            write.ready.wait()
+        if not write.finished:  # the first one here, or handed the lead by the last leader
+            self._lead()
+        return write.outcome()
+
+    def _lead(self) -> None:
+        with self._mutex:
+            group = [self._queue.popleft() for _ in range(min(self.limit, len(self._queue)))]
+        try:
+            self._commit(group)
+        finally:
+            for write in group:
+                if not write.finished:  # this thread was interrupted mid-group; nothing was committed
+                    write.error = WriteLost("the write was not stored: its group stopped early")
+            with self._mutex:
+                heir = self._queue[0] if self._queue else None
+                self._leading = heir is not None
+            if heir is not None:
+                heir.ready.set()  # first: the next group's writes start while this one's threads reply
+            for write in group:
+                write.ready.set()
+
+    @staticmethod
+    def _transaction():
+        # IMMEDIATE: take SQLite's write lock at BEGIN (a deferred transaction that reads first
+        # could fail to upgrade its lock instead of waiting for it).
+        return database.atomic(lock_type="IMMEDIATE") if is_sqlite() else database.atomic()
+
+    def _commit(self, group: list[_Write[W, R]]) -> None:
+        try:
+            with self._transaction():
+                results = self.many([write.item for write in group])
+                if len(results) != len(group):
+                    raise DatabaseError(f"{len(results)} results for {len(group)} writes")
+        except Exception as exc:  # rolled back: find the write that fails, store the others
+            log.info("a group of %d writes failed (%s); writing them one by one", len(group), exc)
+            self._one_by_one(group)
+            return
+        for write, result in zip(group, results):
+            write.result, write.stored = result, True
+
+    def _one_by_one(self, group: list[_Write[W, R]]) -> None:
+        try:
+            with self._transaction():
+                for write in group:
+                    database.execute_sql("SAVEPOINT group_write")
+                    try:
+                        write.result = self.one(write.item)
+                    except Exception as exc:  # kept, and raised in the thread that asked for this write
+                        database.execute_sql("ROLLBACK TO SAVEPOINT group_write")
+                        write.error = exc
+                    database.execute_sql("RELEASE SAVEPOINT group_write")
+        except Exception as exc:  # BEGIN or COMMIT failed: nothing of this group is stored
+            log.warning("a group of %d writes was not stored: %s", len(group), exc)
+            for write in group:
+                if write.error is None:
+                    write.error = exc
+            return
+        for write in group:
+            write.stored = write.error is None
 
 
 class Prepared:

@@ -28,6 +28,17 @@ PICTURE_LABELS = {"cat": lazy_gettext("cat"), "dog": lazy_gettext("dog"), "sun":
                   "star": lazy_gettext("star"), "fish": lazy_gettext("fish")}
 
 
+class Problem(ValueError):
+    """Input we cannot use, explained: `message` is an English gettext msgid with %(name)s fields
+    filled from `params`, so a view shows it in the user's language (error_text) and the CLI in
+    English. Subclasses name the area (accounts, rosters, assignments)."""
+
+    def __init__(self, message: str, **params: object):
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.params = params
+
+
 def error_text(exc: BaseException) -> str:
     """An error that carries a gettext msgid (`message`, `params`) in the user's language.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 import uuid
 
-from peewee import (AutoField, BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField,
+from peewee import (AutoField, BigIntegerField, BooleanField, CharField, DateTimeField, FloatField, ForeignKeyField,
                     IntegerField, Model, TextField)
 
 from .db import database
@@ -182,7 +182,11 @@ class LearningRecord(BaseModel):
     class Meta:
         table_name = "learning_record"
         indexes = ((("device", "device_sequence"), True), (("user", "pack_id", "node_id"), False),
-                   (("pack_id", "node_id", "item_id"), False))
+                   (("pack_id", "node_id", "item_id"), False),
+                   # Teachers' reports (migration 0007): counted from the index alone.
+                   (("user", "verb", "pack_id", "node_id", "item_id", "correct", "assignment", "score",
+                     "created_at", "occurred_at"), False),
+                   (("user", "occurred_at", "duration_ms"), False))
 
 
 MODELS = MODELS + (Device, LearningRecord)
@@ -284,3 +288,79 @@ class ReaderPreference(BaseModel):
 
 
 MODELS = MODELS + (Assignment, AssignmentItem, AssignmentStudent, QuizAttempt, ReadingPosition, ReaderPreference)
+
+
+class StudentGroup(BaseModel):
+    """Some students of a class the teacher works with together (a reading group, a catch-up group)."""
+    classroom = ForeignKeyField(Classroom, backref="groups", on_delete="CASCADE")
+    name = CharField(max_length=64)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "student_group"
+        indexes = ((("classroom", "name"), True),)
+
+
+class GroupMember(BaseModel):
+    group = ForeignKeyField(StudentGroup, backref="members", on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+
+    class Meta:
+        table_name = "group_member"
+        indexes = ((("group", "user"), True),)
+
+
+MODELS = MODELS + (StudentGroup, GroupMember)
+
+
+class SyncState(BaseModel):
+    """The sync agent's one row: where it is enrolled, the acknowledged cursor, and its figures.
+
+    Written only by the agent (`classroom-sync`); the admin page reads it. `acked_seq` moves only to
+    what the hub acknowledged: the records after it are the ones still to send.
+    """
+    id = IntegerField(primary_key=True)  # always 1
+    hub_url = CharField(max_length=500, null=True)
+    school_id = CharField(max_length=200, null=True)
+    acked_seq = BigIntegerField(default=0)
+    last_success_at = DateTimeField(null=True)
+    last_attempt_at = DateTimeField(null=True)
+    last_error = TextField(null=True)
+    last_error_code = CharField(max_length=32, null=True)  # what kind of failure: see docs/sync.md
+    bytes_sent = BigIntegerField(default=0)
+    records_sent = BigIntegerField(default=0)
+    batch_size = IntegerField(default=200)
+    agent_version = CharField(max_length=64, null=True)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "sync_state"
+
+
+class SyncRequest(BaseModel):
+    """"Sync now", asked for on the admin page; the agent starts a sync and marks it done."""
+    id = AutoField()
+    requested_at = DateTimeField(default=utcnow)
+    requested_by = CharField(max_length=120, null=True)
+    done_at = DateTimeField(null=True, index=True)
+
+    class Meta:
+        table_name = "sync_request"
+
+
+class SyncLog(BaseModel):
+    """One sync attempt; the agent keeps the latest few hundred."""
+    id = AutoField()
+    started_at = DateTimeField(default=utcnow)
+    finished_at = DateTimeField(null=True)
+    ok = BooleanField(null=True)
+    error = TextField(null=True)
+    error_code = CharField(max_length=32, null=True)
+    records = IntegerField(default=0)
+    bytes = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "sync_log"
+
+
+MODELS = MODELS + (SyncState, SyncRequest, SyncLog)

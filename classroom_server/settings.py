@@ -9,6 +9,7 @@ import configparser
 import dataclasses
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -97,6 +98,37 @@ def _public_keys(raw: str) -> tuple[str, ...]:
     return keys
 
 
+def _non_negative_int(raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError("expected a whole number (0 or more)") from None
+    if value < 0:
+        raise ValueError("expected a whole number (0 or more)")
+    return value
+
+
+def hour_windows(spec: str) -> list[tuple[int, int]]:
+    """`"00:00-07:30, 18:00-24:00"` as minutes of the day [(0, 450), (1080, 1440)]; a window may
+    cross midnight (`"18:00-06:00"`). Raises ValueError with what is expected."""
+    windows = []
+    for part in spec.split(","):
+        match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", part)
+        if match is None:
+            raise ValueError("expected hours like 00:00-24:00, or several like 00:00-07:30, 18:00-24:00")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        if m1 > 59 or m2 > 59 or start > 1440 or end > 1440 or start == end:
+            raise ValueError(f"{part.strip()!r} is not a window of the day (HH:MM-HH:MM, 00:00 to 24:00)")
+        windows.append((start, end))
+    return windows
+
+
+def _hours(raw: str) -> str:
+    hour_windows(raw)
+    return ", ".join(part.strip().replace(" ", "") for part in raw.split(","))
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     section: str
@@ -143,6 +175,17 @@ OPTIONS: tuple[Option, ...] = (
            "enrolment with the national platform adds its key."),
     Option("content", "usb_roots", _paths, "/media, /mnt, /run/media",
            "Folders where USB drives get mounted; the admin page looks there for packs to import."),
+    Option("sync", "interval_seconds", _positive_int, "300",
+           "Seconds between syncs with the national platform while the link is up."),
+    Option("sync", "hours", _hours, "00:00-24:00",
+           "When the sync agent may use the link ([i18n] timezone), e.g. 00:00-07:30, 18:00-24:00; "
+           "\"sync now\" on the admin page works at any hour."),
+    Option("sync", "bandwidth_bytes_per_second", _non_negative_int, "0",
+           "Most bytes per second the sync agent sends on average; 0 for no cap."),
+    Option("sync", "timeout_seconds", _positive_int, "120",
+           "Seconds the sync agent waits for the hub to answer a request before it counts the link as down."),
+    Option("sync", "retry_max_seconds", _positive_int, "900",
+           "Longest wait between tries while the link is down (the waits grow from a few seconds)."),
 )
 
 
@@ -162,6 +205,11 @@ class Settings:
     i18n_timezone: str
     content_trusted_keys: tuple[str, ...]
     content_usb_roots: tuple[str, ...]
+    sync_interval_seconds: int
+    sync_hours: str
+    sync_bandwidth_bytes_per_second: int
+    sync_timeout_seconds: int
+    sync_retry_max_seconds: int
 
     @property
     def ini_path(self) -> Path:

@@ -100,13 +100,14 @@ def check_path(path: str) -> str:
 class _Checker:
     """Walks the manifest, collecting the first problem with its location."""
 
-    def __init__(self, files: dict[str, FileEntry]):
+    def __init__(self, files: dict[str, FileEntry], document: str = "pack.json"):
         self.files = files
         self.node_ids: set[str] = set()
+        self.document = document
 
     def fail(self, where: str, what: str, **params: object) -> None:
         """Refuse the pack: `what` is a literal msgid (babel.cfg extracts `fail`), `where` the JSON path."""
-        raise InvalidPack(what, where=f"pack.json {where}", **params)
+        raise InvalidPack(what, where=f"{self.document} {where}" if self.document else where, **params)
 
     def text(self, value: Any, where: str, required: bool = True) -> None:
         """A text in one or more of kk/ru/en."""
@@ -335,6 +336,12 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
             raise InvalidPack("the key %(key)r appears twice in one object", where="pack.json", key=key)
         result[key] = value
     return result
+
+
+def check_item(item: Any, where: str = "question") -> None:
+    """One exercise item outside a pack (a teacher's own quiz question), checked by the pack rules.
+    Raises InvalidPack naming the field."""
+    _Checker({}, document="").item(item, where, set())
 
 
 def parse_manifest(raw: bytes) -> Manifest:

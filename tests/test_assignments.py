@@ -307,3 +307,16 @@ def test_text_size_and_contrast_are_kept_per_reader(app, school, student):
     with app.app_context():
         pref = ReaderPreference.get()
         assert (pref.text_size, pref.contrast) == (3, "dark")
+
+
+def test_my_progress_lists_handed_in_quizzes_and_hides_unreleased_scores(app, school, student):
+    quiz = make(app, school, [(PACK, "limited", None)], kind="quiz", results="teacher", title="Yes-no quiz")
+    post(student, f"/learn/quiz/{quiz.id}/start")
+    post(student, f"/learn/quiz/{quiz.id}/0", {"answer": "y", **quiz_form(student, quiz.id, 0)})
+    post(student, f"/learn/quiz/{quiz.id}/submit")
+    page = student.get("/learn/progress").get_data(as_text=True)
+    assert "Yes-no quiz" in page and "not shown yet" in page and "1 of 1" not in page
+    with app.app_context():
+        coach.release_results(Assignment.get_by_id(quiz.id))
+    page = student.get("/learn/progress").get_data(as_text=True)
+    assert "Yes-no quiz" in page and "1 of 1" in page

@@ -496,6 +496,15 @@ def wait_until_sent(page, seconds: float = 10.0) -> None:
         page.wait_for_timeout(200)
 
 
+def wait_until_kept(page, urls, seconds: float = 10.0) -> None:
+    """Wait until the service worker has put these pages in its cache (it does so after answering)."""
+    deadline = time.monotonic() + seconds
+    while not all(page.evaluate("url => caches.match(url).then(found => !!found)", url) for url in urls):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the service worker did not keep {urls} within {seconds} s")
+        page.wait_for_timeout(100)
+
+
 def test_manifest_and_service_worker_are_served(page, school):
     import json
     page.goto("/signin")
@@ -523,6 +532,7 @@ def test_answer_offline_then_upload_once(new_page, school, practice_pack, app):
     page.goto(f"/learn/practice/{PACK}/{MIX}?item=2")  # the numeric question
     wait_for_service_worker(page)
     expect(page.get_by_role("button", name="Check my answer")).to_be_visible()
+    wait_until_kept(page, [page.url, "/static/app.js", "/static/style.css"])
 
     page.context.set_offline(True)
     page.reload()  # from the service worker's copy
@@ -572,6 +582,7 @@ def test_lesson_opened_online_can_be_read_offline(new_page, school, library):
     frame = page.frame_locator("iframe.lesson")
     expect(frame.locator("p")).to_contain_text("Бөлшектер туралы сабақ")
     heading = page.get_by_role("heading", level=1).text_content()
+    wait_until_kept(page, [page.url, page.locator("iframe.lesson").get_attribute("src")])
 
     page.context.set_offline(True)
     page.reload()
@@ -590,6 +601,7 @@ def test_offline_question_page_has_no_axe_violations(new_page, school, practice_
     expect(page).to_have_url(re.compile(r"/learn/$"))
     page.goto(f"/learn/practice/{PACK}/{MIX}?item=0")
     wait_for_service_worker(page)
+    wait_until_kept(page, [page.url, "/static/app.js", "/static/style.css"])
     page.context.set_offline(True)
     page.reload()
     expect(page.locator("main > [role=status].offline-banner")).to_contain_text("You are offline")

@@ -16,7 +16,7 @@ from classroom_server.models import LearningRecord, QuizAttempt, ReadingPosition
 from .packs import build, make_key
 from .test_browser import (PHONE, assert_no_horizontal_scroll, axe_report, browser,  # noqa: F401
                            expect, new_page, practice_pack, queued_answers, sign_in_student_pin,
-                           wait_for_service_worker, wait_until_sent)
+                           wait_for_service_worker, wait_until_kept, wait_until_sent)
 from .test_practice import ITEMS, MIX, PACK, right_and_wrong
 
 pytestmark = pytest.mark.browser
@@ -152,6 +152,7 @@ def test_every_item_type_answered_online_and_offline_each_stored_once(new_page, 
     # The question pages were kept on the device: offline, each type answered right.
     for index in range(len(ITEMS)):
         page.goto(f"/learn/practice/{PACK}/{MIX}?item={index}")
+    wait_until_kept(page, [f"/learn/practice/{PACK}/{MIX}?item={index}" for index in range(len(ITEMS))])
     page.context.set_offline(True)
     for index, item in enumerate(ITEMS):
         page.goto(f"/learn/practice/{PACK}/{MIX}?item={index}")

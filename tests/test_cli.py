@@ -115,10 +115,14 @@ def test_user_import_dry_run_changes_nothing(tmp_path):
 
 
 def test_user_import_refuses_wrong_encoding_and_headers(tmp_path):
-    latin = tmp_path / "cp1251.csv"
-    latin.write_bytes("role,display_name\nstudent,Иван\n".encode("cp1251"))
-    result = run(tmp_path, "user", "import", str(latin))
-    assert result.exit_code == 1 and "not UTF-8" in result.output
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(b"role,display_name\nstudent,\x98\xff\n")
+    result = run(tmp_path, "user", "import", str(garbage))
+    assert result.exit_code == 1 and "not text in UTF-8, UTF-16 or Windows-1251" in result.output
+    cyrillic = tmp_path / "cp1251.csv"  # what Excel in Russian saves as "CSV"
+    cyrillic.write_bytes("role;display_name\nstudent;Иван Петров\n".encode("cp1251"))
+    assert run(tmp_path, "user", "import", str(cyrillic)).exit_code == 0
+    assert "Иван Петров" in run(tmp_path, "user", "list", "--role", "student").output
     headless = tmp_path / "headless.csv"
     headless.write_text("student,Иван\n", encoding="utf-8")
     result = run(tmp_path, "user", "import", str(headless))

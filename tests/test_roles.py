@@ -89,3 +89,34 @@ def test_api_errors_are_json(app, school):
     assert response.status_code == 403 and response.get_json()["error"] == "forbidden"
     me = client.get("/api/v1/me").get_json()
     assert me["role"] == "student" and me["csrf_token"]
+
+
+def test_every_coach_route_refuses_another_teachers_class(app, school):
+    """Each coach route, given the other class, its group, student and assignment: 403 or 404, and
+    nothing in the database changes."""
+    from classroom_server.coach import services as coach
+    from classroom_server.models import MODELS, StudentGroup
+    with app.app_context():
+        group = StudentGroup.create(classroom=school.other_class.id, name="Theirs")
+        theirs = coach.create_assignment(school.other_class, school.other_teacher, "Theirs",
+                                         [("some.pack", "node", None)])
+        part = theirs.parts.get()
+        counts = {model.__name__: model.select().count() for model in MODELS}
+    ids = {"class_id": school.other_class.id, "student_id": school.other_student.id, "group_id": group.id,
+           "assignment_id": theirs.id, "part_id": part.id, "action": "close"}
+    client = app.test_client()
+    sign_in_as(client, school, "teacher")
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("coach.") or not rule.arguments:
+            continue
+        url = rule.build({k: ids.get(k, 1) for k in rule.arguments})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            data = {"csrf_token": csrf_of(client), "class_id": str(school.pin_class.id), "title": "x"} \
+                if method == "POST" else None
+            response = client.open(url, method=method, data=data)
+            assert response.status_code in (403, 404), f"{method} {url} -> {response.status_code}"
+            checked += 1
+    with app.app_context():
+        assert {model.__name__: model.select().count() for model in MODELS} == counts
+    assert checked >= 15

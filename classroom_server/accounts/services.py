@@ -1,10 +1,12 @@
 """Accounts: creating users, checking passwords, PINs and picture codes, rate limits, CSV import."""
 from __future__ import annotations
 
+import codecs
 import concurrent.futures
 import csv
 import datetime
 import io
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -12,6 +14,7 @@ from peewee import IntegrityError, fn
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..db import Prepared, database
+from ..i18n import Problem
 from ..models import ROLES, SIGNIN_MODES, Classroom, LoginFailure, Membership, SchoolSetting, User, utcnow
 from ..settings import LANGUAGES
 
@@ -27,17 +30,8 @@ MIN_PASSWORD = 8
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
-class AccountError(ValueError):
-    """Input that cannot make or change an account; the message says what to fix.
-
-    `message` is an English gettext msgid with %(name)s fields filled from `params`, so a view can
-    show it in the user's language (i18n.error_text) and the CLI in English.
-    """
-
-    def __init__(self, message: str, **params: object):
-        super().__init__(message % params if params else message)
-        self.message = message
-        self.params = params
+class AccountError(Problem):
+    """Input that cannot make or change an account; the message says what to fix."""
 
 
 class RateLimited(Exception):
@@ -77,8 +71,19 @@ def check_picture_code(code: str) -> str:
 
 # Hash checks run on a small pool of their own threads: each scrypt check takes 16-32 MiB, and
 # memory freed by a thread's allocator stays with that thread; 8 waitress threads hashing at 9:00
-# would keep 8 such areas. Two threads use both cores (scrypt releases the GIL).
-_HASHING = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="scrypt")
+# would keep 8 such areas. Two threads use both cores (scrypt releases the GIL), also when
+# `serve` keeps the request threads on one CPU: these start from a request thread, so they take
+# back every CPU the process had when this module was imported.
+_EVERY_CPU = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+
+
+def _on_every_cpu() -> None:
+    if _EVERY_CPU:
+        os.sched_setaffinity(0, _EVERY_CPU)
+
+
+_HASHING = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="scrypt",
+                                                 initializer=_on_every_cpu)
 # PINs (10^4) and picture codes (8^3) are guarded by the rate limit, not by the hash's cost:
 # a lighter scrypt (16 MiB, ~25 ms) for them; passwords keep werkzeug's default (32 MiB, ~70 ms).
 SECRET_METHOD = "scrypt:16384:8:1"
@@ -272,29 +277,39 @@ class ImportReport:
     classes_created: list[str] = field(default_factory=list)
 
 
-def _open_csv(text: str) -> csv.DictReader:
-    sample = text[:4096]
+def decode_csv(raw: bytes) -> str:
+    """A spreadsheet's text: UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"),
+    or Windows-1251 (Excel in Russian on Windows saves "CSV" in it)."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16")
     try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    return csv.DictReader(io.StringIO(text), dialect=dialect)
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1251")
+    except UnicodeDecodeError:
+        raise AccountError("the file is not text in UTF-8, UTF-16 or Windows-1251: save it as 'CSV UTF-8'") \
+            from None
+
+
+def open_csv(text: str) -> csv.DictReader:
+    """Rows by column title; comma, semicolon or tab: whichever the title line uses most (csv's
+    Sniffer guesses wrong on names with spaces)."""
+    header = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=header.count)
+    return csv.DictReader(io.StringIO(text), delimiter=delimiter if header.count(delimiter) else ",")
 
 
 def import_users(data: bytes, dry_run: bool = False) -> ImportReport:
-    """Create users from CSV (UTF-8, with or without BOM; comma, semicolon or tab).
+    """Create users from CSV (see decode_csv and open_csv for encodings and separators).
 
     Columns: role, display_name, and as needed username, password, class, pin, language.
     Each bad row is rejected with its reason; good rows are created (none with `dry_run`). A class
     named in a row is created when missing.
     """
     report = ImportReport()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise AccountError("the file is not UTF-8 (byte %(offset)d): save it as 'CSV UTF-8'",
-                           offset=exc.start) from None
-    reader = _open_csv(text)
+    reader = open_csv(decode_csv(data))
     headers = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = {"role", "display_name"} - set(headers)
     if missing:

@@ -1,9 +1,11 @@
 """The school IT person's pages: people, classes, CSV import."""
 from __future__ import annotations
 
+import datetime
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 
 from content_packs.manifest import InvalidPack
@@ -14,8 +16,9 @@ from ..content import services as content
 from ..accounts.services import AccountError
 from ..coach.services import visible_classrooms
 from ..i18n import error_text
-from ..models import ROLES, SIGNIN_MODES, Classroom, ContentPack, User
+from ..models import ROLES, SIGNIN_MODES, Classroom, ContentPack, SyncRequest, User, utcnow
 from ..security import roles_required
+from .sync import request_sync, sync_status
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 bp.before_request(roles_required("admin"))
@@ -34,7 +37,7 @@ def _page(error: str | None = None, report=None, status: int = 200):
                            page=page, pages=max(1, -(-total // PAGE_SIZE)), role=role, roles=ROLES,
                            classes=visible_classrooms(User(role="admin")), modes=SIGNIN_MODES,
                            teachers=User.select().where(User.role == "teacher").order_by(User.display_name),
-                           error=error, report=report), status
+                           error=error, report=report, **_sync_panel()), status
 
 
 @bp.get("/")
@@ -163,3 +166,32 @@ def content_remove(pack_id: str):
         abort(404)
     flash(_("Removed %(pack)s", pack=pack_id))
     return redirect(url_for("admin.content_home"))
+
+
+# --- Sync with the national platform ---------------------------------------------------------------
+
+STALE_REQUEST = datetime.timedelta(minutes=2)  # the agent looks every few seconds when it runs
+
+
+def _size(count: int) -> str:
+    if count >= 1024 ** 2:
+        return _("%(size)s MB", size=format_decimal(round(count / 1024 ** 2, 1)))
+    if count >= 1024:
+        return _("%(size)s KB", size=format_decimal(round(count / 1024, 1)))
+    return _("%(size)s bytes", size=format_decimal(count))
+
+
+def _sync_panel() -> dict:
+    """What admin/_sync.html shows: the agent's state, read from the database it writes."""
+    status = sync_status(attempts=5)
+    oldest = (SyncRequest.select(SyncRequest.requested_at).where(SyncRequest.done_at.is_null())
+              .order_by(SyncRequest.id).scalar()) if status.pending_requests else None
+    return {"sync": status, "stale_request": bool(oldest and utcnow() - oldest > STALE_REQUEST),
+            "number": format_decimal, "size": _size}
+
+
+@bp.post("/sync")
+def sync_now():
+    request_sync(g.user.username)
+    flash(_("Sync asked for: the sync agent starts within a few seconds when it is running."))
+    return redirect(url_for("admin.home") + "#sync-heading")

@@ -6,9 +6,10 @@ from flask_babel import gettext as _
 
 from ..accounts import services as accounts
 from ..accounts.services import PICTURES, AccountError
-from ..models import SIGNIN_MODES, Classroom, User
+from ..i18n import error_text
+from ..models import SIGNIN_MODES, Classroom, StudentGroup, User, utcnow
 from ..security import roles_required
-from . import services
+from . import roster, services
 
 bp = Blueprint("coach", __name__, url_prefix="/coach", template_folder="templates")
 bp.before_request(roles_required("teacher", "admin"))
@@ -26,11 +27,82 @@ def home():
     return render_template("coach/home.html", classes=services.visible_classrooms(g.user))
 
 
+def _class_page(room: Classroom, status: int = 200, **extra):
+    return render_template(
+        "coach/class.html", classroom=room, students=accounts.class_students(room),
+        teachers=services.class_teachers(room), modes=SIGNIN_MODES, pictures=PICTURES,
+        assignments=services.class_assignments(room), groups=roster.groups(room), now=utcnow(),
+        **extra), status
+
+
 @bp.get("/class/<int:class_id>")
 def classroom(class_id: int):
+    return _class_page(_own_classroom(class_id))
+
+
+@bp.post("/class/<int:class_id>/students")
+def add_student(class_id: int):
     room = _own_classroom(class_id)
-    return render_template("coach/class.html", classroom=room, students=accounts.class_students(room),
-                           teachers=services.class_teachers(room), modes=SIGNIN_MODES, pictures=PICTURES)
+    try:
+        student = roster.add_student(room, request.form.get("name", ""))
+    except roster.RosterError as exc:
+        return _class_page(room, 400, add_error=error_text(exc))
+    flash(_("%(name)s is in the class now.", name=student.display_name))
+    return redirect(url_for("coach.classroom", class_id=room.id), 303)
+
+
+@bp.post("/class/<int:class_id>/students/import")
+def import_students(class_id: int):
+    room = _own_classroom(class_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _class_page(room, 400, import_error=_("Choose a CSV file to import."))
+    try:
+        result = roster.import_students(room, upload.read(roster.MAX_IMPORT_BYTES + 1))
+    except (roster.RosterError, AccountError) as exc:
+        return _class_page(room, 400, import_error=error_text(exc))
+    if result.problems:
+        return _class_page(room, 400, import_problems=[
+            (problem.line, error_text(roster.RosterError(problem.problem, **problem.params)))
+            for problem in result.problems])
+    flash(_("Students added: %(count)d.", count=len(result.added)))
+    return redirect(url_for("coach.classroom", class_id=room.id), 303)
+
+
+@bp.post("/class/<int:class_id>/groups")
+def create_group(class_id: int):
+    room = _own_classroom(class_id)
+    try:
+        roster.create_group(room, request.form.get("name", ""))
+    except roster.RosterError as exc:
+        return _class_page(room, 400, group_error=error_text(exc))
+    return redirect(url_for("coach.classroom", class_id=room.id, _anchor="groups-heading"), 303)
+
+
+def _own_group(room: Classroom, group_id: int) -> StudentGroup:
+    group = StudentGroup.get_or_none(StudentGroup.id == group_id, StudentGroup.classroom == room.id)
+    return group or abort(404)
+
+
+@bp.post("/class/<int:class_id>/group/<int:group_id>/members")
+def group_members(class_id: int, group_id: int):
+    room = _own_classroom(class_id)
+    group = _own_group(room, group_id)
+    try:
+        roster.set_members(group, room, [int(v) for v in request.form.getlist("student") if v.isdigit()])
+    except roster.RosterError as exc:
+        return _class_page(room, 400, group_error=error_text(exc))
+    flash(_("Group %(name)s saved.", name=group.name))
+    return redirect(url_for("coach.classroom", class_id=room.id, _anchor="groups-heading"), 303)
+
+
+@bp.post("/class/<int:class_id>/group/<int:group_id>/delete")
+def delete_group(class_id: int, group_id: int):
+    room = _own_classroom(class_id)
+    group = _own_group(room, group_id)
+    group.delete_instance(recursive=True)
+    flash(_("Group %(name)s removed; its students stay in the class.", name=group.name))
+    return redirect(url_for("coach.classroom", class_id=room.id, _anchor="groups-heading"), 303)
 
 
 @bp.post("/class/<int:class_id>/signin-mode")
@@ -67,3 +139,7 @@ def student_secret(class_id: int, student_id: int):
         return redirect(url_for("coach.classroom", class_id=room.id))
     flash(_("New code saved for %(name)s.", name=student.display_name))
     return redirect(url_for("coach.classroom", class_id=room.id))
+
+
+from . import assignment_views  # noqa: E402,F401  (its routes live on this blueprint)
+from . import report_views  # noqa: E402,F401  (reports and exports: routes on this blueprint)

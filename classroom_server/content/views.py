@@ -27,6 +27,7 @@ mimetypes.add_type("text/html", ".html")
 CONTENT_CSP = ("sandbox allow-scripts allow-popups; default-src 'self' data: blob:; "
                "script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'none'; "
                "form-action 'none'; frame-ancestors 'self'; base-uri 'none'")
+PDF_CSP = "frame-ancestors 'self'"
 IMMUTABLE_SECONDS = 31536000
 
 
@@ -41,7 +42,8 @@ def _send_blob(sha256: str, name: str, immutable: bool):
         abort(404)
     response.headers["Cache-Control"] = (f"public, max-age={IMMUTABLE_SECONDS}, immutable" if immutable
                                          else "no-cache")
-    response.headers["Content-Security-Policy"] = CONTENT_CSP
+    # Chromium will not show a PDF in a sandboxed document: PDFs open in the browser's own viewer.
+    response.headers["Content-Security-Policy"] = PDF_CSP if mimetype == "application/pdf" else CONTENT_CSP
     # Lessons run in sandboxed frames with an opaque origin; they must still load their pictures.
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response

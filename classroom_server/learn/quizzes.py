@@ -200,3 +200,19 @@ def seconds_left(attempt: QuizAttempt, now: datetime.datetime | None = None) -> 
     if attempt.deadline is None:
         return None
     return max(0, int((attempt.deadline - (now or utcnow())).total_seconds()))
+
+
+@dataclass(frozen=True)
+class HandedIn:
+    assignment: Assignment
+    attempt: QuizAttempt
+    released: bool
+
+
+def handed_in(user: User, now: datetime.datetime | None = None) -> list[HandedIn]:
+    """Every go this student handed in, newest first; scores only where results are released."""
+    now = now or utcnow()
+    rows = (QuizAttempt.select(QuizAttempt, Assignment).join(Assignment)
+            .where(QuizAttempt.user == user.id, QuizAttempt.submitted_at.is_null(False))
+            .order_by(QuizAttempt.submitted_at.desc()))
+    return [HandedIn(row.assignment, row, results_released(row.assignment, now)) for row in rows]

@@ -5,17 +5,16 @@ The database runs with synchronous=FULL, so a record whose insert returned survi
 """
 from __future__ import annotations
 
+import collections
 import datetime
 import re
-import threading
 import uuid
 from dataclasses import dataclass
 
-from ..db import database, is_sqlite
+from ..db import GroupCommit, database
 from ..domain.statements import LearningRecord as Statementable
 from ..models import LearningRecord, User, utcnow
 
-_WRITES = threading.Lock()
 VERBS = ("opened", "progressed", "answered", "completed", "submitted", "read")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -82,28 +81,76 @@ def record(user: User, device_id: str, interaction: Interaction, record_uuid: st
         language=interaction.language, classroom=interaction.classroom, assignment=interaction.assignment,
         response=interaction.response, correct=interaction.correct, score=interaction.score,
         duration_ms=interaction.duration_ms, progress=interaction.progress, attempt=interaction.attempt)
-    # Two plain statements, no query building: this runs for every answer of every student.
-    # IMMEDIATE: take the write lock at BEGIN, so two answers from one device cannot read the same
-    # last sequence number (a deferred transaction would fail to upgrade its lock instead of waiting).
-    # The threads of this process queue on a lock of our own first: SQLite's busy handler would make
-    # them sleep and poll (1, 2, 5 ... 100 ms) while one fsync finishes.
-    with _WRITES, (database.atomic(lock_type="IMMEDIATE") if is_sqlite() else database.atomic()):
-        if client_made:
-            existing = LearningRecord.get_or_none(LearningRecord.uuid == record_uuid)
-            if existing is not None:
-                return existing, False
+    # Answers that arrive together share one transaction and one fsync (db.GroupCommit); this
+    # returns once the commit that holds this record is done.
+    return _GROUP.run(_Pending(fields, client_made))
+
+
+@dataclass(frozen=True)
+class _Pending:
+    fields: dict
+    client_made: bool  # its uuid came from the device: it may be stored already
+
+
+def _store(group: list[_Pending]) -> list[tuple[LearningRecord, bool]]:
+    """Store a group of records with three statements, inside the group's IMMEDIATE transaction.
+
+    The transaction holds SQLite's write lock, so no other writer can take the same device
+    sequence numbers. Plain SQL, no query building: this runs for every answer of every student.
+    """
+    results: list[tuple[LearningRecord, bool] | None] = [None] * len(group)
+    client_made = [pending.fields["uuid"] for pending in group if pending.client_made]
+    known = ({row.uuid: row for row in LearningRecord.select().where(LearningRecord.uuid.in_(client_made))}
+             if client_made else {})
+    fresh: dict[str, int] = {}  # uuid -> index of the write that stores it
+    again: list[int] = []  # the same offline record twice in one group: stored once
+    for index, pending in enumerate(group):
+        record_uuid = pending.fields["uuid"]
+        if record_uuid in known:
+            results[index] = (known[record_uuid], False)
+        elif record_uuid in fresh:
+            again.append(index)
+        else:
+            fresh[record_uuid] = index
+    if fresh:
+        rows = [group[index].fields for index in fresh.values()]
+        per_device = collections.Counter(fields["device"] for fields in rows)
         param = database.obj.param
-        sequence = database.execute_sql(
-            f"INSERT INTO device (id, created_at, last_sequence) VALUES ({param}, {param}, 1) "
-            "ON CONFLICT (id) DO UPDATE SET last_sequence = device.last_sequence + 1 RETURNING last_sequence",
-            (device_id, now)).fetchone()[0]
-        row = LearningRecord(device_sequence=sequence, **fields)
-        columns = [LearningRecord._meta.fields[name] for name in (*fields, "device_sequence")]
-        values = [field.db_value(row.__data__.get(field.name)) for field in columns]
-        row.seq = database.execute_sql(
-            f"INSERT INTO learning_record ({', '.join(f.column_name for f in columns)}) "
-            f"VALUES ({', '.join([param] * len(columns))}) RETURNING seq", values).fetchone()[0]
-    return row, True
+        last = dict(database.execute_sql(
+            "INSERT INTO device (id, created_at, last_sequence) VALUES "
+            + ", ".join([f"({param}, {param}, {param})"] * len(per_device))
+            + " ON CONFLICT (id) DO UPDATE SET last_sequence = device.last_sequence + excluded.last_sequence"
+            " RETURNING id, last_sequence",
+            [value for device, count in per_device.items() for value in (device, rows[0]["created_at"], count)]))
+        following = {device: last[device] - count + 1 for device, count in per_device.items()}
+        stored = []
+        for fields in rows:
+            row = LearningRecord(device_sequence=following[fields["device"]], **fields)
+            following[fields["device"]] += 1
+            stored.append(row)
+        seqs = dict(database.execute_sql(
+            f"INSERT INTO learning_record ({_COLUMN_NAMES}) VALUES " + ", ".join([_ROW[param]] * len(stored))
+            + " RETURNING uuid, seq",
+            [field.db_value(row.__data__.get(field.name)) for row in stored for field in _COLUMNS]))
+        for row, index in zip(stored, fresh.values()):
+            row.seq = seqs[row.uuid]
+            results[index] = (row, True)
+    for index in again:
+        results[index] = (results[fresh[group[index].fields["uuid"]]][0], False)
+    return results  # type: ignore[return-value]
+
+
+def _store_one(pending: _Pending) -> tuple[LearningRecord, bool]:
+    return _store([pending])[0]
+
+
+_GROUP: GroupCommit[_Pending, tuple[LearningRecord, bool]] = GroupCommit(_store, _store_one)
+_COLUMNS = [LearningRecord._meta.fields[name] for name in (
+    "uuid", "device", "created_at", "occurred_at", "user", "learner", "verb", "pack_id", "node_id", "node_kind",
+    "item_id", "language", "classroom", "assignment", "response", "correct", "score", "duration_ms", "progress",
+    "attempt", "device_sequence")]
+_COLUMN_NAMES = ", ".join(field.column_name for field in _COLUMNS)
+_ROW = {param: "(" + ", ".join([param] * len(_COLUMNS)) + ")" for param in ("?", "%s")}
 
 
 def statementable(row: LearningRecord, school_id: str) -> Statementable:

@@ -160,7 +160,8 @@ def result(pack_id: str, node_id: str):
 
 @bp.get("/progress")
 def progress():
-    return render_template("learn/progress.html", rows=practice.my_progress(g.user))
+    return render_template("learn/progress.html", rows=practice.my_progress(g.user),
+                           quizzes=quizzes.handed_in(g.user))
 
 
 # --- assigned work and quizzes -------------------------------------------------------------------

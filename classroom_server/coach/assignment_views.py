@@ -1,0 +1,204 @@
+"""The teacher's assignments: pick from the library, give to a class, a group or some students,
+then reorder, edit, close, copy to another class; quizzes with their rules and own questions."""
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from ..accounts import services as accounts
+from ..content import services as content
+from ..i18n import LANGUAGES, error_text
+from ..models import Assignment, Classroom, User
+from . import assign, roster, services
+from .views import _own_classroom, bp
+
+
+def _own_assignment(assignment_id: str) -> tuple[Assignment, Classroom]:
+    found = Assignment.get_or_none(Assignment.id == assignment_id) or abort(404)
+    return found, _own_classroom(found.classroom_id)
+
+
+def _int(value: str | None, default: int | None = None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        raise assign.PickError("%(value)s is not a whole number", value=value) from None
+
+
+def _float(value: str | None, default: float) -> float:
+    try:
+        return float(value.replace(",", ".")) if value else default
+    except ValueError:
+        raise assign.PickError("%(value)s is not a number", value=value) from None
+
+
+def _students(room: Classroom, form) -> list[User]:
+    """Who it is for, from the form: the whole class (empty list), groups, or ticked students."""
+    to = form.get("to", "class")
+    if to == "groups":
+        chosen = roster.group_students(room, [int(v) for v in form.getlist("group") if v.isdigit()])
+        if not chosen:
+            raise assign.PickError("choose a group that has students")
+        return chosen
+    if to == "students":
+        ids = {int(v) for v in form.getlist("student") if v.isdigit()}
+        chosen = [s for s in accounts.class_students(room) if s.id in ids]
+        if not chosen or len(chosen) != len(ids):
+            raise assign.PickError("tick the students of this class it is for")
+        return chosen
+    return []
+
+
+def _quiz_rules(form) -> dict:
+    return {"time_limit_minutes": _int(form.get("time_limit")), "attempts": _int(form.get("attempts"), 1),
+            "results": form.get("results", "submitted")}
+
+
+def _picker(room: Classroom, kind: str, status: int = 200, error: str | None = None):
+    query = request.values.get("q", "").strip()
+    only = None
+    if query:
+        hits = content.search(query, limit=200).hits
+        only = {(hit.pack_id, hit.node_id) for hit in hits}
+    return render_template(
+        "coach/assign.html", classroom=room, kind=kind, trees=assign.library(kind == "quiz", only), query=query,
+        groups=roster.groups(room), students=accounts.class_students(room), skills=assign.skills(),
+        form=request.form, error=error, languages=LANGUAGES), status
+
+
+@bp.get("/class/<int:class_id>/assign")
+def new_assignment(class_id: int):
+    room = _own_classroom(class_id)
+    kind = request.args.get("kind", "work")
+    if kind not in ("work", "quiz"):
+        abort(404)
+    return _picker(room, kind)
+
+
+@bp.post("/class/<int:class_id>/assign")
+def create_assignment(class_id: int):
+    room = _own_classroom(class_id)
+    kind = request.form.get("kind", "work")
+    if kind not in ("work", "quiz"):
+        abort(400)
+    form = request.form
+    try:
+        parts: list = assign.parse_parts(form.getlist("part"), kind == "quiz")
+        if kind == "quiz":
+            if form.get("draw_skill"):
+                parts += [p for p in assign.draw(form["draw_skill"], _int(form.get("draw_count"), 5),
+                                                 _float(form.get("draw_easiest"), -4),
+                                                 _float(form.get("draw_hardest"), 4)) if p not in parts]
+            if form.get("prompt", "").strip():
+                parts.append(assign.own_item(form, form.get("language") if form.get("language") in LANGUAGES
+                                             else "kk"))
+        created = services.create_assignment(
+            room, g.user, form.get("title", ""), parts, kind=kind, students=_students(room, form),
+            starts_at=assign.school_time(form.get("starts_at")), due_at=assign.school_time(form.get("due_at")),
+            **(_quiz_rules(form) if kind == "quiz" else {}))
+    except (assign.PickError, services.AssignmentError, roster.RosterError) as exc:
+        return _picker(room, kind, 400, error_text(exc))
+    flash(_("Assigned: %(title)s.", title=created.title))
+    return redirect(url_for("coach.assignment", assignment_id=created.id), 303)
+
+
+@bp.get("/assignment/<assignment_id>")
+def assignment(assignment_id: str, status: int = 200, error: str | None = None):
+    found, room = _own_assignment(assignment_id)
+    rows = services.parts(found)
+    titles = assign.part_titles(rows)
+    return render_template(
+        "coach/assignment.html", assignment=found, classroom=room, parts=rows, titles=titles,
+        targets=services.targets(found), groups=roster.groups(room), students=accounts.class_students(room),
+        other_classes=[c for c in services.visible_classrooms(g.user) if c.id != room.id],
+        starts_at=assign.local_input(found.starts_at), due_at=assign.local_input(found.due_at),
+        error=error, languages=LANGUAGES, form=request.form), status
+
+
+def _back(found: Assignment):
+    return redirect(url_for("coach.assignment", assignment_id=found.id), 303)
+
+
+def _failed(found: Assignment, exc: Exception):
+    return assignment(found.id, 400, error_text(exc))
+
+
+@bp.post("/assignment/<assignment_id>/edit")
+def edit_assignment(assignment_id: str):
+    found, room = _own_assignment(assignment_id)
+    form = request.form
+    try:
+        services.update_assignment(found, form.get("title", ""), assign.school_time(form.get("starts_at")),
+                                   assign.school_time(form.get("due_at")),
+                                   **(_quiz_rules(form) if found.kind == "quiz" else {}))
+    except (assign.PickError, services.AssignmentError) as exc:
+        return _failed(found, exc)
+    flash(_("Saved."))
+    return _back(found)
+
+
+@bp.post("/assignment/<assignment_id>/targets")
+def assignment_targets(assignment_id: str):
+    found, room = _own_assignment(assignment_id)
+    try:
+        services.set_targets(found, _students(room, request.form))
+    except (assign.PickError, services.AssignmentError, roster.RosterError) as exc:
+        return _failed(found, exc)
+    flash(_("Saved."))
+    return _back(found)
+
+
+@bp.post("/assignment/<assignment_id>/part/<int:part_id>/<action>")
+def assignment_part(assignment_id: str, part_id: int, action: str):
+    found, _room = _own_assignment(assignment_id)
+    try:
+        if action in ("up", "down"):
+            services.move_part(found, part_id, -1 if action == "up" else 1)
+        elif action == "remove":
+            services.remove_part(found, part_id)
+        else:
+            abort(404)
+    except services.AssignmentError as exc:
+        return _failed(found, exc)
+    return _back(found)
+
+
+@bp.post("/assignment/<assignment_id>/own")
+def add_own_question(assignment_id: str):
+    found, _room = _own_assignment(assignment_id)
+    if found.kind != "quiz":
+        abort(404)
+    language = request.form.get("language") if request.form.get("language") in LANGUAGES else "kk"
+    try:
+        services.add_parts(found, [assign.own_item(request.form, language)])
+    except (assign.PickError, services.AssignmentError) as exc:
+        return _failed(found, exc)
+    flash(_("Question added."))
+    return _back(found)
+
+
+@bp.post("/assignment/<assignment_id>/<action>")
+def assignment_action(assignment_id: str, action: str):
+    found, room = _own_assignment(assignment_id)
+    if action == "close":
+        services.close_assignment(found)
+        flash(_("Closed: students can no longer answer it."))
+    elif action == "reopen":
+        services.reopen_assignment(found)
+        flash(_("Open again."))
+    elif action == "release" and found.kind == "quiz":
+        services.release_results(found)
+        flash(_("Results released: students see their scores and the right answers."))
+    elif action == "copy":
+        target = Classroom.get_or_none(Classroom.id == _int(request.form.get("class_id"), 0)) or abort(404)
+        if not services.can_manage(g.user, target):
+            abort(403)
+        try:
+            copy = services.copy_assignment(found, target, g.user)
+        except services.AssignmentError as exc:
+            return _failed(found, exc)
+        flash(_("Copied to class %(name)s.", name=target.name))
+        return redirect(url_for("coach.assignment", assignment_id=copy.id), 303)
+    else:
+        abort(404)
+    return _back(found)

@@ -1,0 +1,211 @@
+"""The hub's settings: one declared list, read from `<data-dir>/classroom-hub.ini` and the environment.
+
+Precedence: `CLASSROOM_HUB_<SECTION>_<KEY>` variable > INI file > default. The data folder comes
+from `--data-dir` or `CLASSROOM_HUB_DATA_DIR`.
+"""
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+INI_NAME = "classroom-hub.ini"
+ENV_PREFIX = "CLASSROOM_HUB_"
+DATA_DIR_ENV = "CLASSROOM_HUB_DATA_DIR"
+
+
+class SettingsError(Exception):
+    """A setting has a value we cannot use; the message names where it came from and what to fix."""
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a number from {low} to {high}")
+        return value
+    return parse
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("expected a number of seconds") from None
+    if not 0 < value <= 86400:
+        raise ValueError("expected more than 0 and at most 86400 seconds")
+    return value
+
+
+def _database_url(raw: str) -> str:
+    value = raw.strip()
+    if value and not value.startswith(("sqlite:///", "postgres://", "postgresql://")):
+        raise ValueError("expected postgresql://USER@HOST:PORT/NAME (or sqlite:///PATH for a quick local "
+                         "try), or empty for a SQLite file in the data folder")
+    return value
+
+
+def _http_url(raw: str) -> str:
+    value = raw.strip()
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("expected the LRS's xAPI endpoint, e.g. https://lrs.example.org/xAPI/, or empty "
+                         "to forward nothing")
+    if value and not value.endswith("/"):
+        value += "/"
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    section: str
+    key: str
+    parse: Callable[[str], Any]
+    default: str
+    description: str
+
+    @property
+    def field(self) -> str:
+        return f"{self.section}_{self.key}"
+
+    @property
+    def env(self) -> str:
+        return f"{ENV_PREFIX}{self.section.upper()}_{self.key.upper()}"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("hub", "name", _text, "classroom-hub",
+           "This hub's name, answered by GET /api/v1/ping (e.g. the ministry's platform name)."),
+    Option("server", "host", _text, "127.0.0.1",
+           "Address to listen on. Keep 127.0.0.1 behind a TLS reverse proxy on the same machine."),
+    Option("server", "port", _int_between(0, 65535), "8800", "TCP port; 0 picks a free one."),
+    Option("server", "threads", _int_between(1, 256), "8", "Waitress worker threads."),
+    Option("database", "url", _database_url, "",
+           "postgresql://USER@HOST:PORT/NAME for production; empty for a SQLite file in the data folder "
+           "(a quick local try only)."),
+    Option("forward", "url", _http_url, "",
+           "xAPI endpoint of an external Learning Record Store (statements go to <url>statements); "
+           "empty: forward nothing."),
+    Option("forward", "username", _text, "", "HTTP basic-auth key (user name) for the LRS."),
+    Option("forward", "password", _text, "", "HTTP basic-auth secret for the LRS."),
+    Option("forward", "batch_size", _int_between(1, 5000), "500", "Statements per POST to the LRS."),
+    Option("forward", "timeout", _seconds, "60", "Seconds to wait for the LRS to answer one POST."),
+    Option("forward", "retries", _int_between(0, 20), "4",
+           "Retries of a failing POST within one pass, with exponential backoff and jitter."),
+    Option("forward", "backoff", _seconds, "2",
+           "Base of the backoff between retries, in seconds (doubles each retry, capped at 10 minutes)."),
+    Option("forward", "interval", _seconds, "60",
+           "With `forward --loop`: seconds between passes when all is forwarded."),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class HubSettings:
+    data_dir: Path
+    hub_name: str
+    server_host: str
+    server_port: int
+    server_threads: int
+    database_url: str
+    forward_url: str
+    forward_username: str
+    forward_password: str
+    forward_batch_size: int
+    forward_timeout: float
+    forward_retries: int
+    forward_backoff: float
+    forward_interval: float
+
+    @property
+    def ini_path(self) -> Path:
+        return self.data_dir / INI_NAME
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'hub.sqlite3'}"
+
+    def replace(self, **changes: Any) -> "HubSettings":
+        return dataclasses.replace(self, **changes)
+
+
+def default_data_dir(environ: dict[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    if environ.get(DATA_DIR_ENV):
+        return Path(environ[DATA_DIR_ENV])
+    base = environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "classroom-hub"
+
+
+def load_settings(data_dir: str | os.PathLike | None = None,
+                  environ: dict[str, str] | None = None) -> HubSettings:
+    """Read the hub's settings; raise SettingsError naming the file/section or variable at fault."""
+    environ = dict(os.environ if environ is None else environ)
+    folder = Path(data_dir) if data_dir is not None else default_data_dir(environ)
+    ini_path = folder / INI_NAME
+    parser = configparser.ConfigParser(interpolation=None)
+    if ini_path.exists():
+        try:
+            with open(ini_path, encoding="utf-8") as handle:
+                parser.read_file(handle)
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{ini_path}: cannot read the settings file: {exc}. Fix the file or write "
+                                f"a fresh one with `classroom-hub config init --force`.") from None
+    known = {(o.section, o.key) for o in OPTIONS}
+    for section in parser.sections():
+        for key in parser[section]:
+            if (section, key) not in known:
+                log.warning("%s: [%s] %s is not a known setting and is ignored", ini_path, section, key)
+    variables = {o.env for o in OPTIONS} | {DATA_DIR_ENV}
+    for name in environ:
+        if name.startswith(ENV_PREFIX) and name not in variables:
+            log.warning("environment variable %s is not a known setting and is ignored", name)
+
+    values: dict[str, Any] = {"data_dir": folder}
+    errors = []
+    for option in OPTIONS:
+        if option.env in environ:
+            raw, origin = environ[option.env], f"environment variable {option.env}"
+        elif parser.has_option(option.section, option.key):
+            raw, origin = parser.get(option.section, option.key), f"{ini_path} [{option.section}] {option.key}"
+        else:
+            raw, origin = option.default, None
+        try:
+            values[option.field] = option.parse(raw)
+        except ValueError as exc:
+            if origin is None:  # a default that does not parse is our bug, not the user's
+                raise
+            errors.append(f"{origin} = {raw!r}: {exc}")
+    if errors:
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(errors))
+    return HubSettings(**values)
+
+
+def render_ini(settings: HubSettings | None = None) -> str:
+    """A commented INI with every option: its description, default and (if given) current value."""
+    lines = ["# classroom-hub settings. Every key can also be set by the variable",
+             f"# {ENV_PREFIX}<SECTION>_<KEY>, which wins over this file.", ""]
+    section = None
+    for option in OPTIONS:
+        if option.section != section:
+            if section is not None:
+                lines.append("")
+            section = option.section
+            lines.append(f"[{section}]")
+        lines.append(f"# {option.description}")
+        lines.append(f"# default: {option.default}   variable: {option.env}")
+        value = option.default if settings is None else getattr(settings, option.field)
+        if option.key == "password" and value and settings is not None:
+            value = "(set)"
+        lines.append(f"{option.key} = {value}")
+    return "\n".join(lines) + "\n"

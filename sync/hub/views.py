@@ -1,0 +1,60 @@
+"""The hub's HTTP API (sync protocol v1): ping, the school's cursor, and record batches."""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+
+from sync import protocol
+
+from . import services
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _signed(body: bytes, remember_nonce: bool = True) -> services.School:
+    """The school that signed the current request (AuthError otherwise)."""
+    path = protocol.path_with_query(request.path, request.query_string)
+    try:
+        return services.authenticate(request.method, path, body, request.headers, remember_nonce=remember_nonce)
+    except services.AuthError as exc:
+        log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote_addr, exc.code)
+        raise
+
+
+@bp.get("/ping")
+def ping():
+    """Cheap and unsigned: the agent's link probe and clock check."""
+    return {"protocol": protocol.PROTOCOL_VERSION, "hub": current_app.config["HUB_NAME"],
+            "time": int(time.time())}
+
+
+@bp.get("/records/cursor")
+def cursor():
+    school = _signed(request.get_data(cache=False))
+    services.touch(school, protocol.agent_version_from_user_agent(request.headers.get("User-Agent")))
+    return {"acked": school.acked}
+
+
+@bp.post("/records")
+def records():
+    body = request.get_data(cache=False)  # Flask refuses more than MAX_CONTENT_LENGTH with a 413
+    school = _signed(body, remember_nonce=False)  # ingest records the nonce in the batch's transaction
+    if request.headers.get("Content-Encoding", "").strip().lower() != "gzip":
+        raise services.HubError("send the batch gzip-compressed, with Content-Encoding: gzip", "bad_batch")
+    try:
+        result = services.ingest(school, body, request.headers)
+    except services.AuthError as exc:
+        log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote_addr, exc.code)
+        raise
+    log.debug("school %s: stored %d, duplicates %d, acked %d", school.id, result.stored, result.duplicates,
+              result.acked)
+    return {"acked": result.acked, "stored": result.stored, "duplicates": result.duplicates}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(current_app.config["OPENAPI"])

@@ -1,0 +1,149 @@
+"""The real national hub for tests and benchmarks: `classroom-hub init`, `school add`, `serve --port 0`
+as subprocesses on loopback, on PostgreSQL when CLASSROOM_TEST_POSTGRES_URL names a server (a schema
+of its own, dropped afterwards), else on a SQLite file.
+
+What the hub holds is read straight from its database, so a test can compare it with the school's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+POSTGRES_URL = os.environ.get("CLASSROOM_TEST_POSTGRES_URL")
+
+
+def console_script(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    school_id: str
+    secret: str
+
+
+class HubProcess:
+    """A running `classroom-hub serve` with its own data folder and database."""
+
+    def __init__(self, folder: Path, name: str = "test-hub"):
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.schema = None
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CLASSROOM_")}
+        self.env.update(CLASSROOM_HUB_DATA_DIR=str(folder), CLASSROOM_HUB_HUB_NAME=name,
+                        CLASSROOM_HUB_SERVER_THREADS="4")
+        if POSTGRES_URL:
+            import psycopg2
+            self.schema = "hub_" + uuid.uuid4().hex[:12]
+            with psycopg2.connect(POSTGRES_URL) as conn, conn.cursor() as cursor:
+                cursor.execute(f"CREATE SCHEMA {self.schema}")
+            conn.close()
+            self.env["CLASSROOM_HUB_DATABASE_URL"] = f"{POSTGRES_URL}?options=-csearch_path%3D{self.schema}"
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+        self.port = 0
+        self.log: list[str] = []
+
+    @property
+    def kind(self) -> str:
+        return "postgresql" if self.schema else "sqlite"
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run([console_script("classroom-hub"), *args], env=self.env, capture_output=True,
+                              text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"classroom-hub {' '.join(args)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        return done.stdout
+
+    def start(self) -> "HubProcess":
+        self.cli("init")
+        self.proc = subprocess.Popen([console_script("classroom-hub"), "serve", "--port", "0"], env=self.env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("Serving on "):
+            self.stop()
+            raise RuntimeError(f"the hub did not start: {line}{self.proc.stderr.read()}")
+        self.url = line.split()[2].rstrip("/")
+        self.port = int(self.url.rsplit(":", 1)[1])
+        # Keep reading its logs, or a full pipe would block it.
+        for stream in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
+        return self
+
+    def _drain(self, stream) -> None:
+        for line in stream:
+            self.log.append(line)
+            del self.log[:-200]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+        if self.schema:
+            import psycopg2
+            with psycopg2.connect(POSTGRES_URL) as conn, conn.cursor() as cursor:
+                cursor.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+            conn.close()
+            self.schema = None
+
+    def __enter__(self) -> "HubProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- schools --------------------------------------------------------------------------------
+
+    def add_school(self, name: str = "School") -> Enrolment:
+        answer = json.loads(self.cli("school", "add", name, "--json"))
+        return Enrolment(answer["school_id"], answer["secret"])
+
+    def revoke(self, school_id: str) -> None:
+        self.cli("school", "revoke", school_id)
+
+    # --- what it holds ----------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: tuple) -> list[tuple]:
+        if self.schema:
+            import psycopg2
+            conn = psycopg2.connect(POSTGRES_URL, options=f"-csearch_path={self.schema}")
+            try:
+                with conn, conn.cursor() as cursor:
+                    cursor.execute(sql.replace("?", "%s"), params)
+                    return cursor.fetchall() if cursor.description else []
+            finally:
+                conn.close()
+        conn = sqlite3.connect(self.folder / "hub.sqlite3", timeout=30)
+        try:
+            with conn:
+                return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def records(self, school_id: str) -> list[tuple[int, str]]:
+        """(seq, uuid) of every record the hub holds for the school, by seq (uuids in the usual spelling:
+        the hub's SQLite keeps them as bare hex)."""
+        return [(int(seq), str(uuid.UUID(str(uid)))) for seq, uid in
+                self._query("SELECT seq, uuid FROM record WHERE school_id = ? ORDER BY seq", (school_id,))]
+
+    def acked(self, school_id: str) -> int:
+        return int(self._query("SELECT acked FROM school WHERE id = ?", (school_id,))[0][0])
+
+    def forget_after(self, school_id: str, seq: int) -> None:
+        """What a hub restored from an old backup would be: the records after `seq` gone."""
+        self._query("DELETE FROM record WHERE school_id = ? AND seq > ?", (school_id, seq))
+        self._query("UPDATE school SET acked = ? WHERE id = ?", (seq, school_id))
