@@ -86,6 +86,12 @@ def test_teacher_assigns_to_a_group_student_works_teacher_reads_reports_and_csv(
     teacher.goto(f"/coach/class/{school.pin_class.id}/items")
     expect(teacher.locator("main")).to_contain_text("0.7")  # the wrong answer given
     reports.append(axe_report(teacher, "item analysis"))
+    for path, what in ((f"/coach/class/{school.pin_class.id}/engagement", "engagement report"),
+                       (f"/coach/class/{school.pin_class.id}/student/{school.student.id}/report", "student report"),
+                       (f"/coach/class/{school.pin_class.id}/report/print", "printable class report")):
+        teacher.goto(path)
+        expect(teacher.locator("main")).to_contain_text("Әлия")
+        reports.append(axe_report(teacher, what))
     with teacher.expect_download() as download:
         teacher.evaluate(f"window.location.href = '/coach/class/{school.pin_class.id}/gradebook.csv'")
     raw = open(download.value.path(), "rb").read()
@@ -108,6 +114,8 @@ def test_coach_pages_fit_a_phone(new_page, school, practice_pack):
     page = new_page(viewport=PHONE)
     sign_in_staff(page, "teacher")
     for path in (f"/coach/class/{school.pin_class.id}", f"/coach/class/{school.pin_class.id}/assign",
-                 f"/coach/class/{school.pin_class.id}/assign?kind=quiz"):
+                 f"/coach/class/{school.pin_class.id}/assign?kind=quiz", f"/coach/class/{school.pin_class.id}/report",
+                 f"/coach/class/{school.pin_class.id}/items", f"/coach/class/{school.pin_class.id}/engagement",
+                 f"/coach/class/{school.pin_class.id}/student/{school.student.id}/report"):
         page.goto(path)
         assert_no_horizontal_scroll(page, path)
