@@ -280,7 +280,9 @@ class BatchSizer:
 
     Starts at `start`; halves on a failure (not below `minimum`); doubles after three fast
     successes in a row (not above `maximum`). A batch that took more than SLOW_SECONDS counts as
-    half a fast success, so a slow link grows its batches half as quickly.
+    half a fast success, so a slow link grows its batches half as quickly. Until the first failure
+    it is in "slow start" (as TCP is): each fast success doubles at once, so a school with a day of
+    records reaches full batches in a few round trips instead of a dozen.
     """
 
     SLOW_SECONDS = 10.0
@@ -292,8 +294,12 @@ class BatchSizer:
         self.minimum, self.maximum = minimum, maximum
         self.size = max(minimum, min(maximum, start))
         self._credit = 0.0
+        self.slow_start = True
 
     def success(self, seconds: float) -> None:
+        if self.slow_start and seconds <= self.SLOW_SECONDS:
+            self.size = min(self.maximum, self.size * 2)
+            return
         self._credit += 1.0 if seconds <= self.SLOW_SECONDS else 0.5
         if self._credit >= self.GROW_AFTER:
             self.size = min(self.maximum, self.size * 2)
@@ -302,6 +308,7 @@ class BatchSizer:
     def failure(self) -> None:
         self.size = max(self.minimum, self.size // 2)
         self._credit = 0.0
+        self.slow_start = False
 
 
 def backoff(attempt: int, base: float = 5.0, cap: float = 3600.0,

@@ -291,8 +291,18 @@ def test_batch_sizer_halves_on_failure_down_to_the_minimum():
     assert sizes == [100, 50, 25, 12, 10, 10]
 
 
+def test_batch_sizer_starts_by_doubling_on_each_fast_success():
+    sizer = BatchSizer()
+    sizes = []
+    for _ in range(6):
+        sizer.success(1.0)
+        sizes.append(sizer.size)
+    assert sizes == [400, 800, 1600, 3200, MAX_RECORDS_PER_BATCH, MAX_RECORDS_PER_BATCH]
+
+
 def test_batch_sizer_doubles_after_three_fast_successes_up_to_the_maximum():
-    sizer = BatchSizer(start=1000)
+    sizer = BatchSizer(start=2000)
+    sizer.failure()  # slow start ends at the first failure
     sizer.success(1.0)
     sizer.success(1.0)
     assert sizer.size == 1000
@@ -304,7 +314,8 @@ def test_batch_sizer_doubles_after_three_fast_successes_up_to_the_maximum():
 
 
 def test_batch_sizer_grows_slower_on_a_slow_link_and_a_failure_resets_the_streak():
-    sizer = BatchSizer(start=100)
+    sizer = BatchSizer(start=200)
+    sizer.failure()
     for _ in range(5):
         sizer.success(30.0)
     assert sizer.size == 100
