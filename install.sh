@@ -245,6 +245,7 @@ state_save() {
     echo "mdns=$mdns"
     echo "nginx_default_site_disabled=${nginx_default_disabled:-no}"
     echo "avahi_host_name_before=${avahi_before:-}"
+    echo "firewall_rules=${firewall_rules:-}"
   } >"$state.tmp"
   chmod 0644 "$state.tmp"
   mv "$state.tmp" "$state"
@@ -252,6 +253,7 @@ state_save() {
 
 nginx_default_disabled=$(state_get nginx_default_site_disabled)
 avahi_before=$(state_get avahi_host_name_before)
+firewall_rules=$(state_get firewall_rules)
 
 # --- releases -----------------------------------------------------------------------------------
 # /opt/classroom-server/releases/<version>-<time>/ are virtual environments; `current` links to the
@@ -358,8 +360,8 @@ setup_settings() {  # settings live in /etc; the server reads them through a lin
   ln -sfn "$ini" "$link"
 }
 
-setting() {  # setting SECTION KEY: the value in force, as the server sees it
-  as_user "$prefix/current/bin/classroom-server" config show 2>/dev/null |
+setting() {  # setting SECTION KEY [PROGRAM]: the value in force, as the server sees it
+  as_user "${3:-$prefix/current}/bin/classroom-server" config show 2>/dev/null |
     awk -v section="[$1]" -v key="$2" '$0 == section {inside = 1; next} /^\[/ {inside = 0}
       inside && $1 == key && $2 == "=" {sub(/^[^=]*= ?/, ""); print; exit}'
 }
@@ -436,7 +438,7 @@ write_nginx() {
   else
     say "--root: would check the nginx configuration (nginx -t) and reload nginx"
   fi
-  nginx_reload
+  nginx_reload start
 }
 
 restore_default_site() {
@@ -447,10 +449,11 @@ restore_default_site() {
   nginx_default_disabled=no
 }
 
-nginx_reload() {
+nginx_reload() {  # nginx_reload [start]: apply the configuration (and start nginx if asked)
   if have_systemd && systemctl is-active --quiet nginx; then systemctl reload nginx
-  elif have_systemd; then systemctl enable --now nginx
-  elif real && command -v nginx >/dev/null; then nginx -s reload 2>/dev/null || nginx || true
+  elif have_systemd && [ "${1:-}" = start ]; then systemctl enable --now nginx
+  elif real && [ -f /run/nginx.pid ]; then nginx -s reload
+  elif real && [ "${1:-}" = start ]; then say "systemd is not running here: start nginx yourself"
   fi
 }
 
@@ -507,6 +510,28 @@ avahi_restart() {
   fi
 }
 
+ufw_active() { real && command -v ufw >/dev/null && ufw status 2>/dev/null | grep -q "^Status: active"; }
+
+open_firewall() {  # Ubuntu's firewall, when it is on, would keep every device out
+  ufw_active || return 0
+  local wanted="$public_port/tcp" rule
+  [ "$mdns" = no ] || wanted="$wanted 5353/udp"
+  for rule in $firewall_rules; do  # the rules of an earlier run that are not wanted now
+    case " $wanted " in *" $rule "*) ;; *) ufw delete allow "$rule" >/dev/null 2>&1 || true ;; esac
+  done
+  for rule in $wanted; do ufw allow "$rule" comment classroom-server >/dev/null; done
+  [ "$firewall_rules" = "$wanted" ] || say "firewall (ufw): opened $wanted for the school's devices"
+  firewall_rules=$wanted
+}
+
+close_firewall() {  # only the rules install.sh added
+  local rule
+  if ufw_active; then
+    for rule in $firewall_rules; do ufw delete allow "$rule" >/dev/null 2>&1 || true; done
+  fi
+  firewall_rules=""
+}
+
 write_links() {
   mkdir -p "$bin_dir"
   local script
@@ -517,12 +542,15 @@ write_links() {
 
 port_suffix() { [ "$public_port" = 80 ] && echo "" || echo ":$public_port"; }
 
-ports() {  # port: where the server listens; public_port: where devices connect
+ports() {  # port: where the server listens; public_port: where devices connect; local_host: to ask it
   port=$(setting server port)
   [ -n "$port" ] && [ "$port" != 0 ] || port=8080
   public_port=$port
+  local_host=$(setting server host)
+  case "$local_host" in ""|0.0.0.0|"::") local_host=127.0.0.1 ;; *:*) local_host="[$local_host]" ;; esac
   if [ "$with_nginx" = yes ]; then
     public_port=80
+    local_host=127.0.0.1
     [ "$port" != 80 ] || port=8080  # nginx has port 80; the server moves to loopback:8080
   fi
 }
@@ -533,6 +561,7 @@ write_config() {  # everything outside the program that names it: units, nginx, 
   write_units "$program"
   write_nginx "$program"
   write_avahi "$program"
+  open_firewall
   write_links
   state_save
   if [ "$changed" = yes ]; then systemd_do daemon-reload; fi
@@ -556,7 +585,7 @@ healthy() {  # healthy PROGRAM: the server answers /healthz with status ok; prin
   local program=$1 deadline=$health_timeout
   if have_systemd; then
     as_user "$program/bin/python" "$program/deploy/helper.py" health --timeout "$deadline" \
-      --url "http://127.0.0.1:$port/healthz" || return 1
+      --url "http://$local_host:$port/healthz" || return 1
     if [ "$with_nginx" = yes ]; then
       as_user "$program/bin/python" "$program/deploy/helper.py" health --timeout 15 \
         --url "http://127.0.0.1/healthz" >/dev/null || { warn "nginx does not pass /healthz on"; return 1; }
@@ -569,9 +598,9 @@ healthy() {  # healthy PROGRAM: the server answers /healthz with status ok; prin
   fi
 }
 
-database_kind() {  # sqlite (with a file), none (not made yet) or other
+database_kind() {  # database_kind [PROGRAM]: sqlite (with a file), none (not made yet) or other
   local url
-  url=$(setting database url)
+  url=$(setting database url "${1:-}")
   case "$url" in
     "") [ -f "$data/classroom.sqlite3" ] && echo sqlite || echo none ;;
     sqlite:///*) [ -f "${url#sqlite:///}" ] && echo sqlite || echo none ;;
@@ -590,13 +619,25 @@ prune() {  # keep the release in use and the one before; keep the three newest u
   ls -1t "$backups"/before-upgrade-*.tar.gz 2>/dev/null | tail -n +4 | while IFS= read -r old; do rm -f "$old"; done
 }
 
+run_as_text() {  # how a person runs a command as the server's user here
+  if command -v sudo >/dev/null; then echo "sudo -u $user CLASSROOM_DATA_DIR=$data"
+  else echo "runuser -u $user -- env CLASSROOM_DATA_DIR=$data"
+  fi
+}
+
+running() {
+  if have_systemd; then say "classroom-server $1 is installed and running"
+  else say "classroom-server $1 is installed (it answered /healthz on a trial start)"; fi
+}
+
 address_lines() {
-  local suffix ip
+  local suffix ip found=""
   suffix=$(port_suffix)
   if [ "$mdns" != no ]; then echo "    http://$name.local$suffix/"; fi
   for ip in $(hostname -I 2>/dev/null || true); do
-    case "$ip" in *:*) ;; *) echo "    http://$ip$suffix/" ;; esac
+    case "$ip" in *:*) ;; *) echo "    http://$ip$suffix/"; found=yes ;; esac
   done
+  [ -n "$found" ] || echo "    http://<this machine's address>$suffix/   (no network address yet: see \`ip addr\`)"
 }
 
 # --- install or upgrade --------------------------------------------------------------------------
@@ -701,12 +742,13 @@ install_main() {
     systemd_do enable "${services[@]}"
     if [ "$changed" = yes ]; then systemd_do restart "${services[@]}"; else systemd_do start "${services[@]}"; fi
     ver=$(healthy "$prefix/current") || die "the installed server does not answer /healthz: see journalctl -u classroom-server"
-    say "classroom-server $ver is running"
+    running "$ver"
   else                                              # a new server, or an upgrade
     program=$prefix/${previous:-releases/$new_name}
-    [ -z "$previous$legacy" ] || { say "upgrading ${previous#releases/} to $new_name"; stop_services; }
+    if [ -n "$previous" ]; then say "upgrading ${previous#releases/} to $new_name"; stop_services
+    elif [ -n "$legacy" ]; then say "upgrading the older install in $prefix to $new_name"; stop_services; fi
     setup_settings "$program"
-    kind=$(database_kind)
+    kind=$(database_kind "$program")
     if [ "$kind" = sqlite ]; then
       backup="$backups/before-upgrade-${previous#releases/}${previous:+-}at-$(date -u +%Y%m%d%H%M%S).tar.gz"
       say "backing up the data to $backup"
@@ -734,19 +776,18 @@ install_main() {
         rm -rf "${prefix:?}"/{bin,lib,lib64,include,share,pyvenv.cfg}
         say "removed the old program from $prefix (it is in $prefix/current now)"
       fi
-      if have_systemd; then say "classroom-server $ver is installed and running"
-      else say "classroom-server $ver is installed (it answered /healthz on a trial start)"; fi
+      running "$ver"
     fi
   fi
 
   echo >&2
   say "The classroom server is ready. On a school device, open:"
   address_lines >&2
-  if [ "$(database_kind)" = none ] || [ -z "$previous" ]; then
+  if [ -z "$(as_user "$prefix/current/bin/classroom-server" user list --role admin 2>/dev/null)" ]; then
     say "Next step: the first visit asks you to create the administrator account. Or, here:"
-    echo "    sudo -u $user CLASSROOM_DATA_DIR=$data $bin_dir/classroom-server init --admin NAME" >&2
+    echo "    $(run_as_text) $bin_dir/classroom-server init --admin NAME" >&2
   else
-    say "Next step: check it with   sudo -u $user CLASSROOM_DATA_DIR=$data $bin_dir/classroom-server doctor"
+    say "Next step: check it with   $(run_as_text) $bin_dir/classroom-server doctor"
   fi
   if have_systemd; then
     say "Logs: journalctl -u classroom-server -u classroom-sync   Settings: $ini"
@@ -783,6 +824,7 @@ uninstall_main() {
   for script in classroom-server classroom-sync classroom-hub; do
     case "$(readlink "$bin_dir/$script" 2>/dev/null)" in "$prefix"/*) rm -f "$bin_dir/$script" ;; esac
   done
+  close_firewall
   rm -rf "${prefix:?}"
   say "removed the program ($prefix) and its services"
   if [ "$purge" = yes ]; then
