@@ -200,7 +200,7 @@ def test_healthz(hub):
     from sync import __version__
     response = http().get(hub.url + "/healthz", timeout=10)
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": __version__, "database": {"ok": True, "schema": 1}}
+    assert response.json() == {"status": "ok", "version": __version__, "database": {"ok": True, "schema": 2}}
 
 
 def test_unknown_paths_answer_json(hub):
@@ -424,7 +424,7 @@ def test_the_migrated_schema_equals_the_models(tmp_path):
 
     from sync.hub.db import FIELD_TYPES
     migrated = SqliteDatabase(str(tmp_path / "migrated.sqlite3"), field_types=FIELD_TYPES)
-    assert migrations.migrate(migrated) == ["0001_initial"]
+    assert migrations.migrate(migrated) == ["0001_initial", "0002_school_day"]
     assert migrations.migrate(migrated) == []
     direct = SqliteDatabase(str(tmp_path / "direct.sqlite3"), field_types=FIELD_TYPES)
     with direct.bind_ctx(MODELS):

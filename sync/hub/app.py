@@ -1,4 +1,4 @@
-"""The hub's app factory: database, the API blueprint, health and JSON errors. Nothing more."""
+"""The hub's app factory: database, the API and dashboard blueprints, health and JSON errors. Nothing more."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from sync import __version__, protocol
 
-from . import migrations, services, views
+from . import dashboard_views, migrations, services, views
 from .db import database, open_database
 from .settings import HubSettings
 
@@ -27,6 +27,7 @@ def create_app(settings: HubSettings) -> Flask:
                       OPENAPI=json.loads(OPENAPI_PATH.read_text(encoding="utf-8")))
     open_database(settings.effective_database_url, max_connections=settings.server_threads + 4)
     app.register_blueprint(views.bp)
+    app.register_blueprint(dashboard_views.bp)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.teardown_request(_close_database)
     app.register_error_handler(services.HubError, _hub_error)

@@ -1,11 +1,11 @@
-"""The hub's tables: enrolled schools, their learning records, and recently seen request nonces."""
+"""The hub's tables: enrolled schools, their learning records, per-day counts, and recent request nonces."""
 from __future__ import annotations
 
 import datetime
 import json
 from typing import Any
 
-from peewee import (BigIntegerField, CharField, CompositeKey, DateTimeField, Field, Model, TextField,
+from peewee import (BigIntegerField, CharField, CompositeKey, DateField, DateTimeField, Field, Model, TextField,
                     UUIDField)
 
 from .db import database
@@ -83,4 +83,19 @@ class Nonce(BaseModel):
         primary_key = CompositeKey("school", "nonce")
 
 
-MODELS = [School, Record, Nonce]
+class SchoolDay(BaseModel):
+    """Records a school sent that the hub stored on one UTC day, counted in the batch's transaction.
+
+    The dashboard reads these instead of scanning the record table; the key leads with the day so
+    "the last 14 days, every school" is one index range.
+    """
+    day = DateField()
+    school = CharField(max_length=32, column_name="school_id")
+    records = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "school_day"
+        primary_key = CompositeKey("day", "school")
+
+
+MODELS = [School, Record, Nonce, SchoolDay]

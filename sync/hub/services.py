@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from peewee import IntegrityError, SqliteDatabase
+from peewee import EXCLUDED, IntegrityError, SqliteDatabase
 
 from sync import protocol
 
 from .db import database, is_postgres
-from .models import Nonce, Record, School, utcnow
+from .models import Nonce, Record, School, SchoolDay, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +222,10 @@ def _store(school_id: str, records: list[dict], agent_version: str | None) -> St
     if agent_version:
         changes[School.agent_version] = agent_version
     School.update(changes).where(School.id == school_id).execute()
+    if stored:  # after the school's row lock: batches of one school never race on their day's row
+        SchoolDay.insert(day=utcnow().date(), school=school_id, records=stored).on_conflict(
+            conflict_target=[SchoolDay.day, SchoolDay.school],
+            update={SchoolDay.records: SchoolDay.records + EXCLUDED.records}).execute()
     return StoreResult(acked, stored, duplicates)
 
 

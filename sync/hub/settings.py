@@ -107,6 +107,9 @@ OPTIONS: tuple[Option, ...] = (
            "Base of the backoff between retries, in seconds (doubles each retry, capped at 10 minutes)."),
     Option("forward", "interval", _seconds, "60",
            "With `forward --loop`: seconds between passes when all is forwarded."),
+    Option("dashboard", "token", _text, "",
+           "Operator token for GET /dashboard and /dashboard.json (?token= or Authorization: Bearer); "
+           "empty: the dashboard is off (404)."),
 )
 
 
@@ -126,6 +129,7 @@ class HubSettings:
     forward_retries: int
     forward_backoff: float
     forward_interval: float
+    dashboard_token: str
 
     @property
     def ini_path(self) -> Path:
@@ -205,7 +209,7 @@ def render_ini(settings: HubSettings | None = None) -> str:
         lines.append(f"# {option.description}")
         lines.append(f"# default: {option.default}   variable: {option.env}")
         value = option.default if settings is None else getattr(settings, option.field)
-        if option.key == "password" and value and settings is not None:
+        if option.key in ("password", "token") and value and settings is not None:
             value = "(set)"
         lines.append(f"{option.key} = {value}")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,138 @@
+"""The national dashboard's data: school-level counts only (no learner, no statement), as plain dicts.
+
+Reads the school table and the per-day counters (`school_day`), never the record table, so the cost
+grows with schools x days shown, not with records held.
+"""
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from peewee import fn
+
+from .db import database
+from .models import School, SchoolDay, utcnow
+
+DAY_CHOICES = (14, 30)
+PAGE_SIZE = 100
+NOT_REPORTED = ("content_versions", "disk")  # the agent does not send these yet
+# (label, at least this many days since last contact, fewer than this many; None: no bound)
+CONTACT_BUCKETS = (("under 1 day", 0, 1), ("1 day", 1, 2), ("2 days", 2, 3), ("3-6 days", 3, 7),
+                   ("7-13 days", 7, 14), ("14-29 days", 14, 30), ("30+ days", 30, None))
+NEVER = "never"
+
+
+def _iso(moment: datetime.datetime | None) -> str | None:
+    return None if moment is None else moment.replace(microsecond=0).isoformat() + "Z"
+
+
+def _bucket(days_since: int | None) -> str:
+    if days_since is None:
+        return NEVER
+    for label, low, high in CONTACT_BUCKETS:
+        if days_since >= low and (high is None or days_since < high):
+            return label
+    return CONTACT_BUCKETS[-1][0]  # a clock moved back: a contact "in the future" counts as recent
+
+
+def _per_day(first: datetime.date, region: str | None, school_ids: list[str] | None) -> list[tuple]:
+    """(school, day, records) rows from `first` on, for the region's schools or the given ids.
+
+    Raw driver rows (the day a date on PostgreSQL, ISO text on SQLite): with 7,500 schools that is
+    ~100,000 rows, and peewee's per-value conversion would be most of the JSON's time.
+    """
+    query = SchoolDay.select(SchoolDay.school, SchoolDay.day, SchoolDay.records).where(SchoolDay.day >= first)
+    if school_ids is not None:
+        if not school_ids:
+            return []
+        query = query.where(SchoolDay.school.in_(school_ids))
+    elif region:
+        query = query.join(School, on=(SchoolDay.school == School.id)).where(School.region == region)
+    return database.execute(query).fetchall()
+
+
+def _totals(first: datetime.date, region: str | None) -> dict[datetime.date, int]:
+    query = (SchoolDay.select(SchoolDay.day, fn.SUM(SchoolDay.records))
+             .where(SchoolDay.day >= first).group_by(SchoolDay.day))
+    if region:
+        query = query.join(School, on=(SchoolDay.school == School.id)).where(School.region == region)
+    return {_as_date(day): int(total) for day, total in query.tuples()}  # PostgreSQL sums to Decimal
+
+
+def _as_date(value) -> datetime.date:
+    return value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value)[:10])
+
+
+def dashboard_data(region: str | None = None, stale_days: int = 3, days: int = 14, page: int | None = None,
+                   now: datetime.datetime | None = None) -> dict[str, Any]:
+    """Every school (or the region's) with its counts; `page` (from 1) keeps per-day rows to one page.
+
+    Without `page` every school carries its per-day counts (the JSON); with it only that page's
+    schools do, and `schools` holds just that page (the HTML).
+    """
+    now = now or utcnow()
+    today = now.date()
+    day_list = [today - datetime.timedelta(days=offset) for offset in range(days - 1, -1, -1)]
+    query = (School.select(School.id, School.name, School.region, School.revoked_at, School.last_contact,
+                           School.agent_version, School.records_received, School.acked)
+             .order_by(School.region, School.name, School.id))
+    if region:
+        query = query.where(School.region == region)
+    schools, stale = [], []
+    stale_before = now - datetime.timedelta(days=stale_days)
+    histogram = {label: 0 for label, _, _ in CONTACT_BUCKETS} | {NEVER: 0}
+    as_datetime = School.last_contact.python_value  # parses SQLite's text; PostgreSQL's is a datetime already
+    for school_id, name, school_region, revoked_at, last_contact, agent, received, acked in \
+            database.execute(query).fetchall():
+        last_contact = as_datetime(last_contact)
+        days_since = None if last_contact is None else max((now - last_contact).days, 0)
+        active = revoked_at is None
+        if active:
+            histogram[_bucket(days_since)] += 1
+        schools.append({"school_id": school_id, "name": name, "region": school_region,
+                        "status": "active" if active else "revoked", "last_contact": _iso(last_contact),
+                        "days_since_contact": days_since, "agent_version": agent, "records_received": received,
+                        "acked": acked, "content_versions": None, "disk": None})
+        if active and (last_contact is None or last_contact < stale_before):  # more than N days
+            stale.append(schools[-1])
+    stale.sort(key=lambda s: (s["days_since_contact"] is not None, -(s["days_since_contact"] or 0), s["school_id"]))
+
+    pages = max(1, -(-len(schools) // PAGE_SIZE))
+    shown = schools
+    if page is not None:
+        page = min(max(page, 1), pages)
+        shown = schools[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    index = {day: position for position, day in enumerate(day_list)}
+    index.update({day.isoformat(): position for position, day in enumerate(day_list)})
+    counts = {s["school_id"]: [0] * days for s in shown}
+    sums = [0] * days
+    ids = None if page is None else list(counts)
+    for school_id, day, records in _per_day(day_list[0], region, ids):
+        row = counts.get(school_id)
+        position = index.get(day)
+        if row is not None and position is not None:
+            row[position] = records
+            sums[position] += records
+    for school in shown:
+        school["records_per_day"] = counts[school["school_id"]]
+    if page is not None:  # only one page's rows were read: sum every school's in the database
+        totals = _totals(day_list[0], region)
+        sums = [totals.get(day, 0) for day in day_list]
+    return {
+        "generated_at": _iso(now), "region": region or None, "stale_days": stale_days,
+        "days": [day.isoformat() for day in day_list],
+        "summary": {"schools": len(schools), "active": sum(s["status"] == "active" for s in schools),
+                    "stale": len(stale), "records_received": sum(s["records_received"] for s in schools),
+                    "records_per_day": sums},
+        "contact_histogram": [{"days_since_contact": label, "schools": count} for label, count in histogram.items()],
+        "stale_schools": [{key: s[key] for key in ("school_id", "name", "region", "last_contact",
+                                                   "days_since_contact", "agent_version")} for s in stale],
+        "not_reported": list(NOT_REPORTED),
+        "page": page, "pages": pages, "page_size": PAGE_SIZE if page is not None else None,
+        "schools": shown,
+    }
+
+
+def regions() -> list[str]:
+    return [r for (r,) in School.select(School.region).where(School.region.is_null(False))
+            .distinct().order_by(School.region).tuples()]
