@@ -12,7 +12,7 @@ from flask import Flask, current_app, g, jsonify, render_template, request, url_
 from flask_babel import Babel, get_locale, get_translations
 from werkzeug.exceptions import HTTPException
 
-from . import __version__, security
+from . import __version__, diskfull, security
 from .db import database, open_database
 from .health import health_report
 from .i18n import LANGUAGE_NAMES, PICTURE_LABELS, error_text, install_template_gettext, select_locale
@@ -125,6 +125,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Show our own (translated) description; werkzeug's defaults are English-only.
         message = exc.description if exc.description != type(exc).description else None
         return render_template("error.html", error=exc, message=message), exc.code
+
+    diskfull.init_app(app)  # a full disk: 507 and a clear message instead of a 500
 
     @app.get("/sw.js")
     def service_worker():

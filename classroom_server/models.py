@@ -364,3 +364,25 @@ class SyncLog(BaseModel):
 
 
 MODELS = MODELS + (SyncState, SyncRequest, SyncLog)
+
+
+class AuditLog(BaseModel):
+    """One thing an administrator did (or the sync agent's nightly backup): who, what, to what, from where.
+
+    The actor is a plain id with a snapshot of their name: the row reads the same whatever happens
+    to the account later. Rows are only added.
+    """
+    id = AutoField()
+    created_at = DateTimeField(default=utcnow)
+    actor_id = IntegerField(null=True)  # None: a program (the sync agent), not a person
+    actor_name = CharField(max_length=120, null=True)
+    action = CharField(max_length=32)  # e.g. user.create, backup.make: see admin/audit.py
+    target = CharField(max_length=255, null=True)  # what it was done to, as a person reads it
+    details = TextField(default="{}")  # JSON object
+    ip = CharField(max_length=64, null=True)
+
+    class Meta:
+        table_name = "audit_log"
+
+
+MODELS = MODELS + (AuditLog,)

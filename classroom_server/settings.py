@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import base64
 import configparser
+import contextlib
 import dataclasses
 import logging
 import os
 import re
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -129,6 +132,17 @@ def _hours(raw: str) -> str:
     return ", ".join(part.strip().replace(" ", "") for part in raw.split(","))
 
 
+def _time_of_day(raw: str) -> str:
+    """`HH:MM` (24-hour), or `off`."""
+    value = raw.strip().lower()
+    if value == "off":
+        return value
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError("expected a time of day like 02:30 (24-hour clock), or off")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     section: str
@@ -136,6 +150,7 @@ class Option:
     parse: Callable[[str], Any]
     default: str
     description: str
+    secret: bool = False  # shown masked on the admin page
 
     @property
     def field(self) -> str:
@@ -158,7 +173,7 @@ OPTIONS: tuple[Option, ...] = (
            "Hours a sign-in stays valid (12: a school day)."),
     Option("database", "url", _database_url, "",
            "Empty for the SQLite file in the data folder, or a database URL "
-           "(sqlite:///PATH or postgresql://USER@HOST:PORT/NAME)."),
+           "(sqlite:///PATH or postgresql://USER@HOST:PORT/NAME).", secret=True),
     Option("security", "account_attempts", _positive_int, "5",
            "Wrong sign-ins allowed per account within the lockout window."),
     Option("security", "address_attempts", _positive_int, "30",
@@ -186,6 +201,12 @@ OPTIONS: tuple[Option, ...] = (
            "Seconds the sync agent waits for the hub to answer a request before it counts the link as down."),
     Option("sync", "retry_max_seconds", _positive_int, "900",
            "Longest wait between tries while the link is down (the waits grow from a few seconds)."),
+    Option("backup", "time", _time_of_day, "02:30",
+           "When the sync agent makes the nightly backup into <data-dir>/backups ([i18n] timezone), "
+           "or off for none."),
+    Option("backup", "keep", _positive_int, "7",
+           "Nightly backups kept; older ones are removed after each nightly backup (backups made on the "
+           "admin page stay until removed there)."),
 )
 
 
@@ -210,6 +231,8 @@ class Settings:
     sync_bandwidth_bytes_per_second: int
     sync_timeout_seconds: int
     sync_retry_max_seconds: int
+    backup_time: str
+    backup_keep: int
 
     @property
     def ini_path(self) -> Path:
@@ -231,12 +254,7 @@ def default_data_dir() -> Path:
     return Path(base) / "classroom-server"
 
 
-def load_settings(data_dir: str | os.PathLike | None = None,
-                  environ: dict[str, str] | None = None) -> Settings:
-    """Read settings for `data_dir`; raise SettingsError naming the file/section or variable at fault."""
-    environ = os.environ if environ is None else environ
-    folder = Path(data_dir) if data_dir is not None else default_data_dir()
-    ini_path = folder / INI_NAME
+def _read_ini(ini_path: Path) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None)
     if ini_path.exists():
         try:
@@ -245,6 +263,16 @@ def load_settings(data_dir: str | os.PathLike | None = None,
         except (configparser.Error, UnicodeDecodeError) as exc:
             raise SettingsError(f"{ini_path}: cannot read the settings file: {exc}. "
                                 f"Fix the file or write a fresh one with `classroom-server config init`.") from None
+    return parser
+
+
+def load_settings(data_dir: str | os.PathLike | None = None,
+                  environ: dict[str, str] | None = None) -> Settings:
+    """Read settings for `data_dir`; raise SettingsError naming the file/section or variable at fault."""
+    environ = os.environ if environ is None else environ
+    folder = Path(data_dir) if data_dir is not None else default_data_dir()
+    ini_path = folder / INI_NAME
+    parser = _read_ini(ini_path)
     known = {(o.section, o.key) for o in OPTIONS}
     for section in parser.sections():
         for key in parser[section]:
@@ -298,3 +326,158 @@ def render_ini(settings: Settings | None = None) -> str:
                 value = ", ".join(value)
             lines.append(f"{option.key} = {value}")
     return "\n".join(lines) + "\n"
+
+
+# --- where values come from, and changing the file (the admin page) --------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Origin:
+    """Where a setting's value comes from: `kind` is "environment", "file" or "default"."""
+    kind: str
+    where: str | None  # the variable's name or the file's path
+
+
+def origins(data_dir: str | os.PathLike, environ: dict[str, str] | None = None) -> dict[str, Origin]:
+    """For each option (by field name): where load_settings would take its value from now."""
+    environ = os.environ if environ is None else environ
+    ini_path = Path(data_dir) / INI_NAME
+    parser = _read_ini(ini_path)
+    found = {}
+    for option in OPTIONS:
+        if option.env in environ:
+            found[option.field] = Origin("environment", option.env)
+        elif parser.has_option(option.section, option.key):
+            found[option.field] = Origin("file", str(ini_path))
+        else:
+            found[option.field] = Origin("default", None)
+    return found
+
+
+def shown_value(option: Option, value: Any) -> str:
+    """A value as the INI file would hold it, with any password masked."""
+    if isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, tuple):
+        text = ", ".join(value)
+    else:
+        text = str(value)
+    if option.secret and text:
+        # postgresql://user:password@host/db -> postgresql://user:***@host/db
+        text = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
+    return text
+
+
+_INI_LOCK = threading.Lock()
+_KEY_LINE = re.compile(r"^([^\s=:#;\[][^=:]*?)\s*[=:]")
+_SECTION_LINE = re.compile(r"^\s*\[([^\]]+)\]\s*$")
+
+
+def edit_ini(text: str, changes: dict[tuple[str, str], str]) -> str:
+    """`text` with each (section, key) set to its value; comments, order and other keys kept.
+
+    A key already there is changed where it is (its continuation lines dropped); a missing key is
+    added after the last key of its section; a missing section is added at the end.
+    """
+    pending = {(section, key.lower()): value for (section, key), value in changes.items()}
+    out: list[str] = []
+    insert_at: dict[str, int] = {}  # section -> index in `out` after its last key (or its header)
+    section = None
+    skipping = False  # the continuation lines of a value being replaced
+    for line in text.splitlines():
+        if skipping and line[:1].isspace() and line.strip():
+            continue
+        skipping = False
+        header = _SECTION_LINE.match(line)
+        if header:
+            section = header.group(1).strip()
+            out.append(line)
+            insert_at[section] = len(out)
+            continue
+        key = _KEY_LINE.match(line)
+        if section is not None and key:
+            name = key.group(1).strip().lower()
+            if (section, name) in pending:
+                out.append(f"{name} = {pending.pop((section, name))}")
+                skipping = True
+            else:
+                out.append(line)
+            insert_at[section] = len(out)
+            continue
+        out.append(line)
+    additions: dict[int, list[str]] = {}
+    missing_sections: dict[str, list[str]] = {}
+    for (section_name, name), value in pending.items():
+        line = f"{name} = {value}"
+        if section_name in insert_at:
+            additions.setdefault(insert_at[section_name], []).append(line)
+        else:
+            missing_sections.setdefault(section_name, []).append(line)
+    for index in sorted(additions, reverse=True):
+        out[index:index] = additions[index]
+    for section_name, lines in missing_sections.items():
+        if out and out[-1].strip():
+            out.append("")
+        out += [f"[{section_name}]"] + lines
+    return "\n".join(out) + "\n"
+
+
+def change_settings(data_dir: str | os.PathLike, changes: dict[tuple[str, str], str]) -> Path:
+    """Set these (section, key) options in `<data_dir>/classroom-server.ini`, atomically.
+
+    Each value is checked as load_settings would; SettingsError says what is wrong, or why the file
+    cannot be written. A symlinked file is changed where it really is. Returns the file's path.
+    """
+    by_key = {(o.section, o.key): o for o in OPTIONS}
+    errors = []
+    for (section, key), raw in changes.items():
+        option = by_key.get((section, key))
+        if option is None:
+            raise SettingsError(f"[{section}] {key} is not a known setting")
+        if "\n" in raw or "\r" in raw:
+            errors.append(f"[{section}] {key}: one line only")
+            continue
+        try:
+            option.parse(raw)
+        except ValueError as exc:
+            errors.append(f"[{section}] {key} = {raw!r}: {exc}")
+    if errors:
+        raise SettingsError("; ".join(errors))
+    path = (Path(data_dir) / INI_NAME).resolve()
+    with _INI_LOCK:
+        try:
+            text = path.read_text(encoding="utf-8")
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            text, mode = ("# Classroom server settings: `classroom-server config init` writes every option "
+                          "with its description.\n"), 0o640
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"cannot read {path}: {exc}") from None
+        new_text = edit_ini(text, changes)
+        check = configparser.ConfigParser(interpolation=None)
+        try:
+            check.read_string(new_text, source=str(path))
+        except configparser.Error as exc:
+            raise SettingsError(f"{path} cannot be changed safely ({exc}); change it by hand") from None
+        scratch = None
+        try:
+            fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(new_text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(scratch, mode)
+            os.replace(scratch, path)
+            scratch = None
+            folder = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+        except OSError as exc:
+            raise SettingsError(f"cannot write {path}: {exc.strerror or exc}. Change the file by hand "
+                                f"(as the user that owns it) or fix its folder's permissions") from None
+        finally:
+            if scratch is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(scratch)
+    return path

@@ -12,6 +12,9 @@ send the records after the cursor in gzip batches ordered by sequence, moving th
 what the hub acknowledges. A cut at any point loses nothing: the next sync starts after the cursor
 and the hub stores by UUID, so a batch sent twice changes nothing. Being offline is a normal state:
 it is recorded, and the daemon tries again later, waiting longer each time (with jitter).
+
+The daemon also makes the school's nightly backup (`backup_job`, at [backup] time) into
+`<data-dir>/backups`, keeping the newest [backup] keep.
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ import requests
 from peewee import DatabaseError as PeeweeDatabaseError
 
 from classroom_server import migrations
+from classroom_server.admin import audit
+from classroom_server.admin.backup import BackupError, nightly_backup
 from classroom_server.admin.sync import Attempt, SyncStatus, request_sync, state_row, sync_status
 from classroom_server.db import DatabaseError, database, open_database
 from classroom_server.domain.statements import InvalidRecord, to_statement
@@ -201,8 +206,11 @@ class Agent:
     The database proxy must be open (open_school). `progress` receives one line per step.
     """
 
-    def __init__(self, settings: Settings, session: requests.Session | None = None):
+    def __init__(self, settings: Settings, session: requests.Session | None = None, reread_settings: bool = False):
         self.settings = settings
+        # The daemon reads the settings file again before each run: hours, the bandwidth cap and
+        # backup retention changed on the admin page apply without a restart.
+        self.reread_settings = reread_settings
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.failures = 0  # failed attempts in a row: how long the daemon waits before the next
@@ -524,6 +532,26 @@ class Agent:
 
     # --- the daemon's decisions -----------------------------------------------------------------------
 
+    def refresh_settings(self) -> None:
+        """Take up changes to the settings file (when `reread_settings`); a file with a bad value is
+        reported and the settings read before are kept. The database, interval and backup time
+        are fixed until the agent restarts."""
+        if not self.reread_settings:
+            return
+        try:
+            fresh = load_settings(self.settings.data_dir)
+        except SettingsError as exc:
+            log.error("keeping the settings read before: %s", exc)
+            return
+        kept = dict(database_url=self.settings.database_url,
+                    sync_interval_seconds=self.settings.sync_interval_seconds,
+                    backup_time=self.settings.backup_time)
+        changed = [name for name, value in kept.items() if getattr(fresh, name) != value]
+        if changed:
+            log.warning("%s changed in the settings: restart classroom-sync to use the new value",
+                        ", ".join(changed))
+        self.settings = fresh.replace(**kept)
+
     def retry_delay(self) -> float:
         """Seconds before the next try after `failures` failed attempts in a row (full jitter, at least 1 s)."""
         base = min(5.0, float(self.settings.sync_interval_seconds))
@@ -548,6 +576,7 @@ class Agent:
 
     def scheduled(self) -> Outcome:
         """What the daemon runs: a sync when one was asked for, or within the allowed hours."""
+        self.refresh_settings()
         requested = self.pending_requests()
         if not requested and not within_hours(self.settings.sync_hours, school_now(self.settings)):
             return Outcome(ok=True, skipped=f"outside the allowed hours ({self.settings.sync_hours})")
@@ -592,6 +621,7 @@ def prepare_batch(after: int, size: int, school_id: str, platform_iri: str) -> B
 
 SYNC_JOB = "sync"
 REQUESTS_JOB = "sync-requests"
+BACKUP_JOB = "backup"
 
 
 def sync_job(agent: Agent, scheduler=None) -> Outcome:
@@ -622,6 +652,36 @@ def watch_requests_job(agent: Agent, scheduler=None) -> bool:
     return bool(pending)
 
 
+def backup_job(agent: Agent) -> bool:
+    """The nightly backup into <data-dir>/backups, then older nightly ones pruned to [backup] keep;
+    the outcome goes to the audit log the admin page shows. True if a backup was made."""
+    agent.refresh_settings()
+    try:
+        result, removed = nightly_backup(agent.settings)
+    except BackupError as exc:
+        log.error("the nightly backup failed: %s", exc)
+        details, target, made = {"ok": False, "error": str(exc)}, None, False
+    else:
+        log.info("nightly backup %s (%d bytes); removed %s", result.path, result.size, ", ".join(removed) or "none")
+        details = {"ok": True, "size": result.size, "removed": removed}
+        target, made = result.path.name, True
+    try:
+        with database.atomic():
+            audit.write("backup.nightly", target, details, actor_name="classroom-sync")
+    except PeeweeDatabaseError as exc:
+        log.error("cannot record the nightly backup in the audit log: %s", exc)
+    return made
+
+
+def backup_trigger(settings: Settings):
+    """When the nightly backup runs: [backup] time in the school's time zone (None: off)."""
+    if settings.backup_time == "off":
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+    hour, minute = (int(part) for part in settings.backup_time.split(":"))
+    return CronTrigger(hour=hour, minute=minute, timezone=getattr(settings, "i18n_timezone", None) or "UTC")
+
+
 def run_daemon(agent: Agent) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
     scheduler = BlockingScheduler(timezone=datetime.timezone.utc,
@@ -630,6 +690,9 @@ def run_daemon(agent: Agent) -> None:
                       args=[agent, scheduler], next_run_time=_aware_now(), max_instances=1, coalesce=True)
     scheduler.add_job(watch_requests_job, "interval", seconds=REQUEST_POLL_SECONDS, id=REQUESTS_JOB,
                       args=[agent, scheduler], max_instances=1, coalesce=True)
+    nightly = backup_trigger(agent.settings)
+    if nightly is not None:
+        scheduler.add_job(backup_job, nightly, id=BACKUP_JOB, args=[agent], max_instances=1, coalesce=True)
 
     def stop(signum, frame) -> None:
         agent.stopping.set()
@@ -811,14 +874,17 @@ def enroll(obj: Context, hub_url: str, school_id: str, secret_file: str) -> None
 @click.pass_obj
 def run(obj: Context) -> None:
     """The daemon: sync every [sync] interval_seconds within [sync] hours, retry with backoff while the
-    link is down, and start at once when "sync now" is pressed on the admin page."""
+    link is down, start at once when "sync now" is pressed on the admin page, and back up the school
+    every night at [backup] time."""
     settings = open_school(obj.data_dir, wait_for_schema=True)
-    agent = Agent(settings)
+    agent = Agent(settings, reread_settings=True)
     state = state_row()
     where = f"school {state.school_id} with {state.hub_url}" if state.hub_url else "(not enrolled yet)"
+    nightly = (f"nightly backup at {settings.backup_time} keeping {settings.backup_keep}"
+               if settings.backup_time != "off" else "no nightly backup")
     click.echo(f"classroom-sync {__version__}: syncing {where} every {settings.sync_interval_seconds} s, hours "
-               f"{settings.sync_hours}, cap {settings.sync_bandwidth_bytes_per_second or 'none'} bytes/s "
-               f"(data: {settings.data_dir})", err=True)
+               f"{settings.sync_hours}, cap {settings.sync_bandwidth_bytes_per_second or 'none'} bytes/s, "
+               f"{nightly} (data: {settings.data_dir})", err=True)
     sys.stderr.flush()
     run_daemon(agent)
     click.echo("stopped", err=True)

@@ -503,3 +503,128 @@ def _packs_missing_content(database: Path, data_dir: Path) -> tuple[int, list[st
         return packs, sorted(missing)
     finally:
         conn.close()
+
+
+# --- the backups folder: made on the admin page or by the sync agent each night -------------------
+
+BACKUPS = "backups"
+_NAME = re.compile(r"^(nightly|manual)-(\d{8})-(\d{6})(?:-(\d{1,3}))?\.tar\.gz$")
+_PARTIAL_AGE = datetime.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class StoredBackup:
+    name: str
+    kind: str  # "nightly" or "manual"
+    size: int
+    modified: datetime.datetime  # UTC, naive
+
+
+def backups_folder(settings: Settings) -> Path:
+    return settings.data_dir / BACKUPS
+
+
+def is_backup_name(name: str) -> bool:
+    return _NAME.match(name) is not None
+
+
+def list_backups(settings: Settings) -> list[StoredBackup]:
+    """The backups in <data-dir>/backups, newest first."""
+    folder = backups_folder(settings)
+    found = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for entry in entries:
+        match = _NAME.match(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        stat = entry.stat(follow_symlinks=False)
+        if stat.st_size == 0:  # a name claimed by a backup being written
+            continue
+        modified = datetime.datetime.fromtimestamp(stat.st_mtime, datetime.timezone.utc).replace(tzinfo=None)
+        found.append(StoredBackup(entry.name, match.group(1), stat.st_size, modified))
+    found.sort(key=lambda b: (b.modified, b.name), reverse=True)
+    return found
+
+
+def backup_into_folder(settings: Settings, kind: str) -> BackupResult:
+    """A database backup (no content files) as <data-dir>/backups/<kind>-<date>-<time>.tar.gz."""
+    if kind not in ("nightly", "manual"):
+        raise ValueError(kind)
+    folder = backups_folder(settings)
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot create the backups folder {folder}: {exc.strerror or exc}") from None
+    _check_reserve(settings, folder)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        name = f"{kind}-{stamp}.tar.gz" if n == 0 else f"{kind}-{stamp}-{n}.tar.gz"
+        try:
+            # Claim the name (two clicks within one second get two files); make_backup replaces it.
+            os.close(os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise BackupError(f"too many backups named {kind}-{stamp}* in {folder}")
+    try:
+        return make_backup(settings, folder / name)
+    except BaseException:
+        # A claimed name still empty (the backup failed before replacing it) is no backup.
+        with contextlib.suppress(FileNotFoundError):
+            if (folder / name).stat().st_size == 0:
+                (folder / name).unlink()
+        raise
+
+
+def _check_reserve(settings: Settings, folder: Path) -> None:
+    """Refuse a backup that would leave less free space than the admin page's reserve: students'
+    answers need the room more than another copy of the database does."""
+    from .device import disk
+    source = sqlite_path(settings)
+    usage = disk(folder)
+    if usage is None:
+        return
+    needed = 2 * (_size_or_zero(source) + _size_or_zero(Path(f"{source}-wal")))
+    if usage.free - needed < usage.reserve:
+        raise BackupError(f"not enough free disk space for a backup in {folder}: {usage.free // 2**20} MiB free, "
+                          f"the backup needs up to {needed // 2**20} MiB and {usage.reserve // 2**20} MiB are kept "
+                          f"for students' work. Remove old backups or unused packs, or back up to a USB drive "
+                          f"with `classroom-server backup FILE`")
+
+
+def delete_backup(settings: Settings, name: str) -> None:
+    if not is_backup_name(name):
+        raise BackupError(f"{name!r} is not a backup in the backups folder")
+    try:
+        (backups_folder(settings) / name).unlink()
+    except FileNotFoundError:
+        raise BackupError(f"there is no backup {name}") from None
+
+
+def prune_backups(settings: Settings, keep: int) -> list[str]:
+    """Remove nightly backups beyond the newest `keep`, and day-old leftovers of interrupted
+    backups; backups made by hand stay. Returns the names removed."""
+    nightly = [b for b in list_backups(settings) if b.kind == "nightly"]
+    removed = []
+    for old in nightly[max(1, keep):]:
+        with contextlib.suppress(FileNotFoundError):
+            (backups_folder(settings) / old.name).unlink()
+            removed.append(old.name)
+    cutoff = datetime.datetime.now().timestamp() - _PARTIAL_AGE.total_seconds()
+    for leftover in backups_folder(settings).glob(".partial-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+                removed.append(leftover.name)
+    return removed
+
+
+def nightly_backup(settings: Settings) -> tuple[BackupResult, list[str]]:
+    """The sync agent's nightly job: a backup into the backups folder, then older nightly ones
+    pruned to `[backup] keep`. Raises BackupError (nothing pruned) when the backup fails."""
+    result = backup_into_folder(settings, "nightly")
+    return result, prune_backups(settings, settings.backup_keep)

@@ -1,12 +1,19 @@
-"""The school IT person's pages: people, classes, CSV import."""
+"""The school IT person's pages: the device, people, classes, content, sync, backups, settings, the
+recent events and the audit log. Every change made here writes an audit row (admin/audit.py)."""
 from __future__ import annotations
 
 import datetime
+import logging
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from flask_babel import format_decimal
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file,
+                   url_for)
+from flask_babel import format_decimal, format_timedelta
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+from markupsafe import Markup, escape
+from peewee import OperationalError as PeeweeOperationalError
+from werkzeug.security import safe_join
 
 from content_packs.manifest import InvalidPack
 from content_packs.reader import iter_sources
@@ -15,29 +22,83 @@ from ..accounts import services as accounts
 from ..content import services as content
 from ..accounts.services import AccountError
 from ..coach.services import visible_classrooms
+from ..db import database, is_sqlite
 from ..i18n import error_text
-from ..models import ROLES, SIGNIN_MODES, Classroom, ContentPack, SyncRequest, User, utcnow
+from ..models import ROLES, SIGNIN_MODES, Classroom, ContentPack, Membership, SyncLog, SyncRequest, User, utcnow
 from ..security import roles_required
+from ..settings import OPTIONS, SettingsError, change_settings, hour_windows, load_settings, origins, shown_value
+from . import audit, backup, device, users
 from .sync import request_sync, sync_status
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 bp.before_request(roles_required("admin"))
 
 PAGE_SIZE = 100
 
+#: what each audit action is called on the pages
+ACTION_LABELS = {
+    "user.create": lazy_gettext("Account created"), "user.import": lazy_gettext("People imported from a CSV file"),
+    "user.password_reset": lazy_gettext("Password reset"), "user.deactivate": lazy_gettext("Account deactivated"),
+    "user.reactivate": lazy_gettext("Account reactivated"), "class.create": lazy_gettext("Class created"),
+    "content.import": lazy_gettext("Content imported"), "content.remove": lazy_gettext("Content pack removed"),
+    "sync.now": lazy_gettext("Sync asked for"), "settings.change": lazy_gettext("Settings changed"),
+    "backup.make": lazy_gettext("Backup made"), "backup.download": lazy_gettext("Backup downloaded"),
+    "backup.delete": lazy_gettext("Backup removed"), "backup.nightly": lazy_gettext("Nightly backup"),
+}
+
+
+def _settings():
+    return current_app.config["CLASSROOM_SETTINGS"]
+
+
+def _audit(action: str, target: str | None = None, **details) -> None:
+    """One audit row for what the signed-in administrator just did (inside the action's transaction)."""
+    audit.write(action, target, details, actor=g.user, ip=request.remote_addr)
+
+
+def _audit_after(action: str, target: str | None = None, **details) -> None:
+    """An audit row for something already done that must not be undone if the row cannot be written:
+    removing a backup or a pack frees disk space, which matters most when the disk is full."""
+    try:
+        with database.atomic():
+            _audit(action, target, **details)
+    except PeeweeOperationalError as exc:
+        log.error("cannot write the audit row for %s %s: %s", action, target, exc)
+
+
+@bp.app_template_filter("breakable")
+def breakable(text: object) -> Markup:
+    """Paths, keys and commands that may wrap on a phone: a line may break after / , - _ = and
+    within long runs (<wbr>, which copying the text leaves out)."""
+    pieces, run = [], ""
+    for char in str(text):
+        run += char
+        if char in "/,-_=" or len(run) >= 16:
+            pieces.append(run)
+            run = ""
+    pieces.append(run)
+    return Markup("<wbr>").join(escape(piece) for piece in pieces)
+
+
+@bp.context_processor
+def _admin_globals() -> dict:
+    return {"disk_state": device.disk(_settings().data_dir), "number": format_decimal, "size": _size,
+            "action_labels": ACTION_LABELS, "duration": _duration}
+
 
 def _page(error: str | None = None, report=None, status: int = 200):
     role = request.args.get("role") if request.args.get("role") in ROLES else None
+    query = request.args.get("q", "").strip()[:64]
     page = max(1, request.args.get("page", 1, type=int))
-    users = User.select().order_by(User.role, User.display_name)
-    if role:
-        users = users.where(User.role == role)
-    total = users.count()
-    return render_template("admin/home.html", users=users.paginate(page, PAGE_SIZE), total=total,
+    people, total = users.people(role, query, page, PAGE_SIZE)
+    return render_template("admin/home.html", people=people, total=total, query=query,
                            page=page, pages=max(1, -(-total // PAGE_SIZE)), role=role, roles=ROLES,
                            classes=visible_classrooms(User(role="admin")), modes=SIGNIN_MODES,
                            teachers=User.select().where(User.role == "teacher").order_by(User.display_name),
-                           error=error, report=report, **_sync_panel()), status
+                           error=error, report=report, device=device.device(_settings()),
+                           **_sync_panel()), status
 
 
 @bp.get("/")
@@ -49,11 +110,15 @@ def home():
 def create_user():
     form = request.form
     try:
-        user = accounts.create_user(form.get("username") or None, form.get("display_name", ""),
-                                    form.get("role", ""), form.get("password") or None)
-        class_id = form.get("classroom", type=int)
-        if class_id:
-            accounts.enrol(user, Classroom.get_or_none(Classroom.id == class_id) or abort(400))
+        with database.atomic():
+            user = accounts.create_user(form.get("username") or None, form.get("display_name", ""),
+                                        form.get("role", ""), form.get("password") or None)
+            class_id = form.get("classroom", type=int)
+            room = (Classroom.get_or_none(Classroom.id == class_id) or abort(400)) if class_id else None
+            if room is not None:
+                accounts.enrol(user, room)
+            _audit("user.create", user.display_name, user_id=user.id, username=user.username, role=user.role,
+                   classroom=room.name if room else None)
     except AccountError as exc:
         return _page(error=_("Could not create the account: %(reason)s", reason=error_text(exc)), status=400)
     flash(_("Account created: %(name)s", name=user.display_name))
@@ -64,12 +129,16 @@ def create_user():
 def create_class():
     form = request.form
     try:
-        grade = form.get("grade", type=int)
-        room = accounts.create_classroom(form.get("name", ""), grade, form.get("mode", "name"))
-        teacher_id = form.get("teacher", type=int)
-        if teacher_id:
-            teacher = User.get_or_none(User.id == teacher_id, User.role == "teacher") or abort(400)
-            accounts.enrol(teacher, room)
+        with database.atomic():
+            grade = form.get("grade", type=int)
+            room = accounts.create_classroom(form.get("name", ""), grade, form.get("mode", "name"))
+            teacher_id = form.get("teacher", type=int)
+            teacher = None
+            if teacher_id:
+                teacher = User.get_or_none(User.id == teacher_id, User.role == "teacher") or abort(400)
+                accounts.enrol(teacher, room)
+            _audit("class.create", room.name, grade=grade, signin_mode=room.signin_mode,
+                   teacher=teacher.display_name if teacher else None)
     except AccountError as exc:
         return _page(error=_("Could not create the class: %(reason)s", reason=error_text(exc)), status=400)
     flash(_("Class created: %(name)s", name=room.name))
@@ -81,18 +150,74 @@ def import_users():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _page(error=_("Choose a CSV file to import."), status=400)
+    dry_run = bool(request.form.get("dry_run"))
     try:
-        report = accounts.import_users(upload.read(), dry_run=bool(request.form.get("dry_run")))
+        if dry_run:
+            report = accounts.import_users(upload.read(), dry_run=True)
+        else:
+            with database.atomic():
+                report = accounts.import_users(upload.read())
+                _audit("user.import", upload.filename, created=len(report.created), rejected=len(report.rejected),
+                       classes_created=report.classes_created)
     except AccountError as exc:
         return _page(error=_("The file cannot be imported: %(reason)s", reason=error_text(exc)), status=400)
     return _page(report=report)
 
 
+# --- One person ------------------------------------------------------------------------------------
+
+def _user_page(user: User, password: str | None = None, error: str | None = None, status: int = 200):
+    classes = [name for (name,) in Classroom.select(Classroom.name).join(Membership)
+               .where(Membership.user == user.id).order_by(Classroom.grade, Classroom.name).tuples()]
+    return render_template("admin/user.html", person=user, classes=classes, records=users.records_of(user),
+                           password=password, error=error), status
+
+
+def _user_or_404(user_id: int) -> User:
+    return User.get_or_none(User.id == user_id) or abort(404)
+
+
+@bp.get("/users/<int:user_id>")
+def user_page(user_id: int):
+    return _user_page(_user_or_404(user_id))
+
+
+@bp.post("/users/<int:user_id>/password")
+def reset_password(user_id: int):
+    user = _user_or_404(user_id)
+    typed = request.form.get("password", "")
+    try:
+        with database.atomic():
+            password = users.reset_password(g.user, user, typed or None)
+            _audit("user.password_reset", user.display_name, user_id=user.id, username=user.username,
+                   typed=bool(typed))
+    except AccountError as exc:
+        return _user_page(user, error=_("The password was not changed: %(reason)s", reason=error_text(exc)),
+                          status=400)
+    # Shown on this answer only (never put in the session cookie, which is signed but readable).
+    return _user_page(_user_or_404(user_id), password=password if not typed else None)
+
+
+@bp.post("/users/<int:user_id>/active")
+def set_active(user_id: int):
+    user = _user_or_404(user_id)
+    wanted = request.form.get("active")
+    if wanted not in ("0", "1"):
+        abort(400)
+    active = wanted == "1"
+    try:
+        with database.atomic():
+            if users.set_active(g.user, user, active):
+                _audit("user.reactivate" if active else "user.deactivate", user.display_name, user_id=user.id,
+                       username=user.username, role=user.role)
+    except AccountError as exc:
+        return _user_page(user, error=error_text(exc), status=400)
+    flash(_("%(name)s can sign in again.", name=user.display_name) if active else
+          _("%(name)s is deactivated: they cannot sign in; their work is kept.", name=user.display_name))
+    return redirect(url_for("admin.user_page", user_id=user.id))
+
+
 # --- Content packs -------------------------------------------------------------------------------
-
-def _settings():
-    return current_app.config["CLASSROOM_SETTINGS"]
-
 
 def _content_page(results=None, error=None, status=200):
     settings = _settings()
@@ -135,11 +260,16 @@ def content_upload():
     incoming = _settings().data_dir / "content" / "uploads"
     incoming.mkdir(parents=True, exist_ok=True)
     path = incoming / (secrets.token_hex(8) + ".ckpack")
+    unreviewed = bool(request.form.get("unreviewed"))
     try:
         upload.save(path)
-        results = _install_all([(path, upload.filename)], bool(request.form.get("unreviewed")))
+        results = _install_all([(path, upload.filename)], unreviewed)
     finally:
         path.unlink(missing_ok=True)
+    # The packs' own transactions are done: the audit row follows them.
+    with database.atomic():
+        _audit("content.import", upload.filename, source="upload", unreviewed=unreviewed,
+               results=[{"file": name, "ok": ok, "message": message} for name, ok, message in results])
     return _content_page(results=results, status=200 if all(ok for _, ok, _ in results) else 400)
 
 
@@ -154,16 +284,22 @@ def content_usb():
         sources = [(p, p.name) for p in iter_sources([drives[wanted]])]
     except InvalidPack as exc:
         return _content_page(error=error_text(exc), status=400)
-    results = _install_all(sources, bool(request.form.get("unreviewed")))
+    unreviewed = bool(request.form.get("unreviewed"))
+    results = _install_all(sources, unreviewed)
+    with database.atomic():
+        _audit("content.import", wanted, source="usb", unreviewed=unreviewed,
+               results=[{"file": name, "ok": ok, "message": message} for name, ok, message in results])
     return _content_page(results=results, status=200 if all(ok for _, ok, _ in results) else 400)
 
 
 @bp.post("/content/<pack_id>/remove")
 def content_remove(pack_id: str):
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id)
     try:
         content.remove_pack(pack_id, _settings().data_dir)
     except InvalidPack:
         abort(404)
+    _audit_after("content.remove", pack_id, version=pack.version if pack else None)
     flash(_("Removed %(pack)s", pack=pack_id))
     return redirect(url_for("admin.content_home"))
 
@@ -174,6 +310,8 @@ STALE_REQUEST = datetime.timedelta(minutes=2)  # the agent looks every few secon
 
 
 def _size(count: int) -> str:
+    if count >= 1024 ** 3:
+        return _("%(size)s GB", size=format_decimal(round(count / 1024 ** 3, 1)))
     if count >= 1024 ** 2:
         return _("%(size)s MB", size=format_decimal(round(count / 1024 ** 2, 1)))
     if count >= 1024:
@@ -181,17 +319,189 @@ def _size(count: int) -> str:
     return _("%(size)s bytes", size=format_decimal(count))
 
 
-def _sync_panel() -> dict:
+def _sync_panel(attempts: int = 5) -> dict:
     """What admin/_sync.html shows: the agent's state, read from the database it writes."""
-    status = sync_status(attempts=5)
+    status = sync_status(attempts=attempts)
     oldest = (SyncRequest.select(SyncRequest.requested_at).where(SyncRequest.done_at.is_null())
               .order_by(SyncRequest.id).scalar()) if status.pending_requests else None
-    return {"sync": status, "stale_request": bool(oldest and utcnow() - oldest > STALE_REQUEST),
-            "number": format_decimal, "size": _size}
+    return {"sync": status, "stale_request": bool(oldest and utcnow() - oldest > STALE_REQUEST)}
+
+
+def _duration(delta: datetime.timedelta | None) -> str:
+    return format_timedelta(delta, threshold=1.5) if delta is not None else "—"
 
 
 @bp.post("/sync")
 def sync_now():
-    request_sync(g.user.username)
+    with database.atomic():
+        request_sync(g.user.username)
+        _audit("sync.now")
     flash(_("Sync asked for: the sync agent starts within a few seconds when it is running."))
-    return redirect(url_for("admin.home") + "#sync-heading")
+    back = "admin.sync_page" if request.form.get("back") == "sync" else "admin.home"
+    return redirect(url_for(back) + "#sync-heading")
+
+
+HISTORY_PAGE = 50
+
+
+def _current_settings():
+    """The settings as the file and variables say now (what the sync agent reads before each run),
+    and an error if the file cannot be read; the running web server's settings as a fallback."""
+    try:
+        return load_settings(_settings().data_dir), None
+    except SettingsError as exc:
+        return _settings(), str(exc)
+
+
+def _sync_page(error: str | None = None, status: int = 200, form: dict | None = None):
+    page = max(1, request.args.get("page", 1, type=int))
+    total = SyncLog.select().count()
+    pages = max(1, -(-total // HISTORY_PAGE))
+    page = min(page, pages)
+    history = list(SyncLog.select().order_by(SyncLog.id.desc()).paginate(page, HISTORY_PAGE))
+    current, settings_error = _current_settings()
+    where = origins(current.data_dir) if settings_error is None else {}
+    overridden = [option.env for option in OPTIONS if option.section == "sync"
+                  and option.key in ("hours", "bandwidth_bytes_per_second")
+                  and getattr(where.get(option.field), "kind", None) == "environment"]
+    values = form or {"hours": current.sync_hours, "bandwidth": str(current.sync_bandwidth_bytes_per_second)}
+    return render_template("admin/sync.html", history=history, page=page, pages=pages, total=total,
+                           values=values, current=current, settings_error=settings_error, overridden=overridden,
+                           error=error, **_sync_panel(attempts=0)), status
+
+
+@bp.get("/sync")
+def sync_page():
+    return _sync_page()
+
+
+@bp.post("/sync/settings")
+def sync_settings():
+    hours = request.form.get("hours", "").strip()
+    bandwidth = request.form.get("bandwidth", "").strip()
+    form = {"hours": hours, "bandwidth": bandwidth}
+    try:
+        hour_windows(hours)
+    except ValueError:
+        return _sync_page(_("Sync hours are one or more windows of the day, like 00:00-24:00 or "
+                            "00:00-07:30, 18:00-24:00."), 400, form)
+    if not bandwidth.isdigit():
+        return _sync_page(_("The bandwidth cap is a whole number of bytes per second, 0 for no cap."), 400, form)
+    current, _error = _current_settings()
+    wanted = {("sync", "hours"): hours, ("sync", "bandwidth_bytes_per_second"): str(int(bandwidth))}
+    was = {("sync", "hours"): current.sync_hours,
+           ("sync", "bandwidth_bytes_per_second"): str(current.sync_bandwidth_bytes_per_second)}
+    changes = {key: value for key, value in wanted.items() if value != was[key]}
+    if not changes:
+        flash(_("Nothing changed."))
+        return redirect(url_for("admin.sync_page") + "#sync-settings-heading")
+    try:
+        path = change_settings(current.data_dir, changes)
+    except SettingsError as exc:
+        return _sync_page(_("The settings file could not be changed: %(reason)s", reason=str(exc)), 400, form)
+    with database.atomic():
+        _audit("settings.change", str(path), **{f"[{section}] {key}": f"{was[(section, key)]} → {value}"
+                                                for (section, key), value in changes.items()})
+    flash(_("Saved. The sync agent uses the new values from its next run."))
+    return redirect(url_for("admin.sync_page") + "#sync-settings-heading")
+
+
+# --- Backups ------------------------------------------------------------------------------------------
+
+def _backups_page(error: str | None = None, made: str | None = None, status: int = 200):
+    settings = _settings()
+    current, _error = _current_settings()
+    return render_template("admin/backups.html", backups=backup.list_backups(settings), error=error, made=made,
+                           folder=backup.backups_folder(settings), data_dir=settings.data_dir,
+                           sqlite=is_sqlite(), schedule=current, nightly=audit.latest("backup.nightly")), status
+
+
+@bp.get("/backups")
+def backups():
+    return _backups_page()
+
+
+@bp.post("/backups")
+def make_backup():
+    settings = _settings()
+    try:
+        result = backup.backup_into_folder(settings, "manual")
+    except backup.BackupError as exc:
+        return _backups_page(error=_("The backup was not made: %(reason)s", reason=str(exc)), status=400)
+    with database.atomic():
+        _audit("backup.make", result.path.name, size=result.size, schema=result.schema)
+    flash(_("Backup made: %(name)s (%(size)s).", name=result.path.name, size=_size(result.size)))
+    return redirect(url_for("admin.backups"))
+
+
+def _backup_path(name: str):
+    if not backup.is_backup_name(name):
+        abort(404)
+    path = safe_join(str(backup.backups_folder(_settings())), name)
+    if path is None:
+        abort(404)
+    return path
+
+
+@bp.get("/backups/<name>")
+def download_backup(name: str):
+    path = _backup_path(name)
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        abort(404)
+    # Best effort: a backup must be downloadable even when the disk is too full for the audit row.
+    _audit_after("backup.download", name)
+    response = send_file(handle, mimetype="application/gzip", as_attachment=True, download_name=name)
+    response.headers["Cache-Control"] = "no-store"  # it holds password hashes and the session key
+    return response
+
+
+@bp.post("/backups/<name>/delete")
+def delete_backup(name: str):
+    _backup_path(name)
+    try:
+        backup.delete_backup(_settings(), name)
+    except backup.BackupError:
+        abort(404)
+    _audit_after("backup.delete", name)
+    flash(_("Removed %(name)s.", name=name))
+    return redirect(url_for("admin.backups"))
+
+
+# --- Settings, recent events, audit log ---------------------------------------------------------------
+
+AGENT_SECTIONS = ("sync", "backup")
+
+
+@bp.get("/settings")
+def settings_page():
+    running = _settings()
+    current, settings_error = _current_settings()
+    try:
+        where = origins(running.data_dir)
+    except SettingsError:
+        where = {}
+    rows = []
+    for option in OPTIONS:
+        value = shown_value(option, getattr(current, option.field))
+        in_server = shown_value(option, getattr(running, option.field))
+        # The sync agent reads [sync] and [backup] itself: what the web server loaded does not matter.
+        differs = in_server != value and option.section not in AGENT_SECTIONS
+        rows.append({"option": option, "value": value, "origin": where.get(option.field),
+                     "server_value": in_server if differs else None,
+                     "agent": option.section in AGENT_SECTIONS})
+    return render_template("admin/settings.html", rows=rows, settings_error=settings_error,
+                           ini_path=running.ini_path, data_dir=running.data_dir)
+
+
+@bp.get("/log")
+def recent_log():
+    return render_template("admin/log.html", events=audit.recent_events(100))
+
+
+@bp.get("/audit")
+def audit_log():
+    entries, pages = audit.page(request.args.get("page", 1, type=int))
+    page = min(max(1, request.args.get("page", 1, type=int)), pages)
+    return render_template("admin/audit.html", entries=entries, page=page, pages=pages)

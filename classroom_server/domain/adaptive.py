@@ -3,15 +3,15 @@
 Pure: plain data in, plain data out; no flask, peewee or requests, and no numpy (the server runs on
 a Raspberry-Pi-class board), so everything here is plain Python.
 
-The model: Bayesian Knowledge Tracing with item difficulty
------------------------------------------------------------
+The model: Bayesian Knowledge Tracing with item difficulty and student ability
+-------------------------------------------------------------------------------
 Each student either has or has not mastered each skill (a hidden state). A skill has four
 parameters: `prior` (mastered before the first answer), `learn` (an answer turns "not yet" into
 "mastered"), `guess` and `slip` (a right answer without mastery, a wrong one with it), and an
 optional `forget`. An item has a `difficulty` in logits that shifts both its guess and its slip:
 
-    P(right | mastered)     = sigmoid(logit(1 - slip) - difficulty)
-    P(right | not mastered) = sigmoid(logit(guess) - difficulty)
+    P(right | mastered)     = sigmoid(logit(1 - slip) - difficulty + ability)
+    P(right | not mastered) = sigmoid(logit(guess) - difficulty + ability)
 
 An item with several skills is answered right "with mastery" only when every one of them is
 mastered (a conjunctive item); its guess and slip come from the mean of its skills' logits.
@@ -21,13 +21,18 @@ then by the learning (and forgetting) transition. With every difficulty 0 this i
 (Corbett & Anderson 1995); item-level guess and slip are Pardos & Heffernan's KT-IDEM, tied here
 to one difficulty per item so that it needs few answers per item. A pack's `difficulty` (-4..4)
 is the prior of an item's difficulty, times a scale that `fit` estimates from the school's data.
+A student also has a general ability, a logit added to both chances, tracked online from every
+answer (a Bayesian logistic step whose variance shrinks as answers come, as in Glicko); `fit`
+chooses the population's spread of it (0 when students differ only in their skills), so a
+strong student's first answers on a new skill are predicted better.
 Why this model and not Elo/IRT or plain BKT: the figures are in docs/BENCHMARKS.md
 (`benchmarks/adaptive/`).
 
 `fit` estimates every parameter from the school's answers by expectation-maximisation
 (forward-backward per student and skill, then a few Newton steps on the item difficulties and
 the guess/slip logits), with weak priors so that skills and items with few answers stay close to
-the defaults. A year of a 500-student school fits in minutes (see the benchmark).
+the defaults, then picks the ability spread that best predicts the answers replayed one by one.
+A year of a 500-student school (900,000 answers) fits in under a minute here (see the benchmark).
 
 API (for the web layer, which stores the JSON, and for the agent's nightly job)
 -------------------------------------------------------------------------------
@@ -50,6 +55,12 @@ API (for the web layer, which stores the JSON, and for the agent's nightly job)
     model.skill_reason(state, skill) -> Reason  # "3 of the last 4 fraction.compare items wrong"
 
 `when` and `now` are POSIX seconds (float) or datetimes (naive ones are taken as UTC).
+
+A StudentState is a cache of the student's answers: replaying them through `update` in order
+rebuilds it at any time (under 5 us an answer here). So the answer path can stay one insert: keep
+the state JSON with the seq of the last record applied, and bring it up to date (records after
+that seq) when the student next asks for an item or a teacher opens a report. Reason msgids are
+written as `Reason("msgid", {...})`: adding `Reason` to the keywords in babel.cfg extracts them.
 Nothing here raises on odd data: unknown skills get the default parameters, items without skills
 are predicted from the defaults and change no skill, a new student starts at each skill's prior,
 and a student's state stays small however many answers they give.
@@ -95,8 +106,15 @@ def _seconds(when: float | datetime | None) -> float:
         if when.tzinfo is None:
             return calendar.timegm(when.timetuple()) + when.microsecond / 1e6
         return when.timestamp()
-    value = float(when)
-    return value if math.isfinite(value) else 0.0
+    return _number(when, 0.0, -1e12, 1e12)
+
+
+def _number(value: Any, default: float, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return max(low, min(high, number)) if math.isfinite(number) else default
 
 
 class Reason(NamedTuple):
@@ -119,10 +137,13 @@ class Item:
     difficulty: float | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.skills, str):
-            object.__setattr__(self, "skills", (self.skills,))
+        raw = self.skills
+        if raw is None:
+            raw = ()
+        elif isinstance(raw, str):
+            raw = (raw,)
         # Order kept, duplicates and blanks dropped: a skill counted twice would be updated twice.
-        clean = tuple(dict.fromkeys(s.strip() for s in self.skills if isinstance(s, str) and s.strip()))
+        clean = tuple(dict.fromkeys(s.strip() for s in raw if isinstance(s, str) and s.strip()))
         if clean != self.skills:
             object.__setattr__(self, "skills", clean)
         d = self.difficulty
@@ -186,15 +207,16 @@ class SkillParams:
         values = {}
         for f in fields(cls):
             value = data.get(f.name, getattr(base, f.name))
-            try:
-                values[f.name] = int(value) if f.name == "answers" else _clamp(float(value), 0.0, 1.0)
-            except (TypeError, ValueError):
-                values[f.name] = getattr(base, f.name)
+            if f.name == "answers":
+                values[f.name] = int(_number(value, base.answers, 0, 1e12))
+            else:
+                values[f.name] = _number(value, getattr(base, f.name), 0.0, 1.0)
         return cls(**values)
 
 
 DEFAULT_SKILL = SkillParams()
 DIFFICULTY_SCALE = 0.5  # logits per unit of a pack's difficulty, until a fit measures it
+ABILITY_SD = 0.5  # students differ in general ability, until a fit measures by how much
 
 
 @dataclass(frozen=True)
@@ -205,6 +227,7 @@ class Params:
     item_answers: dict[str, int] = field(default_factory=dict)
     default: SkillParams = DEFAULT_SKILL
     difficulty_scale: float = DIFFICULTY_SCALE
+    ability_sd: float = ABILITY_SD  # spread of students' general ability (logits); 0: none tracked
     info: dict = field(default_factory=dict)  # what the fit saw: records, students, iterations, log-likelihood
 
     def skill(self, name: str) -> SkillParams:
@@ -218,7 +241,7 @@ class Params:
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "default": self.default.to_dict(),
-                "difficulty_scale": round(self.difficulty_scale, 6),
+                "difficulty_scale": round(self.difficulty_scale, 6), "ability_sd": round(self.ability_sd, 6),
                 "skills": {name: p.to_dict() for name, p in sorted(self.skills.items())},
                 "items": {key: {"difficulty": round(d, 6), "answers": self.item_answers.get(key, 0)}
                           for key, d in sorted(self.items.items())},
@@ -242,14 +265,10 @@ class Params:
             if math.isfinite(d):
                 items[str(key)] = max(-8.0, min(8.0, d))
                 answers[str(key)] = n
-        try:
-            scale = float(data.get("difficulty_scale", DIFFICULTY_SCALE))
-        except (TypeError, ValueError):
-            scale = DIFFICULTY_SCALE
-        if not math.isfinite(scale):
-            scale = DIFFICULTY_SCALE
+        scale = _number(data.get("difficulty_scale"), DIFFICULTY_SCALE, 0.0, 4.0)
+        ability_sd = _number(data.get("ability_sd"), ABILITY_SD, 0.0, 3.0)
         info = data.get("info")
-        return cls(skills, items, answers, default, scale, dict(info) if isinstance(info, Mapping) else {})
+        return cls(skills, items, answers, default, scale, ability_sd, dict(info) if isinstance(info, Mapping) else {})
 
 
 @dataclass(frozen=True)
@@ -295,7 +314,7 @@ class SkillState:
     answers: int = 0
     last: float = 0.0  # when the latest answer was given
     history: str = ""  # the latest outcomes, oldest first: "1" right, "0" wrong
-    reviews: int = 0  # right answers in a row while mastered: the review interval grows with them
+    reviews: int = 0  # spaced right answers in a row while mastered: the review interval grows with them
 
     def to_dict(self) -> dict:
         return {"p": round(self.p, 6), "n": self.answers, "last": self.last, "h": self.history, "r": self.reviews}
@@ -303,7 +322,7 @@ class SkillState:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SkillState:
         history = str(data.get("h", ""))
-        return cls(_clamp(float(data.get("p", 0.0)), 0.0, 1.0), max(0, int(data.get("n", 0))),
+        return cls(_number(data.get("p"), 0.0, 0.0, 1.0), max(0, int(data.get("n", 0))),
                    _seconds(data.get("last", 0.0)),
                    "".join(c for c in history if c in "01")[-HISTORY:], max(0, int(data.get("r", 0))))
 
@@ -315,9 +334,13 @@ class StudentState:
     recent: list[tuple[str, float]] = field(default_factory=list)  # (item key, when), oldest first
     answers: int = 0
     since_review: int = 0  # answers since the latest answer on an already mastered skill
+    ability: float = 0.0  # general ability in logits, above or below the average student
+    ability_var: float | None = None  # how unsure that is; None: not estimated yet (the population's spread)
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "answers": self.answers, "since_review": self.since_review,
+                "ability": round(self.ability, 6),
+                "ability_var": None if self.ability_var is None else round(self.ability_var, 6),
                 "skills": {name: s.to_dict() for name, s in self.skills.items()},
                 "recent": [[key, when] for key, when in self.recent]}
 
@@ -329,8 +352,10 @@ class StudentState:
         try:
             skills = {str(k): SkillState.from_dict(v) for k, v in (data.get("skills") or {}).items()}
             recent = [(str(k), _seconds(w)) for k, w in (data.get("recent") or [])][-RECENT:]
-            return cls(skills, recent, max(0, int(data.get("answers", 0))),
-                       max(0, int(data.get("since_review", 0))))
+            var = data.get("ability_var")
+            return cls(skills, recent, max(0, int(data.get("answers", 0))), max(0, int(data.get("since_review", 0))),
+                       _number(data.get("ability"), 0.0, -6.0, 6.0),
+                       None if var is None else _number(var, 0.0, 0.0, 9.0))
         except (TypeError, ValueError, AttributeError):
             return cls()
 
@@ -371,39 +396,45 @@ class Model:
 
     # -- knowledge --
 
-    def emission(self, item: Item) -> tuple[float, float]:
-        """(P(right | every skill mastered), P(right | not)) for an item."""
+    def _logits(self, item: Item) -> tuple[float, float]:
         found = self._emission.get(item)
         if found is None:
             skills = [self.params.skill(s) for s in item.skills] or [self.params.default]
             d = self.params.difficulty(item)
             known = sum(_logit(1.0 - s.slip) for s in skills) / len(skills)
             unknown = sum(_logit(s.guess) for s in skills) / len(skills)
-            found = (_sigmoid(known - d), _sigmoid(unknown - d))
-            self._emission[item] = found
+            found = self._emission[item] = (known - d, unknown - d)
         return found
+
+    def emission(self, item: Item, ability: float = 0.0) -> tuple[float, float]:
+        """(P(right | every skill mastered), P(right | not)) for an item, for a student of this ability."""
+        known, unknown = self._logits(item)
+        return _sigmoid(known + ability), _sigmoid(unknown + ability)
 
     def p_mastered(self, state: StudentState, skill: str) -> float:
         known = state.skills.get(skill)
         return known.p if known is not None else self.params.skill(skill).prior
 
+    def _p_all(self, state: StudentState, item: Item) -> float:
+        if not item.skills:
+            return self.params.default.prior
+        mastered = 1.0
+        for skill in item.skills:
+            mastered *= self.p_mastered(state, skill)
+        return mastered
+
     def predict(self, state: StudentState, item: Item) -> float:
         """The chance that this student answers this item right now."""
-        known, unknown = self.emission(item)
-        if item.skills:
-            mastered = 1.0
-            for skill in item.skills:
-                mastered *= self.p_mastered(state, skill)
-        else:
-            mastered = self.params.default.prior
-        return unknown + (known - unknown) * mastered
+        known, unknown = self.emission(item, state.ability)
+        return unknown + (known - unknown) * self._p_all(state, item)
 
     def update(self, state: StudentState, item: Item, correct: bool, when: float | datetime | None = None) -> float:
         """Take in one answer: changes `state` in place; returns the prediction made before it."""
         when = _seconds(when)
         correct = bool(correct)
-        predicted = self.predict(state, item)
-        known, unknown = self.emission(item)
+        known, unknown = self.emission(item, state.ability)
+        mastered = self._p_all(state, item)
+        predicted = _clamp(unknown + (known - unknown) * mastered)
         e_known, e_unknown = (known, unknown) if correct else (1.0 - known, 1.0 - unknown)
         before = [self.p_mastered(state, s) for s in item.skills]
         review = False
@@ -415,7 +446,8 @@ class Model:
             p = before[index]
             e1 = others * e_known + (1.0 - others) * e_unknown
             num = p * e1
-            post = num / (num + (1.0 - p) * e_unknown)
+            total = num + (1.0 - p) * e_unknown
+            post = num / total if total > 0.0 else p
             sp = self.params.skill(skill)
             after = _clamp(post * (1.0 - sp.forget) + (1.0 - post) * sp.learn, 0.0, 1.0)
             s = state.skills.get(skill)
@@ -423,19 +455,38 @@ class Model:
                 s = state.skills[skill] = SkillState(p)
             if p >= self.policy.mastery:
                 review = True
-                s.reviews = s.reviews + 1 if correct else 0
+                if not correct:
+                    s.reviews = 0
+                elif when - s.last >= 0.5 * self._review_interval(s):
+                    s.reviews += 1  # a right answer after a spacing, not one more in the same sitting
             else:
                 s.reviews = 0
             s.p = after
             s.answers += 1
             s.last = max(s.last, when)
             s.history = (s.history + ("1" if correct else "0"))[-HISTORY:]
+        self._update_ability(state, correct, predicted, known, unknown, mastered)
         state.recent.append((item.key, when))
         if len(state.recent) > RECENT:
             del state.recent[:-RECENT]
         state.answers += 1
         state.since_review = 0 if review else state.since_review + 1
         return predicted
+
+    def _update_ability(self, state: StudentState, correct: bool, predicted: float, known: float, unknown: float,
+                        mastered: float) -> None:
+        # One step of online Bayesian logistic regression (a Laplace approximation, as Glicko does for
+        # Elo): the ability moves by its variance times the gradient, and the variance shrinks by the
+        # answer's information, so a student's first answers move it most.
+        variance = self.params.ability_sd ** 2 if state.ability_var is None else state.ability_var
+        if variance <= 0.0:
+            state.ability_var = 0.0
+            return
+        slope = mastered * known * (1.0 - known) + (1.0 - mastered) * unknown * (1.0 - unknown)  # dP/d ability
+        spread = predicted * (1.0 - predicted)
+        variance = 1.0 / (1.0 / variance + slope * slope / spread)
+        state.ability = max(-6.0, min(6.0, state.ability + variance * ((1.0 if correct else 0.0) - predicted) * slope / spread))
+        state.ability_var = variance
 
     def mastery(self, state: StudentState, skills: Iterable[str] | None = None) -> dict[str, float]:
         """P(mastered) per skill: those given (a prior for the ones never practised), else those seen."""
@@ -528,19 +579,22 @@ class Model:
             return self._decision(state, best_item, "learn" if seen else "new", best_skill,
                                   self.skill_reason(state, best_skill))
 
-        # Nothing left to learn among the eligible items: review a mastered skill, the longest unpractised first.
-        def staleness(item: Item) -> tuple[float, int]:
+        # Nothing left to learn among the eligible items: practise a mastered skill, the least sure one first
+        # (then the longest unpractised): the model's "mastered" can be early, and this is where it shows.
+        def weakest(item: Item) -> tuple[float, float, int]:
             lasts = [state.skills[s].last if s in state.skills else 0.0 for s in item.skills]
-            return (min(lasts) if lasts else now, last_seen.get(item.key, -1))
+            return (min((level[s] for s in item.skills), default=1.0), min(lasts, default=now),
+                    last_seen.get(item.key, -1))
 
-        item = min(eligible, key=staleness)
-        skill = min(item.skills, key=lambda s: state.skills[s].last if s in state.skills else 0.0) if item.skills else None
+        item = min(eligible, key=weakest)
+        skill = min(item.skills, key=lambda s: level[s]) if item.skills else None
         if open_skills:
             return self._decision(state, item, "rest", skill, Reason(
-                "%(skill)s is mastered; practised while the items of unmastered skills wait their turn",
+                "%(skill)s is mastered; practised again while the items of unmastered skills wait their turn",
                 {"skill": skill}))
         return self._decision(state, item, "mastered", skill, Reason(
-            "Every skill here is mastered; %(skill)s was practised longest ago", {"skill": skill}))
+            "Every skill here is mastered; %(skill)s is the least sure of them (%(percent)d%%)",
+            {"skill": skill, "percent": int(100 * level[skill]) if skill else 100}))
 
     def _pick_review(self, state: StudentState, eligible: Sequence[Item], level: Mapping[str, float],
                      now: float) -> Decision | None:
@@ -648,9 +702,11 @@ def fit(records: Iterable[Record | Sequence[Any]], items: Iterable[Item] = (), *
     """Estimate every parameter from answers: `records` are Record or (student, item, skills, correct, when).
 
     `items` (e.g. `pack_items` of every installed pack) gives each item its skills and the pack's
-    difficulty; items in records but not in `items` take the skills of their records. `prior`
-    (the previous night's Params) is where the search starts and what new content falls back to.
-    `forgets`: also fit a chance of forgetting per answer (off by default: classic BKT).
+    difficulty; items in records but not in `items` take the skills of their records. Give it the
+    whole history to learn from, not only the records since the last fit: `prior` (the previous
+    fit's Params) is only where the search starts, and what skills and items absent from `records`
+    keep. `forgets`: also fit a chance of forgetting per answer (off by default: classic BKT).
+    Records are read once, in one pass, so they may come from a generator over database rows.
     """
     data = _Data(records, items)
     base = prior or Params()
@@ -691,10 +747,42 @@ def fit(records: Iterable[Record | Sequence[Any]], items: Iterable[Item] = (), *
     merged_items.update(fitted_items)
     merged_answers = dict(base.item_answers)
     merged_answers.update({key: item_answers[i] for i, key in enumerate(data.item_keys) if item_answers[i]})
+    fitted = Params(merged_skills, merged_items, merged_answers, _population_default(skills.values(), default),
+                    scale, base.ability_sd)
+    ability_sd, online = _choose_ability_sd(data, fitted)
     info = {"records": data.records, "students": len(data.students), "skipped": data.skipped,
-            "iterations": done, "loglik": round(loglik, 3) if math.isfinite(loglik) else None}
-    return Params(merged_skills, merged_items, merged_answers, _population_default(skills.values(), default),
-                  scale, info)
+            "iterations": done, "loglik": round(loglik, 3) if math.isfinite(loglik) else None,
+            "online_loglik": online}
+    return replace(fitted, ability_sd=ability_sd, info=info)
+
+
+ABILITY_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+ABILITY_SAMPLE = 100_000  # answers replayed per candidate spread
+
+
+def _choose_ability_sd(data: _Data, params: Params) -> tuple[float, dict]:
+    """The spread of students' ability that predicts the training answers best, replayed as the server
+    would (each student from a new state, answer by answer); on a sample of students when there are many."""
+    if not data.students:
+        return params.ability_sd, {}
+    items = [Item(key, tuple(data.skill_names[k] for k in skills), pack)
+             for key, skills, pack in zip(data.item_keys, data.item_skills, data.item_pack)]
+    step = max(1, math.ceil(data.records / ABILITY_SAMPLE))
+    sample = data.students[::step]
+    scores = {}
+    for sd in ABILITY_GRID:
+        model = Model(replace(params, ability_sd=sd))
+        total = 0.0
+        log = math.log
+        for seq, ys in sample:
+            state = StudentState()
+            for i, y in zip(seq, ys):
+                p = model.update(state, items[i], y)
+                total += log(p if y else 1.0 - p)
+        scores[sd] = total
+    best = max(ABILITY_GRID, key=lambda sd: (scores[sd], -sd))
+    answers = sum(len(seq) for seq, _ in sample)
+    return best, {str(sd): round(score / max(1, answers), 5) for sd, score in scores.items()}
 
 
 def _population_default(skills: Iterable[SkillParams], default: SkillParams) -> SkillParams:

@@ -1,0 +1,197 @@
+"""A full disk at the school, for real: the data folder on a small tmpfs, filled up while students
+post answers to the real server (waitress). Refused answers get 507 and a clear message, pages and
+content keep being served, no acknowledged record is lost, the database passes its integrity check,
+and answers are stored again once there is room."""
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from classroom_server.accounts import services as accounts
+from classroom_server.db import database
+from classroom_server.models import ContentFile
+from classroom_server.settings import load_settings
+
+from .conftest import PASSWORD, form_token
+from . import test_practice
+from .test_practice import MIX, PACK
+
+pack = test_practice.pack  # the practice pack, installed in the school (a fixture)
+
+STUDENTS = 6
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs (needs root; skipped where it cannot be mounted), big enough at first for a pack
+    import (which keeps 256 MiB in reserve); `shrink` makes it small."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("the full-disk test mounts a small tmpfs, which needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    if database.obj is not None and not database.is_closed():
+        database.close()
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def settings(small_disk):
+    """The school's data folder on the small disk (overrides conftest's)."""
+    return load_settings(small_disk / "data", environ={})
+
+
+def shrink(mount: Path, size: str = "24m") -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True, capture_output=True)
+
+
+def fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def checkpoint(db_path: Path) -> None:
+    """Empty the write-ahead log, so the next writes need new disk space."""
+    conn = sqlite3.connect(str(db_path), timeout=30)
+    try:
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.close()
+
+
+class Student:
+    """One student's browser, as requests sees it: signed in, answering through the JSON API."""
+
+    def __init__(self, base: str, class_id: int, student_id: int, pin: str):
+        self.base = base
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.headers["Accept-Language"] = "en"
+        page = self.session.get(f"{base}/signin/class/{class_id}/student/{student_id}")
+        response = self.session.post(f"{base}/signin/class/{class_id}/student/{student_id}",
+                                     data={"pin": pin, "csrf_token": form_token(page.text)}, allow_redirects=False)
+        assert response.status_code == 302, response.text
+        self.csrf = self.session.get(f"{base}/api/v1/me").json()["csrf_token"]
+
+    def answer(self, record_id: str) -> requests.Response:
+        return self.session.post(f"{self.base}/api/v1/answers", headers={"X-CSRF-Token": self.csrf}, timeout=30,
+                                 json={"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "b",
+                                       "record_id": record_id})
+
+
+def test_a_full_disk_refuses_answers_clearly_loses_nothing_and_recovers(app, school, pack, live_server,
+                                                                        settings, small_disk):
+    pins = {}
+    with app.app_context():
+        for n in range(STUDENTS):
+            student = accounts.create_user(None, f"Оқушы {n}", "student")
+            accounts.enrol(student, school.pin_class)
+            accounts.set_student_secret(student, school.pin_class, f"{1000 + n}")
+            pins[student.id] = f"{1000 + n}"
+        lesson = ContentFile.select().where(ContentFile.path == "intro.html").get()
+    shrink(small_disk)
+    students = [Student(live_server, school.pin_class.id, sid, pin) for sid, pin in pins.items()]
+    admin = requests.Session()
+    admin.trust_env = False
+    admin.headers["Accept-Language"] = "en"
+    page = admin.get(f"{live_server}/signin")
+    assert admin.post(f"{live_server}/signin/staff", data={"username": "boss", "password": PASSWORD,
+                                                           "csrf_token": form_token(page.text)},
+                      allow_redirects=False).status_code == 302
+
+    acked: set[str] = set()
+    refused: list[str] = []
+    problems: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def answer_until_stopped(student: Student) -> None:
+        while not stop.is_set():
+            record_id = str(uuid.uuid4())
+            response = student.answer(record_id)
+            with lock:
+                if response.status_code == 201:
+                    acked.add(record_id)
+                elif response.status_code == 507 and response.json().get("error") == "disk_full":
+                    refused.append(record_id)
+                else:
+                    problems.append(f"{response.status_code} {response.text[:300]}")
+
+    def wait_for(condition, what: str, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert not problems, problems[:3]
+            assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=answer_until_stopped, args=(s,), daemon=True) for s in students]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: len(acked) >= 40, "the first answers")
+        checkpoint(settings.data_dir / "classroom.sqlite3")
+        filler = fill(small_disk)
+        with lock:
+            refused_before = len(refused)
+        wait_for(lambda: len(refused) >= refused_before + 20, "answers refused on the full disk")
+
+        # Full: answers are refused with a message people can act on; reading goes on.
+        response = students[0].answer(str(uuid.uuid4()))
+        assert response.status_code == 507
+        assert "disk is full" in response.json()["message"] and "IT person" in response.json()["message"]
+        form = students[0].session.post(f"{live_server}/learn/practice/{PACK}/{MIX}/s1",
+                                        data={"answer": "b", "csrf_token": students[0].csrf})
+        assert form.status_code == 507 and "disk is full" in form.text
+        assert students[0].session.get(f"{live_server}/learn/").status_code == 200
+        blob = requests.get(f"{live_server}/content/{lesson.sha256}", timeout=10)
+        assert blob.status_code == 200 and b"Hi" in blob.content
+        assert requests.get(f"{live_server}/healthz", timeout=10).json()["status"] == "ok"
+        warned = admin.get(f"{live_server}/admin/")
+        assert warned.status_code == 200 and "The school server's disk is full" in warned.text
+        late = Student(live_server, school.pin_class.id, next(iter(pins)), next(iter(pins.values())))  # sign-in works
+        assert late.session.get(f"{live_server}/learn/").status_code == 200
+
+        # Room again: answers are stored again, without restarting anything.
+        filler.unlink()
+        with lock:
+            acked_before = len(acked)
+        wait_for(lambda: len(acked) >= acked_before + 20, "answers stored after space came back")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert not problems, problems[:3]
+
+    # The refused answers, sent again by the devices that kept them, are stored once each.
+    again = {record_id: students[0].answer(record_id).status_code for record_id in set(refused)}
+    assert set(again.values()) <= {200, 201}, again
+
+    conn = sqlite3.connect(f"file:{settings.data_dir / 'classroom.sqlite3'}?mode=ro", uri=True)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        stored = {row[0] for row in conn.execute("SELECT uuid FROM learning_record")}
+        count = conn.execute("SELECT COUNT(*) FROM learning_record").fetchone()[0]
+    finally:
+        conn.close()
+    assert acked <= stored, f"{len(acked - stored)} acknowledged answers were lost"
+    assert set(refused) <= stored and count == len(stored) == len(acked | set(refused))
