@@ -20,6 +20,15 @@ from .settings import LANGUAGES, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
+# Every response has these, unless its view set them itself.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "SAMEORIGIN"),
+    ("Referrer-Policy", "same-origin"),
+    # Pages may load only what this server serves: offline means offline.
+    ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                                "frame-ancestors 'self'; form-action 'self'; base-uri 'self'"),
+)
 # Requests are capped at 16 MiB, except content packs that an administrator uploads.
 LARGE_UPLOADS = {"admin.content_upload"}
 MAX_PACK_UPLOAD = 64 * 1024 ** 3
@@ -98,16 +107,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.after_request
     def _headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        # Pages may load only what this server serves: offline means offline.
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "frame-ancestors 'self'; form-action 'self'; base-uri 'self'")
-        if request.endpoint != "static" and "Cache-Control" not in response.headers:
-            response.headers["Cache-Control"] = "no-store" if g.get("user") else "no-cache"
+        headers = response.headers
+        present = {key.lower() for key, _ in headers.items()}  # one pass: each lookup would be another
+        for key, value in SECURITY_HEADERS:
+            if key.lower() not in present:
+                headers.add(key, value)
+        if request.endpoint != "static" and "cache-control" not in present:
+            headers.add("Cache-Control", "no-store" if g.get("user") else "no-cache")
         return response
 
     @app.context_processor

@@ -117,11 +117,38 @@ class GroupCommit(Generic[W, R]):
             self._lead()
         return write.outcome()
 
-    def _lead(self) -> None:
+    @property
+    def queued(self) -> int:
+        """Writes waiting to be taken into a group."""
+        return len(self._queue)
+
+    def _take(self) -> list[_Write[W, R]]:
         with self._mutex:
-            group = [self._queue.popleft() for _ in range(min(self.limit, len(self._queue)))]
+            return [self._queue.popleft() for _ in range(min(self.limit, len(self._queue)))]
+
+    def _lead(self) -> None:
+        group: list[_Write[W, R]] = []
         try:
-            self._commit(group)
+            try:
+                with self._transaction():
+                    # Taken once the lock is held: writes that come while BEGIN waits for it (the
+                    # sync agent writing, say) join this group instead of waiting for the next one.
+                    group = self._take()
+                    results = self.many([write.item for write in group])
+                    if len(results) != len(group):
+                        raise DatabaseError(f"{len(results)} results for {len(group)} writes")
+            except Exception as exc:
+                if group:  # rolled back: find the write that fails, store the others
+                    log.info("a group of %d writes failed (%s); writing them one by one", len(group), exc)
+                    self._one_by_one(group)
+                else:  # BEGIN failed (the lock was not free within busy_timeout): nothing stored
+                    group = self._take()
+                    log.warning("a group of %d writes was not stored: %s", len(group), exc)
+                    for write in group:
+                        write.error = exc
+            else:
+                for write, result in zip(group, results):
+                    write.result, write.stored = result, True
         finally:
             for write in group:
                 if not write.finished:  # this thread was interrupted mid-group; nothing was committed
@@ -139,19 +166,6 @@ class GroupCommit(Generic[W, R]):
         # IMMEDIATE: take SQLite's write lock at BEGIN (a deferred transaction that reads first
         # could fail to upgrade its lock instead of waiting for it).
         return database.atomic(lock_type="IMMEDIATE") if is_sqlite() else database.atomic()
-
-    def _commit(self, group: list[_Write[W, R]]) -> None:
-        try:
-            with self._transaction():
-                results = self.many([write.item for write in group])
-                if len(results) != len(group):
-                    raise DatabaseError(f"{len(results)} results for {len(group)} writes")
-        except Exception as exc:  # rolled back: find the write that fails, store the others
-            log.info("a group of %d writes failed (%s); writing them one by one", len(group), exc)
-            self._one_by_one(group)
-            return
-        for write, result in zip(group, results):
-            write.result, write.stored = result, True
 
     def _one_by_one(self, group: list[_Write[W, R]]) -> None:
         try:
@@ -185,6 +199,7 @@ class Prepared:
     def __init__(self, build):
         self.build = build
         self.sql: dict[type, str] = {}
+        self.readers: dict[type, list] = {}  # per database kind: (column index, field name, converter)
         self.model = None
 
     def _sql(self) -> str:
@@ -203,13 +218,18 @@ class Prepared:
 
     def __call__(self, *params) -> list:
         cursor = database.execute_sql(self._sql(), params)
-        columns = self.model._meta.columns
-        fields = [columns.get(d[0]) for d in cursor.description]
+        readers = self.readers.get(type(database.obj))
+        if readers is None:
+            columns = self.model._meta.columns
+            readers = self.readers[type(database.obj)] = [
+                (index, field.name, field.python_value) for index, field in
+                enumerate(columns.get(d[0]) for d in cursor.description) if field is not None]
+        model = self.model
         rows = []
         for values in cursor.fetchall():
             # What peewee's cursor wrapper does, minus its generality: one object per row.
-            row = self.model(__no_default__=1)
-            row.__data__ = {field.name: (field.python_value(value) if value is not None else None)
-                            for field, value in zip(fields, values) if field is not None}
+            row = model(__no_default__=1)
+            row.__data__ = {name: (convert(values[index]) if values[index] is not None else None)
+                            for index, name, convert in readers}
             rows.append(row)
         return rows

@@ -64,6 +64,14 @@ class ClassroomSessionInterface(SecureCookieSessionInterface):
             return self.session_class()
         return self.session_class(data)
 
+    def save_session(self, app, session, response) -> None:
+        # Most requests leave the session as it came: skip working out how its cookie would be set.
+        if not session.modified and not self.should_set_cookie(app, session):
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
+
 
 def csrf_token() -> str:
     if request.path.startswith(STATELESS_PREFIXES):

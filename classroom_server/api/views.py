@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import datetime
+import json
 
-from flask import Blueprint, abort, g, jsonify, request, url_for
+from flask import Blueprint, Response, abort, g, jsonify, request, url_for
 from flask_babel import gettext as _
 
 from .. import __version__
@@ -188,7 +189,9 @@ def answers():
     except RecordError:
         _answer_error(400, "bad_response", _("This answer is too long."))
     row = result.row
-    response = jsonify(record_id=row.uuid, correct=row.correct, score=row.score,
-                       explanation=result.explanation, attempt=row.attempt, new=result.new)
-    response.status_code = 201 if result.new else 200
-    return response
+    # What jsonify writes (sorted keys, compact), without its per-call settings lookups: this
+    # reply is sent for every answer.
+    reply = json.dumps({"record_id": row.uuid, "correct": row.correct, "score": row.score,
+                        "explanation": result.explanation, "attempt": row.attempt, "new": result.new},
+                       sort_keys=True, separators=(",", ":"))
+    return Response(reply + "\n", status=201 if result.new else 200, mimetype="application/json")

@@ -125,7 +125,8 @@ def _store(group: list[_Pending]) -> list[tuple[LearningRecord, bool]]:
         following = {device: last[device] - count + 1 for device, count in per_device.items()}
         stored = []
         for fields in rows:
-            row = LearningRecord(device_sequence=following[fields["device"]], **fields)
+            row = LearningRecord(__no_default__=1)  # as peewee makes a row it read, without the setters
+            row.__data__ = {**fields, "device_sequence": following[fields["device"]]}
             following[fields["device"]] += 1
             stored.append(row)
         seqs = dict(database.execute_sql(

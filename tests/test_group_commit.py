@@ -1,0 +1,215 @@
+"""Group commit: answers that arrive together share one transaction and one commit.
+
+Each test runs on SQLite and, when CLASSROOM_TEST_POSTGRES_URL names a server, on PostgreSQL too.
+To put writes in one group for sure, another connection holds the write lock while they queue:
+the first writer waits for the lock, and every write that comes meanwhile joins its group.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+
+import pytest
+from peewee import IntegrityError
+
+from classroom_server import create_app, migrations
+from classroom_server.accounts import services as accounts
+from classroom_server.db import database, is_sqlite
+from classroom_server.learn import services
+from classroom_server.learn.services import Interaction, new_device_id, record
+from classroom_server.models import LearningRecord, User
+
+PG_URL = os.environ.get("CLASSROOM_TEST_POSTGRES_URL")
+
+
+def answer(item: str = "q1") -> Interaction:
+    return Interaction(verb="answered", pack_id="kz.sample.math5-fractions", node_id="fractions.ex1",
+                       node_kind="exercise", language="kk", item_id=item, response="b", correct=True,
+                       score=1.0, attempt=1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_app(request, settings):
+    """A migrated school on SQLite (the data folder's file) or on a throw-away PostgreSQL schema."""
+    schema = None
+    if request.param == "postgresql":
+        if not PG_URL:
+            pytest.skip("no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
+        psycopg2 = pytest.importorskip("psycopg2")
+        schema = "t_" + uuid.uuid4().hex[:12]
+        admin = psycopg2.connect(PG_URL)
+        admin.autocommit = True
+        admin.cursor().execute(f"CREATE SCHEMA {schema}")
+        settings = settings.replace(database_url=f"{PG_URL}?options=-csearch_path%3D{schema}")
+    app = create_app(settings)
+    database.connect(reuse_if_open=True)
+    migrations.migrate(database.obj)
+    yield app
+    database.close()
+    if schema:
+        admin.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+@pytest.fixture
+def students(db_app):
+    with db_app.app_context():
+        return [accounts.create_user(None, f"Student {n}", "student") for n in range(3)]
+
+
+@contextmanager
+def write_lock_held_elsewhere():
+    """Hold the database's write lock on a connection of our own; writers wait until the block ends.
+
+    Yields a function that tells whether a writer is waiting for that lock.
+    """
+    if is_sqlite():
+        other = sqlite3.connect(database.obj.database, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        # A leader waits in BEGIN IMMEDIATE before it takes its group: its own write is still queued.
+        waiting = lambda: services._GROUP.queued >= 1  # noqa: E731
+    else:
+        import psycopg2
+        other = psycopg2.connect(dbname=database.obj.database, **database.obj.connect_params)
+        other.autocommit = True
+        cursor = other.cursor()
+        cursor.execute("BEGIN")
+        # The group's first statement (the device upsert, or the lookup of offline ids) waits.
+        cursor.execute("LOCK TABLE device, learning_record IN EXCLUSIVE MODE")
+        watcher = psycopg2.connect(dbname=database.obj.database, **database.obj.connect_params)
+        watcher.autocommit = True
+
+        def waiting() -> bool:
+            with watcher.cursor() as look:
+                look.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                return look.fetchone()[0] >= 1
+    try:
+        yield waiting
+    finally:
+        if is_sqlite():
+            other.execute("COMMIT")
+        else:
+            cursor.execute("COMMIT")
+            watcher.close()
+        other.close()
+
+
+def wait_for(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)  # polling a condition, not guessing a duration
+
+
+def in_threads(calls) -> tuple[list, list, list]:
+    """Start each call in a thread of its own, all at once; (threads, results, errors), in the calls' order."""
+    results, errors = [None] * len(calls), [None] * len(calls)
+
+    def run(index, call):
+        try:
+            results[index] = call()
+        except Exception as exc:  # kept for the test to look at
+            errors[index] = exc
+        finally:
+            database.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    return threads, results, errors
+
+
+def join(threads) -> None:
+    for thread in threads:
+        thread.join(30)
+        assert not thread.is_alive()
+
+
+def grouped(calls) -> tuple[list, list]:
+    """Run the calls at once in as few groups as the database allows: the first call leads a group
+    and waits for a write lock held elsewhere, while the others queue behind it. On SQLite the
+    leader takes its group once it has the lock, so all of them form one group; on PostgreSQL it
+    takes it at BEGIN, alone, and the others form the next group."""
+    with write_lock_held_elsewhere() as leader_waits:
+        threads, results, errors = in_threads(calls[:1])
+        wait_for(leader_waits)
+        queued = services._GROUP.queued
+        more, more_results, more_errors = in_threads(calls[1:])
+        wait_for(lambda: services._GROUP.queued == queued + len(calls) - 1)
+    join(threads + more)
+    return results + more_results, errors + more_errors
+
+
+def test_many_threads_answering_at_once_are_each_stored_once_in_order(students):
+    phone, tablet = new_device_id(), new_device_id()
+    calls = [lambda s=students[n % 3], d=(phone, tablet)[n % 2]: record(s, d, answer()) for n in range(40)]
+    threads, results, errors = in_threads(calls)
+    join(threads)
+    assert errors == [None] * 40
+    assert all(new for _, new in results)
+    assert LearningRecord.select().count() == 40
+    assert len({row.uuid for row, _ in results}) == 40
+    for device in (phone, tablet):
+        numbers = sorted(r.device_sequence for r in LearningRecord.select().where(LearningRecord.device == device))
+        assert numbers == list(range(1, 21))  # contiguous and unique per device
+
+
+def test_a_group_shares_one_transaction_and_numbers_each_device_in_order(students):
+    phone, tablet = new_device_id(), new_device_id()
+    calls = [lambda n=n: record(students[n % 3], (phone, tablet)[n % 2], answer(f"q{n}")) for n in range(12)]
+    results, errors = grouped(calls)
+    assert errors == [None] * 12
+    rows = [row for row, _ in results]
+    stored = {r.uuid: r for r in LearningRecord.select()}
+    assert len(stored) == 12
+    for row in rows:  # what each thread got back is what was stored
+        assert (stored[row.uuid].seq, stored[row.uuid].device_sequence) == (row.seq, row.device_sequence)
+    for device in (phone, tablet):
+        mine = sorted((r for r in rows if r.device_id == device), key=lambda r: r.seq)
+        # The school's order (seq) and the device's order agree, with no gap.
+        assert [r.device_sequence for r in mine] == list(range(1, 7))
+
+
+def test_a_failing_answer_in_a_group_does_not_lose_the_others(students):
+    device = new_device_id()
+    gone = User(id=987654, pseudonym="0" * 32)  # never stored: its record breaks a foreign key
+    calls = [lambda n=n: record(students[n % 3], device, answer(f"q{n}")) for n in range(5)]
+    calls.insert(2, lambda: record(gone, device, answer("bad")))  # not the first: that one leads
+    results, errors = grouped(calls)
+    assert isinstance(errors[2], IntegrityError)
+    assert [e for i, e in enumerate(errors) if i != 2] == [None] * 5
+    assert LearningRecord.select().count() == 5
+    assert not LearningRecord.select().where(LearningRecord.item_id == "bad").exists()
+    # The failed one's number was given back: the device's records stay contiguous.
+    assert sorted(r.device_sequence for r in LearningRecord.select()) == [1, 2, 3, 4, 5]
+
+
+def test_an_offline_answer_uploaded_twice_at_once_is_stored_once(students):
+    device, offline_id = new_device_id(), str(uuid.uuid4())
+    calls = [lambda: record(students[0], device, answer(), record_uuid=offline_id) for _ in range(3)]
+    calls.append(lambda: record(students[1], device, answer()))
+    results, errors = grouped(calls)
+    assert errors == [None] * 4
+    assert [new for _, new in results[:3]].count(True) == 1
+    assert len({row.seq for row, _ in results[:3]}) == 1  # the replays get the stored record
+    assert LearningRecord.select().where(LearningRecord.uuid == offline_id).count() == 1
+    assert LearningRecord.select().count() == 2
+    # Uploaded again later: the stored record comes back, nothing new.
+    again, new = record(students[0], device, answer(), record_uuid=offline_id)
+    assert not new and again.seq == results[0][0].seq and LearningRecord.select().count() == 2
+
+
+def test_a_record_inside_the_callers_transaction_commits_or_rolls_back_with_it(students):
+    device = new_device_id()
+    with pytest.raises(RuntimeError):
+        with database.atomic():
+            record(students[0], device, answer())
+            raise RuntimeError("the caller changes its mind")
+    assert LearningRecord.select().count() == 0
+    with database.atomic():
+        row, new = record(students[0], device, answer())
+    assert new and LearningRecord.get(LearningRecord.uuid == row.uuid).device_sequence == 1

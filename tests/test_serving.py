@@ -1,0 +1,94 @@
+"""`classroom-server serve` under a classroom's load: every connection served, threads on one CPU."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from classroom_server.cli import CONNECTION_LIMIT
+
+from .conftest import PASSWORD
+
+
+@contextmanager
+def serving(data: Path, *options: str):
+    """`classroom-server serve` on a free loopback port in a process of its own; yields (pid, base URL)."""
+    env = {**os.environ, "CLASSROOM_DATA_DIR": str(data)}
+    process = subprocess.Popen([sys.executable, "-m", "classroom_server.cli", "serve", "--host", "127.0.0.1",
+                                "--port", "0", "--threads", "4", *options],
+                               env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        port = None
+        for line in process.stderr:
+            match = re.search(r"Serving on http://127\.0\.0\.1:(\d+)/", line)
+            if match:
+                port = int(match.group(1))
+                break
+        assert port, "the server never said where it serves"
+        yield process.pid, f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def cpus_of_threads(pid: int) -> dict[int, str]:
+    """Each thread of a process and the CPUs it may run on (as /proc lists them: "0-1", "1")."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        status = (task / "status").read_text()
+        found[int(task.name)] = re.search(r"^Cpus_allowed_list:\s*(\S+)", status, re.MULTILINE).group(1)
+    return found
+
+
+def test_more_students_than_waitress_serves_by_default_all_get_answers(tmp_path):
+    # Phones keep their connections open between requests; waitress's default stops accepting at 100.
+    assert CONNECTION_LIMIT > 150
+    with serving(tmp_path) as (_, url):
+        port = int(url.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(150)]
+        try:
+            assert requests.get(url + "/healthz", timeout=10).status_code == 200
+            # An open connection that sends its request late is served too.
+            idle[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert idle[-1].recv(64).startswith(b"HTTP/1.1 200")
+        finally:
+            for connection in idle:
+                connection.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and two CPUs or more")
+def test_request_threads_share_one_cpu_and_password_hashing_uses_them_all(tmp_path):
+    every = os.sched_getaffinity(0)
+    (tmp_path / "password").write_text(PASSWORD)
+    subprocess.run([sys.executable, "-m", "classroom_server.cli", "--data-dir", str(tmp_path), "init",
+                    "--admin", "boss", "--password-file", str(tmp_path / "password")], check=True,
+                   capture_output=True)
+    with serving(tmp_path) as (pid, url):
+        before = cpus_of_threads(pid)
+        assert len(set(before.values())) == 1 and "-" not in next(iter(before.values()))
+        with requests.Session() as browser:  # a staff sign-in checks a password hash (scrypt)
+            page = browser.get(url + "/signin", timeout=10).text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            signed_in = browser.post(url + "/signin/staff", allow_redirects=False, timeout=30,
+                                     data={"username": "boss", "password": PASSWORD, "csrf_token": token})
+            assert signed_in.status_code == 302
+        hashing = {tid: cpus for tid, cpus in cpus_of_threads(pid).items() if tid not in before}
+        assert hashing and all(set(parse_cpus(cpus)) == every for cpus in hashing.values())
+    with serving(tmp_path, "--all-cpus") as (pid, _):
+        assert all(set(parse_cpus(cpus)) == every for cpus in cpus_of_threads(pid).values())
+
+
+def parse_cpus(listing: str) -> list[int]:
+    cpus = []
+    for part in listing.split(","):
+        low, _, high = part.partition("-")
+        cpus += range(int(low), int(high or low) + 1)
+    return cpus
