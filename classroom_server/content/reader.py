@@ -28,6 +28,8 @@ ATTRIBUTES = {"*": {"class", "id", "lang", "title", "dir"}, "a": {"href"}, "img"
               "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan", "scope"}, "ol": {"start"}}
 DROP_WITH_CONTENT = {"script", "style", "title", "template", "noscript", "iframe", "object", "svg", "form"}
 
+#: chapter ids are prefixed so they cannot clash with the page's own
+ID_PREFIX = "ch-"
 TEXT_SIZES = range(-1, 4)
 CONTRASTS = ("normal", "high", "dark")
 #: reading this far down a chapter counts as having read it
@@ -45,8 +47,8 @@ def chapter_html(pack_id: str, chapter_path: str, blob: str) -> Markup:
         parts = urlsplit(url)
         if parts.scheme or parts.netloc:
             return None
-        if not parts.path:
-            return url  # "#section": a place in this chapter
+        if not parts.path:  # "#section": a place in this chapter, whose ids get our prefix
+            return f"#{ID_PREFIX}{parts.fragment}" if parts.fragment else None
         target = posixpath.normpath(posixpath.join(folder, parts.path))
         if target.startswith("../") or target == "..":
             return None
@@ -54,7 +56,7 @@ def chapter_html(pack_id: str, chapter_path: str, blob: str) -> Markup:
         return f"/content/pack/{quote(pack_id, safe='')}/{quote(target)}{fragment}"
 
     cleaned = nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, clean_content_tags=DROP_WITH_CONTENT,
-                        url_schemes=set(), url_relative=local, id_prefix="ch-", link_rel=None)
+                        url_schemes=set(), url_relative=local, id_prefix=ID_PREFIX, link_rel=None)
     return Markup(cleaned)
 
 
