@@ -320,3 +320,17 @@ def test_my_progress_lists_handed_in_quizzes_and_hides_unreleased_scores(app, sc
         coach.release_results(Assignment.get_by_id(quiz.id))
     page = student.get("/learn/progress").get_data(as_text=True)
     assert "Yes-no quiz" in page and "1 of 1" in page
+
+
+def test_each_assignment_counts_only_what_came_after_it_was_made(app, school, student):
+    early = make(app, school, [(PACK, "intro", None)], title="Early work")
+    student.get(f"/library/{PACK}/intro")
+    with app.app_context():
+        LearningRecord.update(created_at=utcnow() - datetime.timedelta(minutes=1)).execute()
+        Assignment.update(created_at=utcnow() - datetime.timedelta(minutes=2)).where(
+            Assignment.id == early.id).execute()
+    make(app, school, [(PACK, "intro", None)], title="Later work")
+    home = student.get("/learn/").get_data(as_text=True)
+    early_line = home[home.index("Early work"):home.index("</li>", home.index("Early work"))]
+    later_line = home[home.index("Later work"):home.index("</li>", home.index("Later work"))]
+    assert "Done" in early_line and "0 of 1 done" in later_line

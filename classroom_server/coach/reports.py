@@ -23,7 +23,7 @@ from ..accounts.services import class_students
 from ..domain import scoring
 from ..domain.statements import InvalidRecord, to_statement
 from ..i18n import localized
-from ..learn.assignments import DONE_VERBS, _nodes as installed_nodes
+from ..learn.assignments import DONE_VERBS, installed_nodes
 from ..learn.quizzes import QUIZ_PACK
 from ..learn.services import statementable
 from ..models import (Assignment, AssignmentItem, AssignmentStudent, Classroom, ContentNode, ContentPack,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from peewee import fn
+
 from ..models import (Assignment, AssignmentItem, AssignmentStudent, ContentNode, ContentPack, LearningRecord,
                       Membership, QuizAttempt, User, utcnow)
 
@@ -66,7 +68,7 @@ def get(user: User, assignment_id: str, now: datetime.datetime | None = None) ->
     return found
 
 
-def _nodes(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+def installed_nodes(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
     """(pack id, node id) -> (kind, title JSON) for the nodes that are installed."""
     if not pairs:
         return {}
@@ -78,15 +80,19 @@ def _nodes(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]
             if (pack_id, node_id) in pairs}
 
 
-def _done_since(user: User, pairs: set[tuple[str, str]], since: datetime.datetime) -> set[tuple[str, str, str]]:
+def _last_done(user: User, pairs: set[tuple[str, str]],
+               since: datetime.datetime) -> dict[tuple[str, str, str], datetime.datetime]:
+    """(pack id, node id, verb) -> when the student last did that, from `since` on (one query for
+    every assignment shown; each assignment then counts only what came after it was made)."""
     if not pairs:
-        return set()
-    rows = (LearningRecord.select(LearningRecord.pack_id, LearningRecord.node_id, LearningRecord.verb)
+        return {}
+    rows = (LearningRecord.select(LearningRecord.pack_id, LearningRecord.node_id, LearningRecord.verb,
+                                  fn.MAX(LearningRecord.created_at))
             .where(LearningRecord.user == user.id, LearningRecord.created_at >= since,
                    LearningRecord.verb.in_(("opened", "read", "completed")),
                    LearningRecord.node_id.in_({node_id for _, node_id in pairs}))
-            .distinct().tuples())
-    return {row for row in rows if (row[0], row[1]) in pairs}
+            .group_by(LearningRecord.pack_id, LearningRecord.node_id, LearningRecord.verb).tuples())
+    return {(pack_id, node_id, verb): when for pack_id, node_id, verb, when in rows if (pack_id, node_id) in pairs}
 
 
 def _submitted(user: User, quiz_ids: list[str]) -> set[str]:
@@ -105,18 +111,19 @@ def describe(user: User, assignments: list[Assignment], now: datetime.datetime |
                  .order_by(AssignmentItem.position)):
         parts_of[part.assignment_id].append(part)
     pairs = {(p.pack_id, p.node_id) for parts in parts_of.values() for p in parts}
-    nodes = _nodes(pairs)
+    nodes = installed_nodes(pairs)
     work = [a for a in assignments if a.kind != "quiz"]
     since = min((a.created_at for a in work), default=now)
-    done = _done_since(user, {(p.pack_id, p.node_id) for a in work for p in parts_of[a.id]}, since)
+    done = _last_done(user, {(p.pack_id, p.node_id) for a in work for p in parts_of[a.id]}, since)
     handed_in = _submitted(user, [a.id for a in assignments if a.kind == "quiz"])
     result = []
     for assignment in assignments:
         parts = []
         for part in parts_of[assignment.id]:
             kind, title = nodes.get((part.pack_id, part.node_id), (None, None))
-            finished = kind is not None and assignment.kind != "quiz" and any(
-                (part.pack_id, part.node_id, verb) in done for verb in DONE_VERBS.get(kind, ()))
+            last = [done.get((part.pack_id, part.node_id, verb)) for verb in DONE_VERBS.get(kind or "", ())]
+            finished = assignment.kind != "quiz" and any(when is not None and when >= assignment.created_at
+                                                         for when in last)
             parts.append(Part(part, kind, title, finished))
         if assignment.kind == "quiz":
             total, count = 1, int(assignment.id in handed_in)
