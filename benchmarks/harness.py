@@ -84,12 +84,17 @@ class Server:
         return self._listening.wait(timeout) and bool(self.url)
 
     def memory(self) -> Memory:
-        fields: dict[str, float] = {}
-        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as status:
-            for line in status:
-                key, _, value = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    fields[key] = int(value.split()[0]) / 1024  # kB -> MiB
+        """Resident memory of the server and its worker processes together (MiB)."""
+        fields: dict[str, float] = {"VmRSS": 0.0, "VmHWM": 0.0}
+        for pid in process_tree(self.proc.pid):
+            try:
+                with open(f"/proc/{pid}/status", encoding="ascii") as status:
+                    for line in status:
+                        key, _, value = line.partition(":")
+                        if key in fields:
+                            fields[key] += int(value.split()[0]) / 1024  # kB -> MiB
+            except FileNotFoundError:
+                continue
         return Memory(fields["VmRSS"], fields["VmHWM"])
 
     def stderr_tail(self) -> str:
@@ -144,11 +149,32 @@ def start_server(argv: Sequence[str], health_path: str = "/healthz", timeout: fl
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process below it (a server's worker processes)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as children:
+                    queue.extend(int(child) for child in children.read().split())
+        except FileNotFoundError:
+            continue
+    return found
+
+
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    """CPU seconds (user + system) a process and the processes below it have used so far."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICK
 
 
 def machine_busy() -> float:

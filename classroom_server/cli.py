@@ -119,44 +119,34 @@ def init(obj: Context, username: str, display_name: str | None, password_file: s
     click.echo(f"administrator {username} created in {settings.data_dir}")
 
 
-# Open connections served at once. Phones and browsers keep theirs open between requests, and
-# waitress stops accepting at its default of 100: the 101st student would wait until one closes.
-CONNECTION_LIMIT = 1000
-
-
-def _one_cpu() -> None:
-    """Run this thread, and the threads it starts (waitress's), on one CPU.
-
-    Python runs one thread at a time (the GIL), and every SQLite call lets it go: on two or more
-    CPUs, the request threads hand it back and forth between CPUs, each handover a wake-up on the
-    other CPU. Measured with 200 students answering (docs/BENCHMARKS.md): on one CPU, twice the
-    answers per second for the same CPU time. Password hashing runs in threads that keep every
-    CPU (accounts.services), and the sync agent is a process of its own.
-    """
-    if not hasattr(os, "sched_setaffinity"):
-        return
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) > 1:
-        os.sched_setaffinity(0, {cpus[-1]})  # not the first: small boards send network interrupts to CPU 0
-
-
 def _serve(app, settings: Settings, banner: list[str] | None = None, one_cpu: bool = True) -> None:
-    from waitress import create_server
-    # At 9:00 every thread is busy for a moment; a warning per queued request would only fill the log.
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    """Serve `app` with waitress: in this process, or in `[server] workers` processes sharing the port."""
+    from . import serving
     from .app import MAX_PACK_UPLOAD
-    if one_cpu:
-        _one_cpu()
-    # poll(): select() cannot watch more than 1024 sockets.
-    server = create_server(app, host=settings.server_host, port=settings.server_port,
-                           threads=settings.server_threads, ident="classroom-server",
-                           connection_limit=CONNECTION_LIMIT, asyncore_use_poll=True,
-                           max_request_body_size=MAX_PACK_UPLOAD)  # the app caps everything else
+    from .db import database
+    workers = serving.worker_count(settings.server_workers)
+    try:
+        sockets = serving.listening_sockets(settings.server_host, settings.server_port, workers)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {settings.server_host}:{settings.server_port}: "
+                                   f"{exc.strerror or exc}; pick another [server] port or stop what uses it") from None
+    port = sockets[0].getsockname()[1]
+    server = None
+    if workers == 1:
+        if one_cpu:
+            serving.pin_to_one_cpu()
+        server = serving.make_server(app, sockets[0], settings.server_threads, MAX_PACK_UPLOAD)
     host = "127.0.0.1" if settings.server_host in ("0.0.0.0", "::", "") else settings.server_host
-    click.echo(f"Serving on http://{host}:{server.effective_port}/  (data: {settings.data_dir})", err=True)
+    what = f"{workers} worker processes, " if workers > 1 else ""
+    click.echo(f"Serving on http://{host}:{port}/  ({what}data: {settings.data_dir})", err=True)
     for line in banner or []:
         click.echo(line, err=True)
     sys.stderr.flush()
+    if server is None:
+        status = serving.serve_workers(app, sockets, settings.server_threads, one_cpu, MAX_PACK_UPLOAD,
+                                       before_fork=database.close)
+        click.echo("stopped", err=True)
+        sys.exit(status)
     try:
         server.run()
     except KeyboardInterrupt:
@@ -169,12 +159,20 @@ def _serve(app, settings: Settings, banner: list[str] | None = None, one_cpu: bo
 @click.option("--host", help="Address to listen on [setting server.host].")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port; 0 picks a free one [setting server.port].")
 @click.option("--threads", type=click.IntRange(1, 256), help="Worker threads [setting server.threads].")
+@click.option("--workers", help="Worker processes, or 'auto' for one per CPU (up to 4) [setting server.workers].")
 @click.option("--one-cpu/--all-cpus", default=True, show_default=True,
-              help="Run the request threads on one CPU (faster: Python runs one thread at a time).")
+              help="Run each process's request threads on one CPU (faster: Python runs one thread at a time).")
 @click.pass_obj
-def serve(obj: Context, host: str | None, port: int | None, threads: int | None, one_cpu: bool) -> None:
+def serve(obj: Context, host: str | None, port: int | None, threads: int | None, workers: str | None,
+          one_cpu: bool) -> None:
     """Serve the school over the LAN (waitress)."""
-    settings = obj.settings(server_host=host, server_port=port, server_threads=threads)
+    if workers is not None:
+        from .settings import parse_workers
+        try:
+            workers = parse_workers(workers)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--workers") from None
+    settings = obj.settings(server_host=host, server_port=port, server_threads=threads, server_workers=workers)
     app = obj.app(settings)
     _serve(app, settings, one_cpu=one_cpu)
 

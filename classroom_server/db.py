@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import collections
+import contextlib
+import fcntl
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Callable, Generic, TypeVar
@@ -50,6 +53,51 @@ def open_database(url: str) -> Database:
 def is_sqlite() -> bool:
     return isinstance(database.obj, SqliteDatabase)
 
+
+class _WriterLock:
+    """One writer at a time across the web server's worker processes, queued by the kernel.
+
+    SQLite lets one writer in at a time, and one that finds the lock taken sleeps and tries again
+    (1, 2, 5 ... 100 ms: its busy handler): with several worker processes answering at once, those
+    sleeps became the slowest answers' wait. An flock on a file beside the database is handed to
+    the next waiting process the moment it is released. Opened once per process (a descriptor
+    inherited through fork would be shared, and exclude nothing); the kernel releases it when a
+    process dies, so a crashed worker never leaves it held.
+    """
+
+    def __init__(self):
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+        self._path = ""
+
+    def _descriptor(self, path: str) -> int:
+        if self._fd is None or self._pid != os.getpid() or self._path != path:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._pid, self._path = os.getpid(), path
+        return self._fd
+
+    @contextlib.contextmanager
+    def held(self):
+        db = database.obj
+        if not isinstance(db, SqliteDatabase) or db.database in ("", ":memory:"):
+            yield
+            return
+        with self._thread_lock:
+            try:
+                fd = self._descriptor(db.database + "-writer.lock")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:  # a read-only or full folder: SQLite's own locking still holds
+                log.debug("no writer lock (%s); relying on SQLite's busy handler", exc)
+                yield
+                return
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+writer_lock = _WriterLock()
 
 W = TypeVar("W")  # what one write needs
 R = TypeVar("R")  # what it gives back
@@ -162,10 +210,16 @@ class GroupCommit(Generic[W, R]):
                 write.ready.set()
 
     @staticmethod
+    @contextlib.contextmanager
     def _transaction():
         # IMMEDIATE: take SQLite's write lock at BEGIN (a deferred transaction that reads first
         # could fail to upgrade its lock instead of waiting for it).
-        return database.atomic(lock_type="IMMEDIATE") if is_sqlite() else database.atomic()
+        if not is_sqlite():
+            with database.atomic():
+                yield
+            return
+        with writer_lock.held(), database.atomic(lock_type="IMMEDIATE"):
+            yield
 
     def _one_by_one(self, group: list[_Write[W, R]]) -> None:
         try:

@@ -37,6 +37,16 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError("expected yes or no (true/false, 1/0, on/off)")
 
 
+def parse_workers(raw: str) -> str | int:
+    """`auto` or a whole number of processes from 1 to 64."""
+    text = raw.strip().lower()
+    if text == "auto":
+        return "auto"
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise ValueError("expected auto or a whole number of processes from 1 to 64")
+    return int(text)
+
+
 def _positive_int(raw: str) -> int:
     try:
         value = int(raw.strip())
@@ -167,6 +177,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("server", "port", _port, "8080", "TCP port of the web server; 0 picks a free port."),
     Option("server", "threads", _positive_int, "8",
            "Waitress worker threads; 8 suits a 2-core mini-PC serving a whole school."),
+    Option("server", "workers", parse_workers, "auto",
+           "Web server processes: 'auto' (one per CPU, up to 4) or a number; each answers on one CPU."),
     Option("server", "secure_cookies", _parse_bool, "no",
            "Send session cookies only over HTTPS; turn on when a TLS proxy sits in front."),
     Option("server", "session_hours", _positive_int, "12",
@@ -216,6 +228,7 @@ class Settings:
     server_host: str
     server_port: int
     server_threads: int
+    server_workers: str | int
     server_secure_cookies: bool
     server_session_hours: int
     database_url: str

@@ -213,3 +213,27 @@ def test_a_record_inside_the_callers_transaction_commits_or_rolls_back_with_it(s
     with database.atomic():
         row, new = record(students[0], device, answer())
     assert new and LearningRecord.get(LearningRecord.uuid == row.uuid).device_sequence == 1
+
+
+def test_answers_to_one_item_at_once_get_their_own_attempt_numbers(students):
+    # A double tap, or two devices: the tries are counted inside the write, not before it.
+    device = new_device_id()
+    results, errors = grouped([lambda: record(students[0], device, answer("q1")) for _ in range(3)])
+    assert errors == [None] * 3
+    assert sorted(row.attempt for row, _ in results) == [1, 2, 3]
+    assert sorted(r.attempt for r in LearningRecord.select()) == [1, 2, 3]
+    # Another item, another student: counted apart.
+    row, _ = record(students[1], device, answer("q1"))
+    assert row.attempt == 1
+
+
+def test_an_answer_beyond_the_tries_allowed_is_refused_inside_the_write(students):
+    device = new_device_id()
+    record(students[0], device, answer("q1"), tries_allowed=2)
+    calls = [lambda: record(students[0], device, answer("q1"), tries_allowed=2) for _ in range(3)]
+    results, errors = grouped(calls)
+    assert sum(error is None for error in errors) == 1
+    assert all(isinstance(error, services.NoTriesLeft) for error in errors if error is not None)
+    assert sorted(r.attempt for r in LearningRecord.select()) == [1, 2]
+    # The refused ones gave their device numbers back.
+    assert sorted(r.device_sequence for r in LearningRecord.select()) == [1, 2]

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 
-from classroom_server.cli import CONNECTION_LIMIT
+from classroom_server.serving import CONNECTION_LIMIT
 
 from .conftest import PASSWORD
 
@@ -34,7 +36,8 @@ def serving(data: Path, *options: str):
         assert port, "the server never said where it serves"
         yield process.pid, f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=10)
 
 
@@ -71,7 +74,7 @@ def test_request_threads_share_one_cpu_and_password_hashing_uses_them_all(tmp_pa
     subprocess.run([sys.executable, "-m", "classroom_server.cli", "--data-dir", str(tmp_path), "init",
                     "--admin", "boss", "--password-file", str(tmp_path / "password")], check=True,
                    capture_output=True)
-    with serving(tmp_path) as (pid, url):
+    with serving(tmp_path, "--workers", "1") as (pid, url):
         before = cpus_of_threads(pid)
         assert len(set(before.values())) == 1 and "-" not in next(iter(before.values()))
         with requests.Session() as browser:  # a staff sign-in checks a password hash (scrypt)
@@ -82,7 +85,7 @@ def test_request_threads_share_one_cpu_and_password_hashing_uses_them_all(tmp_pa
             assert signed_in.status_code == 302
         hashing = {tid: cpus for tid, cpus in cpus_of_threads(pid).items() if tid not in before}
         assert hashing and all(set(parse_cpus(cpus)) == every for cpus in hashing.values())
-    with serving(tmp_path, "--all-cpus") as (pid, _):
+    with serving(tmp_path, "--all-cpus", "--workers", "1") as (pid, _):
         assert all(set(parse_cpus(cpus)) == every for cpus in cpus_of_threads(pid).values())
 
 
@@ -92,3 +95,62 @@ def parse_cpus(listing: str) -> list[int]:
         low, _, high = part.partition("-")
         cpus += range(int(low), int(high or low) + 1)
     return cpus
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def wait_until(condition, seconds: float = 20.0):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)  # polling a condition, not guessing a duration
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and two CPUs or more")
+def test_worker_processes_share_the_port_each_on_its_own_cpu_and_come_back_after_a_crash(tmp_path):
+    with serving(tmp_path, "--workers", "2") as (pid, url):
+        workers = wait_until(lambda: (lambda found: found if len(found) == 2 else None)(children_of(pid)))
+        pinned = [set(cpus_of_threads(worker).values()) for worker in workers]
+        assert all(len(cpus) == 1 and "-" not in next(iter(cpus)) for cpus in pinned)
+        assert pinned[0] != pinned[1]  # each worker on a CPU of its own
+        # Many fresh connections: the kernel spreads them over both workers, all answered.
+        assert all(requests.get(url + "/healthz", timeout=10).status_code == 200 for _ in range(40))
+        os.kill(workers[0], signal.SIGKILL)
+        replaced = wait_until(lambda: (lambda found: found if len(found) == 2 and workers[0] not in found
+                                       else None)(children_of(pid)))
+        assert workers[1] in replaced
+        assert all(requests.get(url + "/healthz", timeout=10).status_code == 200 for _ in range(20))
+    # terminate() stopped the supervisor: it stops its workers too.
+    assert not any(alive(worker) for worker in replaced)
+
+
+def test_workers_die_with_a_killed_supervisor_and_free_the_port(tmp_path):
+    with serving(tmp_path, "--workers", "2") as (pid, url):
+        workers = wait_until(lambda: (lambda found: found if len(found) == 2 else None)(children_of(pid)))
+        os.kill(pid, signal.SIGKILL)  # a power cut of the supervisor alone
+        wait_until(lambda: not any(alive(worker) for worker in workers))
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url + "/healthz", timeout=5)
+
+
+def test_bad_workers_value_is_refused_with_the_fix(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "classroom_server.cli", "--data-dir", str(tmp_path), "serve",
+                           "--port", "0", "--workers", "many"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "expected auto or a whole number" in done.stderr

@@ -183,7 +183,11 @@ def answer(user: User, device: str, ex: Exercise, item_id: str, response: object
         verb="answered", pack_id=ex.pack.pack_id, node_id=ex.node.node_id, node_kind="exercise",
         language=language, item_id=item_id, classroom=first_class_id(user), response=scored.response_text,
         correct=scored.correct, score=scored.score, duration_ms=clamp_duration(duration_ms), attempt=used + 1)
-    row, new = services.record(user, device, interaction, record_uuid=record_uuid, occurred_at=occurred_at)
+    try:
+        row, new = services.record(user, device, interaction, record_uuid=record_uuid, occurred_at=occurred_at,
+                                   tries_allowed=ex.attempts)
+    except services.NoTriesLeft:  # another answer to this item was stored meanwhile
+        raise AttemptsUsed(ex.attempts) from None
     return Answer(row, new, item, row.language)
 
 

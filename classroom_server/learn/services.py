@@ -23,6 +23,10 @@ class RecordError(ValueError):
     """A record that cannot be stored as given (unknown verb, malformed id...)."""
 
 
+class NoTriesLeft(RecordError):
+    """The answer would be one try more than the exercise allows (counted inside the write)."""
+
+
 def new_device_id() -> str:
     return str(uuid.uuid4())
 
@@ -62,11 +66,15 @@ def _check(interaction: Interaction, record_uuid: str) -> None:
 
 
 def record(user: User, device_id: str, interaction: Interaction, record_uuid: str | None = None,
-           occurred_at: datetime.datetime | None = None) -> tuple[LearningRecord, bool]:
+           occurred_at: datetime.datetime | None = None, tries_allowed: int | None = None) -> tuple[LearningRecord, bool]:
     """Store one record durably; (the record, whether it is new).
 
     `record_uuid` is made here for what happens online; an answer made offline brings the one its
     device made, so uploading it again changes nothing (the stored record comes back, not new).
+    A practice answer (verb answered, no assignment, with an attempt) gets its attempt number
+    counted again inside the write transaction, so two answers to one item at the same moment
+    (a double tap, two devices, two worker processes) are numbered 1 and 2, never 1 and 1; with
+    `tries_allowed`, one beyond it raises NoTriesLeft and is not stored.
     """
     client_made = record_uuid is not None
     record_uuid = record_uuid or str(uuid.uuid4())
@@ -83,13 +91,45 @@ def record(user: User, device_id: str, interaction: Interaction, record_uuid: st
         duration_ms=interaction.duration_ms, progress=interaction.progress, attempt=interaction.attempt)
     # Answers that arrive together share one transaction and one fsync (db.GroupCommit); this
     # returns once the commit that holds this record is done.
-    return _GROUP.run(_Pending(fields, client_made))
+    return _GROUP.run(_Pending(fields, client_made, tries_allowed))
 
 
 @dataclass(frozen=True)
 class _Pending:
     fields: dict
     client_made: bool  # its uuid came from the device: it may be stored already
+    tries_allowed: int | None = None
+
+
+def _counts_tries(fields: dict) -> bool:
+    return fields["verb"] == "answered" and fields["assignment"] is None and fields["attempt"] is not None
+
+
+def _number_attempts(group: list[_Pending], indexes: list[int]) -> None:
+    """Number the practice answers among `indexes` from the answers stored (inside the write lock).
+
+    Answers to one item by one student are counted in one query for the whole group; the writes
+    of the group follow in order. Raises NoTriesLeft for a write beyond its exercise's tries.
+    """
+    counted = [index for index in indexes if _counts_tries(group[index].fields)]
+    if not counted:
+        return
+    keys = list(dict.fromkeys((group[i].fields["user"], group[i].fields["pack_id"], group[i].fields["node_id"],
+                               group[i].fields["item_id"]) for i in counted))
+    param = database.obj.param
+    found = {tuple(row[:4]): row[4] for row in database.execute_sql(
+        "SELECT user_id, pack_id, node_id, item_id, COUNT(*) FROM learning_record"
+        " WHERE verb = 'answered' AND assignment IS NULL AND (user_id, pack_id, node_id, item_id) IN ("
+        + ", ".join([f"({param}, {param}, {param}, {param})"] * len(keys)) + ")"
+        " GROUP BY user_id, pack_id, node_id, item_id",
+        [value for key in keys for value in key])}
+    for index in counted:
+        pending = group[index]
+        key = (pending.fields["user"], pending.fields["pack_id"], pending.fields["node_id"], pending.fields["item_id"])
+        found[key] = found.get(key, 0) + 1
+        if pending.tries_allowed is not None and found[key] > pending.tries_allowed:
+            raise NoTriesLeft(f"all {pending.tries_allowed} tries are used")
+        pending.fields["attempt"] = found[key]
 
 
 def _store(group: list[_Pending]) -> list[tuple[LearningRecord, bool]]:
@@ -113,6 +153,7 @@ def _store(group: list[_Pending]) -> list[tuple[LearningRecord, bool]]:
         else:
             fresh[record_uuid] = index
     if fresh:
+        _number_attempts(group, list(fresh.values()))
         rows = [group[index].fields for index in fresh.values()]
         per_device = collections.Counter(fields["device"] for fields in rows)
         param = database.obj.param

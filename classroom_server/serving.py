@@ -1,0 +1,201 @@
+"""Serving the app with waitress: one process, or one worker process per CPU sharing the port.
+
+Python runs one thread at a time, so one process answers with at most one CPU. With `workers`
+above 1, the parent opens one listening socket per worker on the same port (SO_REUSEPORT: the
+kernel spreads new connections over them), forks the workers, and stays behind to supervise:
+a worker that dies is started again on its socket, and SIGTERM or SIGINT stops them all. Each
+worker runs its own waitress on one CPU of its own. The workers share nothing but the database,
+whose SQLite locking (WAL) keeps their writes apart; the app keeps no state a worker must share
+(sessions are signed cookies, rate limits and progress live in the database).
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+#: Open connections served at once per process. Phones and browsers keep theirs open between
+#: requests, and waitress stops accepting at its default of 100: the 101st student would wait.
+CONNECTION_LIMIT = 1000
+#: a worker that dies sooner than this after starting, twice in a row, is not started again
+QUICK_DEATH_SECONDS = 5.0
+MAX_AUTO_WORKERS = 4
+
+
+def usable_cpus() -> list[int]:
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def worker_count(setting: str | int) -> int:
+    """The number of worker processes for the `[server] workers` setting ('auto' or a number)."""
+    if setting == "auto":
+        return max(1, min(len(usable_cpus()), MAX_AUTO_WORKERS))
+    return int(setting)
+
+
+def pin_to_one_cpu(index: int = 0) -> None:
+    """Run this thread, and the threads it starts (waitress's), on one CPU.
+
+    Python runs one thread at a time (the GIL), and every SQLite call lets it go: on two or more
+    CPUs, the request threads hand it back and forth between CPUs, each handover a wake-up on the
+    other CPU. Measured with 200 students answering (docs/BENCHMARKS.md): on one CPU, twice the
+    answers per second for the same CPU time. Worker `index` takes the index-th CPU from the last
+    (small boards send network interrupts to CPU 0). Password hashing runs in threads that keep
+    every CPU (accounts.services), and the sync agent is a process of its own.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = usable_cpus()
+    if len(cpus) > 1:
+        os.sched_setaffinity(0, {cpus[-1 - index % len(cpus)]})
+
+
+def listening_sockets(host: str, port: int, count: int, backlog: int = 1024) -> list[socket.socket]:
+    """`count` sockets listening on one address; port 0 picks a free port shared by all."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if count > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+            address = sock.getsockname()  # the port port 0 picked, for the next ones
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def make_server(app, sock: socket.socket, threads: int, max_request_body_size: int):
+    from waitress import create_server
+    # At 9:00 every thread is busy for a moment; a warning per queued request would only fill the log.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    # poll(): select() cannot watch more than 1024 sockets.
+    return create_server(app, sockets=[sock], threads=threads, ident="classroom-server",
+                         connection_limit=CONNECTION_LIMIT, asyncore_use_poll=True,
+                         max_request_body_size=max_request_body_size)
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when the supervisor dies, even by kill -9."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _run_worker(app, sock: socket.socket, index: int, threads: int, one_cpu: bool,
+                max_request_body_size: int, parent: int) -> None:
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before prctl took hold
+        os._exit(0)
+    for name in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(name, signal.SIG_DFL)
+    if one_cpu:
+        pin_to_one_cpu(index)
+    server = make_server(app, sock, threads, max_request_body_size)
+    try:
+        server.run()
+    finally:
+        server.close()
+
+
+class _Stop(Exception):
+    pass
+
+
+def serve_workers(app, sockets: list[socket.socket], threads: int, one_cpu: bool,
+                  max_request_body_size: int, before_fork: Callable[[], None]) -> int:
+    """Fork one worker per socket and supervise them until SIGTERM/SIGINT; the exit status."""
+    parent = os.getpid()
+    workers: dict[int, tuple[int, float]] = {}  # pid -> (index, started)
+    quick_deaths = [0] * len(sockets)
+
+    def start(index: int) -> None:
+        before_fork()  # no database connection may cross a fork
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            status = 0
+            try:
+                _run_worker(app, sockets[index], index, threads, one_cpu, max_request_body_size, parent)
+            except BaseException:  # noqa: BLE001 - reported, then the worker ends with status 1
+                log.exception("worker %d stopped", index)
+                status = 1
+            finally:
+                os._exit(status)
+        workers[pid] = (index, time.monotonic())
+
+    def stop(signum, frame):
+        raise _Stop()
+
+    previous = {name: signal.signal(name, stop) for name in (signal.SIGTERM, signal.SIGINT)}
+    status = 0
+    try:
+        for index in range(len(sockets)):
+            start(index)
+        while True:
+            try:
+                pid, wait_status = os.wait()
+            except ChildProcessError:
+                return 1
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            index, started = workers.pop(pid)
+            code = os.waitstatus_to_exitcode(wait_status)
+            quick_deaths[index] = quick_deaths[index] + 1 if time.monotonic() - started < QUICK_DEATH_SECONDS else 0
+            if quick_deaths[index] >= 2:
+                log.error("worker %d keeps stopping (status %s); stopping the server", index, code)
+                status = 1
+                return status
+            log.warning("worker %d stopped (status %s); starting it again", index, code)
+            start(index)
+    except _Stop:
+        return status
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
+        for pid in list(workers):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        while workers and time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid:
+                workers.pop(pid, None)
+            else:
+                time.sleep(0.05)
+        for pid in workers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for sock in sockets:
+            sock.close()
