@@ -566,5 +566,40 @@ def dev_simulate(obj: Context, students: int, records: int, days: int, class_nam
     click.echo(f"wrote {result.records} records (seq {result.first_seq}-{result.last_seq}) for {result.students} "
                f"students of class {result.classroom} ({result.students_created} new)")
 
+
+@main.group()
+def adaptive() -> None:
+    """Adaptive practice: the model the tutor uses (fitted each night by classroom-sync)."""
+
+
+@adaptive.command("fit")
+@click.pass_obj
+def adaptive_fit(obj: Context) -> None:
+    """Fit the model to every answer of the school now and store it (students keep working meanwhile)."""
+    from .learn import tutor
+    app = obj.app()
+    with app.app_context():
+        result = tutor.fit_job(obj.settings())
+    click.echo(f"fit {result.version}: {result.records} answers of {result.students} students, "
+               f"{result.skills} skills, {result.seconds:.1f} s")
+
+
+@adaptive.command("status")
+@click.pass_obj
+def adaptive_status(obj: Context) -> None:
+    """When the model was last fitted, on how many answers, and its size."""
+    from .learn import tutor
+    app = obj.app()
+    with app.app_context():
+        row = tutor.fit_status()
+        if row is None:
+            click.echo("no fit yet: the tutor uses the built-in defaults "
+                       "(run `classroom-server adaptive fit`, or wait for classroom-sync's nightly fit)")
+            return
+        data = json.loads(row.params)
+    click.echo(f"fit {row.id} at {row.fitted_at:%Y-%m-%d %H:%M} UTC: {row.records} answers, "
+               f"{len(data.get('skills') or {})} skills, {len(data.get('items') or {})} items, "
+               f"{row.fit_seconds:.1f} s")
+
 if __name__ == "__main__":
     main()

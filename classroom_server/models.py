@@ -44,6 +44,8 @@ class User(BaseModel):
     created_at = DateTimeField(default=utcnow)
     # Random and school-scoped: learning records and the national platform know only this.
     pseudonym = CharField(max_length=32, unique=True, null=True, default=new_pseudonym)
+    # Enrolled centrally by the national platform (sync/roster.py): its id there; None for local people.
+    national_id = CharField(max_length=64, unique=True, null=True)
 
     class Meta:
         table_name = "user"
@@ -216,6 +218,8 @@ class Assignment(BaseModel):
     attempts = IntegerField(default=1)
     results = CharField(max_length=16, default="submitted")  # submitted | due | teacher
     released_at = DateTimeField(null=True)  # results="teacher": when the teacher released them
+    # Sent by the national platform (national_assignment.id): teachers see it but cannot change it.
+    national_id = CharField(max_length=36, null=True, index=True)
 
     class Meta:
         table_name = "assignment"
@@ -386,3 +390,121 @@ class AuditLog(BaseModel):
 
 
 MODELS = MODELS + (AuditLog,)
+
+
+DOWNLOAD_STATES = ("waiting_window", "downloading", "verifying", "installed", "failed", "withdrawn")
+
+
+class ContentDownload(BaseModel):
+    """A pack version the sync agent fetches from the national platform, and how far it got.
+
+    Written only by the agent (`classroom-sync`), about once a second while it downloads; the admin
+    page reads it. `state` is one of DOWNLOAD_STATES; `bytes_received` counts the pack's bytes held
+    (files already in the library count as held), `bytes_downloaded` what came over the link.
+    """
+    id = AutoField()
+    pack_id = CharField(max_length=128)
+    version = CharField(max_length=32)
+    title = TextField(default="{}")  # JSON: texts by language, from the catalog
+    manifest_sha256 = CharField(max_length=64)
+    previous_version = CharField(max_length=32, null=True)  # None: a new pack
+    state = CharField(max_length=16, default="waiting_window")
+    bytes_total = BigIntegerField(default=0)
+    bytes_received = BigIntegerField(default=0)
+    bytes_downloaded = BigIntegerField(default=0)
+    speed = FloatField(default=0.0)  # bytes per second lately
+    failures = IntegerField(default=0)
+    error = TextField(null=True)
+    started_at = DateTimeField(null=True)
+    updated_at = DateTimeField(default=utcnow)
+    finished_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "content_download"
+        indexes = ((("pack_id", "version"), True),)
+
+
+MODELS = MODELS + (ContentDownload,)
+
+
+class AdaptiveParams(BaseModel):
+    """One fit of the adaptive practice model (domain.adaptive.Params as JSON), written by the agent's
+    nightly job; the web server reads the latest row. `id` is the version decisions refer to."""
+    id = AutoField()
+    fitted_at = DateTimeField(default=utcnow)
+    records = IntegerField(default=0)  # answers the fit read
+    params = TextField()  # JSON: Params.to_dict()
+    fit_seconds = FloatField(default=0.0)
+
+    class Meta:
+        table_name = "adaptive_params"
+
+
+class PracticeDecision(BaseModel):
+    """One item the tutor chose for a student, with the predicted chance of a right answer and why:
+    kept so that the effect of its choices can be studied (join the student's next answer to it)."""
+    id = AutoField()
+    user = ForeignKeyField(User)  # no cascade, as with learning records
+    scope = CharField(max_length=300)  # what the student asked to practise: skill:<tag> or topic:<pack>/<node>
+    skill = CharField(max_length=128, null=True)
+    pack_id = CharField(max_length=128)
+    node_id = CharField(max_length=128)
+    item_id = CharField(max_length=128)
+    p = FloatField()  # predicted chance of a right answer
+    mastery = FloatField(null=True)  # P(mastered) of `skill` when chosen
+    kind = CharField(max_length=16)  # new, learn, review, rest, mastered, repeat
+    reason = CharField(max_length=255)  # an English msgid (domain.adaptive.Reason)
+    reason_params = TextField(default="{}")  # JSON
+    params_version = IntegerField(null=True)  # adaptive_params.id; None: the built-in defaults
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "practice_decision"
+        indexes = ((("user", "created_at"), False),)
+
+
+MODELS = MODELS + (AdaptiveParams, PracticeDecision)
+
+
+class RosterEdit(BaseModel):
+    """A class move of a national person made here (by a teacher or an admin): when, and by whom.
+
+    The roster sync compares `class_edited_at` with the national record's last class change; the
+    newer one wins (docs/rosters.md). Kept after it is reported: the comparison needs it.
+    """
+    user = ForeignKeyField(User, primary_key=True, on_delete="CASCADE")
+    class_edited_at = DateTimeField(default=utcnow)
+    edited_by = IntegerField(null=True)
+
+    class Meta:
+        table_name = "roster_edit"
+
+
+class NationalAssignment(BaseModel):
+    """National work as the hub last sent it (JSON); every class of `grade` gets an Assignment for it."""
+    id = CharField(max_length=36, primary_key=True)
+    grade = IntegerField()
+    data = TextField()  # JSON: the hub's whole assignment state
+    withdrawn_at = DateTimeField(null=True)
+    received_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "national_assignment"
+
+
+class RosterState(BaseModel):
+    """The roster sync's one row: the feed cursor (the hub's last applied change) and its figures.
+    Written only by the agent, in the same transaction as each page it applies."""
+    id = IntegerField(primary_key=True)  # always 1
+    cursor = BigIntegerField(default=0)
+    last_pull_at = DateTimeField(null=True)
+    last_report_at = DateTimeField(null=True)
+    changes_applied = BigIntegerField(default=0)
+    last_error = TextField(null=True)
+    report_sha256 = CharField(max_length=64, null=True)  # of the last roster the hub took
+
+    class Meta:
+        table_name = "roster_state"
+
+
+MODELS = MODELS + (RosterEdit, NationalAssignment, RosterState)

@@ -142,6 +142,11 @@ def _hours(raw: str) -> str:
     return ", ".join(part.strip().replace(" ", "") for part in raw.split(","))
 
 
+def _hours_or_same(raw: str) -> str:
+    """Hour windows, or empty for "the same as [sync] hours"."""
+    return _hours(raw) if raw.strip() else ""
+
+
 def _time_of_day(raw: str) -> str:
     """`HH:MM` (24-hour), or `off`."""
     value = raw.strip().lower()
@@ -202,13 +207,19 @@ OPTIONS: tuple[Option, ...] = (
            "enrolment with the national platform adds its key."),
     Option("content", "usb_roots", _paths, "/media, /mnt, /run/media",
            "Folders where USB drives get mounted; the admin page looks there for packs to import."),
+    Option("content", "disk_reserve_mb", _non_negative_int, "1024",
+           "Megabytes of disk the sync agent always leaves free: it starts or goes on with a pack download "
+           "only while the pack still fits with this much to spare."),
     Option("sync", "interval_seconds", _positive_int, "300",
            "Seconds between syncs with the national platform while the link is up."),
     Option("sync", "hours", _hours, "00:00-24:00",
            "When the sync agent may use the link ([i18n] timezone), e.g. 00:00-07:30, 18:00-24:00; "
            "\"sync now\" on the admin page works at any hour."),
     Option("sync", "bandwidth_bytes_per_second", _non_negative_int, "0",
-           "Most bytes per second the sync agent sends on average; 0 for no cap."),
+           "Most bytes per second the sync agent sends or downloads on average; 0 for no cap."),
+    Option("sync", "download_hours", _hours_or_same, "",
+           "When the sync agent may download content packs ([i18n] timezone), e.g. 00:00-06:00 for the night "
+           "on a metered link; empty: the same as [sync] hours."),
     Option("sync", "timeout_seconds", _positive_int, "120",
            "Seconds the sync agent waits for the hub to answer a request before it counts the link as down."),
     Option("sync", "retry_max_seconds", _positive_int, "900",
@@ -219,6 +230,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("backup", "keep", _positive_int, "7",
            "Nightly backups kept; older ones are removed after each nightly backup (backups made on the "
            "admin page stay until removed there)."),
+    Option("adaptive", "fit_time", _time_of_day, "03:30",
+           "When the sync agent fits the adaptive practice model to the school's answers each night "
+           "([i18n] timezone), or off for never (the tutor then keeps the last fit, or the defaults)."),
 )
 
 
@@ -239,13 +253,16 @@ class Settings:
     i18n_timezone: str
     content_trusted_keys: tuple[str, ...]
     content_usb_roots: tuple[str, ...]
+    content_disk_reserve_mb: int
     sync_interval_seconds: int
     sync_hours: str
     sync_bandwidth_bytes_per_second: int
+    sync_download_hours: str
     sync_timeout_seconds: int
     sync_retry_max_seconds: int
     backup_time: str
     backup_keep: int
+    adaptive_fit_time: str
 
     @property
     def ini_path(self) -> Path:

@@ -45,16 +45,20 @@ from classroom_server.admin.backup import BackupError, nightly_backup
 from classroom_server.admin.sync import Attempt, SyncStatus, request_sync, state_row, sync_status
 from classroom_server.db import DatabaseError, database, open_database
 from classroom_server.domain.statements import InvalidRecord, to_statement
+from classroom_server.learn import tutor
 from classroom_server.learn.services import statementable
 from classroom_server.models import LearningRecord, SyncLog, SyncRequest, SyncState, utcnow
 from classroom_server.settings import Settings, SettingsError, hour_windows, load_settings
 from sync import __version__, protocol
+from sync import content as content_sync
+from sync import roster
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"{protocol.USER_AGENT_PREFIX}{__version__}"
 SECRET_FILE = Path("keys") / "hub-secret"
 LOCK_FILE = "classroom-sync.lock"
+CONTENT_LOCK_FILE = "classroom-sync-content.lock"  # content downloads run beside record syncs
 LOG_KEEP = 500  # sync_log rows kept
 REQUESTS_KEEP = 50  # done sync_request rows kept
 REQUEST_POLL_SECONDS = 5.0  # how soon "sync now" on the admin page is noticed
@@ -158,10 +162,10 @@ def read_secret(settings: Settings) -> str:
 
 
 @contextmanager
-def exclusive(settings: Settings) -> Iterator[bool]:
+def exclusive(settings: Settings, name: str = LOCK_FILE) -> Iterator[bool]:
     """One sync at a time per data folder (the daemon and `once` may both be asked): yields False
     when another process is syncing."""
-    path = settings.data_dir / LOCK_FILE
+    path = settings.data_dir / name
     handle = open(path, "a+b")
     try:
         try:
@@ -217,6 +221,7 @@ class Agent:
         self.stopping = threading.Event()
         self.sizer: protocol.BatchSizer | None = None
         self.sent_high = 0  # the highest sequence this process has posted: later posts below it are re-sends
+        self.content_wanted = threading.Event()  # a sync ran: the content job follows it
 
     # --- HTTP ---------------------------------------------------------------------------------------
 
@@ -232,7 +237,8 @@ class Agent:
         headers = dict(headers or {})
         if signed is not None:
             school_id, secret = signed
-            signed_path = urlsplit(url).path or "/"
+            parts = urlsplit(url)
+            signed_path = protocol.path_with_query(parts.path or "/", parts.query)  # the hub signs the query too
             headers.update(protocol.sign_request(school_id, secret, method, signed_path, body, now=now))
         try:
             response = self.session.request(method, url, data=body or None, headers=headers,
@@ -342,6 +348,7 @@ class Agent:
         try:
             log_id = self._begin()
             self._push(outcome, say, keep_going or (lambda: True), log_id)
+            roster.sync_roster(self, say)  # national people and assignments down, the school's roster up
             outcome.ok = True
         except SyncFailure as exc:
             outcome.error, outcome.code = str(exc), exc.code
@@ -545,7 +552,7 @@ class Agent:
             return
         kept = dict(database_url=self.settings.database_url,
                     sync_interval_seconds=self.settings.sync_interval_seconds,
-                    backup_time=self.settings.backup_time)
+                    backup_time=self.settings.backup_time, adaptive_fit_time=self.settings.adaptive_fit_time)
         changed = [name for name, value in kept.items() if getattr(fresh, name) != value]
         if changed:
             log.warning("%s changed in the settings: restart classroom-sync to use the new value",
@@ -573,6 +580,15 @@ class Agent:
                     SyncRequest.delete().where(SyncRequest.id < keep, SyncRequest.done_at.is_null(False)).execute()
         except PeeweeDatabaseError as exc:
             log.error("cannot mark the sync-now request done: %s", exc)
+
+    def content(self, progress: Callable[[str], None] | None = None, keep_going: Callable[[], bool] | None = None,
+                force_hours: bool = False, retry_failed: bool = False) -> content_sync.ContentOutcome:
+        """The content step (sync/content.py): catalog, then new or updated packs, one process at a time."""
+        with exclusive(self.settings, CONTENT_LOCK_FILE) as mine:
+            if not mine:
+                return content_sync.ContentOutcome(ok=True, skipped="another classroom-sync is downloading content")
+            return content_sync.Downloader(self, progress, keep_going, force_hours=force_hours,
+                                           retry_failed=retry_failed).run()
 
     def scheduled(self) -> Outcome:
         """What the daemon runs: a sync when one was asked for, or within the allowed hours."""
@@ -622,6 +638,9 @@ def prepare_batch(after: int, size: int, school_id: str, platform_iri: str) -> B
 SYNC_JOB = "sync"
 REQUESTS_JOB = "sync-requests"
 BACKUP_JOB = "backup"
+CONTENT_JOB = "content"
+CONTENT_INTERVAL = 900  # seconds; besides running after each sync
+ADAPTIVE_FIT_JOB = "adaptive-fit"
 
 
 def sync_job(agent: Agent, scheduler=None) -> Outcome:
@@ -632,11 +651,31 @@ def sync_job(agent: Agent, scheduler=None) -> Outcome:
         log.debug("sync skipped: %s", outcome.skipped)
     elif outcome.ok:
         log.info("sync done: %d record(s) acknowledged, %d waiting", outcome.records, outcome.waiting)
+        agent.content_wanted.set()  # the content step follows each sync that ran
+        if scheduler is not None:
+            scheduler.modify_job(CONTENT_JOB, next_run_time=_aware_now())
     else:
         delay = agent.retry_delay()
         log.warning("sync failed (%s): %s; next try in %.0f s", outcome.code, outcome.error, delay)
         if scheduler is not None:
             scheduler.modify_job(SYNC_JOB, next_run_time=_aware_now() + datetime.timedelta(seconds=delay))
+    return outcome
+
+
+def content_job(agent: Agent, scheduler=None) -> content_sync.ContentOutcome:
+    """After each sync that ran, and every CONTENT_INTERVAL within [sync] hours: the catalog, then
+    packs to bring down (files only within [sync] download_hours)."""
+    agent.refresh_settings()
+    wanted = agent.content_wanted.is_set()
+    agent.content_wanted.clear()
+    if not wanted and not within_hours(agent.settings.sync_hours, school_now(agent.settings)):
+        return content_sync.ContentOutcome(ok=True, skipped=f"outside the allowed hours ({agent.settings.sync_hours})")
+
+    def keep_going() -> bool:
+        return wanted or within_hours(agent.settings.sync_hours, school_now(agent.settings))
+    outcome = agent.content(progress=lambda line: log.info("%s", line), keep_going=keep_going)
+    if outcome.error:
+        log.warning("content step stopped (%s): %s", outcome.code, outcome.error)
     return outcome
 
 
@@ -682,6 +721,24 @@ def backup_trigger(settings: Settings):
     return CronTrigger(hour=hour, minute=minute, timezone=getattr(settings, "i18n_timezone", None) or "UTC")
 
 
+def adaptive_fit_job(agent: Agent) -> tutor.FitResult | None:
+    """The nightly fit of the adaptive practice model (learn.tutor.fit_job); None if it failed."""
+    try:
+        return tutor.fit_job(agent.settings)
+    except PeeweeDatabaseError as exc:
+        log.error("the adaptive practice fit failed: %s", exc)
+        return None
+
+
+def daily_trigger(time_of_day: str, settings: Settings):
+    """A cron trigger at `HH:MM` in the school's time zone (None: `off`)."""
+    if time_of_day == "off":
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+    hour, minute = (int(part) for part in time_of_day.split(":"))
+    return CronTrigger(hour=hour, minute=minute, timezone=getattr(settings, "i18n_timezone", None) or "UTC")
+
+
 def run_daemon(agent: Agent) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
     scheduler = BlockingScheduler(timezone=datetime.timezone.utc,
@@ -690,9 +747,15 @@ def run_daemon(agent: Agent) -> None:
                       args=[agent, scheduler], next_run_time=_aware_now(), max_instances=1, coalesce=True)
     scheduler.add_job(watch_requests_job, "interval", seconds=REQUEST_POLL_SECONDS, id=REQUESTS_JOB,
                       args=[agent, scheduler], max_instances=1, coalesce=True)
+    scheduler.add_job(content_job, "interval", seconds=max(CONTENT_INTERVAL, agent.settings.sync_interval_seconds),
+                      id=CONTENT_JOB, args=[agent, scheduler], max_instances=1, coalesce=True)
     nightly = backup_trigger(agent.settings)
     if nightly is not None:
         scheduler.add_job(backup_job, nightly, id=BACKUP_JOB, args=[agent], max_instances=1, coalesce=True)
+    fit_trigger = daily_trigger(agent.settings.adaptive_fit_time, agent.settings)
+    if fit_trigger is not None:
+        scheduler.add_job(adaptive_fit_job, fit_trigger, id=ADAPTIVE_FIT_JOB, args=[agent], max_instances=1,
+                          coalesce=True)
 
     def stop(signum, frame) -> None:
         agent.stopping.set()
@@ -767,7 +830,7 @@ def _size(count: int) -> str:
     return f"{count} B"
 
 
-def status_lines(status: SyncStatus) -> list[str]:
+def status_lines(status: SyncStatus, settings: Settings | None = None) -> list[str]:
     lines = []
     if status.enrolled:
         lines.append(f"enrolled:         school {status.school_id} at {status.hub_url}")
@@ -786,6 +849,7 @@ def status_lines(status: SyncStatus) -> list[str]:
     lines.append(f"agent version:    {status.agent_version or '(has not run yet)'}")
     if status.pending_requests:
         lines.append(f"sync now:         asked for on the admin page, {status.pending_requests} waiting for the agent")
+    lines += content_sync.status_lines(status, settings)
     if status.attempts:
         lines.append("recent attempts:")
         for row in status.attempts:
@@ -865,6 +929,14 @@ def enroll(obj: Context, hub_url: str, school_id: str, secret_file: str) -> None
             .where(SyncState.id == 1).execute()
     if changed:
         click.echo(f"replaced the previous enrolment (school {state.school_id} at {state.hub_url})")
+    try:
+        keys = content_sync.fetch_keys(agent, hub_url, school_id, secret)
+    except (SyncFailure, content_sync.ContentFailure) as exc:
+        click.echo(f"warning: the national signing keys could not be fetched ({exc}); the agent asks again at "
+                   f"each sync, and packs from the hub wait until it has them", err=True)
+    else:
+        content_sync.save_national_keys(keys)
+        click.echo(f"trusting {len(keys)} national signing key(s) for content packs from the hub")
     click.echo(f"enrolled school {school_id} with {hub_url}; secret saved in {path}")
     click.echo(f"the hub holds records up to {held}; {last_seq - held} record(s) will be sent")
     click.echo("start the agent: `classroom-sync run`, best as a service (docs/sync.md has a systemd unit)")
@@ -901,7 +973,8 @@ def once(obj: Context) -> None:
             raise click.ClickException("another classroom-sync is syncing right now (the daemon?); see "
                                        "`classroom-sync status`, or ask for a sync on the admin page")
         outcome = agent.sync(progress=click.echo)
-    if not outcome.ok:
+    fetched = agent.content(progress=click.echo) if outcome.ok else None
+    if not outcome.ok or (fetched is not None and not fetched.ok):
         sys.exit(1)
 
 
@@ -911,12 +984,31 @@ def once(obj: Context) -> None:
 def status(obj: Context, as_json: bool) -> None:
     """Where syncing stands: enrolment, last success, last attempt and its error, records waiting,
     bytes sent, batch size, recent attempts."""
-    open_school(obj.data_dir)
+    settings = open_school(obj.data_dir)
     current = sync_status()
     if as_json:
-        click.echo(json.dumps(current.as_dict(), indent=2, ensure_ascii=False))
+        click.echo(json.dumps({**current.as_dict(), **content_sync.status_extra(current, settings),
+                               "roster": roster.status_dict()}, indent=2, ensure_ascii=False))
     else:
-        click.echo("\n".join(status_lines(current)))
+        click.echo("\n".join(status_lines(current, settings) + roster.status_lines()))
+
+
+@main.command("content")
+@click.option("--any-hour", is_flag=True, help="Download now even outside [sync] download_hours.")
+@click.pass_obj
+def content_command(obj: Context, any_hour: bool) -> None:
+    """Fetch the national catalog and bring down new or updated content packs now, with progress;
+    packs refused before are tried again. Exit status 1 if it stopped on an error."""
+    settings = open_school(obj.data_dir)
+    agent = Agent(settings)
+    outcome = agent.content(progress=click.echo, force_hours=any_hour, retry_failed=True)
+    if outcome.skipped:
+        raise click.ClickException(f"{outcome.skipped} (the daemon?); see `classroom-sync status`")
+    click.echo(f"content: {len(outcome.installed)} installed, {len(outcome.removed)} removed, "
+               f"{len(outcome.waiting)} waiting for the download hours, {len(outcome.failed)} refused; "
+               f"{outcome.bytes} bytes downloaded")
+    if not outcome.ok or outcome.failed:
+        sys.exit(1)
 
 
 @main.command("now")

@@ -316,3 +316,204 @@ def backoff(attempt: int, base: float = 5.0, cap: float = 3600.0,
     """Seconds to wait before retry number `attempt` (0 first): exponential, capped, full jitter."""
     ceiling = min(cap, base * 2 ** min(max(attempt, 0), 64))
     return rng() * ceiling
+
+
+# --- content downstream: the catalog and what a school lacks (PROTOCOL.md "Content") -------------------
+
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+#: the pack id rule of content_packs/manifest.py: also safe as a file or folder name
+_PACK_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+_PACK_VERSION_RE = re.compile(r"\d{1,6}(\.\d{1,6}){0,3}")
+#: no pack is bigger than this (1 TiB); a larger figure is a broken catalog
+MAX_PACK_BYTES = 2 ** 40
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A file the school must hold, named by the SHA-256 of its bytes."""
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class CatalogPack:
+    id: str
+    version: str
+    title: dict
+    manifest: Blob  # pack.json, as signed
+    signature: Blob  # pack.sig
+    size: int  # pack.json + pack.sig + every file
+    published_at: str
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    id: str
+    version: str
+    withdrawn_at: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    generated_at: str
+    blob_base_url: str
+    packs: tuple[CatalogPack, ...]
+    withdrawn: tuple[Withdrawn, ...]
+
+    def pack(self, pack_id: str) -> CatalogPack | None:
+        return next((p for p in self.packs if p.id == pack_id), None)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A pack the school has: its id, version and the SHA-256 of its pack.json."""
+    id: str
+    version: str
+    manifest_sha256: str
+
+
+@dataclass(frozen=True)
+class PackFetch:
+    pack: CatalogPack
+    previous_version: str | None  # None: a new pack
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to bring down: packs to fetch (new or newer), their pack.json and pack.sig blobs not yet
+    held, installed packs the hub withdrew, and same-version packs whose content differs (refused)."""
+    fetch: tuple[PackFetch, ...]
+    blobs: tuple[Blob, ...]
+    withdraw: tuple[Installed, ...]
+    conflicts: tuple[tuple[Installed, CatalogPack], ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(b.size for b in self.blobs)
+
+
+def pack_version_key(version: str) -> tuple[int, ...]:
+    """Dotted versions compare as numbers: 1.10 > 1.9 (the rule of content_packs.manifest.version_key)."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def _catalog_text(value: Any, where: str, pattern: re.Pattern | None = None, limit: int = _MAX_FIELD) -> str:
+    if not isinstance(value, str) or not value or len(value) > limit or (pattern and not pattern.fullmatch(value)):
+        raise ProtocolError(f"catalog {where} is missing or malformed ({str(value)[:40]!r})")
+    return value
+
+
+def _catalog_size(value: Any, where: str, limit: int = MAX_PACK_BYTES) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise ProtocolError(f"catalog {where} must be a whole number of bytes from 0 to {limit}")
+    return value
+
+
+def parse_catalog(data: Any) -> Catalog:
+    """Check `GET /api/v1/catalog`'s answer; ProtocolError naming the first thing wrong."""
+    if not isinstance(data, dict):
+        raise ProtocolError("the catalog must be a JSON object with packs and withdrawn")
+    if data.get("protocol") != PROTOCOL_VERSION:
+        raise ProtocolError(f"catalog protocol {data.get('protocol')!r} is not supported; this agent speaks "
+                            f"{PROTOCOL_VERSION}: upgrade classroom-server at the school")
+    base = _catalog_text(data.get("blob_base_url"), "blob_base_url", limit=2000)
+    if not re.fullmatch(r"https?://[^\s/?#]+/[^\s?#]*", base) or not base.endswith("/"):
+        raise ProtocolError(f"catalog blob_base_url {base[:80]!r} must be an http(s) address ending in '/'")
+    generated = _catalog_text(data.get("generated_at"), "generated_at")
+    packs, seen = [], set()
+    if not isinstance(data.get("packs"), list) or not isinstance(data.get("withdrawn", []), list):
+        raise ProtocolError("catalog packs and withdrawn must be lists")
+    for index, entry in enumerate(data["packs"]):
+        where = f"packs[{index}]"
+        if not isinstance(entry, dict):
+            raise ProtocolError(f"catalog {where} must be an object")
+        pack_id = _catalog_text(entry.get("id"), f"{where}.id (lowercase letters, digits, '.', '_', '-')",
+                                _PACK_ID_RE)
+        if pack_id in seen:
+            raise ProtocolError(f"catalog {where}: pack {pack_id} is listed twice")
+        seen.add(pack_id)
+        version = _catalog_text(entry.get("version"), f"{where}.version (a dotted number)", _PACK_VERSION_RE)
+        title = entry.get("title")
+        if not isinstance(title, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in title.items()):
+            raise ProtocolError(f"catalog {where}.title must be texts by language")
+        manifest = Blob(_catalog_text(entry.get("manifest_sha256"), f"{where}.manifest_sha256", _SHA256_RE),
+                        _catalog_size(entry.get("manifest_size"), f"{where}.manifest_size", 16 * 1024 * 1024))
+        signature = Blob(_catalog_text(entry.get("signature_sha256"), f"{where}.signature_sha256", _SHA256_RE),
+                         _catalog_size(entry.get("signature_size"), f"{where}.signature_size", 4096))
+        size = _catalog_size(entry.get("size"), f"{where}.size")
+        if size < manifest.size + signature.size:
+            raise ProtocolError(f"catalog {where}.size {size} is less than its pack.json and pack.sig")
+        packs.append(CatalogPack(pack_id, version, dict(title), manifest, signature, size,
+                                 _catalog_text(entry.get("published_at", "?"), f"{where}.published_at")))
+    withdrawn = []
+    for index, entry in enumerate(data.get("withdrawn", [])):
+        where = f"withdrawn[{index}]"
+        if not isinstance(entry, dict):
+            raise ProtocolError(f"catalog {where} must be an object")
+        withdrawn.append(Withdrawn(_catalog_text(entry.get("id"), f"{where}.id", _PACK_ID_RE),
+                                   _catalog_text(entry.get("version"), f"{where}.version", _PACK_VERSION_RE),
+                                   _catalog_text(entry.get("withdrawn_at", "?"), f"{where}.withdrawn_at")))
+    return Catalog(generated, base, tuple(packs), tuple(withdrawn))
+
+
+def plan(catalog: Catalog, installed: Iterable[Installed], has: Callable[[str, int], bool]) -> Plan:
+    """What the school lacks: the catalog's packs it does not have or has older, and of those the
+    pack.json/pack.sig blobs that `has(sha256, size)` says are not held yet (deduplicated).
+
+    A pack installed newer than the catalog's (from a USB drive, say) is left alone; one installed at
+    the same version with a different pack.json is a conflict (a changed pack needs a new version).
+    """
+    mine = {pack.id: pack for pack in installed}
+    fetch, conflicts = [], []
+    for pack in catalog.packs:
+        held = mine.get(pack.id)
+        if held is None:
+            fetch.append(PackFetch(pack, None))
+            continue
+        newer = pack_version_key(pack.version) > pack_version_key(held.version)
+        if newer:
+            fetch.append(PackFetch(pack, held.version))
+        elif pack.version == held.version and pack.manifest.sha256 != held.manifest_sha256:
+            conflicts.append((held, pack))
+    wanted = [blob for item in fetch for blob in (item.pack.manifest, item.pack.signature)]
+    gone = {(w.id, w.version) for w in catalog.withdrawn}
+    withdraw = tuple(pack for pack in mine.values() if (pack.id, pack.version) in gone)
+    return Plan(tuple(fetch), missing_blobs(wanted, has), withdraw, tuple(conflicts))
+
+
+def missing_blobs(blobs: Iterable[Blob], has: Callable[[str, int], bool]) -> tuple[Blob, ...]:
+    """The blobs not held yet, each once, in the order first listed. The same bytes under two names
+    (or in two packs) come down once; an update brings only the files that changed."""
+    seen: set[str] = set()
+    out = []
+    for blob in blobs:
+        if blob.sha256 in seen:
+            continue
+        seen.add(blob.sha256)
+        if not has(blob.sha256, blob.size):
+            out.append(blob)
+    return tuple(out)
+
+
+class TokenBucket:
+    """Paces a transfer to `rate` bytes per second on average, allowing bursts of `burst` bytes.
+
+    `spend(n)` takes n bytes and says how many seconds to wait before going on (0: none); the
+    clock is a parameter so the pacing can be tested without waiting.
+    """
+
+    def __init__(self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic):
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = float(rate)
+        self.burst = float(burst if burst is not None else max(rate, 64 * 1024))
+        self.clock = clock
+        self.tokens = self.burst
+        self.at = clock()
+
+    def spend(self, count: int) -> float:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        self.tokens -= count
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate

@@ -6,10 +6,13 @@ reads them, and asks the agent for a sync by inserting a `sync_request` row, whi
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import asdict, dataclass, field
 
 from ..db import database
-from ..models import LearningRecord, SyncLog, SyncRequest, SyncState, utcnow
+from ..models import (ContentDownload, ContentPack, LearningRecord, SchoolSetting, SyncLog, SyncRequest, SyncState,
+                      utcnow)
+from ..settings import hour_windows
 
 #: what `last_error_code` means; docs/sync.md explains each one and what to do
 ERROR_CODES = ("not_enrolled", "link_down", "hub_error", "wrong_ack", "clock", "auth", "revoked", "conflict",
@@ -25,6 +28,125 @@ class Attempt:
     error_code: str | None
     records: int
     bytes: int
+
+
+@dataclass(frozen=True)
+class Download:
+    """A content pack the agent fetches (a content_download row), as the pages show it."""
+    pack_id: str
+    version: str
+    title: dict
+    previous_version: str | None
+    state: str  # models.DOWNLOAD_STATES
+    bytes_total: int
+    bytes_received: int
+    bytes_downloaded: int
+    speed: float  # bytes per second lately (0 when not moving)
+    eta_seconds: float | None  # at that speed; None when not moving
+    error: str | None
+    started_at: datetime.datetime | None
+    updated_at: datetime.datetime | None
+    finished_at: datetime.datetime | None
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.bytes_received / self.bytes_total) if self.bytes_total else 0
+
+    @property
+    def eta(self) -> datetime.timedelta | None:
+        return datetime.timedelta(seconds=round(self.eta_seconds)) if self.eta_seconds is not None else None
+
+
+@dataclass(frozen=True)
+class Update:
+    """A pack in the hub's last catalog that this school lacks, or has at an older version."""
+    pack_id: str
+    version: str
+    title: dict
+    size: int
+    installed_version: str | None
+
+
+#: school_setting keys the sync agent writes: the national signing keys and the last catalog
+KEYS_SETTING = "sync.national_keys"
+CATALOG_SETTING = "sync.catalog"
+STALE_DOWNLOAD = datetime.timedelta(minutes=2)  # a "downloading" row not written for this long is stopped
+
+
+def national_keys() -> tuple[str, ...]:
+    """The national platform's signing keys the agent stored at enrolment (and refreshes)."""
+    row = SchoolSetting.get_or_none(SchoolSetting.key == KEYS_SETTING)
+    try:
+        keys = json.loads(row.value) if row is not None else []
+    except ValueError:
+        return ()
+    return tuple(k for k in keys if isinstance(k, str)) if isinstance(keys, list) else ()
+
+
+def downloads(finished: int = 5) -> list[Download]:
+    """Downloads under way or waiting, then the latest `finished` ones (installed, withdrawn)."""
+    rows = list(ContentDownload.select().where(ContentDownload.state.not_in(("installed", "withdrawn")))
+                .order_by(ContentDownload.id))
+    rows += list(ContentDownload.select().where(ContentDownload.state.in_(("installed", "withdrawn")))
+                 .order_by(ContentDownload.updated_at.desc(), ContentDownload.id.desc()).limit(finished))
+    now = utcnow()
+    out = []
+    for row in rows:
+        moving = row.state == "downloading" and row.speed > 0 and row.updated_at and \
+            now - row.updated_at < STALE_DOWNLOAD
+        left = max(0, row.bytes_total - row.bytes_received)
+        try:
+            title = json.loads(row.title or "{}")
+        except ValueError:
+            title = {}
+        out.append(Download(row.pack_id, row.version, title if isinstance(title, dict) else {},
+                            row.previous_version, row.state, row.bytes_total, row.bytes_received,
+                            row.bytes_downloaded, row.speed if moving else 0.0,
+                            left / row.speed if moving else None, row.error, row.started_at, row.updated_at,
+                            row.finished_at))
+    return out
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except (AttributeError, ValueError):
+        return ()
+
+
+def updates_waiting() -> tuple[list[Update], datetime.datetime | None]:
+    """Packs in the last catalog the agent stored that are not installed, or newer; and when it came."""
+    row = SchoolSetting.get_or_none(SchoolSetting.key == CATALOG_SETTING)
+    try:
+        stored = json.loads(row.value) if row is not None else {}
+        packs = stored["catalog"]["packs"]
+        fetched = datetime.datetime.fromisoformat(stored["fetched_at"].rstrip("Z"))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return [], None
+    installed = {p.pack_id: p.version for p in ContentPack.select(ContentPack.pack_id, ContentPack.version)}
+    out = []
+    for pack in packs if isinstance(packs, list) else []:
+        try:
+            pack_id, version, size = str(pack["id"]), str(pack["version"]), int(pack["size"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        have = installed.get(pack_id)
+        if have is None or _version_key(version) > _version_key(have):
+            title = pack.get("title") if isinstance(pack.get("title"), dict) else {}
+            out.append(Update(pack_id, version, title, size, have))
+    return out, fetched
+
+
+def next_window_start(spec: str, moment: datetime.datetime) -> str | None:
+    """When the next window of `spec` opens after `moment` (wall time), as HH:MM; None if open now."""
+    minute = moment.hour * 60 + moment.minute
+    starts = []
+    for start, end in hour_windows(spec):
+        if (start <= minute < end) if start < end else (minute >= start or minute < end):
+            return None
+        starts.append(start)
+    following = min(starts, key=lambda s: (s - minute) % 1440)
+    return f"{following // 60 % 24:02d}:{following % 60:02d}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +167,9 @@ class SyncStatus:
     agent_version: str | None
     pending_requests: int
     attempts: list[Attempt] = field(default_factory=list)
+    downloads: list[Download] = field(default_factory=list)  # content packs coming from the hub
+    updates: list[Update] = field(default_factory=list)  # in the last catalog, not installed (or newer)
+    catalog_fetched_at: datetime.datetime | None = None
 
     def as_dict(self) -> dict:
         """Plain JSON values (times as ISO 8601 UTC)."""
@@ -74,6 +199,7 @@ def sync_status(attempts: int = 10) -> SyncStatus:
     waiting = LearningRecord.select().where(LearningRecord.seq > acked).count() if last_seq > acked else 0
     recent = [Attempt(row.started_at, row.finished_at, row.ok, row.error, row.error_code, row.records, row.bytes)
               for row in SyncLog.select().order_by(SyncLog.id.desc()).limit(attempts)]
+    updates, fetched = updates_waiting()
     return SyncStatus(
         enrolled=bool(state.hub_url and state.school_id), hub_url=state.hub_url, school_id=state.school_id,
         acked_seq=acked, last_seq=last_seq, waiting=waiting, last_success_at=state.last_success_at,
@@ -81,7 +207,7 @@ def sync_status(attempts: int = 10) -> SyncStatus:
         bytes_sent=state.bytes_sent or 0, records_sent=state.records_sent or 0, batch_size=state.batch_size or 0,
         agent_version=state.agent_version,
         pending_requests=SyncRequest.select().where(SyncRequest.done_at.is_null()).count(),
-        attempts=recent)
+        attempts=recent, downloads=downloads(), updates=updates, catalog_fetched_at=fetched)
 
 
 def request_sync(requested_by: str | None) -> SyncRequest:

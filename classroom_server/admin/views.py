@@ -28,7 +28,7 @@ from ..models import ROLES, SIGNIN_MODES, Classroom, ContentPack, Membership, Sy
 from ..security import roles_required
 from ..settings import OPTIONS, SettingsError, change_settings, hour_windows, load_settings, origins, shown_value
 from . import audit, backup, device, users
-from .sync import request_sync, sync_status
+from .sync import downloads, next_window_start, request_sync, sync_status, updates_waiting
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +222,10 @@ def set_active(user_id: int):
 def _content_page(results=None, error=None, status=200):
     settings = _settings()
     packs = list(ContentPack.select().order_by(ContentPack.pack_id))
+    updates, catalog_at = updates_waiting()
     return render_template("admin/content.html", packs=packs, results=results, error=error,
-                           drives=content.usb_candidates(settings.content_usb_roots)), status
+                           drives=content.usb_candidates(settings.content_usb_roots), updates=updates,
+                           catalog_at=catalog_at, withdrawn=[d for d in downloads() if d.state == "withdrawn"]), status
 
 
 def _install_all(sources, unreviewed: bool) -> list[tuple[str, bool, str]]:
@@ -324,7 +326,17 @@ def _sync_panel(attempts: int = 5) -> dict:
     status = sync_status(attempts=attempts)
     oldest = (SyncRequest.select(SyncRequest.requested_at).where(SyncRequest.done_at.is_null())
               .order_by(SyncRequest.id).scalar()) if status.pending_requests else None
-    return {"sync": status, "stale_request": bool(oldest and utcnow() - oldest > STALE_REQUEST)}
+    return {"sync": status, "stale_request": bool(oldest and utcnow() - oldest > STALE_REQUEST),
+            "download_opens": _download_opens() if any(d.state == "waiting_window" for d in status.downloads)
+            else None}
+
+
+def _download_opens() -> str | None:
+    """When the agent may download content next ([sync] download_hours in the school's time zone), HH:MM."""
+    import pytz
+    settings = _current_settings()[0]
+    now = datetime.datetime.now(pytz.timezone(settings.i18n_timezone))
+    return next_window_start(settings.sync_download_hours or settings.sync_hours, now)
 
 
 def _duration(delta: datetime.timedelta | None) -> str:

@@ -18,6 +18,15 @@ def _own_assignment(assignment_id: str) -> tuple[Assignment, Classroom]:
     return found, _own_classroom(found.classroom_id)
 
 
+def _changeable(assignment_id: str) -> tuple[Assignment, Classroom]:
+    """An assignment the teacher may change: not one the national platform sent (docs/rosters.md)."""
+    found, room = _own_assignment(assignment_id)
+    if found.national_id:
+        abort(403, description=_("This assignment was sent by the national platform: it cannot be changed "
+                                 "here. You can see its results and copy it."))
+    return found, room
+
+
 def _int(value: str | None, default: int | None = None) -> int | None:
     try:
         return int(value) if value not in (None, "") else default
@@ -125,7 +134,7 @@ def _failed(found: Assignment, exc: Exception):
 
 @bp.post("/assignment/<assignment_id>/edit")
 def edit_assignment(assignment_id: str):
-    found, room = _own_assignment(assignment_id)
+    found, room = _changeable(assignment_id)
     form = request.form
     try:
         services.update_assignment(found, form.get("title", ""), assign.school_time(form.get("starts_at")),
@@ -139,7 +148,7 @@ def edit_assignment(assignment_id: str):
 
 @bp.post("/assignment/<assignment_id>/targets")
 def assignment_targets(assignment_id: str):
-    found, room = _own_assignment(assignment_id)
+    found, room = _changeable(assignment_id)
     try:
         services.set_targets(found, _students(room, request.form))
     except (assign.PickError, services.AssignmentError, roster.RosterError) as exc:
@@ -150,7 +159,7 @@ def assignment_targets(assignment_id: str):
 
 @bp.post("/assignment/<assignment_id>/part/<int:part_id>/<action>")
 def assignment_part(assignment_id: str, part_id: int, action: str):
-    found, _room = _own_assignment(assignment_id)
+    found, _room = _changeable(assignment_id)
     try:
         if action in ("up", "down"):
             services.move_part(found, part_id, -1 if action == "up" else 1)
@@ -165,7 +174,7 @@ def assignment_part(assignment_id: str, part_id: int, action: str):
 
 @bp.post("/assignment/<assignment_id>/own")
 def add_own_question(assignment_id: str):
-    found, _room = _own_assignment(assignment_id)
+    found, _room = _changeable(assignment_id)
     if found.kind != "quiz":
         abort(404)
     language = request.form.get("language") if request.form.get("language") in LANGUAGES else "kk"
@@ -179,7 +188,7 @@ def add_own_question(assignment_id: str):
 
 @bp.post("/assignment/<assignment_id>/<action>")
 def assignment_action(assignment_id: str, action: str):
-    found, room = _own_assignment(assignment_id)
+    found, room = _changeable(assignment_id) if action in ("close", "reopen") else _own_assignment(assignment_id)
     if action == "close":
         services.close_assignment(found)
         flash(_("Closed: students can no longer answer it."))

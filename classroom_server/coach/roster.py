@@ -13,7 +13,7 @@ from ..accounts import services as accounts
 from ..accounts.services import AccountError
 from ..db import database
 from ..i18n import Problem
-from ..models import Classroom, GroupMember, StudentGroup, User
+from ..models import Classroom, GroupMember, Membership, RosterEdit, StudentGroup, User, utcnow
 
 MAX_IMPORT_BYTES = 1024 * 1024
 MAX_IMPORT_ROWS = 2000
@@ -130,6 +130,24 @@ def add_student(classroom: Classroom, name: str) -> User:
         student = accounts.create_user(None, name, "student")
         accounts.enrol(student, classroom)
     return student
+
+
+def move_student(student: User, from_room: Classroom, to_room: Classroom, by: User | None) -> None:
+    """Move a student to another class (leaving the old class's groups). The move is noted with its
+    time: for a nationally enrolled student it is reported to the national platform and wins over a
+    national class change made before it (docs/rosters.md)."""
+    if from_room.id == to_room.id:
+        raise RosterError("%(name)s is already in this class", name=student.display_name)
+    if not accounts.is_student_of(student, from_room):
+        raise RosterError("only students of this class can be moved")
+    with database.atomic():
+        Membership.delete().where(Membership.user == student.id, Membership.classroom == from_room.id).execute()
+        GroupMember.delete().where(GroupMember.user == student.id, GroupMember.group.in_(
+            StudentGroup.select(StudentGroup.id).where(StudentGroup.classroom == from_room.id))).execute()
+        accounts.enrol(student, to_room)
+        RosterEdit.insert(user=student.id, class_edited_at=utcnow(), edited_by=by.id if by else None).on_conflict(
+            conflict_target=[RosterEdit.user],
+            update={RosterEdit.class_edited_at: utcnow(), RosterEdit.edited_by: by.id if by else None}).execute()
 
 
 # --- groups --------------------------------------------------------------------------------------

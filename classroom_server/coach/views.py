@@ -32,7 +32,7 @@ def _class_page(room: Classroom, status: int = 200, **extra):
         "coach/class.html", classroom=room, students=accounts.class_students(room),
         teachers=services.class_teachers(room), modes=SIGNIN_MODES, pictures=PICTURES,
         assignments=services.class_assignments(room), groups=roster.groups(room), now=utcnow(),
-        **extra), status
+        move_to=[c for c in services.visible_classrooms(g.user) if c.id != room.id], **extra), status
 
 
 @bp.get("/class/<int:class_id>")
@@ -141,5 +141,20 @@ def student_secret(class_id: int, student_id: int):
     return redirect(url_for("coach.classroom", class_id=room.id))
 
 
+@bp.post("/class/<int:class_id>/student/<int:student_id>/move")
+def move_student(class_id: int, student_id: int):
+    room = _own_classroom(class_id)
+    student = User.get_or_none(User.id == student_id) or abort(404)
+    target = _own_classroom(request.form.get("to", type=int) or 0)
+    try:
+        roster.move_student(student, room, target, g.user)
+    except roster.RosterError as exc:
+        flash(error_text(exc))
+        return redirect(url_for("coach.classroom", class_id=room.id))
+    flash(_("%(name)s moved to class %(class_name)s.", name=student.display_name, class_name=target.name))
+    return redirect(url_for("coach.classroom", class_id=room.id), 303)
+
+
 from . import assignment_views  # noqa: E402,F401  (its routes live on this blueprint)
 from . import report_views  # noqa: E402,F401  (reports and exports: routes on this blueprint)
+from . import mastery_views  # noqa: E402,F401  (adaptive practice: mastery heatmap on this blueprint)

@@ -6,6 +6,7 @@ both take the same path: item -> attempt count -> domain.scoring -> learn.servic
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import uuid
 from dataclasses import dataclass
@@ -95,12 +96,29 @@ _TRIES = Prepared(lambda: LearningRecord.select(fn.COUNT(LearningRecord.seq)).wh
 def exercise(pack_id: str, node_id: str) -> Exercise:
     packs = _PACK(pack_id)
     pack = packs[0] if packs else None
-    nodes = _NODE(pack.id, node_id) if pack else []
+    if pack is None:
+        raise NotAnExercise(f"{pack_id}/{node_id}")
+    found = _exercise_node(pack.id, pack.manifest_sha256, node_id)
+    if found is None:
+        raise NotAnExercise(f"{pack_id}/{node_id}")
+    node, items, attempts = found
+    return Exercise(pack, node, list(items), attempts)
+
+
+@functools.lru_cache(maxsize=512)
+def _exercise_node(pack_row: int, manifest_sha256: str, node_id: str) -> tuple[ContentNode, tuple, int | None] | None:
+    """An exercise node with its items parsed, remembered per installed pack version.
+
+    Every answer needs the node's items, and parsing its JSON each time cost about a tenth of an
+    answer's CPU. An installed pack version never changes (a new version or a reinstall gets a
+    new manifest hash or pack row), so the key (pack row, manifest hash, node) cannot go stale.
+    """
+    nodes = _NODE(pack_row, node_id)
     node = nodes[0] if nodes else None
     if node is None or node.kind != "exercise":
-        raise NotAnExercise(f"{pack_id}/{node_id}")
+        return None
     data = json.loads(node.data)
-    return Exercise(pack, node, list(data.get("items") or []), data.get("attempts"))
+    return node, tuple(data.get("items") or []), data.get("attempts")
 
 
 def content_language(item: dict) -> str:

@@ -329,3 +329,6 @@ def reading_position():
     if fraction >= reader.READ_THROUGH:
         practice.record_read(g.user, pack_id, chapter_id, reader.read_record_id(g.user, pack_id, chapter_id))
     return "", 204
+
+
+from . import tutor_views  # noqa: E402,F401  (adaptive practice: routes on this blueprint)

@@ -235,6 +235,167 @@ def school_revoke(obj: Context, school_id: str) -> None:
                f"`classroom-hub school add`")
 
 
+@main.group()
+def roster() -> None:
+    """National rosters: enrol students and teachers centrally (docs/rosters.md)."""
+
+
+@roster.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--school", "school_id", required=True, help="The school these people belong to.")
+@click.pass_obj
+def roster_import(obj: Context, file: str, school_id: str) -> None:
+    """Add or update people from a CSV file (national_id, name, role, class, grade[, active]); the file is
+    checked whole and nothing is stored if any line is wrong."""
+    from . import roster as rosters
+    from . import services
+    obj.database()
+    try:
+        people = rosters.parse_roster_csv(Path(file).read_bytes())
+        summary = rosters.import_roster(school_id, people)
+    except rosters.RosterImportError as exc:
+        for line, problem in exc.problems:
+            click.echo(f"{file}:{line}: {problem}" if line else f"{file}: {problem}", err=True)
+        raise click.ClickException(f"{len(exc.problems)} problem(s) in {file}; nothing was imported: fix the "
+                                   f"lines above and import the whole file again") from None
+    except services.UnknownSchool:
+        raise click.ClickException(f"no school {school_id!r}: see `classroom-hub school list`") from None
+    click.echo(f"school {school_id}: {summary.added} added, {summary.changed} changed, {summary.unchanged} "
+               f"unchanged" + (f" ({summary.moved_from_other_school} moved from another school)"
+                               if summary.moved_from_other_school else ""))
+
+
+@roster.command("list")
+@click.option("--school", "school_id", required=True, help="The school.")
+@click.option("--reported", is_flag=True, help="Show the roster the school last reported instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def roster_list(obj: Context, school_id: str, reported: bool, as_json: bool) -> None:
+    """The national people of a school (or, with --reported, what the school says it has)."""
+    from . import roster as rosters
+    obj.database()
+    if reported:
+        rows = rosters.reported(school_id)
+        if as_json:
+            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+            return
+        for r in rows:
+            classes = ", ".join(c["name"] for c in r["classes"]) or "-"
+            click.echo(f"{r.get('national_id') or 'local ' + r['pseudonym']:<40} {r['role']:<8} "
+                       f"{'active' if r['active'] else 'inactive':<8} {classes}")
+    else:
+        rows = [rosters.person_state(p) for p in rosters.people(school_id)]
+        if as_json:
+            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+            return
+        for r in rows:
+            click.echo(f"{r['national_id']:<20} {r['role']:<8} {r['class'] or '-':<10} "
+                       f"{'active' if r['active'] else 'inactive':<8} {r['name']}")
+    summary = rosters.roster_summary(school_id)
+    click.echo(f"{len(rows)} people; feed at {summary['feed_last']}, the school asked after "
+               f"{summary['school_pulled_after']}, last report {summary['reported_at'] or 'never'}", err=True)
+
+
+@roster.command("deactivate")
+@click.argument("national_id")
+@click.option("--undo", is_flag=True, help="Make the person active again.")
+@click.pass_obj
+def roster_deactivate(obj: Context, national_id: str, undo: bool) -> None:
+    """Deactivate a person nationally: their school deactivates the account and keeps their records."""
+    from . import roster as rosters
+    obj.database()
+    try:
+        person = rosters.set_active(national_id, undo)
+    except LookupError:
+        raise click.ClickException(f"no person {national_id!r}: see `classroom-hub roster list`") from None
+    click.echo(f"{person.national_id} ({person.display_name}) is {'active' if person.active else 'inactive'}")
+
+
+@main.group()
+def assignment() -> None:
+    """National assignments: work sent to every class of a grade (docs/rosters.md)."""
+
+
+def _utc_option(value: str | None, name: str):
+    if not value:
+        return None
+    from . import roster as rosters
+    try:
+        return rosters.parse_time(value if "T" in value else value + "T23:59:59")
+    except ValueError:
+        raise click.UsageError(f"{name} must be a date or time like 2026-05-20 or 2026-05-20T09:00 (UTC)") from None
+
+
+@assignment.command("send")
+@click.option("--title", required=True)
+@click.option("--pack", "pack_id", required=True, help="The content pack id.")
+@click.option("--node", "nodes", required=True, multiple=True, help="A node of the pack (repeat for more parts).")
+@click.option("--item", "items", multiple=True, help="One item of the node (quizzes; repeat; one --node only).")
+@click.option("--grade", required=True, type=click.IntRange(0, 12), help="Every class of this grade gets it.")
+@click.option("--region", help="Only the schools of this region.")
+@click.option("--school", "school_ids", multiple=True, help="Only this school (repeat for more).")
+@click.option("--start", help="Students see it from this UTC date/time.")
+@click.option("--due", help="Due at this UTC date/time (a date alone: its end).")
+@click.option("--quiz", is_flag=True, help="A quiz rather than work.")
+@click.option("--time-limit", type=int, help="Quizzes: minutes.")
+@click.option("--attempts", type=int, default=1, show_default=True, help="Quizzes: tries.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def assignment_send(obj: Context, title: str, pack_id: str, nodes: tuple[str, ...], items: tuple[str, ...],
+                    grade: int, region: str | None, school_ids: tuple[str, ...], start: str | None,
+                    due: str | None, quiz: bool, time_limit: int | None, attempts: int, as_json: bool) -> None:
+    """Send work (or a quiz) to every class of a grade, in all schools, a region, or named schools."""
+    from . import roster as rosters
+    obj.database()
+    if items and len(nodes) != 1:
+        raise click.UsageError("--item needs exactly one --node (the exercise the items are in)")
+    parts = ([{"pack_id": pack_id, "node_id": nodes[0], "item_id": item} for item in items] if items
+             else [{"pack_id": pack_id, "node_id": node, "item_id": None} for node in nodes])
+    try:
+        sent = rosters.send_assignment(title, grade, parts, kind="quiz" if quiz else "work", region=region,
+                                       school_ids=list(school_ids), starts_at=_utc_option(start, "--start"),
+                                       due_at=_utc_option(due, "--due"), time_limit_minutes=time_limit,
+                                       attempts=attempts)
+    except rosters.AssignmentProblem as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(rosters.assignment_state(sent) | {"schools": sent.schools}, ensure_ascii=False))
+        return
+    click.echo(f"sent {sent.id} to grade {grade} in {len(sent.schools)} school(s): {', '.join(sent.schools)}")
+
+
+@assignment.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def assignment_list(obj: Context, as_json: bool) -> None:
+    """National assignments, oldest first."""
+    from . import roster as rosters
+    obj.database()
+    rows = [rosters.assignment_state(a) | {"schools": a.schools} for a in rosters.assignments()]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no national assignments yet: send one with `classroom-hub assignment send`")
+    for r in rows:
+        click.echo(f"{r['id']}  grade {r['grade']:<2} {r['kind']:<4} {len(r['schools'])} school(s)"
+                   f"{'  [withdrawn]' if r['withdrawn'] else ''}  {r['title']}")
+
+
+@assignment.command("withdraw")
+@click.argument("assignment_id")
+@click.pass_obj
+def assignment_withdraw(obj: Context, assignment_id: str) -> None:
+    """Withdraw sent work: schools close it; results already made stay."""
+    from . import roster as rosters
+    obj.database()
+    try:
+        withdrawn = rosters.withdraw_assignment(assignment_id)
+    except rosters.AssignmentProblem as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"withdrew {withdrawn.id} ({withdrawn.title}) from {len(withdrawn.schools)} school(s)")
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per school).")
 @click.pass_obj
@@ -281,6 +442,169 @@ def forward(obj: Context, loop: bool) -> None:
         click.echo(f"  {school_id}: {error}", err=True)
     if result.errors:
         sys.exit(1)
+
+
+@main.group()
+def keys() -> None:
+    """The national key that signs every published pack."""
+
+
+@keys.command("generate")
+@click.option("--force", is_flag=True, help="Replace an existing signing key.")
+@click.option("--forget-old", is_flag=True,
+              help="With --force: stop publishing the replaced key (e.g. it leaked); schools then refuse "
+                   "packs it signed.")
+@click.pass_obj
+def keys_generate(obj: Context, force: bool, forget_old: bool) -> None:
+    """Make the national Ed25519 signing key (kept in the data folder, mode 0600); print its public key."""
+    from . import content
+    settings = obj.settings()
+    _check_writable(settings.data_dir)
+    try:
+        public, old = content.generate_key(settings.data_dir, force=force, keep_old=not forget_old)
+    except content.ContentError as exc:
+        raise click.ClickException(f"{exc}. Replacing it means schools accept packs signed with the new key "
+                                   f"only once their agent has it (from GET /api/v1/keys, fetched when the "
+                                   f"school enrols) or it is in their [content] trusted_keys") from None
+    click.echo(public)
+    click.echo(f"signing key written to {content.key_path(settings.data_dir)} (mode 0600): keep it secret and "
+               f"back it up; schools trust the public key above", err=True)
+    if old:
+        if forget_old:
+            click.echo(f"replaced key {old} is no longer published: schools that fetch the keys again will "
+                       f"refuse packs it signed; publish those packs again under new versions", err=True)
+        else:
+            click.echo(f"replaced key {old} stays in GET /api/v1/keys, so packs it signed keep installing; "
+                       f"new packs are signed with the new key", err=True)
+
+
+@keys.command("show")
+@click.pass_obj
+def keys_show(obj: Context) -> None:
+    """Print the public keys schools are told to trust (the current signing key first)."""
+    from . import content
+    settings = obj.settings()
+    try:
+        current = content.current_public_key(settings.data_dir)
+        retired = content.retired_keys(settings.data_dir)
+    except content.ContentError as exc:
+        raise click.ClickException(str(exc)) from None
+    if current is None and not retired:
+        raise click.ClickException("the hub has no national signing key yet: make one with "
+                                   "`classroom-hub keys generate`")
+    if current:
+        click.echo(f"{current}  current (signs new packs)")
+    for key in retired:
+        if key != current:
+            click.echo(f"{key}  replaced (still trusted for packs it signed)")
+
+
+@main.group()
+def pack() -> None:
+    """Publish reviewed content packs to schools, list and withdraw them."""
+
+
+BIG_PACK_BYTES = 16 * 1024 * 1024  # smaller packs are checked and stored in a blink: no progress bar
+
+
+@pack.command("publish")
+@click.argument("file", type=click.Path(exists=True))
+@click.option("--all-schools", is_flag=True, help="Every enrolled school gets the pack.")
+@click.option("--region", "regions", multiple=True, help="The schools of this region get it (repeatable).")
+@click.option("--school", "schools", multiple=True, help="This school id gets it (repeatable).")
+@click.pass_obj
+def pack_publish(obj: Context, file: str, all_schools: bool, regions: tuple[str, ...],
+                 schools: tuple[str, ...]) -> None:
+    """Check a reviewed pack, sign it with the national key and list it for the chosen schools.
+
+    Publishing the same content again changes nothing but, if given, who gets it.
+    """
+    from . import content
+    settings = obj.settings()
+    obj.database(settings)
+    targeting = content.Targeting(all_schools, regions, schools)
+    try:
+        source, _raw, manifest = content.check_pack(file)  # refuse a bad pack before any progress bar
+        source.close()
+        if manifest.total_size < BIG_PACK_BYTES:
+            published = content.publish(settings.data_dir, file, targeting)
+        else:
+            with click.progressbar(length=manifest.total_size, label=f"checking and storing {manifest.id}",
+                                   file=sys.stderr) as bar:
+                published = content.publish(settings.data_dir, file, targeting, progress=bar.update)
+    except content.ContentError as exc:
+        raise click.ClickException(str(exc)) from None
+    row = published.row
+    target = content.targeting_of(row).describe()
+    if published.created:
+        click.echo(f"published {row.pack_id} {row.version} to {target}: {_size(row.size)}, "
+                   f"{published.blobs_written} new blob(s)")
+    elif published.retargeted:
+        click.echo(f"{row.pack_id} {row.version} was published already with this content; it now goes to {target}")
+    else:
+        click.echo(f"{row.pack_id} {row.version} is published already with this content (to {target}); nothing "
+                   f"changed")
+    for region in content.targeting_of(row).regions:
+        if not _region_has_schools(region):
+            click.echo(f"note: no enrolled school is in region {region!r} yet", err=True)
+
+
+def _region_has_schools(region: str) -> bool:
+    from .models import School
+    return School.select().where(School.region == region).exists()
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:,} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return str(count)
+
+
+@pack.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def pack_list(obj: Context, as_json: bool) -> None:
+    """Every published pack version: who gets it, when published or withdrawn, its size."""
+    from . import content
+    obj.database()
+    rows = content.releases()
+    if as_json:
+        click.echo(json.dumps([{"id": r.pack_id, "version": r.version,
+                                "target": content.targeting_of(r).as_dict(),
+                                "published_at": content._iso(r.published_at),
+                                "withdrawn_at": content._iso(r.withdrawn_at), "size": r.size,
+                                "manifest_sha256": r.manifest_sha256} for r in rows],
+                              ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no packs published yet: publish one with `classroom-hub pack publish FILE --all-schools`")
+        return
+    click.echo(f"{'id':<32} {'version':<10} {'target':<24} {'published':<21} {'withdrawn':<21} {'size':>10}")
+    for r in rows:
+        click.echo(f"{r.pack_id:<32} {r.version:<10} {content.targeting_of(r).describe():<24} "
+                   f"{content._iso(r.published_at):<21} {content._iso(r.withdrawn_at) or '-':<21} "
+                   f"{_size(r.size):>10}")
+
+
+@pack.command("withdraw")
+@click.argument("pack_id")
+@click.option("--version", help="Withdraw only this version (default: every version of the pack).")
+@click.pass_obj
+def pack_withdraw(obj: Context, pack_id: str, version: str | None) -> None:
+    """Withdraw a pack: schools remove it (or go back to its newest version still published)."""
+    from . import content
+    obj.database()
+    try:
+        changed = content.withdraw(pack_id, version)
+    except content.ContentError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not changed:
+        click.echo(f"{pack_id} {version or ''} was withdrawn already; nothing changed".replace("  ", " "))
+        return
+    for row in changed:
+        click.echo(f"withdrew {row.pack_id} {row.version}")
 
 
 if __name__ == "__main__":

@@ -6,16 +6,20 @@ grows with schools x days shown, not with records held.
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
-from peewee import fn
+from peewee import JOIN, fn
+
+from content_packs.manifest import version_key
 
 from .db import database
-from .models import School, SchoolDay, utcnow
+from .models import PackRelease, School, SchoolDay, SchoolState, utcnow
 
 DAY_CHOICES = (14, 30)
 PAGE_SIZE = 100
-NOT_REPORTED = ("content_versions", "disk")  # the agent does not send these yet
+NOT_REPORTED = ("content_versions", "disk")  # null for a school whose agent has not sent its state yet
+LOW_DISK_PERCENT = 10  # less free than this is marked
 # (label, at least this many days since last contact, fewer than this many; None: no bound)
 CONTACT_BUCKETS = (("under 1 day", 0, 1), ("1 day", 1, 2), ("2 days", 2, 3), ("3-6 days", 3, 7),
                    ("7-13 days", 7, 14), ("14-29 days", 14, 30), ("30+ days", 30, None))
@@ -63,6 +67,65 @@ def _as_date(value) -> datetime.date:
     return value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value)[:10])
 
 
+def _safe_key(version: str) -> tuple[int, ...]:
+    try:
+        return version_key(version)
+    except (ValueError, AttributeError):  # a version a school reported that is not dotted numbers
+        return ()
+
+
+class _Targeted:
+    """Per school, the newest published, not withdrawn version of each pack targeted to it.
+
+    Built once per dashboard from the (few) releases; schools of one region share one mapping.
+    """
+
+    def __init__(self) -> None:
+        self.everyone: dict[str, tuple] = {}
+        self.by_region: dict[str, dict[str, tuple]] = {}
+        self.by_school: dict[str, dict[str, tuple]] = {}
+        rows = PackRelease.select(PackRelease.pack_id, PackRelease.version, PackRelease.target_all,
+                                  PackRelease.target_regions, PackRelease.target_schools).where(
+            PackRelease.withdrawn_at.is_null())
+        for row in rows:
+            key = _safe_key(row.version)
+            if row.target_all:
+                self._keep(self.everyone, row.pack_id, key)
+            for region in row.target_regions or ():
+                self._keep(self.by_region.setdefault(region, {}), row.pack_id, key)
+            for school_id in row.target_schools or ():
+                self._keep(self.by_school.setdefault(school_id, {}), row.pack_id, key)
+        self.merged: dict[str | None, dict[str, tuple]] = {None: self.everyone}
+
+    @staticmethod
+    def _keep(into: dict[str, tuple], pack_id: str, key: tuple) -> None:
+        if into.get(pack_id, ()) <= key:
+            into[pack_id] = key
+
+    def lacking(self, school_id: str, region: str | None, installed: dict[str, tuple]) -> int:
+        targeted = self.merged.get(region)
+        if targeted is None:
+            targeted = dict(self.everyone)
+            for pack_id, key in self.by_region.get(region, {}).items():
+                self._keep(targeted, pack_id, key)
+            self.merged[region] = targeted
+        extra = self.by_school.get(school_id)
+        if extra:
+            targeted = dict(targeted)
+            for pack_id, key in extra.items():
+                self._keep(targeted, pack_id, key)
+        if not installed:
+            return len(targeted)
+        return sum(1 for pack_id, key in targeted.items() if pack_id not in installed or installed[pack_id] < key)
+
+
+def _disk(free: int | None, total: int | None) -> dict | None:
+    if free is None or not total:
+        return None
+    percent = round(100 * free / total, 1)
+    return {"free_bytes": free, "total_bytes": total, "free_percent": percent, "low": percent < LOW_DISK_PERCENT}
+
+
 def dashboard_data(region: str | None = None, stale_days: int = 3, days: int = 14, page: int | None = None,
                    now: datetime.datetime | None = None) -> dict[str, Any]:
     """Every school (or the region's) with its counts; `page` (from 1) keeps per-day rows to one page.
@@ -74,7 +137,10 @@ def dashboard_data(region: str | None = None, stale_days: int = 3, days: int = 1
     today = now.date()
     day_list = [today - datetime.timedelta(days=offset) for offset in range(days - 1, -1, -1)]
     query = (School.select(School.id, School.name, School.region, School.revoked_at, School.last_contact,
-                           School.agent_version, School.records_received, School.acked)
+                           School.agent_version, School.records_received, School.acked, SchoolState.packs,
+                           SchoolState.disk_free_bytes, SchoolState.disk_total_bytes, SchoolState.downloads_waiting,
+                           SchoolState.downloads_bytes_left, SchoolState.state_at)
+             .join(SchoolState, JOIN.LEFT_OUTER, on=(SchoolState.school == School.id))
              .order_by(School.region, School.name, School.id))
     if region:
         query = query.where(School.region == region)
@@ -82,9 +148,22 @@ def dashboard_data(region: str | None = None, stale_days: int = 3, days: int = 1
     stale_before = now - datetime.timedelta(days=stale_days)
     histogram = {label: 0 for label, _, _ in CONTACT_BUCKETS} | {NEVER: 0}
     as_datetime = School.last_contact.python_value  # parses SQLite's text; PostgreSQL's is a datetime already
-    for school_id, name, school_region, revoked_at, last_contact, agent, received, acked in \
-            database.execute(query).fetchall():
+    targeted = _Targeted()
+    reported = low_disk = lacking_schools = 0
+    for (school_id, name, school_region, revoked_at, last_contact, agent, received, acked, packs, disk_free,
+         disk_total, waiting, bytes_left, state_at) in database.execute(query).fetchall():
         last_contact = as_datetime(last_contact)
+        content_versions = disk = downloads = None
+        if state_at is not None:
+            reported += 1
+            packs = json.loads(packs) if isinstance(packs, (str, bytes)) else (packs or [])  # psycopg2 parses json
+            installed = {p["id"]: _safe_key(p["version"]) for p in packs}
+            lacking = targeted.lacking(school_id, school_region, installed)
+            lacking_schools += lacking > 0
+            content_versions = {"packs": packs, "lacking": lacking, "reported_at": _iso(as_datetime(state_at))}
+            disk = _disk(disk_free, disk_total)
+            low_disk += bool(disk and disk["low"])
+            downloads = {"waiting": waiting, "bytes_left": bytes_left}
         days_since = None if last_contact is None else max((now - last_contact).days, 0)
         active = revoked_at is None
         if active:
@@ -92,7 +171,8 @@ def dashboard_data(region: str | None = None, stale_days: int = 3, days: int = 1
         schools.append({"school_id": school_id, "name": name, "region": school_region,
                         "status": "active" if active else "revoked", "last_contact": _iso(last_contact),
                         "days_since_contact": days_since, "agent_version": agent, "records_received": received,
-                        "acked": acked, "content_versions": None, "disk": None})
+                        "acked": acked, "content_versions": content_versions, "disk": disk,
+                        "downloads": downloads})
         if active and (last_contact is None or last_contact < stale_before):  # more than N days
             stale.append(schools[-1])
     stale.sort(key=lambda s: (s["days_since_contact"] is not None, -(s["days_since_contact"] or 0), s["school_id"]))
@@ -123,11 +203,12 @@ def dashboard_data(region: str | None = None, stale_days: int = 3, days: int = 1
         "days": [day.isoformat() for day in day_list],
         "summary": {"schools": len(schools), "active": sum(s["status"] == "active" for s in schools),
                     "stale": len(stale), "records_received": sum(s["records_received"] for s in schools),
+                    "state_reported": reported, "low_disk": low_disk, "lacking_content": lacking_schools,
                     "records_per_day": sums},
         "contact_histogram": [{"days_since_contact": label, "schools": count} for label, count in histogram.items()],
         "stale_schools": [{key: s[key] for key in ("school_id", "name", "region", "last_contact",
                                                    "days_since_contact", "agent_version")} for s in stale],
-        "not_reported": list(NOT_REPORTED),
+        "not_reported": [] if reported else list(NOT_REPORTED),  # fields no school has sent yet
         "page": page, "pages": pages, "page_size": PAGE_SIZE if page is not None else None,
         "schools": shown,
     }

@@ -107,7 +107,8 @@ def dashboard_page():
     html = render_template_string(PAGE, data=data, regions=dashboard.regions(), records_chart=records_chart,
                                   contact_chart=contact_chart, page_url=page_url, token=keep.get("token"),
                                   json_url=url_for("dashboard.dashboard_json", **keep), stale_shown=STALE_SHOWN,
-                                  hub_name=current_app.config["HUB_NAME"])
+                                  hub_name=current_app.config["HUB_NAME"],
+                                  low_disk_percent=dashboard.LOW_DISK_PERCENT)
     return _with_headers(current_app.response_class(html, mimetype="text/html"))
 
 
@@ -128,6 +129,8 @@ caption { text-align: left; font-weight: bold; padding: .3rem 0; }
 figure { margin: 1rem 0; }
 svg { max-width: 100%; height: auto; }
 .not-reported { color: #555; font-style: italic; }
+.low { color: #9b0000; font-weight: bold; }
+td details ul { margin: .2rem 0; padding-left: 1rem; }
 form label { margin-right: 1rem; }
 </style>
 </head>
@@ -136,7 +139,9 @@ form label { margin-right: 1rem; }
 <h1>National dashboard</h1>
 <p>{{ hub_name }}: {{ data.summary.schools }} school(s){% if data.region %} in region
 {{ data.region }}{% endif %}, {{ data.summary.active }} active, {{ data.summary.stale }} not heard from for more
-than {{ data.stale_days }} day(s). Generated {{ data.generated_at }} (all times UTC).
+than {{ data.stale_days }} day(s); {{ data.summary.state_reported }} reported their content and disk,
+{{ data.summary.lacking_content }} lack published content, {{ data.summary.low_disk }} have less than
+{{ low_disk_percent }} % disk free. Generated {{ data.generated_at }} (all times UTC).
 <a href="{{ json_url }}">The same data as JSON</a>.</p>
 </header>
 <main>
@@ -189,15 +194,23 @@ value="{{ data.stale_days }}"> days</label>
 <h2 id="h-schools">Schools (page {{ data.page }} of {{ data.pages }})</h2>
 <table id="schools-table">
 <caption>Schools {{ (data.page - 1) * data.page_size + 1 if data.schools else 0 }} to {{ (data.page - 1) * data.page_size + data.schools|length }} of {{ data.summary.schools }}, by region and name; records per day oldest first, {{ data.days[0] }} to {{ data.days[-1] }}</caption>
-<thead><tr><th scope="col">School</th><th scope="col">Id</th><th scope="col">Region</th><th scope="col">Status</th><th scope="col">Last contact</th><th scope="col">Agent version</th><th scope="col">Records received</th><th scope="col">Acked</th><th scope="col">Records per day</th><th scope="col">Content versions*</th><th scope="col">Disk*</th></tr></thead>
-<tbody>{% for s in data.schools %}<tr id="school-{{ s.school_id }}"><td>{{ s.name }}</td><td>{{ s.school_id }}</td><td>{{ s.region or "" }}</td><td>{{ s.status }}</td><td>{{ s.last_contact or "never" }}</td><td>{{ s.agent_version or "" }}</td><td class="n">{{ s.records_received }}</td><td class="n">{{ s.acked }}</td><td class="n">{{ s.records_per_day|join(" ") }}</td><td class="not-reported">not reported yet</td><td class="not-reported">not reported yet</td></tr>{% endfor %}</tbody>
+<thead><tr><th scope="col">School</th><th scope="col">Id</th><th scope="col">Region</th><th scope="col">Status</th><th scope="col">Last contact</th><th scope="col">Agent version</th><th scope="col">Records received</th><th scope="col">Acked</th><th scope="col">Records per day</th><th scope="col">Content versions*</th><th scope="col">Disk free*</th></tr></thead>
+<tbody>{% for s in data.schools %}<tr id="school-{{ s.school_id }}"><td>{{ s.name }}</td><td>{{ s.school_id }}</td><td>{{ s.region or "" }}</td><td>{{ s.status }}</td><td>{{ s.last_contact or "never" }}</td><td>{{ s.agent_version or "" }}</td><td class="n">{{ s.records_received }}</td><td class="n">{{ s.acked }}</td><td class="n">{{ s.records_per_day|join(" ") }}</td>
+{%- set cv = s.content_versions %}{% if cv is none %}<td class="not-reported">not reported yet</td>{% else %}<td>
+{%- if cv.packs %}<details><summary>{{ cv.packs|length }} pack(s){% if cv.lacking %}, <span class="low">{{ cv.lacking }} missing</span>{% endif %}</summary><ul>{% for p in cv.packs %}<li>{{ p.id }} {{ p.version }}</li>{% endfor %}</ul></details>
+{%- else %}no packs{% if cv.lacking %}, <span class="low">{{ cv.lacking }} missing</span>{% endif %}{% endif %}
+{%- if s.downloads and s.downloads.waiting %}<br>{{ s.downloads.waiting }} download(s) waiting, {{ s.downloads.bytes_left|filesizeformat(true) }} left{% endif %}</td>{% endif %}
+{%- if s.disk is none %}<td class="not-reported">not reported yet</td>{% else %}<td class="n">{% if s.disk.low %}<span class="low">&#9888; low: </span>{% endif %}{{ s.disk.free_bytes|filesizeformat(true) }} of {{ s.disk.total_bytes|filesizeformat(true) }} ({{ s.disk.free_percent }} %)</td>{% endif %}</tr>{% endfor %}</tbody>
 </table>
 <nav aria-label="Pages">{% if data.page - 1 in page_url %}<a href="{{ page_url[data.page - 1] }}" rel="prev">Previous {{ data.page_size }}</a> {% endif %}{% if data.page + 1 in page_url %}<a href="{{ page_url[data.page + 1] }}" rel="next">Next {{ data.page_size }}</a>{% endif %}</nav>
 </section>
 </main>
 <footer>
-<p>* Content versions and disk state are not reported yet: the schools' sync agents do not send them
-to the hub yet, so these columns stay empty (null in the JSON) until a later agent version does.</p>
+<p>* Content versions and disk free are what each school's sync agent last reported (POST /api/v1/state):
+the packs and versions the school holds, how many packs published to it it still lacks (or holds only in an
+older version), downloads still waiting, and its data disk's free space, marked "low" under
+{{ low_disk_percent }} % free. A school whose agent has not sent its state yet shows "not reported yet"
+(null in the JSON).</p>
 <p>Only school-level counts are shown here; no learner's data. Records per day count the records the hub
 stored on each UTC day (by the time they arrived, not when they were made at the school).</p>
 </footer>

@@ -5,8 +5,8 @@ import datetime
 import json
 from typing import Any
 
-from peewee import (BigIntegerField, CharField, CompositeKey, DateField, DateTimeField, Field, Model, TextField,
-                    UUIDField)
+from peewee import (BigIntegerField, BooleanField, CharField, CompositeKey, DateField, DateTimeField, Field,
+                    IntegerField, Model, TextField, UUIDField)
 
 from .db import database
 
@@ -98,4 +98,127 @@ class SchoolDay(BaseModel):
         primary_key = CompositeKey("day", "school")
 
 
-MODELS = [School, Record, Nonce, SchoolDay]
+class PackRelease(BaseModel):
+    """One published (pack id, version): its signed pack.json and pack.sig blobs, size and targeting.
+
+    Targeting: every school (`target_all`), or the schools of `target_regions` and those named in
+    `target_schools` (JSON lists). Withdrawn releases stay, so schools learn to remove them.
+    """
+    pack_id = CharField(max_length=128)
+    version = CharField(max_length=64)
+    title = JSONField()
+    manifest_sha256 = CharField(max_length=64)
+    manifest_size = BigIntegerField()
+    signature_sha256 = CharField(max_length=64)
+    signature_size = BigIntegerField()
+    size = BigIntegerField()  # pack.json + pack.sig + every file
+    target_all = BooleanField(default=False)
+    target_regions = JSONField(default=list)
+    target_schools = JSONField(default=list)
+    published_at = DateTimeField(default=utcnow)
+    withdrawn_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "pack_release"
+        primary_key = CompositeKey("pack_id", "version")
+
+
+class SchoolState(BaseModel):
+    """The latest state a school's agent reported (POST /api/v1/state): its packs, disk and downloads."""
+    school = CharField(max_length=32, column_name="school_id", primary_key=True)
+    agent_version = CharField(max_length=200, null=True)
+    packs = JSONField(default=list)  # [{"id": ..., "version": ...}]
+    disk_free_bytes = BigIntegerField(null=True)
+    disk_total_bytes = BigIntegerField(null=True)
+    downloads_waiting = BigIntegerField(default=0)
+    downloads_bytes_left = BigIntegerField(default=0)
+    state_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "school_state"
+
+
+MODELS = [School, Record, Nonce, SchoolDay, PackRelease, SchoolState]
+
+
+class NationalPerson(BaseModel):
+    """A student or teacher enrolled centrally (docs/rosters.md). `class_changed_at` is when the national
+    record's class last changed (a school's local move that won sets it to the move's time)."""
+    national_id = CharField(max_length=64, primary_key=True)
+    school = CharField(max_length=32, column_name="school_id", index=True)
+    display_name = CharField(max_length=120)
+    role = CharField(max_length=16)  # student | teacher
+    class_name = CharField(max_length=64, null=True)
+    grade = IntegerField(null=True)
+    active = BooleanField(default=True)
+    version = IntegerField(default=1)
+    updated_at = DateTimeField(default=utcnow)
+    class_changed_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "national_person"
+
+
+class NationalAssignment(BaseModel):
+    """Work sent by the national platform to the classes of one grade in some schools."""
+    id = CharField(max_length=36, primary_key=True)
+    title = CharField(max_length=200)
+    kind = CharField(max_length=8, default="work")  # work | quiz
+    grade = IntegerField()
+    region = CharField(max_length=100, null=True)
+    schools = JSONField(default=list)  # the school ids it was sent to
+    parts = JSONField(default=list)  # [{"pack_id", "node_id", "item_id"}]
+    starts_at = DateTimeField(null=True)
+    due_at = DateTimeField(null=True)
+    settings = JSONField(default=dict)  # quizzes: time_limit_minutes, attempts, results
+    created_at = DateTimeField(default=utcnow)
+    withdrawn_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "national_assignment"
+
+
+class RosterChange(BaseModel):
+    """One entry of a school's roster feed: a person's or an assignment's whole new state, numbered
+    1, 2, ... per school in the order the hub made them."""
+    school = CharField(max_length=32, column_name="school_id")
+    seq = BigIntegerField()
+    kind = CharField(max_length=16)  # person | assignment
+    key = CharField(max_length=64)
+    data = JSONField()
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "roster_change"
+        primary_key = CompositeKey("school", "seq")
+
+
+class RosterFeed(BaseModel):
+    """Per school: the last feed seq handed out, and when the school last reported its roster."""
+    school = CharField(max_length=32, column_name="school_id", primary_key=True)
+    last_seq = BigIntegerField(default=0)
+    pulled_after = BigIntegerField(default=0)  # the highest `after` the school asked with
+    reported_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "roster_feed"
+
+
+class SchoolRoster(BaseModel):
+    """The school's own roster as its agent last reported it: national people by national id, local
+    ones by pseudonym only (no names of children leave the school)."""
+    school = CharField(max_length=32, column_name="school_id")
+    person = CharField(max_length=80)  # "n:<national id>" or "p:<pseudonym>"
+    national_id = CharField(max_length=64, null=True)
+    pseudonym = CharField(max_length=32, null=True)
+    role = CharField(max_length=16)
+    active = BooleanField(default=True)
+    classes = JSONField(default=list)  # [{"name", "grade"}], by name
+    class_edited_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "school_roster"
+        primary_key = CompositeKey("school", "person")
+
+
+MODELS += [NationalPerson, NationalAssignment, RosterChange, RosterFeed, SchoolRoster]

@@ -57,6 +57,16 @@ def _database_url(raw: str) -> str:
     return value
 
 
+def _base_url(raw: str) -> str:
+    value = raw.strip()
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("expected an absolute URL where the blob folder is served, e.g. "
+                         "https://content.example.kz/blobs/, or empty for the hub's own /blobs/")
+    if value and not value.endswith("/"):
+        value += "/"
+    return value
+
+
 def _http_url(raw: str) -> str:
     value = raw.strip()
     if value and not value.startswith(("http://", "https://")):
@@ -110,6 +120,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("dashboard", "token", _text, "",
            "Operator token for GET /dashboard and /dashboard.json (?token= or Authorization: Bearer); "
            "empty: the dashboard is off (404)."),
+    Option("content", "blob_base_url", _base_url, "",
+           "Where schools fetch pack files (the catalog's blob_base_url): a static host or object store "
+           "holding a copy of <data-dir>/blobs/; empty: the hub's own <hub URL>/blobs/."),
 )
 
 
@@ -130,6 +143,7 @@ class HubSettings:
     forward_backoff: float
     forward_interval: float
     dashboard_token: str
+    content_blob_base_url: str
 
     @property
     def ini_path(self) -> Path:
