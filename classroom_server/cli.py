@@ -15,6 +15,21 @@ from .settings import Settings, SettingsError, load_settings, render_ini
 log = logging.getLogger(__name__)
 
 
+def _audit(action: str, target: str | None = None, details: dict | None = None) -> None:
+    """Record an administrator's command in the audit log, as the admin page records its actions.
+
+    Call inside the app context, in the action's own transaction where there is one. The actor is
+    the command line and the system account that ran it (there is no signed-in user here).
+    """
+    import getpass
+    from .admin import audit
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        who = str(os.getuid())
+    audit.write(action, target, details, actor_name=f"command line ({who})")
+
+
 class Context:
     def __init__(self, data_dir: str | None):
         self.data_dir = data_dir
@@ -260,12 +275,16 @@ def user_create(obj: Context, username: str | None, role: str, display_name: str
                 raise click.ClickException(f"there is no class {class_name!r}; create it on the admin page "
                                            f"or with `user import`")
         password = _read_password(password_file, "Password") if role != "student" else None
+        from .db import database
         try:
-            created = accounts.create_user(username, display_name or username, role, password, language)
+            with database.atomic():
+                created = accounts.create_user(username, display_name or username, role, password, language)
+                if classroom:
+                    accounts.enrol(created, classroom)
+                _audit("user.create", created.username or created.display_name,
+                       {"role": role, "class": class_name} if class_name else {"role": role})
         except accounts.AccountError as exc:
             raise click.ClickException(str(exc)) from None
-        if classroom:
-            accounts.enrol(created, classroom)
     click.echo(f"created {role} {created.username or created.display_name} (id {created.id})")
 
 
@@ -303,8 +322,12 @@ def user_passwd(obj: Context, username: str, password_file: str | None) -> None:
         if target.role == "student":
             raise click.ClickException("students have no password: their teacher sets a PIN or picture code "
                                        "on the class page")
+        password = _read_password(password_file, "New password")
+        from .db import database
         try:
-            accounts.set_password(target, _read_password(password_file, "New password"))
+            with database.atomic():
+                accounts.set_password(target, password)
+                _audit("user.password_reset", target.username)
         except accounts.AccountError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"password changed for {target.username}")
@@ -324,6 +347,9 @@ def user_import(obj: Context, csv_file, dry_run: bool) -> None:
             report = accounts.import_users(csv_file.read(), dry_run=dry_run)
         except accounts.AccountError as exc:
             raise click.ClickException(f"{csv_file.name}: {exc}") from None
+        if not dry_run and report.created:
+            _audit("user.import", Path(csv_file.name).name,
+                   {"created": len(report.created), "rejected": len(report.rejected)})
     verb = "would create" if dry_run else "created"
     click.echo(f"{verb} {len(report.created)} account(s), rejected {len(report.rejected)} row(s)")
     for name in report.classes_created:
@@ -428,6 +454,8 @@ def pack_import(obj: Context, paths: tuple[str, ...], unreviewed: bool) -> None:
             if result.unchanged:
                 click.echo(f"{source}: {result.pack_id} {result.version} is installed already")
                 continue
+            _audit("content.import", result.pack_id, {"version": result.version, "reviewed": result.reviewed,
+                                                      "from": str(source)})
             note = "" if result.reviewed else " (NOT REVIEWED: shown as local content)"
             was = f", was {result.previous_version}" if result.previous_version else ""
             click.echo(f"{source}: installed {result.pack_id} {result.version}{was}; {result.files_stored} "
@@ -464,6 +492,7 @@ def pack_remove(obj: Context, pack_id: str) -> None:
             remove_pack(pack_id, settings.data_dir)
         except InvalidPack as exc:
             raise click.ClickException(str(exc)) from None
+        _audit("content.remove", pack_id)
     click.echo(f"removed {pack_id}")
 
 
@@ -483,6 +512,8 @@ def backup_command(obj: Context, file: str, with_content: bool) -> None:
         result = backup.make_backup(settings, file, with_content, progress=bar if with_content else None)
     except backup.BackupError as exc:
         raise click.ClickException(str(exc)) from None
+    with obj.app(settings, migrate=False).app_context():
+        _audit("backup.make", Path(result.path).name, {"with_content": with_content, "size": result.size})
     content = f", {result.blobs} content files" if with_content else " (no content files)"
     click.echo(f"wrote {result.path}: {result.size // 1024} KiB, schema {result.schema:04d}{content}")
     if result.missing_blobs:

@@ -175,3 +175,25 @@ def test_database_from_a_newer_version_stops_every_command(tmp_path):
         result = run(tmp_path, *command)
         assert result.exit_code == 1, command
         assert "upgraded by a newer classroom-server" in result.output
+
+
+def test_admin_commands_are_in_the_audit_log_and_refused_ones_are_not(tmp_path):
+    import getpass
+    import sqlite3
+    data = tmp_path / "school"
+    password = tmp_path / "pw"
+    password.write_text("a-good-password\n")
+    assert run(data, "init", "--admin", "it", "--password-file", str(password)).exit_code == 0
+    assert run(data, "user", "create", "dina", "--role", "teacher", "--password-file", str(password)).exit_code == 0
+    assert run(data, "user", "passwd", "dina", "--password-file", str(password)).exit_code == 0
+    assert run(data, "user", "passwd", "nobody", "--password-file", str(password)).exit_code == 1  # refused
+    assert run(data, "user", "create", "dina", "--role", "teacher",
+               "--password-file", str(password)).exit_code == 1  # taken: refused, nothing written
+    backup = run(data, "backup", str(tmp_path / "b.tar.gz"))
+    assert backup.exit_code == 0, backup.output
+    with sqlite3.connect(data / "classroom.sqlite3") as db:
+        found = db.execute("SELECT action, target, actor_name, details FROM audit_log ORDER BY id").fetchall()
+    assert [(action, target) for action, target, _, _ in found] == [
+        ("user.create", "dina"), ("user.password_reset", "dina"), ("backup.make", "b.tar.gz")]
+    assert all(actor == f"command line ({getpass.getuser()})" for _, _, actor, _ in found)
+    assert "a-good-password" not in " ".join(details for *_, details in found)
