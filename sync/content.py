@@ -10,23 +10,31 @@ One content step (after the records step of a sync, or `classroom-sync content`)
 4. fetch each file the school does not hold yet (the library is content-addressed, so an update
    brings only the files that changed) into `<data-dir>/downloads/<sha256>.part` with HTTP Range,
    resuming after a cut from the bytes already on disk, hashing as it goes; a blob whose size or
-   SHA-256 is wrong is deleted and fetched again once, then the pack stops with an error;
+   SHA-256 is wrong is deleted and fetched again once, then the pack stops with an error. Up to
+   WORKERS files come at once, each worker thread on its own kept-alive connection, so the round trip
+   before each file's first byte is hidden behind the other files' bytes (on a satellite link that
+   round trip is 600 ms a file);
 5. within `[sync] download_hours` only, paced to `[sync] bandwidth_bytes_per_second`, and never
    leaving less than `[content] disk_reserve_mb` free;
 6. assemble a folder pack from hard links and install it with the function USB import uses
    (classroom_server.content.services.install_pack: verified, atomic), then clean up.
 
 A pack the agent installed from the hub and the hub then withdraws is removed (learning records
-stay). Progress is kept in `content_download` rows, written about once a second.
+stay). Progress is kept in `content_download` rows, written about once a second by the thread that
+runs the step (the download workers never touch the database).
 """
 from __future__ import annotations
 
+import collections
+import copy
 import datetime
 import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +68,8 @@ SAY_SECONDS = 5.0  # how often `classroom-sync content` prints a progress line
 MAX_BLOB_FAILURES = 2  # a blob wrong this many times stops its pack
 FAILED_RETRY = datetime.timedelta(hours=6)  # a pack refused for a bad blob or signature is tried again after this
 LINK_RETRIES = 4  # quick retries within one step after a cut, while bytes keep arriving
+WORKERS = 4  # blob requests in flight at once: enough to keep a 600 ms round trip link busy
+POLL_SECONDS = 0.1  # how soon the download workers hear that the agent stops
 ACTIVE = ("waiting_window", "downloading", "verifying", "failed")
 
 
@@ -161,7 +171,8 @@ class Downloader:
         if cap > 0:
             self.bucket = protocol.TokenBucket(cap, burst=max(cap, 16 * 1024))
         self.chunk = CHUNK if cap <= 0 else max(4096, min(CHUNK, cap // 4))
-        self._last_moved = False
+        self.workers = WORKERS
+        self._sessions: list[requests.Session] = []  # the workers' own, beyond the first
         self._said = time.monotonic()
 
     # --- where blobs are -------------------------------------------------------------------------
@@ -209,6 +220,10 @@ class Downloader:
             self.post_state()
         except ContentFailure as exc:
             log.info("could not report the school's content state to the hub: %s", exc)
+        finally:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
         return outcome
 
     def _hub(self) -> tuple[str, str, str]:
@@ -332,21 +347,26 @@ class Downloader:
                 self.say(f"content: {name} ({_mib(left)} to fetch) waits for the download hours {spec}"
                          f" (from {start})")
                 return
-            self._check_disk(name, files)
+            need = self._check_disk(name, files)
             if row.started_at is None:
                 self._update(row, started_at=utcnow())
             self._update(row, state="downloading", error=None)
-            failures: dict[str, int] = {}
-            for blob in files:
+
+            def before_each(written: int) -> str | None:
                 if not self.keep_going() or self.agent.stopping.is_set():
-                    self._update(row, speed=0.0)
-                    return
+                    return "stop"
                 if not self.in_window():
-                    self._update(row, state="waiting_window", speed=0.0)
-                    outcome.waiting.append(name)
-                    return
-                self._check_disk(name, files)
-                self._blob(catalog, blob, row, outcome, failures)
+                    return "window"
+                self._check_disk(name, files, need - written)
+                return None
+            stopped = self._download(catalog, files, row, outcome, before_each)
+            if stopped == "window":
+                self._update(row, state="waiting_window", speed=0.0)
+                outcome.waiting.append(name)
+                return
+            if stopped:
+                self._update(row, speed=0.0)
+                return
             self._update(row, state="verifying", speed=0.0, bytes_received=pack.size)
             result = self._install(pack, manifest, raw, signature)
         except ContentFailure as exc:
@@ -365,11 +385,9 @@ class Downloader:
 
     def _manifest(self, catalog: protocol.Catalog, pack: protocol.CatalogPack, row: ContentDownload,
                   outcome: ContentOutcome) -> tuple[Manifest, bytes, bytes]:
-        """pack.json and pack.sig, fetched (small) and checked before any file comes down."""
-        failures: dict[str, int] = {}
-        for blob in (pack.manifest, pack.signature):
-            if not self.held(blob.sha256, blob.size):
-                self._blob(catalog, blob, row, outcome, failures, progress=False)
+        """pack.json and pack.sig, fetched (small, both at once) and checked before any file comes down."""
+        if self._download(catalog, protocol.missing_blobs((pack.manifest, pack.signature), self.held), row, outcome):
+            raise ContentFailure("link_down", "stopping")
         raw = self._read_held(pack.manifest)
         signature = self._read_held(pack.signature)
         try:
@@ -393,8 +411,12 @@ class Downloader:
         path = self.done(blob.sha256)
         return (path if path.exists() else self.store.path(blob.sha256)).read_bytes()
 
-    def _check_disk(self, name: str, files: tuple[protocol.Blob, ...]) -> None:
-        need = sum(max(0, b.size - self.partial(b.sha256)) for b in files if not self.held(b.sha256, b.size))
+    def _check_disk(self, name: str, files: tuple[protocol.Blob, ...], need: int | None = None) -> int:
+        """The bytes still to download (`need`, when known, saves a look at every file), or
+        ContentFailure("disk") when they would leave less than the reserve free."""
+        if need is None:
+            need = sum(max(0, b.size - self.partial(b.sha256)) for b in files if not self.held(b.sha256, b.size))
+        need = max(0, need)
         free, _total = disk_free(self.folder)
         reserve = self.settings.content_disk_reserve_mb * 1024 * 1024
         if free - need < reserve:
@@ -403,25 +425,170 @@ class Downloader:
                                          f"disk_reserve_mb). Free at least {_mib(need + reserve - free)} where "
                                          f"{self.settings.data_dir} is (old backups in backups/, packs no longer "
                                          f"used on the admin page), or lower the reserve")
+        return need
+
+    # --- blobs, several at once ------------------------------------------------------------------------
+
+    def _worker_session(self, index: int) -> requests.Session:
+        """Worker `index`'s session, so each keeps its own connection alive. The first is the step's
+        own (its connection is open from the catalog request); the others copy its settings."""
+        if index == 0:
+            return self.session
+        while len(self._sessions) < index:
+            session = requests.Session()
+            session.headers.update(self.session.headers)
+            for name in ("trust_env", "verify", "cert", "proxies", "auth"):
+                setattr(session, name, copy.copy(getattr(self.session, name)))
+            self._sessions.append(session)
+        return self._sessions[index - 1]
+
+    def _download(self, catalog: protocol.Catalog, blobs: tuple[protocol.Blob, ...], row: ContentDownload,
+                  outcome: ContentOutcome | None,
+                  before_each: Callable[[int], str | None] | None = None) -> str | None:
+        """Bring `blobs` into downloads/, verified, up to `self.workers` at once.
+
+        Each worker thread takes the next blob from a shared queue and fetches it on its own kept-alive
+        connection, so one file's round trip overlaps the others' bytes. Blobs begun before (a .part
+        on disk) go first, then the largest, so no big file is left to come alone at the end. Only this
+        thread writes the database: the workers report the bytes they write through a queue, and this
+        thread writes the row about once a second.
+
+        `before_each(bytes written so far)` runs here before each blob is handed out: None to go on,
+        or why to hand out no more ("stop", "window"; the blobs in flight finish), which is returned.
+        The first blob that fails stops the others at their next chunk (their bytes stay on disk for
+        the next try) and its ContentFailure is raised once every worker has ended.
+        """
+        pending = collections.deque(sorted(blobs, key=lambda b: (self.partial(b.sha256) == 0, -b.size)))
+        count = min(self.workers, len(pending))
+        if not count:
+            return None
+        tasks: queue.SimpleQueue = queue.SimpleQueue()
+        events: queue.SimpleQueue = queue.SimpleQueue()
+        halt = threading.Event()
+        failures: dict[str, int] = {}  # per blob; each blob is in one worker's hands at a time
+        threads = [threading.Thread(target=self._worker, name=f"content-download-{n}", daemon=True,
+                                    args=(self._worker_session(n), catalog, tasks, events, halt, failures))
+                   for n in range(count)]
+        for thread in threads:
+            thread.start()
+        alive, active, closing = count, 0, False
+        written, moved, last = 0, 0, time.monotonic()
+        stopped: str | None = None
+        error: BaseException | None = None
+        try:
+            while alive:
+                if not closing and pending and active < count and error is None and not halt.is_set():
+                    try:
+                        stopped = before_each(written) if before_each is not None else None
+                    except ContentFailure as exc:
+                        error = exc
+                        halt.set()
+                    if stopped is None and error is None:
+                        tasks.put(pending.popleft())
+                        active += 1
+                        continue
+                if not closing and (not pending or stopped or error is not None or halt.is_set()):
+                    closing = True  # no more blobs: each worker ends after its current one
+                    for _ in threads:
+                        tasks.put(None)
+                try:
+                    kind, value = events.get(timeout=POLL_SECONDS)
+                except queue.Empty:
+                    kind, value = None, None
+                if self.agent.stopping.is_set():
+                    halt.set()
+                if kind == "bytes":
+                    written += value
+                    moved += value
+                    if outcome is not None:
+                        outcome.bytes += value
+                elif kind == "done":
+                    active -= 1
+                elif kind == "failed":
+                    active -= 1
+                    if error is None:
+                        error = value
+                    halt.set()
+                elif kind == "exit":
+                    alive -= 1
+                now = time.monotonic()
+                if moved and now - last >= PROGRESS_SECONDS:
+                    self._progress(row, moved, now - last)
+                    moved, last = 0, now
+                    if now - self._said >= SAY_SECONDS:
+                        self._said = now
+                        self.say(_progress_line(row))
+        except BaseException:
+            halt.set()  # this thread was interrupted: the workers stop at their next chunk
+            for _ in threads:
+                tasks.put(None)
+            for thread in threads:
+                thread.join()
+            raise
+        finally:
+            while True:  # after an interruption, the bytes the workers wrote meanwhile
+                try:
+                    kind, value = events.get_nowait()
+                except queue.Empty:
+                    break
+                if kind == "bytes":
+                    moved += value
+                    if outcome is not None:
+                        outcome.bytes += value
+            if moved:
+                self._progress(row, moved, max(time.monotonic() - last, 1e-3))
+        for thread in threads:
+            thread.join()
+        if error is not None:
+            raise error
+        if pending and stopped is None:  # the agent stopped between two blobs
+            stopped = "stop"
+        return stopped
+
+    def _worker(self, session: requests.Session, catalog: protocol.Catalog, tasks: queue.SimpleQueue,
+                events: queue.SimpleQueue, halt: threading.Event, failures: dict[str, int]) -> None:
+        """One download thread: blobs from `tasks` until None. It reports ("bytes", n), ("done", blob)
+        or ("failed", exception) and, at its end, ("exit", None) to `events`; no database access."""
+        try:
+            while (blob := tasks.get()) is not None:
+                try:
+                    self._blob(session, catalog, blob, failures, halt, lambda n: events.put(("bytes", n)))
+                except BaseException as exc:  # noqa: BLE001 - the step's thread raises it
+                    events.put(("failed", exc))
+                else:
+                    events.put(("done", blob))
+        finally:
+            if not database.is_closed():  # peewee keeps a connection per thread; none is left open
+                database.close()
+            events.put(("exit", None))
 
     # --- one blob -----------------------------------------------------------------------------------
 
-    def _blob(self, catalog: protocol.Catalog, blob: protocol.Blob, row: ContentDownload,
-              outcome: ContentOutcome | None, failures: dict[str, int], progress: bool = True) -> None:
-        """Bring one blob into downloads/<sha256>, verified; resumes a .part and retries after cuts."""
+    def _blob(self, session: requests.Session, catalog: protocol.Catalog, blob: protocol.Blob,
+              failures: dict[str, int], halt: threading.Event, report: Callable[[int], None]) -> None:
+        """Bring one blob into downloads/<sha256>, verified; resumes a .part and retries after cuts.
+        `report(n)` is told of each n bytes written."""
         url = catalog.blob_base_url + blob.sha256
-        retries = 0
+        retries = moved = 0
+
+        def counted(count: int) -> None:
+            nonlocal moved
+            moved += count
+            report(count)
         while True:
+            if halt.is_set() or self.agent.stopping.is_set():
+                raise ContentFailure("link_down", "stopping")
+            moved = 0
             try:
-                got = self._get(url, blob, row, outcome, progress)
+                got = self._get(session, url, blob, halt, counted)
             except ContentFailure as exc:
                 if exc.code != "link_down":
                     raise
-                retries = 0 if self._last_moved else retries + 1
-                if retries > LINK_RETRIES or self.agent.stopping.is_set() or not self.keep_going():
+                retries = 0 if moved else retries + 1
+                if retries > LINK_RETRIES or halt.is_set() or self.agent.stopping.is_set() or not self.keep_going():
                     raise
                 log.info("retrying %s after a cut (%s)", blob.sha256[:12], exc)
-                self.agent.stopping.wait(min(8.0, 0.5 * 2 ** retries))
+                halt.wait(min(8.0, 0.5 * 2 ** retries))
                 continue
             if got:
                 return
@@ -432,10 +599,9 @@ class Downloader:
                                                  f"match pack.json): the copy at {catalog.blob_base_url} is "
                                                  f"damaged. Nothing was installed; tell the national platform")
 
-    def _get(self, url: str, blob: protocol.Blob, row: ContentDownload, outcome: ContentOutcome | None,
-             progress: bool) -> bool:
+    def _get(self, session: requests.Session, url: str, blob: protocol.Blob, halt: threading.Event,
+             report: Callable[[int], None]) -> bool:
         """One request: True when the blob is complete and verified, False when it was wrong (deleted)."""
-        self._last_moved = False
         self.folder.mkdir(parents=True, exist_ok=True)
         part = self.part(blob.sha256)
         have = self.partial(blob.sha256)
@@ -452,8 +618,8 @@ class Downloader:
         headers = {"Range": f"bytes={have}-"} if have else {}
         timeout = float(self.settings.sync_timeout_seconds)
         try:
-            response = self.session.get(url, headers=headers, stream=True, timeout=(min(timeout, 30.0), timeout),
-                                        allow_redirects=False)
+            response = session.get(url, headers=headers, stream=True, timeout=(min(timeout, 30.0), timeout),
+                                   allow_redirects=False)
         except requests.RequestException as exc:
             raise ContentFailure("link_down", f"cannot fetch {url}: {_reason(exc)}") from None
         with response:
@@ -469,8 +635,6 @@ class Downloader:
             elif response.status_code != 200:
                 code = "link_down" if response.status_code in (502, 503, 504) else "hub_error"
                 raise ContentFailure(code, f"{url} answered HTTP {response.status_code}")
-            last = time.monotonic()
-            moved = 0
             with open(part, "r+b" if have else "wb") as out:
                 out.seek(have)
                 out.truncate()
@@ -485,34 +649,21 @@ class Downloader:
                         out.write(chunk)
                         digest.update(chunk)
                         have += len(chunk)
-                        moved += len(chunk)
-                        self._last_moved = True
-                        if outcome is not None:
-                            outcome.bytes += len(chunk)
-                        if self.bucket is not None:
+                        report(len(chunk))
+                        if self.bucket is not None:  # shared by the workers: their sum keeps to the cap
                             pause = self.bucket.spend(len(chunk))
                             if pause > 0:
-                                self.agent.stopping.wait(pause)
-                        now = time.monotonic()
-                        if now - last >= PROGRESS_SECONDS:
-                            self._progress(row, moved, now - last)
-                            moved, last = 0, now
-                            if now - self._said >= SAY_SECONDS:
-                                self._said = now
-                                self.say(_progress_line(row))
-                        if self.agent.stopping.is_set():
+                                halt.wait(pause)
+                        if halt.is_set() or self.agent.stopping.is_set():
                             break
                 except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                     out.flush()
                     raise ContentFailure("link_down", f"the download of {blob.sha256[:12]} was cut at "
                                                       f"{have} of {blob.size} bytes: {_reason(exc)}") from None
-                finally:
-                    if moved:
-                        self._progress(row, moved, max(time.monotonic() - last, 1e-3), final=True)
                 out.flush()
                 os.fsync(out.fileno())
         if have < blob.size:
-            if self.agent.stopping.is_set():
+            if halt.is_set() or self.agent.stopping.is_set():
                 raise ContentFailure("link_down", "stopping")
             raise ContentFailure("link_down", f"the download of {blob.sha256[:12]} ended at {have} of {blob.size} "
                                               f"bytes")
@@ -526,7 +677,7 @@ class Downloader:
         os.replace(part, self.done(blob.sha256))
         return True
 
-    def _progress(self, row: ContentDownload, moved: int, seconds: float, final: bool = False) -> None:
+    def _progress(self, row: ContentDownload, moved: int, seconds: float) -> None:
         speed = row.speed
         if seconds >= 0.5 or not speed:  # a short tail after the last full second says little
             speed = moved / seconds if not speed else 0.5 * (moved / seconds) + 0.5 * speed

@@ -20,6 +20,7 @@ import json
 import random
 import re
 import secrets
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -499,7 +500,9 @@ class TokenBucket:
     """Paces a transfer to `rate` bytes per second on average, allowing bursts of `burst` bytes.
 
     `spend(n)` takes n bytes and says how many seconds to wait before going on (0: none); the
-    clock is a parameter so the pacing can be tested without waiting.
+    clock is a parameter so the pacing can be tested without waiting. Several threads may spend from
+    one bucket (the downloads in flight share one cap): each pays for its own bytes and waits until
+    the debt of everything spent before it is cleared, so their sum stays at `rate`.
     """
 
     def __init__(self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic):
@@ -510,10 +513,12 @@ class TokenBucket:
         self.clock = clock
         self.tokens = self.burst
         self.at = clock()
+        self._lock = threading.Lock()
 
     def spend(self, count: int) -> float:
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        self.tokens -= count
-        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+        with self._lock:
+            now = self.clock()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            self.tokens -= count
+            return 0.0 if self.tokens >= 0 else -self.tokens / self.rate

@@ -1,6 +1,7 @@
 """Content downstream at the school: the catalog logic (pure, tables of cases), and the agent bringing
 packs down from the real hub (`classroom-hub serve` on loopback) through the real fault proxy: cuts
-at many points resume from the last byte and install once, a tampered blob or an untrusted signature
+at many points resume from the last byte and install once, several files come at once and each
+resumes from its own last byte after a cut, a tampered blob or an untrusted signature
 installs nothing, an update moves only the changed files, the disk reserve, the download hours, the
 bandwidth cap, withdrawn packs, and what `classroom-sync status` and the admin pages show.
 """
@@ -10,6 +11,7 @@ import datetime
 import json
 import os
 import random
+import re
 import threading
 import time
 from pathlib import Path
@@ -23,6 +25,7 @@ from classroom_server.admin.sync import next_window_start, sync_status
 from classroom_server.db import database, open_database
 from classroom_server.models import ContentDownload, ContentPack, SchoolSetting, utcnow
 from classroom_server.settings import load_settings
+from content_packs.manifest import parse_manifest
 from sync import protocol
 from sync.agent import Agent, main as sync_cli, school_now
 from sync.content import Downloader
@@ -125,6 +128,22 @@ def test_the_token_bucket_paces_to_the_cap():
     assert waited == pytest.approx(9.0)
     now[0] += 60  # idle: the bucket refills only up to the burst
     assert bucket.spend(1000) == 0 and bucket.spend(500) == pytest.approx(0.5)
+
+
+def test_one_token_bucket_shared_by_several_threads_paces_their_sum():
+    bucket = protocol.TokenBucket(1000, burst=1000, clock=lambda: 0.0)  # no time passes: nothing refills
+    pauses: list[float] = []
+
+    def spend() -> None:
+        pauses.extend(bucket.spend(100) for _ in range(500))
+    threads = [threading.Thread(target=spend) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # 4 x 500 x 100 bytes = 200,000 bytes, 1,000 of them in the burst: whoever spent last waits for
+    # all of it at 1,000 bytes/s, and no thread's bytes went unpaid
+    assert max(pauses) == pytest.approx(199.0) and sorted(pauses)[:10] == [0.0] * 10
 
 
 @pytest.mark.parametrize("spec,hour,minute,expected", [
@@ -281,6 +300,57 @@ def test_a_pack_cut_at_many_points_resumes_from_the_last_byte_and_installs_once(
     assert ContentPack.get(ContentPack.pack_id == "cut.pack").installed_at == first
     downloads = agent.settings.data_dir / "downloads"
     assert not list(downloads.glob("*.part")) and not list(downloads.glob("pack-*"))
+
+
+def test_several_files_come_at_once_and_after_a_cut_each_resumes_from_its_own_last_byte(hub, link, school_dir,
+                                                                                      tmp_path):
+    agent, school_id = enrolled(hub, link, school_dir, tmp_path)
+    pack, _ = big_pack(tmp_path, "parallel.pack", "1.0.0", files=8, size=512 * 1024, seed=11)
+    publish(hub, pack, school_id)
+    asked: list[tuple[str, int]] = []  # (blob, first byte asked for) of each blob request, as the link saw it
+
+    def watch(segment: bytes) -> bytes:  # the link reads the requests going up and changes nothing
+        for head in segment.split(b"\r\n\r\n"):
+            blob = re.search(rb"^GET /blobs/([0-9a-f]{64}) ", head)
+            if blob:
+                start = re.search(rb"\r\nRange: bytes=(\d+)-", head, re.IGNORECASE)
+                asked.append((blob.group(1).decode(), int(start.group(1)) if start else 0))
+        return segment
+    link.tamper(watch, direction="up")
+    link.set(bandwidth=4_000_000)  # the files' bytes share the link, as on a real one
+    # Once 40% of the files have crossed, the link is cut (FIN: what crossed reaches the agent) and
+    # the agent is stopped before it retries, so the files it was fetching stay as they were cut.
+    link.cut_after(int(0.4 * 8 * 512 * 1024), direction="down", reset=False)
+
+    def stop_at_the_cut() -> None:
+        if link.wait_cut(60):
+            agent.stopping.set()
+    thread = threading.Thread(target=stop_at_the_cut, daemon=True)
+    thread.start()
+    _, first = run_content(agent)
+    thread.join(5)
+    # the agent stopped (its workers too), and the cut had several connections to cut
+    assert first.code == "link_down" and first.installed == [] and link.stats.cuts >= 2
+    assert not [t for t in threading.enumerate() if t.name.startswith("content-download")]
+    downloads = agent.settings.data_dir / "downloads"
+    manifest = parse_manifest((downloads / catalog_pack("parallel.pack")["manifest_sha256"]).read_bytes())
+    sizes = {entry.sha256: entry.size for entry in manifest.files}
+    cut = {path.name.removesuffix(".part"): path.stat().st_size for path in downloads.glob("*.part")}
+    # several files were on their way at the moment of the cut: one request at a time leaves one
+    assert len([sha for sha, size in cut.items() if 0 < size < sizes[sha]]) >= 2, cut
+    whole = {path.name for path in downloads.iterdir() if path.name in sizes}
+    assert {sha for sha, start in asked} >= set(cut) | whole and all(start == 0 for sha, start in asked)
+
+    agent.stopping.clear()
+    link.disarm()
+    asked.clear()
+    _, second = run_content(agent)
+    assert second.installed == ["parallel.pack 1.0.0"]
+    # each cut file was asked for from its own last byte, once; the whole ones were not asked for again
+    assert sorted(asked) == sorted([(sha, cut.get(sha, 0)) for sha in sizes if sha not in whole]), (asked, cut)
+    assert second.bytes == sum(sizes.values()) - sum(cut.values()) - sum(sizes[sha] for sha in whole)
+    assert row("parallel.pack").bytes_downloaded == catalog_pack("parallel.pack")["size"]  # each byte once
+    assert not list(downloads.glob("*.part"))
 
 
 def test_a_tampered_blob_is_refused_and_nothing_installs(hub, link, school_dir, tmp_path):
