@@ -111,7 +111,7 @@ def answer_form(client, html: str, choice: str):
 # --- the service ---------------------------------------------------------------------------------
 
 def test_a_new_student_gets_a_first_item_with_a_reason_and_the_decision_is_recorded(app, school, tutor_pack):
-    with app.test_request_context():
+    with app.test_request_context(headers={"Accept-Language": "en"}):
         choice = tutor.recommend(school.student, tutor.topic_scope(PACK, "fractions"))
         assert choice is not None and choice.params_version is None
         # The curriculum's first skill, its easiest item, aimed at a likely right answer.
@@ -129,7 +129,7 @@ def test_a_new_student_gets_a_first_item_with_a_reason_and_the_decision_is_recor
 
 
 def test_wrong_answers_make_a_checkable_reason_and_needs_help(app, school, tutor_pack):
-    with app.test_request_context():
+    with app.test_request_context(headers={"Accept-Language": "en"}):
         write_answers(school.student, [("c0", True), ("c1", False), ("c2", False), ("c3", False), ("c4", False)])
         found = tutor.class_mastery([school.student])
         assert found.skills == ["fractions.compare"]
@@ -139,6 +139,9 @@ def test_wrong_answers_make_a_checkable_reason_and_needs_help(app, school, tutor
         assert help_row.skill == "fractions.compare"
         assert tutor.reason_text(help_row.reason.msgid, help_row.reason.params) == \
             "4 of the last 4 fractions.compare items wrong"
+    with app.test_request_context(headers={"Accept-Language": "ru"}):  # translated, numbers kept
+        text = tutor.reason_text(help_row.reason.msgid, help_row.reason.params)
+        assert "fractions.compare" in text and "4" in text and "items wrong" not in text
 
 
 def test_a_student_with_thousands_of_answers_is_fast_and_bounded(app, school, tutor_pack):
