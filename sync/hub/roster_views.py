@@ -8,20 +8,11 @@ from flask import Blueprint, request
 from sync import protocol
 
 from . import roster, services
+from .signed import signed_school
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("roster_api", __name__, url_prefix="/api/v1/roster")
-
-
-def _signed(body: bytes, remember_nonce: bool = True) -> services.School:
-    """The school that signed the current request (AuthError otherwise)."""
-    path = protocol.path_with_query(request.path, request.query_string)
-    try:
-        return services.authenticate(request.method, path, body, request.headers, remember_nonce=remember_nonce)
-    except services.AuthError as exc:
-        log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote_addr, exc.code)
-        raise
 
 
 def _count(name: str, default: int) -> int:
@@ -36,7 +27,7 @@ def _count(name: str, default: int) -> int:
 @bp.get("/changes")
 def changes():
     """The signing school's roster feed after `after`, one bounded page."""
-    school = _signed(request.get_data(cache=False))
+    school = signed_school(request.get_data(cache=False))
     wanted = request.args.get("school")
     if wanted is not None and wanted != school.id:
         raise services.WrongSchool(f"school {school.id!r} asked for the roster feed of {wanted!r}: a school can only "
@@ -51,7 +42,7 @@ def changes():
 def local():
     """The signing school's own roster: replaces what the hub held; answers what the hub adopted."""
     body = request.get_data(cache=False)
-    school = _signed(body, remember_nonce=False)  # the nonce is kept in the report's own transaction
+    school = signed_school(body, remember_nonce=False)  # the nonce is kept in the report's own transaction
     gzipped = request.headers.get("Content-Encoding", "").strip().lower() == "gzip"
     entries = roster.decode_report(body, gzipped)
     with roster.transaction():

@@ -9,20 +9,11 @@ from flask import Blueprint, current_app, jsonify, request
 from sync import protocol
 
 from . import services
+from .signed import signed_school
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-
-def _signed(body: bytes, remember_nonce: bool = True) -> services.School:
-    """The school that signed the current request (AuthError otherwise)."""
-    path = protocol.path_with_query(request.path, request.query_string)
-    try:
-        return services.authenticate(request.method, path, body, request.headers, remember_nonce=remember_nonce)
-    except services.AuthError as exc:
-        log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote_addr, exc.code)
-        raise
 
 
 @bp.get("/ping")
@@ -34,7 +25,7 @@ def ping():
 
 @bp.get("/records/cursor")
 def cursor():
-    school = _signed(request.get_data(cache=False))
+    school = signed_school(request.get_data(cache=False))
     services.touch(school, protocol.agent_version_from_user_agent(request.headers.get("User-Agent")))
     return {"acked": school.acked}
 
@@ -42,7 +33,7 @@ def cursor():
 @bp.post("/records")
 def records():
     body = request.get_data(cache=False)  # Flask refuses more than MAX_CONTENT_LENGTH with a 413
-    school = _signed(body, remember_nonce=False)  # ingest records the nonce in the batch's transaction
+    school = signed_school(body, remember_nonce=False)  # ingest records the nonce in the batch's transaction
     if request.headers.get("Content-Encoding", "").strip().lower() != "gzip":
         raise services.HubError("send the batch gzip-compressed, with Content-Encoding: gzip", "bad_batch")
     try:
