@@ -206,6 +206,8 @@ def test_publish_signs_stores_blobs_and_lists_the_pack_for_every_school(hub, sch
     body = catalog(hub, school)
     assert body["protocol"] == 1 and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", body["generated_at"])
     assert body["blob_base_url"] == hub.url + "/blobs/"
+    parsed = protocol.parse_catalog(body)  # what the school's agent reads it with
+    assert "kz.sample.math5-fractions" in {p.id for p in parsed.packs}
     entry = next(p for p in body["packs"] if p["id"] == "kz.sample.math5-fractions")
     assert entry["version"] == "1.0.0" and entry["title"]["kk"].startswith("Математика")
 
@@ -308,7 +310,7 @@ def test_a_big_pack_shows_progress_and_shares_blobs_with_its_next_version(hub, s
     source = pack_source(packs / "src-big-2", pack_id="test.big", version="1.1.0", extra_files={"media/big.bin": big})
     build_pack(source, packs / "big-2.ckpack")
     out = ok(hub, "pack", "publish", str(packs / "big-2.ckpack"), "--school", schools["listed"].school_id)
-    assert "3 new blob(s)" in out  # pack.json, pack.sig and the changed lesson; the big file is held
+    assert "2 new blob(s)" in out  # only pack.json and pack.sig: every file is held already
     assert listed(catalog(hub, schools["listed"]))["test.big"] == "1.1.0"
 
 
@@ -404,7 +406,8 @@ def test_state_is_stored_and_shown_in_the_dashboard(hub, schools, packs):
 
     rows = dashboard(hub)
     row = rows[north.school_id]
-    assert row["content_versions"]["packs"] == held and row["content_versions"]["lacking"] == 2
+    assert row["content_versions"]["packs"] == {p["id"]: p["version"] for p in held}
+    assert row["content_versions"]["lacking"] == 2
     assert row["content_versions"]["reported_at"].endswith("Z")
     assert row["disk"] == {"free_bytes": 4 * 1024 ** 3, "total_bytes": 64 * 1024 ** 3, "free_percent": 6.2,
                            "low": True}
@@ -438,7 +441,7 @@ def test_a_gzipped_state_is_accepted(hub, schools):
     response = signed(hub, school, "POST", "/api/v1/state", body, headers={"Content-Encoding": "gzip"})
     assert response.status_code == 200, response.text
     row = dashboard(hub)[school.school_id]
-    assert row["content_versions"]["packs"] == [{"id": "x.y", "version": "3"}]
+    assert row["content_versions"]["packs"] == {"x.y": "3"}
     assert row["disk"]["free_percent"] == 50.0 and row["downloads"] == {"waiting": 0, "bytes_left": 0}
 
 
@@ -450,6 +453,8 @@ def test_a_gzipped_state_is_accepted(hub, schools):
     (b'{"disk_free_bytes": 10, "disk_total_bytes": 5}', "application/json", "more than disk_total_bytes"),
     (b'{"downloads": {"waiting": "many"}}', "application/json", "downloads.waiting"),
     (b'[1, 2]', "application/json", "JSON object"),
+    (b'{"packs": [{"id": "a", "version": "\\ud800"}]}', "application/json", "lone surrogate"),
+    (b'{"disk_total_bytes": 1.5}', "application/json", "disk_total_bytes"),
 ])
 def test_malformed_state_is_refused(hub, schools, body, content_type, message):
     response = signed(hub, schools["listed"], "POST", "/api/v1/state", body, headers={"Content-Type": content_type})
@@ -473,3 +478,36 @@ def test_every_content_route_is_in_the_openapi_document(tmp_path):
     for path in ("/api/v1/keys", "/api/v1/catalog", "/api/v1/state", "/blobs/{sha256}"):
         assert path in document["paths"]
         assert path.replace("{sha256}", "<sha256>") in (REPO / "sync" / "PROTOCOL.md").read_text(encoding="utf-8")
+
+
+# --- the dashboard in a real browser --------------------------------------------------------------
+
+def test_the_dashboards_content_columns_pass_axe_on_a_phone(hub, schools):
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip(f"browser tests need Debian's Chromium at {chromium}")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
+    axe_sync = pytest.importorskip("axe_playwright_python.sync_playwright", reason="needs axe-playwright-python")
+    north = schools["north"]
+    state = {"packs": [{"id": "kz.sample.math5-fractions", "version": "1.0.0"}], "disk_free_bytes": 10 ** 9,
+             "disk_total_bytes": 10 ** 11, "downloads": {"waiting": 1, "bytes_left": 5 * 10 ** 6}}
+    assert signed(hub, north, "POST", "/api/v1/state", json.dumps(state).encode()).status_code == 200
+    requested = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 360, "height": 740})
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(f"{hub.url}/dashboard?token={TOKEN}&region=North")
+            row = page.locator(f"#school-{north.school_id}")
+            row.locator("summary").click()
+            assert "kz.sample.math5-fractions 1.0.0" in row.inner_text()
+            assert "low: 953.7 MiB of 93.1 GiB (1.0 %)" in row.inner_text()
+            violations = axe_sync.Axe().run(page).response["violations"]
+            assert not violations, [(v["id"], [n["html"][:120] for n in v["nodes"]]) for v in violations]
+            widths = page.evaluate("({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})")
+            assert widths["scroll"] <= widths["inner"], "the dashboard scrolls sideways on a 360 px phone"
+        finally:
+            browser.close()
+    assert requested and all(url.startswith(hub.url + "/") for url in requested)

@@ -131,6 +131,7 @@ svg { max-width: 100%; height: auto; }
 .not-reported { color: #555; font-style: italic; }
 .low { color: #9b0000; font-weight: bold; }
 td details ul { margin: .2rem 0; padding-left: 1rem; }
+@media (max-width: 40rem) { body { margin: .5rem; } main table { display: block; overflow-x: auto; } }
 form label { margin-right: 1rem; }
 </style>
 </head>
@@ -197,7 +198,7 @@ value="{{ data.stale_days }}"> days</label>
 <thead><tr><th scope="col">School</th><th scope="col">Id</th><th scope="col">Region</th><th scope="col">Status</th><th scope="col">Last contact</th><th scope="col">Agent version</th><th scope="col">Records received</th><th scope="col">Acked</th><th scope="col">Records per day</th><th scope="col">Content versions*</th><th scope="col">Disk free*</th></tr></thead>
 <tbody>{% for s in data.schools %}<tr id="school-{{ s.school_id }}"><td>{{ s.name }}</td><td>{{ s.school_id }}</td><td>{{ s.region or "" }}</td><td>{{ s.status }}</td><td>{{ s.last_contact or "never" }}</td><td>{{ s.agent_version or "" }}</td><td class="n">{{ s.records_received }}</td><td class="n">{{ s.acked }}</td><td class="n">{{ s.records_per_day|join(" ") }}</td>
 {%- set cv = s.content_versions %}{% if cv is none %}<td class="not-reported">not reported yet</td>{% else %}<td>
-{%- if cv.packs %}<details><summary>{{ cv.packs|length }} pack(s){% if cv.lacking %}, <span class="low">{{ cv.lacking }} missing</span>{% endif %}</summary><ul>{% for p in cv.packs %}<li>{{ p.id }} {{ p.version }}</li>{% endfor %}</ul></details>
+{%- if cv.packs %}<details><summary>{{ cv.packs|length }} pack(s){% if cv.lacking %}, <span class="low">{{ cv.lacking }} missing</span>{% endif %}</summary><ul>{% for pack_id, version in cv.packs|dictsort %}<li>{{ pack_id }} {{ version }}</li>{% endfor %}</ul></details>
 {%- else %}no packs{% if cv.lacking %}, <span class="low">{{ cv.lacking }} missing</span>{% endif %}{% endif %}
 {%- if s.downloads and s.downloads.waiting %}<br>{{ s.downloads.waiting }} download(s) waiting, {{ s.downloads.bytes_left|filesizeformat(true) }} left{% endif %}</td>{% endif %}
 {%- if s.disk is none %}<td class="not-reported">not reported yet</td>{% else %}<td class="n">{% if s.disk.low %}<span class="low">&#9888; low: </span>{% endif %}{{ s.disk.free_bytes|filesizeformat(true) }} of {{ s.disk.total_bytes|filesizeformat(true) }} ({{ s.disk.free_percent }} %)</td>{% endif %}</tr>{% endfor %}</tbody>

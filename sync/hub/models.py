@@ -127,7 +127,7 @@ class SchoolState(BaseModel):
     """The latest state a school's agent reported (POST /api/v1/state): its packs, disk and downloads."""
     school = CharField(max_length=32, column_name="school_id", primary_key=True)
     agent_version = CharField(max_length=200, null=True)
-    packs = JSONField(default=list)  # [{"id": ..., "version": ...}]
+    packs = JSONField(default=dict)  # {pack id: version}
     disk_free_bytes = BigIntegerField(null=True)
     disk_total_bytes = BigIntegerField(null=True)
     downloads_waiting = BigIntegerField(default=0)
