@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
+import json
 import os
 import random
 import subprocess
@@ -45,6 +46,9 @@ def fresh_schema(url: str):
         admin.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
         admin.close()
     return f"{url}?options=-csearch_path%3D{schema}", schema, drop
+
+
+PACKS = 24  # packs in the national catalog, each in two versions
 
 
 def fill(url: str, schema: str, schools: int, history_days: int) -> dict:
@@ -81,6 +85,25 @@ def fill(url: str, schema: str, schools: int, history_days: int) -> dict:
         school_rows.write(f"{school_id}\tSchool No. {number + 1}\t{REGIONS[number % len(REGIONS)]}\t"
                           f"{uuid.uuid4().hex}\t{now.isoformat()}\t\\N\t{total}\t{total}\t{last}\t"
                           f"{agent}\t0\t\\N\t\\N\n")
+    # The national catalog: PACKS packs published to every school; each school that has reported
+    # holds most of them (some an older version, some not yet), with its disk state.
+    release_rows, state_rows = io.StringIO(), io.StringIO()
+    for index in range(PACKS):
+        for version in ("1.0.0", "1.1.0"):
+            release_rows.write(f"kz.bench.pack{index:02d}\t{version}\t{json.dumps({'kk': f'Pack {index}'})}\t"
+                               f"{uuid.uuid4().hex * 2}\t2000\t{uuid.uuid4().hex * 2}\t200\t{rng.randint(1, 500) << 20}\t"
+                               f"t\t[]\t[]\t{now.isoformat()}\t\\N\n")
+    for number in range(schools):
+        if rng.random() < 0.02:
+            continue  # never reported its state
+        packs = {f"kz.bench.pack{index:02d}": rng.choice(("1.0.0", "1.1.0", "1.1.0", "1.1.0"))
+                 for index in range(PACKS) if rng.random() < 0.9}
+        total_disk = 256 << 30
+        free = int(total_disk * rng.uniform(0.03, 0.7))
+        state_rows.write(f"sch-b{number:05d}\t1.{rng.randint(0, 3)}.0\t{json.dumps(packs)}\t{free}\t{total_disk}\t"
+                         f"{rng.randint(0, 3)}\t{rng.randint(0, 200) << 20}\t{now.isoformat()}\n")
+    release_rows.seek(0)
+    state_rows.seek(0)
     school_rows.seek(0)
     day_rows.seek(0)
     connection = psycopg2.connect(url, options=f"-csearch_path={schema}")
@@ -89,6 +112,12 @@ def fill(url: str, schema: str, schools: int, history_days: int) -> dict:
                            "last_contact, agent_version, forwarded, forward_error, forward_attempt_at) FROM STDIN",
                            school_rows)
         cursor.copy_expert("COPY school_day (day, school_id, records) FROM STDIN", day_rows)
+        cursor.copy_expert("COPY pack_release (pack_id, version, title, manifest_sha256, manifest_size, "
+                           "signature_sha256, signature_size, size, target_all, target_regions, target_schools, "
+                           "published_at, withdrawn_at) FROM STDIN", release_rows)
+        cursor.copy_expert("COPY school_state (school_id, agent_version, packs, disk_free_bytes, disk_total_bytes, "
+                           "downloads_waiting, downloads_bytes_left, state_at) FROM STDIN", state_rows)
+        cursor.execute("ANALYZE school_state")
         cursor.execute("ANALYZE school")
         cursor.execute("ANALYZE school_day")
         cursor.execute("SHOW server_version")
@@ -171,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         f"PostgreSQL {filled['pg_version']} on the same machine; `classroom-hub serve --threads {args.threads}` "
         f"on loopback. {filled['schools']:,} schools in {len(REGIONS)} regions and {filled['day_rows']:,} "
         f"per-day counter rows ({args.history_days} days of history, COPYed in {filled['seconds']:.1f} s), as "
-        "months of ingest leave them; 2% of the schools never heard from, 5% silent for weeks. Each request "
+        "months of ingest leave them; 2% of the schools never heard from, 5% silent for weeks; "
+        f"{PACKS} packs published to every school in two versions, and 98% of the schools with a reported "
+        "state (about 90% of the packs each, a quarter of them at the older version, disk free and downloads "
+        "waiting), so the dashboard compares every school's packs with the catalog. Each request "
         f"once to warm up, then {args.requests} one after another (nothing else running against the hub); "
         "the JSON holds every school with 14 (or 30) days of counts, the page 100 schools, the stale list "
         f"(at most 500) and both charts. Hub RSS afterwards: {rss:.0f} MiB.", "",
