@@ -193,14 +193,16 @@ def answer(user: User, device: str, ex: Exercise, item_id: str, response: object
                     or existing.node_id != ex.node.node_id or existing.item_id != item_id):
                 raise RecordClash(record_uuid)
             return Answer(existing, False, item, existing.language)
-    used = tries_used(user, ex, item_id)
-    if tries_left(ex, used) == 0:
+    # Refused before scoring when the tries are used up; the number itself is counted again inside
+    # the write (services.record), which also catches two answers at once.
+    if ex.attempts is not None and tries_left(ex, tries_used(user, ex, item_id)) == 0:
         raise AttemptsUsed(ex.attempts)
     scored = scoring.score(item, response, language)
     interaction = services.Interaction(
         verb="answered", pack_id=ex.pack.pack_id, node_id=ex.node.node_id, node_kind="exercise",
         language=language, item_id=item_id, classroom=first_class_id(user), response=scored.response_text,
-        correct=scored.correct, score=scored.score, duration_ms=clamp_duration(duration_ms), attempt=used + 1)
+        correct=scored.correct, score=scored.score, duration_ms=clamp_duration(duration_ms),
+        attempt=1)  # numbered in the write
     try:
         row, new = services.record(user, device, interaction, record_uuid=record_uuid, occurred_at=occurred_at,
                                    tries_allowed=ex.attempts)

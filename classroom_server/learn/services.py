@@ -108,21 +108,23 @@ def _counts_tries(fields: dict) -> bool:
 def _number_attempts(group: list[_Pending], indexes: list[int]) -> None:
     """Number the practice answers among `indexes` from the answers stored (inside the write lock).
 
-    Answers to one item by one student are counted in one query for the whole group; the writes
-    of the group follow in order. Raises NoTriesLeft for a write beyond its exercise's tries.
+    Each student's answers to an item are counted once per group (the report index covers the
+    count); the group's own writes follow in order. Raises NoTriesLeft for a write beyond its
+    exercise's tries.
     """
     counted = [index for index in indexes if _counts_tries(group[index].fields)]
     if not counted:
         return
-    keys = list(dict.fromkeys((group[i].fields["user"], group[i].fields["pack_id"], group[i].fields["node_id"],
-                               group[i].fields["item_id"]) for i in counted))
     param = database.obj.param
-    found = {tuple(row[:4]): row[4] for row in database.execute_sql(
-        "SELECT user_id, pack_id, node_id, item_id, COUNT(*) FROM learning_record"
-        " WHERE verb = 'answered' AND assignment IS NULL AND (user_id, pack_id, node_id, item_id) IN ("
-        + ", ".join([f"({param}, {param}, {param}, {param})"] * len(keys)) + ")"
-        " GROUP BY user_id, pack_id, node_id, item_id",
-        [value for key in keys for value in key])}
+    # One indexed count per student and item (a row-value IN over all of them scans the table).
+    sql = ("SELECT COUNT(*) FROM learning_record WHERE user_id = {p} AND verb = 'answered' AND pack_id = {p}"
+           " AND node_id = {p} AND item_id = {p} AND assignment IS NULL").format(p=param)
+    found: dict[tuple, int] = {}
+    for index in counted:
+        fields = group[index].fields
+        key = (fields["user"], fields["pack_id"], fields["node_id"], fields["item_id"])
+        if key not in found:
+            found[key] = database.execute_sql(sql, key).fetchone()[0]
     for index in counted:
         pending = group[index]
         key = (pending.fields["user"], pending.fields["pack_id"], pending.fields["node_id"], pending.fields["item_id"])
