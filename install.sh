@@ -452,7 +452,8 @@ restore_default_site() {
 nginx_reload() {  # nginx_reload [start]: apply the configuration (and start nginx if asked)
   if have_systemd && systemctl is-active --quiet nginx; then systemctl reload nginx
   elif have_systemd && [ "${1:-}" = start ]; then systemctl enable --now nginx
-  elif real && [ -f /run/nginx.pid ]; then nginx -s reload
+  # (-s: `nginx -t` leaves an empty /run/nginx.pid behind when nginx is not running.)
+  elif real && [ -s /run/nginx.pid ]; then nginx -s reload
   elif real && [ "${1:-}" = start ]; then say "systemd is not running here: start nginx yourself"
   fi
 }
@@ -630,6 +631,13 @@ running() {
   else say "classroom-server $1 is installed (it answered /healthz on a trial start)"; fi
 }
 
+sync_check() {  # the sync agent has no /healthz: it must at least still be running
+  have_systemd || return 0
+  sleep 2
+  systemctl is-active --quiet classroom-sync.service ||
+    warn "the sync agent (classroom-sync) is not running: see journalctl -u classroom-sync"
+}
+
 address_lines() {
   local suffix ip found=""
   suffix=$(port_suffix)
@@ -674,7 +682,9 @@ choose() {  # options given now win; otherwise what the last install chose; othe
 }
 
 install_packages() {
-  local packages=()
+  # tzdata: the server and the sync agent keep the school's time zone (Asia/Almaty, ...) with the
+  # system's zone database; minimal Ubuntu 22.04 systems (containers, cloud images) come without it.
+  local packages=(tzdata)
   [ "$mdns" = no ] || packages+=(avahi-daemon)
   [ "$with_nginx" != yes ] || packages+=(nginx)
   [ ${#packages[@]} -eq 0 ] || apt_install "${packages[@]}"
@@ -743,6 +753,7 @@ install_main() {
     if [ "$changed" = yes ]; then systemd_do restart "${services[@]}"; else systemd_do start "${services[@]}"; fi
     ver=$(healthy "$prefix/current") || die "the installed server does not answer /healthz: see journalctl -u classroom-server"
     running "$ver"
+    sync_check
   else                                              # a new server, or an upgrade
     program=$prefix/${previous:-releases/$new_name}
     if [ -n "$previous" ]; then say "upgrading ${previous#releases/} to $new_name"; stop_services
@@ -768,6 +779,7 @@ install_main() {
     start_services
     ver=$(healthy "$prefix/current") || die "version $version does not answer /healthz within $health_timeout s (above)"
     guard=""
+    sync_check
     if [ -n "$previous" ]; then
       prune "$(basename "$previous")"
       say "upgraded to $ver${backup:+; the backup made before is $backup}"

@@ -647,12 +647,28 @@ def test_purge_removes_everything(uninstalled, root, source):
 
 
 # --- for real, under systemd (opt-in) ------------------------------------------------------------
-# CLASSROOM_TEST_SYSTEMD_ROOT names a Debian 12 tree made once with debootstrap (docs/install.md,
-# "A development machine"); it is booted with systemd-nspawn, on an overlay that is thrown away at
+# CLASSROOM_TEST_SYSTEMD_ROOT names a tree made once with debootstrap: Debian 12, Ubuntu 22.04 or
+# 24.04, for amd64 or (emulated) arm64 (docs/install.md, "A development machine", has the
+# commands); CLASSROOM_TEST_SYSTEMD_ROOTS names several, separated by colons, and the tests below
+# run on each in turn. A tree is booted with systemd-nspawn, on an overlay that is thrown away at
 # the end and with no network but its own loopback, and install.sh runs in it as `sudo ./install.sh`
 # would on a school's server: apt packages present, a real systemd, nginx and avahi-daemon.
 
 NSPAWN_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def systemd_trees() -> list[str]:
+    trees = [os.environ.get("CLASSROOM_TEST_SYSTEMD_ROOT", "")]
+    trees += os.environ.get("CLASSROOM_TEST_SYSTEMD_ROOTS", "").split(":")
+    return list(dict.fromkeys(tree for tree in trees if tree)) or [""]
+
+
+def python_of(tree: str) -> tuple[str, bytes]:
+    """The Python version and processor (ELF e_machine) of a tree's /usr/bin/python3."""
+    python = Path(tree + "/usr/bin/python3")
+    target = os.path.basename(os.readlink(python)) if python.is_symlink() else python.name  # python3.11
+    with open(Path(tree + "/usr/bin") / target, "rb") as elf:
+        return target, elf.read(20)[18:20]
 
 
 @dataclass
@@ -669,21 +685,40 @@ class Container:
         return done.stdout
 
 
-@pytest.fixture(scope="module")
-def container(tmp_path_factory):
-    tree = os.environ.get("CLASSROOM_TEST_SYSTEMD_ROOT")
+@pytest.fixture(scope="module", params=systemd_trees(), ids=lambda tree: Path(tree).name or "no-tree")
+def container(request, tmp_path_factory):
+    tree = request.param
     if not tree:
-        pytest.skip("CLASSROOM_TEST_SYSTEMD_ROOT is not set: install.sh was not run under a real systemd "
-                    "(docs/install.md says how to make the Debian tree)")
+        pytest.skip("CLASSROOM_TEST_SYSTEMD_ROOT (or CLASSROOM_TEST_SYSTEMD_ROOTS, colon-separated) is not set: "
+                    "install.sh was not run under a real systemd (docs/install.md says how to make a Debian 12, "
+                    "Ubuntu 22.04 or Ubuntu 24.04 tree)")
     if os.geteuid() != 0 or shutil.which("systemd-nspawn") is None or shutil.which("nsenter") is None:
-        pytest.skip("booting the Debian tree needs root, systemd-nspawn (apt-get install systemd-container) "
+        pytest.skip("booting the tree needs root, systemd-nspawn (apt-get install systemd-container) "
                     "and nsenter")
     folder = tmp_path_factory.mktemp("systemd")
+    snapshot = copy_source(folder / "src")
     wheels = os.environ.get("CLASSROOM_TEST_WHEELS")
-    if not wheels:  # the container has no network: its Python packages come from a folder
+    if python_of(tree) != python_of(""):
+        # Another Python (Ubuntu 22.04 has 3.10, 24.04 has 3.12) or processor (an arm64 tree, run
+        # by qemu-user) needs its own wheels: made in the tree itself, as docs/install.md tells
+        # schools (--download-wheels on the same kind of machine), on a throwaway overlay that has
+        # this machine's network. pip there trusts the certificate authorities this machine trusts
+        # (a proxy's own, say).
+        wheels = str(folder / "wheels")
+        os.mkdir(wheels)
+        certificates = Path(os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt")
+        trust = [f"--bind-ro={certificates}:/root/host-certificates.crt"] if certificates.is_file() else []
+        done = subprocess.run(["systemd-nspawn", "--quiet", "--directory", tree, "--register=no", "--keep-unit",
+                               "--volatile=overlay", "--resolv-conf=replace-host", "--timezone=off", "--console=pipe",
+                               f"--bind-ro={snapshot}:/root/src", f"--bind={wheels}:/root/wheels", *trust, "--",
+                               "/usr/bin/env", "-i", NSPAWN_PATH, "HOME=/root", "LANG=C.UTF-8",
+                               *(["PIP_CERT=/root/host-certificates.crt"] if trust else []),
+                               "/root/src/install.sh", "--download-wheels", "/root/wheels"],
+                              capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, f"--download-wheels in {tree}:\n{done.stdout}\n{done.stderr}"
+    elif not wheels:  # the container has no network: its Python packages come from a folder
         wheels = str(folder / "wheels")
         run_install("--download-wheels", wheels)
-    snapshot = copy_source(folder / "src")
     broken = folder / "broken"
     shutil.copytree(snapshot, broken)
     break_version(broken)
