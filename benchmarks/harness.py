@@ -84,18 +84,28 @@ class Server:
         return self._listening.wait(timeout) and bool(self.url)
 
     def memory(self) -> Memory:
-        """Resident memory of the server and its worker processes together (MiB)."""
-        fields: dict[str, float] = {"VmRSS": 0.0, "VmHWM": 0.0}
-        for pid in process_tree(self.proc.pid):
+        """Memory of the server and its worker processes together (MiB).
+
+        Worker processes are forked: the pages they still share with the first process would be
+        counted once per process in their RSS. So the resident figure of a server with workers is
+        the sum of their PSS (each shared page divided among the processes sharing it); a single
+        process reports its RSS, as before. The peak is the sum of each process's own peak RSS.
+        """
+        pids = process_tree(self.proc.pid)
+        resident = peak = 0.0
+        for pid in pids:
             try:
                 with open(f"/proc/{pid}/status", encoding="ascii") as status:
-                    for line in status:
-                        key, _, value = line.partition(":")
-                        if key in fields:
-                            fields[key] += int(value.split()[0]) / 1024  # kB -> MiB
-            except FileNotFoundError:
+                    fields = {key: value for key, _, value in (line.partition(":") for line in status)}
+                own = int(fields["VmRSS"].split()[0])
+                peak += int(fields["VmHWM"].split()[0]) / 1024  # kB -> MiB
+                if len(pids) > 1:
+                    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+                        own = next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+                resident += own / 1024
+            except (FileNotFoundError, StopIteration):
                 continue
-        return Memory(fields["VmRSS"], fields["VmHWM"])
+        return Memory(resident, peak)
 
     def stderr_tail(self) -> str:
         return "".join(self._tail)

@@ -187,9 +187,9 @@ def measure_bare(connections: int, duration: int, threads: int) -> ServerFigures
 
 
 def measure_school(data_dir: Path, secrets: dict[str, dict[str, str]], connections: int, duration: int,
-                   threads: int) -> tuple[ServerFigures, SignInRun, SignInRun, int]:
+                   threads: int, workers: str = "auto") -> tuple[ServerFigures, SignInRun, SignInRun, int]:
     argv = [console_script("classroom-server"), "--data-dir", str(data_dir), "serve", "--host", "127.0.0.1",
-            "--port", "0", "--threads", str(threads)]
+            "--port", "0", "--threads", str(threads), "--workers", workers]
     with start_server(argv, env=clean_env()) as school:
         idle = school.memory()
         students = find_students(school.url, secrets)
@@ -311,7 +311,10 @@ def report(args: argparse.Namespace, school: ServerFigures, bare: ServerFigures,
         "",
         markdown_table(signin_header, signin_rows),
         "",
-        "Memory (VmRSS and VmHWM of the server process) and cold start (process start to the first 200 "
+        f"Memory (VmRSS and VmHWM of the server process; with `--workers {args.workers}`, worker processes "
+        "forked from the first one: the resident figure is then the sum of the processes' PSS, so that the "
+        "pages they share count once, and the peak the sum of their peaks) and cold start (process start to "
+        "the first 200 "
         f"on `/healthz`, or `/` for the bare app); up to {args.threads} sign-ins are checked at once, each "
         "with its own scrypt memory:",
         "",
@@ -332,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=50, help="wrk connections = signed-in sessions")
     parser.add_argument("--duration", type=int, default=20, help="seconds of each wrk run")
     parser.add_argument("--threads", type=int, default=8, help="worker threads of both servers")
+    parser.add_argument("--workers", default="auto", help="classroom-server worker processes (auto: one per CPU)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md",
                         help="the report whose load_home section is replaced")
     args = parser.parse_args(argv)
@@ -348,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"classroom-server: {args.connections} sign-ins twice, then wrk for {args.duration} s ...",
                   file=sys.stderr)
             school, sequential, concurrent, page_size = measure_school(data_dir, secrets, args.connections,
-                                                                       args.duration, args.threads)
+                                                                       args.duration, args.threads, args.workers)
     except BenchmarkError as exc:
         print(f"load_home: {exc}", file=sys.stderr)
         return 1

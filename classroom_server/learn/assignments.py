@@ -9,10 +9,8 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from peewee import fn
-
-from ..models import (Assignment, AssignmentItem, AssignmentStudent, ContentNode, ContentPack, LearningRecord,
-                      Membership, QuizAttempt, User, utcnow)
+from ..db import Prepared, database
+from ..models import Assignment, AssignmentItem, AssignmentStudent, LearningRecord, Membership, User, utcnow
 
 #: node kind -> the verbs that make it done
 DONE_VERBS = {"lesson": ("opened",), "media": ("opened",), "ebook": ("opened", "read"),
@@ -68,14 +66,39 @@ def get(user: User, assignment_id: str, now: datetime.datetime | None = None) ->
     return found
 
 
+def _in_list(count: int) -> str:
+    return "(" + ", ".join([database.obj.param] * count) + ")"
+
+
+class _PartsOf:
+    """The parts of some assignments in order: plain SQL (a student's home page asks every time)."""
+    columns = [field for field in AssignmentItem._meta.sorted_fields]
+
+    def many(self, assignment_ids: list[str]) -> list[AssignmentItem]:
+        names = ", ".join(f.column_name for f in self.columns)
+        cursor = database.execute_sql(f"SELECT {names} FROM assignment_item WHERE assignment_id IN "
+                                      f"{_in_list(len(assignment_ids))} ORDER BY position", assignment_ids)
+        rows = []
+        for values in cursor.fetchall():
+            row = AssignmentItem(__no_default__=1)
+            row.__data__ = {f.name: f.python_value(v) for f, v in zip(self.columns, values)}
+            rows.append(row)
+        return rows
+
+
+_PARTS = _PartsOf()
+
+
 def installed_nodes(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
     """(pack id, node id) -> (kind, title JSON) for the nodes that are installed."""
     if not pairs:
         return {}
-    packs = {pack_id for pack_id, _ in pairs}
-    rows = (ContentNode.select(ContentPack.pack_id, ContentNode.node_id, ContentNode.kind, ContentNode.title)
-            .join(ContentPack).where(ContentPack.pack_id.in_(packs),
-                                     ContentNode.node_id.in_({node_id for _, node_id in pairs})).tuples())
+    packs = sorted({pack_id for pack_id, _ in pairs})
+    nodes = sorted({node_id for _, node_id in pairs})
+    rows = database.execute_sql(
+        "SELECT p.pack_id, n.node_id, n.kind, n.title FROM content_node AS n JOIN content_pack AS p"
+        f" ON n.pack_id = p.id WHERE p.pack_id IN {_in_list(len(packs))} AND n.node_id IN {_in_list(len(nodes))}",
+        packs + nodes)
     return {(pack_id, node_id): (kind, title) for pack_id, node_id, kind, title in rows
             if (pack_id, node_id) in pairs}
 
@@ -86,30 +109,34 @@ def _last_done(user: User, pairs: set[tuple[str, str]],
     every assignment shown; each assignment then counts only what came after it was made)."""
     if not pairs:
         return {}
-    rows = (LearningRecord.select(LearningRecord.pack_id, LearningRecord.node_id, LearningRecord.verb,
-                                  fn.MAX(LearningRecord.created_at))
-            .where(LearningRecord.user == user.id, LearningRecord.created_at >= since,
-                   LearningRecord.verb.in_(("opened", "read", "completed")),
-                   LearningRecord.node_id.in_({node_id for _, node_id in pairs}))
-            .group_by(LearningRecord.pack_id, LearningRecord.node_id, LearningRecord.verb).tuples())
-    return {(pack_id, node_id, verb): when for pack_id, node_id, verb, when in rows if (pack_id, node_id) in pairs}
+    nodes = sorted({node_id for _, node_id in pairs})
+    param = database.obj.param
+    rows = database.execute_sql(
+        "SELECT pack_id, node_id, verb, MAX(created_at) FROM learning_record"
+        f" WHERE user_id = {param} AND created_at >= {param} AND verb IN ('opened', 'read', 'completed')"
+        f" AND node_id IN {_in_list(len(nodes))} GROUP BY pack_id, node_id, verb",
+        [user.id, LearningRecord.created_at.db_value(since), *nodes])
+    stored_at = LearningRecord.created_at.python_value
+    return {(pack_id, node_id, verb): stored_at(when) for pack_id, node_id, verb, when in rows
+            if (pack_id, node_id) in pairs}
 
 
 def _submitted(user: User, quiz_ids: list[str]) -> set[str]:
     if not quiz_ids:
         return set()
-    return {row[0] for row in QuizAttempt.select(QuizAttempt.assignment).where(
-        QuizAttempt.user == user.id, QuizAttempt.assignment.in_(quiz_ids),
-        QuizAttempt.submitted_at.is_null(False)).tuples()}
+    param = database.obj.param
+    return {row[0] for row in database.execute_sql(
+        f"SELECT assignment_id FROM quiz_attempt WHERE user_id = {param} AND assignment_id IN "
+        f"{_in_list(len(quiz_ids))} AND submitted_at IS NOT NULL", [user.id, *quiz_ids])}
 
 
 def describe(user: User, assignments: list[Assignment], now: datetime.datetime | None = None) -> list[StudentAssignment]:
     """Each assignment with its parts and how many of them this student has done."""
     now = now or utcnow()
     parts_of: dict[str, list[AssignmentItem]] = {a.id: [] for a in assignments}
-    for part in (AssignmentItem.select().where(AssignmentItem.assignment.in_(list(parts_of)))
-                 .order_by(AssignmentItem.position)):
-        parts_of[part.assignment_id].append(part)
+    if parts_of:
+        for part in _PARTS.many(list(parts_of)):
+            parts_of[part.assignment_id].append(part)
     pairs = {(p.pack_id, p.node_id) for parts in parts_of.values() for p in parts}
     nodes = installed_nodes(pairs)
     work = [a for a in assignments if a.kind != "quiz"]
@@ -134,10 +161,15 @@ def describe(user: User, assignments: list[Assignment], now: datetime.datetime |
     return result
 
 
+# Every student's home page runs this: its SQL is built once (db.Prepared). Parameters: the
+# student's id, "student", the student's id, now, now.
+_OPEN_NOW = Prepared(lambda: _open_for(User(id=0), datetime.datetime(2000, 1, 1)).where(
+    Assignment.closed_at.is_null() | (Assignment.closed_at > datetime.datetime(2000, 1, 1)))
+    .order_by(Assignment.due_at.is_null(), Assignment.due_at, Assignment.position, Assignment.created_at))
+
+
 def for_student(user: User, now: datetime.datetime | None = None) -> list[StudentAssignment]:
     """The student's open assignments: soonest due first, then in the teacher's order."""
     now = now or utcnow()
-    rows = list(_open_for(user, now).where(Assignment.closed_at.is_null() | (Assignment.closed_at > now))
-                .order_by(Assignment.due_at.is_null(), Assignment.due_at, Assignment.position,
-                          Assignment.created_at))
-    return describe(user, rows, now)
+    when = Assignment.starts_at.db_value(now)
+    return describe(user, _OPEN_NOW(user.id, "student", user.id, when, when), now)
