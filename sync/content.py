@@ -381,7 +381,10 @@ class Downloader:
         self._update(row, state="installed", error=None, finished_at=utcnow(), failures=0)
         if not result.unchanged:
             outcome.installed.append(name)
-        self.say(f"content: installed {name} ({result.files_stored} new file(s), {_mib(result.bytes_stored)})")
+        # The files came into the school's file store as they were verified, so install_pack finds
+        # them there: what this pack brought is what was missing when it started.
+        self.say(f"content: installed {name} ({len(files)} file(s) fetched, {_mib(left)}; "
+                 f"{len(manifest.files) - len(files)} already held)")
 
     def _manifest(self, catalog: protocol.Catalog, pack: protocol.CatalogPack, row: ContentDownload,
                   outcome: ContentOutcome) -> tuple[Manifest, bytes, bytes]:
