@@ -144,6 +144,17 @@ def test_wrong_answers_make_a_checkable_reason_and_needs_help(app, school, tutor
         assert "fractions.compare" in text and "4" in text and "items wrong" not in text
 
 
+def test_a_remembered_state_is_replayed_again_after_a_new_answer(app, school, tutor_pack):
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        write_answers(school.student, [("c0", False), ("c1", False)])
+        first = tutor.class_mastery([school.student]).rows[0][1]["fractions.compare"]
+        again = tutor.class_mastery([school.student]).rows[0][1]["fractions.compare"]
+        assert (again.answers, again.percent) == (first.answers, first.percent)  # remembered, the same
+        write_answers(school.student, [("c2", True), ("c3", True), ("c4", True)])
+        after = tutor.class_mastery([school.student]).rows[0][1]["fractions.compare"]
+        assert after.answers == first.answers + 3 and after.percent > first.percent
+
+
 def test_a_student_with_thousands_of_answers_is_fast_and_bounded(app, school, tutor_pack):
     with app.test_request_context():
         # 3,000 answers: first all wrong, then the latest 200 all right: the latest ones decide.

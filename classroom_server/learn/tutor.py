@@ -16,6 +16,7 @@ The model is domain.adaptive (pure). Here: the school's data around it.
 from __future__ import annotations
 
 import collections
+import copy
 import datetime
 import json
 import logging
@@ -147,6 +148,7 @@ class Library:
     topics: list[Topic] = field(default_factory=list)
     items: dict[str, Candidate] = field(default_factory=dict)
     skills: dict[str, list[Candidate]] = field(default_factory=dict)  # skill -> its items, in pack order
+    versions: tuple = ()  # (pack row, manifest sha) of every installed pack: what the library was built from
 
     def candidates(self, scope: str) -> list[Candidate]:
         """The items of a scope (`skill:<tag>` or `topic:<pack>/<node>`); UnknownScope if it has none."""
@@ -165,9 +167,10 @@ class Library:
 
 def library() -> Library:
     lib = Library()
-    for row_id, pack_id, sha, title in (ContentPack.select(ContentPack.id, ContentPack.pack_id,
-                                                           ContentPack.manifest_sha256, ContentPack.title)
-                                        .order_by(ContentPack.subject, ContentPack.pack_id).tuples()):
+    rows = list(ContentPack.select(ContentPack.id, ContentPack.pack_id, ContentPack.manifest_sha256,
+                                   ContentPack.title).order_by(ContentPack.subject, ContentPack.pack_id).tuples())
+    lib.versions = tuple((row_id, sha) for row_id, _, sha, _ in rows)
+    for row_id, pack_id, sha, title in rows:
         for topic in _pack_items(row_id, pack_id, sha, title).topics:
             lib.topics.append(topic)
             for candidate in topic.items:
@@ -233,8 +236,38 @@ def _as_seconds(when) -> float:
     return 0.0
 
 
+# Replayed states, remembered per process: a teacher's class page or a student's next question
+# replays only when the student has answered since (records are only ever added, so the newest
+# answer's seq tells). Keyed by database, student, model and installed packs; least recently used
+# dropped.
+_STATES: collections.OrderedDict = collections.OrderedDict()
+_STATES_LOCK = threading.Lock()
+STATES_KEPT = 2000
+
+
 def student_progress(user_id: int, lib: Library, model: adaptive.Model) -> Progress:
-    """Replay the student's latest answers (bounded per skill) through the model."""
+    """The student's state: their latest answers (bounded per skill) replayed through the model."""
+    param = database.obj.param
+    newest = database.execute_sql(
+        f"SELECT MAX(seq) FROM learning_record WHERE user_id = {param} AND verb = 'answered'", (user_id,)
+    ).fetchone()[0] or 0
+    key = (getattr(database.obj, "database", None), user_id, id(model), lib.versions)
+    with _STATES_LOCK:
+        kept = _STATES.get(key)
+        if kept is not None and kept[0] == newest and kept[1] is model:
+            _STATES.move_to_end(key)
+            # A copy: callers may go on to update their state; the remembered one stays as replayed.
+            return Progress(copy.deepcopy(kept[2].state), collections.Counter(kept[2].tries))
+    progress = _replay(user_id, lib, model)
+    with _STATES_LOCK:
+        _STATES[key] = (newest, model, progress)
+        _STATES.move_to_end(key)
+        while len(_STATES) > STATES_KEPT:
+            _STATES.popitem(last=False)
+    return Progress(copy.deepcopy(progress.state), collections.Counter(progress.tries))
+
+
+def _replay(user_id: int, lib: Library, model: adaptive.Model) -> Progress:
     # Plain SQL: turning thousands of rows into Python values through peewee cost a third of the
     # class mastery page; the times are read as they come (_as_seconds takes text or datetime).
     param = database.obj.param
