@@ -5,7 +5,7 @@ Run from the repository root, with the project installed in the venv and `wrk` a
     python benchmarks/nginx_front.py [--connections 50] [--duration 10] [--out docs/BENCHMARKS.md]
 
 It makes the demo school in a temporary folder, starts the server the way the --with-nginx
-drop-in does (`deploy/serve_behind_proxy.py`: `classroom-server serve` trusting nginx's
+drop-in does (`classroom-server serve` with `[server] trusted_proxy = 127.0.0.1`: trusting nginx's
 X-Forwarded-For), renders the nginx site exactly as install.sh does (`deploy/helper.py render`,
 headers and file types read from the app) into an nginx with Debian's defaults (worker_processes
 auto, sendfile, gzip), and loads the same URLs once on waitress directly and once through nginx:
@@ -31,8 +31,8 @@ from pathlib import Path
 import requests
 
 from content import Load, free_port, load
-from harness import (REPO, BenchmarkError, clean_env, http_session, machine_facts, markdown_table, replace_section,
-                     start_server, text_table)
+from harness import (REPO, BenchmarkError, clean_env, console_script, http_session, machine_facts, markdown_table,
+                     replace_section, start_server, text_table)
 from load_home import find_students, make_demo, sign_in
 
 NAME = "nginx"
@@ -166,8 +166,9 @@ def check(direct: str, front: str, case: Case) -> None:
 def measure(data_dir: Path, folder: Path, connections: int, duration: int) -> tuple[list[Pair], str]:
     secrets = make_demo(data_dir)
     sha = put_video(data_dir)
-    argv = [sys.executable, str(REPO / "deploy" / "serve_behind_proxy.py"), "--host", "127.0.0.1", "--port", "0"]
-    with start_server(argv, env={**clean_env(), "CLASSROOM_DATA_DIR": str(data_dir)}) as server:
+    argv = [console_script("classroom-server"), "serve", "--host", "127.0.0.1", "--port", "0"]
+    env = {**clean_env(), "CLASSROOM_DATA_DIR": str(data_dir), "CLASSROOM_SERVER_TRUSTED_PROXY": "127.0.0.1"}
+    with start_server(argv, env=env) as server:
         port = int(server.url.rstrip("/").rsplit(":", 1)[1])
         student = find_students(server.url, secrets)[0]
         cookie = sign_in(server.url, student).cookie
@@ -222,7 +223,7 @@ def report(args: argparse.Namespace, pairs: list[Pair], nginx: str, loadavg: str
         f"{args.duration}` on {facts['cores (nproc)']} cores, {facts['memory (free -h)']}, {facts['CPU']}, Python "
         f"{facts['Python']}, {facts['wrk']}, {nginx} (load average before the run: {loadavg}), all on loopback, one "
         f"load at a time. The demo school; the server as `install.sh --with-nginx` starts it "
-        f"(`deploy/serve_behind_proxy.py`, 8 threads, on one CPU as `serve` does by default); the nginx site "
+        f"(`classroom-server serve` trusting nginx at 127.0.0.1 for the device's address, 8 threads, `[server] workers = auto`); the nginx site "
         f"rendered by `deploy/helper.py` as install.sh does, in an nginx with Debian's defaults (worker_processes "
         f"auto, sendfile, gzip). The same URLs with the same headers, once on waitress directly and once through "
         f"nginx, each answer checked alike first; `wrk -t2 -c{args.connections} -d{args.duration}s`, client and "

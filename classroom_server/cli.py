@@ -150,7 +150,8 @@ def _serve(app, settings: Settings, banner: list[str] | None = None, one_cpu: bo
     if workers == 1:
         if one_cpu:
             serving.pin_to_one_cpu()
-        server = serving.make_server(app, sockets[0], settings.server_threads, MAX_PACK_UPLOAD)
+        server = serving.make_server(app, sockets[0], settings.server_threads, MAX_PACK_UPLOAD,
+                                     settings.server_trusted_proxy)
     host = "127.0.0.1" if settings.server_host in ("0.0.0.0", "::", "") else settings.server_host
     what = f"{workers} worker processes, " if workers > 1 else ""
     click.echo(f"Serving on http://{host}:{port}/  ({what}data: {settings.data_dir})", err=True)
@@ -159,7 +160,7 @@ def _serve(app, settings: Settings, banner: list[str] | None = None, one_cpu: bo
     sys.stderr.flush()
     if server is None:
         status = serving.serve_workers(app, sockets, settings.server_threads, one_cpu, MAX_PACK_UPLOAD,
-                                       before_fork=database.close)
+                                       before_fork=database.close, trusted_proxy=settings.server_trusted_proxy)
         click.echo("stopped", err=True)
         sys.exit(status)
     try:

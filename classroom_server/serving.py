@@ -84,14 +84,20 @@ def listening_sockets(host: str, port: int, count: int, backlog: int = 1024) -> 
     return sockets
 
 
-def make_server(app, sock: socket.socket, threads: int, max_request_body_size: int):
+def make_server(app, sock: socket.socket, threads: int, max_request_body_size: int, trusted_proxy: str = ""):
+    """A waitress server on `sock`; with `trusted_proxy`, requests from that address are taken to be
+    from the device its X-Forwarded-For names (sign-in limits and the audit log count per device)."""
     from waitress import create_server
     # At 9:00 every thread is busy for a moment; a warning per queued request would only fill the log.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    proxy = {}
+    if trusted_proxy:
+        proxy = {"trusted_proxy": trusted_proxy, "trusted_proxy_count": 1,
+                 "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"}}
     # poll(): select() cannot watch more than 1024 sockets.
     return create_server(app, sockets=[sock], threads=threads, ident="classroom-server",
                          connection_limit=CONNECTION_LIMIT, asyncore_use_poll=True,
-                         max_request_body_size=max_request_body_size)
+                         max_request_body_size=max_request_body_size, **proxy)
 
 
 def _die_with_parent() -> None:
@@ -104,7 +110,7 @@ def _die_with_parent() -> None:
 
 
 def _run_worker(app, sock: socket.socket, index: int, threads: int, one_cpu: bool,
-                max_request_body_size: int, parent: int) -> None:
+                max_request_body_size: int, parent: int, trusted_proxy: str) -> None:
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before prctl took hold
         os._exit(0)
@@ -112,7 +118,7 @@ def _run_worker(app, sock: socket.socket, index: int, threads: int, one_cpu: boo
         signal.signal(name, signal.SIG_DFL)
     if one_cpu:
         pin_to_one_cpu(index)
-    server = make_server(app, sock, threads, max_request_body_size)
+    server = make_server(app, sock, threads, max_request_body_size, trusted_proxy)
     try:
         server.run()
     finally:
@@ -124,7 +130,7 @@ class _Stop(Exception):
 
 
 def serve_workers(app, sockets: list[socket.socket], threads: int, one_cpu: bool,
-                  max_request_body_size: int, before_fork: Callable[[], None]) -> int:
+                  max_request_body_size: int, before_fork: Callable[[], None], trusted_proxy: str = "") -> int:
     """Fork one worker per socket and supervise them until SIGTERM/SIGINT; the exit status."""
     parent = os.getpid()
     workers: dict[int, tuple[int, float]] = {}  # pid -> (index, started)
@@ -138,7 +144,8 @@ def serve_workers(app, sockets: list[socket.socket], threads: int, one_cpu: bool
         if pid == 0:
             status = 0
             try:
-                _run_worker(app, sockets[index], index, threads, one_cpu, max_request_body_size, parent)
+                _run_worker(app, sockets[index], index, threads, one_cpu, max_request_body_size, parent,
+                            trusted_proxy)
             except BaseException:  # noqa: BLE001 - reported, then the worker ends with status 1
                 log.exception("worker %d stopped", index)
                 status = 1

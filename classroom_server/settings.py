@@ -8,6 +8,7 @@ import base64
 import configparser
 import contextlib
 import dataclasses
+import ipaddress
 import logging
 import os
 import re
@@ -45,6 +46,17 @@ def parse_workers(raw: str) -> str | int:
     if not text.isdigit() or not 1 <= int(text) <= 64:
         raise ValueError("expected auto or a whole number of processes from 1 to 64")
     return int(text)
+
+
+def _proxy_address(raw: str) -> str:
+    """An IP address (the proxy's, as the server sees it), or empty."""
+    text = raw.strip()
+    if text:
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            raise ValueError("expected the IP address the proxy connects from, e.g. 127.0.0.1, or nothing") from None
+    return text
 
 
 def _positive_int(raw: str) -> int:
@@ -184,6 +196,9 @@ OPTIONS: tuple[Option, ...] = (
            "Waitress worker threads; 8 suits a 2-core mini-PC serving a whole school."),
     Option("server", "workers", parse_workers, "auto",
            "Web server processes: 'auto' (one per CPU, up to 4) or a number; each answers on one CPU."),
+    Option("server", "trusted_proxy", _proxy_address, "",
+           "Address of a reverse proxy in front (127.0.0.1 for install.sh --with-nginx) whose "
+           "X-Forwarded-For and X-Forwarded-Proto headers are believed; empty: none is."),
     Option("server", "secure_cookies", _parse_bool, "no",
            "Send session cookies only over HTTPS; turn on when a TLS proxy sits in front."),
     Option("server", "session_hours", _positive_int, "12",
@@ -243,6 +258,7 @@ class Settings:
     server_port: int
     server_threads: int
     server_workers: str | int
+    server_trusted_proxy: str
     server_secure_cookies: bool
     server_session_hours: int
     database_url: str

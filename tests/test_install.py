@@ -436,7 +436,8 @@ def test_with_nginx_writes_the_site_the_drop_in_and_the_folder_modes(with_nginx,
     types = (nginx / "snippets/classroom-server-types.conf").read_text()
     assert re.search(r"^\s+video/mp4 .*\bmp4\b", types, re.M) and "charset utf-8;" in types
     dropin = (root.units / "classroom-server.service.d/nginx.conf").read_text()
-    assert "Environment=CLASSROOM_SERVER_HOST=127.0.0.1" in dropin and "serve_behind_proxy.py" in dropin
+    assert "Environment=CLASSROOM_SERVER_HOST=127.0.0.1" in dropin
+    assert "Environment=CLASSROOM_SERVER_TRUSTED_PROXY=127.0.0.1" in dropin and "ExecStart" not in dropin
     # nginx may enter the data folder to reach the content files, and nothing else.
     assert mode(root.data) == 0o751
     assert mode(root.data / "content") == 0o2750 and mode(root.data / "content/blobs") == 0o2750
@@ -488,8 +489,8 @@ def nginx_front(with_nginx, root, tmp_path_factory):
     """The installed site in a real nginx, in front of the server as the drop-in starts it."""
     needs_nginx()
     # Few wrong sign-ins per address, many per account: what the limit counts is the address.
-    server = serve(root, program=[root.bin("python"), str(root.prefix / "current/deploy/serve_behind_proxy.py")],
-                   env={"CLASSROOM_SECURITY_ADDRESS_ATTEMPTS": "2", "CLASSROOM_SECURITY_ACCOUNT_ATTEMPTS": "50"})
+    server = serve(root, env={"CLASSROOM_SECURITY_ADDRESS_ATTEMPTS": "2", "CLASSROOM_SECURITY_ACCOUNT_ATTEMPTS": "50",
+                              "CLASSROOM_SERVER_TRUSTED_PROXY": "127.0.0.1"})
     direct = server.wait()
     nginx = Nginx(root, tmp_path_factory.mktemp("nginx"), int(direct.rsplit(":", 1)[1].strip("/")))
     checked = nginx.check()

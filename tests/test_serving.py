@@ -154,3 +154,30 @@ def test_bad_workers_value_is_refused_with_the_fix(tmp_path):
                            "--port", "0", "--workers", "many"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "expected auto or a whole number" in done.stderr
+
+
+def staff_signin(url: str, password: str, forwarded_for: str) -> int:
+    with requests.Session() as client:
+        page = client.get(url + "/signin", timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        return client.post(url + "/signin/staff", data={"csrf_token": token, "username": "boss", "password": password},
+                           headers={"X-Forwarded-For": forwarded_for}, allow_redirects=False, timeout=30).status_code
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_x_forwarded_for_counts_only_from_the_trusted_proxy(tmp_path, trusted):
+    (tmp_path / "password").write_text(PASSWORD)
+    subprocess.run([sys.executable, "-m", "classroom_server.cli", "--data-dir", str(tmp_path), "init",
+                    "--admin", "boss", "--password-file", str(tmp_path / "password")], check=True,
+                   capture_output=True)
+    settings = "[security]\naddress_attempts = 2\naccount_attempts = 50\n"
+    if trusted:
+        settings += "[server]\ntrusted_proxy = 127.0.0.1\n"
+    (tmp_path / "classroom-server.ini").write_text(settings)
+    with serving(tmp_path, "--workers", "1") as (_, url):
+        # Two wrong passwords "from" 10.0.0.2 lock that address out.
+        assert [staff_signin(url, "wrong", "10.0.0.2") for _ in range(2)] == [401, 401]
+        assert staff_signin(url, PASSWORD, "10.0.0.2") == 429
+        # Another device behind a trusted proxy is not locked out; without a trusted proxy the header
+        # is anyone's to write, so the limit counted the real peer (127.0.0.1) and holds for it.
+        assert staff_signin(url, PASSWORD, "10.0.0.3") == (302 if trusted else 429)
