@@ -103,6 +103,7 @@ class ContentPack(BaseModel):
     languages = TextField()  # JSON list
     license = CharField(max_length=128)
     authors = TextField()  # JSON list
+    skill_titles = TextField(default="{}")  # JSON: pack.json `skills`, skill tag -> texts by language
     review_status = CharField(max_length=16)
     review_body = CharField(max_length=255, null=True)
     review_date = CharField(max_length=10, null=True)

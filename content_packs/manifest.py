@@ -103,6 +103,7 @@ class _Checker:
     def __init__(self, files: dict[str, FileEntry], document: str = "pack.json"):
         self.files = files
         self.node_ids: set[str] = set()
+        self.skill_tags: set[str] = set()  # every skill tag an item uses
         self.document = document
 
     def fail(self, where: str, what: str, **params: object) -> None:
@@ -121,6 +122,20 @@ class _Checker:
                           choices=", ".join(LANGUAGES))
             if not isinstance(text, str) or not text.strip():
                 self.fail(f"{where}.{language}", "expected a non-empty text")
+
+    def skill_titles(self, value: Any) -> None:
+        """The optional top-level `skills`: a title by language for skill tags the pack's items use."""
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            self.fail("skills", 'expected skill tags with their titles by language, e.g. '
+                      '{"fractions.compare": {"kk": "...", "ru": "..."}}')
+        for tag, title in value.items():
+            where = f"skill {tag[:128]!r}"
+            if tag not in self.skill_tags:
+                # Most likely a typo, which would leave the real tag without its title.
+                self.fail(where, "no item of this pack has this skill tag; fix the tag or remove its title")
+            self.text(title, where)
 
     def file_ref(self, value: Any, where: str) -> None:
         if not isinstance(value, str) or value not in self.files:
@@ -205,6 +220,7 @@ class _Checker:
         if not isinstance(skills, list) or not skills or not all(isinstance(s, str) and _ID.match(s)
                                                                  for s in skills):
             self.fail(f"{where}.skills", "expected a list of skill tags (lowercase ids)")
+        self.skill_tags.update(skills)
         hints = item.get("hints", [])
         if not isinstance(hints, list):
             self.fail(f"{where}.hints", "expected a list of texts by language")
@@ -401,6 +417,7 @@ def parse_manifest(raw: bytes) -> Manifest:
         checker.fail("nodes", "expected a list with at least one node")
     for index, node in enumerate(nodes):
         checker.node(node, f"nodes[{index}]")
+    checker.skill_titles(data.get("skills"))  # after the nodes: it needs the tags their items use
     return Manifest(data=data, files=tuple(files))
 
 

@@ -412,6 +412,17 @@ BAD_JSON = {
         r"node 'quiz'.items\[0\].choices\[0\]: expected"),
     "unknown-node-kind": (encode(changed(lambda d: lesson(d).update(kind="applet"))),
                           "node 'intro'.kind: 'applet' is not one of"),
+    "skills-not-an-object": (encode(manifest(skills=["fractions.compare"])),
+                             "pack.json skills: expected skill tags with their titles by language"),
+    "skill-title-for-a-tag-no-item-uses": (  # a misspelt tag would leave the real one untitled
+        encode(manifest(skills={"fractions.compare": {"kk": "Салыстыру"}, "fractions.comapre": {"kk": "Салыстыру"}})),
+        "pack.json skill 'fractions.comapre': no item of this pack has this skill tag"),
+    "skill-title-not-texts": (encode(manifest(skills={"fractions.compare": "Comparing fractions"})),
+                              "pack.json skill 'fractions.compare': expected texts by language"),
+    "skill-title-empty": (encode(manifest(skills={"fractions.compare": {"kk": "Салыстыру", "ru": "  "}})),
+                          "pack.json skill 'fractions.compare'.ru: expected a non-empty text"),
+    "skill-title-in-an-unknown-language": (encode(manifest(skills={"fractions.compare": {"de": "Vergleichen"}})),
+                                           "pack.json skill 'fractions.compare': language 'de' is not one of"),
 }
 
 
@@ -568,7 +579,7 @@ JUNK = [None, True, -1, 2**40, 0.5, "", "x", "../x", "lessons/intro.kk.html", []
         {"kk": 1}, {"xx": "y"}, {"kk": "x"}, {"kk": "lessons/intro.kk.html"}, ["a"],
         [{"id": "a", "text": {"kk": "t"}}]]
 OPTIONAL_KEYS = ["content", "transcript", "media", "pdf", "children", "items", "choices", "pairs", "accepted",
-                 "answer", "tolerance", "attempts", "hints", "explanation", "description", "body", "date"]
+                 "answer", "tolerance", "attempts", "hints", "explanation", "description", "body", "date", "skills"]
 
 
 def key_paths(value, prefix: tuple = ()):

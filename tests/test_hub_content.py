@@ -28,6 +28,7 @@ from tests.hubprocess import HubProcess, console_script
 from tests.packs import pack_source
 
 REPO = Path(__file__).resolve().parent.parent
+MATH_VERSION = json.loads((SAMPLES / "math5-fractions" / "pack.json").read_text(encoding="utf-8"))["version"]
 TOKEN = "content-dashboard-token"
 
 
@@ -198,7 +199,7 @@ def test_publish_refuses_unreviewed_tampered_and_badly_targeted_packs(hub, schoo
 
 def test_publish_signs_stores_blobs_and_lists_the_pack_for_every_school(hub, schools, math_pack):
     out = ok(hub, "pack", "publish", str(math_pack), "--all-schools")
-    assert "published kz.sample.math5-fractions 1.0.0 to all schools" in out
+    assert f"published kz.sample.math5-fractions {MATH_VERSION} to all schools" in out
     again = ok(hub, "pack", "publish", str(math_pack))
     assert "published already with this content" in again and "nothing changed" in again
 
@@ -209,7 +210,7 @@ def test_publish_signs_stores_blobs_and_lists_the_pack_for_every_school(hub, sch
     parsed = protocol.parse_catalog(body)  # what the school's agent reads it with
     assert "kz.sample.math5-fractions" in {p.id for p in parsed.packs}
     entry = next(p for p in body["packs"] if p["id"] == "kz.sample.math5-fractions")
-    assert entry["version"] == "1.0.0" and entry["title"]["kk"].startswith("Математика")
+    assert entry["version"] == MATH_VERSION and entry["title"]["kk"].startswith("Математика")
 
     # The school's whole path: pack.json by its hash, the signature by a trusted key, every file by hash.
     base = body["blob_base_url"]
@@ -380,7 +381,7 @@ def test_blob_base_url_setting_points_the_catalog_at_a_static_host(tmp_path, mat
         ok(other, "pack", "publish", str(math_pack), "--region", "West")
         body = catalog(other, school)
         assert body["blob_base_url"] == "https://cdn.example.kz/classroom/"
-        assert listed(body) == {"kz.sample.math5-fractions": "1.0.0"}
+        assert listed(body) == {"kz.sample.math5-fractions": MATH_VERSION}
 
 
 # --- state and the dashboard ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from classroom_server.content.services import BlobStore, ImportRefused, install_pack, remove_pack
 from classroom_server.models import ContentFile, ContentNode, ContentPack
 from content_packs.manifest import InvalidPack
+from content_packs.samples import HERE as SAMPLES
 from content_packs.signing import SignatureError
 
 from .packs import build, make_key, pack_source
@@ -160,6 +161,38 @@ def test_bad_manifest_is_named(tmp_path):
     (source / "pack.json").write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(InvalidPack, match="node 'intro'.content.kk: 'lessons/missing.html' is not a file listed"):
         build_pack(source, tmp_path / "x.ckpack")
+
+
+def test_skill_titles_are_kept_per_installed_version(app, settings, tmp_path, key):
+    """pack.json `skills` is optional: without it nothing is stored (pages show the tags); with it the titles
+    are kept with the pack, and the next version's titles replace them."""
+    key_path, public = key
+    install_pack(build(pack_source(tmp_path / "v1"), tmp_path / "v1.ckpack", key_path), settings.data_dir, (public,))
+    assert json.loads(ContentPack.get(ContentPack.pack_id == "test.algebra").skill_titles) == {}
+    source = pack_source(tmp_path / "v2", version="1.1.0")
+    data = json.loads((source / "pack.json").read_text(encoding="utf-8"))
+    titles = {"fractions.add": {"kk": "Бөлшектерді қосу", "ru": "Сложение дробей", "en": "Adding fractions"}}
+    data["skills"] = titles
+    (source / "pack.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    install_pack(build(source, tmp_path / "v2.ckpack", key_path), settings.data_dir, (public,))
+    assert json.loads(ContentPack.get(ContentPack.pack_id == "test.algebra").skill_titles) == titles
+
+
+def _item_skills(nodes: list) -> list[str]:
+    found: list[str] = []
+    for node in nodes:
+        for item in node.get("items", []):
+            found += [tag for tag in item["skills"] if tag not in found]
+        found += [tag for tag in _item_skills(node.get("children", [])) if tag not in found]
+    return found
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in SAMPLES.iterdir() if (p / "pack.json").is_file()))
+def test_sample_packs_title_every_skill_tag_in_kk_ru_and_en(folder):
+    data = json.loads((SAMPLES / folder / "pack.json").read_text(encoding="utf-8"))
+    assert sorted(data["skills"]) == sorted(_item_skills(data["nodes"]))
+    for tag, title in data["skills"].items():
+        assert set(title) == {"kk", "ru", "en"} and all(text.strip() for text in title.values()), tag
 
 
 def test_files_left_by_a_power_cut_mid_copy_are_cleaned_by_the_next_import(app, settings, tmp_path, key):

@@ -38,7 +38,12 @@ BOTH = [_single("both", ["fractions.add", "fractions.compare"], difficulty=1)]
 UNTAGGED = [_single("loose1", ["misc.placeholder"]), _single("loose2", ["misc.placeholder"])]
 
 
-def tutor_source(folder):
+# Titles for two of the tags (pack.json `skills`); fractions.add only in English, misc.placeholder none.
+TITLES = {"fractions.compare": {"kk": "Бөлшектерді салыстыру", "ru": "Сравнение дробей", "en": "Comparing fractions"},
+          "fractions.add": {"en": "Adding fractions"}}
+
+
+def tutor_source(folder, skills=None):
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {
         "format_version": 1, "id": PACK, "version": "1.0.0", "title": {"en": "Tutor pack", "kk": "Жаттығу"},
@@ -52,18 +57,31 @@ def tutor_source(folder):
             {"id": "misc", "kind": "exercise", "title": {"en": "Odds and ends"}, "items": UNTAGGED},
         ],
     }
+    if skills is not None:
+        manifest["skills"] = skills
     (folder / "pack.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     return folder
 
 
-@pytest.fixture
-def tutor_pack(app, settings, tmp_path):
+def install_tutor_pack(app, settings, tmp_path, skills=None):
     from classroom_server.content.services import install_pack
     key_path, public = make_key(tmp_path)
-    ckpack = build(tutor_source(tmp_path / "tutor-src"), tmp_path / "tutor.ckpack", key_path)
+    ckpack = build(tutor_source(tmp_path / "tutor-src", skills), tmp_path / "tutor.ckpack", key_path)
     with app.app_context():
         install_pack(ckpack, settings.data_dir, (public,))
         strip_skills()
+
+
+@pytest.fixture
+def tutor_pack(app, settings, tmp_path):
+    """The tutor pack without skill titles: pages show the tags."""
+    install_tutor_pack(app, settings, tmp_path)
+
+
+@pytest.fixture
+def titled_pack(app, settings, tmp_path):
+    """The tutor pack with TITLES for its skill tags."""
+    install_tutor_pack(app, settings, tmp_path, TITLES)
 
 
 def strip_skills():
@@ -119,6 +137,7 @@ def test_a_new_student_gets_a_first_item_with_a_reason_and_the_decision_is_recor
         assert 0.3 < choice.decision.p < 0.95
         assert tutor.reason_text(choice.decision.reason.msgid, choice.decision.reason.params) \
             == "fractions.compare not practised yet"
+        assert choice.why == "fractions.compare not practised yet"  # no title in the pack: the tag
         row = PracticeDecision.get_by_id(choice.decision_id)
         assert (row.user_id, row.pack_id, row.node_id, row.item_id, row.kind) == \
             (school.student.id, PACK, "ex.compare", "c0", "new")
@@ -257,6 +276,8 @@ def test_teacher_sees_the_heatmap_and_who_needs_help(app, school, tutor_pack, cl
     assert page.status_code == 200
     assert "Әлия Нұрланқызы" in html and "fractions.add" in html
     assert "3 of the last 4 fractions.add items wrong" in html
+    assert '<th scope="col" title="fractions.add">fractions.add</th>' in html  # no title: the tag, once
+    assert 'class="skill-tag"' not in html
     assert re.search(r"\d+%</td>", html)
     # Another teacher's class: refused.
     assert client.get(f"/coach/class/{school.other_class.id}/mastery").status_code == 403
@@ -264,6 +285,60 @@ def test_teacher_sees_the_heatmap_and_who_needs_help(app, school, tutor_pack, cl
     student = app.test_client()
     sign_in_as(student, school, "student")
     assert student.get(f"/coach/class/{school.pin_class.id}/mastery").status_code == 403
+
+
+# --- skill titles (pack.json `skills`) ---------------------------------------------------------------
+
+def test_reasons_name_the_skill_by_its_title_and_the_decision_keeps_the_tag(app, school, titled_pack):
+    for language, expected in (("en", "Comparing fractions not practised yet"),
+                               ("ru", "Сравнение дробей"), ("kk", "Бөлшектерді салыстыру")):
+        with app.test_request_context(headers={"Accept-Language": language}):
+            choice = tutor.recommend(school.student, "skill:fractions.compare")
+            assert expected in choice.why and "fractions.compare" not in choice.why
+            row = PracticeDecision.get_by_id(choice.decision_id)
+            assert row.skill == "fractions.compare" and json.loads(row.reason_params) == {"skill": "fractions.compare"}
+            # A tag without a title, or one the reader's language lacks: the tag, or the language there is.
+            lib = tutor.library()
+            assert lib.skill_name("fractions.add") == "Adding fractions"
+            assert lib.skill_name("misc.placeholder") == "misc.placeholder"
+    assert tutor.reason_text("%(skill)s not practised yet", {"skill": "x.y"}, {"other": "Other"}) == \
+        "x.y not practised yet"
+
+
+@pytest.mark.parametrize("language", ["kk", "ru", "en"])
+def test_student_pages_show_skill_titles(app, school, titled_pack, client, language):
+    title = TITLES["fractions.compare"][language]
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+    sign_in_as(client, school, "student")
+    listing = client.get("/learn/adaptive/").get_data(as_text=True)
+    assert f'<span class="mastery-text">{title}: ' in listing and "Adding fractions: " in listing
+    assert "fractions.compare:" not in listing and "fractions.add:" not in listing
+    assert 'href="/learn/adaptive/skill/fractions.compare"' in listing  # links keep the tag
+    assert 'data-skill="fractions.compare"' in listing
+
+    page = client.get("/learn/adaptive/skill/fractions.compare").get_data(as_text=True)
+    why = re.search(r'<p class="help why">(.*?)</p>', page, re.S).group(1)
+    assert title in why and "fractions.compare" not in why
+    assert re.search(rf"<h1>[^<]*{title}</h1>", page)
+    feedback = answer_form(client, page, "a").get_data(as_text=True)
+    assert re.search(rf'<span class="mastery-text">{title}: ', feedback)
+
+
+@pytest.mark.parametrize("language", ["kk", "ru", "en"])
+def test_teacher_heatmap_shows_skill_titles_with_their_tags(app, school, titled_pack, client, language):
+    title = TITLES["fractions.compare"][language]
+    with app.app_context():
+        write_answers(school.student, [("c0", False), ("c1", False), ("c2", False), ("c3", False), ("a0", True)])
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+    sign_in_as(client, school, "teacher")
+    html = client.get(f"/coach/class/{school.pin_class.id}/mastery").get_data(as_text=True)
+    assert f'<th scope="col" title="fractions.compare">{title} <small class="skill-tag">fractions.compare</small></th>' \
+        in html
+    assert '<th scope="col" title="fractions.add">Adding fractions <small class="skill-tag">fractions.add</small></th>' \
+        in html
+    reason = re.search(r'<span class="reason">(.*?)</span>', html, re.S).group(1)
+    assert title in reason and "fractions.compare" not in reason and "4" in reason
+    assert re.search(rf'<span title="fractions.compare">{title}, ', html)
 
 
 # --- the nightly fit -----------------------------------------------------------------------------

@@ -248,6 +248,7 @@ def _switch(manifest: Manifest, manifest_sha: str, reviewed: bool, signer: str |
                   subject=data["subject"], grades=json.dumps(data["grades"]),
                   languages=json.dumps(data["languages"]), license=data["license"],
                   authors=json.dumps(data["authors"], ensure_ascii=False), review_status=review["status"],
+                  skill_titles=json.dumps(data.get("skills") or {}, ensure_ascii=False),
                   review_body=review.get("body"), review_date=review.get("date"), reviewed=reviewed,
                   signer_key=signer, manifest_sha256=manifest_sha, total_size=manifest.total_size,
                   installed_at=utcnow())

@@ -3,7 +3,8 @@ heatmap, and the nightly fit of the model's parameters (run by the sync agent).
 
 The model is domain.adaptive (pure). Here: the school's data around it.
 - Items and skills come from the installed packs (the library every student sees), read once per
-  pack version (cached by the pack's manifest SHA-256).
+  pack version (cached by the pack's manifest SHA-256), with the titles packs give their skill tags
+  (pages show a skill by its title in the reader's language; stored decisions keep the tag).
 - A student's state is rebuilt from their own answer records, newest first and bounded (at most
   `PER_SKILL` answers per skill, `READ_LIMIT` records in all), so a student with thousands of
   answers costs what one with a few hundred does. The answer path stays one insert.
@@ -24,12 +25,13 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from flask_babel import gettext
 
 from ..db import GroupCommit, database
 from ..domain import adaptive
+from ..i18n import localized
 from ..models import AdaptiveParams, ContentNode, ContentPack, LearningRecord, PracticeDecision, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ class PackItems:
     pack_id: str
     sha: str
     topics: tuple[Topic, ...]
+    skill_titles: dict[str, dict]  # skill tag -> texts by language (pack.json `skills`)
 
 
 _PACKS: dict[tuple[str, str], PackItems] = {}
@@ -103,6 +106,8 @@ def _pack_items(pack_row_id: int, pack_id: str, sha: str, pack_title: str) -> Pa
     by_id = {node_id: (parent, kind, title) for node_id, parent, kind, title, _ in nodes}
     grouped: dict[str, list[Candidate]] = {}
     titles: dict[str, str] = {}
+    skill_titles = _skill_titles(ContentPack.select(ContentPack.skill_titles)
+                                 .where(ContentPack.id == pack_row_id).scalar())
     for node_id, parent, kind, title, data in nodes:
         if kind != "exercise":
             continue
@@ -134,12 +139,24 @@ def _pack_items(pack_row_id: int, pack_id: str, sha: str, pack_title: str) -> Pa
     for topic_id, items in grouped.items():
         skills = tuple(dict.fromkeys(s for c in items for s in c.item.skills))
         topics.append(Topic(pack_id, topic_id, titles[topic_id], pack_title, skills, tuple(items)))
-    found = PackItems(pack_id, sha, tuple(topics))
+    found = PackItems(pack_id, sha, tuple(topics), skill_titles)
     with _PACKS_LOCK:
         for key in [key for key in _PACKS if key[0] == pack_id]:
             del _PACKS[key]  # an older version of the pack
         _PACKS[(pack_id, sha)] = found
     return found
+
+
+def _skill_titles(stored: str | None) -> dict[str, dict]:
+    """A pack's skill titles as stored (checked at install); only well-formed entries are kept."""
+    try:
+        titles = json.loads(stored or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(titles, dict):
+        return {}
+    return {tag: texts for tag, texts in titles.items()
+            if isinstance(texts, dict) and texts and all(isinstance(t, str) for t in texts.values())}
 
 
 @dataclass
@@ -148,6 +165,7 @@ class Library:
     topics: list[Topic] = field(default_factory=list)
     items: dict[str, Candidate] = field(default_factory=dict)
     skills: dict[str, list[Candidate]] = field(default_factory=dict)  # skill -> its items, in pack order
+    skill_titles: dict[str, dict] = field(default_factory=dict)  # skill -> texts by language; the first pack's
     versions: tuple = ()  # (pack row, manifest sha) of every installed pack: what the library was built from
 
     def candidates(self, scope: str) -> list[Candidate]:
@@ -164,6 +182,13 @@ class Library:
     def topic(self, scope: str) -> Topic | None:
         return next((t for t in self.topics if t.scope == scope), None)
 
+    def skill_name(self, skill: str, language: str | None = None) -> str:
+        """What a page calls a skill: its title in the reader's language, else its tag."""
+        return localized(self.skill_titles.get(skill), language) or skill
+
+    def skill_names(self, skills, language: str | None = None) -> dict[str, str]:
+        return {skill: self.skill_name(skill, language) for skill in skills}
+
 
 def library() -> Library:
     lib = Library()
@@ -171,7 +196,10 @@ def library() -> Library:
                                    ContentPack.title).order_by(ContentPack.subject, ContentPack.pack_id).tuples())
     lib.versions = tuple((row_id, sha) for row_id, _, sha, _ in rows)
     for row_id, pack_id, sha, title in rows:
-        for topic in _pack_items(row_id, pack_id, sha, title).topics:
+        pack = _pack_items(row_id, pack_id, sha, title)
+        for skill, texts in pack.skill_titles.items():
+            lib.skill_titles.setdefault(skill, texts)
+        for topic in pack.topics:
             lib.topics.append(topic)
             for candidate in topic.items:
                 lib.items[candidate.item.key] = candidate
@@ -299,17 +327,24 @@ class SkillMastery:
     skill: str
     p: float | None  # None: never practised
     answers: int
+    title: str | None = None  # the skill's title in the reader's language (Library.skill_name); None: the tag
+
+    @property
+    def name(self) -> str:
+        """What pages call the skill: its title, else its tag."""
+        return self.title or self.skill
 
     @property
     def percent(self) -> int:
         return int(round(100 * (self.p or 0.0)))
 
 
-def skill_mastery(model: adaptive.Model, state: adaptive.StudentState, skill: str) -> SkillMastery:
+def skill_mastery(model: adaptive.Model, state: adaptive.StudentState, skill: str,
+                  title: str | None = None) -> SkillMastery:
     known = state.skills.get(skill)
     if known is None or not known.answers:
-        return SkillMastery(skill, None, 0)
-    return SkillMastery(skill, model.p_mastered(state, skill), known.answers)
+        return SkillMastery(skill, None, 0, title)
+    return SkillMastery(skill, model.p_mastered(state, skill), known.answers, title)
 
 
 @dataclass(frozen=True)
@@ -324,7 +359,7 @@ def my_mastery(user: User) -> list[TopicMastery]:
     lib = library()
     _, model = current_model()
     state = student_progress(user.id, lib, model).state
-    return [TopicMastery(topic, [skill_mastery(model, state, s) for s in topic.skills],
+    return [TopicMastery(topic, [skill_mastery(model, state, s, lib.skill_name(s)) for s in topic.skills],
                          sum(1 for c in topic.items if not c.item.skills)) for topic in lib.topics]
 
 
@@ -336,6 +371,12 @@ class Choice:
     decision: adaptive.Decision
     decision_id: int
     params_version: int | None
+    skill_names: dict[str, str] = field(default_factory=dict)  # the decision's skill -> its shown name
+
+    @property
+    def why(self) -> str:
+        """The reason for this item in the reader's language, naming the skill by its title."""
+        return reason_text(self.decision.reason.msgid, self.decision.reason.params, self.skill_names)
 
 
 def recommend(user: User, scope: str, now: float | None = None) -> Choice | None:
@@ -361,7 +402,8 @@ def recommend(user: User, scope: str, now: float | None = None) -> Choice | None
         mastery=None if decision.mastery is None else round(decision.mastery, 4), kind=decision.kind,
         reason=decision.reason.msgid[:255], reason_params=json.dumps(decision.reason.params, ensure_ascii=False),
         params_version=version, created_at=utcnow()))
-    return Choice(candidate, decision, decision_id, version)
+    names = lib.skill_names([decision.skill]) if decision.skill else {}
+    return Choice(candidate, decision, decision_id, version, names)
 
 
 def _store_decisions(group: list[dict]) -> list[int]:
@@ -376,10 +418,17 @@ def _store_decision(fields: dict) -> int:
 _DECISIONS: GroupCommit[dict, int] = GroupCommit(_store_decisions, _store_decision)
 
 
-def reason_text(msgid: str, params: dict | None) -> str:
-    """A Reason in the reader's language (the msgids are in the catalog: babel.cfg's `Reason` keyword)."""
+def reason_text(msgid: str, params: dict | None, skill_names: Mapping[str, str] | None = None) -> str:
+    """A Reason in the reader's language (the msgids are in the catalog: babel.cfg's `Reason` keyword).
+
+    Reasons are stored with the skill's tag; `skill_names` (tag -> title) names it for the reader.
+    """
+    params = dict(params or {})
+    skill = params.get("skill")
+    if skill_names and isinstance(skill, str) and skill in skill_names:
+        params["skill"] = skill_names[skill]
     try:
-        return gettext(msgid, **(params or {}))
+        return gettext(msgid, **params)
     except (KeyError, ValueError, TypeError):  # a stored reason whose fields do not fit its msgid
         return msgid
 
@@ -394,7 +443,7 @@ def scope_mastery(user: User, scope: str) -> list[SkillMastery]:
     else:
         topic = lib.topic(scope)
         skills = topic.skills if topic else ()
-    return [skill_mastery(model, state, s) for s in skills]
+    return [skill_mastery(model, state, s, lib.skill_name(s)) for s in skills]
 
 
 # --- a class: the teacher's heatmap and who needs help ----------------------------------------------
@@ -404,7 +453,7 @@ class Help:
     student: User
     skill: str
     p: float
-    reason: adaptive.Reason
+    reason: adaptive.Reason  # params name the skill by its tag; show it with reason_text(..., names)
 
 
 @dataclass(frozen=True)
@@ -412,6 +461,7 @@ class ClassMastery:
     skills: list[str]  # practised by someone in the class, in the library's order
     rows: list[tuple[User, dict[str, SkillMastery]]]
     help: list[Help]  # weakest first
+    names: dict[str, str] = field(default_factory=dict)  # skill tag -> its title in the reader's language
 
 
 def class_mastery(students: list[User]) -> ClassMastery:
@@ -428,7 +478,8 @@ def class_mastery(students: list[User]) -> ClassMastery:
         for skill, p, reason in model.needs_help(state, below=HELP_BELOW, min_answers=HELP_MIN_ANSWERS)[:HELP_PER_STUDENT]:
             helps.append(Help(student, skill, p, reason))
     ordered = [s for s in lib.skills if s in practised]
-    return ClassMastery(ordered, rows, sorted(helps, key=lambda h: (h.p, h.student.display_name, h.skill)))
+    names = lib.skill_names(dict.fromkeys([*ordered, *(h.skill for h in helps)]))
+    return ClassMastery(ordered, rows, sorted(helps, key=lambda h: (h.p, h.student.display_name, h.skill)), names)
 
 
 # --- the nightly fit (the sync agent's job; `classroom-server adaptive fit`) -------------------------

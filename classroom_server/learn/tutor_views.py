@@ -28,7 +28,7 @@ def _serve(scope: str):
     if choice is None:
         return render_template("learn/adaptive_none.html", unknown=False, title=_scope_title(scope))
     return _question(scope, choice.candidate.pack_id, choice.candidate.node_id, choice.candidate.item_id,
-                     tutor.reason_text(choice.decision.reason.msgid, choice.decision.reason.params))
+                     choice.why)
 
 
 def _question(scope: str, pack_id: str, node_id: str, item_id: str, why: str | None, error: str | None = None,
@@ -49,9 +49,10 @@ def _question(scope: str, pack_id: str, node_id: str, item_id: str, why: str | N
 
 def _scope_title(scope: str) -> str:
     kind, _sep, name = scope.partition(":")
+    lib = tutor.library()
     if kind == "skill":
-        return name
-    topic = tutor.library().topic(scope)
+        return lib.skill_name(name)
+    topic = lib.topic(scope)
     return localized(topic.title) if topic else name
 
 
