@@ -341,6 +341,20 @@ def test_teacher_heatmap_shows_skill_titles_with_their_tags(app, school, titled_
     assert re.search(rf'<span title="fractions.compare">{title}, ', html)
 
 
+def test_teacher_student_report_and_quiz_picker_name_skills_by_their_titles(app, school, titled_pack, client):
+    with app.app_context():
+        write_answers(school.student, [("c0", True), ("c1", False)])
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    sign_in_as(client, school, "teacher")
+    room = school.pin_class.id
+    report = client.get(f"/coach/class/{room}/student/{school.student.id}/report").get_data(as_text=True)
+    assert '<th scope="row">Сравнение дробей <small class="skill-tag">fractions.compare</small></th>' in report
+    picker = client.get(f"/coach/class/{room}/assign?kind=quiz").get_data(as_text=True)
+    assert '<option value="fractions.compare" >Сравнение дробей (fractions.compare)</option>' in picker
+    # A title only in English: shown in English rather than as the tag.
+    assert '<option value="fractions.add" >Adding fractions (fractions.add)</option>' in picker
+
+
 # --- the nightly fit -----------------------------------------------------------------------------
 
 def test_fit_job_stores_params_and_the_next_recommendation_uses_them(app, school, tutor_pack):

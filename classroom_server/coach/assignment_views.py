@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from ..accounts import services as accounts
 from ..content import services as content
 from ..i18n import LANGUAGES, error_text
+from ..learn import tutor
 from ..models import Assignment, Classroom, User
 from . import assign, roster, services
 from .views import _own_classroom, bp
@@ -69,10 +70,12 @@ def _picker(room: Classroom, kind: str, status: int = 200, error: str | None = N
     if query:
         hits = content.search(query, limit=200).hits
         only = {(hit.pack_id, hit.node_id) for hit in hits}
+    skills = assign.skills()
     return render_template(
         "coach/assign.html", classroom=room, kind=kind, trees=assign.library(kind == "quiz", only), query=query,
-        groups=roster.groups(room), students=accounts.class_students(room), skills=assign.skills(),
-        form=request.form, error=error, languages=LANGUAGES), status
+        groups=roster.groups(room), students=accounts.class_students(room), skills=skills,
+        skill_names=tutor.library().skill_names(skills), form=request.form, error=error,
+        languages=LANGUAGES), status
 
 
 @bp.get("/class/<int:class_id>/assign")

@@ -14,6 +14,7 @@ from flask_babel import format_date, format_percent, get_locale, get_timezone
 from flask_babel import gettext as _
 
 from ..accounts import services as accounts
+from ..learn import tutor
 from ..models import Classroom, User, utcnow
 from . import charts, reports
 from .views import _own_classroom, bp
@@ -103,7 +104,8 @@ def _student_page(template: str, class_id: int, student_id: int, timeline: int):
     student = _student_of(room, student_id)
     report = reports.student_report(room, student, _school_zone(), timeline=timeline)
     return render_template(template, classroom=room, student=student, report=report, today=utcnow(),
-                           rule=reports, **_helpers())
+                           rule=reports, skill_names=tutor.library().skill_names(s.tag for s in report.skills),
+                           **_helpers())
 
 
 @bp.get("/class/<int:class_id>/student/<int:student_id>/report")
