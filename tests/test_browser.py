@@ -114,6 +114,9 @@ def assert_outlined(page, element_js: str, what: str) -> None:
 
 
 def assert_no_horizontal_scroll(page, what: str) -> None:
+    # After a click the new page may be measured before its stylesheet has applied (a busy machine):
+    # wait for the load event, which waits for the stylesheet.
+    page.wait_for_load_state("load")
     widths = page.evaluate("({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})")
     if widths["scroll"] > widths["inner"]:
         wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
