@@ -29,7 +29,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -43,9 +42,8 @@ from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlencode, urlsplit
 
-import requests
-from harness import (REPO, BenchmarkError, CpuUse, Memory, WrkResult, clean_env, console_script, http_session,
-                     machine_busy, machine_facts, markdown_table, own_cpu, parse_wrk, percentile, process_cpu,
+from harness import (REPO, BenchmarkError, CpuUse, Memory, NginxProcess, WrkResult, clean_env, console_script,
+                     http_session, machine_busy, machine_facts, markdown_table, own_cpu, parse_wrk, percentile, process_cpu,
                      replace_section, start_server, text_table)
 
 NAME = "content"
@@ -565,56 +563,18 @@ http {
 """
 
 
-class Nginx:
-    """nginx in the foreground with its own config, pid file and logs in a temporary folder."""
+class Nginx(NginxProcess):
+    """nginx serving one file, with its own config, pid file and logs in a temporary folder."""
 
     def __init__(self, blob: Path, folder: Path):
-        self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/blob"
         # As root the workers would run as nobody, who cannot enter our 0700 temporary folder.
         user = "user root;" if os.geteuid() == 0 else ""
-        self.conf = folder / "nginx.conf"
-        self.conf.write_text(NGINX_CONF % {"user": user, "workers": NGINX_WORKERS, "tmp": folder, "port": self.port,
-                                           "blob": blob}, encoding="ascii")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 15.0) -> None:
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not Path(binary).exists():
-            raise BenchmarkError("nginx is not installed: apt-get install nginx-light")
-        self.proc = subprocess.Popen([binary, "-c", str(self.conf), "-p", str(self.folder), "-e",
-                                      str(self.folder / "error.log")],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.perf_counter() + timeout
-        with http_session() as client:
-            while True:
-                try:
-                    if client.head(self.url, timeout=5).status_code == 200:
-                        return
-                except requests.RequestException:
-                    pass  # not listening yet
-                if self.proc.poll() is not None or time.perf_counter() > deadline:
-                    log = (self.folder / "error.log")
-                    raise BenchmarkError(f"nginx did not answer on {self.url} (exit code {self.proc.poll()}):\n"
-                                         + (log.read_text(errors="replace")[-2000:] if log.exists() else ""))
-                time.sleep(0.01)
-
-    def pids(self) -> list[int]:
-        """The master and its workers, whose CPU time together is nginx's."""
-        assert self.proc is not None
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        return [self.proc.pid, *map(int, children)]
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGQUIT)  # graceful: workers finish, then the master exits
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        conf = folder / "nginx.conf"
+        conf.write_text(NGINX_CONF % {"user": user, "workers": NGINX_WORKERS, "tmp": folder, "port": self.port,
+                                      "blob": blob}, encoding="ascii")
+        super().__init__(folder, conf, ("HEAD", self.url))
 
 
 @dataclass(frozen=True)

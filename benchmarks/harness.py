@@ -159,6 +159,54 @@ def start_server(argv: Sequence[str], health_path: str = "/healthz", timeout: fl
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+class NginxProcess:
+    """nginx in the foreground on a config file of our own, with its pid file and logs in `folder`.
+
+    `probe` is the (method, URL) that answers 200 once nginx serves what the benchmark needs.
+    """
+
+    def __init__(self, folder: Path, conf: Path, probe: tuple[str, str]):
+        self.folder, self.conf, self.probe = folder, conf, probe
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> None:
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            raise BenchmarkError("nginx is not installed: apt-get install nginx-light")
+        self.proc = subprocess.Popen([binary, "-c", str(self.conf), "-p", str(self.folder), "-e",
+                                      str(self.folder / "error.log")],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        method, url = self.probe
+        deadline = time.perf_counter() + timeout
+        with http_session() as client:
+            while True:
+                try:
+                    if client.request(method, url, timeout=5).status_code == 200:
+                        return
+                except requests.RequestException:
+                    pass  # not listening yet
+                if self.proc.poll() is not None or time.perf_counter() > deadline:
+                    log = self.folder / "error.log"
+                    raise BenchmarkError(f"nginx did not answer on {url} (exit code {self.proc.poll()}):\n"
+                                         + (log.read_text(errors="replace")[-2000:] if log.exists() else ""))
+                time.sleep(0.01)
+
+    def pids(self) -> list[int]:
+        """The master and its workers, whose CPU time together is nginx's."""
+        assert self.proc is not None
+        return process_tree(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGQUIT)  # graceful: workers finish, then the master exits
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
 def process_tree(pid: int) -> list[int]:
     """`pid` and every process below it (a server's worker processes)."""
     found, queue = [], [pid]

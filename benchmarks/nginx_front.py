@@ -20,19 +20,15 @@ import datetime
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 from content import Load, free_port, load
-from harness import (REPO, BenchmarkError, clean_env, console_script, http_session, machine_facts, markdown_table,
-                     replace_section, start_server, text_table)
+from harness import (REPO, BenchmarkError, NginxProcess, clean_env, console_script, http_session, machine_facts,
+                     markdown_table, replace_section, start_server, text_table)
 from load_home import find_students, make_demo, sign_in
 
 NAME = "nginx"
@@ -66,11 +62,10 @@ http {
 """
 
 
-class Nginx:
+class Nginx(NginxProcess):
     """nginx in the foreground on the site install.sh writes, on a free loopback port."""
 
     def __init__(self, folder: Path, data_dir: Path, upstream_port: int):
-        self.folder = folder
         self.port = free_port()
         helper = REPO / "deploy" / "helper.py"
         done = subprocess.run(
@@ -88,43 +83,7 @@ class Nginx:
         user = "user root;" if os.geteuid() == 0 else ""  # else workers are `nobody`, locked out of tmp
         (folder / "nginx.conf").write_text(NGINX_CONF % {"user": user, "tmp": folder})
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 15.0) -> None:
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not Path(binary).exists():
-            raise BenchmarkError("nginx is not installed: apt-get install nginx")
-        self.proc = subprocess.Popen([binary, "-c", str(self.folder / "nginx.conf"), "-p", str(self.folder),
-                                      "-e", str(self.folder / "error.log")],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.perf_counter() + timeout
-        with http_session() as client:
-            while True:
-                try:
-                    if client.get(self.url + "healthz", timeout=5).status_code == 200:
-                        return
-                except requests.RequestException:
-                    pass  # not listening yet
-                if self.proc.poll() is not None or time.perf_counter() > deadline:
-                    log = self.folder / "error.log"
-                    raise BenchmarkError(f"nginx did not answer on {self.url} (exit code {self.proc.poll()}):\n"
-                                         + (log.read_text(errors="replace")[-2000:] if log.exists() else ""))
-                time.sleep(0.01)
-
-    def pids(self) -> list[int]:
-        assert self.proc is not None
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        return [self.proc.pid, *map(int, children)]
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGQUIT)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        super().__init__(folder, folder / "nginx.conf", ("GET", self.url + "healthz"))
 
 
 @dataclass(frozen=True)

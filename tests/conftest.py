@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import shutil
 import socket
+import subprocess
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 from flask.testing import FlaskClient
@@ -169,3 +174,31 @@ def live_server(app):
     thread.join(timeout=5)
     server.task_dispatcher.shutdown()
     server.close()
+
+
+def tmpfs(mount: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `mount` for a fixture to yield from (needs root; the test is
+    skipped where it cannot be mounted); closed database and unmounted afterwards."""
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    if database.obj is not None and not database.is_closed():
+        database.close()
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill_disk(filler: Path) -> Path:
+    """Write zeros to `filler` until its disk is full. Writes racing it may fill the disk first: then
+    even creating the file fails, and the disk is just as full."""
+    try:
+        with open(filler, "wb") as handle:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+    except OSError:
+        pass
+    return filler

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Callable
@@ -31,7 +29,7 @@ from classroom_server.simulate import simulate
 from sync import agent as agent_module
 from sync.agent import Agent, main as sync_cli, sync_job, watch_requests_job, within_hours
 
-from .conftest import post, sign_in_as
+from .conftest import fill_disk, post, sign_in_as, tmpfs
 from .faultlink import FaultLink
 from .hubprocess import HubProcess
 
@@ -398,32 +396,14 @@ def test_the_sync_log_is_kept_short(hub, link, school_dir, tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """An 8 MiB tmpfs (needs root); skipped where it cannot be mounted."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    if database.obj is not None and not database.is_closed():
-        database.close()
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    """An 8 MiB tmpfs."""
+    yield from tmpfs(tmp_path / "small-disk", "8m")
 
 
 def fill(folder: Path) -> Path:
     """Fill the disk that holds `folder`, after making SQLite's WAL empty so its next write needs space."""
     database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    filler = folder / "filler"
-    with open(filler, "wb") as handle:
-        try:
-            while True:
-                handle.write(b"\0" * 65536)
-                handle.flush()
-        except OSError:
-            pass
-    return filler
+    return fill_disk(folder / "filler")
 
 
 def test_a_full_disk_at_the_school_loses_no_record(hub, link, school_template, small_disk, tmp_path):

@@ -4,8 +4,6 @@ content keep being served, no acknowledged record is lost, the database passes i
 and answers are stored again once there is room."""
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
 import subprocess
 import threading
@@ -17,11 +15,10 @@ import pytest
 import requests
 
 from classroom_server.accounts import services as accounts
-from classroom_server.db import database
 from classroom_server.models import ContentFile
 from classroom_server.settings import load_settings
 
-from .conftest import PASSWORD, form_token
+from .conftest import PASSWORD, fill_disk, form_token, tmpfs
 from . import test_practice
 from .test_practice import MIX, PACK
 
@@ -32,19 +29,9 @@ STUDENTS = 6
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A tmpfs (needs root; skipped where it cannot be mounted), big enough at first for a pack
-    import (which keeps 256 MiB in reserve); `shrink` makes it small."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("the full-disk test mounts a small tmpfs, which needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    if database.obj is not None and not database.is_closed():
-        database.close()
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    """A tmpfs, big enough at first for a pack import (which keeps 256 MiB in reserve); `shrink`
+    makes it small."""
+    yield from tmpfs(tmp_path / "small-disk", "300m")
 
 
 @pytest.fixture
@@ -58,17 +45,7 @@ def shrink(mount: Path, size: str = "24m") -> None:
 
 
 def fill(folder: Path) -> Path:
-    """Fill the disk to the last byte. The answers being stored meanwhile may fill it first: then
-    even creating the file fails, and the disk is just as full."""
-    filler = folder / "filler"
-    try:
-        with open(filler, "wb") as handle:
-            while True:
-                handle.write(b"\0" * 65536)
-                handle.flush()
-    except OSError:
-        pass
-    return filler
+    return fill_disk(folder / "filler")
 
 
 def checkpoint(db_path: Path) -> None:
