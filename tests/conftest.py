@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from classroom_server import create_app, migrations
 from classroom_server.accounts import services as accounts
-from classroom_server.db import database
+from classroom_server.db import database, open_database
 from classroom_server.settings import load_settings
 
 PASSWORD = "correct-horse-42"
@@ -202,3 +202,12 @@ def fill_disk(filler: Path) -> Path:
     except OSError:
         pass
     return filler
+
+
+def reopen_database(url: str) -> None:
+    """Bind this process's database proxy to `url` again (after a helper process or a test's own
+    `open_database` pointed it elsewhere), connected."""
+    if database.obj is not None and not database.is_closed():
+        database.close()
+    open_database(url)
+    database.connect(reuse_if_open=True)

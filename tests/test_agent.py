@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from classroom_server import migrations
 from classroom_server.admin.sync import sync_status
 from classroom_server.cli import main as server_cli
-from classroom_server.db import database, open_database
+from classroom_server.db import database
 from classroom_server.demo import import_sample_packs
 from classroom_server.learn.services import Interaction, new_device_id, record
 from classroom_server.models import LearningRecord, SyncLog, SyncRequest, SyncState, User
@@ -29,7 +29,7 @@ from classroom_server.simulate import simulate
 from sync import agent as agent_module
 from sync.agent import Agent, main as sync_cli, sync_job, watch_requests_job, within_hours
 
-from .conftest import fill_disk, post, sign_in_as, tmpfs
+from .conftest import fill_disk, post, reopen_database, sign_in_as, tmpfs
 from .faultlink import FaultLink
 from .hubprocess import HubProcess
 
@@ -53,19 +53,12 @@ def make_school_template(tmp_path_factory) -> Path:
     """A school with the sample packs and 2000 simulated records, made once and copied per test."""
     folder = tmp_path_factory.mktemp("school-template")
     settings = load_settings(folder, environ={})
-    _reopen(settings.effective_database_url)
+    reopen_database(settings.effective_database_url)
     migrations.migrate(database.obj)
     import_sample_packs(settings)
     simulate(students=20, records=100, seed=7)
     database.close()  # the last connection checkpoints the WAL into the file
     return folder
-
-
-def _reopen(url: str) -> None:
-    if database.obj is not None and not database.is_closed():
-        database.close()
-    open_database(url)
-    database.connect(reuse_if_open=True)
 
 
 @pytest.fixture
@@ -91,7 +84,7 @@ def link(hub):
 def open_agent(folder: Path, **env: str) -> Agent:
     """The agent of the school in `folder`, as `classroom-sync` opens it, with settings from `env`."""
     settings = load_settings(folder, environ={"CLASSROOM_SYNC_TIMEOUT_SECONDS": "5", **env})
-    _reopen(settings.effective_database_url)
+    reopen_database(settings.effective_database_url)
     session = requests.Session()
     session.trust_env = False  # loopback only, whatever proxy the environment names
     return Agent(settings, session)
@@ -518,14 +511,14 @@ def test_dev_simulate_writes_realistic_records_through_the_service(tmp_path):
                                         "--records", "50"])
     assert result.exit_code == 1 and "no exercises are installed" in result.output
     settings = load_settings(folder, environ={})
-    _reopen(settings.effective_database_url)
+    reopen_database(settings.effective_database_url)
     import_sample_packs(settings)
     database.close()
     result = runner.invoke(server_cli, ["--data-dir", str(folder), "dev", "simulate", "--students", "3",
                                         "--records", "50", "--days", "2", "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert "wrote 150 records (seq 1-150) for 3 students of class Simulated (3 new)" in result.output
-    _reopen(settings.effective_database_url)
+    reopen_database(settings.effective_database_url)
     rows = list(LearningRecord.select().order_by(LearningRecord.seq))
     assert [r.seq for r in rows] == list(range(1, 151))
     verbs = {r.verb for r in rows}

@@ -1,11 +1,6 @@
 """`classroom-server` commands: init, config, migrate, user, import, demo, serve; and their errors."""
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-
 import requests
 from click.testing import CliRunner
 
@@ -141,25 +136,13 @@ def test_demo_is_made_once_and_reused(tmp_path):
 
 
 def test_serve_on_a_free_port_answers_healthz(tmp_path):
-    env = {**os.environ, "CLASSROOM_DATA_DIR": str(tmp_path)}
-    process = subprocess.Popen([sys.executable, "-m", "classroom_server.cli", "serve", "--host", "127.0.0.1",
-                                "--port", "0", "--threads", "2"], env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        port = None
-        for line in process.stderr:
-            match = re.search(r"Serving on http://127\.0\.0\.1:(\d+)/", line)
-            if match:
-                port = int(match.group(1))
-                break
-        assert port, "the server never said where it serves"
-        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+    from .test_serving import serving
+    with serving(tmp_path) as (_, url):
+        health = requests.get(f"{url}/healthz", timeout=10)
         assert health.status_code == 200
         schema = max(m.number for m in migrations.available())
         assert health.json() == {"status": "ok", "version": __version__,
                                  "database": {"ok": True, "schema": schema}}
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_database_from_a_newer_version_stops_every_command(tmp_path):

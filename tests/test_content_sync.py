@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from classroom_server import migrations
 from classroom_server.admin.sync import next_window_start, sync_status
-from classroom_server.db import database, open_database
+from classroom_server.db import database
 from classroom_server.models import ContentDownload, ContentPack, SchoolSetting, utcnow
 from classroom_server.settings import load_settings
 from content_packs.manifest import parse_manifest
@@ -30,7 +30,7 @@ from sync import protocol
 from sync.agent import Agent, main as sync_cli, school_now
 from sync.content import Downloader
 
-from .conftest import sign_in_as
+from .conftest import reopen_database, sign_in_as
 from .faultlink import FaultLink
 from .hubprocess import HubProcess
 from .packs import build, pack_source
@@ -170,18 +170,11 @@ def link(hub):
         yield running
 
 
-def _reopen(url: str) -> None:
-    if database.obj is not None and not database.is_closed():
-        database.close()
-    open_database(url)
-    database.connect(reuse_if_open=True)
-
-
 @pytest.fixture
 def school_dir(tmp_path):
     folder = tmp_path / "school"
     settings = load_settings(folder, environ={})
-    _reopen(settings.effective_database_url)
+    reopen_database(settings.effective_database_url)
     migrations.migrate(database.obj)
     yield folder
     if database.obj is not None and not database.is_closed():
@@ -191,7 +184,7 @@ def school_dir(tmp_path):
 def open_agent(folder: Path, **env: str) -> Agent:
     settings = load_settings(folder, environ={"CLASSROOM_SYNC_TIMEOUT_SECONDS": "5",
                                               "CLASSROOM_CONTENT_DISK_RESERVE_MB": "1", **env})
-    _reopen(settings.effective_database_url)
+    reopen_database(settings.effective_database_url)
     session = requests.Session()
     session.trust_env = False
     return Agent(settings, session)
@@ -444,7 +437,7 @@ def test_outside_the_download_hours_nothing_big_comes_and_status_says_it_waits(h
     env = {"CLASSROOM_SYNC_DOWNLOAD_HOURS": closed}
     result = CliRunner().invoke(sync_cli, ["--data-dir", str(school_dir), "status"], env=env)
     assert result.exit_code == 0, result.output
-    assert f"night.pack 1.0.0: 0 B of" not in result.output  # pack.json and pack.sig are held
+    assert "night.pack 1.0.0: 0 B of" not in result.output  # pack.json and pack.sig are held
     assert f"waits for the download hours (from {(hour + 2) % 24:02d}:00)" in result.output
     assert "content updates:  1 in the catalog" in result.output
     result = CliRunner().invoke(sync_cli, ["--data-dir", str(school_dir), "status", "--json"], env=env)
