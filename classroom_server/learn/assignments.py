@@ -70,23 +70,11 @@ def _in_list(count: int) -> str:
     return "(" + ", ".join([database.obj.param] * count) + ")"
 
 
-class _PartsOf:
-    """The parts of some assignments in order: plain SQL (a student's home page asks every time)."""
-    columns = [field for field in AssignmentItem._meta.sorted_fields]
-
-    def many(self, assignment_ids: list[str]) -> list[AssignmentItem]:
-        names = ", ".join(f.column_name for f in self.columns)
-        cursor = database.execute_sql(f"SELECT {names} FROM assignment_item WHERE assignment_id IN "
-                                      f"{_in_list(len(assignment_ids))} ORDER BY position", assignment_ids)
-        rows = []
-        for values in cursor.fetchall():
-            row = AssignmentItem(__no_default__=1)
-            row.__data__ = {f.name: f.python_value(v) for f, v in zip(self.columns, values)}
-            rows.append(row)
-        return rows
-
-
-_PARTS = _PartsOf()
+def _parts_of(assignment_ids: list[str]) -> list[AssignmentItem]:
+    """The parts of these assignments in order: SQL written here (a student's home page asks every
+    time, and peewee would build this query anew each time)."""
+    return list(AssignmentItem.raw(f"SELECT * FROM assignment_item WHERE assignment_id IN "
+                                   f"{_in_list(len(assignment_ids))} ORDER BY position", *assignment_ids))
 
 
 def installed_nodes(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
@@ -135,7 +123,7 @@ def describe(user: User, assignments: list[Assignment], now: datetime.datetime |
     now = now or utcnow()
     parts_of: dict[str, list[AssignmentItem]] = {a.id: [] for a in assignments}
     if parts_of:
-        for part in _PARTS.many(list(parts_of)):
+        for part in _parts_of(list(parts_of)):
             parts_of[part.assignment_id].append(part)
     pairs = {(p.pack_id, p.node_id) for parts in parts_of.values() for p in parts}
     nodes = installed_nodes(pairs)
