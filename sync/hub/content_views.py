@@ -14,10 +14,8 @@ from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.http import parse_range_header, quote_etag
 from werkzeug.wsgi import wrap_file
 
-from sync import protocol
-
 from . import content, services
-from .signed import signed_school
+from .signed import record_contact, signed_school
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +28,7 @@ MAX_STATE_BYTES = 4 * 1024 * 1024  # a state report inflated: 10,000 packs is we
 
 def _signed_school(body: bytes) -> services.School:
     school = signed_school(body)
-    services.touch(school, protocol.agent_version_from_user_agent(request.headers.get("User-Agent")))
+    record_contact(school)
     return school
 
 

@@ -5,10 +5,8 @@ import logging
 
 from flask import Blueprint, request
 
-from sync import protocol
-
 from . import roster, services
-from .signed import signed_school
+from .signed import record_contact, signed_school
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +32,7 @@ def changes():
                                    f"read its own")
     after = _count("after", 0)
     limit = _count("limit", roster.PAGE_LIMIT)
-    services.touch(school, protocol.agent_version_from_user_agent(request.headers.get("User-Agent")))
+    record_contact(school)
     return roster.changes(school, after, limit)
 
 

@@ -20,3 +20,8 @@ def signed_school(body: bytes, remember_nonce: bool = True) -> services.School:
     except services.AuthError as exc:
         log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote_addr, exc.code)
         raise
+
+
+def record_contact(school: services.School) -> None:
+    """Note that the school's agent was in touch now, and its version (from its User-Agent)."""
+    services.touch(school, protocol.agent_version_from_user_agent(request.headers.get("User-Agent")))

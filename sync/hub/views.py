@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sync import protocol
 
 from . import services
-from .signed import signed_school
+from .signed import record_contact, signed_school
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def ping():
 @bp.get("/records/cursor")
 def cursor():
     school = signed_school(request.get_data(cache=False))
-    services.touch(school, protocol.agent_version_from_user_agent(request.headers.get("User-Agent")))
+    record_contact(school)
     return {"acked": school.acked}
 
 
