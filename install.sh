@@ -141,8 +141,8 @@ need_python() {
   command -v "$PY" >/dev/null || { apt_install python3; PY=python3; }
   local version
   version=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-  "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 9))' || {
-    echo "install.sh: Python $version is too old; 3.9 or newer is needed" >&2; exit 1; }
+  "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {
+    echo "install.sh: Python $version is too old; 3.10 or newer is needed" >&2; exit 1; }
   # Debian and Ubuntu ship venv/ensurepip separately.
   if ! "$PY" -c 'import ensurepip, venv' 2>/dev/null; then
     [ -z "$root" ] || die "$PY has no venv module: apt-get install python3-venv"
@@ -156,9 +156,14 @@ make_venv() {
     say "creating $venv"
     "$PY" -m venv "$venv"
   fi
-  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+  # The tested versions only (constraints.txt), our own package built with the pinned setuptools
+  # (no build isolation: an isolated build would take whatever setuptools PyPI has that day).
+  local pin=(-c "$here/constraints.txt")
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pin[@]}" pip >/dev/null 2>&1 || true
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pin[@]}" setuptools wheel 2>&1 \
+    | grep -v "^WARNING: Location .* is ignored" || true
   say "installing $* into $venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation "${pin[@]}" "$@" 2>&1 \
     | grep -v "^WARNING: Location .* is ignored" || true
   "$venv/bin/python" -c 'import classroom_server, flask, peewee, waitress, flask_babel' || {
     echo "install.sh: installing into $venv failed; see the messages above" >&2; exit 1; }
@@ -267,7 +272,7 @@ stage_source() {  # a clean copy of what pip builds, and its digest
   work=$(mktemp -d "${TMPDIR:-/tmp}/classroom-install.XXXXXX")
   mkdir "$work/src"
   (cd "$here" && tar -c --exclude=__pycache__ --exclude='*.pyc' --exclude='*.egg-info' \
-      classroom_server content_packs sync deploy setup.cfg pyproject.toml README.md) | tar -x -C "$work/src"
+      classroom_server content_packs sync deploy setup.cfg pyproject.toml constraints.txt README.md) | tar -x -C "$work/src"
   digest=$(cd "$work/src" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum)
   digest=${digest%% *}
 }
@@ -276,12 +281,15 @@ release_of() { if [ -L "$prefix/current" ]; then readlink "$prefix/current"; fi;
 
 build_release() {
   local rel=$1 log=$work/pip.log
-  local pip=(-m pip install --disable-pip-version-check --no-warn-script-location)
+  local pip=(-m pip install --disable-pip-version-check --no-warn-script-location -c "$work/src/constraints.txt")
   [ -z "$wheels" ] || pip+=(--no-index --find-links "$wheels")
   say "building $version in $rel"
   mkdir -p "$prefix/releases"
   "$PY" -m venv "$rel"
-  if ! "$rel/bin/python" "${pip[@]}" "$work/src" >"$log" 2>&1; then
+  # The tested versions only (constraints.txt), built with the pinned setuptools, not an isolated
+  # build that would take whatever setuptools PyPI has that day.
+  if ! { "$rel/bin/python" "${pip[@]}" setuptools wheel &&
+         "$rel/bin/python" "${pip[@]}" --no-build-isolation "$work/src"; } >"$log" 2>&1; then
     grep -v "^WARNING: Location .* is ignored" "$log" | tail -n 30 >&2
     rm -rf "$rel"
     [ -z "$wheels" ] || die "installing from $wheels failed (above): are the wheels for this system's Python and processor? Make them with --download-wheels on the same kind of machine"
@@ -865,8 +873,10 @@ download_main() {
   say "making a virtual environment to download with"
   "$PY" -m venv "$work/venv"
   say "downloading the server's Python packages into $wheels"
-  if ! "$work/venv/bin/python" -m pip wheel --disable-pip-version-check --wheel-dir "$wheels" \
-      "$work/src" setuptools wheel >"$work/pip.log" 2>&1; then
+  local pin=(--disable-pip-version-check -c "$work/src/constraints.txt")
+  if ! { "$work/venv/bin/python" -m pip install "${pin[@]}" setuptools wheel &&
+         "$work/venv/bin/python" -m pip wheel "${pin[@]}" --no-build-isolation --wheel-dir "$wheels" \
+           "$work/src" setuptools wheel; } >"$work/pip.log" 2>&1; then
     grep -v "^WARNING: Location .* is ignored" "$work/pip.log" | tail -n 30 >&2
     die "downloading failed (above): is the internet reachable?"
   fi

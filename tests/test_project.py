@@ -63,3 +63,61 @@ def test_every_data_file_is_packaged():
                 if name.endswith((".py", ".pyc", ".pot")):
                     continue
                 assert path in covered, f"{os.path.relpath(path, ROOT)} would be left out of an install"
+
+
+def _pins() -> dict[str, str]:
+    """constraints.txt as {normalized name: version}, for the lines whose marker fits this Python."""
+    from packaging.requirements import Requirement
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        specifiers = list(requirement.specifier)
+        assert len(specifiers) == 1 and specifiers[0].operator == "==", f"pin one exact version: {line}"
+        if requirement.marker is None or requirement.marker.evaluate():
+            pins[_normalized(requirement.name)] = specifiers[0].version
+    return pins
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_package_the_project_needs_is_pinned_to_what_is_installed():
+    """A release on PyPI cannot change an install: every dependency of the server, the hub and the
+    tests, direct or not, is pinned in constraints.txt, and the pin is the version installed here."""
+    from importlib import metadata
+    from packaging.requirements import Requirement
+    pins = _pins()
+    wanted = [("classroom-server", ("test", "hub", "postgres"))]
+    seen = set()
+    while wanted:
+        name, extras = wanted.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker and not any(
+                    requirement.marker.evaluate({"extra": extra}) for extra in extras or ("",)):
+                continue
+            dependency = _normalized(requirement.name)
+            assert dependency in pins, f"{dependency} (needed by {name}) is not in constraints.txt"
+            installed = metadata.version(dependency)
+            assert installed == pins[dependency], (
+                f"{dependency} {installed} is installed but constraints.txt pins {pins[dependency]}: "
+                "reinstall with ./install.sh --dev, or refresh the pins (docs/development.md)")
+            wanted.append((dependency, tuple(requirement.extras)))
+
+
+def test_install_passes_the_pins_to_every_pip_install():
+    """Each pip command in install.sh carries constraints.txt (directly or in its argument array)."""
+    script = (ROOT / "install.sh").read_text(encoding="utf-8")
+    installs = [line for line in script.splitlines() if re.search(r"-m pip (install|wheel)|\"\$\{pip\[@\]\}\"", line)]
+    assert len(installs) >= 5, installs
+    for line in installs:
+        assert re.search(r"constraints\.txt|\$\{(pin|pip)\[@\]\}", line), f"pip without constraints.txt: {line.strip()}"
+    for array in re.findall(r"local (pin|pip)=\((.*)\)", script):
+        assert "-c " in array[1] and "constraints.txt" in array[1], array
