@@ -73,7 +73,8 @@ class Nginx(NginxProcess):
              str(REPO / "deploy/nginx/classroom-server.conf"), str(folder / "site.conf"), f"PROGRAM={sys.prefix}",
              f"DATA={data_dir}", f"ETC={folder}", f"TYPES_FILE={folder / 'types.conf'}",
              f"PROXY_FILE={REPO / 'deploy/nginx/proxy.conf'}", f"UPSTREAM_PORT={upstream_port}",
-             f"LISTEN_PORT={self.port}"], capture_output=True, text=True)
+             f"LISTEN_PORT={self.port}", f"HTTPS_FILE={REPO / 'deploy/nginx/https-off.conf'}"],
+            capture_output=True, text=True)
         if done.returncode != 0:
             raise BenchmarkError(f"rendering the nginx site failed:\n{done.stderr}")
         site = (folder / "site.conf").read_text()

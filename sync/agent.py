@@ -50,6 +50,7 @@ from classroom_server.learn.services import statementable
 from classroom_server.models import LearningRecord, SyncLog, SyncRequest, SyncState, utcnow
 from classroom_server.settings import Settings, SettingsError, hour_windows, load_settings
 from sync import __version__, protocol
+from sync import certificate
 from sync import content as content_sync
 from sync import roster
 
@@ -349,6 +350,7 @@ class Agent:
             log_id = self._begin()
             self._push(outcome, say, keep_going or (lambda: True), log_id)
             roster.sync_roster(self, say)  # national people and assignments down, the school's roster up
+            certificate.sync_certificate(self, say)  # the school's HTTPS certificate; never fails the sync
             outcome.ok = True
         except SyncFailure as exc:
             outcome.error, outcome.code = str(exc), exc.code
@@ -850,6 +852,7 @@ def status_lines(status: SyncStatus, settings: Settings | None = None) -> list[s
     if status.pending_requests:
         lines.append(f"sync now:         asked for on the admin page, {status.pending_requests} waiting for the agent")
     lines += content_sync.status_lines(status, settings)
+    lines += certificate.status_lines(settings)
     if status.attempts:
         lines.append("recent attempts:")
         for row in status.attempts:

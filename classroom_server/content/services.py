@@ -49,8 +49,10 @@ class InstallResult:
     unchanged: bool = False
 
 
-def write_atomically(target: Path, write: Callable[[IO[bytes]], None], durable: bool = True) -> None:
-    """Write `target` through a temporary file beside it, so readers see the old file or the new one."""
+def write_atomically(target: Path, write: Callable[[IO[bytes]], None], durable: bool = True,
+                     mode: int = 0o644) -> None:
+    """Write `target` through a temporary file beside it, so readers see the old file or the new one
+    (file mode `mode`; the temporary file is 0600 until then, so a private key is never readable)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
     try:
@@ -59,7 +61,7 @@ def write_atomically(target: Path, write: Callable[[IO[bytes]], None], durable: 
             if durable:
                 out.flush()
                 os.fsync(out.fileno())
-        os.chmod(temp, 0o644)
+        os.chmod(temp, mode)
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

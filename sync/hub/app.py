@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from sync import __version__, protocol
 
-from . import content_views, dashboard_views, migrations, roster_views, services, views
+from . import certificate_views, content_views, dashboard_views, migrations, roster_views, services, views
 from .db import database, open_database
 from .settings import HubSettings
 
@@ -30,6 +30,7 @@ def create_app(settings: HubSettings) -> Flask:
     app.register_blueprint(dashboard_views.bp)
     app.register_blueprint(content_views.bp)
     app.register_blueprint(roster_views.bp)
+    app.register_blueprint(certificate_views.bp)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.teardown_request(_close_database)
     app.register_error_handler(services.HubError, _hub_error)

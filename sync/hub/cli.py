@@ -607,5 +607,76 @@ def pack_withdraw(obj: Context, pack_id: str, version: str | None) -> None:
         click.echo(f"withdrew {row.pack_id} {row.version}")
 
 
+@main.group()
+def certificates() -> None:
+    """HTTPS certificates for schools, by ACME DNS-01 ([acme] settings, docs/https.md)."""
+
+
+@certificates.command("issue")
+@click.option("--loop", is_flag=True, help="Keep going: a pass every [acme] interval seconds.")
+@click.pass_obj
+def certificates_issue(obj: Context, loop: bool) -> None:
+    """Order every certificate that is due: a first one for each school's CSR, and a renewal once a
+    third of a certificate's lifetime is left. Run it from a timer (daily is plenty) or with --loop."""
+    import time
+
+    from peewee import PeeweeException
+
+    from . import certificates as certs
+    from .db import database
+    settings = obj.settings()
+    if not certs.offered(settings):
+        raise click.ClickException("this hub offers no certificates: set [acme] directory_url and [acme] domain "
+                                   "(docs/https.md)")
+    obj.database(settings)
+    while True:
+        try:
+            result = certs.issue_pass(settings, say=click.echo)
+        except certs.CertificateError as exc:
+            if not loop:
+                raise click.ClickException(str(exc)) from None
+            log.error("certificates: %s", exc)
+            result = None
+        except PeeweeException as exc:
+            if not loop:
+                raise click.ClickException(f"the hub database is unavailable: {exc}") from None
+            log.error("certificates: the hub database is unavailable: %s", exc)
+            result = None
+        if result is not None:
+            click.echo(f"certificates: {len(result.issued)} issued, {len(result.failed)} failed, "
+                       f"{len(result.waiting)} waiting to retry, {result.current} current")
+        if not loop:
+            if result is not None and result.failed:
+                sys.exit(1)
+            return
+        if not database.is_closed():
+            database.close()
+        try:
+            time.sleep(settings.acme_interval)
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)
+            return
+
+
+@certificates.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def certificates_list(obj: Context, as_json: bool) -> None:
+    """Each school's certificate: names, expiry, when it renews, and the last error."""
+    from . import certificates as certs
+    obj.database()
+    rows = certs.listing()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no school has asked for a certificate yet (their agent does at its next sync once [acme] is set)")
+    for r in rows:
+        state = (f"valid until {r['not_after']}, renews from {r['renew_at']}" if r["current_key"]
+                 else "waiting for the next pass")
+        click.echo(f"{r['school_id']:<12} {', '.join(r['names'])}: {state}"
+                   + (f"; last error: {r['error']}" if r["error"] else ""))
+
+
 if __name__ == "__main__":
     main()

@@ -222,3 +222,28 @@ class SchoolRoster(BaseModel):
 
 
 MODELS += [NationalPerson, NationalAssignment, RosterChange, RosterFeed, SchoolRoster]
+
+
+class SchoolCertificate(BaseModel):
+    """A school's HTTPS certificate (docs/https.md): the CSR its box sent (the key never leaves the
+    school), the names the hub gave it, the newest certificate issued for it, and the last attempt."""
+    school = CharField(max_length=32, column_name="school_id", primary_key=True)
+    names = JSONField(default=list)  # the DNS names of the CSR, as the hub assigned them
+    csr = TextField()  # PEM
+    key_sha256 = CharField(max_length=64)  # SHA-256 of the CSR's public key (DER SubjectPublicKeyInfo)
+    csr_at = DateTimeField(default=utcnow)
+    certificate = TextField(null=True)  # PEM, the leaf then its chain
+    cert_key_sha256 = CharField(max_length=64, null=True)
+    not_before = DateTimeField(null=True)
+    not_after = DateTimeField(null=True)
+    issued_at = DateTimeField(null=True)
+    attempt_at = DateTimeField(null=True)
+    failures = IntegerField(default=0)  # failed attempts in a row
+    error = TextField(null=True)
+    next_try_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "school_certificate"
+
+
+MODELS += [SchoolCertificate]

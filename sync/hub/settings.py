@@ -9,6 +9,7 @@ import configparser
 import dataclasses
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -77,6 +78,42 @@ def _http_url(raw: str) -> str:
     return value
 
 
+def _https_url(raw: str) -> str:
+    value = raw.strip()
+    if value and not value.startswith("https://"):
+        raise ValueError("expected the ACME server's directory URL, e.g. "
+                         "https://acme-v02.api.letsencrypt.org/directory, or empty for no school certificates")
+    return value
+
+
+def _domain(raw: str) -> str:
+    value = raw.strip().lower().rstrip(".")
+    labels = value.split(".") if value else []
+    if value and (len(labels) < 2 or len(value) > 200
+                  or not all(re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", label) for label in labels)):
+        raise ValueError("expected a DNS domain the ministry holds, e.g. schools.example.kz (letters, digits "
+                         "and hyphens, at least two labels)")
+    return value
+
+
+def _yes_no(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("yes", "true", "on", "1"):
+        return True
+    if value in ("no", "false", "off", "0"):
+        return False
+    raise ValueError("expected yes or no")
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if value not in choices:
+            raise ValueError(f"expected one of: {', '.join(choices)}")
+        return value
+    return parse
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
     section: str
@@ -123,6 +160,29 @@ OPTIONS: tuple[Option, ...] = (
     Option("content", "blob_base_url", _base_url, "",
            "Where schools fetch pack files (the catalog's blob_base_url): a static host or object store "
            "holding a copy of <data-dir>/blobs/; empty: the hub's own <hub URL>/blobs/."),
+    Option("acme", "directory_url", _https_url, "",
+           "HTTPS certificates for schools (docs/https.md): the ACME server's directory URL, e.g. "
+           "https://acme-v02.api.letsencrypt.org/directory; empty: the hub offers no certificates."),
+    Option("acme", "email", _text, "", "Contact address for the ACME account (expiry and policy mail)."),
+    Option("acme", "domain", _domain, "",
+           "The domain under which each school gets a name, <school id>.<domain> (e.g. schools.example.kz)."),
+    Option("acme", "wildcard", _yes_no, "no",
+           "yes: each certificate also covers *.<school name>, for names that encode the LAN address "
+           "(docs/https.md)."),
+    Option("acme", "dns_provider", _choice("command", "challtestsrv"), "command",
+           "How the DNS-01 TXT records are set: `command` runs [acme] dns_command; `challtestsrv` talks to "
+           "Pebble's challenge test server (tests only)."),
+    Option("acme", "dns_command", _text, "",
+           "With dns_provider = command: a program run as `COMMAND set NAME VALUE` and `COMMAND clear NAME "
+           "VALUE` that adds or removes a TXT record (e.g. with nsupdate, RFC 2136; docs/https.md)."),
+    Option("acme", "challtestsrv_url", _text, "",
+           "With dns_provider = challtestsrv: its management URL, e.g. http://127.0.0.1:8055."),
+    Option("acme", "propagation_seconds", _int_between(0, 3600), "0",
+           "Seconds to wait after setting TXT records before asking the CA to check them."),
+    Option("acme", "ca_bundle", _text, "",
+           "A PEM file of CAs to trust for the ACME server's own HTTPS (a test CA); empty: the system's."),
+    Option("acme", "interval", _seconds, "3600",
+           "With `certificates issue --loop`: seconds between passes."),
 )
 
 
@@ -144,6 +204,16 @@ class HubSettings:
     forward_interval: float
     dashboard_token: str
     content_blob_base_url: str
+    acme_directory_url: str
+    acme_email: str
+    acme_domain: str
+    acme_wildcard: bool
+    acme_dns_provider: str
+    acme_dns_command: str
+    acme_challtestsrv_url: str
+    acme_propagation_seconds: int
+    acme_ca_bundle: str
+    acme_interval: float
 
     @property
     def ini_path(self) -> Path:

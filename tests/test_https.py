@@ -1,0 +1,331 @@
+"""HTTPS on the school's LAN with a certificate every phone trusts (docs/https.md), end to end: a real
+ACME CA (Pebble) and DNS server (pebble-challtestsrv), the real hub on loopback ordering by DNS-01,
+the real agent making its key and CSR and installing what comes back, nginx serving it beside plain
+HTTP, renewal while the link is down, and Chromium finding a secure context with a service worker.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import ssl
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from classroom_server import migrations
+from classroom_server.admin import https
+from classroom_server.db import database
+from classroom_server.settings import load_settings
+from sync import certificate
+from sync.hub import certificates as hub_certificates
+
+from .acmeca import MISSING, PebbleCA, binaries, free_port, spki_sha256_base64
+from .conftest import reopen_database
+from .faultlink import FaultLink
+from .hubprocess import HubProcess
+from .test_agent import enroll, open_agent
+
+REPO = Path(__file__).resolve().parent.parent
+DAY = datetime.timedelta(days=1)
+
+
+# --- pure rules (no CA needed) ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("day, due", [(0, False), (59, False), (60, True), (89, True), (95, True)])
+def test_the_hub_renews_once_a_third_of_the_lifetime_is_left(day, due):
+    start = datetime.datetime(2026, 1, 1)
+    assert hub_certificates.renewal_due(start, start + 90 * DAY, start + day * DAY) is due
+
+
+def _csr(names, key=None, ip=False):
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    entries = [x509.DNSName(n) for n in names]
+    if ip:
+        import ipaddress
+        entries.append(x509.IPAddress(ipaddress.ip_address("192.168.1.10")))
+    return (x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .add_extension(x509.SubjectAlternativeName(entries), critical=False)
+            .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+
+
+@pytest.mark.parametrize("csr, message", [
+    (lambda: _csr(["sch-other.schools.test"]), "this school's certificate is for exactly sch-abc.schools.test"),
+    (lambda: _csr(["sch-abc.schools.test", "evil.example"]), "exactly sch-abc.schools.test"),
+    (lambda: _csr(["sch-abc.schools.test"], ip=True), "IP address"),
+    (lambda: _csr(["sch-abc.schools.test"], key=ec.generate_private_key(ec.SECP192R1())), "P-256 or P-384"),
+    (lambda: "hello", "not a PEM certificate signing request"),
+])
+def test_the_hub_refuses_a_csr_for_other_names_or_a_weak_key(csr, message):
+    with pytest.raises(hub_certificates.CsrError, match=message):
+        hub_certificates.check_csr(csr(), ["sch-abc.schools.test"])
+    hub_certificates.check_csr(_csr(["sch-abc.schools.test"]), ["sch-abc.schools.test"])
+
+
+def _self_signed(key, names, days=90, start=None):
+    start = start or datetime.datetime.now(datetime.timezone.utc) - DAY
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + days * DAY)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .sign(key, hashes.SHA256()))
+
+
+def test_the_agent_refuses_a_certificate_for_another_key_or_name_or_without_its_chain():
+    key, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    names = ["sch-abc.schools.test"]
+    pem = lambda cert: cert.public_bytes(serialization.Encoding.PEM).decode()  # noqa: E731
+    with pytest.raises(certificate.WrongKey):
+        certificate.check_chain(pem(_self_signed(other, names)) * 2, key, names)
+    with pytest.raises(certificate.CertificateProblem, match="not sch-abc.schools.test"):
+        certificate.check_chain(pem(_self_signed(key, ["sch-xyz.schools.test"])) * 2, key, names)
+    with pytest.raises(certificate.CertificateProblem, match="without its CA's chain"):
+        certificate.check_chain(pem(_self_signed(key, names)), key, names)
+    with pytest.raises(certificate.CertificateProblem, match="not signed by the next"):
+        certificate.check_chain(pem(_self_signed(key, names)) + pem(_self_signed(other, ["ca.test"])), key, names)
+
+
+# --- with a real CA ----------------------------------------------------------------------------------------
+
+needs_pebble = pytest.mark.skipif(binaries() is None, reason=MISSING)
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory):
+    if binaries() is None:
+        pytest.skip(MISSING)
+    with PebbleCA(tmp_path_factory.mktemp("pebble")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def hub(ca, tmp_path_factory):
+    process = HubProcess(tmp_path_factory.mktemp("hub"))
+    process.env.update(ca.hub_env())
+    with process:
+        yield process
+
+
+def new_school(folder: Path, url: str, hub: HubProcess, tmp_path: Path):
+    settings = load_settings(folder, environ={})
+    reopen_database(settings.effective_database_url)
+    migrations.migrate(database.obj)
+    enrolment = hub.add_school("Test school")
+    enroll(folder, url, enrolment, tmp_path)
+    return open_agent(folder), enrolment.school_id
+
+
+def hub_pass(hub: HubProcess, now: datetime.datetime | None = None) -> hub_certificates.PassResult:
+    """One issuing pass of the hub, judged at `now` (what `classroom-hub certificates issue` runs)."""
+    from sync.hub.db import database as hub_database
+    from sync.hub.db import open_database as open_hub_database
+    from sync.hub.settings import load_settings as hub_settings
+    settings = hub_settings(hub.folder, environ=hub.env)
+    open_hub_database(settings.effective_database_url)
+    try:
+        return hub_certificates.issue_pass(settings, now=now)
+    finally:
+        hub_database.close()
+
+
+def installed_leaf(folder: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificates(https.chain_path(folder).read_bytes())[0]
+
+
+def verify_to_root(ca: PebbleCA, folder: Path, name: str) -> None:
+    """The installed chain leads to Pebble's root for `name`, as a phone's TLS library checks it."""
+    from cryptography.x509.verification import PolicyBuilder, Store
+    chain = x509.load_pem_x509_certificates(https.chain_path(folder).read_bytes())
+    root = x509.load_pem_x509_certificate(ca.root_pem().encode())
+    verifier = PolicyBuilder().store(Store([root])).build_server_verifier(x509.DNSName(name))
+    verifier.verify(chain[0], chain[1:])
+
+
+def test_a_school_gets_its_certificate_by_dns01_and_serves_https_beside_http(ca, hub, tmp_path):
+    folder = tmp_path / "school"
+    agent, school_id = new_school(folder, hub.url, hub, tmp_path)
+    name = f"{school_id}.schools.test"
+
+    lines: list[str] = []
+    assert agent.sync(progress=lines.append).ok
+    assert any("sent a certificate request" in line for line in lines), lines
+    assert stat.S_IMODE(https.key_path(folder).stat().st_mode) == 0o600
+    assert not https.chain_path(folder).exists()  # nothing issued yet: the hub's pass orders it
+    assert https.agent_state()["names"] == [name]
+
+    output = hub.cli("certificates", "issue")
+    assert f"{school_id}: issued for {name}, valid until" in output and "0 failed" in output, output
+    listed = hub.cli("certificates", "list")
+    assert name in listed and "valid until" in listed
+
+    lines.clear()
+    assert agent.sync(progress=lines.append).ok
+    assert any("installed the HTTPS certificate" in line for line in lines), lines
+    assert stat.S_IMODE(https.chain_path(folder).stat().st_mode) == 0o644
+    leaf = installed_leaf(folder)
+    assert certificate.key_sha256(leaf.public_key()) == certificate.key_sha256(
+        certificate.box_key(folder).public_key())  # made here; the hub only ever saw the CSR
+    verify_to_root(ca, folder, name)
+    assert "BEGIN PRIVATE KEY" not in "".join(hub.log)
+    current = https.installed(folder)
+    assert current.name == name and abs(current.not_after - current.not_before - 90 * DAY).total_seconds() <= 1
+    assert not current.nearing_expiry()
+
+    lines.clear()
+    outcome = certificate.sync_certificate(agent, lines.append)  # nothing new: nothing sent, nothing installed
+    assert outcome.offered and not outcome.sent_csr and not outcome.installed
+    assert school_id not in hub.cli("certificates", "issue")  # current: no new order at the CA
+
+    with school_server(folder) as upstream, SchoolNginx(tmp_path / "nginx", folder, upstream) as nginx:
+        assert https_get(ca, name, nginx.https_port, "/healthz").startswith("HTTP/1.1 200")
+        import requests
+        assert requests.get(f"http://127.0.0.1:{nginx.http_port}/healthz", timeout=10).status_code == 200
+
+
+def test_renewed_while_the_link_is_down_and_installed_when_it_comes_back_before_the_old_expires(ca, hub, tmp_path):
+    with FaultLink(("127.0.0.1", hub.port), latency=0.002) as link:
+        folder = tmp_path / "school"
+        agent, school_id = new_school(folder, link.url, hub, tmp_path)
+        assert agent.sync().ok
+        assert school_id in hub_pass(hub).issued
+        assert certificate.sync_certificate(agent).installed
+        old = https.installed(folder)
+
+        link.down()
+        # Days go by at the hub: at 50 days nothing is due; at 61 (29 days left) it renews.
+        assert school_id not in hub_pass(hub, now=old.not_before + 50 * DAY).issued
+        renewed_at = old.not_after - 29 * DAY
+        assert school_id in hub_pass(hub, now=renewed_at).issued
+        down = agent.sync()
+        assert not down.ok and down.code == "link_down"
+        assert https.installed(folder) == old  # still the old one while the link is down
+
+        link.up()
+        assert agent.sync().ok
+        new = https.installed(folder)
+        assert new.not_after > old.not_after and new != old
+        # The hub had it ready with 29 days of the old certificate left: a link down for up to four
+        # weeks still brings it in time; it is installed at the first sync that gets through.
+        assert datetime.datetime.utcnow() < old.not_after
+        assert school_id not in hub_pass(hub).issued  # the new one is current: no order for it
+
+
+def test_a_new_box_key_gets_a_new_certificate_and_a_hub_without_acme_offers_none(ca, hub, tmp_path):
+    folder = tmp_path / "school"
+    agent, school_id = new_school(folder, hub.url, hub, tmp_path)
+    agent.sync()
+    hub_pass(hub)
+    assert certificate.sync_certificate(agent).installed
+    first = installed_leaf(folder)
+    https.key_path(folder).unlink()  # the box was reinstalled without its key
+    outcome = certificate.sync_certificate(agent)
+    assert outcome.sent_csr and not outcome.installed  # the old certificate is for the old key
+    assert school_id in hub_pass(hub).issued
+    assert certificate.sync_certificate(agent).installed
+    assert installed_leaf(folder).public_key() != first.public_key()
+
+    with HubProcess(tmp_path / "plain-hub") as plain:
+        other = tmp_path / "other"
+        agent, _ = new_school(other, plain.url, plain, tmp_path)
+        lines: list[str] = []
+        assert agent.sync(progress=lines.append).ok
+        assert "the national platform offers no HTTPS certificate" in lines
+        assert not https.key_path(other).exists()
+
+
+# --- nginx and a browser -----------------------------------------------------------------------------------
+
+class school_server:
+    """`classroom-server serve` on the school's data folder, on a free loopback port."""
+
+    def __init__(self, folder: Path):
+        from .test_serving import serving
+        self._context = serving(folder)
+
+    def __enter__(self) -> str:
+        return self._context.__enter__()[1]
+
+    def __exit__(self, *exc) -> None:
+        self._context.__exit__(*exc)
+
+
+NGINX_CONF = """\
+%(user)s
+worker_processes 1;
+daemon off;
+pid %(tmp)s/nginx.pid;
+error_log %(tmp)s/error.log warn;
+events { worker_connections 64; }
+http {
+    include /etc/nginx/mime.types;
+    client_body_temp_path %(tmp)s/body;
+    proxy_temp_path %(tmp)s/proxy;
+    fastcgi_temp_path %(tmp)s/fastcgi;
+    uwsgi_temp_path %(tmp)s/uwsgi;
+    scgi_temp_path %(tmp)s/scgi;
+    include %(tmp)s/site.conf;
+}
+"""
+
+
+class SchoolNginx:
+    """nginx on the site install.sh --with-nginx --with-https writes (rendered by deploy/helper.py), on
+    free loopback ports: plain HTTP and HTTPS with the school's certificate."""
+
+    def __init__(self, folder: Path, data_dir: Path, upstream: str):
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from harness import NginxProcess
+        folder.mkdir(parents=True)
+        self.http_port, self.https_port = free_port(), free_port()
+        helper = [sys.executable, str(REPO / "deploy" / "helper.py"), "render"]
+        for args in ([str(REPO / "deploy/nginx/https.conf"), str(folder / "https.conf"), f"DATA={data_dir}",
+                      f"HTTPS_PORT={self.https_port}"],
+                     ["--nginx-types", str(folder / "types.conf"), str(REPO / "deploy/nginx/classroom-server.conf"),
+                      str(folder / "site.conf"), f"PROGRAM={sys.prefix}", f"DATA={data_dir}",
+                      f"TYPES_FILE={folder / 'types.conf'}", f"PROXY_FILE={REPO / 'deploy/nginx/proxy.conf'}",
+                      f"UPSTREAM_PORT={upstream.rsplit(':', 1)[1]}", f"LISTEN_PORT={self.http_port}",
+                      f"HTTPS_FILE={folder / 'https.conf'}"]):
+            done = subprocess.run(helper + args, capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+        for name, port, ssl_flag in (("site.conf", self.http_port, ""), ("https.conf", self.https_port, " ssl")):
+            text = (folder / name).read_text().replace(f"listen {port}{ssl_flag} default_server;",
+                                                       f"listen 127.0.0.1:{port}{ssl_flag};")
+            (folder / name).write_text("\n".join(line for line in text.splitlines() if "listen [::]" not in line))
+        user = "user root;" if os.geteuid() == 0 else ""
+        (folder / "nginx.conf").write_text(NGINX_CONF % {"user": user, "tmp": folder})
+        self.process = NginxProcess(folder, folder / "nginx.conf", ("GET", f"http://127.0.0.1:{self.http_port}/healthz"))
+
+    def reload(self) -> None:
+        import signal
+        self.process.proc.send_signal(signal.SIGHUP)
+
+    def __enter__(self) -> "SchoolNginx":
+        import shutil
+        if not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")):
+            pytest.skip("nginx is not installed: apt-get install nginx-light (.ci/run does)")
+        self.process.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.stop()
+
+
+def https_get(ca: PebbleCA, name: str, port: int, path: str) -> str:
+    """GET over TLS to 127.0.0.1:port as a device that trusts only Pebble's root and asks for `name`."""
+    context = ssl.create_default_context(cadata=ca.root_pem())
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=name) as tls:
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+    return answer.decode("utf-8", "replace")
