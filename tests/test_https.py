@@ -96,9 +96,6 @@ def test_the_agent_refuses_a_certificate_for_another_key_or_name_or_without_its_
 
 # --- with a real CA ----------------------------------------------------------------------------------------
 
-needs_pebble = pytest.mark.skipif(binaries() is None, reason=MISSING)
-
-
 @pytest.fixture(scope="module")
 def ca(tmp_path_factory):
     if binaries() is None:
@@ -329,3 +326,40 @@ def https_get(ca: PebbleCA, name: str, port: int, path: str) -> str:
             while chunk := tls.recv(65536):
                 answer += chunk
     return answer.decode("utf-8", "replace")
+
+
+@pytest.mark.browser
+def test_chromium_finds_a_secure_context_and_a_service_worker_at_the_schools_https_name(ca, hub, tmp_path):
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip(f"browser tests need Debian's Chromium at {chromium} (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
+    from .test_browser import CHROMIUM_ARGS
+    folder = tmp_path / "school"
+    agent, school_id = new_school(folder, hub.url, hub, tmp_path)
+    name = f"{school_id}.schools.test"
+    agent.sync()
+    assert school_id in hub_pass(hub).issued
+    assert certificate.sync_certificate(agent).installed
+    database.close()  # the server process has the school from here on
+    # A phone trusts the CA's root already; this Chromium is told to trust Pebble's intermediate (sent
+    # in the chain) by its key, and finds the school's name at the box (dnsmasq's job on a LAN).
+    args = CHROMIUM_ARGS + [f"--host-resolver-rules=MAP {name} 127.0.0.1",
+                            f"--ignore-certificate-errors-spki-list={spki_sha256_base64(ca.intermediate_pem())}"]
+    with school_server(folder) as upstream, SchoolNginx(tmp_path / "nginx", folder, upstream) as nginx, \
+            sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=args)
+        try:
+            page = browser.new_page()
+            origin = f"https://{name}:{nginx.https_port}"
+            assert page.goto(origin + "/").ok
+            assert page.evaluate("window.isSecureContext") is True
+            scope = page.evaluate("navigator.serviceWorker.ready.then(registration => registration.scope)")
+            assert scope == origin + "/"
+            assert page.evaluate("typeof crypto.randomUUID") == "function"
+            # The same box over plain HTTP still works, and is not a secure context.
+            plain = browser.new_page()
+            assert plain.goto(f"http://{name}:{nginx.http_port}/").ok
+            assert plain.evaluate("window.isSecureContext") is False
+        finally:
+            browser.close()
