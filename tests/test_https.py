@@ -363,3 +363,42 @@ def test_chromium_finds_a_secure_context_and_a_service_worker_at_the_schools_htt
             assert plain.evaluate("window.isSecureContext") is False
         finally:
             browser.close()
+
+
+# --- the admin page ----------------------------------------------------------------------------------------
+
+def _issued(names, not_before, days):
+    """A certificate for `names` signed by a CA of its own (not self-signed, as a CA's would be)."""
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(not_before)
+            .not_valid_after(not_before + days * DAY)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .sign(ca_key, hashes.SHA256())).public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize("days_ago, warned", [(10, False), (70, True), (95, True)])
+def test_the_admin_page_shows_the_name_and_expiry_and_warns_near_the_end(app, client, school, settings,
+                                                                         days_ago, warned):
+    from .conftest import sign_in_as
+    now = datetime.datetime.now(datetime.timezone.utc)
+    https.chain_path(settings.data_dir).parent.mkdir(parents=True)
+    https.chain_path(settings.data_dir).write_bytes(_issued(["sch-abc.schools.test"], now - days_ago * DAY, 90))
+    sign_in_as(client, school, "admin")
+    for page in ("/admin/", "/admin/sync"):
+        html = client.get(page).get_data(as_text=True)
+        assert "https://sch-abc.schools.test/" in html and "Valid until" in html
+        assert ("no newer one has arrived" in html or "has expired" in html) is warned
+    assert ("has expired" in html) is (days_ago > 90)
+
+
+def test_the_admin_page_says_the_certificate_is_coming_and_shows_nothing_without_one(app, client, school, settings):
+    from .conftest import sign_in_as
+    sign_in_as(client, school, "admin")
+    assert "Secure address" not in client.get("/admin/").get_data(as_text=True)
+    with app.app_context():
+        certificate._note(certificate.CertificateOutcome(offered=True, names=("sch-abc.schools.test",)))
+    html = client.get("/admin/").get_data(as_text=True)
+    assert "Secure address" in html and "is obtaining this school's certificate" in html

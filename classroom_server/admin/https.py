@@ -41,6 +41,7 @@ class Certificate:
     not_before: datetime.datetime  # UTC, naive
     not_after: datetime.datetime
     issuer: str
+    self_signed: bool = False  # install.sh's stand-in (nginx needs a file before the real one comes)
 
     @property
     def name(self) -> str:
@@ -76,7 +77,8 @@ def read_certificate(path: Path) -> Certificate | None:
     except x509.ExtensionNotFound:
         names = ()
     return Certificate(names, cert.not_valid_before_utc.replace(tzinfo=None),
-                       cert.not_valid_after_utc.replace(tzinfo=None), cert.issuer.rfc4514_string())
+                       cert.not_valid_after_utc.replace(tzinfo=None), cert.issuer.rfc4514_string(),
+                       cert.issuer == cert.subject)
 
 
 def installed(data_dir: Path) -> Certificate | None:

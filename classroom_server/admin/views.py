@@ -27,7 +27,7 @@ from ..i18n import error_text
 from ..models import ROLES, SIGNIN_MODES, Classroom, ContentPack, Membership, SyncLog, SyncRequest, User, utcnow
 from ..security import roles_required
 from ..settings import OPTIONS, SettingsError, change_settings, hour_windows, load_settings, origins, shown_value
-from . import audit, backup, device, users
+from . import audit, backup, device, https, users
 from .sync import downloads, next_window_start, request_sync, sync_status, updates_waiting
 
 log = logging.getLogger(__name__)
@@ -327,8 +327,21 @@ def _sync_panel(attempts: int = 5) -> dict:
     oldest = (SyncRequest.select(SyncRequest.requested_at).where(SyncRequest.done_at.is_null())
               .order_by(SyncRequest.id).scalar()) if status.pending_requests else None
     return {"sync": status, "stale_request": bool(oldest and utcnow() - oldest > STALE_REQUEST),
+            "https": _https_panel(),
             "download_opens": _download_opens() if any(d.state == "waiting_window" for d in status.downloads)
             else None}
+
+
+def _https_panel() -> dict:
+    """What admin/_https.html shows: the certificate the agent installed and its last certificate step."""
+    current = https.installed(_settings().data_dir)
+    if current is not None and current.self_signed:
+        current = None  # install.sh's stand-in until the real one arrives
+    state = https.agent_state()
+    return {"certificate": current, "offered": bool(state.get("offered")), "error": state.get("error"),
+            "nearing": current is not None and current.nearing_expiry(),
+            "expired": current is not None and current.expired(),
+            "days_left": current.days_left() if current else None}
 
 
 def _download_opens() -> str | None:
