@@ -19,7 +19,8 @@ classroom-sync (sync agent) logging to the journal, and an mDNS name (school.loc
 Re-running it upgrades in place: the new version is built next to the running one,
 then the services stop, the data is backed up, the database is migrated, the services
 start again and must answer /healthz; if they do not, the previous version and the
-backup come back. Options given once (--with-nginx, --name, --no-mdns) are remembered.
+backup come back. Options given once (--with-nginx, --with-https, --with-dnsmasq, --name,
+--no-mdns) are remembered.
 
 Options:
   --dev               Development setup: Debian packages the tests need (python3-venv,
@@ -29,6 +30,14 @@ Options:
                       (for big schools: many devices, big videos).
   --without-nginx     Remove the nginx front that an earlier --with-nginx set up; the
                       server listens on its own port again (8080 by default).
+  --with-https        With nginx: HTTPS on port 443 beside plain HTTP, with the certificate
+                      the national platform obtains for this school (docs/https.md); a
+                      stand-in certificate until it arrives, nginx reloaded when it changes.
+  --without-https     Plain HTTP only again.
+  --with-dnsmasq      This machine answers DNS on the LAN (dnsmasq), so devices find the
+                      school's HTTPS name here even with the internet down; the LAN's DHCP
+                      must then hand out this machine's address as the DNS server.
+  --without-dnsmasq   Remove what --with-dnsmasq set up.
   --name NAME         The name devices use: http://NAME.local/ (default: school).
   --no-mdns           Do not announce the server by mDNS (no avahi-daemon).
   --wheels DIR        Install Python packages only from DIR (no internet needed);
@@ -54,6 +63,8 @@ EOF
 mode=install
 root=""
 with_nginx=""       # yes / no / "" (what the last install chose)
+with_https=""       # yes / no / ""
+with_dnsmasq=""     # yes / no / ""
 name=""
 mdns=""
 wheels=""
@@ -71,6 +82,10 @@ while [ $# -gt 0 ]; do
     --dev) mode=dev ;;
     --with-nginx) with_nginx=yes ;;
     --without-nginx) with_nginx=no ;;
+    --with-https) with_https=yes ;;
+    --without-https) with_https=no ;;
+    --with-dnsmasq) with_dnsmasq=yes ;;
+    --without-dnsmasq) with_dnsmasq=no ;;
     --name) name=$(value_of "$1" "$@"); shift ;;
     --name=*) name=${1#*=} ;;
     --no-mdns) mdns=no ;;
@@ -201,6 +216,7 @@ ini=$etc/classroom-server.ini
 state=$etc/install.conf
 unit_dir=$R/etc/systemd/system
 nginx_dir=$R/etc/nginx
+dnsmasq_dir=$R/etc/dnsmasq.d
 avahi_dir=$R/etc/avahi
 bin_dir=$R/usr/local/bin
 backups=$data/backups
@@ -246,6 +262,8 @@ state_save() {
   {
     echo "# Written by install.sh: the choices re-runs keep. Change them with install.sh options."
     echo "with_nginx=$with_nginx"
+    echo "with_https=$with_https"
+    echo "with_dnsmasq=$with_dnsmasq"
     echo "name=$name"
     echo "mdns=$mdns"
     echo "nginx_default_site_disabled=${nginx_default_disabled:-no}"
@@ -326,14 +344,24 @@ own() {  # own USER:GROUP MODE PATH...: ownership only for a real install
 
 setup_folders() {
   mkdir -p "$data" "$data/tmp" "$backups" "$etc" "$prefix"
-  own "$user:$user" "$([ "$with_nginx" = yes ] && echo 0751 || echo 0750)" "$data"
+  own "$user:$user" "$([ "$with_nginx" = yes ] || [ "$with_dnsmasq" = yes ] && echo 0751 || echo 0750)" "$data"
   own "$user:$user" 0700 "$data/tmp"
   own "$user:$user" 0750 "$backups"
   own "root:$user" 0750 "$etc"
   # Nothing in the data folder is for other users (files of older installs were made 0644);
   # content files alone are for nginx, through their group below.
-  find "$data" -mindepth 1 -maxdepth 1 ! -name content ! -name classroom-server.ini \
+  find "$data" -mindepth 1 -maxdepth 1 ! -name content ! -name classroom-server.ini ! -name dns \
     -exec chmod -R o-rwx {} +
+  # The school's HTTPS key and certificate (the sync agent keeps them; nginx's master, root, reads them).
+  mkdir -p "$data/tls"
+  own "$user:$user" 0750 "$data/tls"
+  if [ "$with_dnsmasq" = yes ]; then
+    # dnsmasq (its own user) reads the name the agent writes here, and nothing else of the data folder.
+    mkdir -p "$data/dns"
+    own "$user:$user" 0755 "$data/dns"
+  elif [ -d "$data/dns" ]; then
+    rm -rf "${data:?}/dns"
+  fi
   if [ "$with_nginx" = yes ]; then
     # nginx (its own user) reads content files: the blob folders belong to nginx's group, and new
     # ones inherit it (setgid). It can enter the data folder (0751) but not list or read the rest.
@@ -409,20 +437,70 @@ write_units() {
   fi
 }
 
+write_tls_units() {  # with HTTPS: a path unit reloads nginx when the agent installs a new certificate
+  local program=$1 unit
+  if [ "$with_https" = yes ]; then
+    for unit in classroom-server-tls.path classroom-server-tls.service; do
+      render "$program" "systemd/$unit" "$work/$unit"
+      put "$work/$unit" "$unit_dir/$unit" 0644
+    done
+  elif [ -f "$unit_dir/classroom-server-tls.path" ]; then
+    systemd_do disable --now classroom-server-tls.path || true
+    remove "$unit_dir/classroom-server-tls.path" "$unit_dir/classroom-server-tls.service"
+  fi
+}
+
+write_https() {  # the nginx snippet with HTTPS (or a comment without), and a stand-in certificate
+  local program=$1 snippet=$nginx_dir/snippets/classroom-server-https.conf
+  if [ "$with_https" = yes ]; then
+    if [ ! -s "$data/tls/fullchain.pem" ] || [ ! -s "$data/tls/privkey.pem" ]; then
+      # nginx will not start without the files: a self-signed stand-in until the real one comes.
+      as_user "$program/bin/classroom-sync" https placeholder >&2 || die "could not make the stand-in certificate (above)"
+    fi
+    render "$program" nginx/https.conf "$work/https.conf" HTTPS_PORT=443
+    put "$work/https.conf" "$snippet" 0644
+  else
+    put "$program/deploy/nginx/https-off.conf" "$snippet" 0644
+  fi
+}
+
+write_dnsmasq() {
+  local program=$1 file=$dnsmasq_dir/classroom-server.conf
+  if [ "$with_dnsmasq" = yes ]; then
+    render "$program" dnsmasq/classroom-server.conf "$work/dnsmasq.conf"
+    if ! cmp -s "$work/dnsmasq.conf" "$file"; then
+      put "$work/dnsmasq.conf" "$file" 0644
+      dnsmasq_restart
+    fi
+  elif [ -e "$file" ]; then
+    remove "$file"
+    dnsmasq_restart
+  fi
+}
+
+dnsmasq_restart() {
+  if have_systemd; then systemctl restart dnsmasq || warn "dnsmasq did not restart: see journalctl -u dnsmasq (is another DNS server on port 53?)"
+  elif real; then say "systemd is not running here: restart dnsmasq yourself"
+  else say "--root: would restart dnsmasq"
+  fi
+}
+
 write_nginx() {
   local program=$1 site=$nginx_dir/sites-available/classroom-server
   local types=$nginx_dir/snippets/classroom-server-types.conf proxy=$nginx_dir/snippets/classroom-server-proxy.conf
+  local https_snippet=$nginx_dir/snippets/classroom-server-https.conf
   if [ "$with_nginx" != yes ]; then
     if [ -e "$site" ]; then
-      remove "$nginx_dir/sites-enabled/classroom-server" "$site" "$types" "$proxy"
+      remove "$nginx_dir/sites-enabled/classroom-server" "$site" "$types" "$proxy" "$https_snippet"
       restore_default_site
       nginx_reload
     fi
     return 0
   fi
   mkdir -p "$nginx_dir/sites-available" "$nginx_dir/sites-enabled" "$nginx_dir/snippets"
+  write_https "$program"
   render "$program" nginx/classroom-server.conf "$work/site.conf" --nginx-types "$work/types.conf" \
-    TYPES_FILE="$types" PROXY_FILE="$proxy" UPSTREAM_PORT="$port" LISTEN_PORT=80
+    TYPES_FILE="$types" PROXY_FILE="$proxy" UPSTREAM_PORT="$port" LISTEN_PORT=80 HTTPS_FILE="$https_snippet"
   put "$work/types.conf" "$types" 0644
   put "$program/deploy/nginx/proxy.conf" "$proxy" 0644
   put "$work/site.conf" "$site" 0644
@@ -525,6 +603,8 @@ open_firewall() {  # Ubuntu's firewall, when it is on, would keep every device o
   ufw_active || return 0
   local wanted="$public_port/tcp" rule
   [ "$mdns" = no ] || wanted="$wanted 5353/udp"
+  [ "$with_https" != yes ] || wanted="$wanted 443/tcp"
+  [ "$with_dnsmasq" != yes ] || wanted="$wanted 53"
   for rule in $firewall_rules; do  # the rules of an earlier run that are not wanted now
     case " $wanted " in *" $rule "*) ;; *) ufw delete allow "$rule" >/dev/null 2>&1 || true ;; esac
   done
@@ -568,7 +648,9 @@ write_config() {  # everything outside the program that names it: units, nginx, 
   local program=$1
   ports
   write_units "$program"
+  write_tls_units "$program"
   write_nginx "$program"
+  write_dnsmasq "$program"
   write_avahi "$program"
   open_firewall
   write_links
@@ -588,6 +670,7 @@ stop_services() {
 start_services() {
   systemd_do enable "${services[@]}"
   systemd_do restart "${services[@]}"
+  if [ "$with_https" = yes ]; then systemd_do enable --now classroom-server-tls.path; fi
 }
 
 healthy() {  # healthy PROGRAM: the server answers /healthz with status ok; prints its version
@@ -654,6 +737,10 @@ address_lines() {
     case "$ip" in *:*) ;; *) echo "    http://$ip$suffix/"; found=yes ;; esac
   done
   [ -n "$found" ] || echo "    http://<this machine's address>$suffix/   (no network address yet: see \`ip addr\`)"
+  if [ "$with_https" = yes ]; then
+    echo "    https://<the school's name>/   (the national platform's name for this school: it comes"
+    echo "    with a sync once the school is enrolled; the admin page shows it. docs/https.md)"
+  fi
 }
 
 # --- install or upgrade --------------------------------------------------------------------------
@@ -687,6 +774,17 @@ choose() {  # options given now win; otherwise what the last install chose; othe
   [ -n "$name" ] || name=school
   [ -n "$mdns" ] || mdns=$(state_get mdns)
   [ -n "$mdns" ] || mdns=yes
+  if [ -z "$with_https" ]; then
+    with_https=$(state_get with_https)
+    # HTTPS chosen before, nginx removed now: HTTPS goes with it.
+    if [ "$with_https" = yes ] && [ "$with_nginx" != yes ]; then with_https=no; say "HTTPS is off too (it needs nginx)"; fi
+  fi
+  [ -n "$with_https" ] || with_https=no
+  [ -n "$with_dnsmasq" ] || with_dnsmasq=$(state_get with_dnsmasq)
+  [ -n "$with_dnsmasq" ] || with_dnsmasq=no
+  if [ "$with_https" = yes ] && [ "$with_nginx" != yes ]; then
+    usage_error "--with-https needs nginx in front (waitress has no TLS): add --with-nginx"
+  fi
 }
 
 install_packages() {
@@ -695,6 +793,7 @@ install_packages() {
   local packages=(tzdata)
   [ "$mdns" = no ] || packages+=(avahi-daemon)
   [ "$with_nginx" != yes ] || packages+=(nginx)
+  [ "$with_dnsmasq" != yes ] || packages+=(dnsmasq)
   [ ${#packages[@]} -eq 0 ] || apt_install "${packages[@]}"
   if real && [ "$with_nginx" = yes ]; then
     nginx_group=$(sed -n 's/^[[:space:]]*user[[:space:]]\{1,\}\([^[:space:];]*\).*/\1/p' /etc/nginx/nginx.conf | head -n 1)
@@ -823,6 +922,16 @@ uninstall_main() {
   mdns=$(state_get mdns)
   name=$(state_get name)
   with_nginx=$(state_get with_nginx)
+  with_https=$(state_get with_https)
+  with_dnsmasq=$(state_get with_dnsmasq)
+  if [ -f "$unit_dir/classroom-server-tls.path" ]; then
+    systemd_do disable --now classroom-server-tls.path || true
+    remove "$unit_dir/classroom-server-tls.path" "$unit_dir/classroom-server-tls.service"
+  fi
+  if [ -f "$dnsmasq_dir/classroom-server.conf" ]; then
+    remove "$dnsmasq_dir/classroom-server.conf"
+    dnsmasq_restart
+  fi
   if [ -f "$unit_dir/classroom-server.service" ] || [ -f "$unit_dir/classroom-sync.service" ]; then
     systemd_do disable --now "${services[@]}" || true
   fi
@@ -832,7 +941,8 @@ uninstall_main() {
   systemd_do daemon-reload
   if [ -e "$nginx_dir/sites-available/classroom-server" ]; then
     remove "$nginx_dir/sites-enabled/classroom-server" "$nginx_dir/sites-available/classroom-server" \
-      "$nginx_dir/snippets/classroom-server-types.conf" "$nginx_dir/snippets/classroom-server-proxy.conf"
+      "$nginx_dir/snippets/classroom-server-types.conf" "$nginx_dir/snippets/classroom-server-proxy.conf" \
+      "$nginx_dir/snippets/classroom-server-https.conf"
     restore_default_site
     nginx_reload
   fi

@@ -1047,5 +1047,7 @@ def rewind(obj: Context, yes: bool) -> None:
     click.echo(f"cursor moved back to {held}; the next sync sends the rest")
 
 
+main.add_command(certificate.https_command)
+
 if __name__ == "__main__":
     main()

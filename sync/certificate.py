@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+import click
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -43,6 +44,7 @@ from classroom_server.admin.sync import state_row
 from classroom_server.content.services import write_atomically
 from classroom_server.db import database
 from classroom_server.models import SchoolSetting, utcnow
+from classroom_server.settings import SettingsError, load_settings
 
 if TYPE_CHECKING:
     from sync.agent import Agent
@@ -284,6 +286,8 @@ def status_lines(settings) -> list[str]:
     if settings is None:
         return []
     current = https.installed(settings.data_dir)
+    if current is not None and current.self_signed:
+        current = None  # install.sh's stand-in
     state = https.agent_state()
     if current is None and not state.get("offered"):
         return []
@@ -291,3 +295,47 @@ def status_lines(settings) -> list[str]:
             + (" (NEARING EXPIRY)" if current.nearing_expiry() else "") if current
             else "https:            no certificate yet (the national platform orders it after the box's request)")
     return [line] + ([f"https error:      {state['error']}"] if state.get("error") else [])
+
+
+# --- the command line (classroom-sync https ...) -----------------------------------------------------------
+
+@click.group("https")
+def https_command() -> None:
+    """The school's HTTPS certificate (docs/https.md)."""
+
+
+@https_command.command("placeholder")
+@click.pass_obj
+def placeholder(obj) -> None:
+    """Make this box's key and, if no certificate is installed yet, a self-signed stand-in, so nginx can
+    start with HTTPS before the national platform's certificate arrives (install.sh --with-https runs it)."""
+    try:
+        settings = load_settings(obj.data_dir)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    key = box_key(settings.data_dir)
+    path = https.chain_path(settings.data_dir)
+    if path.exists():
+        click.echo(f"{path} exists; nothing to do")
+        return
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "classroom-server stand-in")])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    _write(path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    click.echo(f"wrote a self-signed stand-in {path}; the school's certificate replaces it at the first sync "
+               f"after the national platform issued it")
+
+
+@https_command.command("show")
+@click.pass_obj
+def show(obj) -> None:
+    """The certificate installed: names, validity, and the agent's last certificate step."""
+    from sync.agent import open_school
+    settings = open_school(obj.data_dir)
+    lines = status_lines(settings)
+    click.echo("\n".join(lines) if lines else "no certificate from the national platform: it offers none yet (or the "
+                                               "agent has not synced since it does)")

@@ -402,3 +402,23 @@ def test_the_admin_page_says_the_certificate_is_coming_and_shows_nothing_without
         certificate._note(certificate.CertificateOutcome(offered=True, names=("sch-abc.schools.test",)))
     html = client.get("/admin/").get_data(as_text=True)
     assert "Secure address" in html and "is obtaining this school's certificate" in html
+
+
+def test_a_stand_in_certificate_lets_nginx_start_and_the_real_one_replaces_it(ca, hub, tmp_path):
+    from click.testing import CliRunner
+
+    from sync.agent import main as sync_cli
+    folder = tmp_path / "school"
+    agent, school_id = new_school(folder, hub.url, hub, tmp_path)
+    result = CliRunner().invoke(sync_cli, ["--data-dir", str(folder), "https", "placeholder"])
+    assert result.exit_code == 0 and "stand-in" in result.output, result.output
+    stand_in = https.installed(folder)
+    assert stand_in.self_signed and stat.S_IMODE(https.key_path(folder).stat().st_mode) == 0o600
+    shown = CliRunner().invoke(sync_cli, ["--data-dir", str(folder), "https", "show"]).output
+    assert "no certificate from the national platform" in shown
+    agent.sync()
+    assert school_id in hub_pass(hub).issued
+    assert certificate.sync_certificate(agent).installed  # same key as the stand-in, the CA's certificate now
+    assert not https.installed(folder).self_signed
+    shown = CliRunner().invoke(sync_cli, ["--data-dir", str(folder), "https", "show"]).output
+    assert f"https:            {school_id}.schools.test, valid until" in shown

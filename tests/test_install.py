@@ -444,6 +444,50 @@ def test_with_nginx_writes_the_site_the_drop_in_and_the_folder_modes(with_nginx,
     assert mode(root.data / "classroom.sqlite3") & 0o007 == 0
     assert "<port>80</port>" in (root.path / "etc/avahi/services/classroom-server.service").read_text()
     assert "http://lab-3.local/" in with_nginx.stderr
+    assert f"include {nginx}/snippets/classroom-server-https.conf;" in site
+    assert "listen" not in (nginx / "snippets/classroom-server-https.conf").read_text()  # HTTPS is off
+
+
+def test_with_https_and_dnsmasq_serve_the_schools_certificate_and_name_and_go_away_again(with_nginx, root, source):
+    done = run_install("--root", str(root.path), "--with-https", "--with-dnsmasq", source=source)
+    nginx = root.path / "etc/nginx"
+    snippet = (nginx / "snippets/classroom-server-https.conf").read_text()
+    assert "listen 443 ssl default_server;" in snippet
+    assert f"ssl_certificate {root.data}/tls/fullchain.pem;" in snippet
+    assert f"ssl_certificate_key {root.data}/tls/privkey.pem;" in snippet
+    # A stand-in until the national platform's certificate comes, so nginx starts; the key is private.
+    assert mode(root.data / "tls/privkey.pem") == 0o600 and mode(root.data / "tls/fullchain.pem") == 0o644
+    assert "stand-in" in done.stderr
+    path_unit = (root.units / "classroom-server-tls.path").read_text()
+    assert f"PathChanged={root.data}/tls/fullchain.pem" in path_unit
+    assert "try-reload-or-restart nginx.service" in (root.units / "classroom-server-tls.service").read_text()
+    dnsmasq = (root.path / "etc/dnsmasq.d/classroom-server.conf").read_text()
+    assert f"hostsdir={root.data}/dns" in dnsmasq and mode(root.data / "dns") == 0o755 and mode(root.data) == 0o751
+    assert "https://<the school's name>/" in done.stderr
+    assert "with_https=yes" in (root.etc / "install.conf").read_text()
+    if shutil.which("systemd-analyze"):
+        checked = subprocess.run(["systemd-analyze", "verify", "classroom-server-tls.path"], capture_output=True,
+                                 text=True, env={**clean_env(), "SYSTEMD_UNIT_PATH": f"{root.units}:"})
+        assert checked.returncode == 0, checked.stderr
+    if shutil.which("nginx") or Path("/usr/sbin/nginx").exists():
+        nginx_check = subprocess.run([shutil.which("nginx") or "/usr/sbin/nginx", "-t", "-q", "-p", str(root.path),
+                                      "-c", str(write_test_nginx_conf(root))], capture_output=True, text=True)
+        assert nginx_check.returncode == 0, nginx_check.stderr
+    refused = run_install("--root", str(root.path), "--without-nginx", "--with-https", source=source, check=False)
+    assert refused.returncode == 2 and "--with-https needs nginx" in refused.stderr
+
+    run_install("--root", str(root.path), "--without-https", "--without-dnsmasq", source=source)
+    assert "listen" not in (nginx / "snippets/classroom-server-https.conf").read_text()
+    assert not (root.units / "classroom-server-tls.path").exists()
+    assert not (root.path / "etc/dnsmasq.d/classroom-server.conf").exists() and not (root.data / "dns").exists()
+
+
+def write_test_nginx_conf(root: Root) -> Path:
+    """An nginx.conf around the installed site, to check it with `nginx -t`."""
+    conf = root.path / "nginx-test.conf"
+    conf.write_text(f"pid {root.path}/nginx.pid;\nerror_log {root.path}/nginx-error.log;\nevents {{}}\n"
+                    f"http {{ include /etc/nginx/mime.types; include {root.path}/etc/nginx/sites-enabled/*; }}\n")
+    return conf
 
 
 def test_the_units_with_the_nginx_drop_in_pass_systemd_analyze_verify(with_nginx, root):
