@@ -63,7 +63,7 @@ def copy_source(target: Path) -> Path:
     target.mkdir(parents=True)
     for name in ("classroom_server", "content_packs", "sync", "deploy"):
         shutil.copytree(REPO / name, target / name, ignore=ignore)
-    for name in ("install.sh", "setup.cfg", "pyproject.toml", "README.md"):
+    for name in ("install.sh", "setup.cfg", "pyproject.toml", "constraints.txt", "README.md"):
         shutil.copy2(REPO / name, target / name)
     return target
 
