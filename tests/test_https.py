@@ -151,6 +151,7 @@ def test_a_school_gets_its_certificate_by_dns01_and_serves_https_beside_http(ca,
     folder = tmp_path / "school"
     agent, school_id = new_school(folder, hub.url, hub, tmp_path)
     name = f"{school_id}.schools.test"
+    (folder / "dns").mkdir()  # as install.sh --with-dnsmasq makes it
 
     lines: list[str] = []
     assert agent.sync(progress=lines.append).ok
@@ -158,6 +159,9 @@ def test_a_school_gets_its_certificate_by_dns01_and_serves_https_beside_http(ca,
     assert stat.S_IMODE(https.key_path(folder).stat().st_mode) == 0o600
     assert not https.chain_path(folder).exists()  # nothing issued yet: the hub's pass orders it
     assert https.agent_state()["names"] == [name]
+    hosts = (folder / "dns" / certificate.HOSTS_NAME).read_text()
+    assert hosts.startswith("# Written by classroom-sync")
+    assert all(f"{address} {name}\n" in hosts for address in certificate.lan_addresses())
 
     output = hub.cli("certificates", "issue")
     assert f"{school_id}: issued for {name}, valid until" in output and "0 failed" in output, output
@@ -422,3 +426,73 @@ def test_a_stand_in_certificate_lets_nginx_start_and_the_real_one_replaces_it(ca
     assert not https.installed(folder).self_signed
     shown = CliRunner().invoke(sync_cli, ["--data-dir", str(folder), "https", "show"]).output
     assert f"https:            {school_id}.schools.test, valid until" in shown
+
+
+# --- the name on the LAN (dnsmasq) ----------------------------------------------------------------------
+
+def dns_query(port: int, name: str) -> list[str]:
+    """The IPv4 addresses a DNS server on 127.0.0.1:port answers for `name` (one A query over UDP)."""
+    import random
+    import struct
+    ident = random.randrange(65536)
+    question = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
+    packet = struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question + struct.pack(">HH", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(5)
+        udp.sendto(packet, ("127.0.0.1", port))
+        answer = udp.recv(4096)
+    count = struct.unpack(">H", answer[6:8])[0]
+    offset, found = 12 + len(question) + 4, []
+    for _ in range(count):
+        offset += 2 if answer[offset] & 0xC0 == 0xC0 else answer.index(b"\0", offset) + 1 - offset
+        kind, _, _, length = struct.unpack(">HHIH", answer[offset:offset + 10])
+        offset += 10
+        if kind == 1:
+            found.append(".".join(str(b) for b in answer[offset:offset + length]))
+        offset += length
+    return found
+
+
+def test_dnsmasq_answers_the_schools_name_with_the_address_the_agent_writes_and_follows_changes(tmp_path):
+    import shutil
+    import time
+    binary = shutil.which("dnsmasq") or ("/usr/sbin/dnsmasq" if os.path.exists("/usr/sbin/dnsmasq") else None)
+    if binary is None:
+        pytest.skip("dnsmasq is not installed: apt-get install dnsmasq-base (.ci/run does)")
+    data = tmp_path / "data"
+    (data / "dns").mkdir(parents=True)
+    names = ["sch-abc.schools.test", "*.sch-abc.schools.test"]
+    assert certificate.write_hosts(data, names, ["192.168.1.10", "10.5.0.2"])
+    assert not certificate.write_hosts(data, names, ["192.168.1.10", "10.5.0.2"])  # unchanged: not rewritten
+    conf = tmp_path / "dnsmasq.conf"
+    done = subprocess.run([sys.executable, str(REPO / "deploy/helper.py"), "render",
+                           str(REPO / "deploy/dnsmasq/classroom-server.conf"), str(conf), f"DATA={data}"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # The installed file as it is, but on a loopback port for the test (it leaves loopback alone).
+    text = conf.read_text()
+    assert f"hostsdir={data}/dns" in text and "localise-queries" in text
+    conf.write_text("\n".join(line for line in text.splitlines() if line not in ("bind-dynamic", "except-interface=lo")))
+    port = free_port()
+    proc = subprocess.Popen([binary, "--keep-in-foreground", f"--conf-file={conf}", f"--port={port}",
+                             "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+                             "--user=root", "--pid-file=", "--log-facility=-"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                found = dns_query(port, "sch-abc.schools.test")
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
+                time.sleep(0.1)
+        assert sorted(found) == ["10.5.0.2", "192.168.1.10"]
+        # The box got another address: the agent rewrites the file, dnsmasq follows without a restart.
+        assert certificate.write_hosts(data, names, ["192.168.1.20"])
+        while dns_query(port, "sch-abc.schools.test") != ["192.168.1.20"]:
+            assert time.monotonic() < deadline + 30, "dnsmasq did not read the changed file"
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(10)
