@@ -72,3 +72,24 @@ def test_admin_panels_in_a_browser(new_page, school, settings):
                  "/admin/log", "/admin/audit"):
         phone.goto(path)
         assert_no_horizontal_scroll(phone, f"admin page {path}")
+
+
+def test_the_secure_address_card_warns_near_the_end_readable_on_a_phone(new_page, school, settings):
+    import datetime
+
+    from classroom_server.admin import https
+
+    from .test_https import _issued
+    now = datetime.datetime.now(datetime.timezone.utc)
+    https.chain_path(settings.data_dir).parent.mkdir(parents=True, exist_ok=True)
+    https.chain_path(settings.data_dir).write_bytes(
+        _issued(["sch-7f3k2q.schools.example.kz"], now - datetime.timedelta(days=75), 90))
+    page = new_page(viewport=PHONE)
+    sign_in_staff(page, "boss")
+    page.goto("/admin/")
+    card = page.locator("section", has=page.get_by_role("heading", name="Secure address (HTTPS)"))
+    expect(card.get_by_role("alert")).to_contain_text("no newer one has arrived")
+    expect(card.get_by_role("link", name="https://sch-7f3k2q.schools.example.kz/")).to_be_visible()
+    assert_no_horizontal_scroll(page, "admin overview with the HTTPS card")
+    found = axe_report(page, "admin overview with the HTTPS card")
+    assert not found, "axe-core found accessibility problems:\n" + found
