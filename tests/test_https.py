@@ -496,3 +496,20 @@ def test_dnsmasq_answers_the_schools_name_with_the_address_the_agent_writes_and_
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_wildcard_certificate_also_covers_names_that_encode_the_lan_address(ca, tmp_path):
+    hub = HubProcess(tmp_path / "wildcard-hub")
+    hub.env.update(ca.hub_env(wildcard=True))
+    with hub:
+        folder = tmp_path / "school"
+        (folder / "dns").mkdir(parents=True)
+        agent, school_id = new_school(folder, hub.url, hub, tmp_path)
+        name = f"{school_id}.schools.test"
+        agent.sync()
+        assert school_id in hub_pass(hub).issued  # two TXT values at one name: the name and its wildcard
+        assert certificate.sync_certificate(agent).installed
+        assert sorted(https.installed(folder).names) == sorted([name, f"*.{name}"])
+        assert https.installed(folder).name == name
+        verify_to_root(ca, folder, f"192-168-1-10.{name}")
+        assert f"*.{name}" not in (folder / "dns" / certificate.HOSTS_NAME).read_text()  # no wildcard in hosts
