@@ -259,25 +259,6 @@ class school_server:
         self._context.__exit__(*exc)
 
 
-NGINX_CONF = """\
-%(user)s
-worker_processes 1;
-daemon off;
-pid %(tmp)s/nginx.pid;
-error_log %(tmp)s/error.log warn;
-events { worker_connections 64; }
-http {
-    include /etc/nginx/mime.types;
-    client_body_temp_path %(tmp)s/body;
-    proxy_temp_path %(tmp)s/proxy;
-    fastcgi_temp_path %(tmp)s/fastcgi;
-    uwsgi_temp_path %(tmp)s/uwsgi;
-    scgi_temp_path %(tmp)s/scgi;
-    include %(tmp)s/site.conf;
-}
-"""
-
-
 class SchoolNginx:
     """nginx on the site install.sh --with-nginx --with-https writes (rendered by deploy/helper.py), on
     free loopback ports: plain HTTP and HTTPS with the school's certificate."""
@@ -285,6 +266,7 @@ class SchoolNginx:
     def __init__(self, folder: Path, data_dir: Path, upstream: str):
         sys.path.insert(0, str(REPO / "benchmarks"))
         from harness import NginxProcess
+        from nginx_front import NGINX_CONF  # Debian's nginx.conf defaults around the site
         folder.mkdir(parents=True)
         self.http_port, self.https_port = free_port(), free_port()
         helper = [sys.executable, str(REPO / "deploy" / "helper.py"), "render"]
