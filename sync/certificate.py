@@ -10,12 +10,14 @@ without certificates is a normal state, noted for the admin page.
    When the hub holds no request for this key, or for other names, the agent sends a CSR
    (`POST /api/v1/certificate`); the hub's next issuing pass orders the certificate.
 3. A certificate is installed only if it is for this box's key and exactly the names the hub gave,
-   each certificate of the chain is signed by the next, it is valid now, and it is newer than the one
-   installed: a wrong answer (from a hub or anyone on the way) can at worst be refused, never served.
+   each certificate of the chain is signed by the next up to a root phones trust (certifi's Mozilla
+   roots, and `<data-dir>/tls/extra-roots.pem` when a ministry's own CA or a test CA is used), it is
+   valid now, and it is newer than the one installed: a wrong answer (from a hub or anyone on the way)
+   can at worst be refused, never served.
    It goes to `<data-dir>/tls/fullchain.pem` (mode 0644) by an atomic rename; nginx is reloaded by the
    classroom-server-tls.path unit install.sh sets up (or `nginx -s reload`).
-4. With dnsmasq set up (install.sh --with-dnsmasq), the names are written with this box's LAN
-   addresses to `<data-dir>/dns/classroom-server.hosts`, which dnsmasq reads as they change, so
+4. With dnsmasq set up (install.sh --with-dnsmasq), the names of the installed certificate (a CA
+   phones trust checked them with the domain's owner) are written with this box's LAN addresses to `<data-dir>/dns/classroom-server.hosts`, which dnsmasq reads as they change, so
    phones on the LAN find the box by its certificate's name.
 """
 from __future__ import annotations
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 
 CERTIFICATE_PATH = "/api/v1/certificate"
 DNS_FOLDER = "dns"
+EXTRA_ROOTS_NAME = "extra-roots.pem"  # in <data-dir>/tls: roots to trust besides certifi's
 HOSTS_NAME = "classroom-server.hosts"
 
 
@@ -107,9 +110,27 @@ def make_csr(key, names: list[str]) -> str:
 
 # --- checking what the hub hands over ----------------------------------------------------------------------
 
-def check_chain(pem: str, key, names: list[str], now: datetime.datetime | None = None) -> list[x509.Certificate]:
-    """The certificates of `pem` if the first is for `key` and exactly `names`, valid at `now`, and each
-    is signed by the next; CertificateProblem otherwise."""
+def trusted_roots(data_dir: Path | None = None) -> list[x509.Certificate]:
+    """The roots a certificate must lead to: certifi's (Mozilla's, what phones trust) and the data
+    folder's tls/extra-roots.pem if there is one."""
+    import warnings
+
+    from cryptography.utils import CryptographyDeprecationWarning
+    from requests.certs import where  # certifi's bundle, which requests uses too
+    with warnings.catch_warnings():  # an old root in the bundle has a serial number RFC 5280 disallows
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        roots = x509.load_pem_x509_certificates(Path(where()).read_bytes())
+    if data_dir is not None:
+        extra = https.tls_folder(data_dir) / EXTRA_ROOTS_NAME
+        if extra.exists():
+            roots += x509.load_pem_x509_certificates(extra.read_bytes())
+    return roots
+
+
+def check_chain(pem: str, key, names: list[str], now: datetime.datetime | None = None,
+                roots: list[x509.Certificate] | None = None) -> list[x509.Certificate]:
+    """The certificates of `pem` if the first is for `key` and exactly `names`, valid at `now`, each
+    signed by the next, and (with `roots`) the chain leads to one of them; CertificateProblem otherwise."""
     try:
         chain = x509.load_pem_x509_certificates(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
@@ -136,6 +157,15 @@ def check_chain(pem: str, key, names: list[str], now: datetime.datetime | None =
         except (ValueError, TypeError, InvalidSignature):
             raise CertificateProblem(f"{child.subject.rfc4514_string()} is not signed by the next certificate "
                                      f"of the chain ({parent.subject.rfc4514_string()})") from None
+    if roots is not None:
+        from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+        verifier = (PolicyBuilder().store(Store(roots)).time(now.replace(tzinfo=datetime.timezone.utc))
+                    .build_server_verifier(x509.DNSName(names[0].removeprefix("*."))))
+        try:
+            verifier.verify(leaf, chain[1:])
+        except VerificationError as exc:
+            raise CertificateProblem(f"the certificate does not lead to a root phones trust ({exc}); a ministry "
+                                     f"CA of its own goes in tls/{EXTRA_ROOTS_NAME}") from None
     return chain
 
 
@@ -184,7 +214,9 @@ def sync_certificate(agent: "Agent", say: Callable[[str], None] | None = None) -
             _maybe_install(settings.data_dir, pem, key, names, outcome, say)
         if (data or {}).get("error"):
             outcome.error = f"the national platform could not obtain the certificate: {data['error']}"
-        write_hosts(settings.data_dir, names)
+        installed = https.installed(settings.data_dir)
+        if installed is not None and not installed.self_signed:  # names a trusted CA checked
+            write_hosts(settings.data_dir, list(installed.names))
     except SyncFailure as exc:
         outcome.error = f"{exc.code}: {exc}"
     except (CertificateProblem, OSError, ValueError) as exc:
@@ -200,7 +232,7 @@ def sync_certificate(agent: "Agent", say: Callable[[str], None] | None = None) -
 def _maybe_install(data_dir: Path, pem: str, key, names: list[str], outcome: CertificateOutcome,
                    say: Callable[[str], None]) -> None:
     try:
-        chain = check_chain(pem, key, names)
+        chain = check_chain(pem, key, names, roots=trusted_roots(data_dir))
     except WrongKey:
         say("the hub holds a certificate for an older key; waiting for one for this box's key")
         return

@@ -94,6 +94,33 @@ def test_the_agent_refuses_a_certificate_for_another_key_or_name_or_without_its_
         certificate.check_chain(pem(_self_signed(key, names)) + pem(_self_signed(other, ["ca.test"])), key, names)
 
 
+def test_the_agent_refuses_a_chain_that_leads_to_no_root_phones_trust():
+    """A hub (or anyone on the way) that knows the box's public key from its CSR could sign a
+    certificate for it with a CA of its own, for any name; the box would then answer that name on the
+    LAN. Only a chain to a trusted root is installed."""
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = _self_signed(ca_key, ["Rogue CA"])
+    ca = (x509.CertificateBuilder().subject_name(ca.subject).issuer_name(ca.subject).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(ca.not_valid_before_utc).not_valid_after(ca.not_valid_after_utc)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]))
+            .issuer_name(ca.subject).public_key(key.public_key()).serial_number(2)
+            .not_valid_before(now - DAY).not_valid_after(now + 90 * DAY)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("www.google.com")]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    chain = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in (leaf, ca))
+    certificate.check_chain(chain, key, ["www.google.com"])  # the links alone hold
+    with pytest.raises(certificate.CertificateProblem, match="does not lead to a root phones trust"):
+        certificate.check_chain(chain, key, ["www.google.com"], roots=certificate.trusted_roots())
+    certificate.check_chain(chain, key, ["www.google.com"], roots=[ca])  # a root the school was told to trust
+
+
 # --- with a real CA ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -112,7 +139,11 @@ def hub(ca, tmp_path_factory):
         yield process
 
 
-def new_school(folder: Path, url: str, hub: HubProcess, tmp_path: Path):
+def new_school(folder: Path, url: str, hub: HubProcess, tmp_path: Path, ca: PebbleCA | None = None):
+    """A school enrolled with `hub`; with `ca`, trusting its root as phones would trust a real CA's."""
+    if ca is not None:
+        https.tls_folder(folder).mkdir(parents=True, exist_ok=True)
+        (https.tls_folder(folder) / certificate.EXTRA_ROOTS_NAME).write_text(ca.root_pem())
     settings = load_settings(folder, environ={})
     reopen_database(settings.effective_database_url)
     migrations.migrate(database.obj)
@@ -149,9 +180,9 @@ def verify_to_root(ca: PebbleCA, folder: Path, name: str) -> None:
 
 def test_a_school_gets_its_certificate_by_dns01_and_serves_https_beside_http(ca, hub, tmp_path):
     folder = tmp_path / "school"
-    agent, school_id = new_school(folder, hub.url, hub, tmp_path)
+    agent, school_id = new_school(folder, hub.url, hub, tmp_path, ca)
     name = f"{school_id}.schools.test"
-    (folder / "dns").mkdir()  # as install.sh --with-dnsmasq makes it
+    (folder / "dns").mkdir(exist_ok=True)  # as install.sh --with-dnsmasq makes it
 
     lines: list[str] = []
     assert agent.sync(progress=lines.append).ok
@@ -159,9 +190,7 @@ def test_a_school_gets_its_certificate_by_dns01_and_serves_https_beside_http(ca,
     assert stat.S_IMODE(https.key_path(folder).stat().st_mode) == 0o600
     assert not https.chain_path(folder).exists()  # nothing issued yet: the hub's pass orders it
     assert https.agent_state()["names"] == [name]
-    hosts = (folder / "dns" / certificate.HOSTS_NAME).read_text()
-    assert hosts.startswith("# Written by classroom-sync")
-    assert all(f"{address} {name}\n" in hosts for address in certificate.lan_addresses())
+    assert not (folder / "dns" / certificate.HOSTS_NAME).exists()  # only names a trusted CA checked
 
     output = hub.cli("certificates", "issue")
     assert f"{school_id}: issued for {name}, valid until" in output and "0 failed" in output, output
@@ -177,6 +206,9 @@ def test_a_school_gets_its_certificate_by_dns01_and_serves_https_beside_http(ca,
         certificate.box_key(folder).public_key())  # made here; the hub only ever saw the CSR
     verify_to_root(ca, folder, name)
     assert "BEGIN PRIVATE KEY" not in "".join(hub.log)
+    hosts = (folder / "dns" / certificate.HOSTS_NAME).read_text()
+    assert hosts.startswith("# Written by classroom-sync")
+    assert all(f"{address} {name}\n" in hosts for address in certificate.lan_addresses())
     current = https.installed(folder)
     assert current.name == name and abs(current.not_after - current.not_before - 90 * DAY).total_seconds() <= 1
     assert not current.nearing_expiry()
@@ -195,7 +227,7 @@ def test_a_school_gets_its_certificate_by_dns01_and_serves_https_beside_http(ca,
 def test_renewed_while_the_link_is_down_and_installed_when_it_comes_back_before_the_old_expires(ca, hub, tmp_path):
     with FaultLink(("127.0.0.1", hub.port), latency=0.002) as link:
         folder = tmp_path / "school"
-        agent, school_id = new_school(folder, link.url, hub, tmp_path)
+        agent, school_id = new_school(folder, link.url, hub, tmp_path, ca)
         assert agent.sync().ok
         assert school_id in hub_pass(hub).issued
         assert certificate.sync_certificate(agent).installed
@@ -222,7 +254,7 @@ def test_renewed_while_the_link_is_down_and_installed_when_it_comes_back_before_
 
 def test_a_new_box_key_gets_a_new_certificate_and_a_hub_without_acme_offers_none(ca, hub, tmp_path):
     folder = tmp_path / "school"
-    agent, school_id = new_school(folder, hub.url, hub, tmp_path)
+    agent, school_id = new_school(folder, hub.url, hub, tmp_path, ca)
     agent.sync()
     hub_pass(hub)
     assert certificate.sync_certificate(agent).installed
@@ -322,7 +354,7 @@ def test_chromium_finds_a_secure_context_and_a_service_worker_at_the_schools_htt
     sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
     from .test_browser import CHROMIUM_ARGS
     folder = tmp_path / "school"
-    agent, school_id = new_school(folder, hub.url, hub, tmp_path)
+    agent, school_id = new_school(folder, hub.url, hub, tmp_path, ca)
     name = f"{school_id}.schools.test"
     agent.sync()
     assert school_id in hub_pass(hub).issued
@@ -395,7 +427,7 @@ def test_a_stand_in_certificate_lets_nginx_start_and_the_real_one_replaces_it(ca
 
     from sync.agent import main as sync_cli
     folder = tmp_path / "school"
-    agent, school_id = new_school(folder, hub.url, hub, tmp_path)
+    agent, school_id = new_school(folder, hub.url, hub, tmp_path, ca)
     result = CliRunner().invoke(sync_cli, ["--data-dir", str(folder), "https", "placeholder"])
     assert result.exit_code == 0 and "stand-in" in result.output, result.output
     stand_in = https.installed(folder)
@@ -486,7 +518,7 @@ def test_a_wildcard_certificate_also_covers_names_that_encode_the_lan_address(ca
     with hub:
         folder = tmp_path / "school"
         (folder / "dns").mkdir(parents=True)
-        agent, school_id = new_school(folder, hub.url, hub, tmp_path)
+        agent, school_id = new_school(folder, hub.url, hub, tmp_path, ca)
         name = f"{school_id}.schools.test"
         agent.sync()
         assert school_id in hub_pass(hub).issued  # two TXT values at one name: the name and its wildcard
