@@ -527,3 +527,20 @@ def test_a_wildcard_certificate_also_covers_names_that_encode_the_lan_address(ca
         assert https.installed(folder).name == name
         verify_to_root(ca, folder, f"192-168-1-10.{name}")
         assert f"*.{name}" not in (folder / "dns" / certificate.HOSTS_NAME).read_text()  # no wildcard in hosts
+
+
+def test_the_hub_api_refuses_a_csr_for_another_schools_name_and_unsigned_requests(ca, hub, tmp_path):
+    import json
+
+    import requests
+
+    from sync.agent import read_secret
+    agent, school_id = new_school(tmp_path / "school", hub.url, hub, tmp_path, ca)
+    other = hub.add_school("Another school").school_id
+    body = json.dumps({"csr": _csr([f"{other}.schools.test"])}).encode()
+    status, data, _ = agent._request("POST", hub.url, certificate.CERTIFICATE_PATH, body,
+                                     {"Content-Type": "application/json"}, signed=(school_id, read_secret(agent.settings)))
+    assert status == 400 and data["error"] == "bad_csr"
+    assert f"this school's certificate is for exactly {school_id}.schools.test" in data["message"]
+    assert requests.post(hub.url + certificate.CERTIFICATE_PATH, data=body, timeout=10).status_code == 401
+    assert requests.get(hub.url + certificate.CERTIFICATE_PATH, timeout=10).status_code == 401
