@@ -991,7 +991,8 @@ def status(obj: Context, as_json: bool) -> None:
     current = sync_status()
     if as_json:
         click.echo(json.dumps({**current.as_dict(), **content_sync.status_extra(current, settings),
-                               "roster": roster.status_dict()}, indent=2, ensure_ascii=False))
+                               "roster": roster.status_dict(), "https": certificate.status_dict(settings)},
+                              indent=2, ensure_ascii=False))
     else:
         click.echo("\n".join(status_lines(current, settings) + roster.status_lines()))
 

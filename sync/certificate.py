@@ -371,3 +371,11 @@ def show(obj) -> None:
     lines = status_lines(settings)
     click.echo("\n".join(lines) if lines else "no certificate from the national platform: it offers none yet (or the "
                                                "agent has not synced since it does)")
+
+
+def status_dict(settings) -> dict:
+    """For `classroom-sync status --json`: the installed certificate and the last certificate step."""
+    current = https.installed(settings.data_dir)
+    real = current is not None and not current.self_signed
+    return {"names": list(current.names) if real else [], "not_after": current.not_after.isoformat() + "Z" if real
+            else None, "nearing_expiry": real and current.nearing_expiry(), "last_step": https.agent_state()}

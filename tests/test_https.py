@@ -441,6 +441,10 @@ def test_a_stand_in_certificate_lets_nginx_start_and_the_real_one_replaces_it(ca
     assert not https.installed(folder).self_signed
     shown = CliRunner().invoke(sync_cli, ["--data-dir", str(folder), "https", "show"]).output
     assert f"https:            {school_id}.schools.test, valid until" in shown
+    import json
+    status = json.loads(CliRunner().invoke(sync_cli, ["--data-dir", str(folder), "status", "--json"]).output)
+    assert status["https"]["names"] == [f"{school_id}.schools.test"] and status["https"]["nearing_expiry"] is False
+    assert status["https"]["last_step"]["offered"] is True
 
 
 # --- the name on the LAN (dnsmasq) ----------------------------------------------------------------------
