@@ -217,6 +217,13 @@ def test_a_school_gets_its_certificate_by_dns01_and_serves_https_beside_http(ca,
     lines.clear()
     outcome = certificate.sync_certificate(agent, lines.append)  # nothing new: nothing sent, nothing installed
     assert outcome.offered and not outcome.sent_csr and not outcome.installed
+    # What the box holds is not sent again at every sync (a metered link): only when it changed.
+    from sync.agent import read_secret
+    signed = (school_id, read_secret(agent.settings))
+    _, same, _ = agent._request("GET", hub.url, certificate.CERTIFICATE_PATH + certificate._have(folder), signed=signed)
+    assert same["unchanged"] is True and same["certificate"] is None and same["not_after"]
+    _, other, _ = agent._request("GET", hub.url, certificate.CERTIFICATE_PATH + "?have=" + "0" * 64, signed=signed)
+    assert "unchanged" not in other and other["certificate"] == https.chain_path(folder).read_text()
     assert school_id not in hub.cli("certificates", "issue")  # current: no new order at the CA
 
     with school_server(folder) as upstream, SchoolNginx(tmp_path / "nginx", folder, upstream) as nginx:

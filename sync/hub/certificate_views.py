@@ -32,7 +32,7 @@ def certificate():
     school = signed_school(request.get_data(cache=False))
     settings = _settings()
     record_contact(school)
-    return certificates.state_for(settings, school)
+    return certificates.state_for(settings, school, request.args.get("have"))
 
 
 @bp.post("/certificate")
