@@ -8,6 +8,7 @@ import datetime
 import io
 import os
 import re
+import secrets
 from dataclasses import dataclass, field
 
 from peewee import IntegrityError, fn
@@ -56,9 +57,39 @@ def check_password(password: str) -> str:
 
 def check_pin(pin: str) -> str:
     pin = pin.strip()
+    if pin.isdigit() and len(pin) < 4:
+        raise AccountError("a PIN is exactly 4 digits; %(pin)s may be a PIN whose leading zeros the "
+                           "spreadsheet dropped: format the PIN column as Text", pin=pin)
     if not PIN_RE.match(pin):
         raise AccountError("a PIN is exactly 4 digits")
     return pin
+
+
+def new_student_secret(signin_mode: str) -> str | None:
+    """A random PIN or picture code for a class that signs in with one (None for sign-in by name)."""
+    if signin_mode == "pin":
+        return f"{secrets.randbelow(10_000):04d}"
+    if signin_mode == "picture":
+        return "-".join(secrets.choice(PICTURE_KEYS) for _ in range(PICTURE_CODE_LENGTH))
+    return None
+
+
+def picture_symbols(code: str) -> str:
+    """A picture code as its pictures (🐱 ☀️ 🍎): what a teacher shows a child."""
+    symbols = dict(PICTURES)
+    return " ".join(symbols[key] for key in code.split("-"))
+
+
+def check_display_name(name: str) -> str:
+    """A person's name with its spaces tidied; refused when a letter was lost on the way (a "?" or
+    "\ufffd" where Excel saved Kazakh letters in an encoding that has none)."""
+    name = " ".join(name.split())
+    if not name or len(name) > 120:
+        raise AccountError("a name is 1-120 characters")
+    if "?" in name or "\ufffd" in name:
+        raise AccountError("%(name)s has a ? where a letter was: the file was saved in an encoding "
+                           "without Kazakh letters. Save it as 'CSV UTF-8' and import it again", name=name)
+    return name
 
 
 def check_picture_code(code: str) -> str:
@@ -102,9 +133,7 @@ def create_user(username: str | None, display_name: str, role: str, password: st
                 language: str | None = None) -> User:
     if role not in ROLES:
         raise AccountError("role %(role)r is not one of: %(choices)s", role=role, choices=", ".join(ROLES))
-    display_name = display_name.strip()
-    if not display_name or len(display_name) > 120:
-        raise AccountError("a name is 1-120 characters")
+    display_name = check_display_name(display_name)
     if username:
         username = check_username(username)
     elif role != "student":
@@ -277,9 +306,12 @@ class ImportReport:
     classes_created: list[str] = field(default_factory=list)
 
 
+KZ1048_TELLS = "ЌЋЎЈЅќћўјѕ"
+
+
 def decode_csv(raw: bytes) -> str:
     """A spreadsheet's text: UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"),
-    or Windows-1251 (Excel in Russian on Windows saves "CSV" in it)."""
+    Windows-1251 (Excel in Russian on Windows saves "CSV" in it) or KZ-1048 (Kazakh Windows)."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return raw.decode("utf-16")
     try:
@@ -287,10 +319,15 @@ def decode_csv(raw: bytes) -> str:
     except UnicodeDecodeError:
         pass
     try:
-        return raw.decode("cp1251")
+        text = raw.decode("cp1251")
     except UnicodeDecodeError:
         raise AccountError("the file is not text in UTF-8, UTF-16 or Windows-1251: save it as 'CSV UTF-8'") \
             from None
+    # KZ-1048 (Kazakh Windows) puts Қ Ң Ә Ұ Һ where Windows-1251 has Serbian and Macedonian letters
+    # no class list here holds; Ukrainian Ґ Є Ї (also KZ-1048's Ө Ғ Ү) alone do not decide.
+    if any(letter in text for letter in KZ1048_TELLS):
+        return raw.decode("kz1048")
+    return text
 
 
 def open_csv(text: str) -> csv.DictReader:

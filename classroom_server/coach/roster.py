@@ -84,9 +84,10 @@ def import_students(classroom: Classroom, raw: bytes) -> ImportResult:
         if too_many:
             problems.append(RowProblem(line, "more cells than columns: check for a stray comma or semicolon"))
             continue
-        name = " ".join(cells["name"].split())
-        if not name or len(name) > 120:
-            problems.append(RowProblem(line, "the name is empty or longer than 120 characters"))
+        try:
+            name = accounts.check_display_name(cells["name"])
+        except AccountError as exc:
+            problems.append(RowProblem(line, exc.message, exc.params))
             continue
         if name.casefold() in existing or name.casefold() in seen:
             problems.append(RowProblem(line, "%(name)s is already in this class", {"name": name}))
@@ -120,16 +121,22 @@ def import_students(classroom: Classroom, raw: bytes) -> ImportResult:
     return ImportResult([name for name, _, _ in planned], [])
 
 
-def add_student(classroom: Classroom, name: str) -> User:
-    name = " ".join(name.split())
-    if not name or len(name) > 120:
-        raise RosterError("a name is 1 to 120 characters")
+def add_student(classroom: Classroom, name: str) -> tuple[User, str | None]:
+    """Add one student; in a class that signs in with a PIN or pictures, with a new random one at
+    once (returned, for the teacher to hand over), so the child can sign in today."""
+    try:
+        name = accounts.check_display_name(name)
+    except AccountError as exc:
+        raise RosterError(exc.message, **exc.params) from None
     if name.casefold() in {s.display_name.casefold() for s in accounts.class_students(classroom)}:
         raise RosterError("%(name)s is already in this class", name=name)
+    secret = accounts.new_student_secret(classroom.signin_mode)
     with database.atomic():
         student = accounts.create_user(None, name, "student")
         accounts.enrol(student, classroom)
-    return student
+        if secret:
+            accounts.set_student_secret(student, classroom, secret)
+    return student, secret
 
 
 def move_student(student: User, from_room: Classroom, to_room: Classroom, by: User | None) -> None:

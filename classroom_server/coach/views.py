@@ -44,10 +44,17 @@ def classroom(class_id: int):
 def add_student(class_id: int):
     room = _own_classroom(class_id)
     try:
-        student = roster.add_student(room, request.form.get("name", ""))
+        student, secret = roster.add_student(room, request.form.get("name", ""))
     except roster.RosterError as exc:
         return _class_page(room, 400, add_error=error_text(exc))
-    flash(_("%(name)s is in the class now.", name=student.display_name))
+    if room.signin_mode == "pin":
+        flash(_("%(name)s is in the class now. PIN: %(pin)s. Give it to the student.",
+                name=student.display_name, pin=secret))
+    elif room.signin_mode == "picture":
+        flash(_("%(name)s is in the class now. Picture code: %(pictures)s. Give it to the student.",
+                name=student.display_name, pictures=accounts.picture_symbols(secret)))
+    else:
+        flash(_("%(name)s is in the class now.", name=student.display_name))
     return redirect(url_for("coach.classroom", class_id=room.id), 303)
 
 
