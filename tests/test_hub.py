@@ -209,6 +209,7 @@ def test_unknown_paths_answer_json(hub):
     assert response.status_code == 404 and error_of(response) == "not_found"
     response = http().put(hub.url + "/api/v1/records", timeout=10)
     assert response.status_code == 405 and error_of(response) == "method_not_allowed"
+    assert "POST" in response.headers["Allow"].replace(" ", "").split(",")  # RFC 9110 15.5.6
 
 
 def test_every_route_is_in_the_openapi_document_and_back(hub):
