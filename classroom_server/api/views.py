@@ -7,9 +7,10 @@ import json
 from flask import Blueprint, Response, abort, g, jsonify, request, url_for
 from flask_babel import gettext as _
 
-from .. import __version__
+from .. import __version__, migrations
 from ..coach.services import visible_classrooms
 from ..content import services as content
+from ..db import database
 from ..domain.scoring import ResponseError
 from ..i18n import error_text
 from ..learn import practice
@@ -18,6 +19,9 @@ from ..security import csrf_token, json_error, roles_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.after_request(practice.remember_device)
+
+#: how far ahead of the server's clock a device's may be: beyond it an answer's time is not believed
+CLOCK_AHEAD = datetime.timedelta(days=1)
 
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}
 
@@ -143,6 +147,7 @@ def _answer_error(status: int, error: str, message: str):
 
 
 def _answered_at(value: object) -> datetime.datetime | None:
+    """When an offline answer was made (UTC), if the device's clock can be believed; else a 400."""
     if value is None:
         return None
     try:
@@ -151,8 +156,21 @@ def _answered_at(value: object) -> datetime.datetime | None:
         _answer_error(400, "bad_request", _("answered_at is not a date and time (ISO 8601)."))
     if moment.tzinfo is not None:
         moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    # A device clock ahead of ours cannot put an answer in the future.
-    return min(moment, datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    if moment > now + CLOCK_AHEAD:
+        _answer_error(400, "bad_time", _("answered_at %(time)s is in the future: set the date and time on this "
+                                         "device, then send the answer again.", time=_stamp(moment)))
+    started = migrations.created_at(database.obj)
+    if started is not None and moment < started:
+        _answer_error(400, "bad_time", _("answered_at %(time)s is before this school server was set up "
+                                         "(%(start)s): set the date and time on this device, then send the "
+                                         "answer again.", time=_stamp(moment), start=_stamp(started)))
+    # A device clock a little ahead of ours cannot put an answer in the future.
+    return min(moment, now)
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return f"{moment.year:04d}-{moment:%m-%d %H:%M} UTC"
 
 
 @bp.post("/answers")
