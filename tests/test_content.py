@@ -123,6 +123,25 @@ def test_search_filters_and_page(client, school, installed):
     assert "<mark>" in page
 
 
+@pytest.mark.parametrize("query, error, said", [
+    ({"q": "x" * 201}, "bad_parameter", "at most 200"),                 # maxLength, no longer cut silently
+    ({"q": "   "}, "missing_query", "?q="),                             # minLength: spaces are no words
+    ({"q": "x", "grade": "9223372036854775808"}, "bad_parameter", "grade"),  # beyond SQLite's integers
+    ({"q": "x", "grade": "five"}, "bad_parameter", "grade"),
+    ({"q": "x", "page": "0"}, "bad_parameter", "page"),
+    ({"q": "x", "page": "99999999999999"}, "bad_parameter", "page"),
+    ({"q": "x", "language": "de"}, "bad_parameter", "language"),
+    ({"q": "x", "subject": "s" * 201}, "bad_parameter", "subject"),
+])
+def test_search_enforces_what_its_description_declares(client, school, installed, query, error, said):
+    sign_in_as(client, school, "student")
+    response = client.get("/api/v1/search", query_string=query)
+    assert response.status_code == 400 and response.get_json()["error"] == error
+    assert said in response.get_json()["message"]
+    documented = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/search"]["get"]
+    assert f"`{error}`" in documented["responses"]["400"]["description"]
+
+
 def test_search_needs_sign_in(client, installed):
     assert client.get("/api/v1/search", query_string={"q": "x"}).status_code == 401
 

@@ -413,6 +413,9 @@ def test_api_answer_and_replay(student, app):
     ({"pack_id": PACK, "node_id": MIX, "item_id": "s1"}, 400, "bad_request"),
     ({"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a", "record_id": "X"}, 400, "bad_request"),
     ({"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a", "duration_ms": "5"}, 400, "bad_request"),
+    ({"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a", "duration_ms": -1}, 400, "bad_request"),
+    ({"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a", "duration_ms": 2**63}, 400, "bad_request"),
+    ({"pack_id": "", "node_id": MIX, "item_id": "s1", "response": "a"}, 400, "bad_request"),
     ({"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a", "answered_at": "yesterday"}, 400,
      "bad_request"),
 ])
