@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, g, jsonify, render_template, request, url_for
 from flask_babel import Babel, get_locale, get_translations
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import __version__, diskfull, security
 from .db import database, open_database
@@ -98,6 +98,8 @@ def create_app(settings: Settings | None = None) -> Flask:
             return None
         database.connect(reuse_if_open=True)
         security.load_user()
+        if isinstance(request.routing_exception, MethodNotAllowed):
+            return None  # nothing runs but the 405 (with its Allow header): no sign-in, no CSRF check
         if request.endpoint in LARGE_UPLOADS and g.user is not None and g.user.role == "admin":
             request.max_content_length = MAX_PACK_UPLOAD  # before the CSRF check reads the form
         response = security.require_signin()
@@ -126,11 +128,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if security.wants_json():
-            return security.json_error(exc.code or 500, exc.name.lower().replace(" ", "_"),
-                                       exc.description or exc.name)
-        # Show our own (translated) description; werkzeug's defaults are English-only.
-        message = exc.description if exc.description != type(exc).description else None
-        return render_template("error.html", error=exc, message=message), exc.code
+            response = security.json_error(exc.code or 500, exc.name.lower().replace(" ", "_"),
+                                           exc.description or exc.name)
+        else:
+            # Show our own (translated) description; werkzeug's defaults are English-only.
+            message = exc.description if exc.description != type(exc).description else None
+            response = app.make_response((render_template("error.html", error=exc, message=message), exc.code))
+        return security.with_error_headers(response, exc)
 
     diskfull.init_app(app)  # a full disk: 507 and a clear message instead of a 500
 

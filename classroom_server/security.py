@@ -11,6 +11,7 @@ from flask import Response, abort, current_app, g, jsonify, redirect, request, s
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from itsdangerous import BadSignature
+from werkzeug.exceptions import HTTPException
 
 from .db import Prepared
 from .models import User
@@ -98,6 +99,14 @@ def check_csrf() -> None:
 def json_error(status: int, error: str, message: str) -> Response:
     response = jsonify(error=error, message=message)
     response.status_code = status
+    return response
+
+
+def with_error_headers(response: Response, exc: HTTPException) -> Response:
+    """Keep the headers an HTTP error must carry (a 405's `Allow`, RFC 9110 15.5.6) on our own page."""
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
     return response
 
 

@@ -16,6 +16,7 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import pytz  # Flask-Babel's time zone library
 
@@ -100,6 +101,18 @@ def _database_url(raw: str) -> str:
     if value and not value.startswith(("sqlite:///", "postgres://", "postgresql://")):
         raise ValueError("expected sqlite:///PATH or postgresql://USER@HOST:PORT/NAME, or empty for the "
                          "SQLite file in the data folder")
+    return value
+
+
+def _platform_iri(raw: str) -> str:
+    """An http(s) address without query or fragment (no trailing slash), or empty."""
+    value = raw.strip().rstrip("/")
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+                or any(c.isspace() for c in value):
+            raise ValueError("expected an address like http://school.local:8080 (http or https, a host name, no "
+                             "query), or nothing")
     return value
 
 
@@ -225,6 +238,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("content", "disk_reserve_mb", _non_negative_int, "1024",
            "Megabytes of disk the sync agent always leaves free: it starts or goes on with a pack download "
            "only while the pack still fits with this much to spare."),
+    Option("sync", "platform_iri", _platform_iri, "",
+           "The address that names this school's learners and content in xAPI statements (the teacher's "
+           "records.json) before the school is enrolled, e.g. http://school.local:8080; empty: "
+           "http://classroom-server.invalid. Once enrolled, the national platform's address is used, as the "
+           "sync agent sends them. Never the address a browser happened to use."),
     Option("sync", "interval_seconds", _positive_int, "300",
            "Seconds between syncs with the national platform while the link is up."),
     Option("sync", "hours", _hours, "00:00-24:00",
@@ -270,6 +288,7 @@ class Settings:
     content_trusted_keys: tuple[str, ...]
     content_usb_roots: tuple[str, ...]
     content_disk_reserve_mb: int
+    sync_platform_iri: str
     sync_interval_seconds: int
     sync_hours: str
     sync_bandwidth_bytes_per_second: int

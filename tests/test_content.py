@@ -123,6 +123,25 @@ def test_search_filters_and_page(client, school, installed):
     assert "<mark>" in page
 
 
+@pytest.mark.parametrize("query, error, said", [
+    ({"q": "x" * 201}, "bad_parameter", "at most 200"),                 # maxLength, no longer cut silently
+    ({"q": "   "}, "missing_query", "?q="),                             # minLength: spaces are no words
+    ({"q": "x", "grade": "9223372036854775808"}, "bad_parameter", "grade"),  # beyond SQLite's integers
+    ({"q": "x", "grade": "five"}, "bad_parameter", "grade"),
+    ({"q": "x", "page": "0"}, "bad_parameter", "page"),
+    ({"q": "x", "page": "99999999999999"}, "bad_parameter", "page"),
+    ({"q": "x", "language": "de"}, "bad_parameter", "language"),
+    ({"q": "x", "subject": "s" * 201}, "bad_parameter", "subject"),
+])
+def test_search_enforces_what_its_description_declares(client, school, installed, query, error, said):
+    sign_in_as(client, school, "student")
+    response = client.get("/api/v1/search", query_string=query)
+    assert response.status_code == 400 and response.get_json()["error"] == error
+    assert said in response.get_json()["message"]
+    documented = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/search"]["get"]
+    assert f"`{error}`" in documented["responses"]["400"]["description"]
+
+
 def test_search_needs_sign_in(client, installed):
     assert client.get("/api/v1/search", query_string={"q": "x"}).status_code == 401
 
@@ -185,3 +204,56 @@ def test_admin_uploads_a_pack_larger_than_the_form_limit(client, school, setting
     response = post(teacher, "/admin/content/upload", {"file": (io.BytesIO(ckpack.read_bytes()), "big.ckpack")},
                     content_type="multipart/form-data")
     assert response.status_code == 413
+
+
+# --- RFC 9110 to the letter: /content and /opds/book answer through one helper (test_opds.py) ---
+
+def check_rfc9110_answers(url: str, etag: str, whole: bytes) -> None:
+    """Conditionals and ranges as RFC 9110 has them, checked against a live server."""
+    size = len(whole)
+    weak = requests.get(url, headers={"If-None-Match": f"W/{etag}"})  # 13.1.2: weak comparison
+    assert weak.status_code == 304 and weak.content == b""
+    listed = requests.get(url, headers={"If-None-Match": f'"other", W/{etag}'})
+    assert listed.status_code == 304
+    assert requests.get(url, headers={"If-Match": etag}).status_code == 200
+    for wanted in ('"other"', f"W/{etag}"):  # 13.1.1: strong comparison; a weak tag never matches
+        refused = requests.get(url, headers={"If-Match": wanted})
+        assert refused.status_code == 412 and refused.content == b"", wanted
+    assert requests.get(url, headers={"If-Match": "*"}).status_code == 200
+    # 14.1.1: a suffix longer than the file is the whole file; a zero-length suffix is unsatisfiable.
+    longer = requests.get(url, headers={"Range": f"bytes=-{size + 100}"})
+    assert longer.status_code == 206 and longer.content == whole
+    assert longer.headers["Content-Range"] == f"bytes 0-{size - 1}/{size}"
+    for unsatisfiable in ("bytes=-0", f"bytes={size}-", f"bytes={size}-,{size + 5}-{size + 9}"):
+        answer = requests.get(url, headers={"Range": unsatisfiable})
+        assert answer.status_code == 416, unsatisfiable
+        assert answer.headers["Content-Range"] == f"bytes */{size}"
+    # Several satisfiable ranges: served (merged into one when they touch) or the whole file.
+    merged = requests.get(url, headers={"Range": "bytes=0-9, 5-19"})
+    assert merged.status_code == 206 and merged.content == whole[:20]
+    apart = requests.get(url, headers={"Range": "bytes=0-9, 30-39"})
+    assert apart.status_code == 200 and apart.content == whole
+    # One satisfiable range among unsatisfiable ones is served.
+    one = requests.get(url, headers={"Range": f"bytes={size + 5}-, 10-19"})
+    assert one.status_code == 206 and one.content == whole[10:20]
+    # An invalid header (last < first, another unit) is ignored: the whole file.
+    for ignored in ("bytes=9-0", "items=0-1", "bytes=abc"):
+        answer = requests.get(url, headers={"Range": ignored})
+        assert answer.status_code == 200 and answer.content == whole, ignored
+    # A wrong method: 405 with the methods that are allowed (15.5.6).
+    refused = requests.post(url)
+    assert refused.status_code == 405
+    assert {m.strip() for m in refused.headers["Allow"].split(",")} >= {"GET", "HEAD"}
+
+
+def test_content_files_answer_conditionals_and_ranges_to_the_letter(live_server, installed):
+    wav = installed["media/tone.wav"]
+    url = f"{live_server}/content/{wav.sha256}"
+    check_rfc9110_answers(url, f'"{wav.sha256}"', requests.get(url).content)
+
+
+def test_every_405_names_the_allowed_methods(live_server):
+    for path in ("/healthz", "/api/v1/me", "/opds/"):
+        answer = requests.put(live_server + path)
+        assert answer.status_code == 405, path
+        assert "GET" in answer.headers["Allow"], path

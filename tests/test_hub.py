@@ -209,6 +209,7 @@ def test_unknown_paths_answer_json(hub):
     assert response.status_code == 404 and error_of(response) == "not_found"
     response = http().put(hub.url + "/api/v1/records", timeout=10)
     assert response.status_code == 405 and error_of(response) == "method_not_allowed"
+    assert "POST" in response.headers["Allow"].replace(" ", "").split(",")  # RFC 9110 15.5.6
 
 
 def test_every_route_is_in_the_openapi_document_and_back(hub):
@@ -238,10 +239,54 @@ def test_a_signed_batch_is_stored_and_acked(agent):
     assert response.json() == {"acked": 50, "stored": 50, "duplicates": 0}
     assert held(agent.school_id) == [(r["seq"], r["uuid"]) for r in records]
     stored = Record.get((Record.school == agent.school_id) & (Record.seq == 7)).statement
-    assert stored == records[6]["statement"]
+    # As sent, with the hub's word for who asserts it: the school that signed the batch.
+    assert stored == {**records[6]["statement"], "authority": authority_of(agent.school_id)}
     assert agent.cursor().json() == {"acked": 50}
     row = school_row(agent.school_id)
     assert (row.records_received, row.acked, row.agent_version) == (50, 50, "9.9.9-test")
+
+
+def authority_of(school_id: str) -> dict:
+    return {"objectType": "Agent", "account": {"homePage": f"{PLATFORM}/schools", "name": school_id}}
+
+
+def naming(statement: dict, path: str, value) -> dict:
+    """A copy of `statement` with the value at a dotted path (list indexes as numbers) replaced."""
+    statement = json.loads(json.dumps(statement))
+    *parents, last = path.split(".")
+    node = statement
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[int(last) if last.isdigit() else last] = value
+    return statement
+
+
+@pytest.mark.parametrize("path, value", [
+    ("actor.account.homePage", f"{PLATFORM}/schools/sch-other2"),
+    ("actor.account.homePage", "https://elsewhere.example"),
+    ("context.contextActivities.grouping.1.id", f"{PLATFORM}/schools/sch-other2/classes/5A"),
+    ("context.instructor", {"objectType": "Agent", "account": {"homePage": f"{PLATFORM}/schools/sch-other2",
+                                                               "name": "t-1"}}),
+])
+def test_a_statement_naming_another_school_is_refused_whole(agent, path, value):
+    records = make_records(agent.school_id, [1, 2, 3])
+    records[1]["statement"] = naming(records[1]["statement"], path, value)
+    response = agent.send(records)
+    assert response.status_code == 403 and error_of(response) == "foreign_statement"
+    message = response.json()["message"]
+    assert "records[1] (seq 2" in message and agent.school_id in message and "Nothing of this batch" in message
+    assert held(agent.school_id) == [] and agent.cursor().json() == {"acked": 0}
+
+
+def test_the_hub_vouches_for_the_signing_school_whatever_the_statement_claimed(agent):
+    records = make_records(agent.school_id, [1, 2])
+    records[0]["statement"]["authority"] = {"objectType": "Agent", "mbox": "mailto:minister@example.kz"}
+    # A learner's own words may say anything: only the places that name schools are checked.
+    records[1]["statement"]["result"] = {"response": f"see {PLATFORM}/schools/sch-other2"}
+    response = agent.send(records)
+    assert response.status_code == 200, response.text
+    stored = dict(Record.select(Record.seq, Record.statement).where(Record.school == agent.school_id).tuples())
+    assert stored[1]["authority"] == stored[2]["authority"] == authority_of(agent.school_id)
 
 
 @pytest.mark.parametrize("change, code", [
@@ -465,7 +510,8 @@ def test_statements_are_stored_exactly_whatever_their_characters(agent):
     assert agent.send(records).json() == {"acked": 2, "stored": 1, "duplicates": 1}  # the fallback path
     for record in records:
         stored = Record.get((Record.school == agent.school_id) & (Record.seq == record["seq"])).statement
-        assert stored == record["statement"] and stored["result"]["response"] == tricky
+        assert stored == {**record["statement"], "authority": authority_of(agent.school_id)}
+        assert stored["result"]["response"] == tricky
 
 
 def test_postgresql_is_used_when_named(hub):

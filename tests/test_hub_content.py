@@ -26,6 +26,7 @@ from content_packs.samples import HERE as SAMPLES
 from sync import protocol
 from tests.hubprocess import HubProcess, console_script
 from tests.packs import pack_source
+from tests.test_content import check_rfc9110_answers
 
 REPO = Path(__file__).resolve().parent.parent
 MATH_VERSION = json.loads((SAMPLES / "math5-fractions" / "pack.json").read_text(encoding="utf-8"))["version"]
@@ -339,6 +340,8 @@ def test_blobs_whole_ranged_immutable_and_404(hub, schools, math_pack):
     assert blob(hub, base, sha, **{"If-None-Match": f'"{sha}"'}).status_code == 304
     head = http().head(base + sha, timeout=30)
     assert head.status_code == 200 and head.headers["Content-Length"] == str(size) and not head.content
+    # Conditionals and ranges to the letter, as the school's /content answers them (one helper).
+    check_rfc9110_answers(base + sha, f'"{sha}"', whole.content)
 
     for bad in ("0" * 64, sha.upper(), sha[:63], sha + "0", "..%2Fhub.sqlite3", "%2e%2e", "hub.sqlite3",
                 "..%2F..%2Fkeys%2Fnational-signing.pem"):

@@ -178,6 +178,42 @@ def test_forwarding_to_ralph_sends_each_acked_statement_once(hub_settings, ralph
     assert len(ralph.statement_ids()) == 240 and School.get_by_id(a).forwarded == 210
 
 
+def test_a_409_counts_as_forwarded_only_when_the_lrs_holds_the_same_statement(hub_settings, ralph):
+    settings, _ = hub_settings
+    settings = settings.replace(forward_url=ralph.url, forward_username=LRS_USER, forward_password=LRS_PASSWORD)
+    school_id, records = next(iter(with_records({"F": [1, 2, 3, 4]}).items()))
+    session = requests.Session()
+    session.trust_env = False
+
+    def put(statement: dict) -> int:
+        return session.put(ralph.url + "statements", params={"statementId": statement["id"]}, json=statement,
+                           auth=(LRS_USER, LRS_PASSWORD), headers={"X-Experience-API-Version": "1.0.3"},
+                           timeout=30).status_code
+
+    # Record 2 reached the LRS before, written with the same instant in another spelling: ralph
+    # compares the text and answers 409, yet it is the same statement.
+    same = json.loads(json.dumps(records[1]["statement"]))
+    same["timestamp"] = same["timestamp"].replace("Z", ".000+00:00")
+    assert put(same) == 204
+    # Record 3 reached it as a different statement under the same id (as a teacher's export did when
+    # it named the school by the address a browser used).
+    different = json.loads(json.dumps(records[2]["statement"]))
+    different["actor"]["account"]["homePage"] = "http://192.168.1.10/schools/local"
+    assert put(different) == 204
+
+    result = forward.forward_pass(settings)
+    error = result.errors[school_id]
+    assert f"a different statement under id {records[2]['uuid']}" in error and "differ in actor" in error
+    row = School.get_by_id(school_id)
+    assert row.forwarded == 0 and row.forward_error == error  # the cursor does not pass the conflict
+    # Each statement alone: the same one counts, the different one still does not.
+    client = forward.LRSClient(settings)
+    client.send([records[1]["statement"]])
+    with pytest.raises(forward.ForwardError, match="differ in actor"):
+        client.send([records[2]["statement"]])
+    School.update(forwarded=4).where(School.id == school_id).execute()  # the next tests' passes skip it
+
+
 def test_wrong_lrs_credentials_stop_the_pass_and_move_no_cursor(hub_settings, ralph):
     settings, _ = hub_settings
     sent = with_records({"C": [1, 2, 3]})

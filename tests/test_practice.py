@@ -1,12 +1,14 @@
 """Practising an exercise: the question pages, the answer form, its one record, the answers API."""
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import uuid
 
 import pytest
 
+from classroom_server.db import database
 from classroom_server.domain.scoring import public_item
 from classroom_server.learn.practice import DEVICE_COOKIE
 from classroom_server.models import LearningRecord, User
@@ -363,15 +365,26 @@ def test_completion_is_recorded_once(student, app):
 
 # --- the API -------------------------------------------------------------------------------------
 
-def api_answer(client, body: dict, csrf: bool = True):
-    headers = {"X-CSRF-Token": csrf_of(client)} if csrf else {}
+def api_answer(client, body: dict, csrf: bool = True, headers: dict | None = None):
+    headers = {**({"X-CSRF-Token": csrf_of(client)} if csrf else {}), **(headers or {})}
     return client.post("/api/v1/answers", json=body, headers=headers)
 
 
+def set_up_days_ago(app, days: int) -> None:
+    """As if the school server had been installed `days` ago (its first migration then)."""
+    with app.app_context():
+        database.execute_sql("UPDATE migration_history SET applied_at = ?",
+                             (datetime.datetime.utcnow() - datetime.timedelta(days=days),))
+
+
 def test_api_answer_and_replay(student, app):
+    set_up_days_ago(app, 30)
     record_id = str(uuid.uuid4())
+    # Answered offline two hours ago, on a device in Almaty's time zone.
+    answered = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=2)).replace(microsecond=0)
+    local = answered.astimezone(datetime.timezone(datetime.timedelta(hours=5))).isoformat()
     body = {"pack_id": PACK, "node_id": MIX, "item_id": "n1", "response": "0,5", "duration_ms": 4200,
-            "record_id": record_id, "answered_at": "2026-11-20T09:15:00+05:00"}
+            "record_id": record_id, "answered_at": local}
     created = api_answer(student, body)
     assert created.status_code == 201, created.get_json()
     assert created.get_json() == {"record_id": record_id, "correct": True, "score": 1.0, "explanation": None,
@@ -381,7 +394,8 @@ def test_api_answer_and_replay(student, app):
     assert replay.get_json()["correct"] is True
     with app.app_context():
         rows = records(verb="answered")
-    assert len(rows) == 1 and rows[0].duration_ms == 4200 and rows[0].occurred_at.hour == 4
+    assert len(rows) == 1 and rows[0].duration_ms == 4200
+    assert rows[0].occurred_at == answered.replace(tzinfo=None)
     # Without a record id: a new record each time, attempts counting on.
     second = api_answer(student, {"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a"})
     assert second.status_code == 201 and second.get_json()["correct"] is False
@@ -399,6 +413,9 @@ def test_api_answer_and_replay(student, app):
     ({"pack_id": PACK, "node_id": MIX, "item_id": "s1"}, 400, "bad_request"),
     ({"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a", "record_id": "X"}, 400, "bad_request"),
     ({"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a", "duration_ms": "5"}, 400, "bad_request"),
+    ({"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a", "duration_ms": -1}, 400, "bad_request"),
+    ({"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a", "duration_ms": 2**63}, 400, "bad_request"),
+    ({"pack_id": "", "node_id": MIX, "item_id": "s1", "response": "a"}, 400, "bad_request"),
     ({"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a", "answered_at": "yesterday"}, 400,
      "bad_request"),
 ])
@@ -465,3 +482,46 @@ def test_opening_a_lesson_is_recorded_and_home_offers_to_continue(student, app, 
     sign_in_as(teacher, school, "teacher")
     assert teacher.get(f"/library/{PACK}/intro").status_code == 200
     assert len(records(verb="opened")) == 1  # only students' steps are the footprint
+
+
+@pytest.mark.parametrize("answered_at, said", [
+    ("1970-01-01T00:00:00Z", "before this school server was set up"),   # a phone whose clock was reset
+    ("0999-05-01T08:00:00+00:00", "before this school server was set up"),
+    ("2999-05-01T08:00:00Z", "in the future"),
+])
+def test_an_answer_time_no_clock_could_have_is_refused(student, app, answered_at, said):
+    body = {"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a", "answered_at": answered_at}
+    response = api_answer(student, body, headers={"Accept-Language": "en"})
+    assert response.status_code == 400 and response.get_json()["error"] == "bad_time"
+    message = response.get_json()["message"]
+    assert said in message and "date and time on this device" in message
+    assert answered_at[:4] in message  # four digits, as sent
+    with app.app_context():
+        assert records() == []
+
+
+def api_response(item: dict):
+    """Some well-formed API response to `item` (right or wrong does not matter here)."""
+    shapes = {"single": "a", "multiple": ["a"], "numeric": "1", "text": "x"}
+    if item["type"] in shapes:
+        return shapes[item["type"]]
+    if item["type"] == "ordering":
+        return list(tokens(item, "choices").values())
+    return dict(zip(("p1", "p2", "p3"), tokens(item, "right").values()))
+
+
+def test_completion_carries_the_time_of_the_last_answer(student, app):
+    """Answered offline an hour ago, the result page opened now: completed an hour ago."""
+    set_up_days_ago(app, 30)
+    hour_ago = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)).replace(microsecond=0)
+    for index, item in enumerate(ITEMS):
+        moment = hour_ago - datetime.timedelta(minutes=len(ITEMS) - index)
+        body = {"pack_id": PACK, "node_id": MIX, "item_id": item["id"], "response": api_response(item),
+                "answered_at": moment.isoformat()}
+        assert api_answer(student, body).status_code == 201
+    student.get(page_url() + "/result")
+    with app.app_context():
+        [done] = records(verb="completed")
+        last = max(r.occurred_at for r in records(verb="answered"))
+    assert last == (hour_ago - datetime.timedelta(minutes=1)).replace(tzinfo=None)
+    assert done.occurred_at == last

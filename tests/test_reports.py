@@ -3,6 +3,7 @@ student pages (practice, lessons, quizzes) on the real app and database."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
 import io
 import json
@@ -14,9 +15,10 @@ import pytest
 from peewee import fn
 
 from classroom_server.accounts import services as accounts
+from classroom_server.app import create_app
 from classroom_server.coach import reports
 from classroom_server.domain.statements import validate_statement
-from classroom_server.models import Assignment, LearningRecord, QuizAttempt, User
+from classroom_server.models import Assignment, LearningRecord, QuizAttempt, SyncState, User
 
 from .conftest import csrf_of, post, sign_in_as
 from . import test_assignments
@@ -272,8 +274,41 @@ def test_records_export_is_valid_xapi_for_this_class_only(app, school, scenario)
     assert {"launched", "answered", "completed", "submitted"} <= verbs
     registrations = {s["context"].get("registration") for s in statements}
     assert scenario.quiz.id in registrations
-    # not enrolled with a national platform yet: this server names itself
-    assert statements[0]["actor"]["account"]["homePage"] == "http://localhost/schools/local"
+    # not enrolled with a national platform yet, no [sync] platform_iri: a name that never resolves
+    assert statements[0]["actor"]["account"]["homePage"] == "http://classroom-server.invalid/schools/local"
+
+
+def carry_session(client, app, host: str) -> None:
+    """The browser's session cookie, as it would send it to the server reached by another name."""
+    name = app.config["SESSION_COOKIE_NAME"]
+    cookie = client.get_cookie(name, domain="localhost")
+    client.set_cookie(name, cookie.value, domain=host.split(":")[0])
+
+
+def test_records_export_does_not_depend_on_the_address_a_browser_used(app, school, scenario):
+    """The same record is the same statement whichever name or address reached the server."""
+    client = teacher(app, school)
+    url = f"/coach/class/{school.pin_class.id}/records.json"
+    answers = []
+    for host in ("school.local:8080", "192.168.1.10", "evil.example"):
+        carry_session(client, app, host)
+        response = client.get(url, headers={"Host": host})
+        assert response.status_code == 200 and response.request.host == host
+        answers.append(response.get_data(as_text=True))
+    assert answers[0] == answers[1] == answers[2] and json.loads(answers[0])["statements"]
+    assert "evil.example" not in answers[2] and "192.168" not in answers[1]
+    configured = create_app(dataclasses.replace(app.config["CLASSROOM_SETTINGS"],
+                                                sync_platform_iri="http://school.local:8080"))
+    configured.test_client_class = type(client)
+    other = configured.test_client()
+    sign_in_as(other, school, "teacher")
+    carry_session(other, configured, "10.0.0.7")
+    statements = json.loads(other.get(url, headers={"Host": "10.0.0.7"}).get_data(as_text=True))["statements"]
+    assert {s["actor"]["account"]["homePage"] for s in statements} == {"http://school.local:8080/schools/local"}
+    with app.app_context():  # once enrolled: what the sync agent sends, the hub's address and the school's id
+        SyncState.insert(id=1, hub_url="https://hub.example.kz", school_id="sch-abc234").on_conflict_replace().execute()
+    statements = json.loads(other.get(url, headers={"Host": "10.0.0.7"}).get_data(as_text=True))["statements"]
+    assert {s["actor"]["account"]["homePage"] for s in statements} == {"https://hub.example.kz/schools/sch-abc234"}
 
 
 def test_statements_are_read_in_batches(app, school, scenario):

@@ -196,6 +196,9 @@ def test_language_tags(code, tag):
     (datetime(2024, 5, 1, 14, 30, 0, 123000, tzinfo=timezone(timedelta(hours=6))),
      "2024-05-01T08:30:00.123Z"),
     (datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=timezone.utc), "2024-05-01T08:30:00.123456Z"),
+    # Years always have four digits (glibc's %Y writes "999"), so the statement stays valid xAPI.
+    (datetime(999, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "0999-01-02T03:04:05Z"),
+    (datetime(1, 1, 1, 0, 0, tzinfo=timezone.utc), "0001-01-01T00:00:00Z"),
 ])
 def test_timestamps_are_utc_with_z(moment, text):
     record = make(timestamp=moment)

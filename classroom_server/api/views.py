@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 
 from flask import Blueprint, Response, abort, g, jsonify, request, url_for
 from flask_babel import gettext as _
 
-from .. import __version__
+from .. import __version__, migrations
 from ..coach.services import visible_classrooms
 from ..content import services as content
+from ..db import database
 from ..domain.scoring import ResponseError
 from ..i18n import error_text
 from ..learn import practice
@@ -18,6 +20,9 @@ from ..security import csrf_token, json_error, roles_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.after_request(practice.remember_device)
+
+#: how far ahead of the server's clock a device's may be: beyond it an answer's time is not believed
+CLOCK_AHEAD = datetime.timedelta(days=1)
 
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}
 
@@ -44,25 +49,45 @@ def _answers_op() -> dict:
     op["responses"]["200"]["description"] = "A replay: the record_id was stored before, its result"
     op["responses"]["201"] = {"description": "Stored", "content": {"application/json": {"schema": result}}}
     errors = {"application/json": {"schema": _ERROR}}
-    op["responses"]["400"] = {"description": "Not JSON, a response of the wrong shape for the item (the "
-                                             "message says why, in the student's language), bad CSRF token",
+    op["responses"]["400"] = {"description": "`bad_request`: not a JSON object, a field missing or of the wrong "
+                                             "type, a negative duration_ms, a record_id that is not a lowercase "
+                                             "UUID, an answered_at that is not a date and time; `bad_time`: an "
+                                             "answered_at before the school server was set up or more than a day "
+                                             "ahead of its clock; `bad_response`: a response of the wrong shape "
+                                             "for the item, or too long; `too_large`: a body over 20,000 bytes; "
+                                             "`csrf`: a missing or stale X-CSRF-Token. The message says why, in "
+                                             "the student's language.",
                               "content": errors}
     op["responses"]["404"] = {"description": "No such exercise or item", "content": errors}
     op["responses"]["409"] = {"description": "Every try the exercise allows is used, or record_id names "
                                              "another record", "content": errors}
     op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "required": ["pack_id", "node_id", "item_id", "response"], "properties": {
-            "pack_id": {"type": "string"}, "node_id": {"type": "string"}, "item_id": {"type": "string"},
+            "pack_id": {"type": "string", "minLength": 1}, "node_id": {"type": "string", "minLength": 1},
+            "item_id": {"type": "string", "minLength": 1},
             "response": {"description": "single: a choice id; multiple: a list of choice ids; numeric: a "
                                         "number or a typed text (\"0,5\"); text: a text; ordering: the "
                                         "choice ids in order; matching: {left id: right id} or "
                                         "[[left, right], ...] (ids as the item shows them)"},
-            "duration_ms": {"type": "integer", "minimum": 0},
+            "duration_ms": {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER},
             "record_id": {"type": "string", "format": "uuid",
                           "description": "An offline answer's own id: sending it again stores nothing new"},
             "answered_at": {"type": "string", "format": "date-time",
                             "description": "When it was answered offline (default: now)"}}}}}}
     return op
+
+
+MAX_QUERY = 200
+MAX_PAGE = 10_000
+MAX_INTEGER = 2**63 - 1  # SQLite's largest integer
+
+
+def _search_responses() -> dict:
+    errors = {"application/json": {"schema": _ERROR}}
+    return {"400": {"description": "`missing_query`: no q, or only spaces; `bad_parameter`: q over 200 "
+                                   "characters, subject over 200, grade not a whole number from 0 to 99, page not "
+                                   "one from 1 to 10000, or language not kk, ru or en (the message names it)",
+                    "content": errors}}
 
 
 OPENAPI = {
@@ -90,15 +115,18 @@ OPENAPI = {
                     "title": {"type": "string"}, "snippet_html": {"type": "string"},
                     "language": {"type": "string"}, "url": {"type": "string"}}}}}}),
             "parameters": [
-                {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 200}},
-                {"name": "subject", "in": "query", "schema": {"type": "string"}},
-                {"name": "grade", "in": "query", "schema": {"type": "integer"}},
+                {"name": "q", "in": "query", "required": True,
+                 "schema": {"type": "string", "minLength": 1, "maxLength": MAX_QUERY}},
+                {"name": "subject", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+                {"name": "grade", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 99}},
                 {"name": "language", "in": "query", "schema": {"type": "string", "enum": ["kk", "ru", "en"]}},
-                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}]}},
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}}]}},
         "/api/v1/answers": {"post": _answers_op()},
         "/api/v1/openapi.json": {"get": _op("This description", {"type": "object"}, secured=False)},
     },
 }
+
+OPENAPI["paths"]["/api/v1/search"]["get"]["responses"].update(_search_responses())
 
 
 @bp.get("/openapi.json")
@@ -120,16 +148,37 @@ def classes():
                      "students": c.student_count} for c in visible_classrooms(g.user)])
 
 
+def _bad_parameter(message: str):
+    abort(json_error(400, "bad_parameter", message))
+
+
+def _whole_number(name: str, low: int, high: int) -> int | None:
+    """A query parameter that must be a whole number in [low, high] when given; 400 otherwise."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not re.fullmatch(r"[+-]?\d{1,20}", raw.strip()) or not low <= int(raw) <= high:
+        _bad_parameter(f"{name} must be a whole number from {low} to {high}, not {raw[:40]!r}")
+    return int(raw)
+
+
 @bp.get("/search")
 def search():
-    text = request.args.get("q", "").strip()[:200]
+    raw = request.args.get("q", "")
+    if len(raw) > MAX_QUERY:
+        _bad_parameter(f"q is {len(raw)} characters long; search with at most {MAX_QUERY}")
+    text = raw.strip()
     if not text:
         abort(json_error(400, "missing_query", "Give the words to search for as ?q=..."))
+    subject = request.args.get("subject") or None
+    if subject is not None and len(subject) > 200:
+        _bad_parameter("subject is longer than 200 characters")
     language = request.args.get("language")
-    page = max(1, request.args.get("page", 1, type=int))
-    result = content.search(text, subject=request.args.get("subject") or None,
-                            grade=request.args.get("grade", type=int),
-                            language=language if language in ("kk", "ru", "en") else None,
+    if language is not None and language not in ("kk", "ru", "en"):
+        _bad_parameter(f"language must be kk, ru or en, not {language[:40]!r}")
+    grade = _whole_number("grade", 0, 99)
+    page = _whole_number("page", 1, MAX_PAGE) or 1
+    result = content.search(text, subject=subject, grade=grade, language=language,
                             limit=20, offset=(page - 1) * 20)
     return jsonify(total=result.total, hits=[
         {"pack_id": h.pack_id, "node_id": h.node_id, "kind": h.kind, "title": h.title,
@@ -143,6 +192,7 @@ def _answer_error(status: int, error: str, message: str):
 
 
 def _answered_at(value: object) -> datetime.datetime | None:
+    """When an offline answer was made (UTC), if the device's clock can be believed; else a 400."""
     if value is None:
         return None
     try:
@@ -151,8 +201,21 @@ def _answered_at(value: object) -> datetime.datetime | None:
         _answer_error(400, "bad_request", _("answered_at is not a date and time (ISO 8601)."))
     if moment.tzinfo is not None:
         moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    # A device clock ahead of ours cannot put an answer in the future.
-    return min(moment, datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    if moment > now + CLOCK_AHEAD:
+        _answer_error(400, "bad_time", _("answered_at %(time)s is in the future: set the date and time on this "
+                                         "device, then send the answer again.", time=_stamp(moment)))
+    started = migrations.created_at(database.obj)
+    if started is not None and moment < started:
+        _answer_error(400, "bad_time", _("answered_at %(time)s is before this school server was set up "
+                                         "(%(start)s): set the date and time on this device, then send the "
+                                         "answer again.", time=_stamp(moment), start=_stamp(started)))
+    # A device clock a little ahead of ours cannot put an answer in the future.
+    return min(moment, now)
+
+
+def _stamp(moment: datetime.datetime) -> str:
+    return f"{moment.year:04d}-{moment:%m-%d %H:%M} UTC"
 
 
 @bp.post("/answers")
@@ -164,10 +227,11 @@ def answers():
     if not isinstance(body, dict):
         _answer_error(400, "bad_request", _("Send the answer as a JSON object."))
     names = ("pack_id", "node_id", "item_id")
-    if not all(isinstance(body.get(name), str) for name in names) or "response" not in body:
+    if not all(isinstance(body.get(name), str) and body[name] for name in names) or "response" not in body:
         _answer_error(400, "bad_request", _("pack_id, node_id, item_id and response are required."))
     duration = body.get("duration_ms")
-    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int)):
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int)
+                                 or not 0 <= duration <= MAX_INTEGER):
         _answer_error(400, "bad_request", _("duration_ms is a whole number of milliseconds."))
     record_id = body.get("record_id")
     if record_id is not None and not (isinstance(record_id, str) and valid_device_id(record_id)):

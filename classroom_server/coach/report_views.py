@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 
-from flask import Response, abort, render_template, request, stream_with_context
+from flask import Response, abort, current_app, render_template, request, stream_with_context
 from flask_babel import format_date, format_percent, get_locale, get_timezone
 from flask_babel import gettext as _
 
@@ -169,7 +169,7 @@ def gradebook(class_id: int):
 def records_export(class_id: int):
     """The class's learning records as an xAPI StatementResult, streamed batch by batch."""
     room = _own_classroom(class_id)
-    school_id, platform = reports.xapi_identity(request.host_url.rstrip("/"))
+    school_id, platform = reports.xapi_identity(current_app.config["CLASSROOM_SETTINGS"].sync_platform_iri)
 
     def body():
         yield '{"statements": ['

@@ -715,13 +715,18 @@ def attachment(filename: str, fallback: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def xapi_identity(fallback_platform: str) -> tuple[str, str]:
+#: the platform statements name before enrolment when `[sync] platform_iri` is empty (.invalid never resolves)
+LOCAL_PLATFORM = "http://classroom-server.invalid"
+
+
+def xapi_identity(platform_iri: str = "") -> tuple[str, str]:
     """(school id, platform IRI) as the sync agent sends statements; until the school is enrolled,
-    this server's own address and the school id `local`."""
+    the school id `local` and `[sync] platform_iri` (given here). Never the request's Host: the same
+    record is the same statement whatever address a browser used."""
     state = SyncState.get_or_none(SyncState.id == 1)
     if state is not None and state.hub_url and state.school_id:
         return state.school_id, state.hub_url
-    return "local", fallback_platform
+    return "local", platform_iri or LOCAL_PLATFORM
 
 
 def statements(classroom: Classroom, school_id: str, platform_iri: str, batch: int = 500) -> Iterator[dict]:

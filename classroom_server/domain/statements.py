@@ -405,7 +405,8 @@ def format_timestamp(moment: datetime) -> str:
     if moment.utcoffset() is None:
         raise ValueError("timestamp must be an aware datetime")
     moment = moment.astimezone(timezone.utc)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    # %Y is not zero-padded on glibc (year 999 gives "999"): ISO 8601 and xAPI need four digits.
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"
     if moment.microsecond:
         fraction = f"{moment.microsecond:06d}"
         text += "." + (fraction[:3] if fraction.endswith("000") else fraction)

@@ -234,12 +234,15 @@ def summary(user: User, device: str, ex: Exercise) -> Summary:
         return result
     last = _answers(user, ex).order_by(LearningRecord.seq.desc()).first()
     language = content_language(ex.items[0])
+    # Completed when the last answer was made (offline answers arrive later, in any order), not
+    # when the result page was opened.
+    finished = _answers(user, ex).order_by(LearningRecord.occurred_at.desc()).first().occurred_at
     row, _ = services.record(
         user, device,
         services.Interaction(verb="completed", pack_id=ex.pack.pack_id, node_id=ex.node.node_id,
                              node_kind="exercise", language=language, classroom=first_class_id(user),
                              score=right / len(ids), progress=1.0),
-        record_uuid=str(uuid.uuid5(_COMPLETION, last.uuid)))
+        record_uuid=str(uuid.uuid5(_COMPLETION, last.uuid)), occurred_at=finished)
     return Summary(len(ids), answered, right, row)
 
 

@@ -56,6 +56,15 @@ def applied(db: Database) -> list[int]:
     return [row[0] for row in db.execute_sql("SELECT number FROM migration_history ORDER BY number")]
 
 
+def created_at(db: Database) -> datetime.datetime | None:
+    """When this school's database was made (its first migration, UTC): nothing happened before."""
+    # Plain SQL, no model binding (as `applied`): answers come in from many threads at once.
+    if not db.table_exists(MigrationHistory._meta.table_name):
+        return None
+    value = db.execute_sql("SELECT MIN(applied_at) FROM migration_history").fetchone()[0]
+    return MigrationHistory.applied_at.python_value(value)
+
+
 def pending(db: Database, done: list[int] | None = None) -> list[Migration]:
     done = applied(db) if done is None else done
     check_not_newer(db, done)

@@ -16,9 +16,10 @@ from typing import Callable
 from urllib.parse import quote
 from xml.etree.ElementTree import Element, SubElement
 
-from flask import Blueprint, Response, abort, current_app, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, request, url_for
 from flask_babel import force_locale, get_locale, lazy_gettext
 
+from ..content.files import send_blob
 from ..i18n import LANGUAGE_NAMES
 from ..settings import LANGUAGES
 from . import services
@@ -112,10 +113,9 @@ def _feed(kind: str, feed_id: str, title: str, updated, language: str, up: str |
     _link(feed, "start", _url("opds.root"), NAVIGATION)
     if up:
         _link(feed, "up", up, NAVIGATION)
+    # The OpenSearch description only: a `{searchTerms}` template is not an IRI, so it has no
+    # place in an Atom href (RFC 4287 4.2.7.1); the description carries the template.
     _link(feed, "search", _url("opds.opensearch"), OPENSEARCH_TYPE)
-    # Many apps also take an Atom search template straight from the feed.
-    search = _url("opds.search")
-    _link(feed, "search", search + ("&" if "?" in search else "?") + "q={searchTerms}", ACQUISITION)
     return feed
 
 
@@ -401,7 +401,10 @@ def book_epub(pack_id: str, filename: str):
         path, etag = services.epub_file(item, match["lang"], current_app.config["CLASSROOM_SETTINGS"].data_dir)
     except services.BookUnavailable as exc:
         abort(404, description=str(exc))
-    response = send_file(path, mimetype=EPUB_TYPE, conditional=True, etag=etag, last_modified=None, max_age=0)
+    # Ranges and conditionals as /content answers them (one helper, RFC 9110 to the letter).
+    response = send_blob(path, etag, EPUB_TYPE)
+    if response.status_code == 404:
+        abort(404)
     response.headers["Content-Disposition"] = _attachment(
         filename, f"{item.title(match['lang'])} ({match['lang']}).epub")
     # The URL stays the same when the pack is updated: keep it, but ask again (the ETag answers).

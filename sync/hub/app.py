@@ -76,7 +76,9 @@ def _http_error(exc: HTTPException):
         return _error(413, "too_large", f"the request body is over {protocol.MAX_BODY_BYTES} bytes: send fewer "
                                         f"records per batch")
     code = (exc.name or "error").lower().replace(" ", "_")
-    return _error(exc.code or 500, code, exc.description or code)
+    body, status = _error(exc.code or 500, code, exc.description or code)
+    # The headers the error must carry (a 405's Allow, RFC 9110 15.5.6); the body is ours, in JSON.
+    return body, status, [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
 
 
 def _unexpected_error(exc: Exception):

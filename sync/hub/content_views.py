@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import zlib
 
 from flask import Blueprint, Response, abort, current_app, request
-from werkzeug.http import parse_range_header, quote_etag
-from werkzeug.wsgi import wrap_file
+
+from content_packs.serving import send_blob
 
 from . import content, services
 from .signed import record_contact, signed_school
@@ -22,7 +21,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("content", __name__)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-BLOCK = 256 * 1024
 MAX_STATE_BYTES = 4 * 1024 * 1024  # a state report inflated: 10,000 packs is well under a megabyte
 
 
@@ -101,33 +99,10 @@ def blob(sha256: str):
     path = content.blob_path(_data_dir(), sha256)
     if path is None:
         abort(404)
-    try:
-        handle = open(path, "rb")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+    # Conditionals and ranges as the school's /content answers them (one helper, RFC 9110).
+    response = send_blob(request, path, sha256, "application/octet-stream")
+    if response.status_code == 404:
         abort(404)
-    size = os.fstat(handle.fileno()).st_size
-    headers = {"ETag": quote_etag(sha256), "Accept-Ranges": "bytes", "Cache-Control": IMMUTABLE,
-               "X-Content-Type-Options": "nosniff"}
-    if sha256 in request.if_none_match or "*" in request.if_none_match:
-        handle.close()
-        return Response(status=304, headers=headers)
-    status, start, length = 200, 0, size
-    ranges = parse_range_header(request.headers.get("Range"))
-    if_range = request.headers.get("If-Range")
-    # Several ranges at once get the whole file, as RFC 9110 allows; agents ask for one.
-    if ranges is not None and len(ranges.ranges) == 1 and (if_range is None or if_range.strip() == quote_etag(sha256)):
-        span = ranges.range_for_length(size)
-        if span is None:
-            handle.close()
-            return Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
-        start, stop = span
-        status, length = 206, stop - start
-        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-    headers["Content-Length"] = str(length)
-    if request.method == "HEAD":
-        handle.close()
-        return Response(status=status, headers=headers, mimetype="application/octet-stream")
-    handle.seek(start)
-    # waitress's file wrapper sends from the current position, up to Content-Length bytes.
-    return Response(wrap_file(request.environ, handle, BLOCK), status=status, headers=headers,
-                    mimetype="application/octet-stream", direct_passthrough=True)
+    response.headers["Cache-Control"] = IMMUTABLE
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

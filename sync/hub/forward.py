@@ -5,17 +5,21 @@ inside `serve`. Each school has its own cursor (`school.forwarded`): statements 
 only up to the school's acked seq, so the cursor is simply "everything up to here reached the LRS".
 A POST that fails for a passing reason is retried with exponential backoff and jitter; a batch the
 LRS will not take whole (some statements it holds already, after a cut) goes one PUT at a time,
-which an LRS answers with 204 for a statement it already holds.
+which an LRS answers with 204 for a statement it already holds. A 409 means the LRS holds another
+statement under that id: the forwarder asks the LRS for it and counts ours as forwarded only when
+it is the same statement (xAPI's statement comparison); otherwise the school's cursor stays and the
+difference is reported.
 """
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
 import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import requests
 from peewee import PeeweeException
@@ -71,7 +75,7 @@ class LRSClient:
         response = self._request("POST", json.dumps(statements, ensure_ascii=False).encode("utf-8"))
         if response.status_code in (200, 204):
             return
-        if response.status_code in (400, 409, 500) and len(statements) > 1:
+        if response.status_code in (400, 409, 500) and (len(statements) > 1 or response.status_code == 409):
             # Not the whole batch at once: typically some statements are there from a pass that was
             # cut before it could move the cursor. One by one, each with its own answer.
             log.info("LRS refused a batch of %d (HTTP %d): sending one at a time", len(statements),
@@ -86,10 +90,37 @@ class LRSClient:
         response = self._request("PUT", body, params={"statementId": statement["id"]})
         if response.status_code in (200, 204):
             return
-        if response.status_code == 409:  # held already; ours never change, so it is the same statement
-            log.warning("LRS holds statement %s already (409); counting it as forwarded", statement["id"])
-            return
+        if response.status_code == 409:
+            # The LRS holds a statement with this id. Forwarded only if it is this one: ask for it.
+            held = self._held(statement["id"])
+            if held is not None and same_statement(held, statement):
+                log.info("LRS holds statement %s already (409), the same one; counting it as forwarded",
+                         statement["id"])
+                return
+            which = "a statement it will not show" if held is None else "a different statement"
+            raise ForwardError(f"the LRS holds {which} under id {statement['id']} (HTTP 409): the school's record "
+                               f"and what the LRS keeps disagree{_difference(held, statement)}. The cursor stays "
+                               f"before it; remove the LRS's copy or ask the school why its statement changed")
         raise ForwardError(self._refusal(response, statement["id"]))
+
+    def _held(self, statement_id: str) -> dict | None:
+        """The statement the LRS keeps under this id (GET statements?statementId=), or None."""
+        try:
+            response = self.session.get(self.url, params={"statementId": statement_id},
+                                        timeout=self.settings.forward_timeout)
+        except requests.RequestException as exc:
+            raise ForwardError(f"cannot reach the LRS at {self.url}: {exc}") from None
+        if response.status_code != 200:
+            return None
+        try:
+            held = response.json()
+        except ValueError:
+            return None
+        if isinstance(held, dict) and isinstance(held.get("statements"), list):
+            # xAPI answers the statement itself; some LRSs (ralph 5) wrap it in a StatementResult.
+            held = next((s for s in held["statements"] if isinstance(s, dict)
+                         and str(s.get("id", "")).lower() == statement_id.lower()), None)
+        return held if isinstance(held, dict) else None
 
     def _request(self, method: str, body: bytes, params: dict | None = None) -> requests.Response:
         problem = ""
@@ -117,6 +148,40 @@ class LRSClient:
         detail = response.text.strip().replace("\n", " ")[:300]
         which = f"statement {statement_id}" if statement_id else "the statements"
         return f"the LRS refused {which} (HTTP {response.status_code}): {detail}"
+
+
+#: what xAPI 1.0.3 compares when it asks whether two statements are the same ("Statement Comparison
+#: Requirements": authority, stored, timestamp and version are what an LRS may set, so they are left out).
+#: The timestamp is compared too, as an instant, because ours carry when the learner acted.
+COMPARED = ("id", "actor", "verb", "object", "result", "context", "attachments")
+
+
+def same_statement(held: dict, ours: dict) -> bool:
+    """Whether the LRS's statement is ours, under xAPI's statement comparison."""
+    if any(held.get(key) != ours.get(key) for key in COMPARED if key != "id"):
+        return False
+    if str(held.get("id", "")).lower() != str(ours.get("id", "")).lower():
+        return False
+    if "timestamp" in held and "timestamp" in ours:
+        return _instant(held["timestamp"]) == _instant(ours["timestamp"])
+    return True
+
+
+def _instant(text: Any) -> datetime.datetime | str:
+    try:
+        moment = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return str(text)
+    return moment.astimezone(datetime.timezone.utc) if moment.tzinfo else moment
+
+
+def _difference(held: dict | None, ours: dict) -> str:
+    if held is None:
+        return ""
+    differing = [key for key in COMPARED if held.get(key) != ours.get(key)]
+    if "timestamp" in held and "timestamp" in ours and _instant(held["timestamp"]) != _instant(ours["timestamp"]):
+        differing.append("timestamp")
+    return f" (they differ in {', '.join(differing)})" if differing else ""
 
 
 @contextlib.contextmanager

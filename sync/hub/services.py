@@ -11,11 +11,13 @@ import datetime
 import io
 import json
 import logging
+import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
+from urllib.parse import quote, unquote
 
 from peewee import EXCLUDED, IntegrityError, SqliteDatabase
 
@@ -328,6 +330,73 @@ def _advance(school_id: str, acked: int) -> int:
         acked = new
 
 
+# --- each school speaks only for itself ----------------------------------------------------------
+
+_SCHOOL_IN_IRI = re.compile(r"/schools/([^/?#]+)")
+
+
+def _iris_naming_schools(statement: dict) -> Iterator[tuple[str, str]]:
+    """(where, IRI) for every place a statement names a school: the actor, the object, the context's
+    activities, instructor, team and extension keys. Not result.response, which is a learner's text."""
+    def accounts(agent: Any, where: str) -> Iterator[tuple[str, str]]:
+        if isinstance(agent, dict):
+            account = agent.get("account")
+            if isinstance(account, dict) and isinstance(account.get("homePage"), str):
+                yield f"{where}.account.homePage", account["homePage"]
+            for index, member in enumerate(agent.get("member") or []):
+                yield from accounts(member, f"{where}.member[{index}]")
+
+    yield from accounts(statement.get("actor"), "actor")
+    obj = statement.get("object")
+    if isinstance(obj, dict):
+        if isinstance(obj.get("id"), str):
+            yield "object.id", obj["id"]
+        yield from accounts(obj, "object")
+    context = statement.get("context")
+    if not isinstance(context, dict):
+        return
+    for key in ("instructor", "team"):
+        yield from accounts(context.get(key), f"context.{key}")
+    activities = context.get("contextActivities")
+    if isinstance(activities, dict):
+        for kind, listed in activities.items():
+            for index, activity in enumerate(listed if isinstance(listed, list) else [listed]):
+                if isinstance(activity, dict) and isinstance(activity.get("id"), str):
+                    yield f"context.contextActivities.{kind}[{index}].id", activity["id"]
+    extensions = context.get("extensions")
+    if isinstance(extensions, dict):
+        for key in extensions:
+            yield "context.extensions key", key
+
+
+def claim_for_school(school: School, records: list[dict]) -> None:
+    """Check that every statement speaks only of the signing school, and set its xAPI authority.
+
+    Refused (WrongSchool, nothing stored) rather than rewritten: a statement naming another school
+    is a bug or an attack, and storing it under our school would keep a statement the school never
+    made; refusing shows the fault in the school's sync status until it is mended.
+    """
+    own = quote(school.id, safe="")
+    for index, record in enumerate(records):
+        statement = record["statement"]
+        where = f"records[{index}] (seq {record['seq']}, statement {record['uuid']})"
+        actor = statement.get("actor")
+        home = actor.get("account", {}).get("homePage") if isinstance(actor, dict) else None
+        if not (isinstance(home, str) and home.endswith(f"/schools/{own}")):
+            raise WrongSchool(f"{where}: actor.account.homePage must be <platform>/schools/{own}, the school that "
+                              f"signed the batch, not {home!r}. Nothing of this batch was stored.", "foreign_statement")
+        for place, iri in _iris_naming_schools(statement):
+            for named in _SCHOOL_IN_IRI.findall(iri):
+                if named != own:
+                    raise WrongSchool(f"{where}: {place} {iri!r} names school {unquote(named)!r}, but the batch was "
+                                      f"signed by {school.id!r}: a school sends statements about its own learners "
+                                      f"and classes only. Nothing of this batch was stored.", "foreign_statement")
+        # xAPI authority: who asserts the statement is true. The hub vouches for the signing school,
+        # whatever the statement said before.
+        statement["authority"] = {"objectType": "Agent",
+                                  "account": {"homePage": home[:-len(own)].rstrip("/"), "name": school.id}}
+
+
 def ingest(school: School, body: bytes, headers: Mapping[str, str]) -> StoreResult:
     """Decode a signed batch body and store it for the signing school, all in one transaction.
 
@@ -343,5 +412,6 @@ def ingest(school: School, body: bytes, headers: Mapping[str, str]) -> StoreResu
         if batch.school_id != school.id:
             raise WrongSchool(f"this batch is for school {batch.school_id!r} but was signed by {school.id!r}: "
                               f"a school can only send its own records")
+        claim_for_school(school, batch.records)
         version = batch.agent_version or protocol.agent_version_from_user_agent(headers.get("User-Agent"))
         return _store(school.id, batch.records, version)
