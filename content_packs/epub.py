@@ -36,7 +36,7 @@ RESOURCE_TYPES = ("image/", "audio/", "video/", "font/", "text/css", "applicatio
                   "application/vnd.ms-opentype", "application/x-font-ttf", "application/x-font-otf")
 # epub:type values that have an ARIA DPUB role: the reader and screen readers know them by role.
 ROLES = {"noteref": "doc-noteref", "footnote": "doc-footnote", "endnote": "doc-endnote",
-         "rearnote": "doc-endnote", "pagebreak": "doc-pagebreak", "glossref": "doc-glossref",
+         "rearnote": "doc-endnote", "note": "doc-footnote", "pagebreak": "doc-pagebreak", "glossref": "doc-glossref",
          "biblioref": "doc-biblioref"}
 # Languages written right to left (primary subtag) and scripts that are (script subtag).
 RTL_LANGUAGES = {"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ku-arab", "ps", "sd", "syr", "ug", "ur",

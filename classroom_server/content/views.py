@@ -10,7 +10,7 @@ from werkzeug.security import safe_join
 from ..i18n import localized, localized_key, subject_name
 from ..learn import practice
 from ..models import ContentFile, ContentNode, ContentPack
-from . import reader, services
+from . import bookcss, reader, services
 from .files import send_blob
 from .services import BlobStore
 
@@ -111,20 +111,72 @@ def node_page(pack_id: str, node_id: str):
                                language or localized_key(json.loads(node.title)) or "kk")
     chapter = place = None
     if node.kind == "chapter" and file_row is not None:
-        chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(file_row.sha256)))
+        chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(file_row.sha256)),
+                                      _chapter_pages(pack, siblings, language))
         if student and node.parent_id:
             place = reader.save_position(g.user, pack.pack_id, node.parent_id, node.node_id, None)
     elif node.kind == "ebook" and student:
         place = reader.position(g.user, pack.pack_id, node.node_id)
+    contents = page_list = None
+    if node.kind == "ebook" and data.get("toc"):
+        book_language = request.args.get("lang") if request.args.get("lang") in data["toc"] \
+            else localized_key(data["toc"])
+        pages = dict(_chapter_pages(pack, children, book_language))
+        contents = _contents(pack, data["toc"][book_language], pages)
+        page_list = _contents(pack, (data.get("page_list") or {}).get(book_language) or [], pages)
     return render_template(
         "content/node.html", pack=pack, node=node, data=data, language=language, content_languages=list(files),
-        path=path, file_row=file_row, children=children, chapter=chapter, place=place,
+        path=path, file_row=file_row, children=children, chapter=chapter, place=place, contents=contents,
+        page_list=page_list,
         reader_pref=reader.preference(g.user) if chapter is not None else None,
         place_title=_node_title(pack, place.chapter_id) if place is not None and node.kind == "ebook" else None,
         previous=siblings[index - 1] if index > 0 else None,
         next_node=siblings[index + 1] if index + 1 < len(siblings) else None,
         parent=ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node.parent_id)
         if node.parent_id else None)
+
+
+def _chapter_pages(pack: ContentPack, chapters: list[ContentNode], language: str | None) -> tuple:
+    """(chapter file, reader URL) of a book's chapters in one language: links between them stay in the reader."""
+    pages = []
+    for chapter in chapters:
+        content = json.loads(chapter.data).get("content") or {}
+        if chapter.kind == "chapter" and language in content:
+            pages.append((content[language], url_for("content.node_page", pack_id=pack.pack_id,
+                                                     node_id=chapter.node_id, lang=request.args.get("lang"))))
+    return tuple(pages)
+
+
+def _contents(pack: ContentPack, entries: list[dict], pages: dict[str, str]) -> list[dict]:
+    """A book's contents (pack.json toc/page_list) with each file#place as a reader URL."""
+    result = []
+    for entry in entries:
+        path, _, fragment = (entry.get("href") or "").partition("#")
+        url = pages.get(path)
+        if url is not None and fragment:
+            url += f"#{reader.ID_PREFIX}{fragment}"
+        result.append({"title": entry["title"], "url": url,
+                       "children": _contents(pack, entry.get("children") or [], pages)})
+    return result
+
+
+@bp.get("/library/<pack_id>/style/<path:path>")
+def book_stylesheet(pack_id: str, path: str):
+    """A book's stylesheet, sanitized and scoped to the chapter (bookcss.py)."""
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    if safe_join("/", path) is None or not path.lower().endswith(".css"):
+        abort(404)
+    row = services.file_sha(pack, path) or abort(404)
+    if row.sha256 in request.if_none_match:
+        return "", 304, {"ETag": f'"{row.sha256}"'}
+
+    def read(other: str) -> str | None:
+        found = services.file_sha(pack, other)
+        return _store().path(found.sha256).read_text("utf-8", "replace") if found is not None else None
+
+    css = bookcss.sanitize(read(path) or "", path, read, lambda other: reader.pack_url(pack.pack_id, other))
+    return css, 200, {"Content-Type": "text/css; charset=utf-8", "ETag": f'"{row.sha256}"',
+                      "Cache-Control": "no-cache"}
 
 
 def _node_title(pack: ContentPack, node_id: str) -> str | None:
