@@ -207,6 +207,8 @@ class _Checker:
             self.exercise(node, where)
         if kind == "ebook" and "pdf" in node:
             self.localized_files(node.get("pdf"), f"{where}.pdf")
+        if kind == "ebook" and "pdf_pages" in node:
+            self.localized_files(node.get("pdf_pages"), f"{where}.pdf_pages")
         if kind == "ebook":
             for key in ("toc", "page_list"):
                 if key in node:

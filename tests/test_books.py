@@ -345,3 +345,69 @@ def test_svg_pictures_copied_into_an_opds_epub_are_sanitized(tmp_path, app, sett
     assert "<rect" in picture and "<circle" in picture and 'viewBox="0 0 10 10"' in picture
     for gone in ("alert", "example.org", "script", "style", "foreignObject", "<image", "onload", "onclick"):
         assert gone not in picture
+
+
+def pdf_pack(folder: Path, pages: int = 40) -> Path:
+    from .pdfs import textbook
+    (folder / "books").mkdir(parents=True, exist_ok=True)
+    (folder / "books" / "fractions.pdf").write_bytes(textbook(pages))
+    (folder / "pack.json").write_text(json.dumps({
+        "format_version": 1, "id": "local.pdf", "version": "1.0.0", "title": {"en": "A PDF textbook"},
+        "subject": "mathematics", "grades": [5], "languages": ["en"], "license": "CC0-1.0", "authors": ["Us"],
+        "review": {"status": "draft"},
+        "nodes": [{"id": "fractions", "kind": "ebook", "title": {"en": "Fractions"},
+                   "pdf": {"en": "books/fractions.pdf"}}]}), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def pdf_book(app, settings, tmp_path):
+    manifest = build_pack(pdf_pack(tmp_path / "pdf"), tmp_path / "pdf.ckpack")
+    with app.app_context():
+        install_pack(tmp_path / "pdf.ckpack", settings.data_dir, (), allow_unreviewed=True)
+    return manifest
+
+
+def test_a_pdf_textbook_becomes_pages_read_in_our_page(client, school, pdf_book):
+    node = pdf_book.data["nodes"][0]
+    assert node["pdf_pages"] == {"en": "ebooks/fractions/en/pages/pages.json"}
+    sign_in_as(client, school, "student")
+    page = client.get("/library/local.pdf/fractions").get_data(as_text=True)
+    shown = article(page)
+    assert shown.count('<section class="pdf-page"') == 40
+    assert shown.count('loading="eager"') == 2 and shown.count('loading="lazy"') == 38
+    assert "Fractions on page 17: 1/2 = 2/4" in shown  # the text, for finding, selecting and hearing
+    first = re.search(r'<img src="(/content/[0-9a-f]{64}/0001\.webp)" width="1000" height="1416"', shown).group(1)
+    picture = client.get(first)
+    assert picture.status_code == 200 and picture.mimetype == "image/webp" and len(picture.data) < 20_000
+    assert 'data-position-url="/library/local.pdf/fractions/position"' in shown
+    assert "Download the PDF" in page
+
+
+def test_the_place_in_a_pdf_is_kept_and_reading_it_through_is_recorded(client, school, pdf_book):
+    from classroom_server.models import LearningRecord
+    from .conftest import csrf_of
+    sign_in_as(client, school, "student")
+    client.get("/library/local.pdf/fractions")
+    token = csrf_of(client)
+    url = "/library/local.pdf/fractions/position"
+    headers = {"X-CSRF-Token": token}
+    assert client.post(url, json={"pack_id": "local.pdf", "chapter_id": "fractions", "fraction": 0.5},
+                       headers=headers).status_code == 204
+    assert 'data-position="0.5000"' in client.get("/library/local.pdf/fractions").get_data(as_text=True)
+    assert not LearningRecord.select().where(LearningRecord.verb == "read").count()
+    for _ in range(2):
+        assert client.post(url, json={"fraction": 0.95}, headers=headers).status_code == 204
+    [record] = LearningRecord.select().where(LearningRecord.verb == "read")
+    assert (record.node_id, record.node_kind) == ("fractions", "ebook")
+    assert client.post(url, json={"fraction": 2}, headers=headers).status_code == 400
+    assert client.post("/library/local.pdf/nothing/position", json={"fraction": 0.1},
+                       headers=headers).status_code == 404
+
+
+def test_a_pdf_that_pdfium_cannot_read_stays_a_file_without_pages(tmp_path, caplog):
+    source = pdf_pack(tmp_path / "src", 1)
+    (source / "books" / "fractions.pdf").write_bytes(b"%PDF-1.4 nothing here")
+    manifest = build_pack(source, tmp_path / "x.ckpack")
+    assert "pdf_pages" not in manifest.data["nodes"][0]
+    assert "fractions.pdf cannot be read as a PDF" in caplog.text

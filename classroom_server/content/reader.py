@@ -192,6 +192,13 @@ def chapter_html(pack_id: str, chapter_path: str, blob: str,
     return Chapter(Markup(f"<div{attributes}>{cleaned}</div>"), tuple(stylesheets), language, direction)
 
 
+@functools.lru_cache(maxsize=16)
+def pdf_pages(blob: str) -> list[dict]:
+    """The pages document of a PDF textbook (cached by its blob, named by its hash)."""
+    import json
+    return json.loads(Path(blob).read_text(encoding="utf-8"))["pages"]
+
+
 def preference(user: User | None) -> ReaderPreference:
     found = ReaderPreference.get_or_none(ReaderPreference.user == user.id) if user is not None else None
     return found or ReaderPreference(text_size=0, contrast="normal")

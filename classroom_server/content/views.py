@@ -5,6 +5,7 @@ import json
 import mimetypes
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.security import safe_join
 
 from ..i18n import localized, localized_key, subject_name
@@ -117,7 +118,11 @@ def node_page(pack_id: str, node_id: str):
             place = reader.save_position(g.user, pack.pack_id, node.parent_id, node.node_id, None)
     elif node.kind == "ebook" and student:
         place = reader.position(g.user, pack.pack_id, node.node_id)
-    contents = page_list = None
+    contents = page_list = pdf_pages = None
+    if node.kind == "ebook" and language and (data.get("pdf_pages") or {}).get(language):
+        pdf_pages = _pdf_pages(pack, data["pdf_pages"][language])
+        if place is not None and place.chapter_id != node.node_id:
+            place = None
     if node.kind == "ebook" and data.get("toc"):
         book_language = request.args.get("lang") if request.args.get("lang") in data["toc"] \
             else localized_key(data["toc"])
@@ -127,7 +132,7 @@ def node_page(pack_id: str, node_id: str):
     return render_template(
         "content/node.html", pack=pack, node=node, data=data, language=language, content_languages=list(files),
         path=path, file_row=file_row, children=children, chapter=chapter, place=place, contents=contents,
-        page_list=page_list,
+        page_list=page_list, pdf_pages=pdf_pages,
         reader_pref=reader.preference(g.user) if chapter is not None else None,
         place_title=_node_title(pack, place.chapter_id) if place is not None and node.kind == "ebook" else None,
         previous=siblings[index - 1] if index > 0 else None,
@@ -145,6 +150,36 @@ def _chapter_pages(pack: ContentPack, chapters: list[ContentNode], language: str
             pages.append((content[language], url_for("content.node_page", pack_id=pack.pack_id,
                                                      node_id=chapter.node_id, lang=request.args.get("lang"))))
     return tuple(pages)
+
+
+def _pdf_pages(pack: ContentPack, pages_path: str) -> list[dict] | None:
+    """A PDF textbook's pages (pdf.py made them at pack build), each with its picture's hash."""
+    row = services.file_sha(pack, pages_path)
+    if row is None:
+        return None
+    pages = reader.pdf_pages(str(_store().path(row.sha256)))
+    folder = pages_path.rsplit("/", 1)[0] + "/"
+    hashes = {f.path: f.sha256 for f in ContentFile.select(ContentFile.path, ContentFile.sha256)
+              .where(ContentFile.pack == pack, ContentFile.path.startswith(folder))}
+    return [{**page, "sha256": hashes.get(page["image"])} for page in pages]
+
+
+@bp.post("/library/<pack_id>/<node_id>/position")
+def pdf_position(pack_id: str, node_id: str):
+    """Where a student is in a PDF textbook (the page sends it as they scroll, like a chapter's)."""
+    if g.user is None or g.user.role != "student":
+        abort(403)
+    data = request.get_json(silent=True)
+    fraction = data.get("fraction") if isinstance(data, dict) else None
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+        abort(400, description=_("Send the chapter and how far down it, as JSON."))
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    node = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node_id,
+                                   ContentNode.kind == "ebook") or abort(404)
+    reader.save_position(g.user, pack_id, node_id, node_id, float(fraction))
+    if fraction >= reader.READ_THROUGH:
+        practice.record_read_book(g.user, pack_id, node, reader.read_record_id(g.user, pack_id, node_id))
+    return "", 204
 
 
 def _contents(pack: ContentPack, entries: list[dict], pages: dict[str, str]) -> list[dict]:

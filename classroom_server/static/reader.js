@@ -57,3 +57,48 @@
     if (event.key === "Escape" && open) { close(true); }
   });
 })();
+
+/* A PDF textbook's pages (pictures made at pack build): each page's text sits over its picture,
+   invisible but there to select, find and hear; the search box finds the next page with the words. */
+(function () {
+  "use strict";
+  var book = document.querySelector("article.pdf-book");
+  if (!book) { return; }
+  Array.prototype.forEach.call(book.querySelectorAll(".pdf-text span[data-box]"), function (line) {
+    var box = line.getAttribute("data-box").split(" ").map(parseFloat);
+    line.style.left = box[0] + "%";
+    line.style.top = box[1] + "%";
+    line.style.width = box[2] + "%";
+    line.style.height = box[3] + "%";
+    line.style.fontSize = "calc(" + box[3] + "cqh * 0.9)";
+  });
+  Array.prototype.forEach.call(book.querySelectorAll(".pdf-text"), function (text) {
+    text.classList.add("positioned");
+  });
+  var form = document.querySelector("form.book-search");
+  if (!form) { return; }
+  form.hidden = false;
+  var result = form.querySelector("output");
+  var lines = Array.prototype.slice.call(book.querySelectorAll(".pdf-text span"));
+  var last = -1;
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var words = form.elements.q.value.trim().toLocaleLowerCase();
+    if (!words) { return; }
+    var previous = book.querySelector(".found");
+    if (previous) { previous.classList.remove("found"); }
+    for (var step = 1; step <= lines.length; step += 1) {
+      var index = (last + step) % lines.length;
+      if (lines[index].textContent.toLocaleLowerCase().indexOf(words) !== -1) {
+        last = index;
+        var page = lines[index].closest(".pdf-page");
+        lines[index].classList.add("found");
+        page.scrollIntoView({block: "start"});
+        result.textContent = result.getAttribute("data-page").replace("%s", page.id.replace("page-", ""));
+        return;
+      }
+    }
+    last = -1;
+    result.textContent = result.getAttribute("data-none");
+  });
+})();
