@@ -9,8 +9,9 @@ from classroom_server.content.services import install_pack
 from content_packs.builder import build_pack
 
 from .epubs import book_pack
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, axe_report, sign_in_staff, sync_api
-from .test_books import SAMPLES
+from .test_books import SAMPLES, pdf_pack
+from .test_browser import (CHROMIUM, CHROMIUM_ARGS, PHONE, assert_no_horizontal_scroll, axe_report, sign_in_staff,
+                           sign_in_student_pin, sync_api)
 
 expect = sync_api.expect
 pytestmark = pytest.mark.browser
@@ -109,3 +110,52 @@ def test_footnote_opens_in_place_and_contents_are_nested(reader):
     fragment = target.split("#")[1]
     assert reader.locator(f"[id='{fragment}']").count() == 1
     assert axe_report(reader, "nested contents") == ""
+
+
+@pytest.fixture
+def pdf_reader(chromium, live_server, app, settings, school, tmp_path):
+    build_pack(pdf_pack(tmp_path / "pdf", 150), tmp_path / "pdf.ckpack")
+    with app.app_context():
+        install_pack(tmp_path / "pdf.ckpack", settings.data_dir, (), allow_unreviewed=True)
+    base = live_server.replace("127.0.0.1", "school.test")
+    context = chromium.new_context(base_url=base, locale="en-US", viewport=PHONE)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "4321")
+    yield page
+    context.close()
+
+
+def test_a_pdf_page_reads_on_a_phone_and_the_place_is_remembered(pdf_reader):
+    page = pdf_reader
+    fetched = []
+    page.on("response", lambda r: fetched.append(r.url))
+    page.goto("/library/local.pdf/fractions")
+    page.wait_for_load_state("load")
+    first = page.locator("#page-1 img")
+    expect(first).to_be_visible()
+    assert first.evaluate("i => i.complete && i.naturalWidth") == 1000
+    box = first.bounding_box()
+    assert box["width"] > 300 and box["height"] > 400  # the whole width of the phone, readable
+    assert_no_horizontal_scroll(page, "a PDF textbook")
+    pictures = [u for u in fetched if u.endswith(".webp")]
+    assert len(pictures) < 10  # not the 150 pages: the rest come as the student scrolls
+    # the page's text sits over its picture (select, find, screen readers)
+    line = page.locator("#page-1 .pdf-text span").nth(1)
+    assert line.inner_text() == "Fractions on page 1: 1/2 = 2/4"
+    line_box = line.bounding_box()
+    assert box["y"] < line_box["y"] < box["y"] + box["height"] / 4
+    # search in the book
+    page.get_by_role("searchbox", name="Search in this book").fill("page 120:")
+    page.get_by_role("button", name="Find next").click()
+    expect(page.locator("output.book-search-result")).to_have_text("Page 120")
+    page.wait_for_function("document.querySelector('#page-120 img').complete")
+    target = page.evaluate("window.scrollY")
+    with page.expect_request(lambda r: r.url.endswith("/library/local.pdf/fractions/position")) as sent:
+        page.mouse.wheel(0, 30)
+    assert 0.75 < sent.value.post_data_json["fraction"] < 0.85
+    page.wait_for_timeout(300)
+    page.reload()
+    page.wait_for_load_state("load")
+    page.wait_for_function(f"Math.abs(window.scrollY - {target}) < window.innerHeight")
+    assert axe_report(page, "a PDF textbook") == ""
