@@ -411,3 +411,13 @@ def test_a_pdf_that_pdfium_cannot_read_stays_a_file_without_pages(tmp_path, capl
     manifest = build_pack(source, tmp_path / "x.ckpack")
     assert "pdf_pages" not in manifest.data["nodes"][0]
     assert "fractions.pdf cannot be read as a PDF" in caplog.text
+
+
+def test_the_library_filters_by_any_content_language(client, school, installed):
+    sign_in_as(client, school, "student")
+    library = client.get("/library/").get_data(as_text=True)
+    assert '<option value="ar" lang="ar" >العربية</option>' in library and ">日本語<" in library
+    found = client.get("/library/search?q=السرطان&language=ar").get_data(as_text=True)
+    assert "regime-anticancer-arabic" in found or "/library/org.w3.epub3-samples/arabic.ch03" in found
+    assert "/library/org.w3.epub3-samples/arabic.ch03" not in client.get(
+        "/library/search?q=السرطان&language=en").get_data(as_text=True)

@@ -445,6 +445,15 @@ def subjects_and_grades() -> tuple[list[str], list[int]]:
     return sorted(subjects), sorted(grades)
 
 
+def content_languages() -> list[str]:
+    """The languages installed packs have content in: kk, ru, en first, then the others by tag."""
+    found: set[str] = set()
+    for row in ContentPack.select(ContentPack.languages):
+        found.update(json.loads(row.languages))
+    interface = [code for code in ("kk", "ru", "en") if code in found]
+    return interface + sorted(found - set(interface))
+
+
 def pack_tree(pack: ContentPack) -> list[dict]:
     """The pack's nodes as nested dicts: {"node": ContentNode, "children": [...]}."""
     nodes = list(ContentNode.select().where(ContentNode.pack == pack).order_by(ContentNode.position))

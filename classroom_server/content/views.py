@@ -8,7 +8,11 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from flask_babel import gettext as _
 from werkzeug.security import safe_join
 
-from ..i18n import localized, localized_key, subject_name
+from babel import Locale, UnknownLocaleError
+
+from content_packs.manifest import is_language_tag
+
+from ..i18n import LANGUAGE_NAMES, localized, localized_key, subject_name
 from ..learn import practice
 from ..models import ContentFile, ContentNode, ContentPack
 from . import bookcss, reader, services
@@ -81,7 +85,7 @@ def library():
     packs = list(ContentPack.select().order_by(ContentPack.subject, ContentPack.pack_id))
     subjects, grades = services.subjects_and_grades()
     return render_template("content/library.html", packs=packs, subjects=subjects, grades=grades,
-                           loads=json.loads)
+                           loads=json.loads, content_languages=services.content_languages())
 
 
 @bp.get("/library/<pack_id>/")
@@ -242,7 +246,7 @@ def search_args() -> dict:
     grade = request.args.get("grade", type=int)
     language = request.args.get("language") or None
     return {"text": request.args.get("q", "")[:200], "subject": request.args.get("subject") or None,
-            "grade": grade, "language": language if language in ("kk", "ru", "en") else None}
+            "grade": grade, "language": language if is_language_tag(language) else None}
 
 
 @bp.get("/library/search")
@@ -252,12 +256,23 @@ def search_page():
     result = services.search(**args, limit=20, offset=(page - 1) * 20)
     subjects, grades = services.subjects_and_grades()
     return render_template("content/search.html", result=result, args=args, page=page, subjects=subjects,
-                           grades=grades)
+                           grades=grades, content_languages=services.content_languages())
 
 
 @bp.app_template_filter("subject_name")
 def _subject_filter(subject: str) -> str:
     return subject_name(subject)
+
+
+@bp.app_template_filter("language_name")
+def _language_name(code: str) -> str:
+    """A content language by its own name: Қазақша, Русский, English, العربية, 日本語 ..."""
+    if code in LANGUAGE_NAMES:
+        return LANGUAGE_NAMES[code]
+    try:
+        return Locale.parse(code, sep="-").get_display_name(Locale.parse(code, sep="-")) or code
+    except (ValueError, UnknownLocaleError):
+        return code
 
 
 @bp.app_template_filter("localized")
