@@ -149,7 +149,7 @@ def test_a_pdf_page_reads_on_a_phone_and_the_place_is_remembered(pdf_reader):
     page.get_by_role("searchbox", name="Search in this book").fill("page 120:")
     page.get_by_role("button", name="Find next").click()
     expect(page.locator("output.book-search-result")).to_have_text("Page 120")
-    page.wait_for_function("document.querySelector('#page-120 img').complete")
+    page.wait_for_function("() => document.querySelector('#page-120 img').complete")
     target = page.evaluate("window.scrollY")
     with page.expect_request(lambda r: r.url.endswith("/library/local.pdf/fractions/position")) as sent:
         page.mouse.wheel(0, 30)
@@ -157,5 +157,5 @@ def test_a_pdf_page_reads_on_a_phone_and_the_place_is_remembered(pdf_reader):
     page.wait_for_timeout(300)
     page.reload()
     page.wait_for_load_state("load")
-    page.wait_for_function(f"Math.abs(window.scrollY - {target}) < window.innerHeight")
+    page.wait_for_function(f"() => Math.abs(window.scrollY - {target}) < window.innerHeight")
     assert axe_report(page, "a PDF textbook") == ""
