@@ -42,7 +42,10 @@ class Book:
 
     @property
     def languages(self) -> tuple[str, ...]:
-        return _ordered(set(self.pdfs) | set(self.chapter_languages))
+        # The catalog's feeds and links speak kk/ru/en so far (views.py); other content languages
+        # are built by epub_file (chapter_languages) but not yet listed.
+        found = set(self.pdfs) | set(self.chapter_languages)
+        return tuple(language for language in LANGUAGES if language in found)
 
     @property
     def grades(self) -> list[int]:
