@@ -391,7 +391,8 @@ def test_a_pdf_textbook_becomes_pages_read_in_our_page(client, school, pdf_book)
     assert picture.status_code == 200 and picture.mimetype == "image/webp" and len(picture.data) < 20_000
     assert 'data-position-url="/library/local.pdf/fractions/position"' in shown
     assert "Download the PDF" in page
-
+    found = client.get("/library/search?q=Fractions+page+17").get_data(as_text=True)
+    assert "/library/local.pdf/fractions" in found  # the library search finds a PDF's text
 
 def test_the_place_in_a_pdf_is_kept_and_reading_it_through_is_recorded(client, school, pdf_book):
     from classroom_server.models import LearningRecord
@@ -431,3 +432,17 @@ def test_the_library_filters_by_any_content_language(client, school, installed):
     assert "/library/org.w3.epub3-samples/arabic.ch03" not in client.get(
         "/library/search?q=السرطان&language=en").get_data(as_text=True)
 
+
+
+def test_search_inside_the_book_being_read(client, school, installed):
+    sign_in_as(client, school, "student")
+    chapter = client.get(f"/library/{installed.id}/georgia.ch02").get_data(as_text=True)
+    assert 'name="book" value="georgia"' in chapter and "Search in this book" in chapter
+    found = client.get(f"/library/search?q=Savannah&pack={installed.id}&book=georgia").get_data(as_text=True)
+    assert "/library/org.w3.epub3-samples/georgia.ch02" in found and "In the book georgia-cfi" in found
+    assert "<mark>Savannah</mark>" in found
+    # the same word in another book of the library is not found inside this one
+    assert "children.ch" not in client.get(
+        f"/library/search?q=fairy&pack={installed.id}&book=georgia").get_data(as_text=True)
+    assert "children.ch02" in client.get("/library/search?q=fairy").get_data(as_text=True)
+    assert client.get(f"/library/search?q=x&pack={installed.id}&book=nothing").status_code == 404

@@ -253,10 +253,19 @@ def search_args() -> dict:
 def search_page():
     args = search_args()
     page = max(1, request.args.get("page", 1, type=int))
-    result = services.search(**args, limit=20, offset=(page - 1) * 20)
+    book = within = None
+    if request.args.get("pack") and request.args.get("book"):  # search inside the book being read
+        pack = ContentPack.get_or_none(ContentPack.pack_id == request.args["pack"]) or abort(404)
+        book = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == request.args["book"],
+                                       ContentNode.kind == "ebook") or abort(404)
+        chapters = [row.node_id for row in ContentNode.select(ContentNode.node_id)
+                    .where(ContentNode.pack == pack, ContentNode.parent_id == book.node_id)]
+        within = (pack.pack_id, [book.node_id, *chapters])
+    result = services.search(**args, limit=20, offset=(page - 1) * 20, within=within)
     subjects, grades = services.subjects_and_grades()
     return render_template("content/search.html", result=result, args=args, page=page, subjects=subjects,
-                           grades=grades, content_languages=services.content_languages())
+                           grades=grades, content_languages=services.content_languages(), book=book,
+                           book_pack=within[0] if within else None)
 
 
 @bp.app_template_filter("subject_name")
