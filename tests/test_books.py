@@ -446,3 +446,28 @@ def test_search_inside_the_book_being_read(client, school, installed):
         f"/library/search?q=fairy&pack={installed.id}&book=georgia").get_data(as_text=True)
     assert "children.ch02" in client.get("/library/search?q=fairy").get_data(as_text=True)
     assert client.get(f"/library/search?q=x&pack={installed.id}&book=nothing").status_code == 404
+
+
+def test_links_with_percent_escapes_are_escaped_once(tmp_path):
+    """A file named 'a b.png' is written a%20b.png in the book: the reader's URL says %20, not %2520."""
+    from content_packs.epub import read_epub
+    from classroom_server.content import reader
+
+    def rename(rel, data):
+        if rel.endswith("package.opf"):
+            return data.replace(b'href="images/cover.png"', b'href="images/cover%20art.png"')
+        if rel.endswith("cover.xhtml"):
+            return data.replace(b'src="images/cover.png"', b'src="images/cover%20art.png"')
+        return data
+
+    book = zip_book("childrens-literature", tmp_path / "c.epub", rename)
+    with zipfile.ZipFile(book, "a") as archive:  # the file itself, under its real name
+        archive.writestr("EPUB/images/cover art.png", (BOOKS / "childrens-literature/EPUB/images/cover.png").read_bytes())
+    read = read_epub(book)
+    assert "images/cover art.png" in read.resources
+    page = read.chapters[0].page.decode()
+    assert 'src="images/cover%20art.png"' in page
+    stored = tmp_path / "cover.html"
+    stored.write_bytes(read.chapters[0].page)
+    shown = str(reader.chapter_html("p", "ebooks/b/en/cover.html", str(stored)).body)
+    assert 'src="/content/pack/p/ebooks/b/en/images/cover%20art.png"' in shown and "%2520" not in shown

@@ -85,6 +85,14 @@ def test_vertical_writing(reader):
     reader.get_by_role("button", name="Larger text").click()
     reader.wait_for_load_state("load")
     assert size() == pytest.approx(before * 1.25 / 1.05, rel=0.02)
+    # and the reader's contrast wins over the book's colours (html { background-color: #fff4e7 })
+    assert body.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 244, 231)"
+    reader.get_by_role("button", name="Light text on dark").click()
+    reader.wait_for_load_state("load")
+    body = reader.locator("article.reader .book-body")
+    assert body.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(0, 0, 0)"
+    assert body.locator("p").first.evaluate("e => getComputedStyle(e).color") == "rgb(255, 255, 255)"
+    assert axe_report(reader, "vertical writing, light text on dark") == ""
 
 
 def test_footnote_opens_in_place_and_contents_are_nested(reader):

@@ -184,7 +184,8 @@ def chapter_html(pack_id: str, chapter_path: str, blob: str,
     language = head.html.get("lang") or head.html.get("xml:lang") or None
     direction = head.html.get("dir") if head.html.get("dir") in ("ltr", "rtl", "auto") else None
     classes = " ".join(c for c in (head.body.get("class") or "").split() if re.match(r"^[\w-]{1,64}$", c))
-    attributes = f' class="book-body {classes}"'.rstrip()
+    # tabindex: a wide table, matrix or a vertical-writing column scrolls sideways, by keyboard too
+    attributes = f' class="book-body {classes}"'.replace(' "', '"') + ' tabindex="0"'
     for name in ("lang", "dir"):
         value = head.body.get(name)
         if value and re.match(r"^[A-Za-z0-9-]{1,35}$", value):
