@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from . import epub
+from . import epub, pdf
 from .manifest import InvalidPack, Manifest, check_path, parse_manifest
 from .signing import sign
 
@@ -38,7 +38,8 @@ def build_pack(source: str | os.PathLike, output: str | os.PathLike,
     """Build `output` (a .ckpack zip) from the folder `source`; sign it when `key` is given.
 
     `files` is computed from the folder: every file except pack.json, pack.sig, hidden files and
-    EPUB sources (which become HTML chapters). Raises InvalidPack naming the problem.
+    EPUB sources (which become HTML chapters); PDF e-textbooks also get page pictures and text
+    (pdf.py). Raises InvalidPack naming the problem.
     """
     source = Path(source)
     try:
@@ -53,6 +54,7 @@ def build_pack(source: str | os.PathLike, output: str | os.PathLike,
     consumed: set[str] = set()
     for node in data.get("nodes", []):
         epub.expand_nodes(node, source, generated, consumed)
+        pdf.expand_pdf_nodes(node, source, generated)
     on_disk: dict[str, Path] = {}
     for folder, dirs, files in os.walk(source):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))

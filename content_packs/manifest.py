@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 FORMAT_VERSION = 1
-LANGUAGES = ("kk", "ru", "en")
+LANGUAGES = ("kk", "ru", "en")  # the interface's languages (skill titles are interface texts)
+# Content may be in any language: a BCP 47 tag (RFC 5646), e.g. kk, ru, en, ar, zh-Hans, en-GB.
+_LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?(-([a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*$")
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 64  # a real pack.json nests about 40 deep (nodes 16 deep); more only strains the stack
 NODE_KINDS = ("topic", "lesson", "ebook", "chapter", "exercise", "media")
@@ -80,6 +82,11 @@ def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
+def is_language_tag(value: Any) -> bool:
+    """A well-formed BCP 47 tag in its usual case (language lowercase, Script title case, REGION upper)."""
+    return isinstance(value, str) and len(value) <= 35 and _LANGUAGE_TAG.match(value) is not None
+
+
 def check_path(path: str) -> str:
     """A safe relative path inside a pack, or InvalidPack saying why not."""
     if not isinstance(path, str) or not path:
@@ -110,16 +117,22 @@ class _Checker:
         """Refuse the pack: `what` is a literal msgid (babel.cfg extracts `fail`), `where` the JSON path."""
         raise InvalidPack(what, where=f"{self.document} {where}" if self.document else where, **params)
 
-    def text(self, value: Any, where: str, required: bool = True) -> None:
-        """A text in one or more of kk/ru/en."""
+    def language(self, language: Any, where: str) -> None:
+        if not is_language_tag(language):
+            self.fail(where, "language %(language)r is not a language tag (BCP 47) such as kk, ru, en, ar or "
+                      "zh-Hans", language=language)
+
+    def text(self, value: Any, where: str, required: bool = True, interface: bool = False) -> None:
+        """A text by language: any content language, or one of kk/ru/en for an interface text."""
         if value is None and not required:
             return
         if not isinstance(value, dict) or not value:
             self.fail(where, 'expected texts by language, e.g. {"kk": "...", "ru": "..."}')
         for language, text in value.items():
-            if language not in LANGUAGES:
+            if interface and language not in LANGUAGES:
                 self.fail(where, "language %(language)r is not one of %(choices)s", language=language,
                           choices=", ".join(LANGUAGES))
+            self.language(language, where)
             if not isinstance(text, str) or not text.strip():
                 self.fail(f"{where}.{language}", "expected a non-empty text")
 
@@ -135,7 +148,7 @@ class _Checker:
             if tag not in self.skill_tags:
                 # Most likely a typo, which would leave the real tag without its title.
                 self.fail(where, "no item of this pack has this skill tag; fix the tag or remove its title")
-            self.text(title, where)
+            self.text(title, where, interface=True)
 
     def file_ref(self, value: Any, where: str) -> None:
         if not isinstance(value, str) or value not in self.files:
@@ -145,10 +158,28 @@ class _Checker:
         if not isinstance(value, dict) or not value:
             self.fail(where, 'expected files by language, e.g. {"kk": "lessons/a.kk.html"}')
         for language, path in value.items():
-            if language not in LANGUAGES:
-                self.fail(where, "language %(language)r is not one of %(choices)s", language=language,
-                          choices=", ".join(LANGUAGES))
+            self.language(language, where)
             self.file_ref(path, f"{where}.{language}")
+
+    def contents(self, value: Any, where: str) -> None:
+        """An e-textbook's contents by language: nested entries {"title", "href" (a file#place or null)}."""
+        if not isinstance(value, dict) or not value:
+            self.fail(where, 'expected contents by language, e.g. {"kk": [{"title": "...", "href": "..."}]}')
+
+        def entries(items: Any, at: str, depth: int) -> None:
+            if not isinstance(items, list) or depth > 12:
+                self.fail(at, "expected a list of entries, nested at most 12 deep")
+            for index, entry in enumerate(items):
+                here = f"{at}[{index}]"
+                if not isinstance(entry, dict) or not isinstance(entry.get("title"), str):
+                    self.fail(here, 'expected {"title": "...", "href": "file#place"}')
+                href = entry.get("href")
+                if href is not None:
+                    self.file_ref(href.split("#", 1)[0] if isinstance(href, str) else href, f"{here}.href")
+                entries(entry.get("children", []), f"{here}.children", depth + 1)
+        for language, items in value.items():
+            self.language(language, where)
+            entries(items, f"{where}.{language}", 0)
 
     def node(self, node: Any, where: str, depth: int = 0) -> None:
         if depth > 16:
@@ -176,6 +207,12 @@ class _Checker:
             self.exercise(node, where)
         if kind == "ebook" and "pdf" in node:
             self.localized_files(node.get("pdf"), f"{where}.pdf")
+        if kind == "ebook" and "pdf_pages" in node:
+            self.localized_files(node.get("pdf_pages"), f"{where}.pdf_pages")
+        if kind == "ebook":
+            for key in ("toc", "page_list"):
+                if key in node:
+                    self.contents(node[key], f"{where}.{key}")
         elif kind == "media":
             if node.get("media_type") not in MEDIA_TYPES:
                 self.fail(f"{where}.media_type", "expected one of %(choices)s",
@@ -275,7 +312,7 @@ class _Checker:
         if not isinstance(accepted, dict) or not accepted:
             self.fail(f"{where}.accepted", 'expected accepted answers by language, e.g. {"kk": ["бес"]}')
         for language, answers in accepted.items():
-            if language not in LANGUAGES or not isinstance(answers, list) or not answers \
+            if not is_language_tag(language) or not isinstance(answers, list) or not answers \
                     or not all(isinstance(a, str) and a.strip() for a in answers):
                 self.fail(f"{where}.accepted.{language}", "expected a list of accepted answers")
 
@@ -399,8 +436,8 @@ def parse_manifest(raw: bytes) -> Manifest:
     if not isinstance(grades, list) or not grades or not all(isinstance(g, int) and 0 <= g <= 12 for g in grades):
         checker.fail("grades", "expected a list of grades 0-12, e.g. [5]")
     languages = data.get("languages")
-    if not isinstance(languages, list) or not languages or not all(lang in LANGUAGES for lang in languages):
-        checker.fail("languages", "expected a list of %(choices)s", choices=", ".join(LANGUAGES))
+    if not isinstance(languages, list) or not languages or not all(is_language_tag(lang) for lang in languages):
+        checker.fail("languages", "expected a list of language tags (BCP 47) such as kk, ru, en, ar")
     authors = data.get("authors")
     if not isinstance(authors, list) or not authors or not all(isinstance(a, str) and a.strip() for a in authors):
         checker.fail("authors", "expected a list of author names")

@@ -1,32 +1,80 @@
-"""The e-textbook reader: a chapter's HTML cleaned down to text, pictures and tables, shown inside
-our own page so the reader's text size and contrast apply to it and it reads without JavaScript.
+"""The e-textbook reader: a chapter's HTML shown inside our own page, so the reader's text size and
+contrast apply to it and it reads without JavaScript.
 
 Lessons (interactive HTML5) keep their sandboxed frame; a chapter is a document, so it is
-sanitized with nh3 (the ammonia sanitizer): no scripts, styles, forms, frames or event handlers,
-and no address outside the school server; relative links point at the pack's own files.
+sanitized with nh3 (the ammonia sanitizer): text, tables, pictures, presentation MathML and static
+SVG drawings stay; scripts, forms, frames, event handlers, inline styles and any address outside the
+school server go. Links to other chapters open them in the reader; the book's stylesheets are
+sanitized on their own (bookcss.py) and applied under the reader's text size and contrast.
 """
 from __future__ import annotations
 
 import datetime
 import functools
+import re
+from html.parser import HTMLParser
 import posixpath
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import nh3
 from markupsafe import Markup
 
 from ..models import ReaderPreference, ReadingPosition, User, utcnow
 
-TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "dfn", "div", "dl", "dt",
-        "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li",
-        "mark", "ol", "p", "pre", "q", "s", "samp", "section", "small", "span", "strong", "sub", "sup", "table",
-        "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var", "aside", "article", "header", "footer",
-        "math", "mi", "mn", "mo", "mrow", "msup", "msub", "mfrac", "msqrt"}
-ATTRIBUTES = {"*": {"class", "id", "lang", "title", "dir"}, "a": {"href"}, "img": {"src", "alt", "width", "height"},
-              "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan", "scope"}, "ol": {"start"}}
-DROP_WITH_CONTENT = {"script", "style", "title", "template", "noscript", "iframe", "object", "svg", "form"}
+TAGS = {"a", "abbr", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd",
+        "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5",
+        "h6", "hgroup", "hr", "i", "img", "ins", "kbd", "li", "main", "mark", "nav", "ol", "p", "pre", "q", "rb",
+        "rp", "rt", "ruby", "s", "samp", "section", "small", "span", "strong", "sub", "summary", "sup", "table",
+        "tbody", "td", "tfoot", "th", "thead", "time", "tr", "u", "ul", "var", "wbr", "aside", "article",
+        "header", "footer"}
+# Presentation MathML (MathML Core and what MathML 3 books use; Chromium renders MathML Core).
+# Not annotation-xml: it can carry HTML, a known way to confuse sanitizers.
+MATHML_TAGS = {"math", "maction", "annotation", "menclose", "merror", "mfenced", "mfrac", "mi", "mlabeledtr",
+               "mmultiscripts", "mn", "mo", "mover", "mpadded", "mphantom", "mprescripts", "mroot", "mrow", "ms",
+               "mspace", "msqrt", "mstyle", "msub", "msubsup", "msup", "mtable", "mtd", "mtext", "mtr", "munder",
+               "munderover", "none", "semantics"}
+MATHML_ATTRIBUTES = {"accent", "accentunder", "align", "alttext", "bevelled", "close", "columnalign",
+                     "columnlines", "columnspacing", "columnspan", "columnwidth", "crossout", "denomalign", "depth",
+                     "display", "displaystyle", "encoding", "equalcolumns", "equalrows", "fence", "form", "frame",
+                     "framespacing", "height", "largeop", "linebreak", "linethickness", "lquote", "lspace",
+                     "mathbackground", "mathcolor", "mathsize", "mathvariant", "maxsize", "minsize",
+                     "movablelimits", "notation", "numalign", "open", "rowalign", "rowlines", "rowspacing",
+                     "rowspan", "rquote", "rspace", "scriptlevel", "scriptminsize", "scriptsizemultiplier",
+                     "separator", "separators", "stretchy", "subscriptshift", "superscriptshift", "symmetric",
+                     "voffset", "width"}
+# Static SVG drawings. Left out: script, style, foreignObject (HTML inside SVG), animate/set (they can
+# change an href), filters and fonts; `href` only to a place in the chapter or a picture of the pack.
+SVG_TAGS = {"svg", "g", "defs", "desc", "symbol", "use", "path", "rect", "circle", "ellipse", "line", "polyline",
+            "polygon", "text", "tspan", "textPath", "linearGradient", "radialGradient", "stop", "marker",
+            "clipPath", "mask", "pattern", "image"}
+SVG_ATTRIBUTES = {"alignment-baseline", "baseline-shift", "clip-path", "clip-rule", "clipPathUnits", "color", "cx",
+                  "cy", "d", "display", "dominant-baseline", "dx", "dy", "fill", "fill-opacity", "fill-rule",
+                  "font-family", "font-size", "font-style", "font-weight", "fx", "fy", "gradientTransform",
+                  "gradientUnits", "height", "href", "lengthAdjust", "letter-spacing", "marker-end", "marker-mid",
+                  "marker-start", "markerHeight", "markerUnits", "markerWidth", "mask", "maskContentUnits",
+                  "maskUnits", "offset", "opacity", "orient", "pathLength", "patternContentUnits",
+                  "patternTransform", "patternUnits", "points", "preserveAspectRatio", "r", "refX", "refY",
+                  "rotate", "rx", "ry", "spreadMethod", "startOffset", "stop-color", "stop-opacity", "stroke",
+                  "stroke-dasharray", "stroke-dashoffset", "stroke-linecap", "stroke-linejoin",
+                  "stroke-miterlimit", "stroke-opacity", "stroke-width", "text-anchor", "text-decoration",
+                  "textLength", "transform", "vector-effect", "viewBox", "visibility", "width", "word-spacing",
+                  "writing-mode", "x", "x1", "x2", "xlink:href", "y", "y1", "y2"}
+ATTRIBUTES = {"*": {"class", "id", "lang", "title", "dir", "role", "epub:type", "aria-label", "aria-labelledby",
+                    "aria-describedby", "aria-hidden"},
+              "a": {"href"}, "img": {"src", "alt", "width", "height"}, "td": {"colspan", "rowspan", "headers"},
+              "th": {"colspan", "rowspan", "scope", "headers"}, "ol": {"start", "reversed", "type"},
+              "li": {"value"}, "col": {"span"}, "colgroup": {"span"}, "time": {"datetime"}, "details": {"open"},
+              "bdo": {"dir"}, "image": {"href", "xlink:href", "width", "height", "x", "y", "preserveAspectRatio"},
+              **{tag: MATHML_ATTRIBUTES for tag in MATHML_TAGS}, **{tag: SVG_ATTRIBUTES for tag in SVG_TAGS}}
+DROP_WITH_CONTENT = {"script", "style", "title", "template", "noscript", "iframe", "object", "form",
+                     "foreignObject", "annotation-xml"}
+# Attributes that name other elements by id: the ids get our prefix, so these must too.
+ID_REFERENCES = {"aria-labelledby", "aria-describedby", "headers"}
+_URL_REFERENCE = re.compile(r"url\(\s*(['\"]?)#", re.I)
+_ANY_URL = re.compile(r"url\(", re.I)
 
 #: chapter ids are prefixed so they cannot clash with the page's own
 ID_PREFIX = "ch-"
@@ -37,27 +85,119 @@ READ_THROUGH = 0.9
 _READ = uuid.UUID("5c0b8e8a-2d7e-4a3f-8f47-9c8b2f0d6e31")
 
 
+class _Head(HTMLParser):
+    """What the page says about itself before its content: html/body lang, dir, class; stylesheets."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.html: dict[str, str] = {}
+        self.body: dict[str, str] = {}
+        self.stylesheets: list[str] = []
+        self.done = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {k: v or "" for k, v in attrs}
+        if tag == "html":
+            self.html = found
+        elif tag == "link" and "stylesheet" in found.get("rel", "").lower().split() and found.get("href"):
+            self.stylesheets.append(found["href"])
+        elif tag == "body":
+            self.body = found
+            self.done = True
+
+
+def page_head(html: str) -> _Head:
+    head = _Head()
+    end = html.lower().find("<body")
+    head.feed(html[:html.find(">", end) + 1] if end >= 0 else html[:65536])
+    return head
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter ready for our page: its cleaned body and the book's stylesheets (pack paths)."""
+    body: Markup
+    stylesheets: tuple[str, ...]
+    language: str | None
+    direction: str | None
+
+
+def pack_url(pack_id: str, path: str) -> str:
+    return f"/content/pack/{quote(pack_id, safe='')}/{quote(path)}"
+
+
 @functools.lru_cache(maxsize=64)
-def chapter_html(pack_id: str, chapter_path: str, blob: str) -> Markup:
-    """The chapter's body, safe to put into our page (cached by its blob, named by its hash)."""
+def chapter_html(pack_id: str, chapter_path: str, blob: str,
+                 chapters: tuple[tuple[str, str], ...] = ()) -> Chapter:
+    """The chapter's body, safe to put into our page (cached by its blob, named by its hash).
+
+    `chapters` maps the book's chapter files to their pages ((pack path, URL) pairs): a link to
+    another chapter opens it in the reader, at the same place."""
     html = Path(blob).read_text(encoding="utf-8", errors="replace")
     folder = posixpath.dirname(chapter_path)
+    pages = dict(chapters)
+    head = page_head(html)
+
+    def target(url: str) -> tuple[str | None, str]:
+        parts = urlsplit(url.strip())
+        if parts.scheme or parts.netloc:
+            return None, ""
+        if not parts.path:
+            return chapter_path, parts.fragment
+        path = posixpath.normpath(posixpath.join(folder, unquote(parts.path)))
+        if path.startswith("../") or path == "..":
+            return None, ""
+        return path, parts.fragment
 
     def local(url: str) -> str | None:
-        parts = urlsplit(url)
-        if parts.scheme or parts.netloc:
+        path, fragment = target(url)
+        if path is None:
             return None
-        if not parts.path:  # "#section": a place in this chapter, whose ids get our prefix
-            return f"#{ID_PREFIX}{parts.fragment}" if parts.fragment else None
-        target = posixpath.normpath(posixpath.join(folder, parts.path))
-        if target.startswith("../") or target == "..":
-            return None
-        fragment = f"#{parts.fragment}" if parts.fragment else ""
-        return f"/content/pack/{quote(pack_id, safe='')}/{quote(target)}{fragment}"
+        place = f"#{ID_PREFIX}{fragment}" if fragment else ""
+        if path == chapter_path:  # "#section": a place in this chapter, whose ids get our prefix
+            return place or None
+        if path in pages:
+            return pages[path] + place
+        return pack_url(pack_id, path) + (f"#{fragment}" if fragment else "")
 
-    cleaned = nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, clean_content_tags=DROP_WITH_CONTENT,
-                        url_schemes=set(), url_relative=local, id_prefix=ID_PREFIX, link_rel=None)
-    return Markup(cleaned)
+    def keep(element: str, attribute: str, value: str) -> str | None:
+        # url_relative (local) rewrites hrefs after this: <use> may only point into the chapter,
+        # an SVG <image> at a picture of the pack (like <img src>), <a> wherever local() allows.
+        if attribute in ("href", "xlink:href") and element not in ("a", "image") and not value.startswith("#"):
+            return None
+        if attribute in ID_REFERENCES:
+            return " ".join(ID_PREFIX + name for name in value.split())
+        if _ANY_URL.search(value):  # fill="url(#gradient)": only places in the chapter, with our prefix
+            if len(_ANY_URL.findall(value)) != len(_URL_REFERENCE.findall(value)):
+                return None
+            return _URL_REFERENCE.sub(lambda m: f"url({m.group(1)}#{ID_PREFIX}", value)
+        return value
+
+    cleaned = nh3.clean(html, tags=TAGS | MATHML_TAGS | SVG_TAGS, attributes=ATTRIBUTES,
+                        clean_content_tags=DROP_WITH_CONTENT, url_schemes=set(), url_relative=local,
+                        id_prefix=ID_PREFIX, link_rel=None, attribute_filter=keep)
+    stylesheets = []
+    for href in head.stylesheets:
+        path, _ = target(href)
+        if path is not None and path.lower().endswith(".css"):
+            stylesheets.append(path)
+    language = head.html.get("lang") or head.html.get("xml:lang") or None
+    direction = head.html.get("dir") if head.html.get("dir") in ("ltr", "rtl", "auto") else None
+    classes = " ".join(c for c in (head.body.get("class") or "").split() if re.match(r"^[\w-]{1,64}$", c))
+    # tabindex: a wide table, matrix or a vertical-writing column scrolls sideways, by keyboard too
+    attributes = f' class="book-body {classes}"'.replace(' "', '"') + ' tabindex="0"'
+    for name in ("lang", "dir"):
+        value = head.body.get(name)
+        if value and re.match(r"^[A-Za-z0-9-]{1,35}$", value):
+            attributes += f' {name}="{value}"'
+    return Chapter(Markup(f"<div{attributes}>{cleaned}</div>"), tuple(stylesheets), language, direction)
+
+
+@functools.lru_cache(maxsize=16)
+def pdf_pages(blob: str) -> list[dict]:
+    """The pages document of a PDF textbook (cached by its blob, named by its hash)."""
+    import json
+    return json.loads(Path(blob).read_text(encoding="utf-8"))["pages"]
 
 
 def preference(user: User | None) -> ReaderPreference:

@@ -141,6 +141,13 @@ def _node_texts(node: dict, read: Callable[[str], bytes]) -> dict[str, str]:
             texts.setdefault(language, []).append(text)
     for language, path in (node.get("content") or {}).items():
         texts.setdefault(language, []).append(_page_text(read(path)))
+    for language, path in (node.get("pdf_pages") or {}).items():  # a PDF textbook's text (pack build made it)
+        try:
+            pages = json.loads(read(path))["pages"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        texts.setdefault(language, []).append(
+            _SPACE.sub(" ", " ".join(str(page.get("text", "")) for page in pages))[:SEARCHABLE_TEXT_LIMIT])
     for item in node.get("items", []):
         for part in [item.get("prompt")] + [c.get("text") for c in item.get("choices", [])] + \
                 [p.get("left") for p in item.get("pairs", [])] + [p.get("right") for p in item.get("pairs", [])]:
@@ -379,12 +386,16 @@ def _mark(snippet: str) -> str:
 
 
 def search(text: str, subject: str | None = None, grade: int | None = None, language: str | None = None,
-           limit: int = 20, offset: int = 0) -> SearchPage:
-    """Find lessons, chapters, exercises and media by title and text, best matches first."""
+           limit: int = 20, offset: int = 0, within: tuple[str, list[str]] | None = None) -> SearchPage:
+    """Find lessons, chapters, exercises and media by title and text, best matches first;
+    `within` (pack id, node ids) keeps to those nodes, e.g. the chapters of one book."""
     query = fts_query(text)
     if query is None:
         return SearchPage([], 0)
     where, params = [], []
+    if within is not None:
+        where.append(f"s.pack_id = ? AND s.node_id IN ({', '.join('?' * len(within[1])) or 'NULL'})")
+        params += [within[0], *within[1]]
     if subject:
         where.append("p.subject = ?")
         params.append(subject)
@@ -445,6 +456,15 @@ def subjects_and_grades() -> tuple[list[str], list[int]]:
         subjects.add(row.subject)
         grades.update(json.loads(row.grades))
     return sorted(subjects), sorted(grades)
+
+
+def content_languages() -> list[str]:
+    """The languages installed packs have content in: kk, ru, en first, then the others by tag."""
+    found: set[str] = set()
+    for row in ContentPack.select(ContentPack.languages):
+        found.update(json.loads(row.languages))
+    interface = [code for code in ("kk", "ru", "en") if code in found]
+    return interface + sorted(found - set(interface))
 
 
 def pack_tree(pack: ContentPack) -> list[dict]:

@@ -5,12 +5,17 @@ import json
 import mimetypes
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.security import safe_join
 
-from ..i18n import localized, localized_key, subject_name
+from babel import Locale, UnknownLocaleError
+
+from content_packs.manifest import is_language_tag
+
+from ..i18n import LANGUAGE_NAMES, localized, localized_key, subject_name
 from ..learn import practice
 from ..models import ContentFile, ContentNode, ContentPack
-from . import reader, services
+from . import bookcss, reader, services
 from .files import send_blob
 from .services import BlobStore
 
@@ -80,7 +85,7 @@ def library():
     packs = list(ContentPack.select().order_by(ContentPack.subject, ContentPack.pack_id))
     subjects, grades = services.subjects_and_grades()
     return render_template("content/library.html", packs=packs, subjects=subjects, grades=grades,
-                           loads=json.loads)
+                           loads=json.loads, content_languages=services.content_languages())
 
 
 @bp.get("/library/<pack_id>/")
@@ -111,20 +116,106 @@ def node_page(pack_id: str, node_id: str):
                                language or localized_key(json.loads(node.title)) or "kk")
     chapter = place = None
     if node.kind == "chapter" and file_row is not None:
-        chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(file_row.sha256)))
+        chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(file_row.sha256)),
+                                      _chapter_pages(pack, siblings, language))
         if student and node.parent_id:
             place = reader.save_position(g.user, pack.pack_id, node.parent_id, node.node_id, None)
     elif node.kind == "ebook" and student:
         place = reader.position(g.user, pack.pack_id, node.node_id)
+    contents = page_list = pdf_pages = None
+    if node.kind == "ebook" and language and (data.get("pdf_pages") or {}).get(language):
+        pdf_pages = _pdf_pages(pack, data["pdf_pages"][language])
+        if place is not None and place.chapter_id != node.node_id:
+            place = None
+    if node.kind == "ebook" and data.get("toc"):
+        book_language = request.args.get("lang") if request.args.get("lang") in data["toc"] \
+            else localized_key(data["toc"])
+        pages = dict(_chapter_pages(pack, children, book_language))
+        contents = _contents(pack, data["toc"][book_language], pages)
+        page_list = _contents(pack, (data.get("page_list") or {}).get(book_language) or [], pages)
     return render_template(
         "content/node.html", pack=pack, node=node, data=data, language=language, content_languages=list(files),
-        path=path, file_row=file_row, children=children, chapter=chapter, place=place,
+        path=path, file_row=file_row, children=children, chapter=chapter, place=place, contents=contents,
+        page_list=page_list, pdf_pages=pdf_pages,
         reader_pref=reader.preference(g.user) if chapter is not None else None,
         place_title=_node_title(pack, place.chapter_id) if place is not None and node.kind == "ebook" else None,
         previous=siblings[index - 1] if index > 0 else None,
         next_node=siblings[index + 1] if index + 1 < len(siblings) else None,
         parent=ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node.parent_id)
         if node.parent_id else None)
+
+
+def _chapter_pages(pack: ContentPack, chapters: list[ContentNode], language: str | None) -> tuple:
+    """(chapter file, reader URL) of a book's chapters in one language: links between them stay in the reader."""
+    pages = []
+    for chapter in chapters:
+        content = json.loads(chapter.data).get("content") or {}
+        if chapter.kind == "chapter" and language in content:
+            pages.append((content[language], url_for("content.node_page", pack_id=pack.pack_id,
+                                                     node_id=chapter.node_id, lang=request.args.get("lang"))))
+    return tuple(pages)
+
+
+def _pdf_pages(pack: ContentPack, pages_path: str) -> list[dict] | None:
+    """A PDF textbook's pages (pdf.py made them at pack build), each with its picture's hash."""
+    row = services.file_sha(pack, pages_path)
+    if row is None:
+        return None
+    pages = reader.pdf_pages(str(_store().path(row.sha256)))
+    folder = pages_path.rsplit("/", 1)[0] + "/"
+    hashes = {f.path: f.sha256 for f in ContentFile.select(ContentFile.path, ContentFile.sha256)
+              .where(ContentFile.pack == pack, ContentFile.path.startswith(folder))}
+    return [{**page, "sha256": hashes.get(page["image"])} for page in pages]
+
+
+@bp.post("/library/<pack_id>/<node_id>/position")
+def pdf_position(pack_id: str, node_id: str):
+    """Where a student is in a PDF textbook (the page sends it as they scroll, like a chapter's)."""
+    if g.user is None or g.user.role != "student":
+        abort(403)
+    data = request.get_json(silent=True)
+    fraction = data.get("fraction") if isinstance(data, dict) else None
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
+        abort(400, description=_("Send the chapter and how far down it, as JSON."))
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    node = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node_id,
+                                   ContentNode.kind == "ebook") or abort(404)
+    reader.save_position(g.user, pack_id, node_id, node_id, float(fraction))
+    if fraction >= reader.READ_THROUGH:
+        practice.record_read_book(g.user, pack_id, node, reader.read_record_id(g.user, pack_id, node_id))
+    return "", 204
+
+
+def _contents(pack: ContentPack, entries: list[dict], pages: dict[str, str]) -> list[dict]:
+    """A book's contents (pack.json toc/page_list) with each file#place as a reader URL."""
+    result = []
+    for entry in entries:
+        path, _, fragment = (entry.get("href") or "").partition("#")
+        url = pages.get(path)
+        if url is not None and fragment:
+            url += f"#{reader.ID_PREFIX}{fragment}"
+        result.append({"title": entry["title"], "url": url,
+                       "children": _contents(pack, entry.get("children") or [], pages)})
+    return result
+
+
+@bp.get("/library/<pack_id>/style/<path:path>")
+def book_stylesheet(pack_id: str, path: str):
+    """A book's stylesheet, sanitized and scoped to the chapter (bookcss.py)."""
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    if safe_join("/", path) is None or not path.lower().endswith(".css"):
+        abort(404)
+    row = services.file_sha(pack, path) or abort(404)
+    if row.sha256 in request.if_none_match:
+        return "", 304, {"ETag": f'"{row.sha256}"'}
+
+    def read(other: str) -> str | None:
+        found = services.file_sha(pack, other)
+        return _store().path(found.sha256).read_text("utf-8", "replace") if found is not None else None
+
+    css = bookcss.sanitize(read(path) or "", path, read, lambda other: reader.pack_url(pack.pack_id, other))
+    return css, 200, {"Content-Type": "text/css; charset=utf-8", "ETag": f'"{row.sha256}"',
+                      "Cache-Control": "no-cache"}
 
 
 def _node_title(pack: ContentPack, node_id: str) -> str | None:
@@ -155,22 +246,42 @@ def search_args() -> dict:
     grade = request.args.get("grade", type=int)
     language = request.args.get("language") or None
     return {"text": request.args.get("q", "")[:200], "subject": request.args.get("subject") or None,
-            "grade": grade, "language": language if language in ("kk", "ru", "en") else None}
+            "grade": grade, "language": language if is_language_tag(language) else None}
 
 
 @bp.get("/library/search")
 def search_page():
     args = search_args()
     page = max(1, request.args.get("page", 1, type=int))
-    result = services.search(**args, limit=20, offset=(page - 1) * 20)
+    book = within = None
+    if request.args.get("pack") and request.args.get("book"):  # search inside the book being read
+        pack = ContentPack.get_or_none(ContentPack.pack_id == request.args["pack"]) or abort(404)
+        book = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == request.args["book"],
+                                       ContentNode.kind == "ebook") or abort(404)
+        chapters = [row.node_id for row in ContentNode.select(ContentNode.node_id)
+                    .where(ContentNode.pack == pack, ContentNode.parent_id == book.node_id)]
+        within = (pack.pack_id, [book.node_id, *chapters])
+    result = services.search(**args, limit=20, offset=(page - 1) * 20, within=within)
     subjects, grades = services.subjects_and_grades()
     return render_template("content/search.html", result=result, args=args, page=page, subjects=subjects,
-                           grades=grades)
+                           grades=grades, content_languages=services.content_languages(), book=book,
+                           book_pack=within[0] if within else None)
 
 
 @bp.app_template_filter("subject_name")
 def _subject_filter(subject: str) -> str:
     return subject_name(subject)
+
+
+@bp.app_template_filter("language_name")
+def _language_name(code: str) -> str:
+    """A content language by its own name: Қазақша, Русский, English, العربية, 日本語 ..."""
+    if code in LANGUAGE_NAMES:
+        return LANGUAGE_NAMES[code]
+    try:
+        return Locale.parse(code, sep="-").get_display_name(Locale.parse(code, sep="-")) or code
+    except (ValueError, UnknownLocaleError):
+        return code
 
 
 @bp.app_template_filter("localized")

@@ -306,6 +306,15 @@ def my_progress(user: User) -> list[ExerciseProgress]:
     return sorted(result, key=lambda row: row.last, reverse=True)
 
 
+def record_read_book(user: User, pack_id: str, book: ContentNode, record_uuid: str) -> None:
+    """The student scrolled to the end of a PDF textbook: one `read` record, like a chapter's."""
+    languages = list(json.loads(book.data).get("pdf") or {})
+    services.record(user, device_id(), services.Interaction(
+        verb="read", pack_id=pack_id, node_id=book.node_id, node_kind="ebook",
+        language=languages[0] if len(languages) == 1 else localized_key(json.loads(book.title)) or "kk",
+        classroom=first_class_id(user), progress=1.0), record_uuid=record_uuid)
+
+
 def record_opened(user: User, pack_id: str, node_id: str, node_kind: str, language: str) -> None:
     """A student opened a lesson, chapter, media, e-textbook or exercise page: one `opened` record."""
     services.record(user, device_id(), services.Interaction(

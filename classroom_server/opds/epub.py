@@ -20,6 +20,8 @@ from typing import Callable
 from urllib.parse import quote, unquote, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
+from content_packs.epub import direction
+
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 SVG_NS = "http://www.w3.org/2000/svg"
 MATHML_NS = "http://www.w3.org/1998/Math/MathML"
@@ -247,7 +249,7 @@ class _Converter(HTMLParser):
                     continue
             elif not _NAME.match(key):
                 continue
-            if key == "style" and _EXTERNAL_URL.search(value):
+            if _EXTERNAL_URL.search(value):  # fill="url(http:...)" and style alike: only url(#id)
                 continue
             seen.add(key)
             attributes.append((SVG_ATTRIBUTES.get(key, key) if foreign == "svg" else key, value))
@@ -363,6 +365,21 @@ def _media_type(path: str) -> str | None:
     return kind if kind in IMAGE_TYPES else None
 
 
+def sanitize_svg(data: bytes) -> bytes | None:
+    """An SVG picture of the pack, cleaned like inline SVG (no script, style element, handler, outside
+    reference or foreign content), as a standalone XML document; None if nothing drawable is left."""
+    chapter = Chapter("")
+    converter = _Converter(chapter, lambda src: None, lambda href: None)
+    converter.feed(data.decode("utf-8", "replace"))
+    body = converter.finish().body.strip()
+    if not body.startswith("<svg"):
+        start = body.find("<svg ")
+        body = body[start:body.rfind("</svg>") + len("</svg>")] if start >= 0 else ""
+    if not body:
+        return None
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
+
+
 class BookFileMissing(LookupError):
     """A file the book needs is not in the pack's store."""
 
@@ -422,6 +439,8 @@ def build_epub(book: BookInfo, read: Callable[[str], bytes | None]) -> bytes:
             data = read(path)
             if data is None:
                 raise BookFileMissing(f"the image {path!r} is missing")
+            if _media_type(path) == "image/svg+xml":
+                data = sanitize_svg(data) or b'<svg xmlns="http://www.w3.org/2000/svg"/>'
             # Pictures are mostly compressed already; SVG is text and shrinks well.
             put(f"OEBPS/files/{path}", data, compress=path.lower().endswith(".svg"))
     return buffer.getvalue()
@@ -461,19 +480,20 @@ def _package(book: BookInfo, stamp: datetime.datetime, documents: list[tuple[str
         items.append(f"    <item id=\"i{index}\" href={xml_attr(href)} media-type=\"{_media_type(path)}\"{extra}/>")
         if path == cover:
             meta.append(f'    <meta name="cover" content="i{index}"/>')
+    progression = ' page-progression-direction="rtl"' if direction(book.language) else ""
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             f'<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="bookid" '
             f"xml:lang={xml_attr(book.language)}>\n"
             '  <metadata xmlns:dc="http://purl.org/dc/elements/1.1/">\n' + "\n".join(meta) + "\n  </metadata>\n"
             "  <manifest>\n" + "\n".join(items) + "\n  </manifest>\n"
-            '  <spine toc="ncx">\n' + "\n".join(spine) + "\n  </spine>\n</package>\n").encode("utf-8")
+            f'  <spine toc="ncx"{progression}>\n' + "\n".join(spine) + "\n  </spine>\n</package>\n").encode("utf-8")
 
 
 def _nav(book: BookInfo, documents: list[tuple[str, str, Chapter]]) -> bytes:
     entries = "\n".join(f'      <li><a href="text/{name}">{xml_text(title)}</a></li>' for name, title, _ in documents)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
             f'<html xmlns="{XHTML_NS}" xmlns:epub="http://www.idpf.org/2007/ops" '
-            f"lang={xml_attr(book.language)} xml:lang={xml_attr(book.language)}>\n"
+            f"lang={xml_attr(book.language)} xml:lang={xml_attr(book.language)}{_dir(book.language)}>\n"
             f"<head><meta charset=\"utf-8\"/><title>{xml_text(book.title)}</title></head>\n<body>\n"
             f'  <nav epub:type="toc" id="toc">\n    <h1>{xml_text(book.title)}</h1>\n    <ol>\n{entries}\n    </ol>\n'
             "  </nav>\n</body>\n</html>\n").encode("utf-8")
@@ -491,10 +511,14 @@ def _ncx(book: BookInfo, documents: list[tuple[str, str, Chapter]]) -> bytes:
             f"  <navMap>\n{points}\n  </navMap>\n</ncx>\n").encode("utf-8")
 
 
+def _dir(language: str) -> str:
+    return ' dir="rtl"' if direction(language) else ""
+
+
 def _chapter_document(language: str, title: str, body: str) -> bytes:
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
             f'<html xmlns="{XHTML_NS}" xmlns:epub="http://www.idpf.org/2007/ops" '
-            f"lang={xml_attr(language)} xml:lang={xml_attr(language)}>\n"
+            f"lang={xml_attr(language)} xml:lang={xml_attr(language)}{_dir(language)}>\n"
             f'<head><meta charset="utf-8"/><title>{xml_text(title)}</title>'
             '<link rel="stylesheet" type="text/css" href="../style.css"/></head>\n'
             f"<body>\n{body}\n</body>\n</html>\n").encode("utf-8")

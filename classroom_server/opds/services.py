@@ -23,7 +23,7 @@ from . import epub
 log = logging.getLogger(__name__)
 
 # Bump when build_epub's output changes, so cached EPUBs are made again.
-EPUB_BUILD_VERSION = "1"
+EPUB_BUILD_VERSION = "2"  # 2: SVG pictures sanitized, dir and page progression for RTL languages
 _WORD = re.compile(r"\w+")
 _CACHED_NAME = re.compile(r"^[0-9a-f]{32}\.epub$")
 
@@ -42,6 +42,8 @@ class Book:
 
     @property
     def languages(self) -> tuple[str, ...]:
+        # The catalog's feeds and links speak kk/ru/en so far (views.py); other content languages
+        # are built by epub_file (chapter_languages) but not yet listed.
         found = set(self.pdfs) | set(self.chapter_languages)
         return tuple(language for language in LANGUAGES if language in found)
 
@@ -65,7 +67,9 @@ class Book:
 
 
 def _ordered(languages) -> tuple[str, ...]:
-    return tuple(language for language in LANGUAGES if language in set(languages))
+    """kk, ru, en first, then any other content language (BCP 47) by its tag."""
+    found = set(languages)
+    return tuple(language for language in LANGUAGES if language in found) + tuple(sorted(found - set(LANGUAGES)))
 
 
 def _thumbnail_path(data: dict) -> str | None:
@@ -168,7 +172,7 @@ def _book_info(item: Book, language: str) -> epub.BookInfo:
         path = files.get(language)
         if path is None:
             # A chapter missing in this language still belongs in the book: the first one there is.
-            path = next((files[k] for k in LANGUAGES if k in files), None)
+            path = next((files[k] for k in _ordered(files)), None)
         if path:
             chapters.append(epub.BookChapter(localized(chapter.title, language), path))
     description = item.text(item.descriptions, language) if item.descriptions else ""

@@ -284,7 +284,7 @@
       var now = fraction();
       if (Math.abs(now - sent) < 0.02 && now < 1) { return; }
       sent = now;
-      fetch("/learn/reading-position", {
+      fetch(article.getAttribute("data-position-url") || "/learn/reading-position", {
         method: "POST", credentials: "same-origin", keepalive: true,
         headers: {"Content-Type": "application/json", "X-CSRF-Token": token.value},
         body: JSON.stringify({pack_id: article.getAttribute("data-pack"),
