@@ -99,6 +99,20 @@ class _WriterLock:
 
 writer_lock = _WriterLock()
 
+
+@contextlib.contextmanager
+def write_transaction():
+    """A transaction that holds the write lock from its start, so what it reads stays true until it
+    commits: check-then-write (a count, then an insert) is atomic against every other writer."""
+    # IMMEDIATE: take SQLite's write lock at BEGIN (a deferred transaction that reads first
+    # could fail to upgrade its lock instead of waiting for it).
+    if not is_sqlite():
+        with database.atomic():
+            yield
+        return
+    with writer_lock.held(), database.atomic(lock_type="IMMEDIATE"):
+        yield
+
 W = TypeVar("W")  # what one write needs
 R = TypeVar("R")  # what it gives back
 
@@ -209,17 +223,7 @@ class GroupCommit(Generic[W, R]):
             for write in group:
                 write.ready.set()
 
-    @staticmethod
-    @contextlib.contextmanager
-    def _transaction():
-        # IMMEDIATE: take SQLite's write lock at BEGIN (a deferred transaction that reads first
-        # could fail to upgrade its lock instead of waiting for it).
-        if not is_sqlite():
-            with database.atomic():
-                yield
-            return
-        with writer_lock.held(), database.atomic(lock_type="IMMEDIATE"):
-            yield
+    _transaction = staticmethod(write_transaction)
 
     def _one_by_one(self, group: list[_Write[W, R]]) -> None:
         try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import functools
 import hmac
 import secrets
+import re
 import time
+import urllib.parse
 from typing import Callable
 
 from flask import Response, abort, current_app, g, jsonify, redirect, request, session, url_for
@@ -12,8 +14,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from itsdangerous import BadSignature
 
-from .db import Prepared
-from .models import User
+from .db import Prepared, database
+from .models import RevokedSession, User, utcnow
 
 # Endpoints anyone may reach without signing in.
 PUBLIC_ENDPOINTS = {
@@ -106,6 +108,7 @@ def wants_json() -> bool:
 
 
 _USER_BY_ID = Prepared(lambda: User.select().where(User.id == 0))
+_REVOKED = Prepared(lambda: RevokedSession.select(RevokedSession.sid).where(RevokedSession.sid == ""))
 
 
 def load_user() -> None:
@@ -115,9 +118,11 @@ def load_user() -> None:
     user_id = session.get("uid")
     if user_id is None:
         return
-    found = _USER_BY_ID(user_id)
+    sid = session.get("sid")
+    found = _USER_BY_ID(user_id) if sid else None
     user = found[0] if found else None
-    if user is None or not user.is_active or user.session_version != session.get("ver"):
+    if (user is None or not user.is_active or user.session_version != session.get("ver")
+            or _REVOKED.scalar(sid) is not None):
         session.pop("uid", None)
         return
     g.user = user
@@ -148,6 +153,7 @@ def role_home(user: User) -> str:
 
 
 def sign_in(user: User) -> None:
+    _revoke(session.get("sid") if session.get("uid") is not None else None)  # whoever was signed in here
     language = session.get("lang")
     session.clear()
     if language:
@@ -155,14 +161,50 @@ def sign_in(user: User) -> None:
     session.permanent = True
     session["uid"] = user.id
     session["ver"] = user.session_version
+    # This sign-in's own id: signing out revokes it alone (see sign_out).
+    session["sid"] = secrets.token_urlsafe(32)
     session["csrf"] = secrets.token_urlsafe(32)
 
 
+def _revoke(sid: str | None) -> None:
+    if not sid:
+        return
+    now = utcnow()
+    with database.atomic():
+        RevokedSession.insert(sid=sid, expires_at=now + current_app.permanent_session_lifetime) \
+            .on_conflict_ignore().execute()
+        RevokedSession.delete().where(RevokedSession.expires_at < now).execute()
+
+
+def sign_out() -> None:
+    """End this browser's session on the server too: a copy of its cookie signs no one in any more.
+
+    Only this session is revoked, not the person's others (session_version would end those too:
+    a teacher signing out on a phone stays signed in on the classroom laptop). The id is kept until
+    the cookie would have expired anyway; expired ids are forgotten here."""
+    _revoke(session.get("sid") if session.get("uid") is not None else None)
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+
+
+# Browsers drop these from a URL before reading it: "/\t/evil.example" would go to //evil.example.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def safe_next(target: str | None) -> str | None:
-    """Only follow a `next` that stays on this server."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Only follow a `next` that is a path on this server: no scheme, no host, however spelled."""
+    if not target:
+        return None
+    target = _CONTROL.sub("", target).strip()
+    # "\\" counts as "/" to browsers ("/\\evil" is "//evil"), and "//" starts a host.
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urllib.parse.urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 def settings():

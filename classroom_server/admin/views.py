@@ -41,7 +41,8 @@ PAGE_SIZE = 100
 ACTION_LABELS = {
     "user.create": lazy_gettext("Account created"), "user.import": lazy_gettext("People imported from a CSV file"),
     "user.password_reset": lazy_gettext("Password reset"), "user.deactivate": lazy_gettext("Account deactivated"),
-    "user.reactivate": lazy_gettext("Account reactivated"), "class.create": lazy_gettext("Class created"),
+    "user.reactivate": lazy_gettext("Account reactivated"), "user.unlock": lazy_gettext("Sign-in unlocked"),
+    "class.create": lazy_gettext("Class created"),
     "content.import": lazy_gettext("Content imported"), "content.remove": lazy_gettext("Content pack removed"),
     "sync.now": lazy_gettext("Sync asked for"), "settings.change": lazy_gettext("Settings changed"),
     "backup.make": lazy_gettext("Backup made"), "backup.download": lazy_gettext("Backup downloaded"),
@@ -170,7 +171,8 @@ def _user_page(user: User, password: str | None = None, error: str | None = None
     classes = [name for (name,) in Classroom.select(Classroom.name).join(Membership)
                .where(Membership.user == user.id).order_by(Classroom.grade, Classroom.name).tuples()]
     return render_template("admin/user.html", person=user, classes=classes, records=users.records_of(user),
-                           password=password, error=error), status
+                           password=password, error=error,
+                           lockouts=accounts.lockouts(user, accounts.Limits.of(_settings()))), status
 
 
 def _user_or_404(user_id: int) -> User:
@@ -214,6 +216,16 @@ def set_active(user_id: int):
         return _user_page(user, error=error_text(exc), status=400)
     flash(_("%(name)s can sign in again.", name=user.display_name) if active else
           _("%(name)s is deactivated: they cannot sign in; their work is kept.", name=user.display_name))
+    return redirect(url_for("admin.user_page", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/unlock")
+def unlock(user_id: int):
+    user = _user_or_404(user_id)
+    with database.atomic():
+        addresses = accounts.unlock(user)
+        _audit("user.unlock", user.display_name, user_id=user.id, username=user.username, addresses=addresses)
+    flash(_("%(name)s can sign in again now: their wrong sign-ins are forgotten.", name=user.display_name))
     return redirect(url_for("admin.user_page", user_id=user.id))
 
 

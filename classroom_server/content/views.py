@@ -10,6 +10,7 @@ from werkzeug.security import safe_join
 from ..i18n import localized, localized_key, subject_name
 from ..learn import practice
 from ..models import ContentFile, ContentNode, ContentPack
+from ..security import safe_next
 from . import reader, services
 from .files import send_blob
 from .services import BlobStore
@@ -145,8 +146,8 @@ def reader_settings():
     if request.form.get("contrast") in reader.CONTRASTS:
         contrast = request.form["contrast"]
     reader.save_preference(g.user, size, contrast)
-    back = request.form.get("next", "")
-    if not back.startswith("/library/") or "//" in back or "\\" in back:
+    back = safe_next(request.form.get("next"))
+    if not back or not back.startswith("/library/"):
         back = url_for("content.library")
     return redirect(back, 303)
 
