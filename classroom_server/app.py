@@ -70,6 +70,7 @@ def _memo_url_for(endpoint: str, **values) -> str:
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
+    app.url_map.converters["int"] = security.DatabaseIntConverter  # before any route is added
     app.config.update(
         CLASSROOM_SETTINGS=settings,
         SECRET_KEY=_secret_key(settings.data_dir),

@@ -13,6 +13,7 @@ from flask import Response, abort, current_app, g, jsonify, redirect, request, s
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from itsdangerous import BadSignature
+from werkzeug.routing import IntegerConverter
 
 from .db import Prepared, database
 from .models import RevokedSession, User, utcnow
@@ -205,6 +206,43 @@ def safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc:
         return None
     return target
+
+
+# The largest integer SQLite (and PostgreSQL's bigint) holds: an id or number beyond it can name no row.
+DB_INT_MAX = 2 ** 63 - 1
+MAX_PAGE = 1_000_000
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """`<int:...>` in a path: a whole number a database column can hold. A larger one names nothing
+    and gets 404, as any id without a row does, instead of overflowing the query."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=DB_INT_MAX, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def int_arg(name: str, default: int | None = None, low: int = -DB_INT_MAX - 1, high: int = DB_INT_MAX,
+            values=None) -> int | None:
+    """The whole number in query (or form, as `values`) field `name`, or `default` when it is absent or
+    empty; anything else, or a number outside low..high, is refused with 400 saying what to send."""
+    text = (request.args if values is None else values).get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text) if len(text) <= 20 else None
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        if wants_json():
+            abort(json_error(400, "bad_request", f"{name} is a whole number from {low} to {high}."))
+        abort(400, description=_("%(name)s must be a whole number from %(low)s to %(high)s.", name=name,
+                                 low=low, high=high))
+    return value
+
+
+def page_arg() -> int:
+    """The `page` query field: 1 when absent; 1..MAX_PAGE, else 400."""
+    return int_arg("page", 1, low=1, high=MAX_PAGE)
 
 
 def settings():

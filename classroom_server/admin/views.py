@@ -25,7 +25,7 @@ from ..coach.services import visible_classrooms
 from ..db import database, is_sqlite
 from ..i18n import error_text
 from ..models import ROLES, SIGNIN_MODES, Classroom, ContentPack, Membership, SyncLog, SyncRequest, User, utcnow
-from ..security import roles_required
+from ..security import int_arg, page_arg, roles_required
 from ..settings import OPTIONS, SettingsError, change_settings, hour_windows, load_settings, origins, shown_value
 from . import audit, backup, device, users
 from .sync import downloads, next_window_start, request_sync, sync_status, updates_waiting
@@ -92,7 +92,7 @@ def _admin_globals() -> dict:
 def _page(error: str | None = None, report=None, status: int = 200):
     role = request.args.get("role") if request.args.get("role") in ROLES else None
     query = request.args.get("q", "").strip()[:64]
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_arg()
     people, total = users.people(role, query, page, PAGE_SIZE)
     return render_template("admin/home.html", people=people, total=total, query=query,
                            page=page, pages=max(1, -(-total // PAGE_SIZE)), role=role, roles=ROLES,
@@ -114,7 +114,7 @@ def create_user():
         with database.atomic():
             user = accounts.create_user(form.get("username") or None, form.get("display_name", ""),
                                         form.get("role", ""), form.get("password") or None)
-            class_id = form.get("classroom", type=int)
+            class_id = int_arg("classroom", values=form)
             room = (Classroom.get_or_none(Classroom.id == class_id) or abort(400)) if class_id else None
             if room is not None:
                 accounts.enrol(user, room)
@@ -131,9 +131,9 @@ def create_class():
     form = request.form
     try:
         with database.atomic():
-            grade = form.get("grade", type=int)
+            grade = int_arg("grade", values=form)
             room = accounts.create_classroom(form.get("name", ""), grade, form.get("mode", "name"))
-            teacher_id = form.get("teacher", type=int)
+            teacher_id = int_arg("teacher", values=form)
             teacher = None
             if teacher_id:
                 teacher = User.get_or_none(User.id == teacher_id, User.role == "teacher") or abort(400)
@@ -378,7 +378,7 @@ def _current_settings():
 
 
 def _sync_page(error: str | None = None, status: int = 200, form: dict | None = None):
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_arg()
     total = SyncLog.select().count()
     pages = max(1, -(-total // HISTORY_PAGE))
     page = min(page, pages)
@@ -526,6 +526,6 @@ def recent_log():
 
 @bp.get("/audit")
 def audit_log():
-    entries, pages = audit.page(request.args.get("page", 1, type=int))
-    page = min(max(1, request.args.get("page", 1, type=int)), pages)
+    entries, pages = audit.page(page_arg())
+    page = min(page_arg(), pages)
     return render_template("admin/audit.html", entries=entries, page=page, pages=pages)

@@ -14,7 +14,7 @@ from ..domain.scoring import ResponseError
 from ..i18n import error_text
 from ..learn import practice
 from ..learn.services import RecordError, valid_device_id
-from ..security import csrf_token, json_error, roles_required
+from ..security import csrf_token, int_arg, json_error, page_arg, roles_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.after_request(practice.remember_device)
@@ -126,9 +126,9 @@ def search():
     if not text:
         abort(json_error(400, "missing_query", "Give the words to search for as ?q=..."))
     language = request.args.get("language")
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_arg()
     result = content.search(text, subject=request.args.get("subject") or None,
-                            grade=request.args.get("grade", type=int),
+                            grade=int_arg("grade"),
                             language=language if language in ("kk", "ru", "en") else None,
                             limit=20, offset=(page - 1) * 20)
     return jsonify(total=result.total, hits=[

@@ -10,7 +10,7 @@ from werkzeug.security import safe_join
 from ..i18n import localized, localized_key, subject_name
 from ..learn import practice
 from ..models import ContentFile, ContentNode, ContentPack
-from ..security import safe_next
+from ..security import int_arg, page_arg, safe_next
 from . import reader, services
 from .files import send_blob
 from .services import BlobStore
@@ -153,7 +153,7 @@ def reader_settings():
 
 
 def search_args() -> dict:
-    grade = request.args.get("grade", type=int)
+    grade = int_arg("grade")
     language = request.args.get("language") or None
     return {"text": request.args.get("q", "")[:200], "subject": request.args.get("subject") or None,
             "grade": grade, "language": language if language in ("kk", "ru", "en") else None}
@@ -162,7 +162,7 @@ def search_args() -> dict:
 @bp.get("/library/search")
 def search_page():
     args = search_args()
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_arg()
     result = services.search(**args, limit=20, offset=(page - 1) * 20)
     subjects, grades = services.subjects_and_grades()
     return render_template("content/search.html", result=result, args=args, page=page, subjects=subjects,

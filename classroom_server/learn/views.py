@@ -41,7 +41,7 @@ def _now_ms() -> int:
 
 def _int_arg(value: str | None) -> int | None:
     try:
-        return int(value) if value is not None and len(value) < 20 else None
+        return int(value) if value is not None and len(value) < 19 else None  # within a database integer
     except ValueError:
         return None
 
