@@ -13,6 +13,7 @@ from ..content import services as content
 from ..domain.scoring import ResponseError
 from ..i18n import error_text
 from ..learn import practice
+from ..learn.held import HELD_MESSAGE
 from ..learn.services import RecordError, valid_device_id
 from ..security import csrf_token, int_arg, json_error, page_arg, roles_required
 
@@ -48,8 +49,10 @@ def _answers_op() -> dict:
                                              "message says why, in the student's language), bad CSRF token",
                               "content": errors}
     op["responses"]["404"] = {"description": "No such exercise or item", "content": errors}
-    op["responses"]["409"] = {"description": "Every try the exercise allows is used, or record_id names "
-                                             "another record", "content": errors}
+    op["responses"]["409"] = {"description": "Every try the exercise allows is used, record_id names another "
+                                             "record, or the item is in a quiz this student has not finished "
+                                             "(held_for_quiz: no feedback until its results are out)",
+                              "content": errors}
     op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "required": ["pack_id", "node_id", "item_id", "response"], "properties": {
             "pack_id": {"type": "string"}, "node_id": {"type": "string"}, "item_id": {"type": "string"},
@@ -182,6 +185,8 @@ def answers():
     except practice.AttemptsUsed as exc:
         _answer_error(409, "attempts_used", _("You have used all %(count)d tries for this question.",
                                               count=exc.allowed))
+    except practice.HeldForQuiz:
+        _answer_error(409, "held_for_quiz", str(HELD_MESSAGE))
     except practice.RecordClash:
         _answer_error(409, "record_clash", _("This record_id belongs to another answer."))
     except ResponseError as exc:
