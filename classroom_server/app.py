@@ -16,6 +16,7 @@ from . import __version__, diskfull, security
 from .db import database, open_database
 from .health import health_report
 from .i18n import LANGUAGE_NAMES, PICTURE_LABELS, error_text, install_template_gettext, select_locale
+from .permissions import make_folder
 from .settings import LANGUAGES, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def _secret_key(data_dir: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(data_dir)
     key = secrets.token_bytes(32)
     # O_EXCL: two processes starting at once agree on one key.
     try:

@@ -13,6 +13,8 @@ from typing import Callable, Generic, TypeVar
 from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
 
+from .permissions import create_private, make_folder
+
 log = logging.getLogger(__name__)
 
 database = DatabaseProxy()
@@ -36,7 +38,9 @@ def open_database(url: str) -> Database:
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///"):])
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(path.parent)
+            # Made here, for its owner only: SQLite would make it (and so its WAL) readable by all.
+            create_private(path)
         except OSError as exc:
             raise DatabaseError(f"cannot create the folder {path.parent} for the database: {exc.strerror}. "
                                 f"Choose a writable --data-dir or fix its permissions.") from None

@@ -29,6 +29,7 @@ from typing import IO, Callable, ContextManager, Iterator
 
 from .. import __version__, migrations
 from ..content.services import BlobStore, fsync_dir
+from ..permissions import make_folder
 from ..settings import INI_NAME, Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -415,7 +416,7 @@ def restore_backup(archive: str | os.PathLike, data_dir: str | os.PathLike, forc
     if not archive.is_file():
         raise BackupError(f"there is no file {archive}")
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(data_dir)
     except OSError as exc:
         raise BackupError(f"cannot create the data folder {data_dir}: {exc.strerror}") from None
     if not os.access(data_dir, os.W_OK | os.X_OK):
