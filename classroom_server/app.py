@@ -26,10 +26,12 @@ SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "SAMEORIGIN"),
     ("Referrer-Policy", "same-origin"),
-    # Pages may load only what this server serves: offline means offline.
-    ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                                "frame-ancestors 'self'; form-action 'self'; base-uri 'self'"),
 )
+# Pages may load only what this server serves: offline means offline. Scripts: only the ones our own
+# templates name with this response's nonce (security.csp_nonce), never any other file of this origin:
+# a pack's .js under /content is ours by origin too, and must never run as our page's script.
+PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src {scripts}; "
+            "worker-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'self'")
 # Requests are capped at 16 MiB, except content packs that an administrator uploads.
 LARGE_UPLOADS = {"admin.content_upload"}
 MAX_PACK_UPLOAD = 64 * 1024 ** 3
@@ -114,13 +116,16 @@ def create_app(settings: Settings | None = None) -> Flask:
         for key, value in SECURITY_HEADERS:
             if key.lower() not in present:
                 headers.add(key, value)
+        if "content-security-policy" not in present:
+            nonce = g.get("csp_nonce")
+            headers.add("Content-Security-Policy", PAGE_CSP.format(scripts=f"'nonce-{nonce}'" if nonce else "'none'"))
         if request.endpoint != "static" and "cache-control" not in present:
             headers.add("Cache-Control", "no-store" if g.get("user") else "no-cache")
         return response
 
     @app.context_processor
     def _globals() -> dict:
-        return {"csrf_token": security.csrf_token, "lang": str(get_locale() or "kk"),
+        return {"csrf_token": security.csrf_token, "csp_nonce": security.csp_nonce, "lang": str(get_locale() or "kk"),
                 "_translations": get_translations(), "languages": LANGUAGES,
                 "language_names": LANGUAGE_NAMES, "current_user": g.get("user"),
                 "picture_labels": PICTURE_LABELS, "error_text": error_text, "version": __version__}

@@ -85,6 +85,14 @@ def csrf_token() -> str:
     return token
 
 
+def csp_nonce() -> str:
+    """This response's script nonce: the Content-Security-Policy lets only scripts carrying it run."""
+    nonce = g.get("csp_nonce")
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(16)
+    return nonce
+
+
 def check_csrf() -> None:
     """Refuse a state-changing request that does not carry this session's token."""
     if request.method not in UNSAFE_METHODS:
