@@ -176,3 +176,24 @@ def test_search_snippets_give_no_pairs_or_order_away(app, settings, school, tmp_
     sizes = client.get("/api/v1/search?q=size3").get_json()["hits"][0]["snippet_html"]
     shown = [w for w in sizes.replace("<mark>", "").replace("</mark>", "").split() if w.startswith("size")]
     assert shown != sorted(shown) or len(shown) < 3
+
+
+def test_packs_installed_before_get_their_search_text_shuffled(app, settings, school, tmp_path):
+    import importlib
+
+    from classroom_server.db import database
+    from classroom_server.content.services import install_pack
+    key_path, public = make_key(tmp_path)
+    with app.app_context():
+        install_pack(build(matching_source(tmp_path / "geo"), tmp_path / "geo.ckpack", key_path), settings.data_dir,
+                     (public,))
+        in_order = "Match each land " + " ".join(w for pair in PAIRS for w in pair)
+        database.execute_sql("UPDATE content_search SET body = ? WHERE node_id = 'quiz'",
+                             (in_order + " Smallest first " + " ".join(f"size{n}" for n in range(8)),))
+        importlib.import_module("classroom_server.migrations.0014_search_item_order").up(database.obj)
+        [body] = [b for (b,) in database.execute_sql("SELECT body FROM content_search WHERE node_id = 'quiz'")]
+    assert in_order not in body and sorted(body.split()) == sorted(
+        (in_order + " Smallest first " + " ".join(f"size{n}" for n in range(8))).split())
+    client = app.test_client()
+    sign_in_as(client, school, "student")
+    assert client.get("/api/v1/search?q=city5").get_json()["total"] == 1
