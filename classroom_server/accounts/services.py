@@ -8,12 +8,15 @@ import datetime
 import io
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 
 from peewee import IntegrityError, fn
+from peewee import OperationalError as PeeweeOperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..db import Prepared, database, is_sqlite, write_transaction
+from ..diskfull import is_disk_full
 from ..i18n import Problem
 from ..models import ROLES, SIGNIN_MODES, Classroom, LoginFailure, Membership, SchoolSetting, User, utcnow
 from ..settings import LANGUAGES
@@ -223,34 +226,65 @@ def _minutes(delta: datetime.timedelta) -> int:
     return max(1, -(-int(delta.total_seconds()) // 60))
 
 
+# Tries that could not be stored because the disk is full, by key: counted here (per process) so a
+# full disk, which still lets people sign in, does not also let a guesser try without limit.
+_UNSTORED: dict[str, list[datetime.datetime]] = {}
+_UNSTORED_LOCK = threading.Lock()
+
+
+def _refuse_if_limited(pair: str, by_address: str, limits: Limits, now: datetime.datetime) -> None:
+    """RateLimited when the account's wait from this address, or the address's window, is not over."""
+    failures, last = (LoginFailure.select(fn.COUNT(LoginFailure.id), fn.MAX(LoginFailure.created_at))
+                      .where(LoginFailure.key == pair, LoginFailure.created_at >= now - MEMORY).scalar(as_tuple=True))
+    unstored = [moment for moment in _UNSTORED.get(pair, []) if moment >= now - MEMORY]
+    failures += len(unstored)
+    last = max([moment for moment in (last, *unstored) if moment is not None], default=None)
+    if failures and last + _wait(failures, limits) > now:
+        raise RateLimited(_minutes(last + _wait(failures, limits) - now))
+    since = now - limits.window
+    count, oldest = (LoginFailure.select(fn.COUNT(LoginFailure.id), fn.MIN(LoginFailure.created_at))
+                     .where(LoginFailure.key == by_address, LoginFailure.created_at >= since).scalar(as_tuple=True))
+    unstored = [moment for moment in _UNSTORED.get(by_address, []) if moment >= since]
+    if count + len(unstored) >= limits.address_attempts:
+        raise RateLimited(_minutes(min(moment for moment in (oldest, *unstored) if moment is not None)
+                                   + limits.window - now))
+
+
 def _claim_attempt(account: str, address: str, limits: Limits) -> list[int]:
     """Count this try as wrong before its secret is checked, or raise RateLimited; the ids of the
     rows that count it (a right secret takes them back). Checking and counting are one transaction
     holding the write lock, so 40 tries at once are counted one after the other and no more than
     the limits allow ever reach the slow hash."""
     pair, by_address = _pair_key(account, address), f"address:{address}"
-    with write_transaction():
-        if not is_sqlite():  # PostgreSQL: one sign-in check at a time, as SQLite's write lock gives
-            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (0x5167_1e55,))
+    try:
+        with write_transaction():
+            if not is_sqlite():  # PostgreSQL: one sign-in check at a time, as SQLite's write lock gives
+                database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (0x5167_1e55,))
+            now = utcnow()
+            _refuse_if_limited(pair, by_address, limits, now)
+            LoginFailure.delete().where(LoginFailure.created_at < now - MEMORY).execute()  # keep the table small
+            return [LoginFailure.insert(key=pair, created_at=now).execute(),
+                    LoginFailure.insert(key=by_address, created_at=now).execute()]
+    except PeeweeOperationalError as exc:
+        if not is_disk_full(exc):
+            raise
+    with _UNSTORED_LOCK:  # the disk is full: count the try in this process instead
         now = utcnow()
-        failures, last = (LoginFailure.select(fn.COUNT(LoginFailure.id), fn.MAX(LoginFailure.created_at))
-                          .where(LoginFailure.key == pair, LoginFailure.created_at >= now - MEMORY).scalar(as_tuple=True))
-        if failures and last + _wait(failures, limits) > now:
-            raise RateLimited(_minutes(last + _wait(failures, limits) - now))
-        since = now - limits.window
-        count, oldest = (LoginFailure.select(fn.COUNT(LoginFailure.id), fn.MIN(LoginFailure.created_at))
-                         .where(LoginFailure.key == by_address, LoginFailure.created_at >= since).scalar(as_tuple=True))
-        if count >= limits.address_attempts:
-            raise RateLimited(_minutes(oldest + limits.window - now))
-        LoginFailure.delete().where(LoginFailure.created_at < now - MEMORY).execute()  # keep the table small
-        return [LoginFailure.insert(key=pair, created_at=now).execute(),
-                LoginFailure.insert(key=by_address, created_at=now).execute()]
+        _refuse_if_limited(pair, by_address, limits, now)
+        for key in (pair, by_address):
+            _UNSTORED[key] = [m for m in _UNSTORED.get(key, []) if m >= now - MEMORY] + [now]
+    return []
 
 
 def _succeeded(account: str, address: str, claimed: list[int]) -> None:
     """A right secret: this try was not wrong, and the account's earlier wrong tries from here are forgiven."""
-    LoginFailure.delete().where((LoginFailure.id.in_(claimed)) |
-                                (LoginFailure.key == _pair_key(account, address))).execute()
+    pair = _pair_key(account, address)
+    with _UNSTORED_LOCK:
+        _UNSTORED.pop(pair, None)
+        if not claimed and f"address:{address}" in _UNSTORED:  # this try was counted in memory
+            _UNSTORED[f"address:{address}"] = _UNSTORED[f"address:{address}"][:-1]
+    if claimed or LoginFailure.select().where(LoginFailure.key == pair).exists():  # no write otherwise
+        LoginFailure.delete().where((LoginFailure.id.in_(claimed)) | (LoginFailure.key == pair)).execute()
 
 
 def authenticate_staff(username: str, password: str, address: str, limits: Limits) -> User | None:
@@ -310,6 +344,11 @@ def unlock(user: User) -> int:
     prefix = _pair_key(account_of(user), "")
     keys = [key for (key,) in LoginFailure.select(LoginFailure.key.distinct())
             .where(LoginFailure.key.startswith(prefix)).tuples()]
+    with _UNSTORED_LOCK:
+        unstored = [key for key in _UNSTORED if key.startswith(prefix)]
+        keys += [key for key in unstored if key not in keys]
+        for key in unstored + [f"address:{key[len(prefix):]}" for key in unstored]:
+            _UNSTORED.pop(key, None)
     addresses = [f"address:{key[len(prefix):]}" for key in keys]
     LoginFailure.delete().where(LoginFailure.key.in_(keys + addresses)).execute()
     return len(keys)
