@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import logging
 import secrets
 import re
 import time
@@ -13,10 +14,13 @@ from flask import Response, abort, current_app, g, jsonify, redirect, request, s
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from itsdangerous import BadSignature
+from peewee import OperationalError as PeeweeOperationalError
 from werkzeug.routing import IntegerConverter
 
 from .db import Prepared, database
 from .models import RevokedSession, User, utcnow
+
+log = logging.getLogger(__name__)
 
 # Endpoints anyone may reach without signing in.
 PUBLIC_ENDPOINTS = {
@@ -179,10 +183,18 @@ def _revoke(sid: str | None) -> None:
     if not sid:
         return
     now = utcnow()
-    with database.atomic():
-        RevokedSession.insert(sid=sid, expires_at=now + current_app.permanent_session_lifetime) \
-            .on_conflict_ignore().execute()
-        RevokedSession.delete().where(RevokedSession.expires_at < now).execute()
+    try:
+        with database.atomic():
+            RevokedSession.insert(sid=sid, expires_at=now + current_app.permanent_session_lifetime) \
+                .on_conflict_ignore().execute()
+            RevokedSession.delete().where(RevokedSession.expires_at < now).execute()
+    except PeeweeOperationalError as exc:
+        from .diskfull import is_disk_full  # diskfull imports this module
+        if not is_disk_full(exc):
+            raise
+        # Signing in and out must still work on a full disk: this browser forgets the session, and
+        # a copy of its cookie lasts until it expires, as before server-side sign-out.
+        log.warning("the disk is full: a signed-out session could not be recorded as ended")
 
 
 def sign_out() -> None:

@@ -198,3 +198,15 @@ def test_a_full_disk_still_limits_sign_in_guessing(app, school, small_disk):
         assert post(other, url, {"pin": "4321"}).status_code == 302
     finally:
         accounts._UNSTORED.clear()  # this process's memory of tries, not the next test's
+
+
+def test_signing_out_and_in_again_work_on_a_full_disk(app, school, small_disk):
+    from .conftest import post, sign_in_staff
+    client = app.test_client()
+    sign_in_staff(client, "teacher")
+    shrink(small_disk)
+    checkpoint(Path(app.config["CLASSROOM_SETTINGS"].data_dir) / "classroom.sqlite3")
+    fill(small_disk)
+    assert sign_in_staff(client, "other").status_code == 302  # ends the teacher's sign-in here: a write
+    assert post(client, "/signout").status_code == 302
+    assert client.get("/coach/").status_code == 302
