@@ -15,7 +15,7 @@ from ..i18n import error_text
 from ..learn import practice
 from ..learn.held import HELD_MESSAGE
 from ..learn.services import RecordError, valid_device_id
-from ..security import csrf_token, int_arg, json_error, page_arg, roles_required
+from ..security import DB_INT_MAX, MAX_PAGE, csrf_token, int_arg, json_error, page_arg, roles_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.after_request(practice.remember_device)
@@ -95,13 +95,19 @@ OPENAPI = {
             "parameters": [
                 {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 200}},
                 {"name": "subject", "in": "query", "schema": {"type": "string"}},
-                {"name": "grade", "in": "query", "schema": {"type": "integer"}},
+                {"name": "grade", "in": "query", "schema": {"type": "integer", "minimum": -DB_INT_MAX - 1,
+                                                            "maximum": DB_INT_MAX}},
                 {"name": "language", "in": "query", "schema": {"type": "string", "enum": ["kk", "ru", "en"]}},
-                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}]}},
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}}]}},
         "/api/v1/answers": {"post": _answers_op()},
         "/api/v1/openapi.json": {"get": _op("This description", {"type": "object"}, secured=False)},
     },
 }
+
+
+OPENAPI["paths"]["/api/v1/search"]["get"]["responses"]["400"] = {
+    "description": "No q, or grade or page not a whole number in range (the message says which)",
+    "content": {"application/json": {"schema": _ERROR}}}
 
 
 @bp.get("/openapi.json")
