@@ -3,6 +3,7 @@ walked over every route of the app, as every role."""
 from __future__ import annotations
 
 import pytest
+from werkzeug.routing.converters import NumberConverter
 
 from .conftest import csrf_of, sign_in_as
 from .test_coach_work import pack  # noqa: F401  (a fixture: an installed practice pack)
@@ -39,28 +40,14 @@ def test_a_clear_message_in_each_language(client, school):
         assert text in page, lang
 
 
+PATH_VALUES = {"pack_id": PACK, "node_id": MIX, "item_id": "s1", "sha256": "0" * 64}
+
+
 def _path(rule, number: str) -> str:
-    values = {}
-    for name, converter in rule._converters.items():
-        kind = type(converter).__name__
-        if "Integer" in kind or "Int" in kind:
-            values[name] = number
-        elif name == "pack_id":
-            values[name] = PACK
-        elif name == "node_id":
-            values[name] = MIX
-        elif name == "item_id":
-            values[name] = "s1"
-        elif name == "sha256":
-            values[name] = "0" * 64
-        else:
-            values[name] = "x"
-    path = rule.rule
-    for name, value in values.items():
-        path = path.replace(f"<{name}>", value)
-        for spec in [part for part in path.split("<") if part.split(">")[0].endswith(":" + name)]:
-            path = path.replace("<" + spec.split(">")[0] + ">", value)
-    return path
+    """The rule's path with `number` for every number in it and a real or plain value for the rest."""
+    values = {name: number if isinstance(converter, NumberConverter) else PATH_VALUES.get(name, "x")
+              for name, converter in rule._converters.items()}
+    return rule.build(values, append_unknown=False)[1]
 
 
 @pytest.mark.parametrize("role", ["admin", "teacher", "student", None])
