@@ -58,6 +58,12 @@ def test_the_practice_page_says_why_before_the_student_tries(app, school, studen
     assert "in a quiz you have not finished yet" in page
 
 
+def test_practising_an_exercise_goes_past_its_held_items(app, school, student):  # noqa: F811
+    make(app, school, [(PACK, MIX, "s1"), (PACK, MIX, "m1")], kind="quiz", results="teacher")
+    page = student.get(f"/learn/practice/{PACK}/{MIX}").get_data(as_text=True)
+    assert "Question 3 of 6" in page and "in a quiz you have not finished yet" not in page
+
+
 def test_adaptive_practice_does_not_offer_held_items(app, school, student):  # noqa: F811
     make(app, school, [(PACK, MIX, None)], kind="quiz", results="teacher")
     with app.app_context():

@@ -157,11 +157,14 @@ def tries_left(ex: Exercise, used: int) -> int | None:
 
 
 def next_index(user: User, ex: Exercise) -> int | None:
-    """The first item not yet answered right that has tries left; None when there is none."""
+    """The first item not yet answered right that has tries left and no quiz holds (learn/held.py);
+    None when there is none."""
     known = states(user, ex)
+    held = held_for(user)
     for index, item in enumerate(ex.items):
         state = known.get(item["id"], ItemState(0, False, False))
-        if not state.ever_right and tries_left(ex, state.tries) != 0:
+        if not state.ever_right and tries_left(ex, state.tries) != 0 \
+                and not held.holds(ex.pack.pack_id, ex.node.node_id, item["id"]):
             return index
     return None
 
