@@ -16,6 +16,7 @@ from . import __version__, diskfull, security
 from .db import database, open_database
 from .health import health_report
 from .i18n import LANGUAGE_NAMES, PICTURE_LABELS, error_text, install_template_gettext, select_locale
+from .permissions import make_folder
 from .settings import LANGUAGES, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -25,10 +26,12 @@ SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "SAMEORIGIN"),
     ("Referrer-Policy", "same-origin"),
-    # Pages may load only what this server serves: offline means offline.
-    ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                                "frame-ancestors 'self'; form-action 'self'; base-uri 'self'"),
 )
+# Pages may load only what this server serves: offline means offline. Scripts: only the ones our own
+# templates name with this response's nonce (security.csp_nonce), never any other file of this origin:
+# a pack's .js under /content is ours by origin too, and must never run as our page's script.
+PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src {scripts}; "
+            "worker-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'self'")
 # Requests are capped at 16 MiB, except content packs that an administrator uploads.
 LARGE_UPLOADS = {"admin.content_upload"}
 MAX_PACK_UPLOAD = 64 * 1024 ** 3
@@ -41,7 +44,7 @@ def _secret_key(data_dir: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(data_dir)
     key = secrets.token_bytes(32)
     # O_EXCL: two processes starting at once agree on one key.
     try:
@@ -70,6 +73,7 @@ def _memo_url_for(endpoint: str, **values) -> str:
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
+    app.url_map.converters["int"] = security.DatabaseIntConverter  # before any route is added
     app.config.update(
         CLASSROOM_SETTINGS=settings,
         SECRET_KEY=_secret_key(settings.data_dir),
@@ -114,13 +118,16 @@ def create_app(settings: Settings | None = None) -> Flask:
         for key, value in SECURITY_HEADERS:
             if key.lower() not in present:
                 headers.add(key, value)
+        if "content-security-policy" not in present:
+            nonce = g.get("csp_nonce")
+            headers.add("Content-Security-Policy", PAGE_CSP.format(scripts=f"'nonce-{nonce}'" if nonce else "'none'"))
         if request.endpoint != "static" and "cache-control" not in present:
             headers.add("Cache-Control", "no-store" if g.get("user") else "no-cache")
         return response
 
     @app.context_processor
     def _globals() -> dict:
-        return {"csrf_token": security.csrf_token, "lang": str(get_locale() or "kk"),
+        return {"csrf_token": security.csrf_token, "csp_nonce": security.csp_nonce, "lang": str(get_locale() or "kk"),
                 "_translations": get_translations(), "languages": LANGUAGES,
                 "language_names": LANGUAGE_NAMES, "current_user": g.get("user"),
                 "picture_labels": PICTURE_LABELS, "error_text": error_text, "version": __version__}

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .permissions import make_folder
 from .settings import Settings, SettingsError, load_settings, render_ini
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Context:
 
 def _check_writable(folder: Path) -> None:
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
     except OSError as exc:
         raise click.ClickException(f"cannot create the data folder {folder}: {exc.strerror}. Choose another "
                                    f"with --data-dir or CLASSROOM_DATA_DIR, or fix its permissions.") from None
@@ -555,15 +556,16 @@ def restore_command(obj: Context, file: str, force: bool) -> None:
 
 @main.command("doctor")
 @click.option("--all-content", is_flag=True, help="Also check the SHA-256 of every content file (slow).")
+@click.option("--fix", is_flag=True, help="Narrow file modes that let other users read the data folder.")
 @click.pass_obj
-def doctor_command(obj: Context, all_content: bool) -> None:
+def doctor_command(obj: Context, all_content: bool, fix: bool) -> None:
     """Check settings, permissions, disk, database, clock, keys and content; say how to fix problems."""
     from .admin import doctor
 
     def bar(total: int):
         return click.progressbar(length=total, label="hashing content", file=sys.stderr, show_pos=False)
     failed = False
-    for check in doctor.run_checks(obj.data_dir, all_content=all_content, progress=bar):
+    for check in doctor.run_checks(obj.data_dir, all_content=all_content, progress=bar, fix=fix):
         click.echo(f"{check.level:<5} {check.name}: {check.message}")
         failed = failed or check.level == doctor.FAIL
     sys.exit(1 if failed else 0)

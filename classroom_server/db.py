@@ -13,6 +13,8 @@ from typing import Callable, Generic, TypeVar
 from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
 
+from .permissions import create_private, make_folder
+
 log = logging.getLogger(__name__)
 
 database = DatabaseProxy()
@@ -36,7 +38,9 @@ def open_database(url: str) -> Database:
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///"):])
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(path.parent)
+            # Made here, for its owner only: SQLite would make it (and so its WAL) readable by all.
+            create_private(path)
         except OSError as exc:
             raise DatabaseError(f"cannot create the folder {path.parent} for the database: {exc.strerror}. "
                                 f"Choose a writable --data-dir or fix its permissions.") from None
@@ -98,6 +102,20 @@ class _WriterLock:
 
 
 writer_lock = _WriterLock()
+
+
+@contextlib.contextmanager
+def write_transaction():
+    """A transaction that holds the write lock from its start, so what it reads stays true until it
+    commits: check-then-write (a count, then an insert) is atomic against every other writer."""
+    # IMMEDIATE: take SQLite's write lock at BEGIN (a deferred transaction that reads first
+    # could fail to upgrade its lock instead of waiting for it).
+    if not is_sqlite():
+        with database.atomic():
+            yield
+        return
+    with writer_lock.held(), database.atomic(lock_type="IMMEDIATE"):
+        yield
 
 W = TypeVar("W")  # what one write needs
 R = TypeVar("R")  # what it gives back
@@ -209,17 +227,7 @@ class GroupCommit(Generic[W, R]):
             for write in group:
                 write.ready.set()
 
-    @staticmethod
-    @contextlib.contextmanager
-    def _transaction():
-        # IMMEDIATE: take SQLite's write lock at BEGIN (a deferred transaction that reads first
-        # could fail to upgrade its lock instead of waiting for it).
-        if not is_sqlite():
-            with database.atomic():
-                yield
-            return
-        with writer_lock.held(), database.atomic(lock_type="IMMEDIATE"):
-            yield
+    _transaction = staticmethod(write_transaction)
 
     def _one_by_one(self, group: list[_Write[W, R]]) -> None:
         try:

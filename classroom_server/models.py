@@ -509,3 +509,16 @@ class RosterState(BaseModel):
 
 
 MODELS = MODELS + (RosterEdit, NationalAssignment, RosterState)
+
+
+class RevokedSession(BaseModel):
+    """A signed-out session: its cookie (a copy of it, too) signs no one in until it would have
+    expired anyway. Only the one browser that signed out: the same person elsewhere stays signed in."""
+    sid = CharField(max_length=43, primary_key=True)
+    expires_at = DateTimeField(index=True)
+
+    class Meta:
+        table_name = "revoked_session"
+
+
+MODELS = MODELS + (RevokedSession,)

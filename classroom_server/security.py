@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import functools
 import hmac
+import logging
 import secrets
+import re
 import time
+import urllib.parse
 from typing import Callable
 
 from flask import Response, abort, current_app, g, jsonify, redirect, request, session, url_for
@@ -12,9 +15,13 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from itsdangerous import BadSignature
 from werkzeug.exceptions import HTTPException
+from peewee import OperationalError as PeeweeOperationalError
+from werkzeug.routing import IntegerConverter
 
-from .db import Prepared
-from .models import User
+from .db import Prepared, database
+from .models import RevokedSession, User, utcnow
+
+log = logging.getLogger(__name__)
 
 # Endpoints anyone may reach without signing in.
 PUBLIC_ENDPOINTS = {
@@ -83,6 +90,14 @@ def csrf_token() -> str:
     return token
 
 
+def csp_nonce() -> str:
+    """This response's script nonce: the Content-Security-Policy lets only scripts carrying it run."""
+    nonce = g.get("csp_nonce")
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(16)
+    return nonce
+
+
 def check_csrf() -> None:
     """Refuse a state-changing request that does not carry this session's token."""
     if request.method not in UNSAFE_METHODS:
@@ -115,6 +130,7 @@ def wants_json() -> bool:
 
 
 _USER_BY_ID = Prepared(lambda: User.select().where(User.id == 0))
+_REVOKED = Prepared(lambda: RevokedSession.select(RevokedSession.sid).where(RevokedSession.sid == ""))
 
 
 def load_user() -> None:
@@ -124,9 +140,11 @@ def load_user() -> None:
     user_id = session.get("uid")
     if user_id is None:
         return
-    found = _USER_BY_ID(user_id)
+    sid = session.get("sid")
+    found = _USER_BY_ID(user_id) if sid else None
     user = found[0] if found else None
-    if user is None or not user.is_active or user.session_version != session.get("ver"):
+    if (user is None or not user.is_active or user.session_version != session.get("ver")
+            or _REVOKED.scalar(sid) is not None):
         session.pop("uid", None)
         return
     g.user = user
@@ -157,6 +175,7 @@ def role_home(user: User) -> str:
 
 
 def sign_in(user: User) -> None:
+    _revoke(session.get("sid") if session.get("uid") is not None else None)  # whoever was signed in here
     language = session.get("lang")
     session.clear()
     if language:
@@ -164,14 +183,96 @@ def sign_in(user: User) -> None:
     session.permanent = True
     session["uid"] = user.id
     session["ver"] = user.session_version
+    # This sign-in's own id: signing out revokes it alone (see sign_out).
+    session["sid"] = secrets.token_urlsafe(32)
     session["csrf"] = secrets.token_urlsafe(32)
 
 
+def _revoke(sid: str | None) -> None:
+    if not sid:
+        return
+    now = utcnow()
+    try:
+        with database.atomic():
+            RevokedSession.insert(sid=sid, expires_at=now + current_app.permanent_session_lifetime) \
+                .on_conflict_ignore().execute()
+            RevokedSession.delete().where(RevokedSession.expires_at < now).execute()
+    except PeeweeOperationalError as exc:
+        from .diskfull import is_disk_full  # diskfull imports this module
+        if not is_disk_full(exc):
+            raise
+        # Signing in and out must still work on a full disk: this browser forgets the session, and
+        # a copy of its cookie lasts until it expires, as before server-side sign-out.
+        log.warning("the disk is full: a signed-out session could not be recorded as ended")
+
+
+def sign_out() -> None:
+    """End this browser's session on the server too: a copy of its cookie signs no one in any more.
+
+    Only this session is revoked, not the person's others (session_version would end those too:
+    a teacher signing out on a phone stays signed in on the classroom laptop). The id is kept until
+    the cookie would have expired anyway; expired ids are forgotten here."""
+    _revoke(session.get("sid") if session.get("uid") is not None else None)
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+
+
+# Browsers drop these from a URL before reading it: "/\t/evil.example" would go to //evil.example.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def safe_next(target: str | None) -> str | None:
-    """Only follow a `next` that stays on this server."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Only follow a `next` that is a path on this server: no scheme, no host, however spelled."""
+    if not target:
+        return None
+    target = _CONTROL.sub("", target).strip()
+    # "\\" counts as "/" to browsers ("/\\evil" is "//evil"), and "//" starts a host.
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urllib.parse.urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+# The largest integer SQLite (and PostgreSQL's bigint) holds: an id or number beyond it can name no row.
+DB_INT_MAX = 2 ** 63 - 1
+MAX_PAGE = 1_000_000
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """`<int:...>` in a path: a whole number a database column can hold. A larger one names nothing
+    and gets 404, as any id without a row does, instead of overflowing the query."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=DB_INT_MAX, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def int_arg(name: str, default: int | None = None, low: int = -DB_INT_MAX - 1, high: int = DB_INT_MAX,
+            values=None) -> int | None:
+    """The whole number in query (or form, as `values`) field `name`, or `default` when it is absent or
+    empty; anything else, or a number outside low..high, is refused with 400 saying what to send."""
+    text = (request.args if values is None else values).get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text) if len(text) <= 20 else None
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        if wants_json():
+            abort(json_error(400, "bad_parameter", f"{name} must be a whole number from {low} to {high}, "
+                                                   f"not {text[:40]!r}"))
+        abort(400, description=_("%(name)s must be a whole number from %(low)s to %(high)s.", name=name,
+                                 low=low, high=high))
+    return value
+
+
+def page_arg() -> int:
+    """The `page` query field: 1 when absent; 1..MAX_PAGE, else 400."""
+    return int_arg("page", 1, low=1, high=MAX_PAGE)
 
 
 def settings():

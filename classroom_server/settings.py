@@ -220,11 +220,12 @@ OPTIONS: tuple[Option, ...] = (
            "Empty for the SQLite file in the data folder, or a database URL "
            "(sqlite:///PATH or postgresql://USER@HOST:PORT/NAME).", secret=True),
     Option("security", "account_attempts", _positive_int, "5",
-           "Wrong sign-ins allowed per account within the lockout window."),
+           "Wrong sign-ins at one account from one device address before waits begin: then 1 minute, "
+           "doubling with each further wrong try (other devices are not locked out)."),
     Option("security", "address_attempts", _positive_int, "30",
-           "Wrong sign-ins allowed per device address within the lockout window."),
+           "Wrong sign-ins allowed per device address (at any accounts) within lockout_minutes."),
     Option("security", "lockout_minutes", _positive_int, "15",
-           "Length of the window (and of the wait) for sign-in rate limits."),
+           "The window for address_attempts, and the longest wait between tries at one account."),
     Option("i18n", "default_language", _language, "kk",
            "Interface language when neither the user nor the browser chooses one: kk, ru or en."),
     Option("i18n", "timezone", _timezone, "Asia/Almaty",

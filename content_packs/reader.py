@@ -26,6 +26,11 @@ class Limits:
     max_files: int = 50_000
     max_total_bytes: int = 64 * 1024 ** 3
     max_ratio: int = 200  # uncompressed / compressed, per file, for entries over 1 MiB
+    # Uncompressed / compressed for the whole pack, once it unpacks to more than `ratio_floor`: many
+    # small entries that each pass max_ratio may still add up to a bomb (videos and pictures are
+    # compressed already; text packs stay far below 100).
+    max_pack_ratio: int = 100
+    ratio_floor: int = 64 * 1024 ** 2
 
 
 class PackReader:
@@ -90,6 +95,12 @@ class ZipPack(PackReader):
                 raise InvalidPack("%(name)r expands %(ratio)d times; that looks like a zip bomb", name=name,
                                   ratio=info.file_size // max(info.compress_size, 1))
             self.infos[name] = info
+        packed = max(path.stat().st_size, 1)
+        if total > limits.ratio_floor and total > limits.max_pack_ratio * packed:
+            raise InvalidPack("%(name)s unpacks to %(size)d bytes from %(packed)d (%(ratio)d times); a pack may "
+                              "unpack to at most %(limit)d times its size: that looks like a zip bomb",
+                              name=path.name, size=total, packed=packed, ratio=total // packed,
+                              limit=limits.max_pack_ratio)
 
     def names(self) -> list[str]:
         return list(self.infos)

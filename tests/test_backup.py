@@ -198,3 +198,53 @@ def test_backup_refuses_postgresql_and_an_unwritable_target(settings, app, tmp_p
     assert result.exit_code == 1 and "does not exist" in result.output
     result = run(tmp_path / "no-school", "backup", str(tmp_path / "b.tar.gz"))
     assert result.exit_code == 1 and "no database" in result.output
+
+
+def with_settings(archive, out, ini: bytes):
+    """`archive` with its settings file replaced by `ini`, the manifest made to match (as an attacker could)."""
+    import hashlib
+    import json
+    with tarfile.open(archive) as old, tarfile.open(out, "w:gz") as new:
+        members = [(m, old.extractfile(m).read()) for m in old]
+        for member, data in members:
+            if member.name == "manifest.json":
+                manifest = json.loads(data)
+                for entry in manifest["files"]:
+                    if entry["path"] == "classroom-server.ini":
+                        entry.update(sha256=hashlib.sha256(ini).hexdigest(), size=len(ini))
+                data = json.dumps(manifest).encode()
+            elif member.name == "classroom-server.ini":
+                data = ini
+            member.size = len(data)
+            new.addfile(member, io.BytesIO(data))
+    return out
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{outside}/victim.sqlite3", "sqlite:///{outside}/../outside/v.db",
+                                 "sqlite:///{data}/../outside/v.db"])
+def test_restore_never_writes_outside_the_data_folder(full_school, tmp_path, url):
+    archive = tmp_path / "b.tar.gz"
+    assert run(full_school.data_dir, "backup", str(archive)).exit_code == 0
+    outside, new = tmp_path / "outside", tmp_path / "new"
+    outside.mkdir()
+    victim = outside / "victim.sqlite3"
+    victim.write_bytes(b"someone else's file")
+    ini = f"[database]\nurl = {url.format(outside=outside, data=new)}\n".encode()
+    hostile = with_settings(archive, tmp_path / "hostile.tar.gz", ini)
+    for args in ((), ("--force",)):
+        result = run(new, "restore", str(hostile), *args)
+        assert result.exit_code == 1 and "outside the data folder" in result.output, result.output
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.sqlite3"]
+    assert victim.read_bytes() == b"someone else's file"
+    assert not db_file(new).exists() and not list(new.glob("before-restore-*"))
+
+
+def test_restore_may_use_the_database_place_this_server_already_uses(full_school, tmp_path):
+    archive = tmp_path / "b.tar.gz"
+    assert run(full_school.data_dir, "backup", str(archive)).exit_code == 0
+    elsewhere = tmp_path / "disk2" / "school.sqlite3"
+    url = f"sqlite:///{elsewhere}"
+    hostile = with_settings(archive, tmp_path / "moved.tar.gz", f"[database]\nurl = {url}\n".encode())
+    result = run(tmp_path / "new", "restore", str(hostile), env={"CLASSROOM_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    assert elsewhere.exists()

@@ -93,3 +93,27 @@ def test_the_secure_address_card_warns_near_the_end_readable_on_a_phone(new_page
     assert_no_horizontal_scroll(page, "admin overview with the HTTPS card")
     found = axe_report(page, "admin overview with the HTTPS card")
     assert not found, "axe-core found accessibility problems:\n" + found
+
+
+def test_unlocking_a_locked_out_student_on_a_phone(new_page, app, school):
+    """A student guessed their PIN wrong too often on a tablet: the administrator, on a phone, sees
+    the wrong tries on the person's page and lets them in again."""
+    from .conftest import post
+    tablet = app.test_client()
+    tablet.environ_base["REMOTE_ADDR"] = "10.0.0.31"
+    url = f"/signin/class/{school.pin_class.id}/student/{school.student.id}"
+    for guess in ("0000", "1111", "2222", "3333", "5555", "6666"):
+        post(tablet, url, {"pin": guess})
+    page = new_page(viewport=PHONE)
+    sign_in_staff(page, "boss")
+    page.goto(f"/admin/users/{school.student.id}")
+    card = page.locator("section", has=page.get_by_role("heading", name="Wrong sign-ins"))
+    expect(card).to_contain_text("5 wrong tries from 10.0.0.31")
+    expect(card).to_contain_text("Locked until")
+    report = axe_report(page, "person page with wrong sign-ins")
+    assert not report, report
+    assert_no_horizontal_scroll(page, "person page with wrong sign-ins")
+    card.get_by_role("button", name="Unlock sign-in").click()
+    expect(page.get_by_role("status")).to_contain_text("can sign in again now")
+    expect(card).to_contain_text("No wrong sign-ins in the last day")
+    assert post(tablet, url, {"pin": "4321"}).status_code == 302

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from classroom_server.accounts import services as accounts
-from classroom_server.models import ContentFile
+from classroom_server.models import ContentFile, LoginFailure
 from classroom_server.settings import load_settings
 
 from .conftest import PASSWORD, fill_disk, form_token, tmpfs
@@ -178,3 +178,35 @@ def test_a_full_disk_refuses_answers_clearly_loses_nothing_and_recovers(app, sch
         conn.close()
     assert acked <= stored, f"{len(acked - stored)} acknowledged answers were lost"
     assert set(refused) <= stored and count == len(stored) == len(acked | set(refused))
+
+
+def test_a_full_disk_still_limits_sign_in_guessing(app, school, small_disk):
+    """Sign-in still works on a full disk, so a wrong try that cannot be stored is counted in memory
+    instead: a guesser gets no more tries than with room on the disk."""
+    from .conftest import post
+    shrink(small_disk)
+    checkpoint(Path(app.config["CLASSROOM_SETTINGS"].data_dir) / "classroom.sqlite3")
+    fill(small_disk)
+    guesser, other = app.test_client(), app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "10.0.0.9"
+    url = f"/signin/class/{school.pin_class.id}/student/{school.student.id}"
+    try:
+        for guess in ("0000", "1111", "2222", "3333", "5555"):
+            assert post(guesser, url, {"pin": guess}).status_code == 401
+        assert LoginFailure.select().count() == 0  # none could be stored
+        assert post(guesser, url, {"pin": "4321"}).status_code == 429
+        assert post(other, url, {"pin": "4321"}).status_code == 302
+    finally:
+        accounts._UNSTORED.clear()  # this process's memory of tries, not the next test's
+
+
+def test_signing_out_and_in_again_work_on_a_full_disk(app, school, small_disk):
+    from .conftest import post, sign_in_staff
+    client = app.test_client()
+    sign_in_staff(client, "teacher")
+    shrink(small_disk)
+    checkpoint(Path(app.config["CLASSROOM_SETTINGS"].data_dir) / "classroom.sqlite3")
+    fill(small_disk)
+    assert sign_in_staff(client, "other").status_code == 302  # ends the teacher's sign-in here: a write
+    assert post(client, "/signout").status_code == 302
+    assert client.get("/coach/").status_code == 302

@@ -330,6 +330,16 @@ def test_entry_with_a_huge_compression_ratio(refuse, tmp_path, key):
            r"\d+ times; that looks like a zip bomb")
 
 
+def test_many_small_entries_adding_up_to_a_bomb(refuse, tmp_path, key):
+    """Each entry is at most 1 MiB (too small for the per-entry ratio check); together they unpack
+    to 70 MiB from well under 1 MiB: the pack's own ratio refuses it."""
+    zeros = bytes(2**20)
+    files = {**FILES, **{f"media/z{i}.bin": zeros for i in range(70)}}
+    refuse(ckpack(tmp_path / "p.ckpack", key, manifest(files), members=files),
+           r"p.ckpack unpacks to \d+ bytes from \d+ \(\d+ times\); a pack may unpack to at most 100 times its "
+           r"size: that looks like a zip bomb")
+
+
 def many_files(count: int) -> dict[str, bytes]:
     return {**FILES, **{f"media/n{i}.txt": str(i).encode() for i in range(count)}}
 

@@ -30,7 +30,8 @@ def me(client, cookie: str) -> int:
 @pytest.fixture
 def session_of(school):
     student = User.get_by_id(school.student.id)
-    return {"uid": student.id, "ver": student.session_version, "csrf": "token", "_permanent": True}
+    return {"uid": student.id, "ver": student.session_version, "sid": "test-session", "csrf": "token",
+            "_permanent": True}
 
 
 def test_the_same_cookie_again_is_still_signed_in(app, client, session_of):

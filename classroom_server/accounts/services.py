@@ -9,12 +9,15 @@ import io
 import os
 import re
 import secrets
+import threading
 from dataclasses import dataclass, field
 
 from peewee import IntegrityError, fn
+from peewee import OperationalError as PeeweeOperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..db import Prepared, database
+from ..db import Prepared, database, is_sqlite, write_transaction
+from ..diskfull import is_disk_full
 from ..i18n import Problem
 from ..models import ROLES, SIGNIN_MODES, Classroom, LoginFailure, Membership, SchoolSetting, User, utcnow
 from ..settings import LANGUAGES
@@ -212,55 +215,127 @@ def put_setting(key: str, value: str) -> None:
 
 @dataclass(frozen=True)
 class Limits:
-    account_attempts: int
-    address_attempts: int
-    window: datetime.timedelta
+    account_attempts: int  # wrong tries at one account from one address before the waits begin
+    address_attempts: int  # wrong tries from one address (at any accounts) within `window`
+    window: datetime.timedelta  # the address's window, and the longest wait for one account
+
+    @classmethod
+    def of(cls, settings) -> Limits:
+        return cls(settings.security_account_attempts, settings.security_address_attempts,
+                   datetime.timedelta(minutes=settings.security_lockout_minutes))
 
 
-def _failures(key: str, since: datetime.datetime) -> int:
-    return LoginFailure.select().where(LoginFailure.key == key, LoginFailure.created_at >= since).count()
+@dataclass(frozen=True)
+class Lockout:
+    """Wrong sign-ins at one account from one address (the last day's)."""
+    address: str
+    failures: int
+    last: datetime.datetime
+    until: datetime.datetime | None  # locked until then; None: not locked now
 
 
-def _check_limits(keys: list[tuple[str, int]], limits: Limits) -> None:
-    since = utcnow() - limits.window
-    for key, allowed in keys:
-        if _failures(key, since) >= allowed:
-            oldest = (LoginFailure.select(fn.MIN(LoginFailure.created_at))
-                      .where(LoginFailure.key == key, LoginFailure.created_at >= since).scalar())
-            wait = (oldest + limits.window) - utcnow() if oldest else limits.window
-            raise RateLimited(max(1, int(wait.total_seconds() // 60) + 1))
+# Failures are remembered a day: waits keep growing for a guesser who comes back slowly.
+MEMORY = datetime.timedelta(days=1)
+_SEPARATOR = "|"  # between account and address in a key; neither a username nor an address has it
 
 
-def _record_failure(keys: list[str]) -> None:
-    with database.atomic():
-        LoginFailure.insert_many([{"key": k} for k in keys]).execute()
-        # Keep the table small: forget failures older than a day.
-        LoginFailure.delete().where(LoginFailure.created_at < utcnow() - datetime.timedelta(days=1)).execute()
+def _pair_key(account: str, address: str) -> str:
+    return f"account:{account}{_SEPARATOR}{address}"
 
 
-def _limit_keys(account: str, address: str, limits: Limits) -> list[tuple[str, int]]:
-    return [(f"account:{account}", limits.account_attempts), (f"address:{address}", limits.address_attempts)]
+def _wait(failures: int, limits: Limits) -> datetime.timedelta:
+    """How long after the last wrong try the next one may come: nothing until `account_attempts`,
+    then one minute, doubling with each further wrong try, at most `window`."""
+    if failures < limits.account_attempts:
+        return datetime.timedelta(0)
+    return min(limits.window, datetime.timedelta(minutes=2 ** min(failures - limits.account_attempts, 20)))
+
+
+def _minutes(delta: datetime.timedelta) -> int:
+    return max(1, -(-int(delta.total_seconds()) // 60))
+
+
+# Tries that could not be stored because the disk is full, by key: counted here (per process) so a
+# full disk, which still lets people sign in, does not also let a guesser try without limit.
+_UNSTORED: dict[str, list[datetime.datetime]] = {}
+_UNSTORED_LOCK = threading.Lock()
+
+
+def _refuse_if_limited(pair: str, by_address: str, limits: Limits, now: datetime.datetime) -> None:
+    """RateLimited when the account's wait from this address, or the address's window, is not over."""
+    failures, last = (LoginFailure.select(fn.COUNT(LoginFailure.id), fn.MAX(LoginFailure.created_at))
+                      .where(LoginFailure.key == pair, LoginFailure.created_at >= now - MEMORY).scalar(as_tuple=True))
+    unstored = [moment for moment in _UNSTORED.get(pair, []) if moment >= now - MEMORY]
+    failures += len(unstored)
+    last = max([moment for moment in (last, *unstored) if moment is not None], default=None)
+    if failures and last + _wait(failures, limits) > now:
+        raise RateLimited(_minutes(last + _wait(failures, limits) - now))
+    since = now - limits.window
+    count, oldest = (LoginFailure.select(fn.COUNT(LoginFailure.id), fn.MIN(LoginFailure.created_at))
+                     .where(LoginFailure.key == by_address, LoginFailure.created_at >= since).scalar(as_tuple=True))
+    unstored = [moment for moment in _UNSTORED.get(by_address, []) if moment >= since]
+    if count + len(unstored) >= limits.address_attempts:
+        raise RateLimited(_minutes(min(moment for moment in (oldest, *unstored) if moment is not None)
+                                   + limits.window - now))
+
+
+def _claim_attempt(account: str, address: str, limits: Limits) -> list[int]:
+    """Count this try as wrong before its secret is checked, or raise RateLimited; the ids of the
+    rows that count it (a right secret takes them back). Checking and counting are one transaction
+    holding the write lock, so 40 tries at once are counted one after the other and no more than
+    the limits allow ever reach the slow hash."""
+    pair, by_address = _pair_key(account, address), f"address:{address}"
+    try:
+        with write_transaction():
+            if not is_sqlite():  # PostgreSQL: one sign-in check at a time, as SQLite's write lock gives
+                database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (0x5167_1e55,))
+            now = utcnow()
+            _refuse_if_limited(pair, by_address, limits, now)
+            LoginFailure.delete().where(LoginFailure.created_at < now - MEMORY).execute()  # keep the table small
+            return [LoginFailure.insert(key=pair, created_at=now).execute(),
+                    LoginFailure.insert(key=by_address, created_at=now).execute()]
+    except PeeweeOperationalError as exc:
+        if not is_disk_full(exc):
+            raise
+    with _UNSTORED_LOCK:  # the disk is full: count the try in this process instead
+        now = utcnow()
+        _refuse_if_limited(pair, by_address, limits, now)
+        for key in (pair, by_address):
+            _UNSTORED[key] = [m for m in _UNSTORED.get(key, []) if m >= now - MEMORY] + [now]
+    return []
+
+
+def _succeeded(account: str, address: str, claimed: list[int]) -> None:
+    """A right secret: this try was not wrong, and the account's earlier wrong tries from here are forgiven."""
+    pair = _pair_key(account, address)
+    with _UNSTORED_LOCK:
+        _UNSTORED.pop(pair, None)
+        if not claimed and f"address:{address}" in _UNSTORED:  # this try was counted in memory
+            _UNSTORED[f"address:{address}"] = _UNSTORED[f"address:{address}"][:-1]
+    if claimed or LoginFailure.select().where(LoginFailure.key == pair).exists():  # no write otherwise
+        LoginFailure.delete().where((LoginFailure.id.in_(claimed)) | (LoginFailure.key == pair)).execute()
 
 
 def authenticate_staff(username: str, password: str, address: str, limits: Limits) -> User | None:
     """The teacher or admin with these credentials, or None. Raises RateLimited."""
-    username = username.strip().lower()
-    keys = _limit_keys(username, address, limits)
-    _check_limits(keys, limits)
+    username = username.strip().lower()[:64]
+    claimed = _claim_attempt(username, address, limits)
     user = User.get_or_none(User.username == username, User.role != "student", User.is_active == True)  # noqa: E712
     ok = check_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
     if user is None or not ok:
-        _record_failure([k for k, _ in keys])
         return None
-    LoginFailure.delete().where(LoginFailure.key == keys[0][0]).execute()
+    _succeeded(username, address, claimed)
     return user
+
+
+def student_account(student: User) -> str:
+    return f"student:{student.id}"
 
 
 def authenticate_student(student: User, classroom: Classroom, secret: str, address: str,
                          limits: Limits) -> bool:
     """Check a student's PIN or picture code for a class that asks for one. Raises RateLimited."""
-    keys = _limit_keys(f"student:{student.id}", address, limits)
-    _check_limits(keys, limits)
+    claimed = _claim_attempt(student_account(student), address, limits)
     if classroom.signin_mode == "picture":
         try:
             secret = check_picture_code(secret)
@@ -268,10 +343,44 @@ def authenticate_student(student: User, classroom: Classroom, secret: str, addre
             secret = ""
     ok = bool(student.secret_hash) and check_hash(student.secret_hash, secret.strip())
     if not ok:
-        _record_failure([k for k, _ in keys])
         return False
-    LoginFailure.delete().where(LoginFailure.key == keys[0][0]).execute()
+    _succeeded(student_account(student), address, claimed)
     return True
+
+
+def account_of(user: User) -> str:
+    """The name wrong sign-ins at this person's account are counted under."""
+    return student_account(user) if user.role == "student" or not user.username else user.username
+
+
+def lockouts(user: User, limits: Limits) -> list[Lockout]:
+    """Wrong sign-ins at this account by address, most recent first, with whether each is locked now."""
+    prefix = _pair_key(account_of(user), "")
+    now = utcnow()
+    rows = (LoginFailure.select(LoginFailure.key, fn.COUNT(LoginFailure.id), fn.MAX(LoginFailure.created_at))
+            .where(LoginFailure.key.startswith(prefix), LoginFailure.created_at >= now - MEMORY)
+            .group_by(LoginFailure.key).tuples())
+    found = []
+    for key, failures, last in rows:
+        until = last + _wait(failures, limits)
+        found.append(Lockout(key[len(prefix):], failures, last, until if until > now else None))
+    return sorted(found, key=lambda lockout: lockout.last, reverse=True)
+
+
+def unlock(user: User) -> int:
+    """Forget the wrong sign-ins at this account, and those of the addresses they came from (a device
+    locked out for this person's tries can sign them in again). How many addresses had wrong tries."""
+    prefix = _pair_key(account_of(user), "")
+    keys = [key for (key,) in LoginFailure.select(LoginFailure.key.distinct())
+            .where(LoginFailure.key.startswith(prefix)).tuples()]
+    with _UNSTORED_LOCK:
+        unstored = [key for key in _UNSTORED if key.startswith(prefix)]
+        keys += [key for key in unstored if key not in keys]
+        for key in unstored + [f"address:{key[len(prefix):]}" for key in unstored]:
+            _UNSTORED.pop(key, None)
+    addresses = [f"address:{key[len(prefix):]}" for key in keys]
+    LoginFailure.delete().where(LoginFailure.key.in_(keys + addresses)).execute()
+    return len(keys)
 
 
 def class_students(classroom: Classroom) -> list[User]:

@@ -1,8 +1,6 @@
 """Sign-in for staff (username and password) and for children (class, name, PIN or picture code)."""
 from __future__ import annotations
 
-import datetime
-
 from flask import (Blueprint, abort, flash, g, redirect, render_template, request, session,
                    url_for)
 from flask_babel import gettext as _
@@ -18,9 +16,7 @@ bp = Blueprint("accounts", __name__, template_folder="templates")
 
 
 def _limits() -> Limits:
-    settings = security.settings()
-    return Limits(settings.security_account_attempts, settings.security_address_attempts,
-                  datetime.timedelta(minutes=settings.security_lockout_minutes))
+    return Limits.of(security.settings())
 
 
 def _rate_limited(exc: RateLimited, template: str, **context):
@@ -109,10 +105,7 @@ def student_secret(class_id: int, student_id: int):
 
 @bp.post("/signout")
 def signout():
-    language = session.get("lang")
-    session.clear()
-    if language:
-        session["lang"] = language
+    security.sign_out()
     return redirect(url_for("accounts.signin"))
 
 

@@ -29,6 +29,7 @@ from typing import IO, Callable, ContextManager, Iterator
 
 from .. import __version__, migrations
 from ..content.services import BlobStore, fsync_dir
+from ..permissions import make_folder
 from ..settings import INI_NAME, Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -394,13 +395,21 @@ def check_backup(archive: Path, staging: Path, progress: ProgressFactory | None 
     return manifest
 
 
-def _database_target(staging: Path, data_dir: Path) -> Path:
-    """Where the restored database goes: as the restored settings (and the environment) say."""
+def _database_target(staging: Path, data_dir: Path, current: Path | None) -> Path:
+    """Where the restored database goes: as the restored settings (and the environment) say, but
+    only inside the data folder or where this server's own settings put it already (`current`): a
+    backup is a file from somewhere, and its settings must not make a restore write anywhere else."""
     try:
         restored = load_settings(staging).replace(data_dir=data_dir)
     except SettingsError as exc:
         raise BackupError(f"the settings file in the backup is not usable here: {exc}") from None
-    return sqlite_path(restored)
+    target = sqlite_path(restored)
+    if not target.resolve().is_relative_to(data_dir.resolve()) and target != current:
+        raise BackupError(f"the backup's settings put the database at {target}, outside the data folder {data_dir}; "
+                          f"a restore writes only inside the data folder (or where this server's settings already "
+                          f"put the database): nothing was changed. To use another place, set "
+                          f"CLASSROOM_DATABASE_URL for the restore and the server")
+    return target
 
 
 def _current_files(data_dir: Path, database: Path) -> list[Path]:
@@ -415,7 +424,7 @@ def restore_backup(archive: str | os.PathLike, data_dir: str | os.PathLike, forc
     if not archive.is_file():
         raise BackupError(f"there is no file {archive}")
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(data_dir)
     except OSError as exc:
         raise BackupError(f"cannot create the data folder {data_dir}: {exc.strerror}") from None
     if not os.access(data_dir, os.W_OK | os.X_OK):
@@ -424,11 +433,12 @@ def restore_backup(archive: str | os.PathLike, data_dir: str | os.PathLike, forc
     staging = Path(tempfile.mkdtemp(dir=data_dir, prefix=f".restore-{stamp}-"))
     try:
         manifest = check_backup(archive, staging, progress)
-        database = _database_target(staging, data_dir)
         try:
             current_database = sqlite_path(load_settings(data_dir).replace(data_dir=data_dir))
         except (SettingsError, BackupError):
-            current_database = database
+            current_database = None
+        database = _database_target(staging, data_dir, current_database)
+        current_database = current_database or database
         databases = {p for db in {database, current_database} for p in _current_files(data_dir, db)
                      if p.name.startswith(db.name)}
         existing = databases | set(_data_files(data_dir))

@@ -1,6 +1,6 @@
 """`classroom-server doctor`: what is wrong with this server, and how to fix it.
 
-Every check reads; none writes. The database is opened with SQLite directly (never created), so
+Every check reads; none writes (but `--fix` narrows file modes that are too wide). The database is opened with SQLite directly (never created), so
 the doctor works on a damaged data folder, with whatever tables this version or an older one made.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 from typing import Iterator
 
-from .. import migrations
+from .. import migrations, permissions
 from ..content.services import BlobStore
 from ..settings import Settings, SettingsError, default_data_dir, load_settings
 from .backup import ProgressFactory, has_table, no_progress, integrity_errors
@@ -35,7 +35,7 @@ class Check:
 
 
 def run_checks(data_dir: str | os.PathLike | None, all_content: bool = False,
-               progress: ProgressFactory | None = None) -> Iterator[Check]:
+               progress: ProgressFactory | None = None, fix: bool = False) -> Iterator[Check]:
     """Each check's result, in order; later checks are skipped when what they need is broken."""
     try:
         settings = load_settings(data_dir)
@@ -61,6 +61,7 @@ def run_checks(data_dir: str | os.PathLike | None, all_content: bool = False,
             yield check
     try:
         yield _check_clock(settings, conn)
+        yield _check_modes(settings, fix)
         yield from _check_keys(settings)
         if conn is not None:
             yield from _check_content(settings, conn, all_content, progress)
@@ -212,6 +213,19 @@ def _check_clock(settings: Settings, conn: sqlite3.Connection | None) -> Check:
                                     f"({newest[0]:%Y-%m-%d %H:%M}): set the date (timedatectl set-time, or "
                                     f"timedatectl set-ntp true); reports and sync order depend on it")
     return Check("clock", OK, f"{now:%Y-%m-%d %H:%M} UTC")
+
+
+def _check_modes(settings: Settings, fix: bool) -> Check:
+    where = (settings.data_dir, permissions.sqlite_path(settings.effective_database_url), settings.ini_path)
+    if fix:
+        fixed = permissions.fix_modes(*where)
+        if fixed:
+            return Check("file modes", OK, "narrowed: " + "; ".join(str(wrong) for wrong in fixed))
+    wrong = permissions.wrong_modes(*where)
+    if wrong:
+        return Check("file modes", WARN, "; ".join(str(w) for w in wrong) + ": other users of this computer could "
+                                         "read the school's data. Run `classroom-server doctor --fix`")
+    return Check("file modes", OK, "the data folder, database, settings and keys are for this user only")
 
 
 def _check_keys(settings: Settings) -> Iterator[Check]:

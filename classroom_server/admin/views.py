@@ -25,7 +25,7 @@ from ..coach.services import visible_classrooms
 from ..db import database, is_sqlite
 from ..i18n import error_text
 from ..models import ROLES, SIGNIN_MODES, Classroom, ContentPack, Membership, SyncLog, SyncRequest, User, utcnow
-from ..security import roles_required
+from ..security import int_arg, page_arg, roles_required
 from ..settings import OPTIONS, SettingsError, change_settings, hour_windows, load_settings, origins, shown_value
 from . import audit, backup, device, https, users
 from .sync import downloads, next_window_start, request_sync, sync_status, updates_waiting
@@ -41,7 +41,8 @@ PAGE_SIZE = 100
 ACTION_LABELS = {
     "user.create": lazy_gettext("Account created"), "user.import": lazy_gettext("People imported from a CSV file"),
     "user.password_reset": lazy_gettext("Password reset"), "user.deactivate": lazy_gettext("Account deactivated"),
-    "user.reactivate": lazy_gettext("Account reactivated"), "class.create": lazy_gettext("Class created"),
+    "user.reactivate": lazy_gettext("Account reactivated"), "user.unlock": lazy_gettext("Sign-in unlocked"),
+    "class.create": lazy_gettext("Class created"),
     "content.import": lazy_gettext("Content imported"), "content.remove": lazy_gettext("Content pack removed"),
     "sync.now": lazy_gettext("Sync asked for"), "settings.change": lazy_gettext("Settings changed"),
     "backup.make": lazy_gettext("Backup made"), "backup.download": lazy_gettext("Backup downloaded"),
@@ -91,7 +92,7 @@ def _admin_globals() -> dict:
 def _page(error: str | None = None, report=None, status: int = 200):
     role = request.args.get("role") if request.args.get("role") in ROLES else None
     query = request.args.get("q", "").strip()[:64]
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_arg()
     people, total = users.people(role, query, page, PAGE_SIZE)
     return render_template("admin/home.html", people=people, total=total, query=query,
                            page=page, pages=max(1, -(-total // PAGE_SIZE)), role=role, roles=ROLES,
@@ -113,7 +114,7 @@ def create_user():
         with database.atomic():
             user = accounts.create_user(form.get("username") or None, form.get("display_name", ""),
                                         form.get("role", ""), form.get("password") or None)
-            class_id = form.get("classroom", type=int)
+            class_id = int_arg("classroom", values=form)
             room = (Classroom.get_or_none(Classroom.id == class_id) or abort(400)) if class_id else None
             if room is not None:
                 accounts.enrol(user, room)
@@ -130,9 +131,9 @@ def create_class():
     form = request.form
     try:
         with database.atomic():
-            grade = form.get("grade", type=int)
+            grade = int_arg("grade", values=form)
             room = accounts.create_classroom(form.get("name", ""), grade, form.get("mode", "name"))
-            teacher_id = form.get("teacher", type=int)
+            teacher_id = int_arg("teacher", values=form)
             teacher = None
             if teacher_id:
                 teacher = User.get_or_none(User.id == teacher_id, User.role == "teacher") or abort(400)
@@ -170,7 +171,8 @@ def _user_page(user: User, password: str | None = None, error: str | None = None
     classes = [name for (name,) in Classroom.select(Classroom.name).join(Membership)
                .where(Membership.user == user.id).order_by(Classroom.grade, Classroom.name).tuples()]
     return render_template("admin/user.html", person=user, classes=classes, records=users.records_of(user),
-                           password=password, error=error), status
+                           password=password, error=error,
+                           lockouts=accounts.lockouts(user, accounts.Limits.of(_settings()))), status
 
 
 def _user_or_404(user_id: int) -> User:
@@ -214,6 +216,16 @@ def set_active(user_id: int):
         return _user_page(user, error=error_text(exc), status=400)
     flash(_("%(name)s can sign in again.", name=user.display_name) if active else
           _("%(name)s is deactivated: they cannot sign in; their work is kept.", name=user.display_name))
+    return redirect(url_for("admin.user_page", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/unlock")
+def unlock(user_id: int):
+    user = _user_or_404(user_id)
+    with database.atomic():
+        addresses = accounts.unlock(user)
+        _audit("user.unlock", user.display_name, user_id=user.id, username=user.username, addresses=addresses)
+    flash(_("%(name)s can sign in again now: their wrong sign-ins are forgotten.", name=user.display_name))
     return redirect(url_for("admin.user_page", user_id=user.id))
 
 
@@ -379,7 +391,7 @@ def _current_settings():
 
 
 def _sync_page(error: str | None = None, status: int = 200, form: dict | None = None):
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_arg()
     total = SyncLog.select().count()
     pages = max(1, -(-total // HISTORY_PAGE))
     page = min(page, pages)
@@ -527,6 +539,6 @@ def recent_log():
 
 @bp.get("/audit")
 def audit_log():
-    entries, pages = audit.page(request.args.get("page", 1, type=int))
-    page = min(max(1, request.args.get("page", 1, type=int)), pages)
+    entries, pages = audit.page(page_arg())
+    page = min(page_arg(), pages)
     return render_template("admin/audit.html", entries=entries, page=page, pages=pages)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 
 from flask import Blueprint, Response, abort, g, jsonify, request, url_for
 from flask_babel import gettext as _
@@ -15,8 +14,9 @@ from ..db import database
 from ..domain.scoring import ResponseError
 from ..i18n import error_text
 from ..learn import practice
+from ..learn.held import HELD_MESSAGE
 from ..learn.services import RecordError, valid_device_id
-from ..security import csrf_token, json_error, roles_required
+from ..security import csrf_token, int_arg, json_error, roles_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.after_request(practice.remember_device)
@@ -59,8 +59,10 @@ def _answers_op() -> dict:
                                              "the student's language.",
                               "content": errors}
     op["responses"]["404"] = {"description": "No such exercise or item", "content": errors}
-    op["responses"]["409"] = {"description": "Every try the exercise allows is used, or record_id names "
-                                             "another record", "content": errors}
+    op["responses"]["409"] = {"description": "Every try the exercise allows is used, record_id names another "
+                                             "record, or the item is in a quiz this student has not finished "
+                                             "(held_for_quiz: no feedback until its results are out)",
+                              "content": errors}
     op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "required": ["pack_id", "node_id", "item_id", "response"], "properties": {
             "pack_id": {"type": "string", "minLength": 1}, "node_id": {"type": "string", "minLength": 1},
@@ -152,16 +154,6 @@ def _bad_parameter(message: str):
     abort(json_error(400, "bad_parameter", message))
 
 
-def _whole_number(name: str, low: int, high: int) -> int | None:
-    """A query parameter that must be a whole number in [low, high] when given; 400 otherwise."""
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    if not re.fullmatch(r"[+-]?\d{1,20}", raw.strip()) or not low <= int(raw) <= high:
-        _bad_parameter(f"{name} must be a whole number from {low} to {high}, not {raw[:40]!r}")
-    return int(raw)
-
-
 @bp.get("/search")
 def search():
     raw = request.args.get("q", "")
@@ -176,8 +168,8 @@ def search():
     language = request.args.get("language")
     if language is not None and language not in ("kk", "ru", "en"):
         _bad_parameter(f"language must be kk, ru or en, not {language[:40]!r}")
-    grade = _whole_number("grade", 0, 99)
-    page = _whole_number("page", 1, MAX_PAGE) or 1
+    grade = int_arg("grade", low=0, high=99)
+    page = int_arg("page", 1, low=1, high=MAX_PAGE)
     result = content.search(text, subject=subject, grade=grade, language=language,
                             limit=20, offset=(page - 1) * 20)
     return jsonify(total=result.total, hits=[
@@ -246,6 +238,8 @@ def answers():
     except practice.AttemptsUsed as exc:
         _answer_error(409, "attempts_used", _("You have used all %(count)d tries for this question.",
                                               count=exc.allowed))
+    except practice.HeldForQuiz:
+        _answer_error(409, "held_for_quiz", str(HELD_MESSAGE))
     except practice.RecordClash:
         _answer_error(409, "record_clash", _("This record_id belongs to another answer."))
     except ResponseError as exc:

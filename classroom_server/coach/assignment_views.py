@@ -10,6 +10,7 @@ from ..content import services as content
 from ..i18n import LANGUAGES, error_text
 from ..learn import tutor
 from ..models import Assignment, Classroom, User
+from ..security import DB_INT_MAX
 from . import assign, roster, services
 from .views import _own_classroom, bp
 
@@ -30,9 +31,12 @@ def _changeable(assignment_id: str) -> tuple[Assignment, Classroom]:
 
 def _int(value: str | None, default: int | None = None) -> int | None:
     try:
-        return int(value) if value not in (None, "") else default
+        number = int(value) if value not in (None, "") else default
     except ValueError:
-        raise assign.PickError("%(value)s is not a whole number", value=value) from None
+        number = DB_INT_MAX + 1
+    if number is not None and abs(number) > DB_INT_MAX:  # a database integer holds no more
+        raise assign.PickError("%(value)s is not a whole number", value=value)
+    return number
 
 
 def _float(value: str | None, default: float) -> float:

@@ -8,7 +8,7 @@ from ..accounts import services as accounts
 from ..accounts.services import PICTURES, AccountError
 from ..i18n import error_text
 from ..models import SIGNIN_MODES, Classroom, StudentGroup, User, utcnow
-from ..security import roles_required
+from ..security import int_arg, roles_required
 from . import roster, services
 
 bp = Blueprint("coach", __name__, url_prefix="/coach", template_folder="templates")
@@ -152,7 +152,7 @@ def student_secret(class_id: int, student_id: int):
 def move_student(class_id: int, student_id: int):
     room = _own_classroom(class_id)
     student = User.get_or_none(User.id == student_id) or abort(404)
-    target = _own_classroom(request.form.get("to", type=int) or 0)
+    target = _own_classroom(int_arg("to", 0, values=request.form) or 0)
     try:
         roster.move_student(student, room, target, g.user)
     except roster.RosterError as exc:

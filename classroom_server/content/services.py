@@ -13,6 +13,7 @@ import html
 import json
 import logging
 import os
+import random
 import re
 import tempfile
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _TAG = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", re.S | re.I)
 _SPACE = re.compile(r"\s+")
+_SHUFFLE = random.SystemRandom()
 SEARCHABLE_TEXT_LIMIT = 200_000  # characters of one page kept for search
 
 
@@ -149,10 +151,18 @@ def _node_texts(node: dict, read: Callable[[str], bytes]) -> dict[str, str]:
         texts.setdefault(language, []).append(
             _SPACE.sub(" ", " ".join(str(page.get("text", "")) for page in pages))[:SEARCHABLE_TEXT_LIMIT])
     for item in node.get("items", []):
-        for part in [item.get("prompt")] + [c.get("text") for c in item.get("choices", [])] + \
-                [p.get("left") for p in item.get("pairs", [])] + [p.get("right") for p in item.get("pairs", [])]:
+        for language, text in (item.get("prompt") or {}).items():
+            texts.setdefault(language, []).append(text)
+        # An item's choices and pair halves are findable, but in a random order: in the pack's order a
+        # snippet would show an ordering's right order, or which right half goes with which left one.
+        parts: dict[str, list[str]] = {}
+        for part in [c.get("text") for c in item.get("choices", [])] + \
+                [half for p in item.get("pairs", []) for half in (p.get("left"), p.get("right"))]:
             for language, text in (part or {}).items():
-                texts.setdefault(language, []).append(text)
+                parts.setdefault(language, []).append(text)
+        for language, found in parts.items():
+            _SHUFFLE.shuffle(found)
+            texts.setdefault(language, []).extend(found)
     return {language: " ".join(parts) for language, parts in texts.items()}
 
 

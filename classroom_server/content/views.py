@@ -15,6 +15,7 @@ from content_packs.manifest import is_language_tag
 from ..i18n import LANGUAGE_NAMES, localized, localized_key, subject_name
 from ..learn import practice
 from ..models import ContentFile, ContentNode, ContentPack
+from ..security import int_arg, page_arg, safe_next
 from . import bookcss, reader, services
 from .files import send_blob
 from .services import BlobStore
@@ -236,14 +237,14 @@ def reader_settings():
     if request.form.get("contrast") in reader.CONTRASTS:
         contrast = request.form["contrast"]
     reader.save_preference(g.user, size, contrast)
-    back = request.form.get("next", "")
-    if not back.startswith("/library/") or "//" in back or "\\" in back:
+    back = safe_next(request.form.get("next"))
+    if not back or not back.startswith("/library/"):
         back = url_for("content.library")
     return redirect(back, 303)
 
 
 def search_args() -> dict:
-    grade = request.args.get("grade", type=int)
+    grade = int_arg("grade")
     language = request.args.get("language") or None
     return {"text": request.args.get("q", "")[:200], "subject": request.args.get("subject") or None,
             "grade": grade, "language": language if is_language_tag(language) else None}
@@ -252,7 +253,7 @@ def search_args() -> dict:
 @bp.get("/library/search")
 def search_page():
     args = search_args()
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_arg()
     book = within = None
     if request.args.get("pack") and request.args.get("book"):  # search inside the book being read
         pack = ContentPack.get_or_none(ContentPack.pack_id == request.args["pack"]) or abort(404)

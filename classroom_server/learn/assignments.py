@@ -46,16 +46,19 @@ class StudentAssignment:
         return self.total > 0 and self.done == self.total
 
 
-def _open_for(user: User, now: datetime.datetime):
-    """Assignments of the student's classes that are for them, started and not closed."""
+def assigned_to(user: User):
+    """Assignments of the student's classes that are for them (started or not, open or closed)."""
     classes = Membership.select(Membership.classroom).where(Membership.user == user.id,
                                                             Membership.role == "student")
     targeted = AssignmentStudent.select(AssignmentStudent.assignment).where(AssignmentStudent.user == user.id)
     anyone = AssignmentStudent.select(AssignmentStudent.assignment)
-    return (Assignment.select().where(
-        Assignment.classroom.in_(classes),
-        Assignment.id.in_(targeted) | Assignment.id.not_in(anyone),
-        Assignment.starts_at.is_null() | (Assignment.starts_at <= now)))
+    return Assignment.select().where(Assignment.classroom.in_(classes),
+                                     Assignment.id.in_(targeted) | Assignment.id.not_in(anyone))
+
+
+def _open_for(user: User, now: datetime.datetime):
+    """Assignments of the student's classes that are for them, started and not closed."""
+    return assigned_to(user).where(Assignment.starts_at.is_null() | (Assignment.starts_at <= now))
 
 
 def get(user: User, assignment_id: str, now: datetime.datetime | None = None) -> Assignment:

@@ -20,6 +20,7 @@ from ..domain import scoring
 from ..i18n import localized_key
 from ..models import ContentNode, ContentPack, LearningRecord, User
 from . import services
+from .held import held_for
 
 DEVICE_COOKIE = "classroom_device"
 DEVICE_COOKIE_SECONDS = 2 * 365 * 24 * 3600
@@ -43,6 +44,10 @@ class AttemptsUsed(PracticeError):
     def __init__(self, allowed: int):
         super().__init__(f"all {allowed} tries are used")
         self.allowed = allowed
+
+
+class HeldForQuiz(PracticeError):
+    """The item is in a quiz held for this student (learn/held.py): no feedback on it now: 409."""
 
 
 class RecordClash(PracticeError):
@@ -152,11 +157,14 @@ def tries_left(ex: Exercise, used: int) -> int | None:
 
 
 def next_index(user: User, ex: Exercise) -> int | None:
-    """The first item not yet answered right that has tries left; None when there is none."""
+    """The first item not yet answered right that has tries left and no quiz holds (learn/held.py);
+    None when there is none."""
     known = states(user, ex)
+    held = held_for(user)
     for index, item in enumerate(ex.items):
         state = known.get(item["id"], ItemState(0, False, False))
-        if not state.ever_right and tries_left(ex, state.tries) != 0:
+        if not state.ever_right and tries_left(ex, state.tries) != 0 \
+                and not held.holds(ex.pack.pack_id, ex.node.node_id, item["id"]):
             return index
     return None
 
@@ -180,7 +188,7 @@ def answer(user: User, device: str, ex: Exercise, item_id: str, response: object
            occurred_at: datetime.datetime | None = None) -> Answer:
     """Score a response and store it as one `answered` record.
 
-    Raises NotAnExercise (unknown item), RecordClash, AttemptsUsed, scoring.ResponseError (the
+    Raises NotAnExercise (unknown item), RecordClash, AttemptsUsed, HeldForQuiz, scoring.ResponseError (the
     response does not fit the item) or services.RecordError; then nothing is stored. A
     `record_uuid` already stored for this user and item returns that record (new=False).
     """
@@ -193,6 +201,8 @@ def answer(user: User, device: str, ex: Exercise, item_id: str, response: object
                     or existing.node_id != ex.node.node_id or existing.item_id != item_id):
                 raise RecordClash(record_uuid)
             return Answer(existing, False, item, existing.language)
+    if held_for(user).holds(ex.pack.pack_id, ex.node.node_id, item_id):
+        raise HeldForQuiz(item_id)
     # Refused before scoring when the tries are used up; the number itself is counted again inside
     # the write (services.record), which also catches two answers at once.
     if ex.attempts is not None and tries_left(ex, tries_used(user, ex, item_id)) == 0:

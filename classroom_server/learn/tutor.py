@@ -33,6 +33,7 @@ from ..db import GroupCommit, database
 from ..domain import adaptive
 from ..i18n import localized
 from ..models import AdaptiveParams, ContentNode, ContentPack, LearningRecord, PracticeDecision, User, utcnow
+from .held import held_for, hidden_answers
 
 log = logging.getLogger(__name__)
 
@@ -273,20 +274,22 @@ _STATES_LOCK = threading.Lock()
 STATES_KEPT = 2000
 
 
-def student_progress(user_id: int, lib: Library, model: adaptive.Model) -> Progress:
-    """The student's state: their latest answers (bounded per skill) replayed through the model."""
+def student_progress(user_id: int, lib: Library, model: adaptive.Model,
+                     hidden: frozenset[str] = frozenset()) -> Progress:
+    """The student's state: their latest answers (bounded per skill) replayed through the model,
+    leaving out answers to the `hidden` quizzes (what the student is shown: learn/held.py)."""
     param = database.obj.param
     newest = database.execute_sql(
         f"SELECT MAX(seq) FROM learning_record WHERE user_id = {param} AND verb = 'answered'", (user_id,)
     ).fetchone()[0] or 0
-    key = (getattr(database.obj, "database", None), user_id, id(model), lib.versions)
+    key = (getattr(database.obj, "database", None), user_id, id(model), lib.versions, hidden)
     with _STATES_LOCK:
         kept = _STATES.get(key)
         if kept is not None and kept[0] == newest and kept[1] is model:
             _STATES.move_to_end(key)
             # A copy: callers may go on to update their state; the remembered one stays as replayed.
             return Progress(copy.deepcopy(kept[2].state), collections.Counter(kept[2].tries))
-    progress = _replay(user_id, lib, model)
+    progress = _replay(user_id, lib, model, hidden)
     with _STATES_LOCK:
         _STATES[key] = (newest, model, progress)
         _STATES.move_to_end(key)
@@ -295,7 +298,7 @@ def student_progress(user_id: int, lib: Library, model: adaptive.Model) -> Progr
     return Progress(copy.deepcopy(progress.state), collections.Counter(progress.tries))
 
 
-def _replay(user_id: int, lib: Library, model: adaptive.Model) -> Progress:
+def _replay(user_id: int, lib: Library, model: adaptive.Model, hidden: frozenset[str] = frozenset()) -> Progress:
     # Plain SQL: turning thousands of rows into Python values through peewee cost a third of the
     # class mastery page; the times are read as they come (_as_seconds takes text or datetime).
     param = database.obj.param
@@ -307,8 +310,8 @@ def _replay(user_id: int, lib: Library, model: adaptive.Model) -> Progress:
     kept = []
     for pack_id, node_id, item_id, correct, when, assignment in rows:
         candidate = lib.items.get(adaptive.item_key(pack_id, node_id, item_id or ""))
-        if candidate is None:
-            continue  # a teacher's own quiz item, or content no longer installed
+        if candidate is None or assignment in hidden:
+            continue  # a teacher's own quiz item, content no longer installed, or a quiz answer held back
         if assignment is None:
             tries[candidate.item.key] += 1
         skills = candidate.item.skills
@@ -358,7 +361,7 @@ def my_mastery(user: User) -> list[TopicMastery]:
     """The practice page: every topic of the library with the student's mastery of its skills."""
     lib = library()
     _, model = current_model()
-    state = student_progress(user.id, lib, model).state
+    state = student_progress(user.id, lib, model, hidden_answers(user)).state
     return [TopicMastery(topic, [skill_mastery(model, state, s, lib.skill_name(s)) for s in topic.skills],
                          sum(1 for c in topic.items if not c.item.skills)) for topic in lib.topics]
 
@@ -387,8 +390,10 @@ def recommend(user: User, scope: str, now: float | None = None) -> Choice | None
     lib = library()
     candidates = lib.candidates(scope)
     version, model = current_model()
-    progress = student_progress(user.id, lib, model)
-    open_items = [c for c in candidates if c.attempts is None or progress.tries[c.item.key] < c.attempts]
+    held = held_for(user)
+    progress = student_progress(user.id, lib, model, hidden_answers(user, held))
+    open_items = [c for c in candidates if (c.attempts is None or progress.tries[c.item.key] < c.attempts)
+                  and not held.holds(c.pack_id, c.node_id, c.item_id)]
     if not open_items:
         return None
     now = time.time() if now is None else now
@@ -437,7 +442,7 @@ def scope_mastery(user: User, scope: str) -> list[SkillMastery]:
     """The student's mastery of the skills of a scope (the feedback page's bars)."""
     lib = library()
     _, model = current_model()
-    state = student_progress(user.id, lib, model).state
+    state = student_progress(user.id, lib, model, hidden_answers(user)).state
     if scope.startswith("skill:"):
         skills: tuple[str, ...] = (scope[len("skill:"):],)
     else:

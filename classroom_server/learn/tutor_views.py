@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from ..domain import scoring
 from ..i18n import error_text, localized
 from . import practice, tutor
+from .held import HELD_MESSAGE
 from .services import RecordError
 from .views import MAX_ANSWER_BYTES, _form_response, _int_arg, _now_ms, bp
 
@@ -116,6 +117,8 @@ def adaptive_answer(pack_id: str, node_id: str, item_id: str):
     except practice.AttemptsUsed as exc:
         return _question(scope, pack_id, node_id, item_id, None, status=409,
                          error=_("You have used all %(count)d tries for this question.", count=exc.allowed))
+    except practice.HeldForQuiz:
+        return _question(scope, pack_id, node_id, item_id, None, error=str(HELD_MESSAGE), status=409)
     except RecordError:
         return _question(scope, pack_id, node_id, item_id, None, error=_("This answer is too long."), status=400)
     return _feedback(scope, ex, result)

@@ -12,6 +12,7 @@ from ..domain import scoring
 from ..i18n import error_text
 from ..security import roles_required
 from . import assignments, practice, quizzes
+from .held import HELD_MESSAGE, held_for
 from .services import RecordError
 
 bp = Blueprint("learn", __name__, url_prefix="/learn", template_folder="templates")
@@ -41,7 +42,7 @@ def _now_ms() -> int:
 
 def _int_arg(value: str | None) -> int | None:
     try:
-        return int(value) if value is not None and len(value) < 20 else None
+        return int(value) if value is not None and len(value) < 19 else None  # within a database integer
     except ValueError:
         return None
 
@@ -49,6 +50,8 @@ def _int_arg(value: str | None) -> int | None:
 def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int | None = None,
               error: str | None = None, status: int = 200):
     item = ex.items[index]
+    if error is None and held_for(g.user).holds(ex.pack.pack_id, ex.node.node_id, item["id"]):
+        error = str(HELD_MESSAGE)
     language = practice.content_language(item)
     public = scoring.public_item(item, language)
     used = practice.tries_used(g.user, ex, item["id"])
@@ -135,6 +138,8 @@ def answer(pack_id: str, node_id: str, item_id: str):
     except practice.AttemptsUsed as exc:
         return _question(ex, index, error=_("You have used all %(count)d tries for this question.",
                                             count=exc.allowed), status=409)
+    except practice.HeldForQuiz:
+        return _question(ex, index, error=str(HELD_MESSAGE), status=409)
     except RecordError:
         return _question(ex, index, shown_at=shown_at, error=_("This answer is too long."), status=400)
     return _feedback(ex, result)

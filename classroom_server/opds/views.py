@@ -21,6 +21,7 @@ from flask_babel import force_locale, get_locale, lazy_gettext
 
 from ..content.files import send_blob
 from ..i18n import LANGUAGE_NAMES
+from ..security import page_arg
 from ..settings import LANGUAGES
 from . import services
 from .epub import xml_attr, xml_text
@@ -239,7 +240,7 @@ def _acquisition(feed_id: str, title: str, items: list[Book], language: str, up:
                  only_language: bool = False) -> Response:
     """An acquisition feed, PAGE_SIZE entries a page, with first/previous/next/last links."""
     pages = max(1, math.ceil(len(items) / PAGE_SIZE))
-    page = request.args.get("page", 1, type=int)
+    page = page_arg()
     if not 1 <= page <= pages:
         abort(404)
     shown = items[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
