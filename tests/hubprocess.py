@@ -112,6 +112,16 @@ class HubProcess:
         answer = json.loads(self.cli("school", "add", name, "--json"))
         return Enrolment(answer["school_id"], answer["secret"])
 
+    def fingerprint(self) -> str:
+        """The current national key's fingerprint, as the ministry hands it out with a school's secret."""
+        return self.cli("keys", "show", "--fingerprint").strip()
+
+    def enroll_args(self, url: str, school_id: str, secret_file) -> list[str]:
+        """`classroom-sync enroll` arguments for a school of this hub reached at `url` (plain http:// on
+        loopback, hence --insecure-http), with the key's fingerprint given out of band."""
+        return ["enroll", "--hub", url, "--school-id", school_id, "--secret-file", str(secret_file),
+                "--national-key", self.fingerprint(), "--insecure-http"]
+
     def revoke(self, school_id: str) -> None:
         self.cli("school", "revoke", school_id)
 

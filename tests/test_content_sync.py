@@ -194,8 +194,8 @@ def enrolled(hub, link, folder: Path, tmp_path: Path, **env) -> tuple[Agent, str
     enrolment = hub.add_school("Content school")
     secret_file = tmp_path / f"secret-{enrolment.school_id}"
     secret_file.write_text(enrolment.secret + "\n", encoding="ascii")
-    result = CliRunner().invoke(sync_cli, ["--data-dir", str(folder), "enroll", "--hub", link.url, "--school-id",
-                                           enrolment.school_id, "--secret-file", str(secret_file)])
+    result = CliRunner().invoke(sync_cli, ["--data-dir", str(folder),
+                                           *hub.enroll_args(link.url, enrolment.school_id, secret_file)])
     assert result.exit_code == 0, result.output
     assert "national signing key(s) for content packs" in result.output
     return open_agent(folder, **env), enrolment.school_id
