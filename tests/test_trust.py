@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from classroom_server.admin.sync import national_keys, state_row, sync_status, trust_events
-from classroom_server.models import ContentPack, SyncState, User
+from classroom_server.admin.sync import national_keys, state_row, sync_status, trust_config, trust_events
+from classroom_server.models import ContentPack, SchoolSetting, SyncState, User
 from content_packs import signing
 from sync.agent import Agent, main as sync_cli, status_lines
 from sync.content import Downloader
@@ -144,6 +144,21 @@ def test_an_http_hub_needs_insecure_http_and_stays_refused_without_it(hub, schoo
     SyncState.update(hub_url=hub.url.replace("127.0.0.1", "localhost")).where(SyncState.id == 1).execute()
     outcome = agent.sync()
     assert outcome.code == "insecure" and "not https://" in outcome.error
+
+
+# --- upgrade ---------------------------------------------------------------------------------------
+
+def test_a_school_enrolled_by_an_older_agent_keeps_working(hub, school_dir, tmp_path):
+    agent, enrolment = enrolled(hub, hub.url, school_dir, tmp_path)
+    trusted = national_keys()
+    # What an older agent leaves: the keys it fetched and an http:// hub, no pin, no allowance, no events.
+    SchoolSetting.delete().where(SchoolSetting.key.in_(["sync.trust", "sync.trust_events"])).execute()
+    hub.cli("pack", "publish", str(small_pack(tmp_path, "legacy.pack")), "--school", enrolment.school_id)
+    assert agent.sync().ok
+    assert content(agent).installed == ["legacy.pack 1.0.0"]
+    assert national_keys() == trusted and trust_config()["pinned"] == signing.fingerprint(trusted[0])
+    assert {"legacy", "insecure"} <= set(kinds())
+    assert "WARNING insecure" in "\n".join(status_lines(sync_status()))
 
 
 # --- key rotation -----------------------------------------------------------------------------------
