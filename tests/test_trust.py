@@ -94,6 +94,54 @@ def hostile_pack(tmp_path: Path, blobs: Path, pack_id: str, key: Path) -> dict:
             "size": size, "published_at": "2026-12-01T00:00:00Z"}
 
 
+# --- the rules (pure) -------------------------------------------------------------------------------
+
+KEYS = [signing.load_private_key_bytes(signing.generate_key()[0]) for _ in range(4)]
+A, B, C, D = (signing.public_key_of(k) for k in KEYS)
+AB = signing.rotation_statement(KEYS[0], KEYS[1], "2026-01-01T00:00:00Z")
+BC = signing.rotation_statement(KEYS[1], KEYS[2], "2026-06-01T00:00:00Z")
+FORGED = {**signing.rotation_statement(KEYS[3], KEYS[3], "2026-07-01T00:00:00Z"), "previous": A}
+REDATED = {**AB, "made_at": "2027-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize("trusted,published,rotations,after,added,dropped,unvouched,bad", [
+    ([A], [C, B, A], [AB, BC], {A, B, C}, {B, C}, set(), set(), 0),  # forward along the hand-overs
+    ([C], [C, B, A], [AB, BC], {A, B, C}, {A, B}, set(), set(), 0),  # pinned to the newest: it vouches back
+    ([A], [C], [AB, BC], {C}, {C}, {A}, set(), 0),  # through B, which is no longer published
+    ([A], [D, A], [], {A}, set(), set(), {D}, 0),  # listed, but nobody handed over to it
+    ([A], [D, A], [FORGED], {A}, set(), set(), {D}, 1),  # a hand-over A never signed
+    ([A], [B, A], [REDATED], {A}, set(), set(), {B}, 1),  # a signed statement changed afterwards
+    ([], [A, B], [AB], set(), set(), set(), {A, B}, 0),  # nothing pinned: nothing trusted
+])
+def test_trust_follows_only_hand_overs_signed_by_both_keys(trusted, published, rotations, after, added, dropped,
+                                                          unvouched, bad):
+    change = signing.extend_trust(trusted, published, rotations)
+    assert set(change.trusted) == after and {key for key, _ in change.added} == added
+    assert set(change.dropped) == dropped and set(change.unvouched) == unvouched
+    assert len(change.bad_statements) == bad
+
+
+@pytest.mark.parametrize("typed,same", [
+    ("{fp}", True), ("{fp_upper}", True), ("SHA256:{fp_colons}", True), ("{fp_short}", False), ("", False),
+])
+def test_a_fingerprint_is_matched_however_it_is_spaced(typed, same):
+    printed = signing.fingerprint(A)
+    typed = typed.format(fp=printed, fp_upper=printed.upper().replace(" ", ""), fp_colons=printed.replace(" ", ":"),
+                         fp_short=printed[:-5])
+    assert signing.same_fingerprint(A, typed) is same
+
+
+@pytest.mark.parametrize("change", ["secret", "method", "path", "nonce", "status", "body"])
+def test_an_answer_signature_holds_for_that_answer_to_that_request_only(change):
+    from sync import protocol
+    answer = dict(secret="s3cret", method="GET", path="/api/v1/catalog", nonce="a" * 32, status=200, body=b"{}")
+    given = protocol.sign_answer(**answer)
+    assert protocol.answer_is_authentic(**answer, given=given)
+    other = {"secret": "other", "method": "POST", "path": "/api/v1/keys", "nonce": "b" * 32, "status": 201,
+             "body": b'{"x": 1}'}
+    assert not protocol.answer_is_authentic(**{**answer, change: other[change]}, given=given)
+
+
 # --- pinning at enrolment ---------------------------------------------------------------------------
 
 def test_enrolment_pins_the_key_given_out_of_band_and_refuses_a_hub_without_it(hub, hostile, school_dir, tmp_path):
