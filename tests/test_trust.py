@@ -25,11 +25,17 @@ from content_packs import signing
 from sync.agent import Agent, main as sync_cli, status_lines
 from sync.content import Downloader
 
+from . import test_browser
 from .conftest import sign_in_as
 from .hostilehub import HostileHub
 from .hubprocess import HubProcess
 from .packs import build, make_key, pack_source
+from .test_browser import PHONE, assert_no_horizontal_scroll, axe_report, expect, sign_in_staff
 from .test_content_sync import hub, open_agent, school_dir  # noqa: F401 - hub, school_dir: fixtures
+
+# The browser fixtures of test_browser.py (one Chromium per file), for the admin page's trust panel.
+browser = test_browser.browser
+new_page = test_browser.new_page
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------------
@@ -355,3 +361,32 @@ def test_the_admin_page_warns_of_http_and_refused_answers(hub, hostile, settings
     page = client.get("/admin/sync", headers={"Accept-Language": language}).get_data(as_text=True)
     assert insecure in page and refused in page
     assert signing.fingerprint(national_keys()[0]) in page
+
+
+@pytest.mark.browser
+def test_the_trust_panel_passes_axe_and_fits_a_phone_in_every_language(new_page, school, settings):
+    from sync import trust
+    key, stranger = signing.generate_key()[1], signing.generate_key()[1]
+    state_row()
+    SyncState.update(hub_url="http://hub.lab:8800", school_id="sch-lab7").where(SyncState.id == 1).execute()
+    trust.save_pinned(key, signing.extend_trust([key], [key], []), "http://hub.lab:8800", insecure_http=True)
+    trust.note("unvouched", "the hub publishes the key ... but no key this school trusts signed a hand-over to it",
+               stranger)
+    for _ in range(3):
+        trust.note("unauthenticated", "the answer to GET /api/v1/catalog from http://hub.lab:8800 carries no "
+                                      "X-Classroom-Answer-Signature: nothing was changed")
+    reports = []
+    for viewport in ({"width": 1280, "height": 800}, PHONE):
+        page = new_page(viewport=viewport)
+        sign_in_staff(page, "boss")  # in English: the choice below is the account's, English comes last
+        page.goto("/admin/sync")
+        for language, button in (("kk", "Қазақша"), ("ru", "Русский"), ("en", "English")):
+            page.get_by_role("button", name=button).click()
+            expect(page.locator("html")).to_have_attribute("lang", language)
+            expect(page.locator("main")).to_contain_text(signing.fingerprint(key))
+            if viewport is PHONE:
+                assert_no_horizontal_scroll(page, f"admin sync page with trust events ({language})")
+            else:
+                reports.append(axe_report(page, f"admin sync page with trust events ({language})"))
+    found = "\n".join(report for report in reports if report)
+    assert not found, "axe-core found accessibility problems:\n" + found
