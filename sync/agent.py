@@ -151,8 +151,9 @@ def read_secret(settings: Settings) -> str:
     try:
         secret = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
-        raise SyncFailure("not_enrolled", f"this school is not enrolled ({path} is missing): run "
-                                          f"`classroom-sync enroll --hub URL --school-id ID --secret-file F`") from None
+        raise SyncFailure("not_enrolled", f"this school is not enrolled ({path} is missing): run `classroom-sync "
+                                          f"enroll --hub URL --school-id ID --secret-file F --national-key "
+                                          f"FINGERPRINT`") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SyncFailure("not_enrolled", f"cannot read the school's secret {path}: {exc}; run the agent as the "
                                           f"user that owns the data folder, or enrol again") from None
@@ -429,7 +430,7 @@ class Agent:
         state = state_row()
         if not (state.hub_url and state.school_id):
             raise SyncFailure("not_enrolled", "this school is not enrolled: run `classroom-sync enroll --hub URL "
-                                              "--school-id ID --secret-file F`")
+                                              "--school-id ID --secret-file F --national-key FINGERPRINT`")
         secret = read_secret(self.settings)
         hub, school = state.hub_url, state.school_id
         if self.sizer is None:
@@ -854,7 +855,8 @@ def status_lines(status: SyncStatus, settings: Settings | None = None) -> list[s
     if status.enrolled:
         lines.append(f"enrolled:         school {status.school_id} at {status.hub_url}")
     else:
-        lines.append("enrolled:         no (run `classroom-sync enroll --hub URL --school-id ID --secret-file F`)")
+        lines.append("enrolled:         no (run `classroom-sync enroll --hub URL --school-id ID --secret-file F "
+                     "--national-key FINGERPRINT`)")
     lines.append(f"last success:     {_ago(status.last_success_at)}")
     attempt = _ago(status.last_attempt_at)
     if status.last_attempt_at is not None:

@@ -197,9 +197,10 @@ def school_add(obj: Context, name: str, region: str | None, secret_file: str | N
         click.echo(f"secret written to {secret_file}")
     else:
         click.echo(f"secret: {secret}")
-    click.echo("The secret is shown this once. Give it to the school over a trusted channel; on the school "
-               f"server run: classroom-sync enroll --hub URL --school-id {enrolled.id} --secret-file FILE",
-               err=True)
+    click.echo("The secret is shown this once. Give it to the school over a trusted channel, with the national "
+               "key's fingerprint (`classroom-hub keys show --fingerprint`); on the school server run: "
+               f"classroom-sync enroll --hub URL --school-id {enrolled.id} --secret-file FILE --national-key "
+               f"FINGERPRINT", err=True)
 
 
 @school.command("list")
