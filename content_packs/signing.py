@@ -172,12 +172,13 @@ class TrustChange:
     bad_statements: tuple[str, ...]  # why each refused rotation statement was refused
 
 
-def extend_trust(trusted, published, rotations) -> TrustChange:
+def extend_trust(trusted, published, rotations, dropped_before=()) -> TrustChange:
     """The keys to trust after a (authenticated) keys answer: those trusted before that the platform still
     publishes, plus every key a valid rotation statement links to one of them (either way: the old key
     signed the hand-over, the new one vouched for its predecessor). Nothing else: a key no trusted key
-    signed for is never trusted, however the answer lists it."""
-    published = list(dict.fromkeys(published))
+    signed for is never trusted, however the answer lists it, and a key dropped before (`dropped_before`:
+    the platform stopped publishing it, say after a leak) never comes back this way."""
+    published = [k for k in dict.fromkeys(published) if k not in dropped_before]
     before = list(dict.fromkeys(trusted))
     links, bad = [], []
     for statement in rotations:

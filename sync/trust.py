@@ -165,7 +165,7 @@ def save_pinned(pinned: str, change: signing.TrustChange, hub_url: str, insecure
     with database.atomic():
         _put(KEYS_SETTING, list(change.trusted))
         save_config(pinned=signing.fingerprint(pinned), insecure_http=hub_url if insecure_http else None,
-                    legacy=False, agent_version=__version__)
+                    legacy=False, agent_version=__version__, dropped=[])
     followed = f"; {len(change.trusted) - 1} more linked to it by rotation statements" if len(change.trusted) > 1 \
         else ""
     note("pinned", f"pinned the national key {signing.fingerprint(pinned)} for {hub_url}{followed}", pinned)
@@ -180,10 +180,14 @@ def refresh(agent: "Agent", hub: str, school: str, secret: str, say: Callable[[s
     adopt_legacy()
     keys, rotations = fetch_keys(agent, hub, school, secret)
     before = list(national_keys())
-    change = signing.extend_trust(before, keys, rotations)
-    if list(change.trusted) != before:
+    config = trust_config()
+    gone = [k for k in config.get("dropped") or [] if isinstance(k, str)]
+    change = signing.extend_trust(before, keys, rotations, dropped_before=gone)
+    if list(change.trusted) != before or change.dropped:
         with database.atomic():
             _put(KEYS_SETTING, list(change.trusted))
+            # A dropped key is never taken back on the hub's word (only `classroom-sync keys pin` can).
+            save_config(dropped=list(dict.fromkeys(gone + list(change.dropped))))
     for key, by in change.added:
         note("rotated", f"now trusting the national key {signing.fingerprint(key)}: the trusted key "
                         f"{signing.fingerprint(by)} signed the hand-over", key)
@@ -192,6 +196,10 @@ def refresh(agent: "Agent", hub: str, school: str, secret: str, say: Callable[[s
         note("dropped", f"the national platform no longer publishes the key {signing.fingerprint(key)}: packs it "
                         f"signed are refused from now on (installed packs stay)", key)
         say(f"content: no longer trusting the national key {signing.fingerprint(key)} (not published any more)")
+    for key in set(keys) & set(gone):
+        note("unvouched", f"the hub publishes again the key {signing.fingerprint(key)}, which this school dropped "
+                          f"when the national platform stopped publishing it: it stays untrusted. Only `classroom-sync "
+                          f"keys pin` with a fingerprint from the national platform can trust it again", key)
     for key in change.unvouched:
         note("unvouched", f"the hub publishes the key {signing.fingerprint(key)}, but no key this school trusts "
                           f"signed a hand-over to it: packs it signed are refused. If the national platform "

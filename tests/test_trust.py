@@ -110,18 +110,19 @@ FORGED = {**signing.rotation_statement(KEYS[3], KEYS[3], "2026-07-01T00:00:00Z")
 REDATED = {**AB, "made_at": "2027-01-01T00:00:00Z"}
 
 
-@pytest.mark.parametrize("trusted,published,rotations,after,added,dropped,unvouched,bad", [
-    ([A], [C, B, A], [AB, BC], {A, B, C}, {B, C}, set(), set(), 0),  # forward along the hand-overs
-    ([C], [C, B, A], [AB, BC], {A, B, C}, {A, B}, set(), set(), 0),  # pinned to the newest: it vouches back
-    ([A], [C], [AB, BC], {C}, {C}, {A}, set(), 0),  # through B, which is no longer published
-    ([A], [D, A], [], {A}, set(), set(), {D}, 0),  # listed, but nobody handed over to it
-    ([A], [D, A], [FORGED], {A}, set(), set(), {D}, 1),  # a hand-over A never signed
-    ([A], [B, A], [REDATED], {A}, set(), set(), {B}, 1),  # a signed statement changed afterwards
-    ([], [A, B], [AB], set(), set(), set(), {A, B}, 0),  # nothing pinned: nothing trusted
+@pytest.mark.parametrize("trusted,published,rotations,after,added,dropped,unvouched,bad,gone", [
+    ([A], [C, B, A], [AB, BC], {A, B, C}, {B, C}, set(), set(), 0, ()),  # forward along the hand-overs
+    ([C], [C, B, A], [AB, BC], {A, B, C}, {A, B}, set(), set(), 0, ()),  # pinned to the newest: it vouches back
+    ([A], [C], [AB, BC], {C}, {C}, {A}, set(), 0, ()),  # through B, which is no longer published
+    ([A], [D, A], [], {A}, set(), set(), {D}, 0, ()),  # listed, but nobody handed over to it
+    ([A], [D, A], [FORGED], {A}, set(), set(), {D}, 1, ()),  # a hand-over A never signed
+    ([A], [B, A], [REDATED], {A}, set(), set(), {B}, 1, ()),  # a signed statement changed afterwards
+    ([], [A, B], [AB], set(), set(), set(), {A, B}, 0, ()),  # nothing pinned: nothing trusted
+    ([B], [B, A], [AB], {B}, set(), set(), set(), 0, (A,)),  # a key dropped before stays out
 ])
 def test_trust_follows_only_hand_overs_signed_by_both_keys(trusted, published, rotations, after, added, dropped,
-                                                          unvouched, bad):
-    change = signing.extend_trust(trusted, published, rotations)
+                                                          unvouched, bad, gone):
+    change = signing.extend_trust(trusted, published, rotations, dropped_before=gone)
     assert set(change.trusted) == after and {key for key, _ in change.added} == added
     assert set(change.dropped) == dropped and set(change.unvouched) == unvouched
     assert len(change.bad_statements) == bad
@@ -252,6 +253,26 @@ def test_a_rotated_key_is_followed_and_a_key_nobody_handed_over_to_is_not(school
         assert third not in national_keys() and "dropped" in kinds()
         shown = CliRunner().invoke(sync_cli, ["--data-dir", str(school_dir), "keys", "show"]).output
         assert f"no longer publishes the key {signing.fingerprint(third)}" in shown
+
+
+def test_a_key_the_platform_stopped_publishing_is_not_taken_back_on_the_hubs_word(school_dir, tmp_path):
+    with HubProcess(tmp_path / "forgetting-hub") as hub:
+        hub.cli("keys", "generate")
+        first = hub.cli("keys", "show").split()[0]
+        agent, _ = enrolled(hub, hub.url, school_dir, tmp_path)
+        second = hub.cli("keys", "rotate").strip()
+        content(agent)
+        assert set(national_keys()) == {first, second}
+        retired = hub.folder / "keys" / "national-retired-keys.txt"
+        retired.write_text("")  # the platform stops publishing the first key (it leaked)
+        content(agent)
+        assert national_keys() == (second,) and "dropped" in kinds()
+        # Published again (by whoever has the leaked key and the school's secret): the rotation statement
+        # that linked it to the second key is still there, but a dropped key does not come back.
+        retired.write_text(first + "\n")
+        content(agent)
+        assert national_keys() == (second,)
+        assert "which this school dropped" in trust_events()[0].message
 
 
 def test_a_hub_with_the_leaked_secret_cannot_bring_in_its_own_key_or_pack(hub, hostile, school_dir, tmp_path):
