@@ -13,6 +13,9 @@ what the hub acknowledges. A cut at any point loses nothing: the next sync start
 and the hub stores by UUID, so a batch sent twice changes nothing. Being offline is a normal state:
 it is recorded, and the daemon tries again later, waiting longer each time (with jitter).
 
+Nothing the hub says is acted on unless the hub signed that answer for that request (sync/trust.py:
+the national key pinned at enrolment, rotations, an allowed http:// hub, and what happened to them).
+
 The daemon also makes the school's nightly backup (`backup_job`, at [backup] time) into
 `<data-dir>/backups`, keeping the newest [backup] keep.
 """
