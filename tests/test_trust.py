@@ -411,3 +411,13 @@ def test_the_trust_panel_passes_axe_and_fits_a_phone_in_every_language(new_page,
                 reports.append(axe_report(page, f"admin sync page with trust events ({language})"))
     found = "\n".join(report for report in reports if report)
     assert not found, "axe-core found accessibility problems:\n" + found
+
+
+def test_every_sync_error_code_is_explained_in_the_guide_and_on_the_admin_page():
+    from classroom_server.admin.sync import ERROR_CODES
+    root = Path(__file__).resolve().parent.parent
+    guide = (root / "docs" / "sync.md").read_text(encoding="utf-8")
+    page = (root / "classroom_server" / "admin" / "templates" / "admin" / "_sync_problems.html").read_text(
+        encoding="utf-8")
+    assert [code for code in ERROR_CODES if f"| `{code}` |" not in guide] == []
+    assert [code for code in ERROR_CODES if f'"{code}": _(' not in page] == []
