@@ -13,7 +13,7 @@ file it reads at each request, written by `set`):
   `blob_base_url_self`: the catalog sends blob requests here; `blobs`: a folder whose files it serves
   as `/blobs/<sha256>` in place of the real hub's;
 - `roster_changes`: the changes of every roster feed page (with `last` and `more` to match);
-- `cursor`: the `acked` of every cursor and records answer;
+- `cursor`, `ack`: the `acked` of every cursor answer, of every answer to a batch of records;
 - `replay`: every answer to a path is the first one it saw for that path once replaying (headers and all);
 - `strip_signature`: answers lose the hub's answer signature;
 - `secret`: the school's secret, leaked: changed answers are signed again with it, as the real hub
@@ -108,9 +108,9 @@ def _change(rule: dict, target: str, body: bytes, host_url: str) -> bytes | None
     if target == "/api/v1/roster/changes" and rule.get("roster_changes") is not None:
         changes = rule["roster_changes"]
         data.update(changes=changes, last=changes[-1]["seq"] if changes else data.get("last", 0), more=False)
-    if target in ("/api/v1/records/cursor", "/api/v1/records") and rule.get("cursor") is not None \
-            and "acked" in data:
-        data["acked"] = rule["cursor"]
+    for path, name in (("/api/v1/records/cursor", "cursor"), ("/api/v1/records", "ack")):
+        if target == path and rule.get(name) is not None and "acked" in data:
+            data["acked"] = rule[name]
     if json.dumps(data, sort_keys=True) == before:
         return None
     return json.dumps(data).encode("utf-8")

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from classroom_server.accounts import services as accounts
 from classroom_server.admin.sync import national_keys, state_row, sync_status, trust_config, trust_events
+from classroom_server.learn.services import Interaction, new_device_id, record
 from classroom_server.models import ContentPack, SchoolSetting, SyncState, User
 from content_packs import signing
 from sync.agent import Agent, main as sync_cli, status_lines
@@ -325,6 +327,15 @@ def test_answers_changed_on_the_way_change_nothing_and_are_reported(hub, hostile
     assert outcome.code == "unauthenticated" and "/api/v1/records/cursor" in outcome.error
     assert state_row().acked_seq == acked
 
+    student = accounts.create_user(None, "Pupil", "student")
+    for _ in range(3):
+        record(student, new_device_id(), Interaction(verb="opened", pack_id="real.pack", node_id="intro",
+                                                     node_kind="lesson", language="kk"))
+    hostile.set(ack=acked + 3 + 1000)
+    outcome = agent.sync()
+    assert outcome.code == "unauthenticated" and "POST /api/v1/records" in outcome.error
+    assert state_row().acked_seq == acked  # the hub holds them now, but the agent took no word for it
+
     hostile.set(strip_signature=True)
     outcome = agent.sync()
     assert outcome.code == "unauthenticated" and "carries no X-Classroom-Answer-Signature" in outcome.error
@@ -332,7 +343,7 @@ def test_answers_changed_on_the_way_change_nothing_and_are_reported(hub, hostile
     lines = "\n".join(status_lines(sync_status()))
     assert "WARNING unauthenticated" in lines and "FAILED (unauthenticated)" in lines
     hostile.set()  # the way is clean again: everything works as before
-    assert agent.sync().ok and content(agent).ok
+    assert agent.sync().ok and content(agent).ok and state_row().acked_seq == acked + 3
 
 
 def test_an_answer_played_back_is_refused(hub, hostile, school_dir, tmp_path):
