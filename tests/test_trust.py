@@ -432,3 +432,34 @@ def test_every_sync_error_code_is_explained_in_the_guide_and_on_the_admin_page()
         encoding="utf-8")
     assert [code for code in ERROR_CODES if f"| `{code}` |" not in guide] == []
     assert [code for code in ERROR_CODES if f'"{code}": _(' not in page] == []
+
+
+@pytest.mark.parametrize("method,path,body,status", [
+    ("GET", "/api/v1/keys", b"", 200),
+    ("GET", "/api/v1/catalog", b"", 200),
+    ("GET", "/api/v1/records/cursor", b"", 200),
+    ("GET", "/api/v1/roster/changes?after=0&limit=5", b"", 200),
+    ("GET", "/api/v1/roster/changes?after=99", b"", 409),  # a refusal after authentication is signed too
+    ("POST", "/api/v1/state", b'{"packs": []}', 200),
+    ("POST", "/api/v1/state", b'{"packs": 7}', 400),
+])
+def test_the_hub_signs_every_answer_to_a_signed_request_and_no_other(hub, method, path, body, status):
+    import requests
+
+    from sync import protocol
+    enrolment = hub.add_school("Signed answers")
+    session = requests.Session()
+    session.trust_env = False
+    headers = protocol.sign_request(enrolment.school_id, enrolment.secret, method, path, body)
+    answer = session.request(method, hub.url + path, data=body, timeout=30,
+                             headers={**headers, "Content-Type": "application/json"})
+    assert answer.status_code == status, answer.text
+    assert protocol.answer_is_authentic(enrolment.secret, method, path, headers[protocol.HEADER_NONCE],
+                                        answer.status_code, answer.content,
+                                        answer.headers.get(protocol.HEADER_ANSWER_SIGNATURE)), answer.text
+    refused = session.request(method, hub.url + path, data=body, timeout=30,
+                              headers={**protocol.sign_request(enrolment.school_id, "wrong", method, path, body),
+                                       "Content-Type": "application/json"})
+    assert refused.status_code == 401 and protocol.HEADER_ANSWER_SIGNATURE not in refused.headers
+    ping = session.get(hub.url + "/api/v1/ping", timeout=30)
+    assert ping.status_code == 200 and protocol.HEADER_ANSWER_SIGNATURE not in ping.headers
