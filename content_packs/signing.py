@@ -127,8 +127,8 @@ def same_fingerprint(public_key: str, typed: str) -> bool:
     return wanted is not None and fingerprint(public_key).replace(" ", "") == wanted
 
 
-def _rotation_bytes(previous: str, key: str, made_at: str) -> bytes:
-    body = {"kind": "rotation", "previous": previous, "key": key, "made_at": made_at}
+def _rotation_bytes(previous: str, key: str, made_at: str, kind: str = "rotation") -> bytes:
+    body = {"kind": kind, "previous": previous, "key": key, "made_at": made_at}
     return ROTATION_PREFIX + json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
@@ -143,14 +143,29 @@ def rotation_statement(previous: Ed25519PrivateKey, key: Ed25519PrivateKey, made
             "key_signature": base64.b64encode(key.sign(message)).decode("ascii")}
 
 
-def verify_rotation(statement) -> tuple[str, str]:
-    """(previous key, new key) of a rotation statement whose two signatures hold; RotationError if not."""
+def vouch_statement(key: Ed25519PrivateKey, previous: str, made_at: str) -> dict:
+    """"`previous` was a national key before `key`", signed by `key` only: for a key replaced without a
+    hand-over (its private key is gone), so that schools pinned to `key` still install the packs it
+    signed. It links one way only: a school trusting `previous` gains nothing from it."""
+    new = public_key_of(key)
+    message = _rotation_bytes(previous, new, made_at, "vouch")
+    return {"kind": "vouch", "previous": previous, "key": new, "made_at": made_at,
+            "key_signature": base64.b64encode(key.sign(message)).decode("ascii")}
+
+
+def verify_rotation(statement) -> tuple[str, str, bool]:
+    """(previous key, new key, whether it links both ways) of a rotation statement whose two signatures
+    hold, or of a vouch statement (one way: the new key vouches for the previous) whose signature holds;
+    RotationError if not."""
     try:
         previous, key, made_at = statement["previous"], statement["key"], statement["made_at"]
-        if statement.get("kind") != "rotation" or not all(isinstance(v, str) for v in (previous, key, made_at)):
+        kind = statement.get("kind")
+        if kind not in ("rotation", "vouch") or not all(isinstance(v, str) for v in (previous, key, made_at)):
             raise ValueError("not a rotation statement")
-        message = _rotation_bytes(previous, key, made_at)
-        for public, name in ((previous, "previous_signature"), (key, "key_signature")):
+        message = _rotation_bytes(previous, key, made_at, kind)
+        signers = ((previous, "previous_signature"), (key, "key_signature")) if kind == "rotation" \
+            else ((key, "key_signature"),)
+        for public, name in signers:
             raw = base64.b64decode(public, validate=True)
             if len(raw) != 32:
                 raise ValueError("a key is not 32 bytes")
@@ -159,7 +174,7 @@ def verify_rotation(statement) -> tuple[str, str]:
         raise RotationError("a key rotation statement's signature does not hold") from None
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeEncodeError) as exc:
         raise RotationError(f"a key rotation statement is malformed ({exc})") from None
-    return previous, key
+    return previous, key, kind == "rotation"
 
 
 @dataclass(frozen=True)
@@ -175,7 +190,8 @@ class TrustChange:
 def extend_trust(trusted, published, rotations, dropped_before=()) -> TrustChange:
     """The keys to trust after a (authenticated) keys answer: those trusted before that the platform still
     publishes, plus every key a valid rotation statement links to one of them (either way: the old key
-    signed the hand-over, the new one vouched for its predecessor). Nothing else: a key no trusted key
+    signed the hand-over, the new one vouched for its predecessor), and every older key a trusted key
+    vouched for (a vouch statement links that way only). Nothing else: a key no trusted key
     signed for is never trusted, however the answer lists it, and a key dropped before (`dropped_before`:
     the platform stopped publishing it, say after a leak) never comes back this way."""
     published = [k for k in dict.fromkeys(published) if k not in dropped_before]
@@ -192,8 +208,8 @@ def extend_trust(trusted, published, rotations, dropped_before=()) -> TrustChang
     grew = True
     while grew:
         grew = False
-        for previous, key in links:
-            for known, other in ((previous, key), (key, previous)):
+        for previous, key, both_ways in links:
+            for known, other in ((previous, key), (key, previous)) if both_ways else ((key, previous),):
                 if known in have and other not in have:
                     have.append(other)
                     added.append((other, known))

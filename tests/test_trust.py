@@ -110,6 +110,7 @@ AB = signing.rotation_statement(KEYS[0], KEYS[1], "2026-01-01T00:00:00Z")
 BC = signing.rotation_statement(KEYS[1], KEYS[2], "2026-06-01T00:00:00Z")
 FORGED = {**signing.rotation_statement(KEYS[3], KEYS[3], "2026-07-01T00:00:00Z"), "previous": A}
 REDATED = {**AB, "made_at": "2027-01-01T00:00:00Z"}
+VOUCH = signing.vouch_statement(KEYS[2], A, "2026-08-01T00:00:00Z")
 
 
 @pytest.mark.parametrize("trusted,published,rotations,after,added,dropped,unvouched,bad,gone", [
@@ -121,6 +122,9 @@ REDATED = {**AB, "made_at": "2027-01-01T00:00:00Z"}
     ([A], [B, A], [REDATED], {A}, set(), set(), {B}, 1, ()),  # a signed statement changed afterwards
     ([], [A, B], [AB], set(), set(), set(), {A, B}, 0, ()),  # nothing pinned: nothing trusted
     ([B], [B, A], [AB], {B}, set(), set(), set(), 0, (A,)),  # a key dropped before stays out
+    ([C], [C, A], [VOUCH], {A, C}, {A}, set(), set(), 0, ()),  # C vouched for A
+    ([A], [C, A], [VOUCH], {A}, set(), set(), {C}, 0, ()),  # ... which makes nobody trusting A trust C
+    ([A], [D, A], [{**VOUCH, "key": D}], {A}, set(), set(), {D}, 1, ()),  # a vouch D did not sign
 ])
 def test_trust_follows_only_hand_overs_signed_by_both_keys(trusted, published, rotations, after, added, dropped,
                                                           unvouched, bad, gone):
@@ -463,3 +467,23 @@ def test_the_hub_signs_every_answer_to_a_signed_request_and_no_other(hub, method
     assert refused.status_code == 401 and protocol.HEADER_ANSWER_SIGNATURE not in refused.headers
     ping = session.get(hub.url + "/api/v1/ping", timeout=30)
     assert ping.status_code == 200 and protocol.HEADER_ANSWER_SIGNATURE not in ping.headers
+
+
+def test_a_school_pinned_to_the_current_key_installs_packs_a_key_replaced_before_signed(school_dir, tmp_path):
+    """`keys generate --force` (or a hub from before rotation statements) leaves an old key no statement
+    links to: `keys vouch` has the current key vouch for it, one way only."""
+    with HubProcess(tmp_path / "vouching-hub") as hub:
+        hub.cli("keys", "generate")
+        old = hub.cli("keys", "show").split()[0]
+        early = hub.add_school("Early school")
+        hub.cli("pack", "publish", str(small_pack(tmp_path, "old.signed")), "--school", early.school_id)
+        hub.cli("keys", "generate", "--force")  # it vouches for the old key by itself now...
+        (hub.folder / "keys" / "national-rotations.json").unlink()  # ...a hub from before this version did not
+        agent, enrolment = enrolled(hub, hub.url, school_dir, tmp_path)  # pinned to the new key
+        # the same pack again, for this school too: it stays signed by the old key
+        hub.cli("pack", "publish", str(small_pack(tmp_path, "old.signed")), "--school", enrolment.school_id)
+        assert content(agent).failed == ["old.signed 1.0.0"] and old not in national_keys()
+        assert f"vouched for {old}" in hub.cli("keys", "vouch")
+        assert "nothing to do" in hub.cli("keys", "vouch")
+        assert content(agent).installed == ["old.signed 1.0.0"] and old in national_keys()
+        assert "rotated" in kinds()

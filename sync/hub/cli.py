@@ -477,6 +477,8 @@ def keys_generate(obj: Context, force: bool, forget_old: bool) -> None:
         click.echo(f"schools enrolled before do NOT trust the new key: nothing signed the hand-over (that is what "
                    f"`classroom-hub keys rotate` does). Each school must pin it: `classroom-sync keys pin "
                    f"'{signing.fingerprint(public)}'`", err=True)
+        if not forget_old:
+            content.vouch_for_replaced(settings.data_dir)  # schools pinned to the new key keep the old packs
     if old:
         if forget_old:
             click.echo(f"replaced key {old} is no longer published: schools that fetch the keys again will "
@@ -539,6 +541,27 @@ def keys_rotate(obj: Context) -> None:
                f"{signing.fingerprint(public)}. The replaced key {signing.fingerprint(old)} signed the "
                f"hand-over: schools trust the new key at their next content sync; hand out the new "
                f"fingerprint to schools enrolled from now on", err=True)
+
+
+@keys.command("vouch")
+@click.pass_obj
+def keys_vouch(obj: Context) -> None:
+    """Have the current key vouch for the replaced keys it is not linked to yet (replaced with `keys generate
+    --force`, or before `keys rotate` existed): schools enrolled with the current key's fingerprint then
+    still install the packs those signed. Schools trusting only an old key gain nothing from it."""
+    from content_packs import signing
+
+    from . import content
+    settings = obj.settings()
+    _check_writable(settings.data_dir)
+    try:
+        vouched = content.vouch_for_replaced(settings.data_dir)
+    except content.ContentError as exc:
+        raise click.ClickException(str(exc)) from None
+    for key in vouched:
+        click.echo(f"vouched for {key}  (fingerprint {signing.fingerprint(key)})")
+    if not vouched:
+        click.echo("every replaced key is linked to the current one already; nothing to do")
 
 
 @main.group()

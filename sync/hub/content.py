@@ -133,6 +133,33 @@ def rotate_key(data_dir: Path) -> tuple[str, str]:
     return public, old
 
 
+def vouch_for_replaced(data_dir: Path) -> list[str]:
+    """Have the current key vouch for every replaced key no statement links to it yet (keys replaced by
+    `keys generate --force`, or before rotation statements existed), so that schools pinned to the current
+    key still install the packs those signed. Returns the keys vouched for."""
+    current_key = load_key(data_dir)
+    current = signing.public_key_of(current_key)
+    statements = rotations(data_dir)
+    linked = {current}
+    grew = True
+    while grew:  # the keys the current one already reaches, as a school pinned to it would
+        grew = False
+        for statement in statements:
+            try:
+                previous, key, _both = signing.verify_rotation(statement)
+            except signing.RotationError:
+                continue
+            if key in linked and previous not in linked:
+                linked.add(previous)
+                grew = True
+    made_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    new = [key for key in retired_keys(data_dir) if key not in linked]
+    if new:
+        statements += [signing.vouch_statement(current_key, key, made_at) for key in new]
+        _write_private(_rotations_path(data_dir), (json.dumps(statements, indent=1) + "\n").encode("ascii"))
+    return new
+
+
 def _rotations_path(data_dir: Path) -> Path:
     return Path(data_dir) / KEYS_FOLDER / ROTATIONS_NAME
 
