@@ -113,7 +113,7 @@ def main() -> None:
             first, second = hub.add_school("Bench school"), hub.add_school("Bench school, cut")
             folders = {first.school_id: school(scratch, "school-1"), second.school_id: school(scratch, "school-2")}
             for enrolment in (first, second):
-                enroll(folders[enrolment.school_id], link.url, enrolment, scratch)
+                enroll(hub, folders[enrolment.school_id], link.url, enrolment, scratch)
             hub.cli("pack", "publish", str(v1), "--school", first.school_id, "--school", second.school_id)
 
             agent = open_agent(folders[first.school_id], retry_max=4)

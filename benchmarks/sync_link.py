@@ -60,12 +60,11 @@ def make_school(folder: Path, students: int, records: int) -> float:
     return time.perf_counter() - started
 
 
-def enroll(folder: Path, url: str, enrolment, scratch: Path) -> None:
+def enroll(hub: HubProcess, folder: Path, url: str, enrolment, scratch: Path) -> None:
     secret = scratch / f"{enrolment.school_id}.secret"
     secret.write_text(enrolment.secret + "\n")
     env = {**clean_env(), "CLASSROOM_DATA_DIR": str(folder)}
-    run([console_script("classroom-sync"), "enroll", "--hub", url, "--school-id", enrolment.school_id,
-         "--secret-file", str(secret)], env)
+    run([console_script("classroom-sync"), *hub.enroll_args(url, enrolment.school_id, secret)], env)
 
 
 def raw_json_bytes(school_id: str, platform: str) -> tuple[int, int]:
@@ -215,8 +214,9 @@ def main() -> None:
         with HubProcess(scratch / "hub") as hub, \
                 FaultLink(("127.0.0.1", hub.port), latency=args.latency, bandwidth=bandwidth,
                           seed=args.seed) as link:
+            hub.cli("keys", "generate")  # a school enrols with its fingerprint
             first = hub.add_school("Benchmark school")
-            enroll(school, link.url, first, scratch)
+            enroll(hub, school, link.url, first, scratch)
             agent = open_agent(school, retry_max=4)
             raw, ideal = raw_json_bytes(first.school_id, link.url)
             print(f"  raw JSON {mib(raw)}, gzip in full batches {mib(ideal)}", flush=True)
@@ -228,7 +228,7 @@ def main() -> None:
             print(f"  {clean['seconds']:.1f} s, {mib(clean['up'])} up, {clean['batches']} batches", flush=True)
 
             second = hub.add_school("Benchmark school, cut")
-            enroll(school, link.url, second, scratch)
+            enroll(hub, school, link.url, second, scratch)
             agent = open_agent(school, retry_max=4)
             print(f"cut run: {args.cuts} cuts, {args.down:.0f} s down each ...", flush=True)
             cut = cut_run(agent, link, args.cuts, args.down, clean["up"], rng)

@@ -13,6 +13,9 @@ what the hub acknowledges. A cut at any point loses nothing: the next sync start
 and the hub stores by UUID, so a batch sent twice changes nothing. Being offline is a normal state:
 it is recorded, and the daemon tries again later, waiting longer each time (with jitter).
 
+Nothing the hub says is acted on unless the hub signed that answer for that request (sync/trust.py:
+the national key pinned at enrolment, rotations, an allowed http:// hub, and what happened to them).
+
 The daemon also makes the school's nightly backup (`backup_job`, at [backup] time) into
 `<data-dir>/backups`, keeping the newest [backup] keep.
 """
@@ -52,7 +55,7 @@ from classroom_server.settings import Settings, SettingsError, hour_windows, loa
 from sync import __version__, protocol
 from sync import certificate
 from sync import content as content_sync
-from sync import roster
+from sync import roster, trust
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +155,9 @@ def read_secret(settings: Settings) -> str:
     try:
         secret = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
-        raise SyncFailure("not_enrolled", f"this school is not enrolled ({path} is missing): run "
-                                          f"`classroom-sync enroll --hub URL --school-id ID --secret-file F`") from None
+        raise SyncFailure("not_enrolled", f"this school is not enrolled ({path} is missing): run `classroom-sync "
+                                          f"enroll --hub URL --school-id ID --secret-file F --national-key "
+                                          f"FINGERPRINT`") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SyncFailure("not_enrolled", f"cannot read the school's secret {path}: {exc}; run the agent as the "
                                           f"user that owns the data folder, or enrol again") from None
@@ -223,6 +227,7 @@ class Agent:
         self.sizer: protocol.BatchSizer | None = None
         self.sent_high = 0  # the highest sequence this process has posted: later posts below it are re-sends
         self.content_wanted = threading.Event()  # a sync ran: the content job follows it
+        self.insecure_hub: str | None = None  # an http:// hub being enrolled with --insecure-http
 
     # --- HTTP ---------------------------------------------------------------------------------------
 
@@ -235,6 +240,11 @@ class Agent:
                  signed: tuple[str, str] | None = None, now: float | None = None) -> tuple[int, dict | None, str]:
         """(status, JSON object or None, a short description of the answer) or SyncFailure('link_down')."""
         url = hub_url.rstrip("/") + path
+        if urlsplit(url).scheme != "https" and self.insecure_hub != hub_url.rstrip("/") \
+                and not trust.http_allowed(hub_url):
+            raise SyncFailure("insecure", f"the hub address {hub_url} is not https://, and plain http:// was not "
+                                          f"allowed for it: enrol with the https:// address, or (in a lab only) "
+                                          f"with --insecure-http")
         headers = dict(headers or {})
         if signed is not None:
             school_id, secret = signed
@@ -268,6 +278,19 @@ class Agent:
             data = None
         if not isinstance(data, dict):
             data = None
+        if signed is not None and data is not None and 200 <= response.status_code < 300 and \
+                not protocol.answer_is_authentic(secret, method, signed_path, headers[protocol.HEADER_NONCE],
+                                                 response.status_code, raw,
+                                                 response.headers.get(protocol.HEADER_ANSWER_SIGNATURE)):
+            # Only the real hub knows the school's secret: an answer it did not sign for this very
+            # request (a forgery, or one recorded earlier and played back) changes nothing.
+            why = "carries no" if not response.headers.get(protocol.HEADER_ANSWER_SIGNATURE) else "has a wrong"
+            message = (f"the answer to {method} {path} from {hub_url} {why} {protocol.HEADER_ANSWER_SIGNATURE}: "
+                       f"it was not made by the hub this school is enrolled with for this request (someone on the "
+                       f"way answering in its place, an answer played back, or a classroom-hub older than this "
+                       f"agent). Nothing was changed")
+            trust.note("unauthenticated", message)
+            raise SyncFailure("unauthenticated", message)
         return response.status_code, data, what
 
     def ping(self, hub_url: str) -> tuple[dict, float]:
@@ -412,7 +435,7 @@ class Agent:
         state = state_row()
         if not (state.hub_url and state.school_id):
             raise SyncFailure("not_enrolled", "this school is not enrolled: run `classroom-sync enroll --hub URL "
-                                              "--school-id ID --secret-file F`")
+                                              "--school-id ID --secret-file F --national-key FINGERPRINT`")
         secret = read_secret(self.settings)
         hub, school = state.hub_url, state.school_id
         if self.sizer is None:
@@ -837,7 +860,8 @@ def status_lines(status: SyncStatus, settings: Settings | None = None) -> list[s
     if status.enrolled:
         lines.append(f"enrolled:         school {status.school_id} at {status.hub_url}")
     else:
-        lines.append("enrolled:         no (run `classroom-sync enroll --hub URL --school-id ID --secret-file F`)")
+        lines.append("enrolled:         no (run `classroom-sync enroll --hub URL --school-id ID --secret-file F "
+                     "--national-key FINGERPRINT`)")
     lines.append(f"last success:     {_ago(status.last_success_at)}")
     attempt = _ago(status.last_attempt_at)
     if status.last_attempt_at is not None:
@@ -853,10 +877,34 @@ def status_lines(status: SyncStatus, settings: Settings | None = None) -> list[s
         lines.append(f"sync now:         asked for on the admin page, {status.pending_requests} waiting for the agent")
     lines += content_sync.status_lines(status, settings)
     lines += certificate.status_lines(settings)
+    lines += trust_lines(status)
     if status.attempts:
         lines.append("recent attempts:")
         for row in status.attempts:
             lines.append("  " + _attempt_line(row))
+    return lines
+
+
+def trust_lines(status: SyncStatus, events: int = 5) -> list[str]:
+    """The national keys trusted for content, an http:// hub allowed, and the newest trust events."""
+    lines = []
+    if status.insecure_http:
+        lines.append("hub address:      WARNING plain http:// (--insecure-http): answers are authenticated but "
+                     "not private; use https:// outside a lab")
+    if status.national_keys:
+        lines.append(f"national keys:    {len(status.national_keys)} trusted for content packs from the hub:")
+        for key in status.national_keys:
+            lines.append(f"  {key.fingerprint}{'  (pinned)' if key.pinned else ''}")
+    elif status.enrolled:
+        lines.append("national keys:    NONE trusted: packs from the hub are refused; pin the national key with "
+                     "`classroom-sync keys pin FINGERPRINT`")
+    if status.trust_events:
+        lines.append("trust events:")
+        for event in status.trust_events[:events]:
+            when = f"{event.at:%Y-%m-%d %H:%M} UTC" if event.at else "?"
+            times = f" ({event.count} times)" if event.count > 1 else ""
+            flag = "WARNING " if event.warning else ""
+            lines.append(f"  {when}  {flag}{event.kind}{times}: {event.message}")
     return lines
 
 
@@ -894,14 +942,31 @@ def main(ctx: click.Context, data_dir: str | None, verbose: bool) -> None:
 @click.option("--school-id", required=True, help="The id the national platform gave this school.")
 @click.option("--secret-file", required=True, type=click.Path(dir_okay=False),
               help="A file holding the secret the national platform gave this school (it is copied).")
+@click.option("--national-key", "national_key", required=True, metavar="FINGERPRINT",
+              help="The national signing key's fingerprint, given out with the secret (`classroom-hub keys "
+                   "show` prints it): a hub that does not publish this key is refused.")
+@click.option("--insecure-http", is_flag=True,
+              help="Allow a plain http:// hub address (a lab without TLS): the admin page then warns.")
 @click.pass_obj
-def enroll(obj: Context, hub_url: str, school_id: str, secret_file: str) -> None:
-    """Enrol this school with the national hub: checks the hub answers and accepts the id and secret,
-    then saves them (the secret to <data-dir>/keys/hub-secret, mode 0600)."""
+def enroll(obj: Context, hub_url: str, school_id: str, secret_file: str, national_key: str,
+           insecure_http: bool) -> None:
+    """Enrol this school with the national hub: checks the hub answers, accepts the id and secret and
+    publishes the national key with the given fingerprint, then saves them (the secret to
+    <data-dir>/keys/hub-secret, mode 0600; the key as the one this school trusts for content)."""
     hub_url = hub_url.strip().rstrip("/")
     parts = urlsplit(hub_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise click.UsageError("--hub must be an http:// or https:// address, e.g. https://hub.example.kz")
+        raise click.UsageError("--hub must be an https:// address, e.g. https://hub.example.kz")
+    if parts.scheme == "http" and not insecure_http:
+        raise click.UsageError(f"--hub {hub_url} is plain http://: whoever is on the way could read the school's "
+                               f"traffic. Use the hub's https:// address; in a lab without TLS only, add "
+                               f"--insecure-http")
+    if parts.scheme == "https" and insecure_http:
+        insecure_http = False  # nothing to allow
+    from content_packs.signing import fingerprint, normalize_fingerprint
+    if normalize_fingerprint(national_key) is None:
+        raise click.UsageError(f"--national-key {national_key!r} is not a key fingerprint: 64 hex digits (spaces "
+                               f"allowed) as the national platform gives it out (`classroom-hub keys show`)")
     school_id = school_id.strip()
     try:
         secret = Path(secret_file).read_text(encoding="ascii").strip()
@@ -912,11 +977,14 @@ def enroll(obj: Context, hub_url: str, school_id: str, secret_file: str) -> None
                                    f"printed it)")
     settings = open_school(obj.data_dir)
     agent = Agent(settings)
+    if insecure_http:
+        agent.insecure_hub = hub_url
     try:
         info, skew = agent.ping(hub_url)
         click.echo(f"hub {hub_url} answers ({info.get('hub') or 'no name'}; clocks differ by {abs(skew):.1f} s)")
         held = agent.cursor(hub_url, school_id, secret)
-    except SyncFailure as exc:
+        pinned, keys = trust.pin(agent, hub_url, school_id, secret, national_key)
+    except (SyncFailure, trust.TrustFailure) as exc:
         raise click.ClickException(f"not enrolled: {exc}") from None
     last_seq = LearningRecord.select(LearningRecord.seq).order_by(LearningRecord.seq.desc()).scalar() or 0
     if held > last_seq:
@@ -930,16 +998,14 @@ def enroll(obj: Context, hub_url: str, school_id: str, secret_file: str) -> None
         SyncState.update(hub_url=hub_url, school_id=school_id, acked_seq=held, last_error=None,
                          last_error_code=None, agent_version=__version__, updated_at=utcnow()) \
             .where(SyncState.id == 1).execute()
+    trust.save_pinned(pinned, keys, hub_url, insecure_http)
     if changed:
         click.echo(f"replaced the previous enrolment (school {state.school_id} at {state.hub_url})")
-    try:
-        keys = content_sync.fetch_keys(agent, hub_url, school_id, secret)
-    except (SyncFailure, content_sync.ContentFailure) as exc:
-        click.echo(f"warning: the national signing keys could not be fetched ({exc}); the agent asks again at "
-                   f"each sync, and packs from the hub wait until it has them", err=True)
-    else:
-        content_sync.save_national_keys(keys)
-        click.echo(f"trusting {len(keys)} national signing key(s) for content packs from the hub")
+    click.echo(f"trusting {len(keys.trusted)} national signing key(s) for content packs from the hub: "
+               f"{fingerprint(pinned)} (pinned){' and the older ones it vouches for' if len(keys.trusted) > 1 else ''}")
+    if insecure_http:
+        click.echo(f"warning: {hub_url} is plain http:// (--insecure-http): answers are authenticated, not "
+                   f"private; the admin page shows a warning", err=True)
     click.echo(f"enrolled school {school_id} with {hub_url}; secret saved in {path}")
     click.echo(f"the hub holds records up to {held}; {last_seq - held} record(s) will be sent")
     click.echo("start the agent: `classroom-sync run`, best as a service (docs/sync.md has a systemd unit)")
@@ -1049,6 +1115,44 @@ def rewind(obj: Context, yes: bool) -> None:
 
 
 main.add_command(certificate.https_command)
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """The national keys this school trusts for content packs from the hub."""
+
+
+@keys_group.command("show")
+@click.pass_obj
+def keys_show(obj: Context) -> None:
+    """Print the national keys this school trusts (the pinned one marked) and what happened to them."""
+    open_school(obj.data_dir)
+    current = sync_status(attempts=0)
+    click.echo("\n".join(trust_lines(current, events=30)))
+
+
+@keys_group.command("pin")
+@click.argument("fingerprint")
+@click.pass_obj
+def keys_pin(obj: Context, fingerprint: str) -> None:
+    """Trust the national key the hub publishes under FINGERPRINT (given out by the national platform, out
+    of band) instead of the keys trusted so far: for a school enrolled before keys were pinned, or after
+    the platform replaced a leaked key."""
+    settings = open_school(obj.data_dir)
+    agent = Agent(settings)
+    state = state_row()
+    if not (state.hub_url and state.school_id):
+        raise click.ClickException("this school is not enrolled: run `classroom-sync enroll` (it pins the key too)")
+    from content_packs.signing import fingerprint as printed
+    try:
+        agent.ping(state.hub_url)
+        pinned, keys = trust.pin(agent, state.hub_url, state.school_id, read_secret(settings), fingerprint)
+    except (SyncFailure, trust.TrustFailure) as exc:
+        raise click.ClickException(f"nothing pinned: {exc}") from None
+    insecure = trust.http_allowed(state.hub_url) and state.hub_url.lower().startswith("http://")
+    trust.save_pinned(pinned, keys, state.hub_url, insecure)
+    click.echo(f"pinned the national key {printed(pinned)}; trusting {len(keys.trusted)} key(s) for content packs")
+
 
 if __name__ == "__main__":
     main()

@@ -2,8 +2,10 @@
 
 One content step (after the records step of a sync, or `classroom-sync content`):
 
-1. fetch the national keys (`GET /api/v1/keys`) and the school's catalog (`GET /api/v1/catalog`),
-   and keep the catalog in the database so the admin page can show the updates waiting;
+1. fetch the national keys (`GET /api/v1/keys`: followed only through rotation statements signed by a
+   key the school trusts, sync/trust.py) and the school's catalog (`GET /api/v1/catalog`), both
+   authenticated answers, and keep the catalog in the database so the admin page can show the updates
+   waiting;
 2. plan (sync.protocol.plan): packs that are new or newer than what is installed;
 3. per pack, fetch its pack.json and pack.sig first (small) and check the signature against the
    trusted keys ([content] trusted_keys and the national keys) before a single file comes down;
@@ -51,14 +53,13 @@ from classroom_server.db import database
 from classroom_server.models import ContentDownload, ContentPack, SchoolSetting, utcnow
 from content_packs.manifest import InvalidPack, Manifest, parse_manifest
 from content_packs.signing import SignatureError, verify
-from sync import __version__, protocol
+from sync import __version__, protocol, trust
 
 if TYPE_CHECKING:
     from sync.agent import Agent
 
 log = logging.getLogger(__name__)
 
-KEYS_PATH = "/api/v1/keys"
 CATALOG_PATH = "/api/v1/catalog"
 STATE_PATH = "/api/v1/state"
 DOWNLOADS = "downloads"
@@ -101,33 +102,8 @@ def school_now(settings) -> datetime.datetime:
 
 
 def trusted_keys(settings) -> tuple[str, ...]:
-    """[content] trusted_keys and the national keys stored at enrolment (and refreshed each step)."""
+    """[content] trusted_keys and the national keys pinned at enrolment (and followed through rotations)."""
     return tuple(dict.fromkeys(tuple(settings.content_trusted_keys) + national_keys()))
-
-
-def save_national_keys(keys: list[str]) -> None:
-    value = json.dumps(sorted(set(keys)))
-    with database.atomic():
-        SchoolSetting.insert(key=KEYS_SETTING, value=value).on_conflict(
-            conflict_target=[SchoolSetting.key], update={SchoolSetting.value: value}).execute()
-
-
-def _valid_key(key) -> bool:
-    import base64
-    try:
-        return isinstance(key, str) and len(base64.b64decode(key, validate=True)) == 32
-    except ValueError:
-        return False
-
-
-def fetch_keys(agent: "Agent", hub: str, school: str, secret: str) -> list[str]:
-    """The national signing keys the hub publishes (signed request)."""
-    status, data, what = agent._request("GET", hub, KEYS_PATH, signed=(school, secret))
-    agent._check_signed(status, data, what, hub)
-    keys = (data or {}).get("keys")
-    if status != 200 or not isinstance(keys, list) or not all(_valid_key(k) for k in keys):
-        raise ContentFailure("hub_error", f"{hub}{KEYS_PATH} answered {what} without a list of Ed25519 keys")
-    return keys
 
 
 def fetch_catalog(agent: "Agent", hub: str, school: str, secret: str) -> tuple[protocol.Catalog, dict]:
@@ -246,11 +222,13 @@ class Downloader:
     def _run(self, outcome: ContentOutcome) -> None:
         hub, school, secret = self._hub()
         try:
-            save_national_keys(self._signed(fetch_keys, hub, school, secret))
+            self._signed(trust.refresh, hub, school, secret, self.say)
+        except trust.TrustFailure as exc:
+            log.warning("keeping the national keys trusted before: %s", exc)
         except ContentFailure as exc:
-            if exc.code == "link_down":
+            if exc.code in ("link_down", "unauthenticated", "insecure"):
                 raise
-            log.warning("keeping the national keys stored before: %s", exc)
+            log.warning("keeping the national keys trusted before: %s", exc)
         catalog, raw = self._signed(fetch_catalog, hub, school, secret)
         self._keep_catalog(raw)
         installed = [protocol.Installed(p.pack_id, p.version, p.manifest_sha256) for p in ContentPack.select()]
@@ -334,6 +312,7 @@ class Downloader:
                 and utcnow() - row.updated_at < FAILED_RETRY):
             outcome.failed.append(name)
             return
+        manifest = None
         try:
             manifest, raw, signature = self._manifest(catalog, pack, row, outcome)
             files = protocol.missing_blobs((protocol.Blob(f.sha256, f.size) for f in manifest.files), self.held)
@@ -373,8 +352,11 @@ class Downloader:
             if exc.code in ("link_down", "hub_error", "not_enrolled"):
                 self._update(row, error=str(exc), speed=0.0)
                 raise
+            refused = exc.code in ("signature", "bad_blob", "install")
+            if refused:
+                self._discard(pack, manifest)
             self._update(row, state="failed", error=str(exc), speed=0.0,
-                         failures=MAX_BLOB_FAILURES if exc.code in ("signature", "bad_blob", "install") else 0)
+                         failures=MAX_BLOB_FAILURES if refused else 0)
             outcome.failed.append(name)
             self.say(f"content: {name} refused ({exc.code}): {exc}")
             return
@@ -409,6 +391,15 @@ class Downloader:
             raise ContentFailure("signature", f"the catalog says {pack.id} {pack.version} but its pack.json is "
                                               f"{manifest.id} {manifest.version}")
         return manifest, raw, signature
+
+    def _discard(self, pack: protocol.CatalogPack, manifest: Manifest | None) -> None:
+        """A refused pack leaves nothing in downloads/: its pack.json, pack.sig and every file of it there,
+        whole or partial (a verified file shared with another pack comes down again for that one)."""
+        blobs = [pack.manifest.sha256, pack.signature.sha256] + [f.sha256 for f in (manifest.files if manifest else ())]
+        for sha in dict.fromkeys(blobs):
+            self.done(sha).unlink(missing_ok=True)
+            self.part(sha).unlink(missing_ok=True)
+        shutil.rmtree(self.folder / f"pack-{pack.id}-{pack.version}", ignore_errors=True)
 
     def _read_held(self, blob: protocol.Blob) -> bytes:
         path = self.done(blob.sha256)

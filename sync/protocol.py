@@ -42,6 +42,8 @@ HEADER_TIMESTAMP = "X-Classroom-Timestamp"
 HEADER_NONCE = "X-Classroom-Nonce"
 HEADER_SIGNATURE = "X-Classroom-Signature"
 SIGNED_HEADERS = (HEADER_SCHOOL, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)
+#: the hub's HMAC over its answer to a signed request (sign_answer)
+HEADER_ANSWER_SIGNATURE = "X-Classroom-Answer-Signature"
 #: the agent's User-Agent is `classroom-sync/<version>`
 USER_AGENT_PREFIX = "classroom-sync/"
 
@@ -101,6 +103,25 @@ def sign_request(school_id: str, secret: str, method: str, path: str, body: byte
         HEADER_NONCE: nonce,
         HEADER_SIGNATURE: _signature(secret, method, path, timestamp, nonce, body),
     }
+
+
+def sign_answer(secret: str, method: str, path: str, nonce: str, status: int, body: bytes) -> str:
+    """The hub's answer signature: HMAC-SHA256 under the school's secret over
+
+        ANSWER \\n METHOD \\n PATH[?QUERY] \\n the request's NONCE \\n STATUS \\n sha256-hex(body)
+
+    The request's nonce ties the answer to the one request it answers: an answer recorded earlier
+    cannot be played back to a later request, nor an answer moved to another path."""
+    message = "\n".join(["ANSWER", method.upper(), path, nonce, str(int(status)), hashlib.sha256(body).hexdigest()])
+    return hmac.new(secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def answer_is_authentic(secret: str, method: str, path: str, nonce: str, status: int, body: bytes,
+                        given: str | None) -> bool:
+    """Whether `given` (the X-Classroom-Answer-Signature header) signs this answer to this request."""
+    if not given:
+        return False
+    return hmac.compare_digest(sign_answer(secret, method, path, nonce, status, body), given.strip().lower())
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

@@ -24,6 +24,36 @@ def console_script(name: str) -> str:
     return str(beside) if beside.exists() else name
 
 
+def serve(command: list[str], env: dict, log: list[str]) -> tuple[subprocess.Popen, str]:
+    """Start a server that prints `Serving on URL` first; (the process, its URL). Its output is read into
+    `log` (the last 200 lines) from then on, or a full pipe would block it."""
+    proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("Serving on "):
+        end(proc)
+        raise RuntimeError(f"{' '.join(command)} did not start: {line}{proc.stderr.read()}")
+
+    def drain(stream) -> None:
+        for text in stream:
+            log.append(text)
+            del log[:-200]
+    for stream in (proc.stdout, proc.stderr):
+        threading.Thread(target=drain, args=(stream,), daemon=True).start()
+    return proc, line.split()[2].rstrip("/")
+
+
+def end(proc: subprocess.Popen | None) -> None:
+    """Stop a process `serve` started: TERM, then KILL if it lingers."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 @dataclass(frozen=True)
 class Enrolment:
     school_id: str
@@ -65,33 +95,12 @@ class HubProcess:
 
     def start(self) -> "HubProcess":
         self.cli("init")
-        self.proc = subprocess.Popen([console_script("classroom-hub"), "serve", "--port", "0"], env=self.env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
-        line = self.proc.stdout.readline()
-        if not line.startswith("Serving on "):
-            self.stop()
-            raise RuntimeError(f"the hub did not start: {line}{self.proc.stderr.read()}")
-        self.url = line.split()[2].rstrip("/")
+        self.proc, self.url = serve([console_script("classroom-hub"), "serve", "--port", "0"], self.env, self.log)
         self.port = int(self.url.rsplit(":", 1)[1])
-        # Keep reading its logs, or a full pipe would block it.
-        for stream in (self.proc.stdout, self.proc.stderr):
-            threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
         return self
 
-    def _drain(self, stream) -> None:
-        for line in stream:
-            self.log.append(line)
-            del self.log[:-200]
-
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        end(self.proc)
         self.proc = None
         if self.schema:
             import psycopg2
@@ -111,6 +120,16 @@ class HubProcess:
     def add_school(self, name: str = "School") -> Enrolment:
         answer = json.loads(self.cli("school", "add", name, "--json"))
         return Enrolment(answer["school_id"], answer["secret"])
+
+    def fingerprint(self) -> str:
+        """The current national key's fingerprint, as the ministry hands it out with a school's secret."""
+        return self.cli("keys", "show", "--fingerprint").strip()
+
+    def enroll_args(self, url: str, school_id: str, secret_file) -> list[str]:
+        """`classroom-sync enroll` arguments for a school of this hub reached at `url` (plain http:// on
+        loopback, hence --insecure-http), with the key's fingerprint given out of band."""
+        return ["enroll", "--hub", url, "--school-id", school_id, "--secret-file", str(secret_file),
+                "--national-key", self.fingerprint(), "--insecure-http"]
 
     def revoke(self, school_id: str) -> None:
         self.cli("school", "revoke", school_id)

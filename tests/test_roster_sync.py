@@ -203,7 +203,7 @@ def test_a_cut_page_is_applied_whole_or_not_at_all(app, settings, school, hub, l
         finally:
             link.disarm()
         cursor = RosterState.get_by_id(1).cursor
-        assert cursor % 10 == 0  # only whole pages
+        assert cursor % 10 == 0 or cursor == 45  # only whole pages (the last one has 5)
         assert User.select().where(User.national_id.is_null(False)).count() == cursor
     assert failures >= 2
     assert RosterState.get_by_id(1).cursor == 45

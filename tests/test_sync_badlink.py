@@ -34,6 +34,7 @@ CUTS = int(os.environ.get("CLASSROOM_TEST_CUTS", str(CUTS)))
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     with HubProcess(tmp_path_factory.mktemp("hub")) as running:
+        running.cli("keys", "generate")  # a school enrols with its fingerprint
         yield running
 
 

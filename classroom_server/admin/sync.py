@@ -5,7 +5,9 @@ reads them, and asks the agent for a sync by inserting a `sync_request` row, whi
 """
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
@@ -16,7 +18,7 @@ from ..settings import hour_windows
 
 #: what `last_error_code` means; docs/sync.md explains each one and what to do
 ERROR_CODES = ("not_enrolled", "link_down", "hub_error", "wrong_ack", "clock", "auth", "revoked", "conflict",
-               "hub_lost_records", "bad_record", "disk")
+               "hub_lost_records", "bad_record", "disk", "unauthenticated", "insecure")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,12 @@ class Update:
 #: school_setting keys the sync agent writes: the national signing keys and the last catalog
 KEYS_SETTING = "sync.national_keys"
 CATALOG_SETTING = "sync.catalog"
+#: how the agent trusts the hub (sync/trust.py): the pinned key's fingerprint, an allowed http:// hub
+TRUST_SETTING = "sync.trust"
+#: what happened to that trust: keys pinned, followed, dropped or refused; hub answers refused
+TRUST_EVENTS_SETTING = "sync.trust_events"
+#: trust event kinds that need a person (the admin page shows them as a warning)
+TRUST_WARNINGS = ("dropped", "unvouched", "bad_rotation", "unauthenticated", "insecure", "no_key")
 STALE_DOWNLOAD = datetime.timedelta(minutes=2)  # a "downloading" row not written for this long is stopped
 
 
@@ -81,6 +89,72 @@ def national_keys() -> tuple[str, ...]:
     except ValueError:
         return ()
     return tuple(k for k in keys if isinstance(k, str)) if isinstance(keys, list) else ()
+
+
+@dataclass(frozen=True)
+class NationalKey:
+    key: str  # base64 Ed25519 public key
+    fingerprint: str  # what the ministry hands out (content_packs.signing.fingerprint)
+    pinned: bool  # the one given at enrolment (or `classroom-sync keys pin`)
+
+
+@dataclass(frozen=True)
+class TrustEvent:
+    at: datetime.datetime | None
+    kind: str  # pinned, rotated, dropped, unvouched, bad_rotation, unauthenticated, insecure, legacy, no_key
+    message: str  # English, for the IT person
+    fingerprint: str | None
+    count: int  # the same event this many times in a row (refused answers repeat at every sync)
+
+    @property
+    def warning(self) -> bool:
+        return self.kind in TRUST_WARNINGS
+
+
+def key_fingerprint(key: str) -> str:
+    """content_packs.signing.fingerprint, for pages that must not import the signing library."""
+    try:
+        digest = hashlib.sha256(base64.b64decode(key, validate=True)).hexdigest()
+    except ValueError:
+        return "?"
+    return " ".join(digest[i:i + 4] for i in range(0, 64, 4))
+
+
+def _setting_json(key: str, default):
+    row = SchoolSetting.get_or_none(SchoolSetting.key == key)
+    try:
+        value = json.loads(row.value) if row is not None else default
+    except ValueError:
+        return default
+    return value if isinstance(value, type(default)) else default
+
+
+def trust_config() -> dict:
+    """The agent's trust settings: {"pinned": fingerprint, "insecure_http": hub URL, ...}; {} before the
+    agent wrote any (a school enrolled by an older agent)."""
+    return _setting_json(TRUST_SETTING, {})
+
+
+def trusted_national_keys() -> list[NationalKey]:
+    pinned = (trust_config().get("pinned") or "").replace(" ", "")
+    return [NationalKey(k, key_fingerprint(k), key_fingerprint(k).replace(" ", "") == pinned)
+            for k in national_keys()]
+
+
+def trust_events(limit: int = 10) -> list[TrustEvent]:
+    """The newest first."""
+    out = []
+    for event in reversed(_setting_json(TRUST_EVENTS_SETTING, [])[-limit:]):
+        if not isinstance(event, dict):
+            continue
+        try:
+            at = datetime.datetime.fromisoformat(str(event.get("at", "")).rstrip("Z"))
+        except ValueError:
+            at = None
+        out.append(TrustEvent(at, str(event.get("kind", "")), str(event.get("message", "")),
+                              event.get("fingerprint") if isinstance(event.get("fingerprint"), str) else None,
+                              event.get("count") if isinstance(event.get("count"), int) else 1))
+    return out
 
 
 def downloads(finished: int = 5) -> list[Download]:
@@ -170,6 +244,9 @@ class SyncStatus:
     downloads: list[Download] = field(default_factory=list)  # content packs coming from the hub
     updates: list[Update] = field(default_factory=list)  # in the last catalog, not installed (or newer)
     catalog_fetched_at: datetime.datetime | None = None
+    national_keys: list[NationalKey] = field(default_factory=list)  # trusted for content from the hub
+    trust_events: list[TrustEvent] = field(default_factory=list)  # newest first
+    insecure_http: bool = False  # the hub is reached over plain http:// (`enroll --insecure-http`)
 
     def as_dict(self) -> dict:
         """Plain JSON values (times as ISO 8601 UTC)."""
@@ -207,7 +284,9 @@ def sync_status(attempts: int = 10) -> SyncStatus:
         bytes_sent=state.bytes_sent or 0, records_sent=state.records_sent or 0, batch_size=state.batch_size or 0,
         agent_version=state.agent_version,
         pending_requests=SyncRequest.select().where(SyncRequest.done_at.is_null()).count(),
-        attempts=recent, downloads=downloads(), updates=updates, catalog_fetched_at=fetched)
+        attempts=recent, downloads=downloads(), updates=updates, catalog_fetched_at=fetched,
+        national_keys=trusted_national_keys(), trust_events=trust_events(),
+        insecure_http=bool(state.hub_url and state.hub_url.lower().startswith("http://")))
 
 
 def request_sync(requested_by: str | None) -> SyncRequest:

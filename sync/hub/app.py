@@ -13,6 +13,7 @@ from sync import __version__, protocol
 
 from . import certificate_views, content_views, dashboard_views, migrations, roster_views, services, views
 from .db import database, open_database
+from .signed import sign_answer
 from .settings import HubSettings
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ def create_app(settings: HubSettings) -> Flask:
     app.register_blueprint(roster_views.bp)
     app.register_blueprint(certificate_views.bp)
     app.add_url_rule("/healthz", "healthz", healthz)
+    app.after_request(sign_answer)
     app.teardown_request(_close_database)
     app.register_error_handler(services.HubError, _hub_error)
     app.register_error_handler(HTTPException, _http_error)

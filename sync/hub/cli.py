@@ -197,9 +197,10 @@ def school_add(obj: Context, name: str, region: str | None, secret_file: str | N
         click.echo(f"secret written to {secret_file}")
     else:
         click.echo(f"secret: {secret}")
-    click.echo("The secret is shown this once. Give it to the school over a trusted channel; on the school "
-               f"server run: classroom-sync enroll --hub URL --school-id {enrolled.id} --secret-file FILE",
-               err=True)
+    click.echo("The secret is shown this once. Give it to the school over a trusted channel, with the national "
+               "key's fingerprint (`classroom-hub keys show --fingerprint`); on the school server run: "
+               f"classroom-sync enroll --hub URL --school-id {enrolled.id} --secret-file FILE --national-key "
+               f"FINGERPRINT", err=True)
 
 
 @school.command("list")
@@ -457,18 +458,27 @@ def keys() -> None:
 @click.pass_obj
 def keys_generate(obj: Context, force: bool, forget_old: bool) -> None:
     """Make the national Ed25519 signing key (kept in the data folder, mode 0600); print its public key."""
+    from content_packs import signing
+
     from . import content
     settings = obj.settings()
     _check_writable(settings.data_dir)
     try:
         public, old = content.generate_key(settings.data_dir, force=force, keep_old=not forget_old)
     except content.ContentError as exc:
-        raise click.ClickException(f"{exc}. Replacing it means schools accept packs signed with the new key "
-                                   f"only once their agent has it (from GET /api/v1/keys, fetched when the "
-                                   f"school enrols) or it is in their [content] trusted_keys") from None
+        raise click.ClickException(f"{exc}. To replace the key so that schools follow, use `classroom-hub keys "
+                                   f"rotate` (the old key signs the hand-over); --force makes a key schools "
+                                   f"trust only once enrolled again with its fingerprint") from None
     click.echo(public)
     click.echo(f"signing key written to {content.key_path(settings.data_dir)} (mode 0600): keep it secret and "
-               f"back it up; schools trust the public key above", err=True)
+               f"back it up. Its fingerprint, to hand out with each school's secret (`classroom-sync enroll "
+               f"--national-key`): {signing.fingerprint(public)}", err=True)
+    if old:
+        click.echo(f"schools enrolled before do NOT trust the new key: nothing signed the hand-over (that is what "
+                   f"`classroom-hub keys rotate` does). Each school must pin it: `classroom-sync keys pin "
+                   f"'{signing.fingerprint(public)}'`", err=True)
+        if not forget_old:
+            content.vouch_for_replaced(settings.data_dir)  # schools pinned to the new key keep the old packs
     if old:
         if forget_old:
             click.echo(f"replaced key {old} is no longer published: schools that fetch the keys again will "
@@ -479,9 +489,14 @@ def keys_generate(obj: Context, force: bool, forget_old: bool) -> None:
 
 
 @keys.command("show")
+@click.option("--fingerprint", "only_fingerprint", is_flag=True,
+              help="Print only the current key's fingerprint (what schools enrol with).")
 @click.pass_obj
-def keys_show(obj: Context) -> None:
-    """Print the public keys schools are told to trust (the current signing key first)."""
+def keys_show(obj: Context, only_fingerprint: bool) -> None:
+    """Print the public keys schools are told to trust (the current signing key first), each with the
+    fingerprint a school enrols with (`classroom-sync enroll --national-key`)."""
+    from content_packs import signing
+
     from . import content
     settings = obj.settings()
     try:
@@ -492,11 +507,61 @@ def keys_show(obj: Context) -> None:
     if current is None and not retired:
         raise click.ClickException("the hub has no national signing key yet: make one with "
                                    "`classroom-hub keys generate`")
+    if only_fingerprint:
+        if current is None:
+            raise click.ClickException("the hub has no current signing key: make one with `classroom-hub keys "
+                                       "generate`")
+        click.echo(signing.fingerprint(current))
+        return
     if current:
         click.echo(f"{current}  current (signs new packs)")
+        click.echo(f"  fingerprint {signing.fingerprint(current)}")
     for key in retired:
         if key != current:
             click.echo(f"{key}  replaced (still trusted for packs it signed)")
+            click.echo(f"  fingerprint {signing.fingerprint(key)}")
+
+
+@keys.command("rotate")
+@click.pass_obj
+def keys_rotate(obj: Context) -> None:
+    """Replace the national signing key so that schools follow: the old key signs a rotation statement
+    for the new one (published with the keys), and stays published for the packs it signed."""
+    from content_packs import signing
+
+    from . import content
+    settings = obj.settings()
+    _check_writable(settings.data_dir)
+    try:
+        public, old = content.rotate_key(settings.data_dir)
+    except content.ContentError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(public)
+    click.echo(f"new signing key written to {content.key_path(settings.data_dir)} (mode 0600); fingerprint "
+               f"{signing.fingerprint(public)}. The replaced key {signing.fingerprint(old)} signed the "
+               f"hand-over: schools trust the new key at their next content sync; hand out the new "
+               f"fingerprint to schools enrolled from now on", err=True)
+
+
+@keys.command("vouch")
+@click.pass_obj
+def keys_vouch(obj: Context) -> None:
+    """Have the current key vouch for the replaced keys it is not linked to yet (replaced with `keys generate
+    --force`, or before `keys rotate` existed): schools enrolled with the current key's fingerprint then
+    still install the packs those signed. Schools trusting only an old key gain nothing from it."""
+    from content_packs import signing
+
+    from . import content
+    settings = obj.settings()
+    _check_writable(settings.data_dir)
+    try:
+        vouched = content.vouch_for_replaced(settings.data_dir)
+    except content.ContentError as exc:
+        raise click.ClickException(str(exc)) from None
+    for key in vouched:
+        click.echo(f"vouched for {key}  (fingerprint {signing.fingerprint(key)})")
+    if not vouched:
+        click.echo("every replaced key is linked to the current one already; nothing to do")
 
 
 @main.group()

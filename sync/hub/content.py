@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import logging
 import os
 import re
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 KEYS_FOLDER = "keys"
 SIGNING_KEY_NAME = "national-signing.pem"
 RETIRED_KEYS_NAME = "national-retired-keys.txt"  # public keys of replaced signing keys, still trusted
+ROTATIONS_NAME = "national-rotations.json"  # the rotation statements schools need to follow a new key
 BLOBS_FOLDER = "blobs"
 INCOMING_FOLDER = "blobs.incoming"  # beside blobs/, so a copy of blobs/ never holds half-written files
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -107,6 +109,70 @@ def generate_key(data_dir: Path, force: bool = False, keep_old: bool = True) -> 
         retired = [key for key in retired if key != old]
     _write_private(_retired_path(data_dir), "".join(key + "\n" for key in retired).encode("ascii"))
     return public, old
+
+
+def rotate_key(data_dir: Path) -> tuple[str, str]:
+    """Replace the national signing key with a new one that schools follow on their own: a rotation
+    statement signed by the old key and the new one is published with the keys (GET /api/v1/keys), and
+    the old key stays published so packs it signed keep installing. Returns (new, old) public keys."""
+    old_key = load_key(data_dir)
+    pem, public = signing.generate_key()
+    new_key = signing.load_private_key_bytes(pem)
+    made_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    statement = signing.rotation_statement(old_key, new_key, made_at)
+    old = statement["previous"]
+    statements = rotations(data_dir) + [statement]
+    # The statement first: a crash before the key is replaced leaves a statement about a key nobody
+    # uses yet, which schools ignore (it is not published), never a new key without its statement.
+    _write_private(_rotations_path(data_dir), (json.dumps(statements, indent=1) + "\n").encode("ascii"))
+    _write_private(key_path(data_dir), pem)
+    retired = [key for key in retired_keys(data_dir) if key != public]
+    if old not in retired:
+        retired.append(old)
+    _write_private(_retired_path(data_dir), "".join(key + "\n" for key in retired).encode("ascii"))
+    return public, old
+
+
+def vouch_for_replaced(data_dir: Path) -> list[str]:
+    """Have the current key vouch for every replaced key no statement links to it yet (keys replaced by
+    `keys generate --force`, or before rotation statements existed), so that schools pinned to the current
+    key still install the packs those signed. Returns the keys vouched for."""
+    current_key = load_key(data_dir)
+    current = signing.public_key_of(current_key)
+    statements = rotations(data_dir)
+    linked = {current}
+    grew = True
+    while grew:  # the keys the current one already reaches, as a school pinned to it would
+        grew = False
+        for statement in statements:
+            try:
+                previous, key, _both = signing.verify_rotation(statement)
+            except signing.RotationError:
+                continue
+            if key in linked and previous not in linked:
+                linked.add(previous)
+                grew = True
+    made_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    new = [key for key in retired_keys(data_dir) if key not in linked]
+    if new:
+        statements += [signing.vouch_statement(current_key, key, made_at) for key in new]
+        _write_private(_rotations_path(data_dir), (json.dumps(statements, indent=1) + "\n").encode("ascii"))
+    return new
+
+
+def _rotations_path(data_dir: Path) -> Path:
+    return Path(data_dir) / KEYS_FOLDER / ROTATIONS_NAME
+
+
+def rotations(data_dir: Path) -> list[dict]:
+    """The rotation statements made by `rotate_key`, oldest first."""
+    try:
+        statements = json.loads(_rotations_path(data_dir).read_text(encoding="ascii"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise ContentError(f"cannot read {_rotations_path(data_dir)}: {exc}") from None
+    return [s for s in statements if isinstance(s, dict)] if isinstance(statements, list) else []
 
 
 def load_key(data_dir: Path):

@@ -42,9 +42,10 @@ def _no_store(payload: dict) -> Response:
 
 @bp.get("/api/v1/keys")
 def keys():
-    """The national signing keys schools should trust (the current one first)."""
+    """The national signing keys (the current one first) and the rotation statements that link them: a
+    school trusts a key only when its pinned key, or one linked to it, signed the hand-over."""
     _signed_school(request.get_data(cache=False))
-    return _no_store({"keys": content.public_keys(_data_dir())})
+    return _no_store({"keys": content.public_keys(_data_dir()), "rotations": content.rotations(_data_dir())})
 
 
 def blob_base_url() -> str:
