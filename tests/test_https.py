@@ -136,6 +136,7 @@ def hub(ca, tmp_path_factory):
     process = HubProcess(tmp_path_factory.mktemp("hub"))
     process.env.update(ca.hub_env())
     with process:
+        process.cli("keys", "generate")  # a school enrols with its fingerprint
         yield process
 
 
@@ -148,7 +149,7 @@ def new_school(folder: Path, url: str, hub: HubProcess, tmp_path: Path, ca: Pebb
     reopen_database(settings.effective_database_url)
     migrations.migrate(database.obj)
     enrolment = hub.add_school("Test school")
-    enroll(folder, url, enrolment, tmp_path)
+    enroll(hub, folder, url, enrolment, tmp_path)
     return open_agent(folder), enrolment.school_id
 
 
@@ -275,6 +276,7 @@ def test_a_new_box_key_gets_a_new_certificate_and_a_hub_without_acme_offers_none
     assert installed_leaf(folder).public_key() != first.public_key()
 
     with HubProcess(tmp_path / "plain-hub") as plain:
+        plain.cli("keys", "generate")
         other = tmp_path / "other"
         agent, _ = new_school(other, plain.url, plain, tmp_path)
         lines: list[str] = []
@@ -528,6 +530,7 @@ def test_a_wildcard_certificate_also_covers_names_that_encode_the_lan_address(ca
     hub = HubProcess(tmp_path / "wildcard-hub")
     hub.env.update(ca.hub_env(wildcard=True))
     with hub:
+        hub.cli("keys", "generate")
         folder = tmp_path / "school"
         (folder / "dns").mkdir(parents=True)
         agent, school_id = new_school(folder, hub.url, hub, tmp_path, ca)
