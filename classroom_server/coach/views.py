@@ -49,7 +49,7 @@ def create_class():
                                                     "teacher": g.user.display_name},
                         actor=g.user, ip=request.remote_addr)
     except (services.AssignmentError, AccountError) as exc:
-        return _home(400, create_error=error_text(exc))
+        return _home(400, error=error_text(exc))
     flash(_("Class created: %(name)s. Add its students below.", name=room.name))
     return redirect(url_for("coach.classroom", class_id=room.id), 303)
 
