@@ -299,5 +299,19 @@ def test_a_teachers_day(new_page, app, school, practice_pack):
     widths = teacher.evaluate("({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})")
     assert widths["scroll"] <= widths["inner"], widths
     reports.append(axe_report(teacher, "closed quiz page"))
+
+    # The same pages on a teacher's phone: nothing scrolls sideways (wide tables scroll in themselves).
+    phone = new_page(viewport=PHONE)
+    sign_in(phone, "teacher")
+    for path in (quiz_url, "/coach/", f"/coach/class/{school.pin_class.id}/assign",
+                 f"/coach/class/{school.pin_class.id}/mastery",
+                 f"/coach/class/{school.pin_class.id}/student/{school.student.id}/report"):
+        phone.goto(path)
+        phone.wait_for_load_state("load")
+        widths = phone.evaluate("({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})")
+        wide = phone.evaluate("""() => [...document.querySelectorAll('body *')]
+            .filter(el => el.getBoundingClientRect().right > window.innerWidth + 0.5 && !el.closest('table'))
+            .slice(0, 3).map(el => el.outerHTML.slice(0, 120))""")
+        assert widths["scroll"] <= widths["inner"], (path, widths, wide)
     found = "\n".join(r for r in reports if r)
     assert not found, "axe-core found accessibility problems:\n" + found
