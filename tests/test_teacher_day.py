@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 import re
 
 import pytest
@@ -17,6 +18,7 @@ from classroom_server.models import (Assignment, AssignmentItem, AuditLog, Class
 
 from .conftest import post, sign_in_as, sign_in_staff
 from .test_assignments import make, packs, student  # noqa: F401  (fixtures)
+from .test_postgres import pg_app, pg_schema  # noqa: F401  (fixtures)
 from .test_practice import MIX, PACK
 
 
@@ -179,3 +181,27 @@ def test_the_due_date_has_a_tomorrow_button(app, school, packs):  # noqa: F811
     with app.test_request_context():
         tomorrow = assign.tomorrow_input()
     assert f'data-due="{tomorrow}" hidden>Tomorrow</button>' in page and "coach.js" in page
+
+
+@pytest.mark.skipif(not os.environ.get("CLASSROOM_TEST_POSTGRES_URL"),
+                    reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL to run this")
+def test_another_try_and_comments_on_postgres(pg_app):
+    """The upsert that adds a try and the comment rows, on PostgreSQL (migration 0013)."""
+    from classroom_server import migrations
+    from classroom_server.accounts import services as accounts
+    from classroom_server.coach import services as coach
+    from classroom_server.db import database
+    migrations.migrate(database.obj)
+    with pg_app.app_context():
+        teacher = accounts.create_user("teacher1", "Teacher", "teacher", "correct-horse-42")
+        room = accounts.create_classroom("5А", 5, "name")
+        accounts.enrol(teacher, room)
+        kid = accounts.create_user(None, "Әлия", "student")
+        accounts.enrol(kid, room)
+        own = {"id": "q1", "type": "numeric", "prompt": {"kk": "2+2?"}, "answer": 4}
+        quiz = coach.create_assignment(room, teacher, "Тест", [own], kind="quiz", attempts=1)
+        assert coach.give_another_try(quiz, kid, teacher) == 2
+        assert coach.give_another_try(quiz, kid, teacher) == 3
+        assert coach.tries_allowed(quiz)[kid.id] == 3 and coach.tries_allowed(quiz)[teacher.id] == 1
+        coach.add_comment(quiz, kid, teacher, "Жарайсың")
+        assert [c.text for c in coach.comments(quiz)[kid.id]] == ["Жарайсың"]
