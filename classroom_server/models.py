@@ -522,3 +522,32 @@ class RevokedSession(BaseModel):
 
 
 MODELS = MODELS + (RevokedSession,)
+
+
+class ExtraTry(BaseModel):
+    """More goes at a quiz for one student than the quiz gives everyone (a teacher's "another try")."""
+    assignment = ForeignKeyField(Assignment, on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    extra = IntegerField(default=1)
+    granted_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    granted_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "extra_try"
+        indexes = ((("assignment", "user"), True),)
+
+
+class TeacherComment(BaseModel):
+    """A teacher's note to one student about one assignment; the student sees it on that assignment."""
+    assignment = ForeignKeyField(Assignment, on_delete="CASCADE")
+    student = ForeignKeyField(User, on_delete="CASCADE")
+    author = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    text = TextField()
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "teacher_comment"
+        indexes = ((("assignment", "student", "created_at"), False),)
+
+
+MODELS = MODELS + (ExtraTry, TeacherComment)

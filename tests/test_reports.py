@@ -17,6 +17,7 @@ from peewee import fn
 from classroom_server.accounts import services as accounts
 from classroom_server.app import create_app
 from classroom_server.coach import reports
+from classroom_server.learn import tutor
 from classroom_server.domain.statements import validate_statement
 from classroom_server.models import Assignment, LearningRecord, QuizAttempt, SyncState, User
 
@@ -168,20 +169,56 @@ def test_student_report_timeline_scores_time_and_skills(app, school, scenario):
     [quiz] = report.quizzes
     assert (quiz.tries, quiz.handed_in, quiz.best) == (1, 1, pytest.approx(1 / 6))
     [skill] = report.skills
-    assert (skill.tag, skill.answers, skill.recent_right, skill.state) == ("x", 8, 7, "mastered")
+    with app.app_context():
+        # One figure per skill: the student's report gives the heatmap's number for the same student.
+        heatmap = tutor.class_mastery([User.get_by_id(school.student.id)]).rows[0][1]["x"]
+    assert (skill.tag, skill.answers, skill.percent, skill.state) == ("x", heatmap.answers, heatmap.percent,
+                                                                       "mastered")
 
     html = client.get(f"/coach/class/{school.pin_class.id}/student/{school.student.id}/report").get_data(as_text=True)
     page = text_of(html)
     assert "Әлия Нұрланқызы: report" in html
-    assert "mastered when at least 80% of the student's latest 10 answers" in page
-    assert re.search(r"Mastered \(1\) x · 88%", page)
-    assert re.search(r"All six kinds 6 of 6 6 of 6 \(100%\) 100%", page)
+    assert "Mastery is the tutor's estimate" in page and "same figure" in page
+    assert re.search(rf"Mastered \(1\) x · {heatmap.percent}%", page)
+    mastery = client.get(f"/coach/class/{school.pin_class.id}/mastery").get_data(as_text=True)
+    assert "Mastery is the tutor's estimate" in text_of(mastery) and f"{heatmap.percent}%</td>" in mastery
+    assert re.search(r"For assigned work .* All six kinds · Fractions week 6 of 6 6 of 6 \(100%\) 100%", page)
     assert re.search(r"Mixed quiz 1 17%", page)
     assert "Handed in the quiz" in page and "Finished the exercise" in page and "Opened" in page
 
     kid = client.get(f"/coach/class/{school.pin_class.id}/student/{scenario.kairat.id}/report").get_data(as_text=True)
-    assert re.search(r"Struggling \(1\) x · 25%", text_of(kid))
+    with app.app_context():
+        weak = tutor.class_mastery([scenario.kairat]).rows[0][1]["x"]
+    assert 40 <= weak.percent < 70 and f"x {weak.percent}% {weak.answers} learning" in text_of(kid)
+    assert "Needs practice (0) —" in text_of(kid)
     assert "No quiz started yet." in kid
+
+
+def test_student_activity_reads_as_a_teacher_thinks(app, school, scenario):
+    """Questions by their text, one "Opened" per visit however often the page is reloaded (a text
+    size tap reloads it), and each answer marked as practice, assigned work or a quiz."""
+    aliya = student_client(app, school, school.student, "4321")
+    assert aliya.get(f"/library/{PACK}/intro").status_code == 200
+    for size in ("larger", "larger", "smaller"):
+        assert post(aliya, "/library/reader", {"size": size, "next": f"/library/{PACK}/intro"}).status_code == 303
+        assert aliya.get(f"/library/{PACK}/intro").status_code == 200
+    client = teacher(app, school)
+    report_url = f"/coach/class/{school.pin_class.id}/student/{school.student.id}/report"
+    before = text_of(client.get(report_url).get_data(as_text=True))
+    assert "Answered All six kinds: Which colour is the sky? Assigned: Fractions week right" in before
+    with app.app_context():
+        opened = LearningRecord.select().where(LearningRecord.user == school.student.id,
+                                               LearningRecord.verb == "opened", LearningRecord.node_id == "intro")
+        assert opened.count() == 5  # the records stay as they were made: one per page load
+        Assignment.delete().where(Assignment.id == scenario.work.id).execute()  # practice from now on
+    answer(aliya, 0, right=False)
+    page = text_of(client.get(report_url).get_data(as_text=True))
+    # The scenario's visit and this one: two visits, two "Opened" rows (not five).
+    assert len(re.findall(r"Opened Intro", page)) == 2
+    assert "Answered All six kinds: Which colour is the sky? Practice wrong" in page
+    assert "Answered All six kinds: Which are even? Quiz: Mixed quiz wrong" in page
+    assert "question s1" not in page and "question m1" not in page
+    assert "Own practice" in page
 
 
 # --- item analysis ---------------------------------------------------------------------------------

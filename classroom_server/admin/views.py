@@ -21,6 +21,7 @@ from content_packs.reader import iter_sources
 from ..accounts import services as accounts
 from ..content import services as content
 from ..accounts.services import AccountError
+from ..coach import services as coach_services
 from ..coach.services import visible_classrooms
 from ..db import database, is_sqlite
 from ..i18n import error_text
@@ -529,7 +530,21 @@ def settings_page():
                      "server_value": in_server if differs else None,
                      "agent": option.section in AGENT_SECTIONS})
     return render_template("admin/settings.html", rows=rows, settings_error=settings_error,
-                           ini_path=running.ini_path, data_dir=running.data_dir)
+                           ini_path=running.ini_path, data_dir=running.data_dir,
+                           teachers_create_classes=coach_services.teachers_may_create_classes())
+
+
+@bp.post("/settings/school")
+def school_rules():
+    """The school's own rules, kept in the database and in force at once (no restart)."""
+    allowed = request.form.get("teachers_create_classes") == "1"
+    with database.atomic():
+        was = coach_services.teachers_may_create_classes()
+        coach_services.allow_teachers_to_create_classes(allowed)
+        _audit("settings.change", "teachers_create_classes", **{"teachers_create_classes": f"{was} → {allowed}"})
+    flash(_("Saved: teachers may now create their own classes.") if allowed
+          else _("Saved: only you create classes now."))
+    return redirect(url_for("admin.settings_page") + "#school-rules-heading", 303)
 
 
 @bp.get("/log")

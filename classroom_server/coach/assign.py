@@ -230,3 +230,10 @@ def part_titles(rows) -> dict[int, tuple[str, str]]:
             found[row.id] = ("item", f"{localized(json.loads(node[1]))}: {localized(item.get('prompt'))}"
                              if item else f"{row.node_id}/{row.item_id}")
     return found
+
+
+def tomorrow_input(now: datetime.datetime | None = None) -> str:
+    """Tomorrow at 23:59 in the school's time zone, as a datetime-local value (the "Tomorrow" button)."""
+    zone = pytz.timezone(current_app.config["CLASSROOM_SETTINGS"].i18n_timezone)
+    today = pytz.utc.localize(now or datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)).astimezone(zone)
+    return (today.date() + datetime.timedelta(days=1)).strftime("%Y-%m-%dT23:59")

@@ -9,9 +9,10 @@ from ..accounts import services as accounts
 from ..content import services as content
 from ..i18n import LANGUAGES, error_text
 from ..learn import tutor
-from ..models import Assignment, Classroom, User
+from ..models import Assignment, Classroom, User, utcnow
 from ..security import DB_INT_MAX
-from . import assign, roster, services
+from . import assign, reports, roster, services
+from .report_views import _helpers, _student_of
 from .views import _own_classroom, bp
 
 
@@ -27,6 +28,20 @@ def _changeable(assignment_id: str) -> tuple[Assignment, Classroom]:
         abort(403, description=_("This assignment was sent by the national platform: it cannot be changed "
                                  "here. You can see its results and copy it."))
     return found, room
+
+
+def _open_quiz_parts(assignment_id: str) -> tuple[Assignment, Classroom]:
+    """An assignment whose questions may change: a closed quiz keeps the questions it was answered with."""
+    found, room = _changeable(assignment_id)
+    if found.kind == "quiz" and found.closed_at is not None and found.closed_at <= utcnow():
+        abort(409, description=_("This quiz is closed: its questions stay as the students answered them. "
+                                 "Open it again to change them, or copy it."))
+    return found, room
+
+
+@bp.context_processor
+def _due_choices() -> dict:
+    return {"due_tomorrow": assign.tomorrow_input()}
 
 
 def _int(value: str | None, default: int | None = None) -> int | None:
@@ -123,11 +138,15 @@ def assignment(assignment_id: str, status: int = 200, error: str | None = None):
     found, room = _own_assignment(assignment_id)
     rows = services.parts(found)
     titles = assign.part_titles(rows)
+    [results] = reports.class_overview(room, only=found).assignments
     return render_template(
         "coach/assignment.html", assignment=found, classroom=room, parts=rows, titles=titles,
         targets=services.targets(found), groups=roster.groups(room), students=accounts.class_students(room),
         other_classes=[c for c in services.visible_classrooms(g.user) if c.id != room.id],
         starts_at=assign.local_input(found.starts_at), due_at=assign.local_input(found.due_at),
+        is_open=found.closed_at is None or found.closed_at > utcnow(), results=results,
+        tries_used=services.tries_used(found) if found.kind == "quiz" else {},
+        tries_allowed=services.tries_allowed(found), comments=services.comments(found), **_helpers(),
         error=error, languages=LANGUAGES, form=request.form), status
 
 
@@ -166,7 +185,7 @@ def assignment_targets(assignment_id: str):
 
 @bp.post("/assignment/<assignment_id>/part/<int:part_id>/<action>")
 def assignment_part(assignment_id: str, part_id: int, action: str):
-    found, _room = _changeable(assignment_id)
+    found, _room = _open_quiz_parts(assignment_id)
     try:
         if action in ("up", "down"):
             services.move_part(found, part_id, -1 if action == "up" else 1)
@@ -181,7 +200,7 @@ def assignment_part(assignment_id: str, part_id: int, action: str):
 
 @bp.post("/assignment/<assignment_id>/own")
 def add_own_question(assignment_id: str):
-    found, _room = _changeable(assignment_id)
+    found, _room = _open_quiz_parts(assignment_id)
     if found.kind != "quiz":
         abort(404)
     language = request.form.get("language") if request.form.get("language") in LANGUAGES else "kk"
@@ -209,12 +228,39 @@ def assignment_action(assignment_id: str, action: str):
         target = Classroom.get_or_none(Classroom.id == _int(request.form.get("class_id"), 0)) or abort(404)
         if not services.can_manage(g.user, target):
             abort(403)
+        same = target.id == room.id
         try:
-            copy = services.copy_assignment(found, target, g.user)
+            copy = services.copy_assignment(found, target, g.user,
+                                            title=_("%(title)s (copy)", title=found.title)[:200] if same else None)
         except services.AssignmentError as exc:
             return _failed(found, exc)
-        flash(_("Copied to class %(name)s.", name=target.name))
+        flash(_("Copied. Change what differs (title, dates, for whom) and save.") if same
+              else _("Copied to class %(name)s.", name=target.name))
         return redirect(url_for("coach.assignment", assignment_id=copy.id), 303)
     else:
         abort(404)
     return _back(found)
+
+
+@bp.post("/assignment/<assignment_id>/student/<int:student_id>/another-try")
+def another_try(assignment_id: str, student_id: int):
+    found, room = _own_assignment(assignment_id)
+    student = _student_of(room, student_id)
+    try:
+        allowed = services.give_another_try(found, student, g.user)
+    except services.AssignmentError as exc:
+        return _failed(found, exc)
+    flash(_("%(name)s may try again: %(count)d tries in all.", name=student.display_name, count=allowed))
+    return redirect(url_for("coach.assignment", assignment_id=found.id, _anchor="results-heading"), 303)
+
+
+@bp.post("/assignment/<assignment_id>/student/<int:student_id>/comment")
+def comment(assignment_id: str, student_id: int):
+    found, room = _own_assignment(assignment_id)
+    student = _student_of(room, student_id)
+    try:
+        services.add_comment(found, student, g.user, request.form.get("text", ""))
+    except services.AssignmentError as exc:
+        return _failed(found, exc)
+    flash(_("Comment sent to %(name)s: they see it on this assignment's page.", name=student.display_name))
+    return redirect(url_for("coach.assignment", assignment_id=found.id, _anchor="results-heading"), 303)

@@ -14,7 +14,6 @@ from flask_babel import format_date, format_percent, get_locale, get_timezone
 from flask_babel import gettext as _
 
 from ..accounts import services as accounts
-from ..learn import tutor
 from ..models import Classroom, User, utcnow
 from . import charts, reports
 from .views import _own_classroom, bp
@@ -102,9 +101,8 @@ def class_report_print(class_id: int):
 def _student_page(template: str, class_id: int, student_id: int, timeline: int):
     room = _own_classroom(class_id)
     student = _student_of(room, student_id)
-    report = reports.student_report(room, student, _school_zone(), timeline=timeline)
+    report = reports.student_report(room, student, _school_zone(), timeline=timeline, language=_language())
     return render_template(template, classroom=room, student=student, report=report, today=utcnow(),
-                           rule=reports, skill_names=tutor.library().skill_names(s.tag for s in report.skills),
                            **_helpers())
 
 

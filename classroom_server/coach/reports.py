@@ -24,6 +24,7 @@ from ..domain import scoring
 from ..domain.statements import InvalidRecord, to_statement
 from ..i18n import localized
 from ..learn.assignments import DONE_VERBS, installed_nodes
+from ..learn import tutor
 from ..learn.quizzes import QUIZ_PACK
 from ..learn.services import statementable
 from ..models import (Assignment, AssignmentItem, AssignmentStudent, Classroom, ContentNode, ContentPack,
@@ -34,11 +35,11 @@ log = logging.getLogger(__name__)
 NOT_STARTED, IN_PROGRESS, DONE = "not_started", "in_progress", "done"
 STATUSES = (NOT_STARTED, IN_PROGRESS, DONE)
 
-#: skills: judged on a student's latest answers on the skill, once there are enough of them
-SKILL_WINDOW = 10
-SKILL_MIN_ANSWERS = 3
-MASTERED_AT = 0.8  # at least this share right: mastered
-STRUGGLING_BELOW = 0.5  # under this share right: struggling
+#: mastery of a skill, one figure on every page (the heatmap, the student's report): the tutor's
+#: estimate of the chance the student has mastered it (learn.tutor), in bins, best first:
+#: (lowest percent, fill, state)
+MASTERY_BINS = ((95, "#1e6b34", "mastered"), (70, "#6fbf73", "nearly"), (40, "#f2c14e", "learning"),
+                (0, "#d9534f", "needs_practice"))
 
 ENGAGEMENT_DAYS = 30
 TIMELINE_RECORDS = 200
@@ -118,11 +119,12 @@ class Overview:
                 sum(scores) / len(scores) if scores else None)
 
 
-def class_overview(classroom: Classroom) -> Overview:
-    """Every assignment of the class with each of its students' progress on it."""
+def class_overview(classroom: Classroom, only: Assignment | None = None) -> Overview:
+    """Every assignment of the class (or `only` this one) with each of its students' progress on it."""
     students = _students(classroom)
-    assignments = list(Assignment.select().where(Assignment.classroom == classroom.id)
-                       .order_by(Assignment.position, Assignment.created_at))
+    assignments = [only] if only is not None else list(
+        Assignment.select().where(Assignment.classroom == classroom.id)
+        .order_by(Assignment.position, Assignment.created_at))
     ids = [a.id for a in assignments]
     parts: dict[str, list[AssignmentItem]] = {a.id: [] for a in assignments}
     targeted: dict[str, set[int]] = defaultdict(set)
@@ -263,6 +265,12 @@ class Activity:
     score: float | None
     duration_ms: int | None
     quiz: str | None  # the quiz's title, for quiz answers and hand-ins
+    question: str | None = None  # an answer's question, in the teacher's language (None: not installed)
+    work: str | None = None  # the title of the assigned work this was for; None (and no quiz): practice
+
+    @property
+    def practice(self) -> bool:
+        return self.quiz is None and self.work is None
 
 
 @dataclass(frozen=True)
@@ -288,6 +296,7 @@ class ExerciseScore:
     last_score: float | None  # the latest completion's result
     seconds: int
     last: datetime.datetime  # UTC, as stored
+    work: str | None = None  # the title of the assigned work it is part of; None: the student's own practice
 
     @property
     def share_right(self) -> float | None:
@@ -305,24 +314,19 @@ class QuizScore:
 
 @dataclass(frozen=True)
 class Skill:
+    """A skill the student has answered questions on, with the tutor's mastery estimate (the heatmap's)."""
     tag: str
-    answers: int  # all answers on the skill
-    recent: int  # the latest answers the rule looks at
-    recent_right: int
+    name: str  # its title in the reader's language (pack.json `skills`); the tag only if the pack has none
+    p: float
+    answers: int  # the answers the estimate is made from
 
     @property
-    def share_right(self) -> float:
-        return self.recent_right / self.recent if self.recent else 0.0
+    def percent(self) -> int:
+        return int(round(100 * self.p))
 
     @property
     def state(self) -> str:
-        if self.recent < SKILL_MIN_ANSWERS:
-            return "too_few"
-        if self.share_right >= MASTERED_AT:
-            return "mastered"
-        if self.share_right < STRUGGLING_BELOW:
-            return "struggling"
-        return "learning"
+        return next(state for lowest, _fill, state in MASTERY_BINS if self.percent >= lowest)
 
 
 @dataclass(frozen=True)
@@ -348,12 +352,14 @@ class StudentReport:
 
     @property
     def struggling(self) -> list[Skill]:
-        return [s for s in self.skills if s.state == "struggling"]
+        return [s for s in self.skills if s.state == "needs_practice"]
 
 
 def student_report(classroom: Classroom, student: User, tz: datetime.tzinfo,
-                   now: datetime.datetime | None = None, timeline: int = TIMELINE_RECORDS) -> StudentReport:
-    """A student's recent activity by day, scores per exercise and quiz, time spent and skills."""
+                   now: datetime.datetime | None = None, timeline: int = TIMELINE_RECORDS,
+                   language: str = "kk") -> StudentReport:
+    """A student's recent activity by day, scores per exercise and quiz, time spent and skills; questions
+    and skills named in `language`."""
     now = now or utcnow()
     recent = list(LearningRecord.select(
         LearningRecord.occurred_at, LearningRecord.verb, LearningRecord.pack_id, LearningRecord.node_id,
@@ -389,16 +395,21 @@ def student_report(classroom: Classroom, student: User, tz: datetime.tzinfo,
     pairs = {(row[2], row[3]) for row in recent} | {(row[0], row[1]) for row in answers}
     titles = {key: title for key, (_kind, title) in installed_nodes(pairs).items()}
 
+    work = _work_for(classroom, student)
+    questions = item_lookup({(row[2], row[3], row[4]) for row in recent if row[4] is not None})
     days: dict[datetime.date, list[Activity]] = {}
-    for when, verb, pack_id, node_id, item_id, correct, score, duration, assignment in recent:
+    for when, verb, pack_id, node_id, item_id, correct, score, duration, assignment in _visits(recent):
         local = when.replace(tzinfo=datetime.timezone.utc).astimezone(tz)
         quiz = quiz_titles.get(assignment) if assignment else None
+        item = questions.get((pack_id, node_id, item_id))
         days.setdefault(local.date(), []).append(Activity(
             local, verb, pack_id, node_id, item_id, titles.get((pack_id, node_id)), correct, score, duration,
-            quiz.title if quiz else None))
+            quiz.title if quiz else None,
+            localized(item.get("prompt"), language) if item and item.get("prompt") else None,
+            None if assignment else _work_title(work, pack_id, node_id, when)))
 
-    exercises = _exercise_scores(answers, titles, completions)
-    skills = _skills(answers)
+    exercises = _exercise_scores(answers, titles, completions, work)
+    skills = student_skills(student, language)
     quizzes = []
     by_quiz: dict[str, list[QuizAttempt]] = defaultdict(list)
     for attempt in QuizAttempt.select().where(QuizAttempt.user == student.id,
@@ -416,7 +427,48 @@ def student_report(classroom: Classroom, student: User, tz: datetime.tzinfo,
                          totals["total"][1])
 
 
-def _exercise_scores(answers: list[tuple], titles: dict, completions: dict) -> list[ExerciseScore]:
+#: records on the same page with nothing else in between, less than this apart, are one visit: the
+#: page opened again (a text-size tap, a reload) is not shown as another "Opened"
+VISIT_GAP = datetime.timedelta(minutes=30)
+
+
+def _visits(recent: list[tuple]) -> list[tuple]:
+    """The records newest first, without an `opened` that repeats one of the same visit."""
+    kept = []
+    previous = None  # (pack, node, when) of the record before, in time order
+    for row in reversed(recent):
+        when, verb, pack_id, node_id = row[0], row[1], row[2], row[3]
+        if not (verb == "opened" and previous is not None and previous[:2] == (pack_id, node_id)
+                and when - previous[2] < VISIT_GAP):
+            kept.append(row)
+        previous = (pack_id, node_id, when)
+    kept.reverse()
+    return kept
+
+
+def _work_for(classroom: Classroom, student: User) -> dict[tuple[str, str], list[tuple[datetime.datetime, str]]]:
+    """(pack, node) -> [(given at, title)] of the class's work (not quizzes) given to this student."""
+    found: dict[tuple[str, str], list[tuple[datetime.datetime, str]]] = defaultdict(list)
+    mine = AssignmentStudent.select(AssignmentStudent.assignment).where(AssignmentStudent.user == student.id)
+    anyone = AssignmentStudent.select(AssignmentStudent.assignment)
+    for pack_id, node_id, created, title in (
+            AssignmentItem.select(AssignmentItem.pack_id, AssignmentItem.node_id, Assignment.created_at,
+                                  Assignment.title).join(Assignment)
+            .where(Assignment.classroom == classroom.id, Assignment.kind != "quiz",
+                   Assignment.id.in_(mine) | Assignment.id.not_in(anyone))
+            .order_by(Assignment.created_at).tuples()):
+        found[(pack_id, node_id)].append((created, title))
+    return found
+
+
+def _work_title(work: dict, pack_id: str, node_id: str, when: datetime.datetime | None = None) -> str | None:
+    """The latest work with this page given before `when` (any time when None)."""
+    given = [title for created, title in work.get((pack_id, node_id), ()) if when is None or created <= when]
+    return given[-1] if given else None
+
+
+def _exercise_scores(answers: list[tuple], titles: dict, completions: dict,
+                     work: dict | None = None) -> list[ExerciseScore]:
     """Practice answers (not quiz answers) by exercise, most recent first."""
     groups: dict[tuple[str, str], dict] = {}
     for pack_id, node_id, item_id, correct, duration, when, assignment in answers:
@@ -432,7 +484,8 @@ def _exercise_scores(answers: list[tuple], titles: dict, completions: dict) -> l
     sizes = _item_counts(set(groups))
     result = [ExerciseScore(pack_id, node_id, titles.get((pack_id, node_id)), sizes.get((pack_id, node_id)),
                             len(g["latest"]), sum(g["latest"].values()), g["answers"], g["right"],
-                            completions.get((pack_id, node_id)), g["ms"] // 1000, g["last"])
+                            completions.get((pack_id, node_id)), g["ms"] // 1000, g["last"],
+                            _work_title(work or {}, pack_id, node_id))
               for (pack_id, node_id), g in groups.items()]
     return sorted(result, key=lambda e: e.last, reverse=True)
 
@@ -441,20 +494,18 @@ def _item_counts(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
     return {key: len(items) for key, items in exercise_items(pairs).items()}
 
 
-def _skills(answers: list[tuple]) -> list[Skill]:
-    """Per skill tag of the items answered (practice and quizzes): all answers, the latest few right."""
-    items = item_lookup({(row[0], row[1], row[2]) for row in answers})
-    history: dict[str, list[bool]] = defaultdict(list)
-    for pack_id, node_id, item_id, correct, _duration, _when, _assignment in answers:
-        item = items.get((pack_id, node_id, item_id))
-        for tag in (item or {}).get("skills") or ():
-            history[tag].append(bool(correct))
-    skills = []
-    for tag, results in history.items():
-        window = results[-SKILL_WINDOW:]
-        skills.append(Skill(tag, len(results), len(window), sum(window)))
-    order = {"struggling": 0, "learning": 1, "mastered": 2, "too_few": 3}
-    return sorted(skills, key=lambda s: (order[s.state], s.share_right, s.tag))
+def student_skills(student: User, language: str | None = None) -> list[Skill]:
+    """The student's mastery of each skill they have answered on, weakest first: the same estimate,
+    from the same answers, as the class's heatmap (learn.tutor.class_mastery)."""
+    lib = tutor.library()
+    _version, model = tutor.current_model()
+    state = tutor.student_progress(student.id, lib, model).state
+    found = []
+    for tag in state.skills:
+        mastery = tutor.skill_mastery(model, state, tag)
+        if mastery.p is not None:
+            found.append(Skill(tag, lib.skill_name(tag, language), mastery.p, mastery.answers))
+    return sorted(found, key=lambda s: (s.p, s.name))
 
 
 # --- items of packs and of quizzes -------------------------------------------------------------

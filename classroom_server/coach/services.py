@@ -1,6 +1,7 @@
 """What a teacher may see and change: only their own classes (admins: all)."""
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 
@@ -9,7 +10,8 @@ from peewee import JOIN, fn
 from ..accounts import services as accounts
 from ..db import database
 from ..i18n import Problem
-from ..models import Assignment, AssignmentItem, AssignmentStudent, Classroom, Membership, User, utcnow
+from ..models import (Assignment, AssignmentItem, AssignmentStudent, Classroom, ExtraTry, Membership, QuizAttempt,
+                      TeacherComment, User, utcnow)
 
 
 def visible_classrooms(user: User) -> list[Classroom]:
@@ -209,11 +211,11 @@ def add_parts(assignment: Assignment, new_parts: list) -> None:
 
 
 def copy_assignment(assignment: Assignment, classroom: Classroom, teacher: User,
-                    now: datetime.datetime | None = None) -> Assignment:
-    """The same work for another class (for the whole class; dates kept unless past)."""
+                    now: datetime.datetime | None = None, title: str | None = None) -> Assignment:
+    """The same work for a class, this one or another (for the whole class; dates kept unless past)."""
     now = now or utcnow()
     return create_assignment(
-        classroom, teacher, assignment.title,
+        classroom, teacher, title or assignment.title,
         [json.loads(row.item_data) if row.item_data else (row.pack_id, row.node_id, row.item_id)
          for row in parts(assignment)],
         kind=assignment.kind, starts_at=assignment.starts_at,
@@ -229,3 +231,95 @@ def reopen_assignment(assignment: Assignment) -> None:
 def class_assignments(classroom: Classroom) -> list[Assignment]:
     return list(Assignment.select().where(Assignment.classroom == classroom.id)
                 .order_by(Assignment.closed_at.is_null(False), Assignment.position.desc()))
+
+
+# --- a teacher's own classes ----------------------------------------------------------------------
+
+#: the school setting (admin settings page) that lets teachers create classes: "1" yes, else no
+TEACHERS_CREATE_CLASSES = "teachers_create_classes"
+
+
+def teachers_may_create_classes() -> bool:
+    return accounts.get_setting(TEACHERS_CREATE_CLASSES, "0") == "1"
+
+
+def allow_teachers_to_create_classes(allowed: bool) -> None:
+    accounts.put_setting(TEACHERS_CREATE_CLASSES, "1" if allowed else "0")
+
+
+def create_own_class(teacher: User, name: str, grade: int | None, signin_mode: str) -> Classroom:
+    """A class the teacher made, with the teacher in it (when the school allows it; admins always may)."""
+    if teacher.role != "admin" and not teachers_may_create_classes():
+        raise AssignmentError("the school's IT person has not allowed teachers to create classes: ask them, "
+                              "or ask them to create the class for you")
+    if grade is not None and not 0 <= grade <= 12:
+        raise AssignmentError("a grade is from 0 to 12")
+    with database.atomic():
+        room = accounts.create_classroom(name, grade, signin_mode)
+        accounts.enrol(teacher, room)
+    return room
+
+
+# --- another try at a quiz, results, comments ------------------------------------------------------
+
+def _student_in(student: User, assignment: Assignment) -> None:
+    classroom = Classroom.get_by_id(assignment.classroom_id)
+    if not accounts.is_student_of(student, classroom):
+        raise AssignmentError("%(name)s is not in class %(classroom)s", name=student.display_name,
+                              classroom=classroom.name)
+
+
+def give_another_try(assignment: Assignment, student: User, teacher: User,
+                     now: datetime.datetime | None = None) -> int:
+    """One more go at an open quiz for this student only; returns the goes they now have in all."""
+    now = now or utcnow()
+    if assignment.kind != "quiz":
+        raise AssignmentError("another try is for quizzes")
+    if assignment.closed_at is not None and assignment.closed_at <= now:
+        raise AssignmentError("the quiz is closed: open it again first, then give the try")
+    _student_in(student, assignment)
+    with database.atomic():
+        (ExtraTry.insert(assignment=assignment.id, user=student.id, extra=1, granted_by=teacher.id, granted_at=now)
+         .on_conflict(conflict_target=[ExtraTry.assignment, ExtraTry.user],
+                      update={ExtraTry.extra: ExtraTry.extra + 1, ExtraTry.granted_by: teacher.id,
+                              ExtraTry.granted_at: now}).execute())
+    return tries_allowed(assignment)[student.id]
+
+
+def tries_allowed(assignment: Assignment) -> collections.defaultdict:
+    """student id -> goes at the quiz: the quiz's own number plus any the teacher gave that student."""
+    found = collections.defaultdict(lambda: assignment.attempts)
+    for user_id, extra in (ExtraTry.select(ExtraTry.user, ExtraTry.extra)
+                           .where(ExtraTry.assignment == assignment.id).tuples()):
+        found[user_id] = assignment.attempts + extra
+    return found
+
+
+def tries_used(assignment: Assignment) -> dict[int, int]:
+    """student id -> goes started at the quiz."""
+    return dict(QuizAttempt.select(QuizAttempt.user, fn.COUNT(QuizAttempt.id))
+                .where(QuizAttempt.assignment == assignment.id).group_by(QuizAttempt.user).tuples())
+
+
+COMMENT_MAX = 2000
+
+
+def add_comment(assignment: Assignment, student: User, teacher: User, text: str,
+                now: datetime.datetime | None = None) -> TeacherComment:
+    text = text.strip()
+    if not text:
+        raise AssignmentError("write the comment first")
+    if len(text) > COMMENT_MAX:
+        raise AssignmentError("a comment is at most %(count)d characters", count=COMMENT_MAX)
+    _student_in(student, assignment)
+    return TeacherComment.create(assignment=assignment.id, student=student.id, author=teacher.id, text=text,
+                                 created_at=now or utcnow())
+
+
+def comments(assignment: Assignment) -> dict[int, list[TeacherComment]]:
+    """student id -> the teacher's comments to them on this assignment, oldest first."""
+    found: dict[int, list[TeacherComment]] = collections.defaultdict(list)
+    for row in (TeacherComment.select().where(TeacherComment.assignment == assignment.id)
+                .order_by(TeacherComment.created_at, TeacherComment.id)):
+        found[row.student_id].append(row)
+    return found

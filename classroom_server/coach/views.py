@@ -6,6 +6,8 @@ from flask_babel import gettext as _
 
 from ..accounts import services as accounts
 from ..accounts.services import PICTURES, AccountError
+from ..admin import audit
+from ..db import database
 from ..i18n import error_text
 from ..models import SIGNIN_MODES, Classroom, StudentGroup, User, utcnow
 from ..security import int_arg, roles_required
@@ -22,9 +24,34 @@ def _own_classroom(class_id: int) -> Classroom:
     return classroom
 
 
+def _home(status: int = 200, **extra):
+    return render_template("coach/home.html", classes=services.visible_classrooms(g.user), modes=SIGNIN_MODES,
+                           may_create=g.user.role == "admin" or services.teachers_may_create_classes(),
+                           form=request.form, **extra), status
+
+
 @bp.get("/")
 def home():
-    return render_template("coach/home.html", classes=services.visible_classrooms(g.user))
+    return _home()
+
+
+@bp.post("/classes")
+def create_class():
+    form = request.form
+    grade = form.get("grade", "").strip()
+    try:
+        if grade and not grade.isdigit():
+            raise services.AssignmentError("a grade is from 0 to 12")
+        with database.atomic():
+            room = services.create_own_class(g.user, form.get("name", ""), int(grade) if grade else None,
+                                             form.get("mode", "name"))
+            audit.write("class.create", room.name, {"grade": room.grade, "signin_mode": room.signin_mode,
+                                                    "teacher": g.user.display_name},
+                        actor=g.user, ip=request.remote_addr)
+    except (services.AssignmentError, AccountError) as exc:
+        return _home(400, error=error_text(exc))
+    flash(_("Class created: %(name)s. Add its students below.", name=room.name))
+    return redirect(url_for("coach.classroom", class_id=room.id), 303)
 
 
 def _class_page(room: Classroom, status: int = 200, **extra):

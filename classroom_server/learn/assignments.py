@@ -10,7 +10,8 @@ import datetime
 from dataclasses import dataclass
 
 from ..db import Prepared, database
-from ..models import Assignment, AssignmentItem, AssignmentStudent, LearningRecord, Membership, User, utcnow
+from ..models import (Assignment, AssignmentItem, AssignmentStudent, LearningRecord, Membership, TeacherComment, User,
+                      utcnow)
 
 #: node kind -> the verbs that make it done
 DONE_VERBS = {"lesson": ("opened",), "media": ("opened",), "ebook": ("opened", "read"),
@@ -164,3 +165,10 @@ def for_student(user: User, now: datetime.datetime | None = None) -> list[Studen
     now = now or utcnow()
     when = Assignment.starts_at.db_value(now)
     return describe(user, _OPEN_NOW(user.id, "student", user.id, when, when), now)
+
+
+def teacher_comments(user: User, assignment: Assignment) -> list[TeacherComment]:
+    """What the teacher wrote to this student about this assignment, oldest first."""
+    return list(TeacherComment.select().where(TeacherComment.assignment == assignment.id,
+                                              TeacherComment.student == user.id)
+                .order_by(TeacherComment.created_at, TeacherComment.id))

@@ -17,7 +17,8 @@ from peewee import IntegrityError
 
 from ..db import database
 from ..domain import scoring
-from ..models import Assignment, AssignmentItem, ContentNode, ContentPack, LearningRecord, QuizAttempt, User, utcnow
+from ..models import (Assignment, AssignmentItem, ContentNode, ContentPack, ExtraTry, LearningRecord, QuizAttempt, User,
+                      utcnow)
 from . import services
 from .practice import clamp_duration, content_language
 
@@ -88,6 +89,13 @@ def attempts(assignment: Assignment, user: User) -> list[QuizAttempt]:
                 .order_by(QuizAttempt.number))
 
 
+def tries_allowed(assignment: Assignment, user: User) -> int:
+    """Goes at the quiz for this student: the quiz's number plus any another try the teacher gave."""
+    extra = (ExtraTry.select(ExtraTry.extra)
+             .where(ExtraTry.assignment == assignment.id, ExtraTry.user == user.id).scalar() or 0)
+    return assignment.attempts + extra
+
+
 def _expired(attempt: QuizAttempt, now: datetime.datetime) -> bool:
     return attempt.deadline is not None and now > attempt.deadline + GRACE
 
@@ -113,8 +121,9 @@ def start(assignment: Assignment, user: User, device: str, now: datetime.datetim
     if going is not None:
         return going
     number = len(attempts(assignment, user)) + 1
-    if number > assignment.attempts:
-        raise NoAttemptsLeft(assignment.attempts)
+    allowed = tries_allowed(assignment, user)
+    if number > allowed:
+        raise NoAttemptsLeft(allowed)
     deadline = None
     if assignment.time_limit_minutes:
         deadline = now + datetime.timedelta(minutes=assignment.time_limit_minutes)

@@ -183,7 +183,8 @@ def assignment(assignment_id: str):
     found = _assignment(assignment_id)
     [described] = assignments.describe(g.user, [found])
     if found.kind != "quiz":
-        return render_template("learn/assignment.html", work=described)
+        return render_template("learn/assignment.html", work=described,
+                               comments=assignments.teacher_comments(g.user, found))
     device = practice.device_id()
     going = quizzes.active(found, g.user, device)
     tries = quizzes.attempts(found, g.user)
@@ -199,7 +200,8 @@ def assignment(assignment_id: str):
     return render_template(
         "learn/quiz.html", work=described, quiz=found, going=going, tries=tries, released=released,
         review=review, questions=len(quizzes.questions(found)), is_open=quizzes.is_open(found, quizzes.utcnow()),
-        seconds_left=quizzes.seconds_left(going) if going else None)
+        seconds_left=quizzes.seconds_left(going) if going else None,
+        allowed=quizzes.tries_allowed(found, g.user), comments=assignments.teacher_comments(g.user, found))
 
 
 def _quiz_or_back(assignment_id: str):
