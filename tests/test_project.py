@@ -121,3 +121,11 @@ def test_install_passes_the_pins_to_every_pip_install():
         assert re.search(r"constraints\.txt|\$\{(pin|pip)\[@\]\}", line), f"pip without constraints.txt: {line.strip()}"
     for array in re.findall(r"local (pin|pip)=\((.*)\)", script):
         assert "-c " in array[1] and "constraints.txt" in array[1], array
+
+
+def test_every_script_tag_carries_the_pages_nonce():
+    """script-src admits only scripts with the response's nonce: a template's script without it
+    would silently never run (security.csp_nonce)."""
+    for path in (ROOT / "classroom_server").rglob("*.html"):
+        for tag in re.findall(r"<script\b[^>]*>", path.read_text(encoding="utf-8")):
+            assert 'nonce="{{ csp_nonce() }}"' in tag, f"{path.relative_to(ROOT)}: {tag}"
