@@ -32,12 +32,14 @@ class Context:
         from peewee import PeeweeException
 
         from . import migrations, partitions
-        from .db import DatabaseError, database, open_database
+        from .db import DatabaseError, database, open_database, open_read_database
         settings = settings or self.settings()
         if settings.database_url == "":
             _check_writable(settings.data_dir)
         try:
             db = open_database(settings.effective_database_url, max_connections=settings.server_threads + 4)
+            if settings.database_read_url:
+                open_read_database(settings.database_read_url, max_lag=settings.database_read_max_lag)
             database.connect(reuse_if_open=True)
             if migrate:
                 for name in migrations.migrate(db):
@@ -425,8 +427,12 @@ def assignment_withdraw(obj: Context, assignment_id: str) -> None:
 def report(obj: Context, as_json: bool) -> None:
     """Per school: records received, acked cursor, last contact, agent version, forwarding."""
     from . import services
+    from .db import database
     obj.database()
-    rows = services.report()
+    with database.reading() as source:
+        rows = services.report()
+    if source["note"]:
+        click.echo(f"note: {source['note']}", err=True)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return

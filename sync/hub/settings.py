@@ -104,6 +104,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("database", "url", _database_url, "",
            "postgresql://USER@HOST:PORT/NAME for production; empty for a SQLite file in the data folder "
            "(a quick local try only)."),
+    Option("database", "read_url", _database_url, "",
+           "postgresql://USER@HOST:PORT/NAME of a streaming standby of the database: the dashboard and "
+           "reports read there (writes never do); empty: everything on url."),
+    Option("database", "read_max_lag", _seconds, "300",
+           "Seconds the standby may be behind before reads go back to the primary (pages say which)."),
     Option("records", "months_ahead", _int_between(1, 24), "3",
            "PostgreSQL: monthly partitions of the record table made ahead of time (by `init`, `serve` and "
            "`classroom-hub partitions ensure`)."),
@@ -144,6 +149,8 @@ class HubSettings:
     server_port: int
     server_threads: int
     database_url: str
+    database_read_url: str
+    database_read_max_lag: float
     records_months_ahead: int
     records_retention_months: int
     records_archive_dir: str
