@@ -100,9 +100,13 @@ def test_init_makes_this_month_and_the_months_ahead(hub):
     assert [p["partition"] for p in listed["partitions"]] == names and listed["archived"] == []
     # A hub whose daily timer stopped still takes records: ingest makes the month it needs.
     next_month = partitions.add_months(this_month, 1)
-    database.execute_sql(f"DROP TABLE {partitions.partition_name(this_month)}")
-    partitions._covered.clear()
-    services.store_batch(School.create(id="sch-ahead", name="A", secret="s").id, make_records("sch-ahead", [1]))
+    services.store_batch(School.create(id="sch-early", name="E", secret="s").id, make_records("sch-early", [1]))
+    database.execute_sql(f"DROP TABLE {partitions.partition_name(this_month)}")  # gone behind this process's back
+    school = School.create(id="sch-ahead", name="A", secret="s")
+    with pytest.raises(Exception, match="no partition of relation"):  # the process thought it was there
+        services.store_batch(school.id, make_records(school.id, [1]))
+    services.store_batch(school.id, make_records(school.id, [1]))  # the agent's retry: made, and stored
+    assert School.get_by_id(school.id).acked == 1
     assert partitions.partition_name(this_month) in [p.name for p in partitions.partitions()]
     assert partitions.partition_name(next_month) in [p.name for p in partitions.partitions()]
 

@@ -174,6 +174,11 @@ def ensure_for_ingest(now: datetime.datetime) -> None:
     _covered[key] = add_months(month_start(now), 1)
 
 
+def forget_made() -> None:
+    """Look again at the next ingest (a partition made in a transaction that was rolled back is gone)."""
+    _covered.clear()
+
+
 # --- retention ------------------------------------------------------------------------------------
 
 def due_for_archive(retention_months: int, now: datetime.datetime | None = None,

@@ -343,12 +343,16 @@ def _copy_insert(school_id: str, records: list[dict]) -> int:
     # SQL text here is fixed (table and column names from the model), never built from input:
     # peewee cannot express COPY, and COPY is what makes ingest fast.
     import psycopg2  # only ever reached on PostgreSQL
+    import psycopg2.errors
 
     received_at = utcnow()
     partitions.ensure_for_ingest(received_at)
     try:
         database.cursor().copy_expert(f"COPY {Record._meta.table_name} (school_id, seq, uuid, statement, "
                                       f"received_at) FROM STDIN", _copy_rows(school_id, records, received_at=received_at))
+    except psycopg2.errors.CheckViolation:  # no partition for this month (made in a batch rolled back since)
+        partitions.forget_made()
+        raise
     except psycopg2.IntegrityError as exc:  # the raw cursor's error, not peewee's
         raise IntegrityError(str(exc)) from None
     return len(records)
