@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from sync import __version__, protocol
 
 from . import certificate_views, content_views, dashboard_views, migrations, roster_views, services, views
-from .db import database, open_database
+from .db import database, open_database, open_read_database
 from .signed import sign_answer
 from .settings import HubSettings
 
@@ -27,6 +27,9 @@ def create_app(settings: HubSettings) -> Flask:
                       HUB_SETTINGS=settings,
                       OPENAPI=json.loads(OPENAPI_PATH.read_text(encoding="utf-8")))
     open_database(settings.effective_database_url, max_connections=settings.server_threads + 4)
+    if settings.database_read_url:
+        open_read_database(settings.database_read_url, max_connections=settings.server_threads + 4,
+                           max_lag=settings.database_read_max_lag)
     app.register_blueprint(views.bp)
     app.register_blueprint(dashboard_views.bp)
     app.register_blueprint(content_views.bp)

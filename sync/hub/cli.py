@@ -31,18 +31,20 @@ class Context:
         """Open the hub's database; unless migrating, insist that `init` brought it up to date."""
         from peewee import PeeweeException
 
-        from . import migrations
-        from .db import DatabaseError, database, open_database
+        from . import migrations, partitions
+        from .db import DatabaseError, database, open_database, open_read_database
         settings = settings or self.settings()
         if settings.database_url == "":
             _check_writable(settings.data_dir)
         try:
             db = open_database(settings.effective_database_url, max_connections=settings.server_threads + 4)
+            if settings.database_read_url:
+                open_read_database(settings.database_read_url, max_lag=settings.database_read_max_lag)
             database.connect(reuse_if_open=True)
             if migrate:
                 for name in migrations.migrate(db):
                     click.echo(f"applied migration {name}", err=True)
-            elif migrations.pending(db):
+            elif migrations.pending(db) or partitions.legacy_pending(db):
                 raise click.ClickException(f"the hub database at {_shown(settings.effective_database_url)} is "
                                            f"not set up or out of date: run `classroom-hub init` first")
         except (DatabaseError, migrations.MigrationError) as exc:
@@ -95,11 +97,31 @@ def init(obj: Context) -> None:
     if not settings.ini_path.exists():
         settings.ini_path.write_text(render_ini(), encoding="utf-8")
         click.echo(f"wrote {settings.ini_path}")
-    obj.database(settings, migrate=True)
+    db = obj.database(settings, migrate=True)
+    _move_and_partition(db, settings)
     if not settings.database_url:
         click.echo("note: this hub uses a SQLite file, for a quick local try only; set [database] url "
                    "(or CLASSROOM_HUB_DATABASE_URL) to a PostgreSQL server for real use", err=True)
     click.echo(f"hub database ready: {_shown(settings.effective_database_url)}")
+
+
+def _move_and_partition(db, settings: HubSettings) -> None:
+    """Move an older hub's records into the partitioned table (resumable), then make partitions ahead."""
+    from . import partitions
+    if partitions.legacy_pending(db):
+        click.echo("moving the records into the partitioned table (if stopped, run init again: it goes on "
+                   "where it stopped)", err=True)
+        with click.progressbar(length=1, label="moving records", file=sys.stderr) as bar:
+            def shown(moved: int, total: int) -> None:
+                bar.length = max(total, 1)
+                bar.update(moved - bar.pos)
+            try:
+                moved = partitions.move_legacy(db, progress=shown)
+            except partitions.PartitionError as exc:
+                raise click.ClickException(str(exc)) from None
+        click.echo(f"moved {moved} record(s) into the partitioned table", err=True)
+    for name in partitions.ensure_ahead(settings.records_months_ahead, db=db):
+        click.echo(f"made partition {name}", err=True)
 
 
 @main.group()
@@ -138,9 +160,12 @@ def serve(obj: Context, host: str | None, port: int | None, threads: int | None)
 
     from sync import protocol
 
+    from . import partitions
     from .app import create_app
     settings = obj.settings(server_host=host, server_port=port, server_threads=threads)
-    obj.database(settings).close()
+    db = obj.database(settings)
+    partitions.ensure_ahead(settings.records_months_ahead, db=db)
+    db.close()
     app = create_app(settings)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     server = create_server(app, host=settings.server_host, port=settings.server_port,
@@ -403,8 +428,12 @@ def assignment_withdraw(obj: Context, assignment_id: str) -> None:
 def report(obj: Context, as_json: bool) -> None:
     """Per school: records received, acked cursor, last contact, agent version, forwarding."""
     from . import services
+    from .db import database
     obj.database()
-    rows = services.report()
+    with database.reading() as source:
+        rows = services.report()
+    if source["note"]:
+        click.echo(f"note: {source['note']}", err=True)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -443,6 +472,83 @@ def forward(obj: Context, loop: bool) -> None:
         click.echo(f"  {school_id}: {error}", err=True)
     if result.errors:
         sys.exit(1)
+
+
+@main.group("partitions")
+def partitions_group() -> None:
+    """PostgreSQL: the record table's monthly partitions, made ahead and archived when old."""
+
+
+def _partitioned(obj: Context) -> HubSettings:
+    from . import partitions
+    settings = obj.settings()
+    db = obj.database(settings)
+    if not partitions.is_partitioned(db):
+        raise click.ClickException("this hub keeps its records in a SQLite file, which has no partitions: set "
+                                   "[database] url to a PostgreSQL server for that")
+    return settings
+
+
+@partitions_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def partitions_list(obj: Context, as_json: bool) -> None:
+    """The months held in the database (rows estimated by PostgreSQL) and those archived to files."""
+    from . import partitions
+    from .models import RecordArchive
+    _partitioned(obj)
+    held = [{"partition": p.name, "from": p.starts.date().isoformat(), "to": p.ends.date().isoformat(),
+             "rows_estimated": p.rows} for p in partitions.partitions()]
+    archived = [{"partition": a.partition, "from": a.starts.date().isoformat(), "to": a.ends.date().isoformat(),
+                 "rows": a.rows, "path": a.path, "sha256": a.sha256, "archived_at": a.archived_at.isoformat() + "Z"}
+                for a in RecordArchive.select().order_by(RecordArchive.starts)]
+    if as_json:
+        click.echo(json.dumps({"partitions": held, "archived": archived}, indent=2))
+        return
+    for a in archived:
+        click.echo(f"{a['partition']:<18} {a['from']} .. {a['to']}  archived   {a['rows']:>12} rows  {a['path']}")
+    for p in held:
+        rows = "?" if p["rows_estimated"] < 0 else f"~{p['rows_estimated']}"
+        click.echo(f"{p['partition']:<18} {p['from']} .. {p['to']}  in database {rows:>11} rows")
+
+
+@partitions_group.command("ensure")
+@click.pass_obj
+def partitions_ensure(obj: Context) -> None:
+    """Make this month's partition and the next [records] months_ahead (run daily by a timer)."""
+    from . import partitions
+    settings = _partitioned(obj)
+    made = partitions.ensure_ahead(settings.records_months_ahead)
+    click.echo(f"made {', '.join(made)}" if made else "every partition is made already")
+
+
+@partitions_group.command("archive")
+@click.option("--dry-run", is_flag=True, help="Only say which months would be archived.")
+@click.pass_obj
+def partitions_archive(obj: Context, dry_run: bool) -> None:
+    """Export months older than [records] retention_months to gzip JSON lines, check each file, then drop
+    the month from the database (the dashboard's counts stay)."""
+    from . import partitions
+    settings = _partitioned(obj)
+    if settings.records_retention_months == 0:
+        click.echo("[records] retention_months is 0: every record is kept; nothing to archive")
+        return
+    due = partitions.due_for_archive(settings.records_retention_months)
+    if not due:
+        click.echo(f"no month is older than {settings.records_retention_months} month(s): nothing to archive")
+        return
+    for partition in due:
+        if dry_run:
+            click.echo(f"would archive {partition.name} to {partitions.archive_path(settings.archive_folder, partition.name)}")
+            continue
+        try:
+            with click.progressbar(length=max(partition.rows, 1), label=f"exporting {partition.name}",
+                                   file=sys.stderr) as bar:
+                done = partitions.archive(partition, settings.archive_folder, progress=bar.update)
+        except partitions.PartitionError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"archived {done.partition}: {done.rows} record(s) in {done.path} ({_size(done.bytes)}, "
+                   f"sha256 {done.sha256}); dropped from the database")
 
 
 @main.group()

@@ -6,6 +6,7 @@ import hmac
 from flask import Blueprint, current_app, render_template_string, request, url_for
 
 from . import charts, dashboard, services
+from .db import database
 
 bp = Blueprint("dashboard", __name__)
 
@@ -72,7 +73,9 @@ def _with_headers(response):
 @bp.get("/dashboard.json")
 def dashboard_json():
     _authorise()
-    data = dashboard.dashboard_data(**_query())
+    with database.reading() as source:  # a streaming replica, if one is set and fresh enough
+        data = dashboard.dashboard_data(**_query())
+    data["read_from"] = source
     if services.orjson is not None:  # the `hub` extra: ~8x faster than the stdlib on 7,500 schools
         return _with_headers(current_app.response_class(services.orjson.dumps(data), mimetype="application/json"))
     return _with_headers(current_app.json.response(data))
@@ -82,7 +85,9 @@ def dashboard_json():
 def dashboard_page():
     _authorise()
     query = _query()
-    data = dashboard.dashboard_data(page=_whole_number("page", 1, 1, 1_000_000), **query)
+    with database.reading() as source:
+        data = dashboard.dashboard_data(page=_whole_number("page", 1, 1, 1_000_000), **query)
+    data["read_from"] = source
     scope = f"region {data['region']}" if data["region"] else "all regions"
     day_labels = [day[5:] for day in data["days"]]  # MM-DD
     per_day = data["summary"]["records_per_day"]
@@ -142,7 +147,10 @@ form label { margin-right: 1rem; }
 {{ data.region }}{% endif %}, {{ data.summary.active }} active, {{ data.summary.stale }} not heard from for more
 than {{ data.stale_days }} day(s); {{ data.summary.state_reported }} reported their content and disk,
 {{ data.summary.lacking_content }} lack published content, {{ data.summary.low_disk }} have less than
-{{ low_disk_percent }} % disk free. Generated {{ data.generated_at }} (all times UTC).
+{{ low_disk_percent }} % disk free. Generated {{ data.generated_at }} (all times UTC){% if data.read_from.database == "replica" %},
+read from the replica{% if data.read_from.lag_seconds is not none and data.read_from.lag_seconds >= 1 %},
+{{ "%.0f" | format(data.read_from.lag_seconds) }} s behind the primary{% else %}, up to date{% endif %}{% endif %}.
+{% if data.read_from.database == "primary" and data.read_from.note %}<strong>Note: {{ data.read_from.note }}.</strong>{% endif %}
 <a href="{{ json_url }}">The same data as JSON</a>.</p>
 </header>
 <main>

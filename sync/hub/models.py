@@ -51,13 +51,19 @@ class School(BaseModel):
     forwarded = BigIntegerField(default=0)  # every seq <= this has reached the external LRS
     forward_error = TextField(null=True)
     forward_attempt_at = DateTimeField(null=True)
+    seq_high = BigIntegerField(default=0)  # the highest seq held: a batch above it repeats nothing
 
     class Meta:
         table_name = "school"
 
 
 class Record(BaseModel):
-    """One learning record as an xAPI statement. Primary key (school, seq); (school, uuid) unique."""
+    """One learning record as an xAPI statement, identified by (school, seq); (school, uuid) unique.
+
+    On PostgreSQL the table is partitioned by month of `received_at` (sync/hub/partitions.py): each
+    partition holds its own unique (school, seq) and (school, uuid) indexes, and ingest keeps a
+    school's seqs unique across partitions (docs/scale.md says how). On SQLite it is one table.
+    """
     # No foreign key: the school comes from the request's verified signature, and a per-row
     # constraint check would cost ingest speed for nothing.
     school = CharField(max_length=32, column_name="school_id")
@@ -247,3 +253,20 @@ class SchoolCertificate(BaseModel):
 
 
 MODELS += [SchoolCertificate]
+
+
+class RecordArchive(BaseModel):
+    """A month of records exported to a gzip JSON-lines file, checked, and dropped from the database."""
+    partition = CharField(max_length=64, primary_key=True)  # record_pYYYY_MM
+    starts = DateTimeField()  # received_at from (inclusive) ...
+    ends = DateTimeField()  # ... to (exclusive)
+    rows = BigIntegerField()
+    path = TextField()
+    sha256 = CharField(max_length=64)  # of the .jsonl.gz file as written
+    archived_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "record_archive"
+
+
+MODELS += [RecordArchive]

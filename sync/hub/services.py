@@ -1,9 +1,10 @@
 """The hub's work: enrolling schools, authenticating signed requests, storing record batches.
 
-`store_batch` is the ingest: one transaction per batch; on PostgreSQL a COPY straight into the
-record table (falling back to a temporary table and `INSERT ... ON CONFLICT DO NOTHING` when the
-batch repeats records the hub holds), on SQLite a multi-row `INSERT ... ON CONFLICT DO NOTHING`.
-The school's `acked` column moves in the same transaction, looking only at seqs above it.
+`store_batch` is the ingest: one transaction per batch, under the school's row lock. Records the
+hub holds already are told apart by seq (no lookup at all when the batch is above the school's
+highest held seq, `seq_high`); the rest go in by COPY on PostgreSQL (into the month's partition),
+by a multi-row INSERT on SQLite. The school's `acked` column moves in the same transaction, looking
+only at seqs above it.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from peewee import EXCLUDED, IntegrityError, SqliteDatabase
 
 from sync import protocol
 
+from . import partitions
 from .db import database, is_postgres
 from .models import Nonce, Record, School, SchoolDay, utcnow
 
@@ -205,22 +207,23 @@ def store_batch(school_id: str, records: list[dict], agent_version: str | None =
 
 
 def _store(school_id: str, records: list[dict], agent_version: str | None) -> StoreResult:
-    # Insert first, then lock the school row only to move the ack: concurrent batches of one
-    # school overlap their COPYs. Every batch takes the lock before it commits, and the ack scan
-    # sees all committed rows, so the batch that holds acked+1 always finds the new ack.
-    stored = _insert(school_id, records) if records else 0
-    duplicates = len(records) - stored
-    if duplicates:
-        _check_no_clash(school_id, records)
-    locked = School.select(School.acked).where(School.id == school_id)
+    # Lock the school's row first: a school's batches are stored one at a time, so which of its seqs
+    # the hub holds is known exactly here. No unique index can say it on PostgreSQL, where records
+    # are partitioned by month of receipt and a repeat may come months after the first copy.
+    locked = School.select(School.acked, School.seq_high).where(School.id == school_id)
     row = (locked.for_update() if is_postgres() else locked).tuples().first()
     if row is None:
         raise UnknownSchool(school_id)
-    acked = row[0]
-    if any(r["seq"] == acked + 1 for r in records):  # acked+1 is never held between batches
+    acked, high = row
+    fresh = _fresh(school_id, records, acked, high)
+    stored = _insert(school_id, fresh) if fresh else 0
+    duplicates = len(records) - stored
+    if any(r["seq"] == acked + 1 for r in fresh):  # acked+1 is never held between batches
         acked = _advance(school_id, acked)
     changes: dict = {School.acked: acked, School.records_received: School.records_received + stored,
                      School.last_contact: utcnow()}
+    if fresh:
+        changes[School.seq_high] = max(high, max(r["seq"] for r in fresh))
     if agent_version:
         changes[School.agent_version] = agent_version
     School.update(changes).where(School.id == school_id).execute()
@@ -231,16 +234,78 @@ def _store(school_id: str, records: list[dict], agent_version: str | None) -> St
     return StoreResult(acked, stored, duplicates)
 
 
+def _fresh(school_id: str, records: list[dict], acked: int, high: int) -> list[dict]:
+    """The records the hub does not hold yet; SeqConflict if a sent seq is held with another uuid.
+
+    A batch wholly above the school's highest held seq (the usual case) needs no lookup at all.
+    Otherwise the seqs are looked up in every partition; a seq at or below the ack that is not
+    found was held in a month archived since (its uuid can no longer be compared).
+    """
+    if not records or min(r["seq"] for r in records) > high:
+        return records
+    held = _held(school_id, [r["seq"] for r in records if r["seq"] <= high])
+    fresh = []
+    for record in records:
+        seq, uid = record["seq"], record["uuid"]
+        if seq in held:
+            if held[seq] != uid:
+                raise _clash(seq, uid, f"seq {seq} is uuid {held[seq]}")
+        elif seq > acked:
+            fresh.append(record)
+    moved = _held_uuids(school_id, [r["uuid"] for r in fresh])
+    if moved:
+        uid, seq = next(iter(moved.items()))
+        raise _clash(next(r["seq"] for r in fresh if r["uuid"] == uid), uid, f"uuid {uid} is held at seq {seq}")
+    return fresh
+
+
+def _clash(seq: int, uid: str, why: str) -> SeqConflict:
+    return SeqConflict(
+        f"seq {seq} with uuid {uid} clashes with what the hub holds for this school ({why}): the school's "
+        f"record sequence was reset or rewritten (restored from an old backup?). Nothing of this batch was "
+        f"stored; ask the national platform to look into it.")
+
+
+def _held(school_id: str, seqs: list[int]) -> dict[int, str]:
+    """{seq: uuid} of the given seqs the hub holds for the school (one index range per partition)."""
+    wanted = set(seqs)
+    held: dict[int, str] = {}
+    if not wanted:
+        return held
+    query = (Record.select(Record.seq, Record.uuid)
+             .where((Record.school == school_id) & Record.seq.between(min(wanted), max(wanted))).tuples())
+    held.update((seq, str(uid)) for seq, uid in query if seq in wanted)
+    return held
+
+
+def _held_uuids(school_id: str, uuids: list[str]) -> dict[str, int]:
+    """{uuid: seq} of the given uuids the hub holds for the school."""
+    held: dict[str, int] = {}
+    for start in range(0, len(uuids), 1000):
+        query = (Record.select(Record.uuid, Record.seq)
+                 .where((Record.school == school_id) & Record.uuid.in_(uuids[start:start + 1000])).tuples())
+        held.update((str(uid), seq) for uid, seq in query)
+    return held
+
+
 def _insert(school_id: str, records: list[dict]) -> int:
-    if is_postgres():
-        return _copy_insert(school_id, records)
-    now = utcnow()
-    stored = 0
-    for start in range(0, len(records), 500):  # well under SQLite's bound-parameter limit
-        rows = [{"school": school_id, "seq": r["seq"], "uuid": r["uuid"], "statement": r["statement"],
-                 "received_at": now} for r in records[start:start + 500]]
-        stored += Record.insert_many(rows).on_conflict_ignore().as_rowcount().execute()
-    return stored
+    """Insert records the hub does not hold; a (school, uuid) held at another seq in the same month
+    is a clash (the unique index of the month's partition finds it)."""
+    try:
+        with database.atomic():  # a savepoint: the clash is reported, the transaction rolled back
+            if is_postgres():
+                return _copy_insert(school_id, records)
+            now = utcnow()
+            for start in range(0, len(records), 500):  # well under SQLite's bound-parameter limit
+                Record.insert_many([{"school": school_id, "seq": r["seq"], "uuid": r["uuid"],
+                                     "statement": r["statement"], "received_at": now}
+                                    for r in records[start:start + 500]]).execute()
+            return len(records)
+    except IntegrityError:
+        moved = _held_uuids(school_id, [r["uuid"] for r in records])
+        uid, seq = next(iter(moved.items())) if moved else ("?", "?")
+        sent = next((r["seq"] for r in records if r["uuid"] == uid), "?")
+        raise _clash(sent, uid, f"uuid {uid} is held at seq {seq}") from None
 
 
 _stdlib_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
@@ -261,11 +326,12 @@ def statement_json(statement: dict) -> bytes:
     return _stdlib_dumps(statement).encode("utf-8")
 
 
-def _copy_rows(school_id: str, records: list[dict], encode=statement_json) -> io.BytesIO:
+def _copy_rows(school_id: str, records: list[dict], encode=statement_json,
+               received_at: datetime.datetime | None = None) -> io.BytesIO:
     # COPY text format: tab-separated, backslash escaped. JSON escapes every control character,
     # so a backslash is the only character to double. school_id is our own slug.
     head = school_id.encode("ascii") + b"\t"
-    tail = f"\t{utcnow().isoformat()}\n".encode("ascii")
+    tail = f"\t{(received_at or utcnow()).isoformat()}\n".encode("ascii")
     buffer = io.BytesIO()
     buffer.writelines(b"%s%d\t%s\t%s%s" % (head, r["seq"], r["uuid"].encode("ascii"),
                                              encode(r["statement"]).replace(b"\\", b"\\\\"), tail)
@@ -275,47 +341,23 @@ def _copy_rows(school_id: str, records: list[dict], encode=statement_json) -> io
 
 
 def _copy_insert(school_id: str, records: list[dict]) -> int:
-    """COPY the batch into the record table; if it repeats held records, go through a temp table."""
-    import psycopg2  # only ever reached on PostgreSQL
-
+    """COPY records the hub does not hold into the record table (the month's partition)."""
     # SQL text here is fixed (table and column names from the model), never built from input:
     # peewee cannot express COPY, and COPY is what makes ingest fast.
-    table = Record._meta.table_name
-    columns = "school_id, seq, uuid, statement, received_at"
-    cursor = database.cursor()
+    import psycopg2  # only ever reached on PostgreSQL
+    import psycopg2.errors
+
+    received_at = utcnow()
+    partitions.ensure_for_ingest(received_at)
     try:
-        with database.atomic():  # a savepoint: a clash rolls back only the COPY
-            cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", _copy_rows(school_id, records))
-        return len(records)
-    except psycopg2.IntegrityError:
-        pass  # some records are held already (a repeated batch): insert the rest
-    cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS incoming_record "
-                   "(school_id varchar(32), seq bigint, uuid uuid, statement json, received_at timestamp) "
-                   "ON COMMIT DELETE ROWS")
-    cursor.copy_expert(f"COPY incoming_record ({columns}) FROM STDIN", _copy_rows(school_id, records))
-    cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming_record ORDER BY seq "
-                   f"ON CONFLICT DO NOTHING")
-    stored = cursor.rowcount
-    cursor.execute("TRUNCATE incoming_record")
-    return stored
-
-
-def _check_no_clash(school_id: str, records: list[dict]) -> None:
-    """Every sent (seq, uuid) must now be held exactly; anything else is a clash."""
-    sent = {r["seq"]: r["uuid"] for r in records}
-    held: dict[int, str] = {}
-    seqs = list(sent)
-    for start in range(0, len(seqs), 1000):
-        query = (Record.select(Record.seq, Record.uuid)
-                 .where((Record.school == school_id) & Record.seq.in_(seqs[start:start + 1000])).tuples())
-        held.update((seq, str(uuid)) for seq, uuid in query)
-    for seq, uuid in sent.items():
-        if held.get(seq) != uuid:
-            raise SeqConflict(
-                f"seq {seq} with uuid {uuid} clashes with what the hub holds for this school "
-                + (f"(seq {seq} is uuid {held[seq]})" if seq in held else f"(uuid {uuid} is held at another seq)")
-                + ": the school's record sequence was reset or rewritten (restored from an old backup?). "
-                  "Nothing of this batch was stored; ask the national platform to look into it.")
+        database.cursor().copy_expert(f"COPY {Record._meta.table_name} (school_id, seq, uuid, statement, "
+                                      f"received_at) FROM STDIN", _copy_rows(school_id, records, received_at=received_at))
+    except psycopg2.errors.CheckViolation:  # no partition for this month (made in a batch rolled back since)
+        partitions.forget_made()
+        raise
+    except psycopg2.IntegrityError as exc:  # the raw cursor's error, not peewee's
+        raise IntegrityError(str(exc)) from None
+    return len(records)
 
 
 def _advance(school_id: str, acked: int) -> int:

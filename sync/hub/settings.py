@@ -141,6 +141,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("database", "url", _database_url, "",
            "postgresql://USER@HOST:PORT/NAME for production; empty for a SQLite file in the data folder "
            "(a quick local try only)."),
+    Option("database", "read_url", _database_url, "",
+           "postgresql://USER@HOST:PORT/NAME of a streaming standby of the database: the dashboard and "
+           "reports read there (writes never do); empty: everything on url."),
+    Option("database", "read_max_lag", _seconds, "300",
+           "Seconds the standby may be behind before reads go back to the primary (pages say which)."),
+    Option("records", "months_ahead", _int_between(1, 24), "3",
+           "PostgreSQL: monthly partitions of the record table made ahead of time (by `init`, `serve` and "
+           "`classroom-hub partitions ensure`)."),
+    Option("records", "retention_months", _int_between(0, 1200), "0",
+           "PostgreSQL: months of records kept in the database; older months are exported to "
+           "archive_dir by `classroom-hub partitions archive`, checked, and dropped (the dashboard's "
+           "counts stay). 0: keep every record."),
+    Option("records", "archive_dir", _text, "",
+           "Where archived months go as <partition>.jsonl.gz (gzip JSON lines) with a .sha256 beside; "
+           "empty: <data-dir>/archive."),
     Option("forward", "url", _http_url, "",
            "xAPI endpoint of an external Learning Record Store (statements go to <url>statements); "
            "empty: forward nothing."),
@@ -194,6 +209,11 @@ class HubSettings:
     server_port: int
     server_threads: int
     database_url: str
+    database_read_url: str
+    database_read_max_lag: float
+    records_months_ahead: int
+    records_retention_months: int
+    records_archive_dir: str
     forward_url: str
     forward_username: str
     forward_password: str
@@ -218,6 +238,10 @@ class HubSettings:
     @property
     def ini_path(self) -> Path:
         return self.data_dir / INI_NAME
+
+    @property
+    def archive_folder(self) -> Path:
+        return Path(self.records_archive_dir) if self.records_archive_dir else self.data_dir / "archive"
 
     @property
     def effective_database_url(self) -> str:
