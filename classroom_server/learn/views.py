@@ -12,7 +12,7 @@ from ..domain import scoring
 from ..i18n import error_text
 from ..security import roles_required
 from . import assignments, practice, quizzes
-from .services import RecordError
+from .services import RecordError, valid_device_id
 
 bp = Blueprint("learn", __name__, url_prefix="/learn", template_folder="templates")
 bp.before_request(roles_required("student"))
@@ -46,6 +46,29 @@ def _int_arg(value: str | None) -> int | None:
         return None
 
 
+def _record_id() -> str | None:
+    """The id the page's script gave this answer (it keeps the answer on the device until the
+    server has it, and may send it again): sending it twice stores one record."""
+    value = request.form.get("record_id")
+    return value if valid_device_id(value) else None
+
+
+def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, action: str) -> dict:
+    """One question as the page's script may show it offline (learn/_question_set.html): never the answer."""
+    language = practice.content_language(item)
+    return {"index": index, "kind": kind, "item": scoring.public_item(item, language), "language": language,
+            "pack_id": pack_id, "node_id": node_id, "action": action}
+
+
+def _practice_set(ex: practice.Exercise) -> list[dict]:
+    """The exercise's items that still have tries left."""
+    known = practice.states(g.user, ex) if ex.attempts is not None else {}
+    return [_set_entry(index, "practice", item, ex.pack.pack_id, ex.node.node_id,
+                       url_for("learn.answer", pack_id=ex.pack.pack_id, node_id=ex.node.node_id, item_id=item["id"]))
+            for index, item in enumerate(ex.items)
+            if item["id"] not in known or practice.tries_left(ex, known[item["id"]].tries) != 0]
+
+
 def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int | None = None,
               error: str | None = None, status: int = 200):
     item = ex.items[index]
@@ -59,7 +82,8 @@ def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int |
     return render_template(
         "learn/question.html", ex=ex, index=index, total=len(ex.items), item=public, language=language,
         hints=[scoring.hint(item, i, language) for i in range(hints)], hint_count=hints,
-        shown_at=shown_at, attempt=used + 1, tries_left=practice.tries_left(ex, used), error=error), status
+        shown_at=shown_at, attempt=used + 1, tries_left=practice.tries_left(ex, used), error=error,
+        question_set=_practice_set(ex), stored_records=()), status
 
 
 @bp.get("/practice/<pack_id>/<node_id>")
@@ -129,7 +153,10 @@ def answer(pack_id: str, node_id: str, item_id: str):
             return _feedback(ex, practice.Answer(stored, False, item, stored.language))
     try:
         result = practice.answer(g.user, practice.device_id(), ex, item_id, _form_response(item),
-                                 duration_ms=_now_ms() - shown_at if shown_at is not None else None)
+                                 duration_ms=_now_ms() - shown_at if shown_at is not None else None,
+                                 record_uuid=_record_id())
+    except practice.RecordClash:
+        abort(409)
     except scoring.ResponseError as exc:
         return _question(ex, index, shown_at=shown_at, error=error_text(exc), status=400)
     except practice.AttemptsUsed as exc:
@@ -147,7 +174,7 @@ def _feedback(ex: practice.Exercise, result: practice.Answer):
         "learn/feedback.html", ex=ex, index=index, total=len(ex.items), row=result.row,
         prompt=scoring.public_item(result.item, result.language)["prompt"], language=result.language,
         explanation=result.explanation, tries_left=practice.tries_left(ex, used),
-        repeated=not result.new)
+        repeated=not result.new, question_set=_practice_set(ex), stored_records=(result.row.uuid,))
 
 
 @bp.get("/practice/<pack_id>/<node_id>/result")
@@ -231,11 +258,14 @@ def _quiz_question(quiz, going, questions, index: int, error: str | None = None,
     question = questions[index]
     language = practice.content_language(question.item)
     answered = quizzes.saved(quiz, g.user, going)
+    question_set = [_set_entry(q.index, "quiz", q.item, q.pack_id, q.node_id,
+                               url_for("learn.quiz_answer", assignment_id=quiz.id, index=q.index)) for q in questions]
     return render_template(
-        "learn/quiz_question.html", quiz=quiz, going=going, index=index, total=len(questions),
+        "learn/quiz_question.html", quiz=quiz, going=going, index=index, total=len(questions), question=question,
         item=scoring.public_item(question.item, language), language=language, saved=answered.get(question.key),
         answered={i for i, q in enumerate(questions) if q.key in answered}, shown_at=_now_ms(),
-        seconds_left=quizzes.seconds_left(going), error=error), status
+        seconds_left=quizzes.seconds_left(going), error=error, question_set=question_set,
+        stored_records=[row.uuid for row in answered.values()]), status
 
 
 @bp.get("/quiz/<assignment_id>/<int:index>")
@@ -268,7 +298,10 @@ def quiz_answer(assignment_id: str, index: int):
     try:
         quizzes.answer(quiz, g.user, practice.device_id(), going, questions[index],
                        _form_response(questions[index].item),
-                       duration_ms=_now_ms() - shown_at if shown_at is not None else None)
+                       duration_ms=_now_ms() - shown_at if shown_at is not None else None,
+                       record_uuid=_record_id())
+    except quizzes.RecordClash:
+        abort(409)
     except scoring.ResponseError as exc:
         return _quiz_question(quiz, going, questions, index, error=error_text(exc), status=400)
     except quizzes.TimeUp:
