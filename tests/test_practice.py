@@ -280,6 +280,25 @@ def test_the_same_form_sent_twice_is_stored_once(student, app):
         assert len(records(verb="answered")) == 1
 
 
+def test_a_form_with_the_record_id_the_device_keeps_is_stored_once(student, app):
+    """The page's script keeps each answer on the device under an id it sends with the form; the
+    answer may come again through the API (the reply was lost): one record, named by the page."""
+    record_id = str(uuid.uuid4())
+    first = post(student, answer_url("s1"), {"answer": "a", "record_id": record_id})
+    assert first.status_code == 200 and f'data-stored-records="{record_id}"' in first.get_data(as_text=True)
+    again = api_answer(student, {"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "a",
+                                 "record_id": record_id})
+    assert again.status_code == 200 and again.get_json()["new"] is False
+    form_again = post(student, answer_url("s1"), {"answer": "b", "record_id": record_id})
+    assert form_again.status_code == 200 and "already sent" in form_again.get_data(as_text=True)
+    with app.app_context():
+        assert [(r.uuid, r.correct) for r in records(verb="answered")] == [(record_id, False)]
+    clash = post(student, answer_url("n1"), {"answer": "0,5", "record_id": record_id})
+    assert clash.status_code == 409
+    with app.app_context():
+        assert len(records(verb="answered")) == 1
+
+
 @pytest.mark.parametrize("url, data, status, message", [
     (answer_url("nope"), {"answer": "a"}, 404, None),
     (f"/learn/practice/{PACK}/intro/s1", {"answer": "a"}, 404, None),
