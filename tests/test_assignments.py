@@ -222,6 +222,25 @@ def test_closed_quiz_and_stale_pages_store_nothing(app, school, student):
     assert student.get(f"/learn/quiz/{quiz.id}/99").status_code in (302, 404)
 
 
+def test_quiz_answers_are_shown_as_the_student_saw_and_typed_them(app, school, student):
+    quiz = make(app, school, [(PACK, MIX, None)], kind="quiz", results="submitted")
+    with student.session_transaction() as session:
+        session["lang"] = "kk"
+    post(student, f"/learn/quiz/{quiz.id}/start")
+    for index in range(len(ITEMS)):
+        right = right_and_wrong(ITEMS[index])[0]
+        post(student, f"/learn/quiz/{quiz.id}/{index}", {**right, **quiz_form(student, quiz.id, index)})
+    saved = student.get(f"/learn/quiz/{quiz.id}/0").get_data(as_text=True)
+    assert re.search(r'<span lang="kk">Көк</span>', saved), "the saved choice is shown by its text"
+    assert '">0,5</span>' in student.get(f"/learn/quiz/{quiz.id}/2").get_data(as_text=True)
+    post(student, f"/learn/quiz/{quiz.id}/submit")
+    page = student.get(f"/learn/assignment/{quiz.id}").get_data(as_text=True)
+    shown = re.findall(r'<span lang="[a-z]+">([^<]*)</span> —', page)
+    assert shown == ["Көк", "two, four", "0,5", "Machine Learning", "one → five → ten",
+                     "1 — one; 2 — two; 3 — three"], shown
+    assert "[,]" not in page and "0.5" not in page
+
+
 def quiz_api(student, quiz_id: str, index: int, response, record_id: str, attempt: int = 1):
     """A quiz answer the device kept offline, sent as the page's script sends it."""
     item = ITEMS[index]

@@ -11,7 +11,9 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from babel.numbers import get_decimal_symbol
 from flask import current_app, g, request
+from flask_babel import get_locale
 from peewee import fn
 
 from ..accounts.services import user_classrooms
@@ -124,6 +126,12 @@ def _exercise_node(pack_row: int, manifest_sha256: str, node_id: str) -> tuple[C
 def content_language(item: dict) -> str:
     """The language an item is shown in: the interface's when the item has it, else a fallback."""
     return localized_key(item.get("prompt") or {}) or "kk"
+
+
+def shown_response(row: LearningRecord, item: dict) -> str:
+    """A stored answer as the student saw and typed it: choice texts in the language it was given
+    in, numbers with the interface's decimal mark ("0,5" in kk and ru)."""
+    return scoring.shown_response(item, row.response or "", row.language, get_decimal_symbol(str(get_locale())))
 
 
 def _answers(user: User, ex: Exercise):

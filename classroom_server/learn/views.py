@@ -216,7 +216,8 @@ def assignment(assignment_id: str):
         last = handed_in[-1]
         answers = quizzes.saved(found, g.user, last)
         review = [(q, scoring.public_item(q.item, practice.content_language(q.item)), answers.get(q.key),
-                   scoring.explanation(q.item, practice.content_language(q.item)))
+                   scoring.explanation(q.item, practice.content_language(q.item)),
+                   practice.shown_response(answers[q.key], q.item) if q.key in answers else None)
                   for q in quizzes.questions(found)]
     return render_template(
         "learn/quiz.html", work=described, quiz=found, going=going, tries=tries, released=released,
@@ -263,6 +264,7 @@ def _quiz_question(quiz, going, questions, index: int, error: str | None = None,
     return render_template(
         "learn/quiz_question.html", quiz=quiz, going=going, index=index, total=len(questions), question=question,
         item=scoring.public_item(question.item, language), language=language, saved=answered.get(question.key),
+        saved_text=practice.shown_response(answered[question.key], question.item) if question.key in answered else None,
         answered={i for i, q in enumerate(questions) if q.key in answered}, shown_at=_now_ms(),
         seconds_left=quizzes.seconds_left(going), error=error, question_set=question_set,
         stored_records=[row.uuid for row in answered.values()]), status
