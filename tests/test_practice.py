@@ -1,6 +1,7 @@
 """Practising an exercise: the question pages, the answer form, its one record, the answers API."""
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import uuid
@@ -154,18 +155,21 @@ def test_each_item_type_answered_wrong_then_right_through_the_form(student, app,
     assert form_fields(second_page)["attempt"] == "2"
     second = post(student, answer_url(item["id"]), {**right, **form_fields(second_page)})
     text = second.get_data(as_text=True)
-    assert second.status_code == 200 and "Right!" in text and "Try again" not in text
+    # An item whose explanation showed the answer after the wrong try: the right retry does not count.
+    told = "explanation" in item
+    assert second.status_code == 200 and ("Right, but it does not count" if told else "Right!") in text
+    assert "Try again" not in text
     assert ("Next question" in text) == (index < 5) and "Back to the lesson" in text
 
     with app.app_context():
         rows = records(verb="answered", item_id=item["id"])
     assert [(r.correct, r.attempt, r.response) for r in rows] == [
-        (False, 1, EXPECTED_TEXT[item["id"]][1]), (True, 2, EXPECTED_TEXT[item["id"]][0])]
+        (False, 1, EXPECTED_TEXT[item["id"]][1]), (not told, 2, EXPECTED_TEXT[item["id"]][0])]
     assert rows[0].uuid == first_uuid
     assert all(r.pack_id == PACK and r.node_id == MIX and r.node_kind == "exercise" and r.language == "en"
                and r.score is not None and r.duration_ms is not None and 0 <= r.duration_ms <= 3_600_000
                for r in rows)
-    assert rows[1].score == 1.0
+    assert rows[1].score == (0.0 if told else 1.0)
     assert rows[0].classroom is not None
     assert rows[0].device_id == rows[1].device_id  # the cookie is reused
 
@@ -278,6 +282,28 @@ def test_the_same_form_sent_twice_is_stored_once(student, app):
     assert uuid_of(first) == uuid_of(second)
     with app.app_context():
         assert len(records(verb="answered")) == 1
+
+
+def test_a_retry_after_the_explanation_showed_the_answer_does_not_count_as_right(student, app):
+    wrong = post(student, answer_url("s1"), {"answer": "a"}).get_data(as_text=True)
+    assert "SECRET-EXPLANATION" in wrong and "another try at this question will not count as right" in wrong
+    # The exercise goes on with the next question, not this one again.
+    assert "Question 2 of 6" in visible(student.get(page_url()).get_data(as_text=True))
+    retry = post(student, answer_url("s1"), {"answer": "b"}).get_data(as_text=True)
+    assert "Right, but it does not count" in retry and "Try again" not in retry
+    # The same through the API (an answer kept offline): stored as not right.
+    by_api = api_answer(student, {"pack_id": PACK, "node_id": MIX, "item_id": "s1", "response": "b"})
+    assert by_api.status_code == 201 and by_api.get_json()["correct"] is False and by_api.get_json()["score"] == 0
+    with app.app_context():
+        assert [(r.correct, r.score) for r in records(verb="answered")] == [(False, 0.0)] * 3
+        # Half a day later it is knowing, not copying: a right answer counts again.
+        for row in records():
+            LearningRecord.update(created_at=row.created_at - datetime.timedelta(hours=13)).where(
+                LearningRecord.seq == row.seq).execute()
+    later = post(student, answer_url("s1"), {"answer": "b"}).get_data(as_text=True)
+    assert "Right!" in later and "does not count" not in later
+    with app.app_context():
+        assert records(verb="answered")[-1].correct is True
 
 
 def test_a_form_with_the_record_id_the_device_keeps_is_stored_once(student, app):
@@ -474,7 +500,8 @@ def test_my_progress_counts_this_students_answers_only(student, app, school):
     page = other.get("/learn/progress").get_data(as_text=True)
     row = re.search(r"All six kinds</a></th>\s*<td>(.*?)</td>\s*<td>(.*?)</td>", page, re.S)
     assert row, page
-    assert row.group(1).strip() == "2 of 6" and row.group(2).strip() == "2"
+    # s1 right only after its explanation had shown the answer: not counted as right
+    assert row.group(1).strip() == "2 of 6" and row.group(2).strip() == "1"
     somebody_else = app.test_client()
     post(somebody_else, f"/signin/class/{school.other_class.id}/student/{school.other_student.id}")
     assert "Nothing here yet" in somebody_else.get("/learn/progress").get_data(as_text=True)

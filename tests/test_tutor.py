@@ -242,6 +242,10 @@ def test_student_practises_a_skill_through_the_pages(app, school, tutor_pack, cl
     feedback = response.get_data(as_text=True)
     assert response.status_code == 200 and "Right!" in feedback and f"SECRET-{item_id}" in feedback
     assert 'href="/learn/adaptive/skill/fractions.compare"' in feedback  # Next asks the tutor again
+    # ... and sits right under the feedback, above the mastery bars
+    assert re.search(r'</section>\s*<nav aria-label="What next" class="actions">\s*'
+                     r'<a class="button" href="/learn/adaptive/skill/fractions.compare">Next</a>', feedback)
+    assert feedback.index(">Next</a>") < feedback.index("How well you know it")
     first = int(re.search(r"fractions.compare: (\d+)% mastered", feedback).group(1))
     with app.app_context():
         row = LearningRecord.select().where(LearningRecord.verb == "answered").get()

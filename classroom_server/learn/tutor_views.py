@@ -125,5 +125,6 @@ def _feedback(scope: str, ex: practice.Exercise, result: practice.Answer):
     return render_template(
         "learn/adaptive_feedback.html", scope=scope, ex=ex, row=result.row,
         prompt=scoring.public_item(result.item, result.language)["prompt"], language=result.language,
-        explanation=result.explanation, repeated=not result.new, skills=tutor.scope_mastery(g.user, scope),
+        explanation=result.explanation, repeated=not result.new, told=result.right_after_explanation,
+        skills=tutor.scope_mastery(g.user, scope),
         title=_scope_title(scope), next_url=_scope_url(scope))

@@ -174,7 +174,8 @@ def _feedback(ex: practice.Exercise, result: practice.Answer):
         "learn/feedback.html", ex=ex, index=index, total=len(ex.items), row=result.row,
         prompt=scoring.public_item(result.item, result.language)["prompt"], language=result.language,
         explanation=result.explanation, tries_left=practice.tries_left(ex, used),
-        repeated=not result.new, question_set=_practice_set(ex), stored_records=(result.row.uuid,))
+        repeated=not result.new, question_set=_practice_set(ex), stored_records=(result.row.uuid,),
+        told=result.right_after_explanation)
 
 
 @bp.get("/practice/<pack_id>/<node_id>/result")
