@@ -8,16 +8,31 @@ from __future__ import annotations
 from flask import abort, g, render_template, request, url_for
 from flask_babel import gettext as _
 
+from ..accounts.services import user_classrooms
 from ..domain import scoring
 from ..i18n import error_text, localized
-from . import practice, tutor
+from . import assignments, practice, tutor
 from .services import RecordError
 from .views import MAX_ANSWER_BYTES, _form_response, _int_arg, _now_ms, bp
 
 
+def _my_topics(lib: tutor.Library) -> tutor.PracticeTopics:
+    """The student's practice topics: what their teachers assigned, then their grades'."""
+    grades = {c.grade for c in user_classrooms(g.user) if c.grade is not None}
+    assigned = [(part.row.pack_id, part.row.node_id) for work in assignments.for_student(g.user)
+                for part in work.parts]
+    return tutor.practice_topics(lib, grades, assigned)
+
+
 @bp.get("/adaptive/")
 def adaptive_home():
-    return render_template("learn/adaptive.html", topics=tutor.my_mastery(g.user))
+    lib = tutor.library()
+    mine = _my_topics(lib)
+    every = request.args.get("all") == "1"
+    others = [t for t in lib.topics if t not in mine.assigned] if every else mine.grade
+    return render_template("learn/adaptive.html", assigned=tutor.my_mastery(g.user, mine.assigned),
+                           topics=tutor.my_mastery(g.user, others), hidden=0 if every else mine.hidden,
+                           every=every)
 
 
 def _serve(scope: str):
@@ -25,6 +40,10 @@ def _serve(scope: str):
         choice = tutor.recommend(g.user, scope)
     except tutor.UnknownScope:
         return render_template("learn/adaptive_none.html", unknown=True), 404
+    except tutor.DoneForNow:
+        mine = _my_topics(tutor.library())
+        return render_template("learn/adaptive_none.html", unknown=False, done=True, title=_scope_title(scope),
+                               next_skills=tutor.next_skills(g.user, mine.assigned + mine.grade, scope))
     if choice is None:
         return render_template("learn/adaptive_none.html", unknown=False, title=_scope_title(scope))
     return _question(scope, choice.candidate.pack_id, choice.candidate.node_id, choice.candidate.item_id,
