@@ -1,10 +1,13 @@
 """The student's side: home with assigned work and the library; practising exercises."""
 from __future__ import annotations
 
+import json
 import time
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from ..accounts.services import user_classrooms
 from ..content import reader
@@ -53,18 +56,36 @@ def _record_id() -> str | None:
     return value if valid_device_id(value) else None
 
 
-def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, action: str) -> dict:
-    """One question as the page's script may show it offline (learn/_question_set.html): never the answer."""
-    language = practice.content_language(item)
-    return {"index": index, "kind": kind, "item": scoring.public_item(item, language), "language": language,
-            "pack_id": pack_id, "node_id": node_id, "action": action}
+_TEMPLATES: dict[tuple, Markup] = {}
+_TEMPLATES_KEPT = 4096
 
 
-def _practice_set(ex: practice.Exercise) -> list[dict]:
+def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, version: object,
+               assignment: str | None = None, attempt: int | None = None) -> Markup:
+    """One question as the page's script may show it offline (learn/_question_template.html): the
+    public item only, never the answer. The same for every student: made once per item `version`
+    (what changes when the item can), interface language and quiz try, then kept."""
+    key = (kind, index, pack_id, node_id, version, str(get_locale()), assignment, attempt)
+    found = _TEMPLATES.get(key)
+    if found is None:
+        language = practice.content_language(item)
+        action = (url_for("learn.quiz_answer", assignment_id=assignment, index=index) if kind == "quiz" else
+                  url_for("learn.answer", pack_id=pack_id, node_id=node_id, item_id=item["id"]))
+        entry = {"index": index, "kind": kind, "item": scoring.public_item(item, language), "language": language,
+                 "pack_id": pack_id, "node_id": node_id, "action": action, "assignment": assignment,
+                 "attempt": attempt}
+        found = Markup(render_template("learn/_question_template.html", entry=entry))
+        if len(_TEMPLATES) >= _TEMPLATES_KEPT:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = found
+    return found
+
+
+def _practice_set(ex: practice.Exercise) -> list[Markup]:
     """The exercise's items that still have tries left."""
     known = practice.states(g.user, ex) if ex.attempts is not None else {}
     return [_set_entry(index, "practice", item, ex.pack.pack_id, ex.node.node_id,
-                       url_for("learn.answer", pack_id=ex.pack.pack_id, node_id=ex.node.node_id, item_id=item["id"]))
+                       (ex.pack.id, ex.pack.manifest_sha256, item["id"]))
             for index, item in enumerate(ex.items)
             if item["id"] not in known or practice.tries_left(ex, known[item["id"]].tries) != 0]
 
@@ -261,7 +282,8 @@ def _quiz_question(quiz, going, questions, index: int, error: str | None = None,
     language = practice.content_language(question.item)
     answered = quizzes.saved(quiz, g.user, going)
     question_set = [_set_entry(q.index, "quiz", q.item, q.pack_id, q.node_id,
-                               url_for("learn.quiz_answer", assignment_id=quiz.id, index=q.index)) for q in questions]
+                               json.dumps(q.item, sort_keys=True, ensure_ascii=False), quiz.id, going.number)
+                    for q in questions]
     return render_template(
         "learn/quiz_question.html", quiz=quiz, going=going, index=index, total=len(questions), question=question,
         item=scoring.public_item(question.item, language), language=language, saved=answered.get(question.key),

@@ -251,7 +251,16 @@
     progress.textContent = (questionSet.getAttribute("data-text-progress") || "")
       .replace("{n}", String(index + 1)).replace("{count}", questionSet.getAttribute("data-count") || "");
     slot.replaceChildren(progress, chosen.content.cloneNode(true));
-    slot.querySelector("form").setAttribute("data-shown", String(Date.now()));
+    var form = slot.querySelector("form");
+    form.setAttribute("data-shown", String(Date.now()));
+    var token = document.querySelector("meta[name=csrf-token]");  // not in the template: it is made once for all
+    if (token) {
+      var field = document.createElement("input");
+      field.type = "hidden";
+      field.name = "csrf_token";
+      field.value = token.getAttribute("content");
+      form.insertBefore(field, form.firstChild);
+    }
     document.querySelectorAll("a[data-question]").forEach(function (link) {
       if (link.closest(".question-slot")) { return; }
       if (Number(link.getAttribute("data-question")) === index) { link.setAttribute("aria-current", "page"); }
