@@ -276,8 +276,12 @@ def test_attempts_limit(student, app):
 def test_the_same_form_sent_twice_is_stored_once(student, app):
     hidden = form_fields(student.get(page_url(item=0)).get_data(as_text=True))
     first = post(student, answer_url("s1"), {"answer": "a", **hidden})
-    second = post(student, answer_url("s1"), {"answer": "a", **hidden})
+    # Sent again from the page the back button brought back, under a new id the device keeps it by:
+    # the page names that id as stored too, so the device does not send it on its own.
+    copy_id = str(uuid.uuid4())
+    second = post(student, answer_url("s1"), {"answer": "a", **hidden, "record_id": copy_id})
     assert second.status_code == 200 and "already sent" in second.get_data(as_text=True)
+    assert re.search(r'data-stored-records="[0-9a-f-]{36} ' + copy_id + '"', second.get_data(as_text=True))
     uuid_of = lambda r: re.search(r'data-record="([^"]+)"', r.get_data(as_text=True)).group(1)  # noqa: E731
     assert uuid_of(first) == uuid_of(second)
     with app.app_context():

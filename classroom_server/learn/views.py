@@ -170,8 +170,8 @@ def answer(pack_id: str, node_id: str, item_id: str):
     sent_attempt = _int_arg(request.form.get("attempt"))
     if sent_attempt is not None and sent_attempt >= 1:
         stored = practice.stored_attempt(g.user, ex, item_id, sent_attempt)
-        if stored is not None:
-            return _feedback(ex, practice.Answer(stored, False, item, stored.language))
+        if stored is not None:  # the id the device gave this copy names nothing to send either
+            return _feedback(ex, practice.Answer(stored, False, item, stored.language), also_stored=_record_id())
     try:
         result = practice.answer(g.user, practice.device_id(), ex, item_id, _form_response(item),
                                  duration_ms=_now_ms() - shown_at if shown_at is not None else None,
@@ -188,14 +188,15 @@ def answer(pack_id: str, node_id: str, item_id: str):
     return _feedback(ex, result)
 
 
-def _feedback(ex: practice.Exercise, result: practice.Answer):
+def _feedback(ex: practice.Exercise, result: practice.Answer, also_stored: str | None = None):
     index = ex.index(result.item["id"])
     used = practice.tries_used(g.user, ex, result.item["id"])
     return render_template(
         "learn/feedback.html", ex=ex, index=index, total=len(ex.items), row=result.row,
         prompt=scoring.public_item(result.item, result.language)["prompt"], language=result.language,
         explanation=result.explanation, tries_left=practice.tries_left(ex, used),
-        repeated=not result.new, question_set=_practice_set(ex), stored_records=(result.row.uuid,),
+        repeated=not result.new, question_set=_practice_set(ex),
+        stored_records=[result.row.uuid] + ([also_stored] if also_stored else []),
         told=result.right_after_explanation)
 
 

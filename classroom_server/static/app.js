@@ -334,6 +334,18 @@
     });
   });
 
+  window.addEventListener("pageshow", function (event) {
+    // Back to a page the browser kept as it was left (the back button): its form was sent, with
+    // its buttons off. Sending it again is a new answer, with an id of its own.
+    if (!event.persisted) { return; }
+    document.querySelectorAll("form.question[data-checked]").forEach(function (form) {
+      form.removeAttribute("data-checked");
+      var field = form.querySelector("input[name=record_id]");
+      if (field) { field.remove(); }
+      form.querySelectorAll("button[disabled]").forEach(function (button) { button.disabled = false; });
+    });
+  });
+
   document.addEventListener("click", function (event) {
     // Offline, a link to another question of this page shows it from what the page holds; a link
     // that needs the server (handing in) says so instead of the browser's "can't be reached".
