@@ -19,6 +19,7 @@ from .test_browser import (CHROMIUM, CHROMIUM_ARGS, PHONE, assert_no_horizontal_
                            wait_until_sent)
 from .test_browser_assigned import STUDENT, fill
 from .test_practice import ITEMS, MIX, PACK, right_and_wrong
+from .test_tutor import tutor_pack  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -191,3 +192,25 @@ def test_quiz_answered_offline_on_plain_http_then_handed_in(school_page, school,
     assert QuizAttempt.get().right == sum(RIGHT)
     assert len(answered()) == len(ITEMS)
     assert not report, "axe-core found accessibility problems:\n" + report
+
+
+def test_adaptive_practice_answer_kept_offline_on_plain_http(school_page, school, tutor_pack):  # noqa: F811
+    page = school_page
+    sign_in_student_pin(page, *STUDENT)
+    expect(page).to_have_url(re.compile(r"/learn/$"))
+    page.goto("/learn/adaptive/skill/fractions.compare")
+    expect(page.get_by_text("Why this question:")).to_be_visible()
+    page.context.set_offline(True)
+    page.get_by_label("Alpha").check()  # every item's right choice
+    page.get_by_role("button", name="Check my answer").click()
+    row = page.locator(".offline-results li")
+    expect(row).to_have_text("Your answer is kept on this device, to be sent when the school server can be reached.")
+    expect(page.locator(".offline-done")).to_contain_text("Practice goes on with the next question")
+    page.locator(".question-slot").get_by_role("link", name="Another question").click()  # offline: no error page
+    assert "chrome-error" not in page.url and answered() == []
+    page.context.set_offline(False)
+    expect(row).to_contain_text("Your answer: sent ✓ Right!")
+    [stored] = wait_for_records(1)
+    assert stored.correct and stored.uuid == row.get_attribute("data-record")
+    page.locator(".question-slot").get_by_role("link", name="Another question").click()
+    expect(page.get_by_text("Why this question:")).to_be_visible()  # online again: the tutor's next one

@@ -13,7 +13,7 @@ from ..domain import scoring
 from ..i18n import error_text, localized
 from . import assignments, practice, tutor
 from .services import RecordError
-from .views import MAX_ANSWER_BYTES, _form_response, _int_arg, _now_ms, bp
+from .views import MAX_ANSWER_BYTES, _form_response, _int_arg, _now_ms, _record_id, bp
 
 
 def _my_topics(lib: tutor.Library) -> tutor.PracticeTopics:
@@ -126,10 +126,13 @@ def adaptive_answer(pack_id: str, node_id: str, item_id: str):
     if sent_attempt is not None and sent_attempt >= 1:
         stored = practice.stored_attempt(g.user, ex, item_id, sent_attempt)
         if stored is not None:  # the same form sent twice: show what was stored for it
-            return _feedback(scope, ex, practice.Answer(stored, False, item, stored.language))
+            return _feedback(scope, ex, practice.Answer(stored, False, item, stored.language), _record_id())
     try:
         result = practice.answer(g.user, practice.device_id(), ex, item_id, _form_response(item),
-                                 duration_ms=_now_ms() - shown_at if shown_at is not None else None)
+                                 duration_ms=_now_ms() - shown_at if shown_at is not None else None,
+                                 record_uuid=_record_id())
+    except practice.RecordClash:
+        abort(409)
     except scoring.ResponseError as exc:
         return _question(scope, pack_id, node_id, item_id, None, error=error_text(exc), status=400)
     except practice.AttemptsUsed as exc:
@@ -140,9 +143,9 @@ def adaptive_answer(pack_id: str, node_id: str, item_id: str):
     return _feedback(scope, ex, result)
 
 
-def _feedback(scope: str, ex: practice.Exercise, result: practice.Answer):
+def _feedback(scope: str, ex: practice.Exercise, result: practice.Answer, also_stored: str | None = None):
     return render_template(
-        "learn/adaptive_feedback.html", scope=scope, ex=ex, row=result.row,
+        "learn/adaptive_feedback.html", scope=scope, ex=ex, row=result.row, also_stored=also_stored,
         prompt=scoring.public_item(result.item, result.language)["prompt"], language=result.language,
         explanation=result.explanation, repeated=not result.new, told=result.right_after_explanation,
         skills=tutor.scope_mastery(g.user, scope),

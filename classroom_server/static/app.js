@@ -276,6 +276,15 @@
     done.setAttribute("role", "status");
     done.textContent = questionSet.getAttribute("data-text-done") || "";
     slot.replaceChildren(done);
+    var next = questionSet.getAttribute("data-next-url");  // adaptive practice: the tutor's next question
+    if (next) {
+      var link = document.createElement("a");
+      link.href = next;
+      link.className = "button";
+      link.setAttribute("data-needs-server", "1");
+      link.textContent = questionSet.getAttribute("data-text-next") || "";
+      slot.appendChild(link);
+    }
   }
 
   function goOnOffline(entry) {
