@@ -214,3 +214,31 @@ def test_adaptive_practice_answer_kept_offline_on_plain_http(school_page, school
     assert stored.correct and stored.uuid == row.get_attribute("data-record")
     page.locator(".question-slot").get_by_role("link", name="Another question").click()
     expect(page.get_by_text("Why this question:")).to_be_visible()  # online again: the tutor's next one
+
+
+def test_offline_in_kazakh_on_a_phone(school_page, school, homework):
+    """The child of the issue: Kazakh, 360 px, the Wi-Fi gone before the first answer."""
+    page = school_page
+    sign_in_student_pin(page, *STUDENT)
+    expect(page).to_have_url(re.compile(r"/learn/$"))
+    page.get_by_role("button", name="Қазақша").click()
+    expect(page.locator("html")).to_have_attribute("lang", "kk")
+    page.goto(f"/learn/practice/{PACK}/{MIX}")
+    page.context.set_offline(True)
+    page.get_by_role("button", name="Кеңес көрсету").click()  # a hint needs the server: said, no error page
+    expect(page.locator(".needs-server")).to_have_text(
+        "Кеңесті мектеп сервері береді: серверге қосылғанда қайта сұра.")
+    page.get_by_label("Көк").check()
+    page.get_by_role("button", name="Жауабымды тексеру").click()
+    row = page.locator(".offline-results li")
+    expect(row).to_have_text("1-сұрақ: осы құрылғыда сақталды, мектеп серверіне қосылғанда жіберіледі.")
+    banner = page.locator("main > [role=status].offline-banner")
+    expect(banner).to_contain_text("Желі жоқ. Осы бетте қал")
+    expect(banner).to_contain_text("Жіберуді күтіп тұрған жауаптар: 1.")
+    expect(page.locator(".progress-text")).to_have_text("6 сұрақтың 2-сі")
+    report = axe_report(page, "exercise answered offline, Kazakh")
+    assert_no_horizontal_scroll(page, "exercise answered offline, Kazakh")
+    page.context.set_offline(False)
+    expect(row).to_contain_text("1-сұрақ: жіберілді ✓ Дұрыс!")
+    assert [r.correct for r in wait_for_records(1)] == [True]
+    assert not report, "axe-core found accessibility problems:\n" + report

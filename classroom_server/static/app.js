@@ -315,6 +315,20 @@
       caches.delete(PAGES_CACHE);  // the next person on this device must not read these pages
       return;
     }
+    if (form.method.toLowerCase() === "get" && form.closest(".question-slot") && questionSet &&
+        form.getAttribute("data-checked") !== "1") {
+      // A hint comes from the server: offline, say so rather than show the browser's error page.
+      event.preventDefault();
+      serverReachable().then(function (online) {
+        if (online) { form.setAttribute("data-checked", "1"); form.submit(); return; }
+        var note = form.querySelector(".needs-server") || document.createElement("p");
+        note.className = "notice needs-server";
+        note.setAttribute("role", "status");
+        note.textContent = questionSet.getAttribute("data-text-hint") || "";
+        form.appendChild(note);
+      });
+      return;
+    }
     if (!user || !form.matches("form.question[data-kind]") || form.getAttribute("data-checked") === "1") { return; }
     event.preventDefault();
     var response = formResponse(form);
