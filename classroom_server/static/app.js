@@ -243,6 +243,12 @@
     return found;
   }
 
+  function fillSlot(nodes) {
+    // (not replaceChildren: phones with a browser older than 2020 have none)
+    while (slot.firstChild) { slot.removeChild(slot.firstChild); }
+    nodes.forEach(function (node) { slot.appendChild(node); });
+  }
+
   function showQuestion(chosen) {
     // The question in place of what the slot held, as if its page had been loaded.
     var index = Number(chosen.getAttribute("data-index"));
@@ -250,7 +256,7 @@
     progress.className = "progress-text";
     progress.textContent = (questionSet.getAttribute("data-text-progress") || "")
       .replace("{n}", String(index + 1)).replace("{count}", questionSet.getAttribute("data-count") || "");
-    slot.replaceChildren(progress, chosen.content.cloneNode(true));
+    fillSlot([progress, chosen.content.cloneNode(true)]);
     var form = slot.querySelector("form");
     form.setAttribute("data-shown", String(Date.now()));
     var token = document.querySelector("meta[name=csrf-token]");  // not in the template: it is made once for all
@@ -275,7 +281,7 @@
     done.className = "notice offline-done";
     done.setAttribute("role", "status");
     done.textContent = questionSet.getAttribute("data-text-done") || "";
-    slot.replaceChildren(done);
+    fillSlot([done]);
     var next = questionSet.getAttribute("data-next-url");  // adaptive practice: the tutor's next question
     if (next) {
       var link = document.createElement("a");
