@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import uuid
 
 import pytest
 
@@ -219,6 +220,102 @@ def test_closed_quiz_and_stale_pages_store_nothing(app, school, student):
         assert answered(assignment=quiz.id) == []
         assert QuizAttempt.select().count() == 1
     assert student.get(f"/learn/quiz/{quiz.id}/99").status_code in (302, 404)
+
+
+def test_quiz_answers_are_shown_as_the_student_saw_and_typed_them(app, school, student):
+    quiz = make(app, school, [(PACK, MIX, None)], kind="quiz", results="submitted")
+    with student.session_transaction() as session:
+        session["lang"] = "kk"
+    post(student, f"/learn/quiz/{quiz.id}/start")
+    for index in range(len(ITEMS)):
+        right = right_and_wrong(ITEMS[index])[0]
+        post(student, f"/learn/quiz/{quiz.id}/{index}", {**right, **quiz_form(student, quiz.id, index)})
+    saved = student.get(f"/learn/quiz/{quiz.id}/0").get_data(as_text=True)
+    assert re.search(r'<span lang="kk">Көк</span>', saved), "the saved choice is shown by its text"
+    assert '">0,5</span>' in student.get(f"/learn/quiz/{quiz.id}/2").get_data(as_text=True)
+    post(student, f"/learn/quiz/{quiz.id}/submit")
+    page = student.get(f"/learn/assignment/{quiz.id}").get_data(as_text=True)
+    shown = re.findall(r'<span lang="[a-z]+">([^<]*)</span> —', page)
+    assert shown == ["Көк", "two, four", "0,5", "Machine Learning", "one → five → ten",
+                     "1 — one; 2 — two; 3 — three"], shown
+    assert "[,]" not in page and "0.5" not in page
+
+
+def quiz_api(student, quiz_id: str, index: int, response, record_id: str, attempt: int = 1):
+    """A quiz answer the device kept offline, sent as the page's script sends it."""
+    item = ITEMS[index]
+    return student.post("/api/v1/quiz-answers", headers={"X-CSRF-Token": csrf_of(student)}, json={
+        "assignment_id": quiz_id, "attempt": attempt, "pack_id": PACK, "node_id": MIX, "item_id": item["id"],
+        "response": response, "record_id": record_id, "answered_at": "2026-12-01T09:00:00Z", "duration_ms": 1200})
+
+
+def test_quiz_answers_kept_offline_are_stored_once_even_after_hand_in(app, school, student):
+    quiz = make(app, school, [(PACK, MIX, None)], kind="quiz", results="submitted")
+    post(student, f"/learn/quiz/{quiz.id}/start")
+    first, second, late = (str(uuid.uuid4()) for _ in range(3))
+    created = quiz_api(student, quiz.id, 0, "b", first)
+    assert created.status_code == 201 and created.get_json() == {"record_id": first, "new": True}
+    assert "correct" not in created.get_json()  # a quiz's score waits for the teacher's rule
+    # The reply was lost: the device sends it again; nothing new is stored.
+    again = quiz_api(student, quiz.id, 0, "a", first)
+    assert again.status_code == 200 and again.get_json() == {"record_id": first, "new": False}
+    assert quiz_api(student, quiz.id, 1, ["a", "c"], second).status_code == 201
+    with app.app_context():
+        rows = answered(assignment=quiz.id)
+        assert [(r.uuid, r.correct, r.attempt) for r in rows] == [(first, True, 1), (second, True, 1)]
+        assert rows[0].occurred_at == datetime.datetime(2026, 12, 1, 9, 0) and rows[0].duration_ms == 1200
+    # The page names what the server stored, so the device can stop keeping it.
+    page = student.get(f"/learn/quiz/{quiz.id}/2").get_data(as_text=True)
+    assert re.search(r'data-stored-records="[^"]*' + first, page) and second in page
+    post(student, f"/learn/quiz/{quiz.id}/submit")
+    # After hand-in: a repeat is still recognised; a new answer is refused and said why.
+    assert quiz_api(student, quiz.id, 1, ["a", "c"], second).status_code == 200
+    refused = quiz_api(student, quiz.id, 2, "0,5", late)
+    assert refused.status_code == 409 and refused.get_json()["error"] == "quiz_closed"
+    assert "after the quiz was handed in" in refused.get_json()["message"]
+    with app.app_context():
+        assert len(answered(assignment=quiz.id)) == 2 and QuizAttempt.get().right == 2
+
+
+@pytest.mark.parametrize("change, status, error", [
+    ({"attempt": 2}, 409, "quiz_closed"),  # from another try
+    ({"item_id": "nope"}, 404, "not_found"),
+    ({"assignment_id": "not-a-quiz"}, 404, "not_found"),
+    ({"record_id": None}, 400, "bad_request"),
+    ({"attempt": "1"}, 400, "bad_request"),
+    ({"response": ["a"]}, 400, "bad_response"),
+])
+def test_quiz_answers_api_refusals_store_nothing(app, school, student, change, status, error):
+    quiz = make(app, school, [(PACK, MIX, None)], kind="quiz")
+    post(student, f"/learn/quiz/{quiz.id}/start")
+    body = {"assignment_id": quiz.id, "attempt": 1, "pack_id": PACK, "node_id": MIX, "item_id": "s1",
+            "response": "b", "record_id": str(uuid.uuid4()), **change}
+    response = student.post("/api/v1/quiz-answers", headers={"X-CSRF-Token": csrf_of(student)}, json=body)
+    assert response.status_code == status and response.get_json()["error"] == error, response.get_json()
+    with app.app_context():
+        assert answered() == []
+
+
+def test_quiz_answers_api_is_documented(client):
+    op = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/quiz-answers"]["post"]
+    assert {"200", "201", "400", "404", "409", "507"} <= set(op["responses"])
+    assert "record_id" in op["requestBody"]["content"]["application/json"]["schema"]["required"]
+
+
+def test_a_quiz_form_sent_twice_with_its_record_id_is_stored_once(app, school, student):
+    quiz = make(app, school, [(PACK, MIX, None)], kind="quiz")
+    post(student, f"/learn/quiz/{quiz.id}/start")
+    record_id = str(uuid.uuid4())
+    fields = {"answer": "b", "record_id": record_id, **quiz_form(student, quiz.id, 0)}
+    assert [post(student, f"/learn/quiz/{quiz.id}/0", fields).status_code for _ in range(2)] == [303, 303]
+    with app.app_context():
+        assert [r.uuid for r in answered(assignment=quiz.id)] == [record_id]
+    # A record id that names another question's answer is refused.
+    other = post(student, f"/learn/quiz/{quiz.id}/1", {"answer": ["a"], "record_id": record_id,
+                                                       **quiz_form(student, quiz.id, 1)})
+    assert other.status_code == 409
+    with app.app_context():
+        assert len(answered(assignment=quiz.id)) == 1
 
 
 def test_another_class_quiz_is_not_reachable(app, school, student):

@@ -489,6 +489,19 @@ def queued_answers(page) -> list:
     return page.evaluate(QUEUED_COUNT_JS)
 
 
+def put_back(page, entry: dict) -> None:
+    """Put an answer back in the device's queue, as if the server's reply to it had been lost."""
+    page.evaluate("""entry => new Promise((resolve, reject) => {
+        const open = indexedDB.open("classroom", 1);
+        open.onsuccess = () => {
+            const tx = open.result.transaction("answers", "readwrite");
+            tx.objectStore("answers").put(entry);
+            tx.oncomplete = () => { open.result.close(); resolve(); };
+            tx.onerror = () => reject(tx.error);
+        };
+    })""", entry)
+
+
 def wait_until_sent(page, seconds: float = 10.0) -> None:
     """Wait until the device's queue of answers is empty (wait_for_function would take the
     Promise the IndexedDB read returns for a truthy answer at once)."""
@@ -543,7 +556,7 @@ def test_answer_offline_then_upload_once(new_page, school, practice_pack, app):
     expect(banner).to_contain_text("You are offline")
     page.get_by_label("Half as a decimal?").fill("0,5")
     page.get_by_role("button", name="Check my answer").click()
-    expect(page.locator(".saved-offline")).to_contain_text("Saved on this device")
+    expect(page.locator(".offline-results li")).to_contain_text("kept on this device")
     expect(banner).to_contain_text("Answers waiting to be sent: 1.")
     saved = queued_answers(page)
     assert len(saved) == 1
@@ -559,15 +572,7 @@ def test_answer_offline_then_upload_once(new_page, school, practice_pack, app):
     assert len(rows) == 1 and rows[0].uuid == saved[0]["record_id"] and rows[0].correct
 
     # The same answer sent again (a second upload after a lost reply) changes nothing.
-    page.evaluate("""entry => new Promise((resolve, reject) => {
-        const open = indexedDB.open("classroom", 1);
-        open.onsuccess = () => {
-            const tx = open.result.transaction("answers", "readwrite");
-            tx.objectStore("answers").put(entry);
-            tx.oncomplete = () => { open.result.close(); resolve(); };
-            tx.onerror = () => reject(tx.error);
-        };
-    })""", saved[0])
+    put_back(page, saved[0])
     assert len(queued_answers(page)) == 1
     page.evaluate("window.classroomUpload()")
     wait_until_sent(page)
@@ -610,7 +615,7 @@ def test_offline_question_page_has_no_axe_violations(new_page, school, practice_
     expect(page.locator("main > [role=status].offline-banner")).to_contain_text("You are offline")
     page.get_by_label("Blue").check()
     page.get_by_role("button", name="Check my answer").click()
-    expect(page.locator(".saved-offline")).to_be_visible()
+    expect(page.locator(".offline-results li")).to_contain_text("kept on this device")
     expect(page.locator(".offline-banner")).to_contain_text("Answers waiting to be sent: 1")
     report = axe_report(page, "question page, offline, one answer waiting")
     assert_no_horizontal_scroll(page, "offline question page")

@@ -11,7 +11,7 @@ from .conftest import csrf_of, sign_in_as
 # Which roles may use each blueprint (None: anyone signed in).
 ALLOWED = {"learn": {"student"}, "coach": {"teacher", "admin"}, "admin": {"admin"}}
 ENDPOINT_ALLOWED = {"api.classes": {"teacher", "admin"}, "accounts.change_password": {"teacher", "admin"},
-                    "api.answers": {"student"}}
+                    "api.answers": {"student"}, "api.quiz_answers": {"student"}}
 
 
 def _routes(app, school):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from classroom_server.domain.scoring import (ResponseError, Scored, explanation, hint, normalize_text,
-                                             parse_number, public_item, score)
+                                             parse_number, public_item, score, shown_response)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "content_packs" / "samples").glob("*/pack.json"))
@@ -482,3 +482,33 @@ def test_scoring_module_imports_no_framework():
 
 def test_importing_scoring_pulls_in_no_framework():
     assert loaded_frameworks("import classroom_server.domain.scoring") == []
+
+
+# --- a stored response as the student saw it -------------------------------------------------------
+
+COMPARE = {"id": "cmp", "type": "single", "skills": ["s"], "prompt": {"kk": "Салыстыр"},
+           "choices": [{"id": "gt", "text": {"kk": "1/4 > 1/6"}}, {"id": "lt", "text": {"kk": "1/4 < 1/6"}}],
+           "answer": "gt"}
+
+
+@pytest.mark.parametrize("item, response, language, mark, shown", [
+    (COMPARE, "gt", "kk", ",", "1/4 > 1/6"),
+    (SINGLE, "b", "kk", ",", "Жылу"),
+    (SINGLE, "b", "en", ".", "Жылу"),  # no English text: the fallback order, as for the question
+    (MULTIPLE, ["air", "water"], "ru", ",", "air, water"),
+    (NUMERIC, "0,5", "kk", ",", "0,5"),
+    (NUMERIC, "1/2", "ru", ",", "0,5"),
+    (NUMERIC, "0.5", "en", ".", "0.5"),
+    (BIG, "1 234,5", "ru", ",", "1234,5"),
+    (NUMERIC, "1/3", "ru", ",", "1/3"),
+    (TEXT, "  Сан  ", "kk", ",", "Сан"),
+    (ORDERING, ["b", "a", "c", "d"], "ru", ",", "шаг b → шаг a → шаг c → шаг d"),
+    (MATCHING, {"p1": "p2", "p2": "p1"}, "ru", ",", "понятие 1 — определение 2; понятие 2 — определение 1"),
+])
+def test_shown_response_is_what_the_student_saw(item, response, language, mark, shown):
+    assert shown_response(item, score(item, response, language).response_text, language, mark) == shown
+
+
+def test_shown_response_of_an_id_the_item_no_longer_has():
+    assert shown_response(SINGLE, "z", "ru") == "z"
+    assert shown_response(MATCHING, "p9[.]p1", "ru") == "p9 — определение 1"

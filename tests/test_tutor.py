@@ -242,6 +242,10 @@ def test_student_practises_a_skill_through_the_pages(app, school, tutor_pack, cl
     feedback = response.get_data(as_text=True)
     assert response.status_code == 200 and "Right!" in feedback and f"SECRET-{item_id}" in feedback
     assert 'href="/learn/adaptive/skill/fractions.compare"' in feedback  # Next asks the tutor again
+    # ... and sits right under the feedback, above the mastery bars
+    assert re.search(r'</section>\s*<nav aria-label="What next" class="actions">\s*'
+                     r'<a class="button" href="/learn/adaptive/skill/fractions.compare">Next</a>', feedback)
+    assert feedback.index(">Next</a>") < feedback.index("How well you know it")
     first = int(re.search(r"fractions.compare: (\d+)% mastered", feedback).group(1))
     with app.app_context():
         row = LearningRecord.select().where(LearningRecord.verb == "answered").get()
@@ -263,6 +267,64 @@ def test_student_practises_a_skill_through_the_pages(app, school, tutor_pack, cl
     feedback = answer_form(client, page, "b").get_data(as_text=True)
     assert "Not right yet" in feedback
     assert int(re.search(r"fractions.compare: (\d+)% mastered", feedback).group(1)) < later
+
+
+def test_a_scope_with_two_items_ends_with_done_them_all_and_what_next(app, school, tutor_pack, client):
+    sign_in_as(client, school, "student")
+    served = []
+    for _ in range(2):
+        page = client.get("/learn/adaptive/topic/test.tutor/misc").get_data(as_text=True)
+        served.append(served_item(page))
+        answer_form(client, page, "a")
+    assert sorted(served) == ["loose1", "loose2"]
+    # Not loose1, loose2, loose1, ... for ever: both were just answered.
+    for _ in range(2):
+        done = client.get("/learn/adaptive/topic/test.tutor/misc")
+        html = done.get_data(as_text=True)
+        assert done.status_code == 200 and "You have done them all" in html and "/learn/adaptive/answer/" not in html
+        assert "What next" in html and 'href="/learn/adaptive/skill/fractions.compare"' in html
+        assert 'href="/learn/adaptive/skill/fractions.add"' in html
+    with app.app_context():
+        assert PracticeDecision.select().count() == 2  # no decision stored for "done"
+
+
+def grade_pack(folder, grade: int):
+    """A one-exercise pack for another grade (its own topic)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "format_version": 1, "id": f"test.grade{grade}", "version": "1.0.0", "title": {"en": f"Grade {grade} pack"},
+        "subject": "physics", "grades": [grade], "languages": ["en"], "license": "CC-BY-4.0", "authors": ["Test"],
+        "review": {"status": "approved", "body": "Tests", "date": "2026-11-01"},
+        "nodes": [{"id": "optics", "kind": "topic", "title": {"en": f"Optics {grade}"}, "children": [
+            {"id": "lenses", "kind": "exercise", "title": {"en": "Lenses"},
+             "items": [_single("lens1", ["optics.lens"]), _single("lens2", ["optics.lens"])]}]}],
+    }
+    (folder / "pack.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+def test_practice_opens_on_the_students_grade_and_what_was_assigned(app, school, tutor_pack, client, settings,
+                                                                      tmp_path):
+    from classroom_server.coach import services as coach
+    from classroom_server.content.services import install_pack
+    (tmp_path / "grade-key").mkdir()
+    key_path, public = make_key(tmp_path / "grade-key")
+    with app.app_context():
+        install_pack(build(grade_pack(tmp_path / "g9", 9), tmp_path / "g9.ckpack", key_path), settings.data_dir,
+                     (public,))
+    sign_in_as(client, school, "student")  # in 5А, grade 5
+    page = client.get("/learn/adaptive/").get_data(as_text=True)
+    assert "For your class" in page and "Fractions" in page and "Optics 9" not in page
+    assert "Assigned by your teacher" not in page
+    assert "Show 1 more topic, for other grades" in page
+    every = client.get("/learn/adaptive/?all=1").get_data(as_text=True)
+    assert "Every topic" in every and "Optics 9" in every and "Fractions" in every
+    with app.app_context():
+        coach.create_assignment(school.pin_class, school.teacher, "Lenses for the keen", [("test.grade9", "lenses", None)])
+    page = client.get("/learn/adaptive/").get_data(as_text=True)
+    assigned = page[page.index("Assigned by your teacher"):page.index("For your class")]
+    assert "Optics 9" in assigned and "Fractions" not in assigned
+    assert "more topic" not in page
 
 
 def test_teacher_sees_the_heatmap_and_who_needs_help(app, school, tutor_pack, client):

@@ -13,7 +13,7 @@ from ..content import services as content
 from ..db import database
 from ..domain.scoring import ResponseError
 from ..i18n import error_text
-from ..learn import practice
+from ..learn import assignments, practice, quizzes
 from ..learn.held import HELD_MESSAGE
 from ..learn.services import RecordError, valid_device_id
 from ..security import csrf_token, int_arg, json_error, roles_required
@@ -63,6 +63,8 @@ def _answers_op() -> dict:
                                              "record, or the item is in a quiz this student has not finished "
                                              "(held_for_quiz: no feedback until its results are out)",
                               "content": errors}
+    op["responses"]["507"] = {"description": "The school server's disk is full: nothing stored, keep the "
+                                             "answer and send it again later", "content": errors}
     op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "required": ["pack_id", "node_id", "item_id", "response"], "properties": {
             "pack_id": {"type": "string", "minLength": 1}, "node_id": {"type": "string", "minLength": 1},
@@ -90,6 +92,38 @@ def _search_responses() -> dict:
                                    "characters, subject over 200, grade not a whole number from 0 to 99, page not "
                                    "one from 1 to 10000, or language not kk, ru or en (the message names it)",
                     "content": errors}}
+
+
+def _quiz_answers_op() -> dict:
+    result = {"type": "object", "properties": {
+        "record_id": {"type": "string", "format": "uuid"},
+        "new": {"type": "boolean", "description": "false: this record_id was stored before; nothing new"}}}
+    op = _op("A quiz answer a student's device kept while the school server could not be reached: scored "
+             "and stored like the quiz page's form (the score is shown when the teacher's rule releases it)",
+             result)
+    op["responses"]["200"]["description"] = "A replay: the record_id was stored before"
+    op["responses"]["201"] = {"description": "Stored", "content": {"application/json": {"schema": result}}}
+    errors = {"application/json": {"schema": _ERROR}}
+    op["responses"]["400"] = {"description": "Not JSON, a response of the wrong shape, bad CSRF token",
+                              "content": errors}
+    op["responses"]["404"] = {"description": "No such quiz for this student, or no such question in it",
+                              "content": errors}
+    op["responses"]["409"] = {"description": "The try was handed in (or the quiz closed, or time ran out) "
+                                             "before the answer arrived; or record_id names another record",
+                              "content": errors}
+    op["responses"]["507"] = {"description": "The school server's disk is full: nothing stored, keep the "
+                                             "answer and send it again later", "content": errors}
+    op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+        "type": "object",
+        "required": ["assignment_id", "attempt", "pack_id", "node_id", "item_id", "response", "record_id"],
+        "properties": {
+            "assignment_id": {"type": "string"}, "attempt": {"type": "integer", "description": "the try's number"},
+            "pack_id": {"type": "string"}, "node_id": {"type": "string"}, "item_id": {"type": "string"},
+            "response": {"description": "as for /api/v1/answers"},
+            "duration_ms": {"type": "integer", "minimum": 0},
+            "record_id": {"type": "string", "format": "uuid", "description": "The answer's own id, made on the device"},
+            "answered_at": {"type": "string", "format": "date-time"}}}}}}
+    return op
 
 
 OPENAPI = {
@@ -124,6 +158,7 @@ OPENAPI = {
                 {"name": "language", "in": "query", "schema": {"type": "string", "enum": ["kk", "ru", "en"]}},
                 {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}}]}},
         "/api/v1/answers": {"post": _answers_op()},
+        "/api/v1/quiz-answers": {"post": _quiz_answers_op()},
         "/api/v1/openapi.json": {"get": _op("This description", {"type": "object"}, secured=False)},
     },
 }
@@ -210,8 +245,8 @@ def _stamp(moment: datetime.datetime) -> str:
     return f"{moment.year:04d}-{moment:%m-%d %H:%M} UTC"
 
 
-@bp.post("/answers")
-def answers():
+def _answer_body() -> tuple[dict, int | None, str | None]:
+    """A student's answer sent as JSON, checked: (the body, duration_ms, record_id)."""
     roles_required("student")()
     if request.content_length is not None and request.content_length > 20_000:
         _answer_error(400, "too_large", _("This answer is too long."))
@@ -228,6 +263,12 @@ def answers():
     record_id = body.get("record_id")
     if record_id is not None and not (isinstance(record_id, str) and valid_device_id(record_id)):
         _answer_error(400, "bad_request", _("record_id is a lowercase UUID."))
+    return body, duration, record_id
+
+
+@bp.post("/answers")
+def answers():
+    body, duration, record_id = _answer_body()
     try:
         ex = practice.exercise(body["pack_id"], body["node_id"])
         result = practice.answer(g.user, practice.device_id(), ex, body["item_id"], body["response"],
@@ -253,3 +294,46 @@ def answers():
                         "explanation": result.explanation, "attempt": row.attempt, "new": result.new},
                        sort_keys=True, separators=(",", ":"))
     return Response(reply + "\n", status=201 if result.new else 200, mimetype="application/json")
+
+
+@bp.post("/quiz-answers")
+def quiz_answers():
+    """One quiz answer a device kept while the school server could not be reached."""
+    body, duration, record_id = _answer_body()
+    if record_id is None:
+        _answer_error(400, "bad_request", _("record_id is a lowercase UUID."))
+    attempt = body.get("attempt")
+    if not isinstance(body.get("assignment_id"), str) or isinstance(attempt, bool) or not isinstance(attempt, int):
+        _answer_error(400, "bad_request", _("assignment_id and attempt (the try's number) are required."))
+    try:
+        quiz = assignments.get(g.user, body["assignment_id"])
+    except assignments.NotYours:
+        quiz = None
+    key = (body["pack_id"], body["node_id"], body["item_id"])
+    found = quizzes.questions(quiz) if quiz is not None and quiz.kind == "quiz" else []
+    question = next((q for q in found if q.key == key), None)
+    if question is None:
+        _answer_error(404, "not_found", _("There is no such quiz or question."))
+    device = practice.device_id()
+    try:
+        if quizzes.stored(quiz, g.user, question, record_id) is not None:  # sent before, its reply lost
+            return _quiz_reply(record_id, new=False)
+        going = quizzes.active(quiz, g.user, device)
+        if going is None or going.number != attempt:
+            _answer_error(409, "quiz_closed", _("This answer came after the quiz was handed in, so it does not count."))
+        quizzes.answer(quiz, g.user, device, going, question, body["response"], duration_ms=duration,
+                       record_uuid=record_id, occurred_at=_answered_at(body.get("answered_at")))
+    except quizzes.RecordClash:
+        _answer_error(409, "record_clash", _("This record_id belongs to another answer."))
+    except (quizzes.TimeUp, quizzes.QuizClosed, quizzes.AlreadySubmitted):
+        _answer_error(409, "quiz_closed", _("This answer came after the quiz was handed in, so it does not count."))
+    except ResponseError as exc:
+        _answer_error(400, "bad_response", error_text(exc))
+    except RecordError:
+        _answer_error(400, "bad_response", _("This answer is too long."))
+    return _quiz_reply(record_id, new=True)
+
+
+def _quiz_reply(record_id: str, new: bool) -> Response:
+    return Response(json.dumps({"record_id": record_id, "new": new}, sort_keys=True) + "\n",
+                    status=201 if new else 200, mimetype="application/json")

@@ -351,6 +351,32 @@ def _score_matching(item: dict, response: object, language: str) -> Scored:
                   LIST_SEP.join(f"{key}{PAIR_SEP}{key}" for key in order))
 
 
+def shown_response(item: dict, response_text: str, language: str, decimal_mark: str = ".") -> str:
+    """A stored response (`Scored.response_text`) as the student saw it: choice texts, not ids
+    ("1/4 > 1/6", not "gt"); lines in the order given; matched pairs; a number with the reader's
+    decimal mark ("0,5" in kk and ru). An id the item no longer has is shown as it is."""
+    kind = item.get("type")
+    if kind == "numeric":
+        return response_text.replace(".", decimal_mark) if "/" not in response_text else response_text
+    if kind == "text":
+        return response_text
+    parts = [part for part in response_text.split(LIST_SEP) if part]
+    if kind in ("single", "multiple", "ordering"):
+        texts = {choice["id"]: _localized(choice.get("text"), language) or choice["id"]
+                 for choice in item.get("choices") or []}
+        return (" → " if kind == "ordering" else ", ").join(texts.get(part, part) for part in parts)
+    if kind == "matching":
+        pairs = {pair["id"]: pair for pair in item.get("pairs") or []}
+        shown = []
+        for part in parts:
+            left, _, right = part.partition(PAIR_SEP)
+            left_text = _localized(pairs[left].get("left"), language) if left in pairs else None
+            right_text = _localized(pairs[right].get("right"), language) if right in pairs else None
+            shown.append(f"{left_text or left} — {right_text or right}")
+        return "; ".join(shown)
+    return response_text
+
+
 _SCORERS: dict[str, Callable[[dict, object, str], Scored]] = {
     "single": _score_single,
     "multiple": _score_multiple,

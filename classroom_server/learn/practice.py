@@ -11,14 +11,16 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from babel.numbers import get_decimal_symbol
 from flask import current_app, g, request
+from flask_babel import get_locale
 from peewee import fn
 
 from ..accounts.services import user_classrooms
 from ..db import Prepared
 from ..domain import scoring
 from ..i18n import localized_key
-from ..models import ContentNode, ContentPack, LearningRecord, User
+from ..models import ContentNode, ContentPack, LearningRecord, User, utcnow
 from . import services
 from .held import held_for
 
@@ -77,6 +79,8 @@ class Answer:
     new: bool
     item: dict
     language: str
+    #: right, but stored as not right: an earlier wrong answer's explanation had shown the answer
+    right_after_explanation: bool = False
 
     @property
     def explanation(self) -> str | None:
@@ -96,6 +100,13 @@ _NODE = Prepared(lambda: ContentNode.select().where(ContentNode.pack == 0, Conte
 _TRIES = Prepared(lambda: LearningRecord.select(fn.COUNT(LearningRecord.seq)).where(
     LearningRecord.user == 0, LearningRecord.pack_id == "", LearningRecord.node_id == "",
     LearningRecord.verb == "answered", LearningRecord.item_id == "", LearningRecord.assignment.is_null()))
+_WRONG = Prepared(lambda: LearningRecord.select(fn.COUNT(LearningRecord.seq)).where(
+    LearningRecord.user == 0, LearningRecord.pack_id == "", LearningRecord.node_id == "",
+    LearningRecord.verb == "answered", LearningRecord.item_id == "", LearningRecord.assignment.is_null(),
+    LearningRecord.correct == False, LearningRecord.created_at >= datetime.datetime(2000, 1, 1)))  # noqa: E712
+#: how long an explanation seen after a wrong answer keeps a right answer to the item from counting
+#: (a retry the same day copies it; a review days later is knowing it)
+EXPLANATION_REMEMBERED = datetime.timedelta(hours=12)
 
 
 def exercise(pack_id: str, node_id: str) -> Exercise:
@@ -131,6 +142,12 @@ def content_language(item: dict) -> str:
     return localized_key(item.get("prompt") or {}) or "kk"
 
 
+def shown_response(row: LearningRecord, item: dict) -> str:
+    """A stored answer as the student saw and typed it: choice texts in the language it was given
+    in, numbers with the interface's decimal mark ("0,5" in kk and ru)."""
+    return scoring.shown_response(item, row.response or "", row.language, get_decimal_symbol(str(get_locale())))
+
+
 def _answers(user: User, ex: Exercise):
     return (LearningRecord.select()
             .where(LearningRecord.user == user.id, LearningRecord.pack_id == ex.pack.pack_id,
@@ -152,19 +169,30 @@ def tries_used(user: User, ex: Exercise, item_id: str) -> int:
     return _TRIES.scalar(user.id, ex.pack.pack_id, ex.node.node_id, "answered", item_id)
 
 
+def explanation_shown(user: User, ex: Exercise, item: dict, language: str) -> bool:
+    """Whether the feedback to a wrong answer in the last EXPLANATION_REMEMBERED showed this item's
+    explanation (and with it the answer): a right answer now does not count as right."""
+    if scoring.explanation(item, language) is None:
+        return False
+    since = LearningRecord.created_at.db_value(utcnow() - EXPLANATION_REMEMBERED)
+    return _WRONG.scalar(user.id, ex.pack.pack_id, ex.node.node_id, "answered", item["id"], False, since) > 0
+
+
 def tries_left(ex: Exercise, used: int) -> int | None:
     return None if ex.attempts is None else max(0, ex.attempts - used)
 
 
 def next_index(user: User, ex: Exercise) -> int | None:
-    """The first item not yet answered right that has tries left and no quiz holds (learn/held.py);
-    None when there is none."""
+    """The first item not yet answered right that has tries left, whose explanation was not just
+    shown (a right answer to it would not count now) and that no quiz holds (learn/held.py); None
+    when there is none."""
     known = states(user, ex)
     held = held_for(user)
     for index, item in enumerate(ex.items):
         state = known.get(item["id"], ItemState(0, False, False))
-        if not state.ever_right and tries_left(ex, state.tries) != 0 \
-                and not held.holds(ex.pack.pack_id, ex.node.node_id, item["id"]):
+        if (not state.ever_right and tries_left(ex, state.tries) != 0
+                and not held.holds(ex.pack.pack_id, ex.node.node_id, item["id"])
+                and not (state.tries and explanation_shown(user, ex, item, content_language(item)))):
             return index
     return None
 
@@ -188,6 +216,8 @@ def answer(user: User, device: str, ex: Exercise, item_id: str, response: object
            occurred_at: datetime.datetime | None = None) -> Answer:
     """Score a response and store it as one `answered` record.
 
+    A right answer given soon after the feedback to a wrong one showed the item's explanation is
+    stored as not right (score 0): the explanation gave the answer away (right_after_explanation).
     Raises NotAnExercise (unknown item), RecordClash, AttemptsUsed, HeldForQuiz, scoring.ResponseError (the
     response does not fit the item) or services.RecordError; then nothing is stored. A
     `record_uuid` already stored for this user and item returns that record (new=False).
@@ -208,17 +238,19 @@ def answer(user: User, device: str, ex: Exercise, item_id: str, response: object
     if ex.attempts is not None and tries_left(ex, tries_used(user, ex, item_id)) == 0:
         raise AttemptsUsed(ex.attempts)
     scored = scoring.score(item, response, language)
+    # After the explanation showed the answer, copying it is not knowing it: stored as not right.
+    told = scored.score > 0 and explanation_shown(user, ex, item, language)
     interaction = services.Interaction(
         verb="answered", pack_id=ex.pack.pack_id, node_id=ex.node.node_id, node_kind="exercise",
         language=language, item_id=item_id, classroom=first_class_id(user), response=scored.response_text,
-        correct=scored.correct, score=scored.score, duration_ms=clamp_duration(duration_ms),
-        attempt=1)  # numbered in the write
+        correct=scored.correct and not told, score=0.0 if told else scored.score,
+        duration_ms=clamp_duration(duration_ms), attempt=1)  # numbered in the write
     try:
         row, new = services.record(user, device, interaction, record_uuid=record_uuid, occurred_at=occurred_at,
                                    tries_allowed=ex.attempts)
     except services.NoTriesLeft:  # another answer to this item was stored meanwhile
         raise AttemptsUsed(ex.attempts) from None
-    return Answer(row, new, item, row.language)
+    return Answer(row, new, item, row.language, right_after_explanation=told and new and scored.correct)
 
 
 @dataclass(frozen=True)

@@ -147,10 +147,29 @@ def _check_can_answer(assignment: Assignment, attempt: QuizAttempt, now: datetim
         raise QuizClosed(assignment.id)
 
 
+class RecordClash(QuizError):
+    """A record id that names another answer (someone else's, another quiz or question)."""
+
+
+def stored(assignment: Assignment, user: User, question: Question, record_uuid: str) -> LearningRecord | None:
+    """The answer a device sent before under `record_uuid` (a retry after a lost reply), if any."""
+    existing = LearningRecord.get_or_none(LearningRecord.uuid == record_uuid)
+    if existing is not None and (existing.user_id != user.id or existing.assignment != assignment.id
+                                 or (existing.pack_id, existing.node_id, existing.item_id) != question.key):
+        raise RecordClash(record_uuid)
+    return existing
+
+
 def answer(assignment: Assignment, user: User, device: str, attempt: QuizAttempt, question: Question,
-           response: object, duration_ms: int | None = None, now: datetime.datetime | None = None) -> LearningRecord:
+           response: object, duration_ms: int | None = None, now: datetime.datetime | None = None,
+           record_uuid: str | None = None, occurred_at: datetime.datetime | None = None) -> LearningRecord:
     """Score and store one answer of this go. Raises QuizError or scoring.ResponseError; then
-    nothing is stored."""
+    nothing is stored. A `record_uuid` stored before returns that record, even once the go is
+    handed in (the device sends again what it kept when the reply was lost)."""
+    if record_uuid is not None:
+        existing = stored(assignment, user, question, record_uuid)
+        if existing is not None:
+            return existing
     _check_can_answer(assignment, attempt, now or utcnow())
     language = content_language(question.item)
     scored = scoring.score(question.item, response, language)
@@ -158,7 +177,8 @@ def answer(assignment: Assignment, user: User, device: str, attempt: QuizAttempt
         verb="answered", pack_id=question.pack_id, node_id=question.node_id, node_kind="exercise",
         language=language, item_id=question.item["id"], classroom=assignment.classroom_id,
         assignment=assignment.id, response=scored.response_text, correct=scored.correct, score=scored.score,
-        duration_ms=clamp_duration(duration_ms), attempt=attempt.number))
+        duration_ms=clamp_duration(duration_ms), attempt=attempt.number), record_uuid=record_uuid,
+        occurred_at=occurred_at)
     return row
 
 

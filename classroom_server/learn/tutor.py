@@ -57,6 +57,11 @@ class UnknownScope(TutorError):
     """No installed item has this skill, or no such topic is installed."""
 
 
+class DoneForNow(TutorError):
+    """Every item of the scope was answered a moment ago: serving them again would only make the
+    student go round the same few questions (a skill with two items, A B A B ...)."""
+
+
 # --- the library: items, skills and topics of the installed packs ----------------------------------
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class Topic:
     pack_title: str  # JSON
     skills: tuple[str, ...]  # in the order its items bring them
     items: tuple[Candidate, ...]
+    grades: tuple[int, ...] = ()  # the pack's grades (pack.json `grades`)
 
     @property
     def scope(self) -> str:
@@ -96,7 +102,15 @@ _PACKS: dict[tuple[str, str], PackItems] = {}
 _PACKS_LOCK = threading.Lock()
 
 
-def _pack_items(pack_row_id: int, pack_id: str, sha: str, pack_title: str) -> PackItems:
+def _grades(stored: str | None) -> tuple[int, ...]:
+    try:
+        grades = json.loads(stored or "[]")
+    except ValueError:
+        return ()
+    return tuple(g for g in grades if isinstance(g, int) and not isinstance(g, bool)) if isinstance(grades, list) else ()
+
+
+def _pack_items(pack_row_id: int, pack_id: str, sha: str, pack_title: str, grades: str | None = None) -> PackItems:
     """A pack's exercise items grouped by topic; cached per pack version (its manifest SHA-256)."""
     found = _PACKS.get((pack_id, sha))
     if found is not None:
@@ -139,7 +153,7 @@ def _pack_items(pack_row_id: int, pack_id: str, sha: str, pack_title: str) -> Pa
     topics = []
     for topic_id, items in grouped.items():
         skills = tuple(dict.fromkeys(s for c in items for s in c.item.skills))
-        topics.append(Topic(pack_id, topic_id, titles[topic_id], pack_title, skills, tuple(items)))
+        topics.append(Topic(pack_id, topic_id, titles[topic_id], pack_title, skills, tuple(items), _grades(grades)))
     found = PackItems(pack_id, sha, tuple(topics), skill_titles)
     with _PACKS_LOCK:
         for key in [key for key in _PACKS if key[0] == pack_id]:
@@ -194,10 +208,11 @@ class Library:
 def library() -> Library:
     lib = Library()
     rows = list(ContentPack.select(ContentPack.id, ContentPack.pack_id, ContentPack.manifest_sha256,
-                                   ContentPack.title).order_by(ContentPack.subject, ContentPack.pack_id).tuples())
-    lib.versions = tuple((row_id, sha) for row_id, _, sha, _ in rows)
-    for row_id, pack_id, sha, title in rows:
-        pack = _pack_items(row_id, pack_id, sha, title)
+                                   ContentPack.title, ContentPack.grades)
+                .order_by(ContentPack.subject, ContentPack.pack_id).tuples())
+    lib.versions = tuple((row_id, sha) for row_id, _, sha, _, _ in rows)
+    for row_id, pack_id, sha, title, grades in rows:
+        pack = _pack_items(row_id, pack_id, sha, title, grades)
         for skill, texts in pack.skill_titles.items():
             lib.skill_titles.setdefault(skill, texts)
         for topic in pack.topics:
@@ -357,13 +372,54 @@ class TopicMastery:
     untagged: int  # items of the topic without a skill tag
 
 
-def my_mastery(user: User) -> list[TopicMastery]:
-    """The practice page: every topic of the library with the student's mastery of its skills."""
+def my_mastery(user: User, topics: list[Topic] | None = None) -> list[TopicMastery]:
+    """The practice page: these topics (every topic of the library by default) with the student's
+    mastery of their skills."""
     lib = library()
     _, model = current_model()
     state = student_progress(user.id, lib, model, hidden_answers(user)).state
     return [TopicMastery(topic, [skill_mastery(model, state, s, lib.skill_name(s)) for s in topic.skills],
-                         sum(1 for c in topic.items if not c.item.skills)) for topic in lib.topics]
+                         sum(1 for c in topic.items if not c.item.skills))
+            for topic in (lib.topics if topics is None else topics)]
+
+
+@dataclass(frozen=True)
+class PracticeTopics:
+    assigned: list[Topic]  # topics holding an exercise the student's teacher assigned, in that order
+    grade: list[Topic]  # the other topics of packs for the student's grades
+    hidden: int  # topics of other grades, shown on asking
+
+
+def practice_topics(lib: Library, grades: set[int], assigned: list[tuple[str, str]]) -> PracticeTopics:
+    """What the practice page opens on: the assigned topics first, then those of the student's
+    grades; every topic when the student's classes say no grade, or no pack is for it."""
+    assigned_topics: list[Topic] = []
+    for pack_id, node_id in assigned:
+        for topic in lib.topics:
+            if topic not in assigned_topics and any((c.pack_id, c.node_id) == (pack_id, node_id) or
+                                                    (topic.pack_id, topic.node_id) == (pack_id, node_id)
+                                                    for c in topic.items):
+                assigned_topics.append(topic)
+    rest = [t for t in lib.topics if t not in assigned_topics]
+    mine = [t for t in rest if not t.grades or set(t.grades) & grades] if grades else rest
+    if not mine and not assigned_topics:
+        mine = rest
+    return PracticeTopics(assigned_topics, mine, len(rest) - len(mine))
+
+
+def next_skills(user: User, topics: list[Topic], leave_out: str, count: int = 3) -> list[SkillMastery]:
+    """Skills to practise next (after DoneForNow): the least mastered of these topics, not yet
+    mastered, other than the scope just done."""
+    lib = library()
+    _, model = current_model()
+    state = student_progress(user.id, lib, model).state
+    seen: dict[str, SkillMastery] = {}
+    for topic in topics:
+        for skill in topic.skills:
+            if f"skill:{skill}" != leave_out and skill not in seen:
+                seen[skill] = skill_mastery(model, state, skill, lib.skill_name(skill))
+    open_skills = [m for m in seen.values() if (m.p or 0.0) < POLICY.mastery]
+    return sorted(open_skills, key=lambda m: (m.p or 0.0))[:count]
 
 
 # --- choosing the next item ----------------------------------------------------------------------
@@ -385,7 +441,8 @@ class Choice:
 def recommend(user: User, scope: str, now: float | None = None) -> Choice | None:
     """The next item for this student in this scope, recorded; None when every item's tries are used.
 
-    Raises UnknownScope when the scope has no installed items.
+    Raises UnknownScope when the scope has no installed items, DoneForNow when each of its items
+    was answered a moment ago (the model would repeat one).
     """
     lib = library()
     candidates = lib.candidates(scope)
@@ -400,6 +457,8 @@ def recommend(user: User, scope: str, now: float | None = None) -> Choice | None
     decision = model.recommend(progress.state, [c.item for c in open_items], now)
     if decision is None:
         return None
+    if decision.kind == "repeat":
+        raise DoneForNow(scope)
     candidate = lib.items[decision.item]
     decision_id = _DECISIONS.run(dict(
         user=user.id, scope=scope[:300], skill=decision.skill, pack_id=candidate.pack_id,

@@ -8,17 +8,32 @@ from __future__ import annotations
 from flask import abort, g, render_template, request, url_for
 from flask_babel import gettext as _
 
+from ..accounts.services import user_classrooms
 from ..domain import scoring
 from ..i18n import error_text, localized
-from . import practice, tutor
+from . import assignments, practice, tutor
 from .held import HELD_MESSAGE
 from .services import RecordError
-from .views import MAX_ANSWER_BYTES, _form_response, _int_arg, _now_ms, bp
+from .views import MAX_ANSWER_BYTES, _form_response, _int_arg, _now_ms, _record_id, bp
+
+
+def _my_topics(lib: tutor.Library) -> tutor.PracticeTopics:
+    """The student's practice topics: what their teachers assigned, then their grades'."""
+    grades = {c.grade for c in user_classrooms(g.user) if c.grade is not None}
+    assigned = [(part.row.pack_id, part.row.node_id) for work in assignments.for_student(g.user)
+                for part in work.parts]
+    return tutor.practice_topics(lib, grades, assigned)
 
 
 @bp.get("/adaptive/")
 def adaptive_home():
-    return render_template("learn/adaptive.html", topics=tutor.my_mastery(g.user))
+    lib = tutor.library()
+    mine = _my_topics(lib)
+    every = request.args.get("all") == "1"
+    others = [t for t in lib.topics if t not in mine.assigned] if every else mine.grade
+    return render_template("learn/adaptive.html", assigned=tutor.my_mastery(g.user, mine.assigned),
+                           topics=tutor.my_mastery(g.user, others), hidden=0 if every else mine.hidden,
+                           every=every)
 
 
 def _serve(scope: str):
@@ -26,6 +41,10 @@ def _serve(scope: str):
         choice = tutor.recommend(g.user, scope)
     except tutor.UnknownScope:
         return render_template("learn/adaptive_none.html", unknown=True), 404
+    except tutor.DoneForNow:
+        mine = _my_topics(tutor.library())
+        return render_template("learn/adaptive_none.html", unknown=False, done=True, title=_scope_title(scope),
+                               next_skills=tutor.next_skills(g.user, mine.assigned + mine.grade, scope))
     if choice is None:
         return render_template("learn/adaptive_none.html", unknown=False, title=_scope_title(scope))
     return _question(scope, choice.candidate.pack_id, choice.candidate.node_id, choice.candidate.item_id,
@@ -108,10 +127,13 @@ def adaptive_answer(pack_id: str, node_id: str, item_id: str):
     if sent_attempt is not None and sent_attempt >= 1:
         stored = practice.stored_attempt(g.user, ex, item_id, sent_attempt)
         if stored is not None:  # the same form sent twice: show what was stored for it
-            return _feedback(scope, ex, practice.Answer(stored, False, item, stored.language))
+            return _feedback(scope, ex, practice.Answer(stored, False, item, stored.language), _record_id())
     try:
         result = practice.answer(g.user, practice.device_id(), ex, item_id, _form_response(item),
-                                 duration_ms=_now_ms() - shown_at if shown_at is not None else None)
+                                 duration_ms=_now_ms() - shown_at if shown_at is not None else None,
+                                 record_uuid=_record_id())
+    except practice.RecordClash:
+        abort(409)
     except scoring.ResponseError as exc:
         return _question(scope, pack_id, node_id, item_id, None, error=error_text(exc), status=400)
     except practice.AttemptsUsed as exc:
@@ -124,9 +146,10 @@ def adaptive_answer(pack_id: str, node_id: str, item_id: str):
     return _feedback(scope, ex, result)
 
 
-def _feedback(scope: str, ex: practice.Exercise, result: practice.Answer):
+def _feedback(scope: str, ex: practice.Exercise, result: practice.Answer, also_stored: str | None = None):
     return render_template(
-        "learn/adaptive_feedback.html", scope=scope, ex=ex, row=result.row,
+        "learn/adaptive_feedback.html", scope=scope, ex=ex, row=result.row, also_stored=also_stored,
         prompt=scoring.public_item(result.item, result.language)["prompt"], language=result.language,
-        explanation=result.explanation, repeated=not result.new, skills=tutor.scope_mastery(g.user, scope),
+        explanation=result.explanation, repeated=not result.new, told=result.right_after_explanation,
+        skills=tutor.scope_mastery(g.user, scope),
         title=_scope_title(scope), next_url=_scope_url(scope))

@@ -1,10 +1,13 @@
 """The student's side: home with assigned work and the library; practising exercises."""
 from __future__ import annotations
 
+import json
 import time
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from ..accounts.services import user_classrooms
 from ..content import reader
@@ -13,7 +16,7 @@ from ..i18n import error_text
 from ..security import roles_required
 from . import assignments, practice, quizzes
 from .held import HELD_MESSAGE, held_for
-from .services import RecordError
+from .services import RecordError, valid_device_id
 
 bp = Blueprint("learn", __name__, url_prefix="/learn", template_folder="templates")
 bp.before_request(roles_required("student"))
@@ -47,6 +50,47 @@ def _int_arg(value: str | None) -> int | None:
         return None
 
 
+def _record_id() -> str | None:
+    """The id the page's script gave this answer (it keeps the answer on the device until the
+    server has it, and may send it again): sending it twice stores one record."""
+    value = request.form.get("record_id")
+    return value if valid_device_id(value) else None
+
+
+_TEMPLATES: dict[tuple, Markup] = {}
+_TEMPLATES_KEPT = 4096
+
+
+def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, version: object,
+               assignment: str | None = None, attempt: int | None = None) -> Markup:
+    """One question as the page's script may show it offline (learn/_question_template.html): the
+    public item only, never the answer. The same for every student: made once per item `version`
+    (what changes when the item can), interface language and quiz try, then kept."""
+    key = (kind, index, pack_id, node_id, version, str(get_locale()), assignment, attempt)
+    found = _TEMPLATES.get(key)
+    if found is None:
+        language = practice.content_language(item)
+        action = (url_for("learn.quiz_answer", assignment_id=assignment, index=index) if kind == "quiz" else
+                  url_for("learn.answer", pack_id=pack_id, node_id=node_id, item_id=item["id"]))
+        entry = {"index": index, "kind": kind, "item": scoring.public_item(item, language), "language": language,
+                 "pack_id": pack_id, "node_id": node_id, "action": action, "assignment": assignment,
+                 "attempt": attempt}
+        found = Markup(render_template("learn/_question_template.html", entry=entry))
+        if len(_TEMPLATES) >= _TEMPLATES_KEPT:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = found
+    return found
+
+
+def _practice_set(ex: practice.Exercise) -> list[Markup]:
+    """The exercise's items that still have tries left."""
+    known = practice.states(g.user, ex) if ex.attempts is not None else {}
+    return [_set_entry(index, "practice", item, ex.pack.pack_id, ex.node.node_id,
+                       (ex.pack.id, ex.pack.manifest_sha256, item["id"]))
+            for index, item in enumerate(ex.items)
+            if item["id"] not in known or practice.tries_left(ex, known[item["id"]].tries) != 0]
+
+
 def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int | None = None,
               error: str | None = None, status: int = 200):
     item = ex.items[index]
@@ -62,7 +106,8 @@ def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int |
     return render_template(
         "learn/question.html", ex=ex, index=index, total=len(ex.items), item=public, language=language,
         hints=[scoring.hint(item, i, language) for i in range(hints)], hint_count=hints,
-        shown_at=shown_at, attempt=used + 1, tries_left=practice.tries_left(ex, used), error=error), status
+        shown_at=shown_at, attempt=used + 1, tries_left=practice.tries_left(ex, used), error=error,
+        question_set=_practice_set(ex), stored_records=()), status
 
 
 @bp.get("/practice/<pack_id>/<node_id>")
@@ -128,11 +173,14 @@ def answer(pack_id: str, node_id: str, item_id: str):
     sent_attempt = _int_arg(request.form.get("attempt"))
     if sent_attempt is not None and sent_attempt >= 1:
         stored = practice.stored_attempt(g.user, ex, item_id, sent_attempt)
-        if stored is not None:
-            return _feedback(ex, practice.Answer(stored, False, item, stored.language))
+        if stored is not None:  # the id the device gave this copy names nothing to send either
+            return _feedback(ex, practice.Answer(stored, False, item, stored.language), also_stored=_record_id())
     try:
         result = practice.answer(g.user, practice.device_id(), ex, item_id, _form_response(item),
-                                 duration_ms=_now_ms() - shown_at if shown_at is not None else None)
+                                 duration_ms=_now_ms() - shown_at if shown_at is not None else None,
+                                 record_uuid=_record_id())
+    except practice.RecordClash:
+        abort(409)
     except scoring.ResponseError as exc:
         return _question(ex, index, shown_at=shown_at, error=error_text(exc), status=400)
     except practice.AttemptsUsed as exc:
@@ -145,14 +193,16 @@ def answer(pack_id: str, node_id: str, item_id: str):
     return _feedback(ex, result)
 
 
-def _feedback(ex: practice.Exercise, result: practice.Answer):
+def _feedback(ex: practice.Exercise, result: practice.Answer, also_stored: str | None = None):
     index = ex.index(result.item["id"])
     used = practice.tries_used(g.user, ex, result.item["id"])
     return render_template(
         "learn/feedback.html", ex=ex, index=index, total=len(ex.items), row=result.row,
         prompt=scoring.public_item(result.item, result.language)["prompt"], language=result.language,
         explanation=result.explanation, tries_left=practice.tries_left(ex, used),
-        repeated=not result.new)
+        repeated=not result.new, question_set=_practice_set(ex),
+        stored_records=[result.row.uuid] + ([also_stored] if also_stored else []),
+        told=result.right_after_explanation)
 
 
 @bp.get("/practice/<pack_id>/<node_id>/result")
@@ -195,7 +245,8 @@ def assignment(assignment_id: str):
         last = handed_in[-1]
         answers = quizzes.saved(found, g.user, last)
         review = [(q, scoring.public_item(q.item, practice.content_language(q.item)), answers.get(q.key),
-                   scoring.explanation(q.item, practice.content_language(q.item)))
+                   scoring.explanation(q.item, practice.content_language(q.item)),
+                   practice.shown_response(answers[q.key], q.item) if q.key in answers else None)
                   for q in quizzes.questions(found)]
     return render_template(
         "learn/quiz.html", work=described, quiz=found, going=going, tries=tries, released=released,
@@ -238,11 +289,16 @@ def _quiz_question(quiz, going, questions, index: int, error: str | None = None,
     question = questions[index]
     language = practice.content_language(question.item)
     answered = quizzes.saved(quiz, g.user, going)
+    question_set = [_set_entry(q.index, "quiz", q.item, q.pack_id, q.node_id,
+                               json.dumps(q.item, sort_keys=True, ensure_ascii=False), quiz.id, going.number)
+                    for q in questions]
     return render_template(
-        "learn/quiz_question.html", quiz=quiz, going=going, index=index, total=len(questions),
+        "learn/quiz_question.html", quiz=quiz, going=going, index=index, total=len(questions), question=question,
         item=scoring.public_item(question.item, language), language=language, saved=answered.get(question.key),
+        saved_text=practice.shown_response(answered[question.key], question.item) if question.key in answered else None,
         answered={i for i, q in enumerate(questions) if q.key in answered}, shown_at=_now_ms(),
-        seconds_left=quizzes.seconds_left(going), error=error), status
+        seconds_left=quizzes.seconds_left(going), error=error, question_set=question_set,
+        stored_records=[row.uuid for row in answered.values()]), status
 
 
 @bp.get("/quiz/<assignment_id>/<int:index>")
@@ -275,7 +331,10 @@ def quiz_answer(assignment_id: str, index: int):
     try:
         quizzes.answer(quiz, g.user, practice.device_id(), going, questions[index],
                        _form_response(questions[index].item),
-                       duration_ms=_now_ms() - shown_at if shown_at is not None else None)
+                       duration_ms=_now_ms() - shown_at if shown_at is not None else None,
+                       record_uuid=_record_id())
+    except quizzes.RecordClash:
+        abort(409)
     except scoring.ResponseError as exc:
         return _quiz_question(quiz, going, questions, index, error=error_text(exc), status=400)
     except quizzes.TimeUp:

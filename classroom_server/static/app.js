@@ -1,16 +1,21 @@
-/* Classroom: the device side of offline use. Registers the service worker, says when the page is
-   offline and how many answers wait, keeps practice answers made offline in IndexedDB and sends
-   them to POST /api/v1/answers when the school server can be reached again. No framework. */
+/* Classroom: the device side of offline use. Registers the service worker where the browser allows
+   one (a secure context), says when the page is offline and how many answers wait, keeps every answer
+   in IndexedDB until the school server has stored it (sent to POST /api/v1/answers or
+   /api/v1/quiz-answers), and, when the server cannot be reached, shows the next question from the
+   ones the page holds. Nothing here needs a secure context: a school address on plain HTTP works.
+   No framework. */
 (function () {
   "use strict";
 
   var DB_NAME = "classroom";
   var STORE = "answers";
   var PAGES_CACHE = "classroom-pages-v1";
+  var PROBE_MS = 4000;  // how long a "can the server be reached?" question may take
   var body = document.body;
   var user = body.getAttribute("data-user") || "";
   var banner = null;
   var uploading = false;
+  var diskFull = false;  // the server said 507: its disk is full, the answers stay here
 
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/sw.js", {scope: "/"}).catch(function (error) {
@@ -68,9 +73,14 @@
                      : Promise.resolve(0);
     return count.then(function (waiting) {
       var parts = [];
-      if (!navigator.onLine) { parts.push(body.getAttribute("data-offline-text") || ""); }
+      if (!navigator.onLine) {
+        // Pages opened before are readable offline only where a service worker keeps them.
+        var kept = navigator.serviceWorker && navigator.serviceWorker.controller;
+        parts.push(body.getAttribute(kept ? "data-offline-text" : "data-offline-page-text") || "");
+      }
       if (waiting > 0) {
-        parts.push((body.getAttribute("data-queued-text") || "").replace("{count}", String(waiting)));
+        parts.push((body.getAttribute(diskFull ? "data-disk-full-text" : "data-queued-text") || "")
+                   .replace("{count}", String(waiting)));
       }
       var text = parts.join(" ");
       if (banner.textContent !== text) { banner.textContent = text; }
@@ -103,9 +113,19 @@
     });
   }
 
-  // -- the practice form -----------------------------------------------------------------------
+  // -- answers: kept on the device first, then sent --------------------------------------------
 
-  var ANSWER_PATH = /^\/learn\/practice\/([^/]+)\/([^/]+)\/([^/]+)$/;
+  function newId() {
+    // A version 4 UUID from crypto.getRandomValues, which (unlike crypto.randomUUID) every browser
+    // offers on plain http:// too.
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" +
+      hex.slice(20);
+  }
 
   function formResponse(form) {
     var data = new FormData(form);
@@ -125,41 +145,174 @@
     return values.length === 1 ? values[0] : values;
   }
 
-  function saveOffline(form) {
-    var match = ANSWER_PATH.exec(new URL(form.action, location.href).pathname);
-    var response = formResponse(form);
-    if (!match || response === null) {
-      var field = form.querySelector("input, select");
-      if (field) { field.focus(); }
-      return Promise.resolve();
-    }
-    var shownAt = Number(form.elements.shown_at && form.elements.shown_at.value);
-    var duration = shownAt > 0 ? Math.max(0, Math.round(Date.now() - shownAt)) : null;
+  function makeEntry(form, response) {
+    var shown = Number(form.getAttribute("data-shown") || 0);
     var entry = {
-      record_id: crypto.randomUUID(), user: user,
-      pack_id: decodeURIComponent(match[1]), node_id: decodeURIComponent(match[2]),
-      item_id: decodeURIComponent(match[3]), response: response,
-      duration_ms: duration, answered_at: new Date().toISOString()
+      record_id: newId(), user: user, kind: form.getAttribute("data-kind"),
+      index: Number(form.getAttribute("data-index")), page: location.pathname,
+      pack_id: form.getAttribute("data-pack"), node_id: form.getAttribute("data-node"),
+      item_id: form.getAttribute("data-item"), response: response,
+      duration_ms: shown > 0 ? Math.max(0, Math.round(Date.now() - shown)) : null,
+      answered_at: new Date().toISOString()
     };
-    return withStore("readwrite", function (store) { return store.put(entry); }).then(function () {
-      var note = form.querySelector(".saved-offline");
-      if (!note) {
-        note = document.createElement("p");
-        note.className = "notice saved-offline";
-        note.setAttribute("role", "status");
-        form.appendChild(note);
-      }
-      note.textContent = body.getAttribute("data-saved-text") || "";
-      form.querySelectorAll("button[type=submit], button:not([type])").forEach(function (button) {
-        button.disabled = true;
-      });
-      return showBanner();
-    });
+    if (entry.kind === "quiz") {
+      entry.assignment_id = form.getAttribute("data-assignment");
+      entry.attempt = Number(form.getAttribute("data-attempt"));
+    }
+    return entry;
+  }
+
+  function keep(entry) {
+    return withStore("readwrite", function (store) { return store.put(entry); });
+  }
+
+  function remove(recordId) {
+    return withStore("readwrite", function (store) { return store.delete(recordId); });
   }
 
   function serverReachable() {
-    return fetch("/sw.js", {method: "HEAD", cache: "no-store"}).then(function () { return true; },
-                                                                     function () { return false; });
+    if (!navigator.onLine) { return Promise.resolve(false); }
+    var stop = window.AbortController ? new AbortController() : null;
+    var timer = stop ? setTimeout(function () { stop.abort(); }, PROBE_MS) : null;
+    return fetch("/sw.js", {method: "HEAD", cache: "no-store", signal: stop ? stop.signal : undefined})
+      .then(function () { return true; }, function () { return false; })
+      .then(function (reached) { clearTimeout(timer); return reached; });
+  }
+
+  // -- the questions a page holds (learn/_question_set.html) --------------------------------------
+
+  var questionSet = document.querySelector(".question-set");
+  var slot = document.querySelector(".question-slot");
+  var results = document.querySelector(".offline-results");
+
+  function setText(name, entry, reason) {
+    return (questionSet.getAttribute("data-text-" + name) || "").replace("{n}", String(entry.index + 1))
+      .replace("{reason}", reason || "");
+  }
+
+  function resultRow(entry, create) {
+    // Only answers kept while offline on this page get a line; those its forms sent do not.
+    if (!results || !questionSet) { return null; }
+    var row = results.querySelector("li[data-record='" + entry.record_id + "']");
+    if (!row && create) {
+      row = document.createElement("li");
+      row.setAttribute("data-record", entry.record_id);
+      results.querySelector("ol").appendChild(row);
+      results.hidden = false;
+    }
+    return row;
+  }
+
+  function noteKept(entry) {
+    var row = resultRow(entry, true);
+    if (row) { row.className = "kept"; row.textContent = setText("kept", entry); }
+  }
+
+  function noteSent(entry, reply) {
+    var row = resultRow(entry);
+    if (!row) { return; }
+    if (entry.kind === "quiz") {
+      row.className = "sent";
+      row.textContent = setText("quiz", entry);
+      return;
+    }
+    row.className = "sent " + (reply.correct ? "right" : "wrong");
+    row.textContent = setText(reply.correct ? "right" : "wrong", entry);
+    if (reply.explanation) {
+      var why = document.createElement("p");
+      why.textContent = reply.explanation;
+      row.appendChild(why);
+    }
+  }
+
+  function noteRefused(entry, reason) {
+    var row = resultRow(entry);
+    if (row) { row.className = "refused"; row.textContent = setText("refused", entry, reason); }
+  }
+
+  function template(index) {
+    return questionSet ? questionSet.querySelector("template[data-index='" + index + "']") : null;
+  }
+
+  function nextTemplate(index) {
+    var found = null;
+    questionSet.querySelectorAll("template[data-index]").forEach(function (candidate) {
+      var at = Number(candidate.getAttribute("data-index"));
+      if (at > index && (found === null || at < Number(found.getAttribute("data-index")))) { found = candidate; }
+    });
+    return found;
+  }
+
+  function fillSlot(nodes) {
+    // (not replaceChildren: phones with a browser older than 2020 have none)
+    while (slot.firstChild) { slot.removeChild(slot.firstChild); }
+    nodes.forEach(function (node) { slot.appendChild(node); });
+  }
+
+  function showQuestion(chosen) {
+    // The question in place of what the slot held, as if its page had been loaded.
+    var index = Number(chosen.getAttribute("data-index"));
+    var progress = document.createElement("p");
+    progress.className = "progress-text";
+    progress.textContent = (questionSet.getAttribute("data-text-progress") || "")
+      .replace("{n}", String(index + 1)).replace("{count}", questionSet.getAttribute("data-count") || "");
+    fillSlot([progress, chosen.content.cloneNode(true)]);
+    var form = slot.querySelector("form");
+    form.setAttribute("data-shown", String(Date.now()));
+    var token = document.querySelector("meta[name=csrf-token]");  // not in the template: it is made once for all
+    if (token) {
+      var field = document.createElement("input");
+      field.type = "hidden";
+      field.name = "csrf_token";
+      field.value = token.getAttribute("content");
+      form.insertBefore(field, form.firstChild);
+    }
+    document.querySelectorAll("a[data-question]").forEach(function (link) {
+      if (link.closest(".question-slot")) { return; }
+      if (Number(link.getAttribute("data-question")) === index) { link.setAttribute("aria-current", "page"); }
+      else { link.removeAttribute("aria-current"); }
+    });
+    var first = slot.querySelector("input:not([type=hidden]), select");
+    if (first) { first.focus(); }
+  }
+
+  function showDone() {
+    var done = document.createElement("p");
+    done.className = "notice offline-done";
+    done.setAttribute("role", "status");
+    done.textContent = questionSet.getAttribute("data-text-done") || "";
+    fillSlot([done]);
+    var next = questionSet.getAttribute("data-next-url");  // adaptive practice: the tutor's next question
+    if (next) {
+      var link = document.createElement("a");
+      link.href = next;
+      link.className = "button";
+      link.setAttribute("data-needs-server", "1");
+      link.textContent = questionSet.getAttribute("data-text-next") || "";
+      slot.appendChild(link);
+    }
+  }
+
+  function goOnOffline(entry) {
+    // The answer is kept: on to the next question this page holds, without loading a page.
+    noteKept(entry);
+    var next = questionSet && slot ? nextTemplate(entry.index) : null;
+    if (next) { showQuestion(next); } else if (questionSet && slot) { showDone(); }
+    return showBanner();
+  }
+
+  function sendForm(form, entry) {
+    // Online: the page's own form goes to the server, carrying the id the device keeps the answer
+    // under; the next page names the records it stored, and the device stops keeping them.
+    if (entry) {
+      var field = form.querySelector("input[name=record_id]") || document.createElement("input");
+      field.type = "hidden";
+      field.name = "record_id";
+      field.value = entry.record_id;
+      form.appendChild(field);
+    }
+    form.setAttribute("data-checked", "1");
+    form.submit();
   }
 
   document.addEventListener("submit", function (event) {
@@ -168,44 +321,107 @@
       caches.delete(PAGES_CACHE);  // the next person on this device must not read these pages
       return;
     }
-    if (!user || !form.classList.contains("question") || form.method.toLowerCase() !== "post" ||
-        !ANSWER_PATH.test(new URL(form.action, location.href).pathname)) { return; }
-    if (form.getAttribute("data-checked") === "1") { return; }
+    if (form.method.toLowerCase() === "get" && form.closest(".question-slot") && questionSet &&
+        form.getAttribute("data-checked") !== "1") {
+      // A hint comes from the server: offline, say so rather than show the browser's error page.
+      event.preventDefault();
+      serverReachable().then(function (online) {
+        if (online) { form.setAttribute("data-checked", "1"); form.submit(); return; }
+        var note = form.querySelector(".needs-server") || document.createElement("p");
+        note.className = "notice needs-server";
+        note.setAttribute("role", "status");
+        note.textContent = questionSet.getAttribute("data-text-hint") || "";
+        form.appendChild(note);
+      });
+      return;
+    }
+    if (!user || !form.matches("form.question[data-kind]") || form.getAttribute("data-checked") === "1") { return; }
     event.preventDefault();
-    var reach = navigator.onLine ? serverReachable() : Promise.resolve(false);
-    reach.then(function (online) {
-      if (online) {
-        form.setAttribute("data-checked", "1");
-        form.submit();
-      } else {
-        saveOffline(form).catch(function (error) { console.error("classroom: could not keep the answer", error); });
-      }
+    var response = formResponse(form);
+    if (response === null) {  // nothing chosen: online the server says what is missing
+      serverReachable().then(function (online) {
+        if (online) { sendForm(form, null); return; }
+        var field = form.querySelector("input:not([type=hidden]), select");
+        if (field) { field.focus(); }
+      });
+      return;
+    }
+    var entry = makeEntry(form, response);
+    form.querySelectorAll("button[type=submit], button:not([type])").forEach(function (button) {
+      button.disabled = true;
+    });
+    keep(entry).then(function () {
+      return serverReachable().then(function (online) {
+        if (!online) { return goOnOffline(entry); }
+        // What waited is sent first, so that a later answer to the same question counts last.
+        return upload(entry.record_id).then(function () { sendForm(form, entry); });
+      });
+    }, function (error) {
+      // No IndexedDB (a private window, a full phone): the form goes as it would without this script.
+      console.warn("classroom: the answer could not be kept on this device", error);
+      sendForm(form, null);
     });
   });
 
-  // -- uploading -------------------------------------------------------------------------------
+  window.addEventListener("pageshow", function (event) {
+    // Back to a page the browser kept as it was left (the back button): its form was sent, with
+    // its buttons off. Sending it again is a new answer, with an id of its own.
+    if (!event.persisted) { return; }
+    document.querySelectorAll("form.question[data-checked]").forEach(function (form) {
+      form.removeAttribute("data-checked");
+      var field = form.querySelector("input[name=record_id]");
+      if (field) { field.remove(); }
+      form.querySelectorAll("button[disabled]").forEach(function (button) { button.disabled = false; });
+    });
+  });
 
-  function remove(recordId) {
-    return withStore("readwrite", function (store) { return store.delete(recordId); });
-  }
+  document.addEventListener("click", function (event) {
+    // Offline, a link to another question of this page shows it from what the page holds; a link
+    // that needs the server (handing in) says so instead of the browser's "can't be reached".
+    var link = event.target.closest && event.target.closest("a[data-question], a[data-needs-server]");
+    if (!link || !questionSet || !slot || event.ctrlKey || event.metaKey || event.shiftKey) { return; }
+    var chosen = link.hasAttribute("data-question") ? template(link.getAttribute("data-question")) : null;
+    if (link.hasAttribute("data-question") && !chosen) { return; }
+    event.preventDefault();
+    serverReachable().then(function (online) {
+      if (online) { location.href = link.href; return; }
+      if (chosen) { showQuestion(chosen); } else { showDone(); }
+    });
+  });
+
+  // -- sending ---------------------------------------------------------------------------------
 
   function uploadOne(entry, token) {
     var sent = {pack_id: entry.pack_id, node_id: entry.node_id, item_id: entry.item_id,
                 response: entry.response, record_id: entry.record_id, answered_at: entry.answered_at};
     if (typeof entry.duration_ms === "number") { sent.duration_ms = entry.duration_ms; }
-    return fetch("/api/v1/answers", {
+    if (entry.kind === "quiz") {
+      sent.assignment_id = entry.assignment_id;
+      sent.attempt = entry.attempt;
+    }
+    return fetch(entry.kind === "quiz" ? "/api/v1/quiz-answers" : "/api/v1/answers", {
       method: "POST", credentials: "same-origin", cache: "no-store",
       headers: {"Content-Type": "application/json", "X-CSRF-Token": token},
       body: JSON.stringify(sent)
     }).then(function (response) {
-      if (response.status === 200 || response.status === 201) { return remove(entry.record_id); }
+      var reply = response.json().catch(function () { return {}; });
+      if (response.status === 200 || response.status === 201) {
+        diskFull = false;
+        return reply.then(function (data) {
+          return remove(entry.record_id).then(function () { noteSent(entry, data); });
+        });
+      }
+      if (response.status === 507) {  // the server's disk is full: nothing stored, keep it
+        diskFull = true;
+        return "stop";
+      }
       if (response.status >= 400 && response.status < 500) {
-        return response.json().catch(function () { return {}; }).then(function (problem) {
+        return reply.then(function (problem) {
           // Signed out, or a stale form token: the answer is fine, the session is not. Keep it.
           if (response.status === 401 || response.status === 403 || problem.error === "csrf") { return "stop"; }
           console.error("classroom: the server refused a saved answer, so it is dropped:",
                         response.status, problem, entry);
-          return remove(entry.record_id);
+          return remove(entry.record_id).then(function () { noteRefused(entry, problem.message || ""); });
         });
       }
       return "stop";  // 5xx: keep it and try later
@@ -219,10 +435,23 @@
     }, function () { return null; });
   }
 
-  function upload() {
+  function forgetStored() {
+    // Answers this page says the server stored (sent by its form): nothing left to send.
+    var ids = [];
+    document.querySelectorAll("[data-stored-records], [data-record]").forEach(function (element) {
+      (element.getAttribute("data-stored-records") || element.getAttribute("data-record") || "")
+        .split(" ").forEach(function (id) { if (id) { ids.push(id); } });
+    });
+    return ids.reduce(function (chain, id) {
+      return chain.then(function () { return remove(id); });
+    }, Promise.resolve()).catch(function () {});
+  }
+
+  function upload(except) {
     if (uploading || !user || !navigator.onLine) { return showBanner(); }
     uploading = true;
     return queued().then(function (list) {
+      list = list.filter(function (entry) { return entry.record_id !== except; });
       if (!list.length) { return; }
       return session().then(function (me) {
         if (!me || String(me.id) !== user) { return; }  // unreachable, or someone else is signed in
@@ -309,7 +538,10 @@
       var left = Math.max(0, Math.round((end - Date.now()) / 1000));
       var text = Math.floor(left / 60) + ":" + ("0" + (left % 60)).slice(-2);
       if (template) { clock.textContent = template.replace("%(time)s", text); }
-      if (left === 0) { window.location.reload(); return; }  // the server hands the answers in
+      if (left === 0) {  // the server hands the answers in; offline, reloading would show an error page
+        serverReachable().then(function (online) { if (online) { window.location.reload(); } else { setTimeout(tick, 5000); } });
+        return;
+      }
       setTimeout(tick, 1000);
     }
     tick();
@@ -319,9 +551,9 @@
   keepAssignedPages();
   followReading();
   runQuizClock();
-  window.addEventListener("online", upload);
+  window.addEventListener("online", function () { upload(); });
   window.addEventListener("offline", showBanner);
-  setInterval(upload, 30000);
-  window.classroomUpload = upload;  // lets tests and the console send now
-  upload();
+  setInterval(function () { upload(); }, 30000);
+  window.classroomUpload = function () { return upload(); };  // lets tests and the console send now
+  forgetStored().then(function () { return upload(); });
 })();
