@@ -251,11 +251,13 @@ class DatabaseIntConverter(IntegerConverter):
 
 
 def int_arg(name: str, default: int | None = None, low: int = -DB_INT_MAX - 1, high: int = DB_INT_MAX,
-            values=None) -> int | None:
+            values=None, blank_is_absent: bool = True) -> int | None:
     """The whole number in query (or form, as `values`) field `name`, or `default` when it is absent or
-    empty; anything else, or a number outside low..high, is refused with 400 saying what to send."""
-    text = (request.args if values is None else values).get(name, "").strip()
-    if not text:
+    (for a form's empty field, unless `blank_is_absent` is False, as an API has it) empty; anything
+    else, or a number outside low..high, is refused with 400 saying what to send."""
+    given = (request.args if values is None else values).get(name)
+    text = (given or "").strip()
+    if given is None or (not text and blank_is_absent):
         return default
     try:
         value = int(text) if len(text) <= 20 else None

@@ -47,7 +47,10 @@ def test_quiz_items_give_no_feedback_while_the_quiz_is_open(app, school, student
     assert refused.status_code == 409
     text = refused.get_data(as_text=True)
     assert "in a quiz you have not finished yet" in text and "SECRET-EXPLANATION" not in text
-    assert '"correct"' not in text and "Right" not in text
+    # No feedback: no score in JSON, no feedback heading (the page's script templates for answers sent
+    # later carry the words "Right!" and "Not right yet" in data attributes, never as feedback).
+    assert '"correct"' not in text and 'id="feedback-heading"' not in text
+    assert ">✔" not in text and ">✘" not in text
     assert practice_records(app) == 0
     assert send(student, "m1").status_code != 409  # the exercise's other items are practised as before
 

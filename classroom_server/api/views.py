@@ -203,8 +203,8 @@ def search():
     language = request.args.get("language")
     if language is not None and language not in ("kk", "ru", "en"):
         _bad_parameter(f"language must be kk, ru or en, not {language[:40]!r}")
-    grade = int_arg("grade", low=0, high=99)
-    page = int_arg("page", 1, low=1, high=MAX_PAGE)
+    grade = int_arg("grade", low=0, high=99, blank_is_absent=False)
+    page = int_arg("page", 1, low=1, high=MAX_PAGE, blank_is_absent=False)
     result = content.search(text, subject=subject, grade=grade, language=language,
                             limit=20, offset=(page - 1) * 20)
     return jsonify(total=result.total, hits=[

@@ -171,9 +171,8 @@ def _pdf_pages(pack: ContentPack, pages_path: str) -> list[dict] | None:
 
 @bp.post("/library/<pack_id>/<node_id>/position")
 def pdf_position(pack_id: str, node_id: str):
-    """Where a student is in a PDF textbook (the page sends it as they scroll, like a chapter's)."""
-    if g.user is None or g.user.role != "student":
-        abort(403)
+    """Where the reader is in a PDF textbook (the page sends it as they scroll, like a chapter's);
+    reaching the end is recorded as reading for students."""
     data = request.get_json(silent=True)
     fraction = data.get("fraction") if isinstance(data, dict) else None
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
@@ -182,7 +181,7 @@ def pdf_position(pack_id: str, node_id: str):
     node = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node_id,
                                    ContentNode.kind == "ebook") or abort(404)
     reader.save_position(g.user, pack_id, node_id, node_id, float(fraction))
-    if fraction >= reader.READ_THROUGH:
+    if fraction >= reader.READ_THROUGH and g.user.role == "student":
         practice.record_read_book(g.user, pack_id, node, reader.read_record_id(g.user, pack_id, node_id))
     return "", 204
 
