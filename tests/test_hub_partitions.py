@@ -162,8 +162,10 @@ def test_retention_exports_checks_and_drops_old_months_and_the_counts_stay(hub, 
     assert sorted(by_seq) == list(range(1, 201)) and len(lines) == 200
     for record in records[:200]:
         line = by_seq[record["seq"]]
-        assert (line["school_id"], line["uuid"], line["statement"]) == \
-            (agent.school_id, record["uuid"], record["statement"])
+        stored = dict(line["statement"])
+        authority = stored.pop("authority")  # the hub vouches for the signing school (services.claim_for_school)
+        assert (line["school_id"], line["uuid"], stored) == (agent.school_id, record["uuid"], record["statement"])
+        assert authority["account"]["name"] == agent.school_id
         assert line["received_at"].startswith(months_ago(3).date().isoformat())
     digest, name = (tmp_path / "archive" / f"{old}.jsonl.gz.sha256").read_text().split()
     assert name == path.name and digest == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -100,7 +100,7 @@ def test_many_cut_points_lose_nothing_and_double_nothing(hub, link, school_dir, 
 
 
 def test_a_link_down_for_a_while_then_back(hub, link, school_dir, tmp_path):
-    agent, school_id = enrolled(hub, link, school_dir, tmp_path, CLASSROOM_SYNC_TIMEOUT_SECONDS="1")
+    agent, school_id = enrolled(hub, link, school_dir, tmp_path, CLASSROOM_SYNC_TIMEOUT_SECONDS="3")
     for mode in ("refuse", "reset", "blackhole"):
         link.down(mode)
         outcome = agent.sync()
