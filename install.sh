@@ -165,6 +165,14 @@ need_python() {
   fi
 }
 
+# PyICU (names in Kazakh alphabetical order) is built from source against the system's ICU: its
+# headers, pkg-config, a C++ compiler and Python's headers (not needed with --wheels).
+icu_build_packages() {
+  local version
+  version=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  apt_install libicu-dev pkg-config g++ "python${version}-dev" 2>/dev/null || apt_install libicu-dev pkg-config g++ python3-dev
+}
+
 make_venv() {
   local venv=$1; shift
   if [ ! -x "$venv/bin/python" ]; then
@@ -190,6 +198,7 @@ if [ "$mode" = dev ]; then
   if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
     apt_install chromium fonts-dejavu-core
   fi
+  icu_build_packages
   # Editable: code changes take effect without reinstalling.
   make_venv "$here/.venv" -e "${here}[test]"
   say "ready: .venv/bin/classroom-server demo   |   .venv/bin/python -m pytest -q"
@@ -795,6 +804,7 @@ install_packages() {
   [ "$with_nginx" != yes ] || packages+=(nginx)
   [ "$with_dnsmasq" != yes ] || packages+=(dnsmasq)
   [ ${#packages[@]} -eq 0 ] || apt_install "${packages[@]}"
+  [ -n "$wheels" ] || icu_build_packages
   if real && [ "$with_nginx" = yes ]; then
     nginx_group=$(sed -n 's/^[[:space:]]*user[[:space:]]\{1,\}\([^[:space:];]*\).*/\1/p' /etc/nginx/nginx.conf | head -n 1)
     nginx_group=$(id -gn "${nginx_group:-www-data}")
@@ -980,6 +990,7 @@ download_main() {
   mkdir -p "$wheels"
   wheels=$(cd "$wheels" && pwd)
   stage_source
+  icu_build_packages
   say "making a virtual environment to download with"
   "$PY" -m venv "$work/venv"
   say "downloading the server's Python packages into $wheels"

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .collation import NAMES
 from .permissions import make_folder
 from .settings import Settings, SettingsError, load_settings, render_ini
 
@@ -299,7 +300,7 @@ def user_list(obj: Context, role: str | None) -> None:
     from .models import User
     app = obj.app()
     with app.app_context():
-        query = User.select().order_by(User.role, User.display_name)
+        query = User.select().order_by(User.role, User.display_name.collate(NAMES))
         if role:
             query = query.where(User.role == role)
         for row in query:

@@ -13,6 +13,7 @@ from typing import Callable, Generic, TypeVar
 from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
 
+from . import collation
 from .permissions import create_private, make_folder
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def open_database(url: str) -> Database:
                                 f"Choose a writable --data-dir or fix its permissions.") from None
         db: Database = SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, check_same_thread=False,
                                       timeout=10)
+        db.register_collation(collation.compare, collation.NAMES)  # every connection gets it
     else:
         db = connect(url)
         if not isinstance(db, (PostgresqlDatabase, SqliteDatabase)):

@@ -16,6 +16,7 @@ from peewee import IntegrityError, fn
 from peewee import OperationalError as PeeweeOperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..collation import NAMES
 from ..db import Prepared, database, is_sqlite, write_transaction
 from ..diskfull import is_disk_full
 from ..i18n import Problem
@@ -387,7 +388,7 @@ def class_students(classroom: Classroom) -> list[User]:
     return list(User.select().join(Membership)
                 .where(Membership.classroom == classroom, Membership.role == "student",
                        User.is_active == True)  # noqa: E712
-                .order_by(User.display_name))
+                .order_by(User.display_name.collate(NAMES)))
 
 
 def is_student_of(student: User, classroom: Classroom) -> bool:

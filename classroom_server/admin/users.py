@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from ..accounts.services import AccountError, set_password
+from ..collation import NAMES
 from ..models import ROLES, Classroom, LearningRecord, Membership, User
 
 # No 0/O, 1/l/I: the password is read off a screen and typed on another device.
@@ -20,7 +21,7 @@ class Person:
 
 def people(role: str | None, query: str, page: int, size: int) -> tuple[list[Person], int]:
     """A page of people (by role, then name), each with their class names; and how many there are."""
-    users = User.select().order_by(User.role, User.display_name)
+    users = User.select().order_by(User.role, User.display_name.collate(NAMES))
     if role in ROLES:
         users = users.where(User.role == role)
     if query:

@@ -19,6 +19,7 @@ from content_packs.manifest import InvalidPack
 from content_packs.reader import iter_sources
 
 from ..accounts import services as accounts
+from ..collation import NAMES
 from ..content import services as content
 from ..accounts.services import AccountError
 from ..coach import services as coach_services
@@ -98,7 +99,7 @@ def _page(error: str | None = None, report=None, status: int = 200):
     return render_template("admin/home.html", people=people, total=total, query=query,
                            page=page, pages=max(1, -(-total // PAGE_SIZE)), role=role, roles=ROLES,
                            classes=visible_classrooms(User(role="admin")), modes=SIGNIN_MODES,
-                           teachers=User.select().where(User.role == "teacher").order_by(User.display_name),
+                           teachers=User.select().where(User.role == "teacher").order_by(User.display_name.collate(NAMES)),
                            error=error, report=report, device=device.device(_settings()),
                            **_sync_panel()), status
 

@@ -11,6 +11,7 @@ from peewee import IntegrityError
 
 from ..accounts import services as accounts
 from ..accounts.services import AccountError
+from ..collation import NAMES
 from ..db import database
 from ..i18n import Problem
 from ..models import Classroom, GroupMember, Membership, RosterEdit, StudentGroup, User, utcnow
@@ -165,7 +166,7 @@ def groups(classroom: Classroom) -> list[tuple[StudentGroup, list[User]]]:
     members: dict[int, list[User]] = {g.id: [] for g in found}
     for member in (GroupMember.select(GroupMember, User).join(User)
                    .where(GroupMember.group.in_(list(members)), User.is_active == True)  # noqa: E712
-                   .order_by(User.display_name)):
+                   .order_by(User.display_name.collate(NAMES))):
         members[member.group_id].append(member.user)
     return [(g, members[g.id]) for g in found]
 
@@ -201,4 +202,4 @@ def group_students(classroom: Classroom, group_ids: list[int]) -> list[User]:
         raise RosterError("choose groups of this class")
     return list(User.select().join(GroupMember).where(GroupMember.group.in_(group_ids),
                                                       User.is_active == True)  # noqa: E712
-                .distinct().order_by(User.display_name))
+                .distinct().order_by(User.display_name.collate(NAMES)))

@@ -8,6 +8,7 @@ import json
 from peewee import JOIN, fn
 
 from ..accounts import services as accounts
+from ..collation import NAMES
 from ..db import database
 from ..i18n import Problem
 from ..models import (Assignment, AssignmentItem, AssignmentStudent, Classroom, ExtraTry, Membership, QuizAttempt,
@@ -36,7 +37,7 @@ def can_manage(user: User, classroom: Classroom) -> bool:
 def class_teachers(classroom: Classroom) -> list[User]:
     return list(User.select().join(Membership).where(Membership.classroom == classroom,
                                                      Membership.role == "teacher")
-                .order_by(User.display_name))
+                .order_by(User.display_name.collate(NAMES)))
 
 
 class AssignmentError(Problem):
@@ -159,7 +160,7 @@ def set_targets(assignment: Assignment, students: list[User]) -> None:
 
 def targets(assignment: Assignment) -> list[User]:
     return list(User.select().join(AssignmentStudent, on=(AssignmentStudent.user == User.id))
-                .where(AssignmentStudent.assignment == assignment.id).order_by(User.display_name))
+                .where(AssignmentStudent.assignment == assignment.id).order_by(User.display_name.collate(NAMES)))
 
 
 def parts(assignment: Assignment) -> list[AssignmentItem]:
