@@ -569,7 +569,7 @@ def backup_into_folder(settings: Settings, kind: str) -> BackupResult:
     except OSError as exc:
         raise BackupError(f"cannot create the backups folder {folder}: {exc.strerror or exc}") from None
     _check_reserve(settings, folder)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = settings.school_now().strftime("%Y%m%d-%H%M%S")  # the school's wall time, as people read it
     for n in range(1000):
         name = f"{kind}-{stamp}.tar.gz" if n == 0 else f"{kind}-{stamp}-{n}.tar.gz"
         try:

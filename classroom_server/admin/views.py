@@ -29,7 +29,7 @@ from ..models import ROLES, SIGNIN_MODES, Classroom, ContentPack, Membership, Sy
 from ..security import int_arg, page_arg, roles_required
 from ..settings import OPTIONS, SettingsError, change_settings, hour_windows, load_settings, origins, shown_value
 from . import audit, backup, device, https, users
-from .sync import downloads, next_window_start, request_sync, sync_status, updates_waiting
+from .sync import START_AGENT, agent_alive, downloads, next_window_start, request_sync, sync_overdue, sync_status, updates_waiting
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,11 @@ PAGE_SIZE = 100
 #: what each audit action is called on the pages
 ACTION_LABELS = {
     "user.create": lazy_gettext("Account created"), "user.import": lazy_gettext("People imported from a CSV file"),
-    "user.password_reset": lazy_gettext("Password reset"), "user.deactivate": lazy_gettext("Account deactivated"),
+    "user.password_reset": lazy_gettext("Password reset"),
+    "user.secret_reset": lazy_gettext("PIN or picture code reset"), "user.deactivate": lazy_gettext("Account deactivated"),
     "user.reactivate": lazy_gettext("Account reactivated"), "user.unlock": lazy_gettext("Sign-in unlocked"),
-    "class.create": lazy_gettext("Class created"),
+    "class.create": lazy_gettext("Class created"), "class.teacher": lazy_gettext("Teacher given to a class"),
+    "user.classes_handed_over": lazy_gettext("Classes handed to another teacher"),
     "content.import": lazy_gettext("Content imported"), "content.remove": lazy_gettext("Content pack removed"),
     "sync.now": lazy_gettext("Sync asked for"), "settings.change": lazy_gettext("Settings changed"),
     "backup.make": lazy_gettext("Backup made"), "backup.download": lazy_gettext("Backup downloaded"),
@@ -98,7 +100,7 @@ def _page(error: str | None = None, report=None, status: int = 200):
     return render_template("admin/home.html", people=people, total=total, query=query,
                            page=page, pages=max(1, -(-total // PAGE_SIZE)), role=role, roles=ROLES,
                            classes=visible_classrooms(User(role="admin")), modes=SIGNIN_MODES,
-                           teachers=User.select().where(User.role == "teacher").order_by(User.display_name),
+                           teachers=users.active_teachers(), orphans=users.classes_without_teacher(),
                            error=error, report=report, device=device.device(_settings()),
                            **_sync_panel()), status
 
@@ -168,10 +170,15 @@ def import_users():
 
 # --- One person ------------------------------------------------------------------------------------
 
-def _user_page(user: User, password: str | None = None, error: str | None = None, status: int = 200):
-    classes = [name for (name,) in Classroom.select(Classroom.name).join(Membership)
-               .where(Membership.user == user.id).order_by(Classroom.grade, Classroom.name).tuples()]
-    return render_template("admin/user.html", person=user, classes=classes, records=users.records_of(user),
+def _user_page(user: User, password: str | None = None, error: str | None = None, status: int = 200,
+               secret: tuple[Classroom, str] | None = None):
+    rooms = list(Classroom.select().join(Membership).where(Membership.user == user.id)
+                 .order_by(Classroom.grade, Classroom.name))
+    return render_template("admin/user.html", person=user, classes=[room.name for room in rooms],
+                           taught=users.taught_classes(user) if user.role == "teacher" else [],
+                           successors=users.active_teachers(but=user) if user.role == "teacher" else [],
+                           secret_class=next((room for room in rooms if room.signin_mode != "name"), None),
+                           secret=secret, pictures=accounts.picture_symbols, records=users.records_of(user),
                            password=password, error=error,
                            lockouts=accounts.lockouts(user, accounts.Limits.of(_settings()))), status
 
@@ -201,6 +208,21 @@ def reset_password(user_id: int):
     return _user_page(_user_or_404(user_id), password=password if not typed else None)
 
 
+@bp.post("/users/<int:user_id>/secret")
+def reset_secret(user_id: int):
+    """A student forgot their PIN or picture code: a new one, shown once to hand over."""
+    user = _user_or_404(user_id)
+    try:
+        with database.atomic():
+            room, secret = users.reset_student_secret(user)
+            accounts.unlock(user)  # their wrong tries were with the old code
+            _audit("user.secret_reset", user.display_name, user_id=user.id, classroom=room.name)
+    except AccountError as exc:
+        return _user_page(user, error=_("The sign-in code was not changed: %(reason)s", reason=error_text(exc)),
+                          status=400)
+    return _user_page(_user_or_404(user_id), secret=(room, secret))
+
+
 @bp.post("/users/<int:user_id>/active")
 def set_active(user_id: int):
     user = _user_or_404(user_id)
@@ -208,16 +230,42 @@ def set_active(user_id: int):
     if wanted not in ("0", "1"):
         abort(400)
     active = wanted == "1"
+    successor_id = int_arg("successor", values=request.form)
+    successor = (User.get_or_none(User.id == successor_id) or abort(400)) if successor_id and not active else None
+    handed = []
     try:
         with database.atomic():
             if users.set_active(g.user, user, active):
                 _audit("user.reactivate" if active else "user.deactivate", user.display_name, user_id=user.id,
                        username=user.username, role=user.role)
+            if successor is not None:
+                handed = users.hand_over_classes(user, successor)
+                _audit("user.classes_handed_over", user.display_name, user_id=user.id, to=successor.display_name,
+                       classes=handed)
     except AccountError as exc:
         return _user_page(user, error=error_text(exc), status=400)
     flash(_("%(name)s can sign in again.", name=user.display_name) if active else
           _("%(name)s is deactivated: they cannot sign in; their work is kept.", name=user.display_name))
+    if handed:
+        flash(_("%(name)s now teaches %(classes)s.", name=successor.display_name, classes=", ".join(handed)))
+    elif not active and users.taught_classes(user):
+        flash(_("Their classes have no teacher now: assign one under “Classes without a teacher” on the "
+                "Administration page."))
     return redirect(url_for("admin.user_page", user_id=user.id))
+
+
+@bp.post("/classes/<int:class_id>/teacher")
+def assign_teacher(class_id: int):
+    room = Classroom.get_or_none(Classroom.id == class_id) or abort(404)
+    teacher = User.get_or_none(User.id == int_arg("teacher", values=request.form), User.role == "teacher",
+                               User.is_active == True)  # noqa: E712
+    if teacher is None:
+        return _page(error=_("Choose a teacher for %(class)s.", **{"class": room.name}), status=400)
+    with database.atomic():
+        accounts.enrol(teacher, room)
+        _audit("class.teacher", room.name, teacher=teacher.display_name)
+    flash(_("%(name)s now teaches %(classes)s.", name=teacher.display_name, classes=room.name))
+    return redirect(url_for("admin.home") + "#orphans-heading")
 
 
 @bp.post("/users/<int:user_id>/unlock")
@@ -339,7 +387,11 @@ def _sync_panel(attempts: int = 5) -> dict:
     status = sync_status(attempts=attempts)
     oldest = (SyncRequest.select(SyncRequest.requested_at).where(SyncRequest.done_at.is_null())
               .order_by(SyncRequest.id).scalar()) if status.pending_requests else None
+    current = _current_settings()[0]
     return {"sync": status, "stale_request": bool(oldest and utcnow() - oldest > STALE_REQUEST),
+            "agent": agent_alive(), "start_agent": START_AGENT,
+            "overdue_days": sync_overdue(status, current.sync_warn_after_days),
+            "warn_after_days": current.sync_warn_after_days, "school_now": _school_now(current),
             "https": _https_panel(),
             "download_opens": _download_opens() if any(d.state == "waiting_window" for d in status.downloads)
             else None}
@@ -355,6 +407,11 @@ def _https_panel() -> dict:
             "nearing": current is not None and current.nearing_expiry(),
             "expired": current is not None and current.expired(),
             "days_left": current.days_left() if current else None}
+
+
+def _school_now(settings) -> str:
+    """The server's clock in the school's time zone, for the IT person to compare with a phone."""
+    return settings.school_now().strftime("%Y-%m-%d %H:%M")
 
 
 def _download_opens() -> str | None:

@@ -1,0 +1,201 @@
+"""The IT person's day (issue 19): a deactivated person is told so at sign-in; sync trouble is loud on
+the admin home (days without a successful sync, what to check in order); the admin page shows whether
+the sync agent runs, from the heartbeat its loop writes."""
+from __future__ import annotations
+
+import datetime
+
+from classroom_server.admin import sync as admin_sync
+from classroom_server.models import SchoolSetting, SyncState, utcnow
+
+from .conftest import post, sign_in_as, sign_in_staff
+from .test_sync_badlink import start_daemon, stop_daemon, wait_for
+
+
+def _deactivate(client, user) -> None:
+    response = post(client, f"/admin/users/{user.id}/active", {"active": "0"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def test_a_deactivated_teacher_is_told_her_account_is_deactivated(app, school):
+    admin = app.test_client()
+    sign_in_as(admin, school, "admin")
+    _deactivate(admin, school.teacher)
+    teacher = app.test_client()
+    response = sign_in_staff(teacher, "teacher")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403 and "This account is deactivated" in page
+    # Only the right password learns that: a wrong one reads as any wrong password.
+    response = sign_in_staff(teacher, "teacher", "not her password")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 401 and "deactivated" not in page and "Wrong username or password" in page
+    teacher.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    page = sign_in_staff(teacher, "teacher").get_data(as_text=True)
+    assert "This account is deactivated" not in page and "учётная запись отключена" in page
+    post(admin, f"/admin/users/{school.teacher.id}/active", {"active": "1"})
+    assert sign_in_staff(teacher, "teacher").status_code == 302
+
+
+def test_a_deactivated_student_following_an_old_link_is_told(app, school):
+    admin = app.test_client()
+    sign_in_as(admin, school, "admin")
+    _deactivate(admin, school.student)
+    tablet = app.test_client()
+    url = f"/signin/class/{school.pin_class.id}/student/{school.student.id}"
+    response = tablet.get(url)
+    assert response.status_code == 403 and "This account is deactivated" in response.get_data(as_text=True)
+    response = post(tablet, url, {"pin": "4321"})
+    assert response.status_code == 403 and "This account is deactivated" in response.get_data(as_text=True)
+
+
+def _enrolled(last_success: datetime.datetime | None, started: datetime.datetime | None = None) -> None:
+    """What the agent writes once enrolled (sync_state) and after its attempts (sync_log)."""
+    from classroom_server.models import SyncLog
+    admin_sync.state_row()
+    SyncState.update(hub_url="https://hub.example.kz", school_id="sch-abc123", last_success_at=last_success,
+                     last_attempt_at=utcnow(), last_error_code="link_down",
+                     last_error="cannot reach the hub at https://hub.example.kz: Connection refused").execute()
+    if started is not None:
+        SyncLog.create(started_at=started, finished_at=started, ok=False, error="link down", error_code="link_down")
+
+
+def test_days_without_a_successful_sync_are_a_warning_with_what_to_check(client, school, settings):
+    sign_in_as(client, school, "admin")
+    _enrolled(utcnow() - datetime.timedelta(days=2, hours=1))
+    assert 'id="sync-overdue"' not in client.get("/admin/").get_data(as_text=True)  # 3 days by default
+
+    _enrolled(utcnow() - datetime.timedelta(days=4, hours=1))
+    page = client.get("/admin/").get_data(as_text=True)
+    assert 'id="sync-overdue"' in page and "No successful sync for 4 days." in page
+    checks = ["The sync agent runs", "The internet link is up", "The hub address is right",
+              "The enrolment still holds", "clock is right", "The disk has room"]
+    where = [page.index(check) for check in checks]
+    assert where == sorted(where), "the checks are not in order"
+    assert "hub.example.kz" in page and "[sync] warn_after_days" in page
+    ru = client.get("/admin/", headers={"Accept-Language": "ru"}).get_data(as_text=True)
+    assert 'id="sync-overdue"' in ru and "No successful sync" not in ru  # translated
+
+    # The setting takes effect without restarting the web server: it is read from the file each time.
+    settings.ini_path.write_text("[sync]\nwarn_after_days = 5\n", encoding="utf-8")
+    assert 'id="sync-overdue"' not in client.get("/admin/").get_data(as_text=True)
+
+
+def test_an_enrolled_school_that_never_synced_warns_from_its_first_attempt(client, school):
+    sign_in_as(client, school, "admin")
+    _enrolled(None)  # enrolled, no attempt logged yet: nothing to warn about
+    assert 'id="sync-overdue"' not in client.get("/admin/").get_data(as_text=True)
+    _enrolled(None, started=utcnow() - datetime.timedelta(days=6))
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "No successful sync for 6 days." in page
+
+
+def test_the_admin_page_shows_whether_the_sync_agent_runs(client, school, settings):
+    sign_in_as(client, school, "admin")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "not running (never seen)" in page and "sudo systemctl start classroom-sync" in page
+
+    daemon = start_daemon(settings.data_dir)
+    try:
+        wait_for(lambda: admin_sync.heartbeat() is not None, 60, "the agent's heartbeat", daemon)
+    finally:
+        stop_daemon(daemon)
+    page = client.get("/admin/sync").get_data(as_text=True)
+    assert "running (last seen" in page and "sudo systemctl start classroom-sync" not in page
+
+    # Ten minutes later the agent has not written again: it is not running.
+    SchoolSetting.update(value=(utcnow() - datetime.timedelta(minutes=10)).isoformat()).where(
+        SchoolSetting.key == admin_sync.HEARTBEAT_SETTING).execute()
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "not running since" in page and "sudo systemctl start classroom-sync" in page
+
+
+def test_the_heartbeat_writes_at_most_once_a_minute(app):
+    now = datetime.datetime(2026, 12, 1, 9, 0)
+    assert admin_sync.beat(now)
+    assert not admin_sync.beat(now + datetime.timedelta(seconds=30))
+    assert admin_sync.heartbeat() == now
+    assert admin_sync.beat(now + datetime.timedelta(seconds=61))
+
+
+def test_a_students_pin_is_reset_from_the_persons_page(app, school):
+    import re
+    admin = app.test_client()
+    sign_in_as(admin, school, "admin")
+    page = admin.get(f"/admin/users/{school.student.id}").get_data(as_text=True)
+    assert "Give a new PIN" in page
+    response = post(admin, f"/admin/users/{school.student.id}/secret")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "The new PIN of" in page
+    pin = re.search(r"<code>(\d{4})</code>", page).group(1)
+    tablet = app.test_client()
+    url = f"/signin/class/{school.pin_class.id}/student/{school.student.id}"
+    if pin != "4321":
+        assert post(tablet, url, {"pin": "4321"}).status_code == 401  # the old PIN stopped working
+    assert post(tablet, url, {"pin": pin}).status_code == 302
+    assert "PIN or picture code reset" in admin.get("/admin/audit").get_data(as_text=True)
+
+    page = post(admin, f"/admin/users/{school.picture_student.id}/secret").get_data(as_text=True)
+    code = re.search(r"<code>([a-z]+-[a-z]+-[a-z]+)</code>", page).group(1)
+    assert "The new picture code of" in page
+    response = post(tablet, f"/signin/class/{school.picture_class.id}/student/{school.picture_student.id}",
+                    {f"picture{i}": part for i, part in enumerate(code.split("-"))})
+    assert response.status_code == 302
+
+    response = post(admin, f"/admin/users/{school.other_student.id}/secret")  # a class that signs in by name
+    assert response.status_code == 400 and "signs in by name only" in response.get_data(as_text=True)
+
+
+def test_deactivating_a_teacher_hands_her_classes_over_or_lists_them_without_one(app, school):
+    from classroom_server.models import Membership
+    admin = app.test_client()
+    sign_in_as(admin, school, "admin")
+    page = admin.get(f"/admin/users/{school.teacher.id}").get_data(as_text=True)
+    assert "Who takes their classes (1Б, 5А)?" in page and "Ольга Петровна" in page
+    response = post(admin, f"/admin/users/{school.teacher.id}/active",
+                    {"active": "0", "successor": str(school.other_teacher.id)})
+    assert response.status_code == 302
+    taught = {m.classroom.name for m in Membership.select().where(Membership.user == school.other_teacher.id)}
+    assert taught == {"5А", "1Б", "9В"}
+    page = admin.get(f"/admin/users/{school.teacher.id}").get_data(as_text=True)
+    assert "Ольга Петровна now teaches 1Б, 5А." in page
+    assert "Classes without a teacher" not in admin.get("/admin/").get_data(as_text=True)
+
+    # The last teacher leaves with nobody to take over: the classes are listed, and get a teacher there.
+    response = post(admin, f"/admin/users/{school.other_teacher.id}/active", {"active": "0", "successor": ""})
+    assert response.status_code == 302
+    assert "have no teacher now" in admin.get(f"/admin/users/{school.other_teacher.id}").get_data(as_text=True)
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "Classes without a teacher" in page and "Teacher of 9В" in page
+    assert post(admin, f"/admin/classes/{school.other_class.id}/teacher", {"teacher": ""}).status_code == 400
+    post(admin, f"/admin/users/{school.teacher.id}/active", {"active": "1"})
+    response = post(admin, f"/admin/classes/{school.other_class.id}/teacher", {"teacher": str(school.teacher.id)})
+    assert response.status_code == 302
+    page = admin.get("/admin/").get_data(as_text=True)
+    assert "Classes without a teacher" not in page  # 9В is hers now, 5А and 1Б were hers before
+    audit = admin.get("/admin/audit").get_data(as_text=True)
+    assert "Classes handed to another teacher" in audit and "Teacher given to a class" in audit
+
+
+def test_backup_file_names_are_in_the_schools_time_zone(app, tmp_path):
+    """Kiritimati is 14 hours ahead of UTC: its date is another day than UTC's at every hour but 10-23."""
+    from classroom_server.admin import backup
+    from classroom_server.settings import load_settings
+    settings = load_settings(tmp_path / "data", environ={"CLASSROOM_I18N_TIMEZONE": "Pacific/Kiritimati"})
+    before = settings.school_now()
+    made = backup.backup_into_folder(settings, "manual")
+    after = settings.school_now()
+    stamps = {moment.strftime("manual-%Y%m%d-%H") for moment in (before, after)}
+    assert made.path.name[:len("manual-20261206-23")] in stamps, (made.path.name, stamps)
+    utc = datetime.datetime.now(datetime.timezone.utc).strftime("manual-%Y%m%d-%H")
+    assert utc not in stamps  # 14 hours apart: the name could not be UTC's
+
+
+def test_a_small_pack_is_shown_in_kb_not_as_zero_mb(client, school, settings, tmp_path):
+    from classroom_server.content.services import install_pack
+
+    from .packs import build, make_key, pack_source
+    key, public = make_key(tmp_path)
+    install_pack(build(pack_source(tmp_path / "src"), tmp_path / "small.ckpack", key), settings.data_dir, (public,))
+    sign_in_as(client, school, "admin")
+    page = client.get("/admin/content").get_data(as_text=True)
+    assert "0.0 MB" not in page and " KB</td>" in page
