@@ -199,3 +199,66 @@ def test_a_small_pack_is_shown_in_kb_not_as_zero_mb(client, school, settings, tm
     sign_in_as(client, school, "admin")
     page = client.get("/admin/content").get_data(as_text=True)
     assert "0.0 MB" not in page and " KB</td>" in page
+
+
+# --- content packs on the admin page -------------------------------------------------------------------
+
+def _upload(client, path, name: str | None = None, **form):
+    with open(path, "rb") as handle:
+        return post(client, "/admin/content/upload", {"file": (handle, name or path.name), **form},
+                    content_type="multipart/form-data")
+
+
+def test_a_key_added_to_the_settings_file_counts_without_a_restart(client, school, settings, tmp_path):
+    from classroom_server.models import ContentPack
+
+    from .packs import build, make_key, pack_source
+    key, public = make_key(tmp_path)
+    pack = build(pack_source(tmp_path / "src"), tmp_path / "algebra.ckpack", key)
+    sign_in_as(client, school, "admin")
+    response = _upload(client, pack)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "--unreviewed" not in page
+    assert "tick “Accept it even if it is not signed by a trusted reviewer" in page
+    settings.ini_path.write_text(f"[content]\ntrusted_keys = {public}\n", encoding="utf-8")
+    response = _upload(client, pack)
+    assert response.status_code == 200 and ContentPack.get().reviewed
+
+
+def test_replacing_a_reviewed_pack_with_an_unreviewed_one_asks_first(client, school, settings, tmp_path):
+    import re
+
+    from classroom_server.content.services import install_pack
+    from classroom_server.models import ContentPack
+
+    from .packs import build, make_key, pack_source
+    key, public = make_key(tmp_path)
+    install_pack(build(pack_source(tmp_path / "v1"), tmp_path / "v1.ckpack", key), settings.data_dir, (public,))
+    draft = build(pack_source(tmp_path / "v2", version="1.1.0", status="draft"), tmp_path / "v2.ckpack", key)
+    sign_in_as(client, school, "admin")
+    response = _upload(client, draft, unreviewed="1")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409 and "Replace a reviewed pack with an unreviewed one?" in page
+    assert ContentPack.get().version == "1.0.0" and ContentPack.get().reviewed
+    token = re.search(r'name="token" value="([0-9a-f]+)"', page).group(1)
+    response = post(client, "/admin/content/replace", {"token": token, "name": "v2.ckpack", "replace": "0"})
+    assert response.status_code == 302 and ContentPack.get().version == "1.0.0"
+    assert not list((settings.data_dir / "content" / "uploads").glob("*.ckpack"))  # not kept after "no"
+
+    token = re.search(r'name="token" value="([0-9a-f]+)"',
+                      _upload(client, draft, unreviewed="1").get_data(as_text=True)).group(1)
+    response = post(client, "/admin/content/replace", {"token": token, "name": "v2.ckpack", "replace": "1"})
+    assert response.status_code == 200 and "Installed test.algebra 1.1.0" in response.get_data(as_text=True)
+    assert ContentPack.get().version == "1.1.0" and not ContentPack.get().reviewed
+
+
+def test_a_damaged_pack_says_what_to_do(client, school, tmp_path):
+    from .packs import build, make_key, pack_source
+    key, _public = make_key(tmp_path)
+    whole = build(pack_source(tmp_path / "src"), tmp_path / "whole.ckpack", key).read_bytes()
+    cut = tmp_path / "cut.ckpack"
+    cut.write_bytes(whole[:len(whole) // 2])  # a copy cut short
+    sign_in_as(client, school, "admin")
+    response = _upload(client, cut, unreviewed="1")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "The file is damaged or incomplete: copy it again" in page

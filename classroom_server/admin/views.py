@@ -16,6 +16,7 @@ from peewee import OperationalError as PeeweeOperationalError
 from werkzeug.security import safe_join
 
 from content_packs.manifest import InvalidPack
+from content_packs.signing import SignatureError
 from content_packs.reader import iter_sources
 
 from ..accounts import services as accounts
@@ -280,25 +281,50 @@ def unlock(user_id: int):
 
 # --- Content packs -------------------------------------------------------------------------------
 
-def _content_page(results=None, error=None, status=200):
+def _content_page(results=None, error=None, status=200, confirm=None):
     settings = _settings()
     packs = list(ContentPack.select().order_by(ContentPack.pack_id))
     updates, catalog_at = updates_waiting()
-    return render_template("admin/content.html", packs=packs, results=results, error=error,
+    return render_template("admin/content.html", packs=packs, results=results, error=error, confirm=confirm,
+                           unreviewed_control=UNREVIEWED_CONTROL,
                            drives=content.usb_candidates(settings.content_usb_roots), updates=updates,
                            catalog_at=catalog_at, withdrawn=[d for d in downloads() if d.state == "withdrawn"]), status
 
 
-def _install_all(sources, unreviewed: bool) -> list[tuple[str, bool, str]]:
-    """(source name, installed?, message) for each pack."""
-    settings = _settings()
-    results = []
+UNREVIEWED_CONTROL = lazy_gettext("Accept it even if it is not signed by a trusted reviewer (students see it "
+                                  "marked as not reviewed)")
+
+
+def _refusal(exc: InvalidPack) -> str:
+    """Why a pack was refused, with what to do here on this page (never a command-line flag)."""
+    fix = getattr(exc, "fix", None)
+    if fix == "unreviewed":
+        return _("%(reason)s. To use it anyway, tick “%(control)s” below and import it again.",
+                 reason=error_text(exc.reason), control=UNREVIEWED_CONTROL)
+    if isinstance(exc, (SignatureError, content.ImportRefused)):
+        return error_text(exc)
+    # Anything else: the file is not what its maker wrote (cut short on the way, or badly made).
+    return _("%(reason)s. The file is damaged or incomplete: copy it again from where it came from (a USB copy "
+             "or a download may have been cut short) and import it again; if the same error comes back, ask "
+             "whoever made the pack for a new copy.", reason=error_text(exc))
+
+
+def _install_all(sources, unreviewed: bool, replace: bool = False):
+    """(source name, installed?, message) for each pack, and the (source, name, message) of each that
+    would replace a reviewed pack with an unreviewed one: those wait for a yes."""
+    # Keys added to the settings file count without restarting the web server (and those it started with).
+    trusted = tuple(dict.fromkeys(_settings().content_trusted_keys + _current_settings()[0].content_trusted_keys))
+    data_dir = _settings().data_dir
+    results, waiting = [], []
     for source, name in sources:
         try:
-            result = content.install_pack(source, settings.data_dir, settings.content_trusted_keys,
-                                          allow_unreviewed=unreviewed)
+            result = content.install_pack(source, data_dir, trusted, allow_unreviewed=unreviewed,
+                                          replace_reviewed=replace)
         except InvalidPack as exc:
-            results.append((name, False, error_text(exc)))
+            if getattr(exc, "fix", None) == "replace":
+                waiting.append((source, name, error_text(exc)))
+            else:
+                results.append((name, False, _refusal(exc)))
             continue
         if result.unchanged:
             message = _("%(pack)s %(version)s is installed already", pack=result.pack_id, version=result.version)
@@ -307,7 +333,38 @@ def _install_all(sources, unreviewed: bool) -> list[tuple[str, bool, str]]:
             if not result.reviewed:
                 message += " · " + _("Not reviewed: local content")
         results.append((name, True, message))
-    return results
+    return results, waiting
+
+
+def _uploads():
+    folder = _settings().data_dir / "content" / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+UPLOAD_KEPT = datetime.timedelta(hours=6)  # an upload waiting for "replace?" is dropped after this
+
+
+def _drop_old_uploads(folder) -> None:
+    cutoff = (utcnow() - UPLOAD_KEPT).timestamp()
+    for path in folder.glob("*.ckpack"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            continue
+
+
+def _after_import(what: str, source: str, unreviewed: bool, results, waiting, confirm: dict | None):
+    # The packs' own transactions are done: the audit row follows them.
+    if results:
+        with database.atomic():
+            _audit("content.import", what, source=source, unreviewed=unreviewed,
+                   results=[{"file": name, "ok": ok, "message": message} for name, ok, message in results])
+    if waiting:
+        confirm = {**(confirm or {}), "packs": [(name, message) for _source, name, message in waiting]}
+        return _content_page(results=results, confirm=confirm, status=409)
+    return _content_page(results=results, status=200 if all(ok for _, ok, _ in results) else 400)
 
 
 @bp.get("/content")
@@ -320,20 +377,56 @@ def content_upload():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _content_page(error=_("Choose a .ckpack file to import."), status=400)
-    incoming = _settings().data_dir / "content" / "uploads"
-    incoming.mkdir(parents=True, exist_ok=True)
-    path = incoming / (secrets.token_hex(8) + ".ckpack")
+    incoming = _uploads()
+    _drop_old_uploads(incoming)
+    token = secrets.token_hex(8)
+    path = incoming / (token + ".ckpack")
     unreviewed = bool(request.form.get("unreviewed"))
+    keep = False
     try:
         upload.save(path)
-        results = _install_all([(path, upload.filename)], unreviewed)
+        results, waiting = _install_all([(path, upload.filename)], unreviewed)
+        keep = bool(waiting)  # kept for the "replace it?" answer
     finally:
-        path.unlink(missing_ok=True)
-    # The packs' own transactions are done: the audit row follows them.
-    with database.atomic():
-        _audit("content.import", upload.filename, source="upload", unreviewed=unreviewed,
-               results=[{"file": name, "ok": ok, "message": message} for name, ok, message in results])
-    return _content_page(results=results, status=200 if all(ok for _, ok, _ in results) else 400)
+        if not keep:
+            path.unlink(missing_ok=True)
+    return _after_import(upload.filename, "upload", unreviewed, results, waiting,
+                         {"action": url_for("admin.content_replace"), "token": token, "name": upload.filename})
+
+
+@bp.post("/content/replace")
+def content_replace():
+    """The answer to "replace a reviewed pack with an unreviewed one?" for an uploaded file or a drive."""
+    token, drive = request.form.get("token", ""), request.form.get("drive", "")
+    if token:
+        if len(token) != 16 or not all(c in "0123456789abcdef" for c in token):
+            abort(400)
+        path = _uploads() / (token + ".ckpack")
+        if not path.exists():
+            return _content_page(error=_("That upload is gone (it waits for an answer for a few hours only). "
+                                         "Import the file again."), status=400)
+        name = request.form.get("name", "")[:200] or path.name
+        try:
+            if request.form.get("replace") != "1":
+                flash(_("Nothing changed: the reviewed pack stays."))
+                return redirect(url_for("admin.content_home"))
+            results, _waiting = _install_all([(path, name)], True, replace=True)
+        finally:
+            path.unlink(missing_ok=True)
+        return _after_import(name, "upload", True, results, [], None)
+    if request.form.get("replace") != "1":
+        flash(_("Nothing changed: the reviewed pack stays."))
+        return redirect(url_for("admin.content_home"))
+    drives = {str(d): d for d in content.usb_candidates(_settings().content_usb_roots)}
+    if drive not in drives:
+        return _content_page(error=_("That drive is no longer there. Plug it in again and reload the page."),
+                             status=400)
+    try:
+        sources = [(p, p.name) for p in iter_sources([drives[drive]])]
+    except InvalidPack as exc:
+        return _content_page(error=_refusal(exc), status=400)
+    results, _waiting = _install_all(sources, True, replace=True)
+    return _after_import(drive, "usb", True, results, [], None)
 
 
 @bp.post("/content/usb")
@@ -346,13 +439,11 @@ def content_usb():
     try:
         sources = [(p, p.name) for p in iter_sources([drives[wanted]])]
     except InvalidPack as exc:
-        return _content_page(error=error_text(exc), status=400)
+        return _content_page(error=_refusal(exc), status=400)
     unreviewed = bool(request.form.get("unreviewed"))
-    results = _install_all(sources, unreviewed)
-    with database.atomic():
-        _audit("content.import", wanted, source="usb", unreviewed=unreviewed,
-               results=[{"file": name, "ok": ok, "message": message} for name, ok, message in results])
-    return _content_page(results=results, status=200 if all(ok for _, ok, _ in results) else 400)
+    results, waiting = _install_all(sources, unreviewed)
+    return _after_import(wanted, "usb", unreviewed, results, waiting,
+                         {"action": url_for("admin.content_replace"), "drive": wanted})
 
 
 @bp.post("/content/<pack_id>/remove")
