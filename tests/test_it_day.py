@@ -262,3 +262,24 @@ def test_a_damaged_pack_says_what_to_do(client, school, tmp_path):
     response = _upload(client, cut, unreviewed="1")
     page = response.get_data(as_text=True)
     assert response.status_code == 400 and "The file is damaged or incomplete: copy it again" in page
+
+
+def test_from_a_usb_drive_too_an_unreviewed_pack_replaces_a_reviewed_one_only_after_a_yes(
+        app, client, school, settings, tmp_path):
+    from classroom_server.content.services import install_pack
+    from classroom_server.models import ContentPack
+
+    from .packs import build, make_key, pack_source
+    key, public = make_key(tmp_path)
+    install_pack(build(pack_source(tmp_path / "v1"), tmp_path / "v1.ckpack", key), settings.data_dir, (public,))
+    drive = tmp_path / "media" / "it" / "USB"
+    drive.mkdir(parents=True)
+    build(pack_source(tmp_path / "v2", version="1.1.0", status="draft"), drive / "v2.ckpack", key)
+    app.config["CLASSROOM_SETTINGS"] = settings.replace(content_usb_roots=(str(tmp_path / "media"),))
+    sign_in_as(client, school, "admin")
+    response = post(client, "/admin/content/usb", {"drive": str(drive), "unreviewed": "1"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409 and f'name="drive" value="{drive}"' in page
+    assert ContentPack.get().version == "1.0.0"
+    response = post(client, "/admin/content/replace", {"drive": str(drive), "replace": "1"})
+    assert response.status_code == 200 and ContentPack.get().version == "1.1.0"

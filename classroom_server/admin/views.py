@@ -394,6 +394,18 @@ def content_upload():
                          {"action": url_for("admin.content_replace"), "token": token, "name": upload.filename})
 
 
+def _drive_sources(wanted: str):
+    """The packs on the USB drive `wanted` as (path, name) pairs, or the content page saying why not."""
+    drives = {str(d): d for d in content.usb_candidates(_settings().content_usb_roots)}
+    if wanted not in drives:
+        return _content_page(error=_("That drive is no longer there. Plug it in again and reload the page."),
+                             status=400)
+    try:
+        return [(p, p.name) for p in iter_sources([drives[wanted]])]
+    except InvalidPack as exc:
+        return _content_page(error=_refusal(exc), status=400)
+
+
 @bp.post("/content/replace")
 def content_replace():
     """The answer to "replace a reviewed pack with an unreviewed one?" for an uploaded file or a drive."""
@@ -417,14 +429,9 @@ def content_replace():
     if request.form.get("replace") != "1":
         flash(_("Nothing changed: the reviewed pack stays."))
         return redirect(url_for("admin.content_home"))
-    drives = {str(d): d for d in content.usb_candidates(_settings().content_usb_roots)}
-    if drive not in drives:
-        return _content_page(error=_("That drive is no longer there. Plug it in again and reload the page."),
-                             status=400)
-    try:
-        sources = [(p, p.name) for p in iter_sources([drives[drive]])]
-    except InvalidPack as exc:
-        return _content_page(error=_refusal(exc), status=400)
+    sources = _drive_sources(drive)
+    if not isinstance(sources, list):
+        return sources  # the page saying why not
     results, _waiting = _install_all(sources, True, replace=True)
     return _after_import(drive, "usb", True, results, [], None)
 
@@ -432,14 +439,9 @@ def content_replace():
 @bp.post("/content/usb")
 def content_usb():
     wanted = request.form.get("drive", "")
-    drives = {str(d): d for d in content.usb_candidates(_settings().content_usb_roots)}
-    if wanted not in drives:
-        return _content_page(error=_("That drive is no longer there. Plug it in again and reload the page."),
-                             status=400)
-    try:
-        sources = [(p, p.name) for p in iter_sources([drives[wanted]])]
-    except InvalidPack as exc:
-        return _content_page(error=_refusal(exc), status=400)
+    sources = _drive_sources(wanted)
+    if not isinstance(sources, list):
+        return sources  # the page saying why not
     unreviewed = bool(request.form.get("unreviewed"))
     results, waiting = _install_all(sources, unreviewed)
     return _after_import(wanted, "usb", unreviewed, results, waiting,
