@@ -359,7 +359,8 @@ def test_settings_page_says_where_each_value_comes_from_and_masks_passwords(clie
     assert "environment variable <code>CLASSROOM_SYNC_TIMEOUT_SECONDS</code>" in page
     threads = page.split("[server] threads")[1].split("</tr>")[0]
     assert "<code>4</code>" in threads and "settings file" in threads
-    assert "the running web server uses 8" in threads  # it started before the file changed
+    assert "Restart needed: the running web server still uses 8" in threads  # it started before the file changed
+    assert "sudo systemctl restart classroom-server" in threads
     port = page.split("[server] port")[1].split("</tr>")[0]
     assert "<code>8080</code>" in port and "default" in port
     assert "docs/configuration.md" in page

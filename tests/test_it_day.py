@@ -283,3 +283,19 @@ def test_from_a_usb_drive_too_an_unreviewed_pack_replaces_a_reviewed_one_only_af
     assert ContentPack.get().version == "1.0.0"
     response = post(client, "/admin/content/replace", {"drive": str(drive), "replace": "1"})
     assert response.status_code == 200 and ContentPack.get().version == "1.1.0"
+
+
+def test_the_settings_page_explains_each_setting_and_how_a_change_counts(client, school, settings):
+    from classroom_server.settings import OPTIONS
+    settings.ini_path.write_text("[sync]\nwarn_after_days = 5\n", encoding="utf-8")
+    sign_in_as(client, school, "admin")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ru"
+    page = client.get("/admin/settings").get_data(as_text=True).replace("<wbr>", "")
+    assert '<span class="help" lang="en">' not in page
+    for option in OPTIONS:
+        assert option.description not in page  # shown translated, in Russian
+    assert "Часовой пояс школы" in page
+    warn = page.split("[sync] warn_after_days")[1].split("</tr>")[0]
+    assert "<code>5</code>" in warn and "Restart" not in warn and "Перезапуск" not in warn
+    interval = page.split("[sync] interval_seconds")[1].split("</tr>")[0]
+    assert "sudo systemctl restart classroom-sync" in interval

@@ -660,6 +660,26 @@ def delete_backup(name: str):
 # --- Settings, recent events, audit log ---------------------------------------------------------------
 
 AGENT_SECTIONS = ("sync", "backup")
+#: read by the web server from the settings file on each use: a change counts at once
+LIVE_OPTIONS = ("content_trusted_keys", "sync_warn_after_days")  # trusted keys: added ones (removing needs a restart)
+#: read by the sync agent only when it starts
+AGENT_RESTART_OPTIONS = ("sync_interval_seconds", "backup_time", "adaptive_fit_time")
+RESTART_SERVER = "sudo systemctl restart classroom-server"
+RESTART_AGENT = "sudo systemctl restart classroom-sync"
+RESTART_BOTH = "sudo systemctl restart classroom-server classroom-sync"
+
+
+def _how_it_applies(option) -> tuple[str, str | None]:
+    """("now" | "agent_run" | "restart", the command that restarts what reads it)."""
+    if option.field in LIVE_OPTIONS:
+        return "now", None
+    if option.field == "database_url":
+        return "restart", RESTART_BOTH
+    if option.field in AGENT_RESTART_OPTIONS:
+        return "restart", RESTART_AGENT
+    if option.section in AGENT_SECTIONS:
+        return "agent_run", None
+    return "restart", RESTART_SERVER
 
 
 @bp.get("/settings")
@@ -676,9 +696,10 @@ def settings_page():
         in_server = shown_value(option, getattr(running, option.field))
         # The sync agent reads [sync] and [backup] itself: what the web server loaded does not matter.
         differs = in_server != value and option.section not in AGENT_SECTIONS
+        applies, command = _how_it_applies(option)
         rows.append({"option": option, "value": value, "origin": where.get(option.field),
-                     "server_value": in_server if differs else None,
-                     "agent": option.section in AGENT_SECTIONS})
+                     "server_value": in_server if differs and applies == "restart" else None,
+                     "agent": option.section in AGENT_SECTIONS, "applies": applies, "command": command})
     return render_template("admin/settings.html", rows=rows, settings_error=settings_error,
                            ini_path=running.ini_path, data_dir=running.data_dir,
                            teachers_create_classes=coach_services.teachers_may_create_classes())
