@@ -299,3 +299,42 @@ def test_the_settings_page_explains_each_setting_and_how_a_change_counts(client,
     assert "<code>5</code>" in warn and "Restart" not in warn and "Перезапуск" not in warn
     interval = page.split("[sync] interval_seconds")[1].split("</tr>")[0]
     assert "sudo systemctl restart classroom-sync" in interval
+
+
+# --- enrolment from the admin page ---------------------------------------------------------------------
+
+from .test_agent import hub  # noqa: E402,F401  (the real hub on loopback, one per module)
+
+
+def test_the_school_is_enrolled_from_the_sync_page(client, school, settings, hub):
+    from classroom_server.models import AuditLog
+    enrolment = hub.add_school("Школа №7")
+    sign_in_as(client, school, "admin")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "Enrol it on the Sync page." in page
+    form = {"hub": hub.url, "school_id": enrolment.school_id, "secret": enrolment.secret,
+            "national_key": hub.fingerprint(), "insecure_http": "1"}
+
+    # A mistyped fingerprint: nothing is saved, the hub's answer is shown, the form keeps what was typed.
+    response = post(client, "/admin/sync/enrol", {**form, "national_key": "00" * 32})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "The school was not enrolled:" in page
+    assert f'value="{enrolment.school_id}"' in page and enrolment.secret not in page
+    assert not SyncState.get_or_none(SyncState.id == 1) or not SyncState.get_by_id(1).school_id
+
+    response = post(client, "/admin/sync/enrol", form)
+    assert response.status_code == 303
+    assert SyncState.get_by_id(1).school_id == enrolment.school_id
+    assert (settings.data_dir / "keys" / "hub-secret").read_text().strip() == enrolment.secret
+    assert not list(settings.data_dir.glob(".enrol-secret-*"))  # the secret's copy is gone
+    page = client.get("/admin/sync").get_data(as_text=True)
+    assert f"School {enrolment.school_id} at {hub.url}" in page and "Enrol again" in page
+    assert all(enrolment.secret not in str(row.details) for row in AuditLog.select())
+
+
+def test_enrolment_asks_for_every_field(client, school):
+    sign_in_as(client, school, "admin")
+    response = post(client, "/admin/sync/enrol", {"hub": "https://hub.example.kz", "school_id": "sch-1",
+                                                  "secret": "", "national_key": ""})
+    page = response.get_data(as_text=True).replace("<wbr>", "")
+    assert response.status_code == 400 and "fill in: secret, national key" in page

@@ -29,7 +29,7 @@ from ..i18n import error_text
 from ..models import ROLES, SIGNIN_MODES, Classroom, ContentPack, Membership, SyncLog, SyncRequest, User, utcnow
 from ..security import int_arg, page_arg, roles_required
 from ..settings import OPTIONS, SettingsError, change_settings, hour_windows, load_settings, origins, shown_value
-from . import audit, backup, device, https, users
+from . import audit, backup, device, enrol, https, users
 from .sync import START_AGENT, agent_alive, downloads, next_window_start, request_sync, sync_overdue, sync_status, updates_waiting
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ ACTION_LABELS = {
     "class.create": lazy_gettext("Class created"), "class.teacher": lazy_gettext("Teacher given to a class"),
     "user.classes_handed_over": lazy_gettext("Classes handed to another teacher"),
     "content.import": lazy_gettext("Content imported"), "content.remove": lazy_gettext("Content pack removed"),
-    "sync.now": lazy_gettext("Sync asked for"), "settings.change": lazy_gettext("Settings changed"),
+    "sync.now": lazy_gettext("Sync asked for"), "sync.enrol": lazy_gettext("Enrolment with the national platform"), "settings.change": lazy_gettext("Settings changed"),
     "backup.make": lazy_gettext("Backup made"), "backup.download": lazy_gettext("Backup downloaded"),
     "backup.delete": lazy_gettext("Backup removed"), "backup.nightly": lazy_gettext("Nightly backup"),
 }
@@ -529,6 +529,26 @@ def sync_now():
     return redirect(url_for(back) + "#sync-heading")
 
 
+@bp.post("/sync/enrol")
+def sync_enrol():
+    """Enrol the school with the national platform (classroom-sync enroll, run for the IT person)."""
+    form = request.form
+    values = {"hub": form.get("hub", "")[:500], "school_id": form.get("school_id", "")[:200],
+              "national_key": form.get("national_key", "")[:200], "insecure_http": bool(form.get("insecure_http"))}
+    try:
+        outcome = enrol.enrol(_settings().data_dir, values["hub"], values["school_id"], form.get("secret", "")[:500],
+                              values["national_key"], values["insecure_http"])
+    except enrol.EnrolError as exc:
+        return _sync_page(enrol_form=values, enrol_error=str(exc), status=400)
+    with database.atomic():
+        _audit("sync.enrol", values["school_id"], hub=values["hub"], ok=outcome.ok,
+               national_key=values["national_key"])
+    if not outcome.ok:
+        return _sync_page(enrol_form=values, enrol_error=outcome.output, status=400)
+    flash(_("Enrolled: the sync agent uses the new enrolment from its next sync."))
+    return redirect(url_for("admin.sync_page") + "#sync-heading", 303)
+
+
 HISTORY_PAGE = 50
 
 
@@ -541,7 +561,8 @@ def _current_settings():
         return _settings(), str(exc)
 
 
-def _sync_page(error: str | None = None, status: int = 200, form: dict | None = None):
+def _sync_page(error: str | None = None, status: int = 200, form: dict | None = None, enrol_form: dict | None = None,
+               enrol_error: str | None = None):
     page = page_arg()
     total = SyncLog.select().count()
     pages = max(1, -(-total // HISTORY_PAGE))
@@ -555,7 +576,8 @@ def _sync_page(error: str | None = None, status: int = 200, form: dict | None = 
     values = form or {"hours": current.sync_hours, "bandwidth": str(current.sync_bandwidth_bytes_per_second)}
     return render_template("admin/sync.html", history=history, page=page, pages=pages, total=total,
                            values=values, current=current, settings_error=settings_error, overridden=overridden,
-                           error=error, **_sync_panel(attempts=0)), status
+                           error=error, enrol_form=enrol_form or {}, enrol_error=enrol_error,
+                           **_sync_panel(attempts=0)), status
 
 
 @bp.get("/sync")
