@@ -338,3 +338,78 @@ def test_enrolment_asks_for_every_field(client, school):
                                                   "secret": "", "national_key": ""})
     page = response.get_data(as_text=True).replace("<wbr>", "")
     assert response.status_code == 400 and "fill in: secret, national key" in page
+
+
+# --- restoring a backup from the admin page ---------------------------------------------------------------
+
+def _serve_until_ready(data_dir) -> list[str]:
+    """`classroom-server serve` on a free port until it serves; what it printed before that."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLASSROOM_")}
+    proc = subprocess.Popen([sys.executable, "-m", "classroom_server.cli", "--data-dir", str(data_dir), "serve",
+                             "--host", "127.0.0.1", "--port", "0", "--workers", "1"], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("Serving on "):
+                break
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert lines and lines[-1].startswith("Serving on "), "".join(lines)
+    return lines
+
+
+def test_a_backup_is_restored_from_the_admin_page_at_the_next_start(app, client, school, settings):
+    import html
+    import re
+
+    from classroom_server.admin import backup
+    from classroom_server.db import database
+    from classroom_server.models import User
+    sign_in_as(client, school, "admin")
+    assert post(client, "/admin/backups").status_code == 302
+    name = backup.list_backups(settings)[0].name
+    after = User.create(display_name="Made after the backup", role="student")
+    response = post(client, f"/admin/backups/{name}/restore")
+    assert response.status_code == 303
+    page = html.unescape(client.get("/admin/backups").get_data(as_text=True).replace("<wbr>", ""))
+    assert "Restore waiting for a restart" in page and "Restart needed." in page
+    assert "sudo systemctl stop classroom-sync && sudo systemctl restart classroom-server" in page
+    assert User.get_or_none(User.id == after.id) is not None  # nothing changed yet
+    database.close()
+
+    printed = "".join(_serve_until_ready(settings.data_dir))
+    assert "restored the backup of" in printed
+    database.connect(reuse_if_open=True)
+    assert User.get_or_none(User.id == after.id) is None and User.get(User.username == "boss")
+    assert not backup.pending_restore(settings)
+    aside = re.search(r"the data before it is in (\S+)", printed).group(1)
+    assert (settings.data_dir / aside.rsplit("/", 1)[1] / "classroom.sqlite3").exists()  # moved aside, kept
+
+
+def test_a_damaged_backup_is_refused_before_any_restart(client, school, settings):
+    from classroom_server.admin import backup
+    sign_in_as(client, school, "admin")
+    post(client, "/admin/backups")
+    stored = backup.list_backups(settings)[0]
+    path = backup.backups_folder(settings) / stored.name
+    path.write_bytes(path.read_bytes()[:stored.size // 2])
+    response = post(client, f"/admin/backups/{stored.name}/restore")
+    assert response.status_code == 400 and "That backup cannot be restored" in response.get_data(as_text=True)
+    assert backup.pending_restore(settings) is None
+
+
+def test_a_restore_can_be_called_off(client, school, settings):
+    from classroom_server.admin import backup
+    sign_in_as(client, school, "admin")
+    post(client, "/admin/backups")
+    post(client, f"/admin/backups/{backup.list_backups(settings)[0].name}/restore")
+    assert backup.pending_restore(settings)
+    assert post(client, "/admin/backups/restore/cancel").status_code == 303
+    assert backup.pending_restore(settings) is None
+    assert "No restore: the server keeps its data." in client.get("/admin/backups").get_data(as_text=True)

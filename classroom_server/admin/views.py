@@ -50,7 +50,8 @@ ACTION_LABELS = {
     "content.import": lazy_gettext("Content imported"), "content.remove": lazy_gettext("Content pack removed"),
     "sync.now": lazy_gettext("Sync asked for"), "sync.enrol": lazy_gettext("Enrolment with the national platform"), "settings.change": lazy_gettext("Settings changed"),
     "backup.make": lazy_gettext("Backup made"), "backup.download": lazy_gettext("Backup downloaded"),
-    "backup.delete": lazy_gettext("Backup removed"), "backup.nightly": lazy_gettext("Nightly backup"),
+    "backup.delete": lazy_gettext("Backup removed"),
+    "backup.restore": lazy_gettext("Restore asked for"), "backup.restore_cancel": lazy_gettext("Restore called off"), "backup.nightly": lazy_gettext("Nightly backup"),
 }
 
 
@@ -622,6 +623,8 @@ def _backups_page(error: str | None = None, made: str | None = None, status: int
     settings = _settings()
     current, _error = _current_settings()
     return render_template("admin/backups.html", backups=backup.list_backups(settings), error=error, made=made,
+                           pending=backup.pending_restore(settings), restore_failed=backup.restore_failure(settings),
+                           restore_command=RESTORE_COMMAND,
                            folder=backup.backups_folder(settings), data_dir=settings.data_dir,
                            sqlite=is_sqlite(), schedule=current, nightly=audit.latest("backup.nightly")), status
 
@@ -665,6 +668,33 @@ def download_backup(name: str):
     response = send_file(handle, mimetype="application/gzip", as_attachment=True, download_name=name)
     response.headers["Cache-Control"] = "no-store"  # it holds password hashes and the session key
     return response
+
+
+#: the agent stops first so that it does not write into the database being moved aside
+RESTORE_COMMAND = ("sudo systemctl stop classroom-sync && sudo systemctl restart classroom-server && "
+                   "sudo systemctl start classroom-sync")
+
+
+@bp.post("/backups/<name>/restore")
+def restore_backup(name: str):
+    """Check a backup completely and note it; `classroom-server serve` restores it when it next starts."""
+    _backup_path(name)
+    try:
+        backup.request_restore(_settings(), name)
+    except backup.BackupError as exc:
+        return _backups_page(error=_("That backup cannot be restored: %(reason)s", reason=str(exc)), status=400)
+    with database.atomic():
+        _audit("backup.restore", name)
+    return redirect(url_for("admin.backups") + "#restore-heading", 303)
+
+
+@bp.post("/backups/restore/cancel")
+def cancel_restore():
+    backup.cancel_restore(_settings())
+    with database.atomic():
+        _audit("backup.restore_cancel")
+    flash(_("No restore: the server keeps its data."))
+    return redirect(url_for("admin.backups"), 303)
 
 
 @bp.post("/backups/<name>/delete")
