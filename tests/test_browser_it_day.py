@@ -137,3 +137,58 @@ def test_the_it_persons_day_in_russian_on_a_phone(new_page, app, school, overdue
     reports.append(axe_report(page, "student's page with a new picture code, in Russian"))
     found = "\n".join(report for report in reports if report)
     assert not found, "axe-core found accessibility problems:\n" + found
+
+
+def test_settings_enrolment_restore_and_a_pack_replacement_in_russian_on_a_phone(new_page, app, school, settings,
+                                                                                  tmp_path):
+    """The pages this day added, on a phone in Russian: each readable (no sideways scroll), axe-clean."""
+    from classroom_server.admin import backup
+    from classroom_server.content.services import install_pack
+
+    from .packs import build, make_key, pack_source
+    key, public = make_key(tmp_path)
+    with app.app_context():
+        install_pack(build(pack_source(tmp_path / "v1"), tmp_path / "v1.ckpack", key), settings.data_dir, (public,))
+        backup.backup_into_folder(settings, "manual")
+    draft = build(pack_source(tmp_path / "v2", version="1.1.0", status="draft"), tmp_path / "draft.ckpack", key)
+    page = new_page("ru-RU", PHONE)
+    sign_in(page, "boss")
+    reports = []
+
+    page.goto("/admin/settings")
+    expect(page.locator("main")).to_contain_text("Часовой пояс школы")
+    reports.append(axe_report(page, "settings page"))
+    assert_no_horizontal_scroll(page, "settings page")
+
+    page.goto("/admin/sync")
+    page.get_by_label("Адрес хаба", exact=True).fill("https://hub.example.kz")
+    page.get_by_label("Код школы").fill("sch-7f3k2q")
+    page.get_by_label("Секрет", exact=True).fill("not the secret")
+    page.get_by_label("Отпечаток национального ключа").fill("0000")
+    page.get_by_role("button", name="Зарегистрировать", exact=True).click()
+    expect(page.get_by_role("alert").filter(has_text="Школа не зарегистрирована")).to_be_visible()
+    expect(page.get_by_label("Код школы")).to_have_value("sch-7f3k2q")
+    reports.append(axe_report(page, "sync page with a refused enrolment"))
+    assert_no_horizontal_scroll(page, "sync page")
+
+    page.goto("/admin/backups")
+    page.get_by_role("button", name=re.compile(r"^Восстановить manual-")).click()
+    expect(page.get_by_role("heading", name="Восстановление ждёт перезапуска")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("sudo systemctl restart classroom-server")
+    reports.append(axe_report(page, "backups page with a restore waiting"))
+    assert_no_horizontal_scroll(page, "backups page with a restore waiting")
+    page.get_by_role("button", name="Не восстанавливать").click()
+    expect(page.locator("main")).to_contain_text("Восстановления не будет")
+
+    page.goto("/admin/content")
+    upload = page.locator("section", has=page.locator("#pack-file"))
+    upload.locator("#pack-file").set_input_files(str(draft))
+    upload.get_by_role("checkbox").check()
+    upload.locator("button[type=submit]").click()
+    expect(page.get_by_role("heading", name="Заменить проверенный пакет непроверенным?")).to_be_visible()
+    reports.append(axe_report(page, "content page asking before a replacement"))
+    assert_no_horizontal_scroll(page, "content page asking before a replacement")
+    page.get_by_role("button", name="Оставить проверенный пакет").click()
+    expect(page.locator("main")).to_contain_text("Ничего не изменилось")
+    found = "\n".join(report for report in reports if report)
+    assert not found, "axe-core found accessibility problems:\n" + found

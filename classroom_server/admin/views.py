@@ -685,7 +685,7 @@ def restore_backup(name: str):
         return _backups_page(error=_("That backup cannot be restored: %(reason)s", reason=str(exc)), status=400)
     with database.atomic():
         _audit("backup.restore", name)
-    return redirect(url_for("admin.backups") + "#restore-heading", 303)
+    return redirect(url_for("admin.backups") + "#pending-restore-heading", 303)
 
 
 @bp.post("/backups/restore/cancel")
