@@ -180,13 +180,17 @@ def test_backup_file_names_are_in_the_schools_time_zone(app, tmp_path):
     """Kiritimati is 14 hours ahead of UTC: its date is another day than UTC's at every hour but 10-23."""
     from classroom_server.admin import backup
     from classroom_server.settings import load_settings
-    settings = load_settings(tmp_path / "data", environ={"CLASSROOM_I18N_TIMEZONE": "Pacific/Kiritimati"})
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "classroom-server.ini").write_text("[i18n]\ntimezone = Pacific/Kiritimati\n")
+    settings = load_settings(tmp_path / "data", environ={})
     before = settings.school_now()
     made = backup.backup_into_folder(settings, "manual")
+    restored = backup.restore_backup(made.path, settings.data_dir, force=True)
     after = settings.school_now()
-    stamps = {moment.strftime("manual-%Y%m%d-%H") for moment in (before, after)}
-    assert made.path.name[:len("manual-20261206-23")] in stamps, (made.path.name, stamps)
-    utc = datetime.datetime.now(datetime.timezone.utc).strftime("manual-%Y%m%d-%H")
+    stamps = {moment.strftime("%Y%m%d-%H") for moment in (before, after)}
+    assert made.path.name[len("manual-"):len("manual-20261206-23")] in stamps, (made.path.name, stamps)
+    assert restored.moved_aside.name[len("before-restore-"):len("before-restore-20261206-23")] in stamps
+    utc = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H")
     assert utc not in stamps  # 14 hours apart: the name could not be UTC's
 
 

@@ -429,7 +429,10 @@ def restore_backup(archive: str | os.PathLike, data_dir: str | os.PathLike, forc
         raise BackupError(f"cannot create the data folder {data_dir}: {exc.strerror}") from None
     if not os.access(data_dir, os.W_OK | os.X_OK):
         raise BackupError(f"the data folder {data_dir} is not writable by this user")
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:  # before-restore-<time> in the school's time, as people read it
+        stamp = load_settings(data_dir).school_now().strftime("%Y%m%d-%H%M%S")
+    except SettingsError:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     staging = Path(tempfile.mkdtemp(dir=data_dir, prefix=f".restore-{stamp}-"))
     try:
         manifest = check_backup(archive, staging, progress)
