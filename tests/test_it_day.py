@@ -417,3 +417,14 @@ def test_a_restore_can_be_called_off(client, school, settings):
     assert post(client, "/admin/backups/restore/cancel").status_code == 303
     assert backup.pending_restore(settings) is None
     assert "No restore: the server keeps its data." in client.get("/admin/backups").get_data(as_text=True)
+
+
+def test_the_gradebook_file_is_named_with_the_schools_date(app, client, school, settings):
+    """Kiritimati is 14 hours ahead of UTC: for ten hours a day its date is not UTC's."""
+    app.config["CLASSROOM_SETTINGS"] = settings.replace(i18n_timezone="Pacific/Kiritimati")
+    sign_in_as(client, school, "teacher")
+    school_dates = {app.config["CLASSROOM_SETTINGS"].school_now().date().isoformat()}
+    response = client.get(f"/coach/class/{school.pin_class.id}/gradebook.csv")
+    school_dates.add(app.config["CLASSROOM_SETTINGS"].school_now().date().isoformat())
+    disposition = response.headers["Content-Disposition"]
+    assert any(f"-{day}.csv" in disposition for day in school_dates), disposition
