@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 
+import pytest
+
 from classroom_server.admin import sync as admin_sync
 from classroom_server.models import SchoolSetting, SyncState, utcnow
 
@@ -428,3 +430,37 @@ def test_the_gradebook_file_is_named_with_the_schools_date(app, client, school, 
     school_dates.add(app.config["CLASSROOM_SETTINGS"].school_now().date().isoformat())
     disposition = response.headers["Content-Disposition"]
     assert any(f"-{day}.csv" in disposition for day in school_dates), disposition
+
+
+# --- on PostgreSQL ----------------------------------------------------------------------------------------
+
+from . import test_postgres  # noqa: E402
+
+pg_schema = test_postgres.pg_schema
+pg_app = test_postgres.pg_app
+
+
+@pytest.mark.skipif(not test_postgres.URL, reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
+def test_the_heartbeat_and_the_new_admin_actions_on_postgres(pg_app):
+    from classroom_server import migrations
+    from classroom_server.accounts import services as accounts
+    from classroom_server.db import database
+    from .conftest import PASSWORD
+    migrations.migrate(database.obj)
+    now = datetime.datetime(2026, 12, 1, 9, 0)
+    assert admin_sync.beat(now) and admin_sync.beat(now + datetime.timedelta(minutes=2))
+    assert admin_sync.heartbeat() == now + datetime.timedelta(minutes=2)
+    with pg_app.app_context():
+        accounts.create_user("boss", "Admin Person", "admin", PASSWORD)
+        teacher = accounts.create_user("teacher", "Айгүл", "teacher", PASSWORD)
+        room = accounts.create_classroom("5А", 5, "pin")
+        accounts.enrol(teacher, room)
+        student = accounts.create_user(None, "Әлия", "student")
+        accounts.enrol(student, room)
+    client = pg_app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    assert sign_in_staff(client, "boss").status_code == 302
+    assert "not running since" in client.get("/admin/").get_data(as_text=True)
+    assert "The new PIN of" in post(client, f"/admin/users/{student.id}/secret").get_data(as_text=True)
+    assert post(client, f"/admin/users/{teacher.id}/active", {"active": "0", "successor": ""}).status_code == 302
+    assert "Teacher of 5А" in client.get("/admin/").get_data(as_text=True)

@@ -328,7 +328,9 @@ def beat(now: datetime.datetime | None = None) -> bool:
         last = heartbeat()
         if last is not None and timedelta_between(last, now) < HEARTBEAT_EVERY:
             return False
-        SchoolSetting.replace(key=HEARTBEAT_SETTING, value=now.replace(tzinfo=None).isoformat()).execute()
+        value = now.replace(tzinfo=None).isoformat()
+        SchoolSetting.insert(key=HEARTBEAT_SETTING, value=value).on_conflict(  # SQLite and PostgreSQL alike
+            conflict_target=[SchoolSetting.key], update={SchoolSetting.value: value}).execute()
     except PeeweeDatabaseError as exc:
         log.warning("cannot write the sync agent's heartbeat: %s", exc)
         return False
