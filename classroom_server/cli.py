@@ -191,8 +191,22 @@ def serve(obj: Context, host: str | None, port: int | None, threads: int | None,
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--workers") from None
     settings = obj.settings(server_host=host, server_port=port, server_threads=threads, server_workers=workers)
+    _restore_if_asked(settings)
     app = obj.app(settings)
     _serve(app, settings, one_cpu=one_cpu)
+
+
+def _restore_if_asked(settings) -> None:
+    """A restore asked for on the admin page happens here, before the database is opened."""
+    from .admin import backup
+    try:
+        result = backup.apply_pending_restore(settings)
+    except backup.BackupError as exc:
+        click.echo(f"the restore asked for on the admin page failed; serving the data as it was: {exc}", err=True)
+        return
+    if result is not None:
+        click.echo(f"restored the backup of {result.created_at} as asked on the admin page; the data before it "
+                   f"is in {result.moved_aside}", err=True)
 
 
 @main.command()

@@ -8,6 +8,7 @@ import base64
 import configparser
 import contextlib
 import dataclasses
+import datetime
 import ipaddress
 import logging
 import os
@@ -258,6 +259,8 @@ OPTIONS: tuple[Option, ...] = (
            "Seconds the sync agent waits for the hub to answer a request before it counts the link as down."),
     Option("sync", "retry_max_seconds", _positive_int, "900",
            "Longest wait between tries while the link is down (the waits grow from a few seconds)."),
+    Option("sync", "warn_after_days", _positive_int, "3",
+           "Days without a successful sync after which the admin page warns, with what to check in order."),
     Option("backup", "time", _time_of_day, "02:30",
            "When the sync agent makes the nightly backup into <data-dir>/backups ([i18n] timezone), "
            "or off for none."),
@@ -296,6 +299,7 @@ class Settings:
     sync_download_hours: str
     sync_timeout_seconds: int
     sync_retry_max_seconds: int
+    sync_warn_after_days: int
     backup_time: str
     backup_keep: int
     adaptive_fit_time: str
@@ -307,6 +311,11 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'classroom.sqlite3'}"
+
+    def school_now(self) -> datetime.datetime:
+        """The wall time at the school ([i18n] timezone), for what people read: file names, the clock."""
+        import pytz
+        return datetime.datetime.now(pytz.timezone(self.i18n_timezone))
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -45,7 +45,7 @@ from peewee import DatabaseError as PeeweeDatabaseError
 from classroom_server import migrations
 from classroom_server.admin import audit
 from classroom_server.admin.backup import BackupError, nightly_backup
-from classroom_server.admin.sync import Attempt, SyncStatus, request_sync, state_row, sync_status
+from classroom_server.admin.sync import Attempt, SyncStatus, beat, request_sync, state_row, sync_status
 from classroom_server.db import DatabaseError, database, open_database
 from classroom_server.domain.statements import InvalidRecord, to_statement
 from classroom_server.learn import tutor
@@ -706,6 +706,7 @@ def content_job(agent: Agent, scheduler=None) -> content_sync.ContentOutcome:
 
 def watch_requests_job(agent: Agent, scheduler=None) -> bool:
     """Start a sync now when the admin page asked for one (a sync_request row); True if it did."""
+    beat()  # the admin page shows the agent as running while this loop writes
     try:
         pending = agent.pending_requests()
     except PeeweeDatabaseError as exc:

@@ -116,3 +116,16 @@ def test_a_clock_behind_the_database_and_a_newer_schema_fail(healthy):
     assert result.exit_code == 1
     assert level(result.output, "clock") == "FAIL" and "content_pack.installed_at" in result.output
     assert level(result.output, "schema") == "FAIL"
+
+
+def test_the_sync_agent_not_running_warns_with_the_command(healthy):
+    import datetime
+
+    from classroom_server.admin.sync import beat
+    result = doctor(healthy.data_dir)
+    assert level(result.output, "sync agent") == "WARN" and "sudo systemctl start classroom-sync" in result.output
+    beat(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=30))
+    result = doctor(healthy.data_dir)
+    assert level(result.output, "sync agent") == "WARN" and "not running since" in result.output
+    beat()
+    assert level(doctor(healthy.data_dir).output, "sync agent") == "OK"

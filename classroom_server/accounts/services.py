@@ -39,6 +39,10 @@ class AccountError(Problem):
     """Input that cannot make or change an account; the message says what to fix."""
 
 
+class Deactivated(Exception):
+    """The right secret for an account the administrator deactivated: the person is told so."""
+
+
 class RateLimited(Exception):
     def __init__(self, minutes: int):
         super().__init__(f"too many wrong attempts; try again in {minutes} minutes")
@@ -318,14 +322,17 @@ def _succeeded(account: str, address: str, claimed: list[int]) -> None:
 
 
 def authenticate_staff(username: str, password: str, address: str, limits: Limits) -> User | None:
-    """The teacher or admin with these credentials, or None. Raises RateLimited."""
+    """The teacher or admin with these credentials, or None. Raises RateLimited, and Deactivated for
+    the right password of a deactivated account (only the right password learns that)."""
     username = username.strip().lower()[:64]
     claimed = _claim_attempt(username, address, limits)
-    user = User.get_or_none(User.username == username, User.role != "student", User.is_active == True)  # noqa: E712
+    user = User.get_or_none(User.username == username, User.role != "student")
     ok = check_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
     if user is None or not ok:
         return None
     _succeeded(username, address, claimed)
+    if not user.is_active:
+        raise Deactivated(username)
     return user
 
 

@@ -10,9 +10,14 @@ from ..models import Classroom, User
 from ..i18n import error_text
 from ..settings import LANGUAGES
 from . import services
-from .services import PICTURES, AccountError, Limits, RateLimited
+from .services import PICTURES, AccountError, Deactivated, Limits, RateLimited
 
 bp = Blueprint("accounts", __name__, template_folder="templates")
+
+
+def DEACTIVATED() -> str:  # noqa: N802 (a message, translated when shown)
+    return _("This account is deactivated, so it cannot sign in. Ask the school's administrator to "
+             "reactivate it.")
 
 
 def _limits() -> Limits:
@@ -58,6 +63,8 @@ def staff_signin():
         user = services.authenticate_staff(username, password, request.remote_addr or "-", _limits())
     except RateLimited as exc:
         return _rate_limited(exc, "accounts/signin.html", **context)
+    except Deactivated:
+        return render_template("accounts/signin.html", error=DEACTIVATED(), **context), 403
     if user is None:
         return render_template("accounts/signin.html",
                                error=_("Wrong username or password. Check them and try again."),
@@ -76,10 +83,12 @@ def student_class(class_id: int):
 @bp.route("/signin/class/<int:class_id>/student/<int:student_id>", methods=["GET", "POST"])
 def student_secret(class_id: int, student_id: int):
     classroom = Classroom.get_or_none(Classroom.id == class_id) or abort(404)
-    student = User.get_or_none(User.id == student_id, User.role == "student",
-                               User.is_active == True) or abort(404)  # noqa: E712
+    student = User.get_or_none(User.id == student_id, User.role == "student") or abort(404)
     if not services.is_student_of(student, classroom):
         abort(404)
+    if not student.is_active:  # an old bookmark or a shared tablet's history: say why, not "not found"
+        return render_template("accounts/class.html", classroom=classroom, error=DEACTIVATED(),
+                               students=services.class_students(classroom), next=""), 403
     if classroom.signin_mode == "name":
         if request.method == "POST":
             return _after_signin(student)

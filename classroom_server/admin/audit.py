@@ -10,9 +10,10 @@ from ..models import AuditLog, SyncLog, User, utcnow
 
 #: every action written; the admin page names each one (admin/audit.html)
 ACTIONS = ("user.create", "user.import", "user.password_reset", "user.deactivate", "user.reactivate",
-           "user.unlock",
-           "class.create", "content.import", "content.remove", "sync.now", "settings.change", "backup.make",
-           "backup.download", "backup.delete", "backup.nightly")
+           "user.unlock", "user.secret_reset", "user.classes_handed_over",
+           "class.create", "class.teacher", "content.import", "content.remove", "sync.now", "sync.enrol",
+           "settings.change", "backup.make", "backup.download", "backup.delete", "backup.nightly", "backup.restore",
+           "backup.restore_cancel")
 PAGE_SIZE = 50
 
 

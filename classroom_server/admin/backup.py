@@ -429,7 +429,10 @@ def restore_backup(archive: str | os.PathLike, data_dir: str | os.PathLike, forc
         raise BackupError(f"cannot create the data folder {data_dir}: {exc.strerror}") from None
     if not os.access(data_dir, os.W_OK | os.X_OK):
         raise BackupError(f"the data folder {data_dir} is not writable by this user")
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:  # before-restore-<time> in the school's time, as people read it
+        stamp = load_settings(data_dir).school_now().strftime("%Y%m%d-%H%M%S")
+    except SettingsError:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     staging = Path(tempfile.mkdtemp(dir=data_dir, prefix=f".restore-{stamp}-"))
     try:
         manifest = check_backup(archive, staging, progress)
@@ -569,7 +572,7 @@ def backup_into_folder(settings: Settings, kind: str) -> BackupResult:
     except OSError as exc:
         raise BackupError(f"cannot create the backups folder {folder}: {exc.strerror or exc}") from None
     _check_reserve(settings, folder)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = settings.school_now().strftime("%Y%m%d-%H%M%S")  # the school's wall time, as people read it
     for n in range(1000):
         name = f"{kind}-{stamp}.tar.gz" if n == 0 else f"{kind}-{stamp}-{n}.tar.gz"
         try:
@@ -638,3 +641,66 @@ def nightly_backup(settings: Settings) -> tuple[BackupResult, list[str]]:
     pruned to `[backup] keep`. Raises BackupError (nothing pruned) when the backup fails."""
     result = backup_into_folder(settings, "nightly")
     return result, prune_backups(settings, settings.backup_keep)
+
+
+# --- A restore asked for on the admin page, done when the web server next starts ---------------------
+# The running server and the sync agent hold the database open, so the page only checks the backup
+# and leaves a note; `classroom-server serve` restores it before it opens the database.
+
+PENDING_RESTORE = "restore-pending"  # holds the name of a backup in <data-dir>/backups
+FAILED_RESTORE = "restore-failed"  # why the last restore asked for on the admin page did not happen
+
+
+def request_restore(settings: Settings, name: str) -> dict:
+    """Check the backup `name` completely now (hashes, database integrity, schema), then note it for the
+    next start; its manifest. Raises BackupError saying what is wrong (nothing is noted then)."""
+    if not is_backup_name(name):
+        raise BackupError(f"{name} is not the name of a backup")
+    archive = backups_folder(settings) / name
+    if not archive.is_file():
+        raise BackupError(f"there is no backup {name}")
+    staging = Path(tempfile.mkdtemp(dir=settings.data_dir, prefix=".restore-check-"))
+    try:
+        manifest = check_backup(archive, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    note = settings.data_dir / PENDING_RESTORE
+    note.write_text(name + "\n", encoding="utf-8")
+    (settings.data_dir / FAILED_RESTORE).unlink(missing_ok=True)
+    return manifest
+
+
+def pending_restore(settings: Settings) -> str | None:
+    try:
+        name = (settings.data_dir / PENDING_RESTORE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return name if is_backup_name(name) else None
+
+
+def cancel_restore(settings: Settings) -> None:
+    (settings.data_dir / PENDING_RESTORE).unlink(missing_ok=True)
+
+
+def restore_failure(settings: Settings) -> str | None:
+    try:
+        return (settings.data_dir / FAILED_RESTORE).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def apply_pending_restore(settings: Settings) -> RestoreResult | None:
+    """The restore the admin page asked for, if any (called by `serve` before it opens the database);
+    a failure is noted for the admin page and the server goes on with the data it has."""
+    note = settings.data_dir / PENDING_RESTORE
+    if not note.exists():
+        return None
+    name = pending_restore(settings)
+    note.unlink()
+    try:
+        if name is None:
+            raise BackupError("the restore note does not name a backup")
+        return restore_backup(backups_folder(settings) / name, settings.data_dir, force=True)
+    except BackupError as exc:
+        (settings.data_dir / FAILED_RESTORE).write_text(f"{name}: {exc}\n", encoding="utf-8")
+        raise

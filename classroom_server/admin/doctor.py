@@ -61,6 +61,8 @@ def run_checks(data_dir: str | os.PathLike | None, all_content: bool = False,
             yield check
     try:
         yield _check_clock(settings, conn)
+        if conn is not None:
+            yield _check_agent(conn)
         yield _check_modes(settings, fix)
         yield from _check_keys(settings)
         if conn is not None:
@@ -213,6 +215,24 @@ def _check_clock(settings: Settings, conn: sqlite3.Connection | None) -> Check:
                                     f"({newest[0]:%Y-%m-%d %H:%M}): set the date (timedatectl set-time, or "
                                     f"timedatectl set-ntp true); reports and sync order depend on it")
     return Check("clock", OK, f"{now:%Y-%m-%d %H:%M} UTC")
+
+
+def _check_agent(conn: sqlite3.Connection) -> Check:
+    """Whether the sync agent's loop wrote its heartbeat lately (admin/sync.py beat())."""
+    from .sync import AGENT_STALE, HEARTBEAT_SETTING, START_AGENT
+    row = (conn.execute("SELECT value FROM school_setting WHERE key = ?", (HEARTBEAT_SETTING,)).fetchone()
+           if has_table(conn, "school_setting") else None)
+    try:
+        last = datetime.datetime.fromisoformat(row[0]) if row else None
+    except ValueError:
+        last = None
+    if last is None:
+        return Check("sync agent", WARN, f"never seen running: start it with `{START_AGENT}`")
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    if now - last > AGENT_STALE:
+        return Check("sync agent", WARN, f"not running since {last:%Y-%m-%d %H:%M} UTC: start it with "
+                                         f"`{START_AGENT}`")
+    return Check("sync agent", OK, f"running (last seen {last:%H:%M:%S} UTC)")
 
 
 def _check_modes(settings: Settings, fix: bool) -> Check:

@@ -9,7 +9,10 @@ import base64
 import datetime
 import hashlib
 import json
+import logging
 from dataclasses import asdict, dataclass, field
+
+from peewee import DatabaseError as PeeweeDatabaseError
 
 from ..db import database
 from ..models import (ContentDownload, ContentPack, LearningRecord, SchoolSetting, SyncLog, SyncRequest, SyncState,
@@ -78,6 +81,7 @@ TRUST_SETTING = "sync.trust"
 TRUST_EVENTS_SETTING = "sync.trust_events"
 #: trust event kinds that need a person (the admin page shows them as a warning)
 TRUST_WARNINGS = ("dropped", "unvouched", "bad_rotation", "unauthenticated", "insecure", "no_key")
+log = logging.getLogger(__name__)
 STALE_DOWNLOAD = datetime.timedelta(minutes=2)  # a "downloading" row not written for this long is stopped
 
 
@@ -296,3 +300,70 @@ def request_sync(requested_by: str | None) -> SyncRequest:
         if pending is not None:
             return pending
         return SyncRequest.create(requested_at=utcnow(), requested_by=requested_by)
+
+
+# --- Is the agent alive, and is syncing overdue? -------------------------------------------------------
+
+#: school_setting key the agent's request-watching loop writes (beat()): when it last ran
+HEARTBEAT_SETTING = "sync.heartbeat"
+HEARTBEAT_EVERY = datetime.timedelta(seconds=60)  # a write at most this often (the loop runs every 5 s)
+AGENT_STALE = datetime.timedelta(minutes=5)  # no beat for this long: the agent is not running
+START_AGENT = "sudo systemctl start classroom-sync"
+
+
+def heartbeat() -> datetime.datetime | None:
+    """When the sync agent's loop last said it was alive (UTC); None if it never did."""
+    row = SchoolSetting.get_or_none(SchoolSetting.key == HEARTBEAT_SETTING)
+    try:
+        return datetime.datetime.fromisoformat(row.value) if row is not None else None
+    except ValueError:
+        return None
+
+
+def beat(now: datetime.datetime | None = None) -> bool:
+    """The agent says it is alive (called from its loop every few seconds; writes once a minute at
+    most so that it costs nothing). True if it wrote; a full disk or a locked database only skips a beat."""
+    now = now or utcnow()
+    try:
+        last = heartbeat()
+        if last is not None and timedelta_between(last, now) < HEARTBEAT_EVERY:
+            return False
+        value = now.replace(tzinfo=None).isoformat()
+        SchoolSetting.insert(key=HEARTBEAT_SETTING, value=value).on_conflict(  # SQLite and PostgreSQL alike
+            conflict_target=[SchoolSetting.key], update={SchoolSetting.value: value}).execute()
+    except PeeweeDatabaseError as exc:
+        log.warning("cannot write the sync agent's heartbeat: %s", exc)
+        return False
+    return True
+
+
+def timedelta_between(earlier: datetime.datetime, later: datetime.datetime) -> datetime.timedelta:
+    """`later - earlier`, and a clock set back (negative) counts as no time at all."""
+    return max(datetime.timedelta(0), later - earlier)
+
+
+@dataclass(frozen=True)
+class AgentAlive:
+    alive: bool
+    last_beat: datetime.datetime | None  # UTC; None: the agent never ran (or is older than heartbeats)
+
+
+def agent_alive(now: datetime.datetime | None = None) -> AgentAlive:
+    last = heartbeat()
+    now = now or utcnow()
+    return AgentAlive(last is not None and now - last < AGENT_STALE, last)
+
+
+def sync_overdue(status: SyncStatus, days: int, now: datetime.datetime | None = None) -> int | None:
+    """Whole days since the last successful sync when that is `days` or more (an enrolled school
+    that never synced counts from its first attempt); None when syncing is not overdue."""
+    if not status.enrolled:
+        return None
+    now = now or utcnow()
+    since = status.last_success_at
+    if since is None:
+        since = SyncLog.select(SyncLog.started_at).order_by(SyncLog.id).limit(1).scalar()
+        if since is None:
+            return None
+    gone = timedelta_between(since, now).days
+    return gone if gone >= days else None

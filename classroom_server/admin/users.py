@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from ..accounts.services import AccountError, set_password
+from ..accounts.services import AccountError, new_student_secret, set_password, set_student_secret
 from ..collation import NAMES
 from ..models import ROLES, Classroom, LearningRecord, Membership, User
 
@@ -58,6 +58,52 @@ def reset_password(actor: User, user: User, password: str | None) -> str:
     password = password or new_password()
     set_password(user, password)
     return password
+
+
+def reset_student_secret(user: User) -> tuple[Classroom, str]:
+    """A new random PIN or picture code for a student, for the class they sign in with; (the class,
+    the code). Call inside a transaction with its audit row."""
+    if user.role != "student":
+        raise AccountError("only students sign in with a PIN or picture code")
+    rooms = list(Classroom.select().join(Membership).where(Membership.user == user.id, Membership.role == "student",
+                                                           Classroom.signin_mode != "name")
+                 .order_by(Classroom.grade, Classroom.name))
+    if not rooms:
+        raise AccountError("this student's class signs in by name only: there is no PIN or picture code to reset")
+    room = rooms[0]
+    secret = new_student_secret(room.signin_mode)
+    set_student_secret(user, room, secret)
+    return room, secret
+
+
+def taught_classes(user: User) -> list[Classroom]:
+    return list(Classroom.select().join(Membership).where(Membership.user == user.id, Membership.role == "teacher")
+                .order_by(Classroom.grade, Classroom.name))
+
+
+def active_teachers(but: User | None = None) -> list[User]:
+    query = User.select().where(User.role == "teacher", User.is_active == True)  # noqa: E712
+    if but is not None:
+        query = query.where(User.id != but.id)
+    return list(query.order_by(User.display_name.collate(NAMES)))
+
+
+def hand_over_classes(user: User, successor: User) -> list[str]:
+    """`successor` teaches every class `user` teaches (user stays listed, as who taught it before);
+    the class names. Call inside a transaction with its audit row."""
+    if successor.role != "teacher" or not successor.is_active or successor.id == user.id:
+        raise AccountError("choose another active teacher to take the classes")
+    rooms = taught_classes(user)
+    for room in rooms:
+        Membership.insert(classroom=room.id, user=successor.id, role="teacher").on_conflict_ignore().execute()
+    return [room.name for room in rooms]
+
+
+def classes_without_teacher() -> list[Classroom]:
+    """Classes no active teacher teaches (theirs was deactivated, or none was ever given)."""
+    taught = (Membership.select(Membership.classroom).join(User)
+              .where(Membership.role == "teacher", User.is_active == True))  # noqa: E712
+    return list(Classroom.select().where(Classroom.id.not_in(taught)).order_by(Classroom.grade, Classroom.name))
 
 
 def set_active(actor: User, user: User, active: bool) -> bool:

@@ -155,7 +155,7 @@ def gradebook(class_id: int):
     # Semicolons by default: Excel set up for Kazakhstan (kk-KZ, ru-KZ) separates list items with them.
     delimiter = "," if request.args.get("sep") == "comma" else ";"
     body = reports.csv_bytes(reports.gradebook_rows(overview, labels), delimiter)
-    today = utcnow().date().isoformat()
+    today = current_app.config["CLASSROOM_SETTINGS"].school_now().date().isoformat()  # the school's date
     response = Response(body, mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = reports.attachment(

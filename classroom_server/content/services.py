@@ -176,11 +176,23 @@ def _search_rows(manifest: Manifest, read: Callable[[str], bytes]) -> list[tuple
     return rows
 
 
+def _fixable(error: InvalidPack, fix: str, reason: InvalidPack | None = None) -> InvalidPack:
+    """Mark a refusal the importer can undo with a choice: `fix` is "unreviewed" (import it as
+    unreviewed local content) or "replace" (confirm replacing a reviewed pack); `reason` is the refusal
+    without the command-line advice, for a page that offers the choice as a control of its own."""
+    error.fix = fix
+    error.reason = reason or error
+    return error
+
+
 def install_pack(source: str | os.PathLike, data_dir: Path, trusted_keys: tuple[str, ...],
-                 allow_unreviewed: bool = False, limits: Limits = Limits(),
+                 allow_unreviewed: bool = False, replace_reviewed: bool = True, limits: Limits = Limits(),
                  progress: Callable[[int], None] | None = None,
                  before_switch: Callable[[], None] | None = None) -> InstallResult:
     """Verify and install the pack at `source` (a .ckpack file or a folder).
+
+    With `replace_reviewed` false, an unreviewed pack does not replace an installed reviewed one: that
+    is refused with `fix == "replace"`, for the admin page to ask first.
 
     Raises InvalidPack (or its subclasses SignatureError, ImportRefused) naming the problem; then
     nothing new is visible and no new file is left behind. `progress` gets byte counts as files
@@ -194,14 +206,17 @@ def install_pack(source: str | os.PathLike, data_dir: Path, trusted_keys: tuple[
         except SignatureError as exc:
             if not allow_unreviewed:
                 # error_text translates `problem` too: it is the SignatureError verify raised.
-                raise SignatureError("%(problem)s. To use it anyway as local content that students see marked "
-                                     "as not reviewed, import it as unreviewed (--unreviewed).",
-                                     problem=exc) from None
+                raise _fixable(SignatureError("%(problem)s. To use it anyway as local content that students see "
+                                              "marked as not reviewed, import it as unreviewed (--unreviewed).",
+                                              problem=exc), "unreviewed", exc) from None
             signer = None
         reviewed = signer is not None and manifest.review_status == "approved"
         if not reviewed and not allow_unreviewed:
-            raise ImportRefused("the pack's review status is %(status)r, not approved; import it as unreviewed "
-                                "local content (--unreviewed) to use it anyway", status=manifest.review_status)
+            raise _fixable(ImportRefused("the pack's review status is %(status)r, not approved; import it as "
+                                         "unreviewed local content (--unreviewed) to use it anyway",
+                                         status=manifest.review_status), "unreviewed",
+                           ImportRefused("the pack's review status is %(status)r, not approved",
+                                         status=manifest.review_status))
         manifest_sha = hashlib.sha256(raw).hexdigest()
         existing = ContentPack.get_or_none(ContentPack.pack_id == manifest.id)
         if existing is not None:
@@ -215,6 +230,10 @@ def install_pack(source: str | os.PathLike, data_dir: Path, trusted_keys: tuple[
                                          existing.reviewed, 0, 0, unchanged=True)
                 raise ImportRefused("%(pack)s %(version)s is installed with different content; a changed pack "
                                     "needs a new version number", pack=manifest.id, version=manifest.version)
+            if existing.reviewed and not reviewed and not replace_reviewed:
+                raise _fixable(ImportRefused("%(pack)s %(installed)s is installed as reviewed content; %(version)s "
+                                             "is not reviewed and would replace it", pack=manifest.id,
+                                             installed=existing.version, version=manifest.version), "replace")
         _check_space(store, manifest)
         written: list[str] = []
         try:
