@@ -743,5 +743,135 @@ def certificates_list(obj: Context, as_json: bool) -> None:
                    + (f"; last error: {r['error']}" if r["error"] else ""))
 
 
+# --- operators and the school register (docs/hub.md#operator-accounts) ---------------------------
+
+@main.group()
+def user() -> None:
+    """Operator accounts: ministry, region, district and school (director, read-only)."""
+
+
+def _password(password_file: str | None) -> str:
+    if password_file:
+        with open(password_file, encoding="utf-8") as handle:
+            return handle.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--level", type=click.Choice(["ministry", "region", "district", "school"]), required=True)
+@click.option("--region", help="The region (oblast) of a region or district operator, as in the school register.")
+@click.option("--district", help="The district of a district operator, as in the school register.")
+@click.option("--school", help="A school director's school: its hub id or its register id.")
+@click.option("--name", "display_name", help="The person's full name, shown on the pages.")
+@click.option("--language", type=click.Choice(["kk", "ru", "en"]), help="The interface language.")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False),
+              help="Read the password from the first line of this file (otherwise it is asked for).")
+@click.pass_obj
+def user_create(obj: Context, username: str, level: str, region: str | None, district: str | None,
+                school: str | None, display_name: str | None, language: str | None,
+                password_file: str | None) -> None:
+    """Create an operator who signs in at /ops/ (the command line may create any level)."""
+    from . import operators
+    obj.database()
+    try:
+        made = operators.create_operator(username, _password(password_file), level, display_name=display_name,
+                                         region=region, district=district, school=school, language=language)
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    operators.audit(None, "user_create", "cli", username=made.username, level=made.level, region=made.region,
+                    district=made.district, school=made.school)
+    click.echo(f"created {made.level} operator {made.username} ({operators.scope_of(made).describe()}); "
+               f"they sign in at <hub>/ops/login")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def user_list(obj: Context, as_json: bool) -> None:
+    """List operators (never their passwords)."""
+    from .models import Operator
+    obj.database()
+    rows = [{"username": o.username, "name": o.display_name, "level": o.level, "region": o.region,
+             "district": o.district, "school": o.school, "disabled": o.disabled_at is not None,
+             "created_by": o.created_by} for o in Operator.select().order_by(Operator.level, Operator.username)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        place = " / ".join(p for p in (r["region"], r["district"], r["school"]) if p) or "-"
+        click.echo(f"{r['username']:<24} {r['level']:<9} {place}" + ("  [disabled]" if r["disabled"] else ""))
+
+
+@user.command("disable")
+@click.argument("username")
+@click.option("--undo", is_flag=True, help="Enable the account again.")
+@click.pass_obj
+def user_disable(obj: Context, username: str, undo: bool) -> None:
+    """Disable an operator (signed out at once) or, with --undo, enable them again."""
+    from . import operators
+    obj.database()
+    try:
+        operators.disable_operator(username, undo)
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    operators.audit(None, "user_enable" if undo else "user_disable", "cli", username=username)
+    click.echo(f"{username}: {'enabled' if undo else 'disabled'}")
+
+
+@user.command("password")
+@click.argument("username")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def user_password(obj: Context, username: str, password_file: str | None) -> None:
+    """Set an operator's new password (their sessions end)."""
+    from . import operators
+    obj.database()
+    try:
+        operators.set_password(username, _password(password_file))
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    operators.audit(None, "user_password", "cli", username=username)
+    click.echo(f"{username}: new password set")
+
+
+@main.group()
+def register() -> None:
+    """The national school register: each school's region, district and facts."""
+
+
+@register.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def register_import(obj: Context, file: str) -> None:
+    """Import the register from CSV (UTF-8 or Windows-1251; `,` or `;`): school_id, name, region, district,
+    locality, rural_urban, language, students, and optionally hub_school_id."""
+    from . import operators
+    obj.database()
+    try:
+        summary = operators.import_register(Path(file).read_bytes())
+    except operators.RegisterError as exc:
+        raise click.ClickException(str(exc)) from None
+    operators.audit(None, "register_import", "cli", file=os.path.basename(file), added=summary.added,
+                    changed=summary.changed, linked=summary.linked)
+    click.echo(f"{summary.added} added, {summary.changed} updated, {summary.linked} linked to enrolled schools")
+
+
+@register.command("link")
+@click.argument("register_id")
+@click.argument("hub_school_id")
+@click.pass_obj
+def register_link(obj: Context, register_id: str, hub_school_id: str) -> None:
+    """Say which enrolled school (hub id) a register school is."""
+    from . import operators
+    obj.database()
+    try:
+        operators.link_school(register_id, hub_school_id)
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    operators.audit(None, "register_link", "cli", register_id=register_id, school=hub_school_id)
+    click.echo(f"register school {register_id} is hub school {hub_school_id}")
+
+
 if __name__ == "__main__":
     main()

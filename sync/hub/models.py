@@ -5,7 +5,7 @@ import datetime
 import json
 from typing import Any
 
-from peewee import (BigIntegerField, BooleanField, CharField, CompositeKey, DateField, DateTimeField, Field,
+from peewee import (BigAutoField, BigIntegerField, BooleanField, CharField, CompositeKey, DateField, DateTimeField, Field,
                     IntegerField, Model, TextField, UUIDField)
 
 from .db import database
@@ -247,3 +247,72 @@ class SchoolCertificate(BaseModel):
 
 
 MODELS += [SchoolCertificate]
+
+
+# --- operators, the school register and the audit log (docs/hub.md#operator-accounts) --------------
+
+class RegisterSchool(BaseModel):
+    """A school of the national school register: where it is, for scoping operators and comparing.
+
+    `hub_school` links it to the enrolled school whose records it is (null until the school enrols).
+    """
+    register_id = CharField(max_length=64, primary_key=True)
+    hub_school = CharField(max_length=32, column_name="hub_school_id", null=True, unique=True)
+    name = CharField(max_length=300)
+    region = CharField(max_length=100, index=True)
+    district = CharField(max_length=100)
+    locality = CharField(max_length=200, null=True)
+    rural = BooleanField(null=True)
+    language = CharField(max_length=32, null=True)  # language of instruction
+    students = IntegerField(null=True)
+    imported_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "register_school"
+        indexes = ((("region", "district"), False),)
+
+
+class Operator(BaseModel):
+    """A person of the education department: ministry, region, district or school (director, read-only)."""
+    username = CharField(max_length=64, primary_key=True)
+    display_name = CharField(max_length=120)
+    password_hash = CharField(max_length=200)
+    level = CharField(max_length=16)  # ministry | region | district | school
+    region = CharField(max_length=100, null=True)
+    district = CharField(max_length=100, null=True)
+    school = CharField(max_length=32, column_name="school_id", null=True)  # a hub school id
+    language = CharField(max_length=8, null=True)
+    created_by = CharField(max_length=64, null=True)  # null: made on the command line
+    created_at = DateTimeField(default=utcnow)
+    disabled_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "operator"
+
+
+class OperatorSession(BaseModel):
+    """A signed-in operator: the SHA-256 of the cookie's token (never the token), and its CSRF token."""
+    token_sha256 = CharField(max_length=64, primary_key=True)
+    operator = CharField(max_length=64, column_name="operator_id", index=True)
+    csrf = CharField(max_length=64)
+    created_at = DateTimeField(default=utcnow)
+    seen_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "operator_session"
+
+
+class AuditEntry(BaseModel):
+    """One thing an operator did or looked at: who, when, what, from where (kept, never edited)."""
+    id = BigAutoField()
+    at = DateTimeField(default=utcnow, index=True)
+    operator = CharField(max_length=64, column_name="operator_id", null=True, index=True)
+    action = CharField(max_length=64)
+    detail = JSONField(default=dict)
+    address = CharField(max_length=64, null=True)
+
+    class Meta:
+        table_name = "audit_entry"
+
+
+MODELS += [RegisterSchool, Operator, OperatorSession, AuditEntry]

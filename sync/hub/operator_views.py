@@ -1,0 +1,214 @@
+"""The education department's pages under /ops/: sign-in, the schools of one's scope (page, JSON, CSV),
+operators below one's level, and the audit log. Every request of a signed-in operator is audited.
+"""
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
+from flask_babel import Babel, get_locale, gettext
+
+from . import operators
+from .models import Operator
+
+bp = Blueprint("ops", __name__, url_prefix="/ops")
+
+LANGUAGES = ("kk", "ru", "en")
+LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
+COOKIE = "hub_session"
+LANG_COOKIE = "hub_lang"
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    # No script and nothing from elsewhere: the pages are self-contained.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+SCHOOL_COLUMNS = ["school_id", "name", "register_id", "region", "district", "locality", "rural", "language",
+                  "students", "status", "last_contact", "records_received"]
+
+
+def select_locale() -> str:
+    operator = g.get("operator")
+    if operator is not None and operator.language in LANGUAGES:
+        return operator.language
+    chosen = request.cookies.get(LANG_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or "kk"
+
+
+def init_app(app) -> None:
+    """Translations for the hub's pages (sync/hub/translations, docs/translating.md) and the blueprint."""
+    Babel(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS))
+    app.register_blueprint(bp)
+
+
+def error_text(exc: operators.OperatorError) -> str:
+    return gettext(exc.message, **exc.params)
+
+
+@bp.before_request
+def load_operator():
+    g.operator = g.session = None
+    found = operators.session_of(request.cookies.get(COOKIE))
+    if found is not None:
+        g.operator, g.session = found
+    if request.method == "POST":
+        sent = request.form.get("csrf", "")
+        expected = g.session.csrf if g.session is not None else request.cookies.get("hub_csrf_login", "")
+        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            abort(400, description="the form is out of date or was not sent from this site: reload the page "
+                                   "and send it again")
+    if request.endpoint not in ("ops.login", "ops.language") and g.operator is None:
+        if request.path.endswith((".json", ".csv")):
+            abort(401, description="sign in first: POST /ops/login, then send the hub_session cookie")
+        return redirect(url_for("ops.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+@bp.after_request
+def finish(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    if g.get("operator") is not None:
+        detail = {"method": request.method, "path": request.path, "status": response.status_code}
+        if request.query_string:
+            detail["query"] = request.query_string.decode("latin-1")[:500]
+        detail.update(g.get("audit_detail") or {})
+        operators.audit(g.operator.username, g.get("audit_action") or request.endpoint or "request",
+                        request.remote_addr, **detail)
+    return response
+
+
+def _page(template: str, **context) -> Response:
+    html = render_template(template, operator=g.operator, csrf=g.session.csrf if g.session else None,
+                           lang=str(get_locale()), languages=LANGUAGE_NAMES,
+                           hub_name=current_app.config["HUB_NAME"], level_names=level_names(), **context)
+    return Response(html, mimetype="text/html")
+
+
+def level_names() -> dict[str, str]:
+    return {"ministry": gettext("ministry"), "region": gettext("region"), "district": gettext("district"),
+            "school": gettext("school director")}
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/ops/") and not target.startswith("//"):
+        return target
+    return url_for("ops.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "GET":
+        csrf = request.cookies.get("hub_csrf_login") or operators.secrets.token_urlsafe(32)
+        response = _page("ops/login.html", login_csrf=csrf, next=request.args.get("next", ""), error=None)
+        response.set_cookie("hub_csrf_login", csrf, httponly=True, samesite="Strict", secure=request.is_secure,
+                            path="/ops/")
+        return response
+    username = request.form.get("username", "").strip().lower()
+    if operators.failed_recently(username) >= operators.FAILED_LOGINS_ALLOWED:
+        operators.audit(username, "login_refused", request.remote_addr)
+        error = gettext("Too many wrong passwords for this name: wait 15 minutes and try again.")
+        return _page("ops/login.html", login_csrf=request.form.get("csrf"), next="", error=error), 429
+    operator = operators.sign_in(username, request.form.get("password", ""))
+    if operator is None:
+        operators.audit(username or None, "login_failed", request.remote_addr)
+        error = gettext("Wrong name or password, or the account is disabled.")
+        return _page("ops/login.html", login_csrf=request.form.get("csrf"), next=request.form.get("next", ""),
+                     error=error), 401
+    token, _ = operators.open_session(operator)
+    operators.audit(operator.username, "login", request.remote_addr)
+    response = redirect(_safe_next(request.form.get("next")), 303)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=request.is_secure, path="/")
+    response.delete_cookie("hub_csrf_login", path="/ops/")
+    return response
+
+
+@bp.post("/logout")
+def logout():
+    operators.close_session(request.cookies.get(COOKIE))
+    g.audit_action = "logout"
+    response = redirect(url_for("ops.login"), 303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@bp.get("/language/<lang>")
+def language(lang: str):
+    if lang not in LANGUAGES:
+        abort(404)
+    if g.operator is not None:
+        Operator.update(language=lang).where(Operator.username == g.operator.username).execute()
+    response = redirect(_safe_next(request.args.get("next")), 303)
+    response.set_cookie(LANG_COOKIE, lang, samesite="Lax", secure=request.is_secure, max_age=365 * 86400, path="/")
+    return response
+
+
+def _schools() -> list[dict]:
+    return [operators.school_row(s) for s in operators.visible_schools(operators.scope_of(g.operator))]
+
+
+@bp.get("/")
+def home():
+    schools = _schools()
+    return _page("ops/home.html", schools=schools, scope=operators.scope_of(g.operator),
+                 students=sum(s["students"] or 0 for s in schools))
+
+
+@bp.get("/schools.json")
+def schools_json():
+    scope = operators.scope_of(g.operator)
+    return {"scope": {"level": scope.level, "region": scope.region, "district": scope.district,
+                      "school": scope.school}, "schools": _schools()}
+
+
+@bp.get("/schools.csv")
+def schools_csv():
+    g.audit_action = "export"
+    body = operators.csv_text(_schools(), SCHOOL_COLUMNS)
+    return Response("\ufeff" + body, mimetype="text/csv",  # the BOM: Excel then reads it as UTF-8
+                    headers={"Content-Disposition": 'attachment; filename="schools.csv"'})
+
+
+@bp.get("/schools/<school_id>")
+def school_page(school_id: str):
+    found = [s for s in _schools() if s["school_id"] == school_id]
+    if not found:
+        abort(404, description="no such school in your scope")
+    return _page("ops/school.html", school=found[0])
+
+
+@bp.route("/users", methods=["GET", "POST"])
+def users():
+    creates = operators.CREATES[g.operator.level]
+    if not creates:
+        abort(403, description="a school director's account is read-only and manages no users")
+    error = done = None
+    status = 200
+    if request.method == "POST":
+        form = request.form
+        g.audit_action = "user_create"
+        g.audit_detail = {"username": form.get("username", ""), "level": form.get("level", ""),
+                          "region": form.get("region", ""), "district": form.get("district", ""),
+                          "school": form.get("school", "")}
+        region = form.get("region") or g.operator.region
+        district = form.get("district") or (g.operator.district if form.get("level") != "region" else None)
+        try:
+            made = operators.create_operator(form.get("username", ""), form.get("password", ""),
+                                             form.get("level", ""), display_name=form.get("display_name"),
+                                             region=region, district=district, school=form.get("school"),
+                                             creator=g.operator)
+            done = made.username
+        except operators.OperatorError as exc:
+            error, status = error_text(exc), 400
+    return _page("ops/users.html", users=operators.managed(g.operator), creates=creates, error=error,
+                 done=done, places=operators.places(operators.scope_of(g.operator))), status
+
+
+@bp.get("/audit")
+def audit_page():
+    return _page("ops/audit.html", entries=operators.audit_entries(g.operator))
