@@ -8,14 +8,15 @@ from __future__ import annotations
 import pytest
 
 from .test_browser import CHROMIUM_ARGS, assert_no_horizontal_scroll, axe_report, expect, sync_api  # noqa: F401
-from .test_hub_operators import PASSWORD, hub, hub_database_url, world  # noqa: F401  (module fixtures)
+from .test_hub_learning import sent  # noqa: F401  (module fixtures)
+from .test_hub_operators import PASSWORD, hub, hub_database_url, world  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 360, "height": 740}
 
 
-def test_a_district_operator_on_a_phone(hub, world):  # noqa: F811
+def test_a_district_operator_on_a_phone(hub, world, sent):  # noqa: F811
     port = hub.url.rsplit(":", 1)[1]
     base = f"http://hub.test:{port}"
     requested, reports = [], []
@@ -51,6 +52,12 @@ def test_a_district_operator_on_a_phone(hub, world):  # noqa: F811
             page.get_by_role("link", name="Қазақша").click()
             expect(page.locator("h1")).to_have_text("Мектептер")
             check("schools page, Kazakh")
+            page.get_by_role("link", name="Оқу нәтижелері").click()
+            expect(page.locator("#subjects")).to_contain_text("mathematics")
+            expect(page.locator("section[aria-labelledby=h-growth] svg polyline")).to_have_count(3)  # the district, its region, the country
+            expect(page.locator("#parts")).to_contain_text("%(count)d оқушыдан аз".replace("%(count)d", "5"))
+            check("learning page")
+            page.get_by_role("link", name="Мектептер").first.click()
             page.get_by_role("link", name="Kargaly 2").click()
             expect(page.locator("#school")).to_contain_text("Каргалинский")
             check("school page")

@@ -52,10 +52,11 @@ def hub(tmp_path_factory, hub_database_url):
 def world(hub):
     """Five enrolled schools (four in the register, one only with the region given at enrolment) and
     one operator per level, plus a second region's operator."""
-    ids = {}
+    ids, secrets = {}, {}
     for key, name, region in (("kar1", "Kargaly 1", None), ("kar2", "Kargaly 2", None), ("khr", "Khromtau 5", None),
                               ("ind", "Inder", None), ("unreg", "Not in the register", "Актюбинская")):
-        ids[key] = services.enrol_school(name, region)[0].id
+        school, secrets[key] = services.enrol_school(name, region)
+        ids[key] = school.id
     summary = operators.import_register(REGISTER.format(**ids).encode("cp1251"))
     assert summary == operators.RegisterSummary(added=5, changed=0, linked=4)
     people = {"minister": ("ministry", {}), "aktobe": ("region", {"region": "Актюбинская"}),
@@ -69,7 +70,7 @@ def world(hub):
                "atyrau": {ids["ind"]},
                "kargaly": {ids["kar1"], ids["kar2"]},
                "director": {ids["kar1"]}}
-    return {"ids": ids, "visible": visible}
+    return {"ids": ids, "secrets": secrets, "visible": visible}
 
 
 def sign_in(hub, username: str, password: str = PASSWORD):

@@ -855,6 +855,8 @@ def register_import(obj: Context, file: str) -> None:
     operators.audit(None, "register_import", "cli", file=os.path.basename(file), added=summary.added,
                     changed=summary.changed, linked=summary.linked)
     click.echo(f"{summary.added} added, {summary.changed} updated, {summary.linked} linked to enrolled schools")
+    from . import analytics
+    analytics.rebuild_areas()  # the districts' and regions' sums follow the register
 
 
 @register.command("link")
@@ -871,6 +873,50 @@ def register_link(obj: Context, register_id: str, hub_school_id: str) -> None:
         raise click.UsageError(str(exc)) from None
     operators.audit(None, "register_link", "cli", register_id=register_id, school=hub_school_id)
     click.echo(f"register school {register_id} is hub school {hub_school_id}")
+    from . import analytics
+    analytics.rebuild_areas()
+
+
+@main.group("analytics")
+def analytics_group() -> None:
+    """The learning analytics' aggregates (docs/hub.md#learning-analytics)."""
+
+
+@analytics_group.command("refresh")
+@click.option("--loop", is_flag=True, help="Keep refreshing: a pass every --every seconds.")
+@click.option("--every", type=click.IntRange(10, 86400), default=300, show_default=True)
+@click.pass_obj
+def analytics_refresh(obj: Context, loop: bool, every: int) -> None:
+    """Add the records received since the last pass to the aggregates the pages read."""
+    import time
+
+    from . import analytics
+    obj.database()
+    while True:
+        started = time.monotonic()
+        count = analytics.refresh()
+        click.echo(f"added {count} record(s) to the analytics in {time.monotonic() - started:.1f} s", err=loop)
+        if not loop:
+            return
+        time.sleep(every)
+
+
+@analytics_group.command("reindex")
+@click.pass_obj
+def analytics_reindex(obj: Context) -> None:
+    """Read the subjects, grades and skills of every published pack's items again (packs published
+    before this version), then sum the areas again."""
+    from . import analytics, content
+    settings = obj.settings()
+    obj.database(settings)
+    items = 0
+    for row in content.releases():
+        path = content.blob_path(settings.data_dir, row.manifest_sha256)
+        if path is None or not path.is_file():
+            click.echo(f"{row.pack_id} {row.version}: its pack.json is not in the blob folder; skipped", err=True)
+            continue
+        items += analytics.index_pack(json.loads(path.read_bytes()))
+    click.echo(f"{items} item(s) of {len(content.releases())} release(s) indexed")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import Babel, get_locale, gettext
 
-from . import operators
+from . import charts, learning, operators
 from .models import Operator
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -212,3 +212,56 @@ def users():
 @bp.get("/audit")
 def audit_page():
     return _page("ops/audit.html", entries=operators.audit_entries(g.operator))
+
+
+def _learning() -> dict:
+    grade = request.args.get("grade", "").strip()
+    if grade and not grade.lstrip("-").isdigit():
+        abort(400, description="grade must be a whole number")
+    subject = request.args.get("subject", "").strip() or None
+    try:
+        return learning.view(operators.scope_of(g.operator), request.args.get("area", "").strip() or None,
+                             subject, int(grade) if grade and subject else None)
+    except learning.OutOfScope:
+        abort(404, description="no such area in your scope")
+
+
+def _pct_text(cell: dict | None) -> str:
+    if cell is None:
+        return ""
+    if cell.get("suppressed"):
+        return gettext("fewer than %(count)d students", count=learning.analytics.MIN_STUDENTS)
+    return "" if cell.get("percent_correct") is None else f"{cell['percent_correct']:g} %"
+
+
+@bp.get("/learning")
+def learning_page():
+    data = _learning()
+    names = {area: (gettext("the country") if area == learning.COUNTRY else text)
+             for area, text in data["labels"].items()}
+    chart = ""
+    if data["growth"]:
+        series = [(names[area], [None if row["cells"][area] is None or row["cells"][area].get("suppressed")
+                                 else row["cells"][area]["percent_correct"] for row in data["growth"]])
+                  for area in data["shown"]]
+        chart = charts.line_chart(
+            "growth", gettext("Correct answers by month, %(subject)s grade %(grade)s (%%)", subject=data["subject"],
+                              grade=data["grade"]),
+            gettext("Lines for %(areas)s; the table below gives every month's numbers.",
+                    areas=", ".join(names[a] for a in data["shown"])), data["months"], series)
+    return _page("ops/learning.html", data=data, names=names, chart=chart, pct=_pct_text,
+                 others=", ".join(names[a] for a in data["compare"]) or "-")
+
+
+@bp.get("/learning.json")
+def learning_json():
+    return _learning()
+
+
+@bp.get("/learning.csv")
+def learning_csv():
+    g.audit_action = "export"
+    data = _learning()
+    body = operators.csv_text(learning.csv_rows(data), learning.CSV_COLUMNS)
+    return Response("\ufeff" + body, mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="learning.csv"'})
