@@ -57,6 +57,9 @@ def test_a_district_operator_on_a_phone(hub, world, sent):  # noqa: F811
             expect(page.locator("section[aria-labelledby=h-growth] svg polyline")).to_have_count(3)  # the district, its region, the country
             expect(page.locator("#parts")).to_contain_text("%(count)d оқушыдан аз".replace("%(count)d", "5"))
             check("learning page")
+            page.get_by_role("link", name="Ескертулер").click()
+            expect(page.locator("h1")).to_have_text("Ескертулер")
+            check("warnings page")
             page.get_by_role("link", name="Мектептер").first.click()
             page.get_by_role("link", name="Kargaly 2").click()
             expect(page.locator("#school")).to_contain_text("Каргалинский")

@@ -919,5 +919,43 @@ def analytics_reindex(obj: Context) -> None:
     click.echo(f"{items} item(s) of {len(content.releases())} release(s) indexed")
 
 
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Write each operator's digest into this folder, as USERNAME-YYYY-Www.txt.")
+@click.option("--user", "usernames", multiple=True, help="Only this operator (repeatable).")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Write it as on this day (default: today, UTC).")
+@click.pass_obj
+def digest(obj: Context, out_dir: str, usernames: tuple[str, ...], today) -> None:
+    """Write the weekly digest of every operator (or those named): the week's records and the warnings of
+    their scope with their evidence, in their language. Run it weekly, e.g. from a systemd timer."""
+    from flask_babel import force_locale
+
+    from . import operator_views
+    from .app import create_app
+    from .models import Operator
+    settings = obj.settings()
+    obj.database(settings)
+    app = create_app(settings)
+    day = (today.date() if today else None) or operator_views.operators.utcnow().date()
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    query = Operator.select().where(Operator.disabled_at.is_null()).order_by(Operator.username)
+    if usernames:
+        query = query.where(Operator.username.in_(usernames))
+        missing = set(usernames) - {o.username for o in query}
+        if missing:
+            raise click.UsageError(f"no operator {', '.join(sorted(missing))}: see `classroom-hub user list`")
+    year, week, _ = day.isocalendar()
+    written = 0
+    with app.test_request_context("/ops/"):
+        for operator in query:
+            with force_locale(operator.language or "kk"):
+                text = operator_views.digest(operator, day)
+            path = folder / f"{operator.username}-{year}-W{week:02d}.txt"
+            path.write_text(text, encoding="utf-8")
+            written += 1
+    click.echo(f"wrote {written} digest(s) into {folder}")
+
+
 if __name__ == "__main__":
     main()

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import Babel, get_locale, gettext
 
-from . import charts, learning, operators
+from . import alerts, charts, learning, operators
 from .models import Operator
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -265,3 +265,59 @@ def learning_csv():
     body = operators.csv_text(learning.csv_rows(data), learning.CSV_COLUMNS)
     return Response("\ufeff" + body, mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="learning.csv"'})
+
+
+def alert_text(alert: alerts.Alert) -> str:
+    """One warning as a sentence with its evidence, in the operator's language."""
+    e = alert.evidence
+    if alert.kind == "silent":
+        if e["days_silent"] is None:
+            return gettext("%(name)s: never heard from since it was enrolled", name=alert.name)
+        return gettext("%(name)s: not heard from for %(days)d days (last contact %(last)s UTC)", name=alert.name,
+                       days=e["days_silent"], last=e["last_contact"])
+    if alert.kind == "broken_sync":
+        return gettext("%(name)s: holds %(held)d records beyond a missing one for more than a day (acknowledged up to "
+                       "%(acked)d): its sync is broken", name=alert.name, held=e["held_beyond_gap"], acked=e["acked"])
+    if alert.kind == "activity_stalled":
+        return gettext("%(name)s: %(new)d records in the last %(days)d days against %(old)d in the %(days)d days "
+                       "before (%(change)d %%), while the rest of its district changed %(district)d %%",
+                       name=alert.name, new=e["records_last"], old=e["records_before"], days=e["days"],
+                       change=e["change_percent"], district=e["district_change_percent"])
+    if alert.kind == "mastery_stalled":
+        return gettext("%(name)s: correct answers %(s0)s %% in %(m0)s and %(s1)s %% in %(m1)s, while its district "
+                       "went from %(d0)s %% to %(d1)s %% (%(students)d students)", name=alert.name,
+                       s0=e["school_percent"][0], s1=e["school_percent"][1], m0=e["months"][0], m1=e["months"][1],
+                       d0=e["district_percent"][0], d1=e["district_percent"][1], students=e["students"])
+    return gettext("%(name)s: skill %(skill)s (%(subject)s, grade %(grade)s) %(percent)s %% correct against "
+                   "%(country)s %% in the country, %(students)d students, %(first)s to %(last)s", name=alert.name,
+                   skill=e["skill"], subject=e["subject"], grade=e["grade"], percent=e["percent"],
+                   country=e["country_percent"], students=e["students"], first=e["months"][0], last=e["months"][1])
+
+
+def alert_titles() -> dict[str, str]:
+    return {"silent": gettext("Silent schools"), "broken_sync": gettext("Broken sync"),
+            "activity_stalled": gettext("Activity stalled while the district moves"),
+            "mastery_stalled": gettext("Mastery stalled while the district moves"),
+            "skill_far_below": gettext("Skills far below the country")}
+
+
+@bp.get("/warnings")
+def warnings_page():
+    found = alerts.for_scope(operators.scope_of(g.operator))
+    groups = [(kind, alert_titles()[kind], [alert_text(a) for a in found if a.kind == kind]) for kind in alerts.KINDS]
+    return _page("ops/warnings.html", groups=groups, count=len(found))
+
+
+@bp.get("/warnings.json")
+def warnings_json():
+    return {"warnings": [a.as_dict() for a in alerts.for_scope(operators.scope_of(g.operator))]}
+
+
+def digest(operator: Operator, today) -> str:
+    """The operator's weekly digest as plain text, in their language (called inside a request context)."""
+    scope = operators.scope_of(operator)
+    found = alerts.for_scope(scope, today=today)
+    groups = [(alert_titles()[kind], [alert_text(a) for a in found if a.kind == kind]) for kind in alerts.KINDS]
+    return render_template("ops/digest.txt", operator=operator, week=alerts.week_numbers(scope, today),
+                           groups=groups, count=len(found), level_names=level_names(),
+                           hub_name=current_app.config["HUB_NAME"])

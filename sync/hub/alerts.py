@@ -1,0 +1,194 @@
+"""Early warnings for an operator's scope, each with its reason and its evidence, read from the
+school table, the per-day counts and the analytics' sums (never from raw statements):
+
+- silent: an active school not heard from for more than SILENT_DAYS days (or never);
+- broken sync: a school holding records beyond a gap it cannot acknowledge for more than a day;
+- activity stalled: a school's records fell by half or more over the last two weeks while the rest
+  of its district held up;
+- mastery stalled: a school's share of correct answers did not grow last month while its district's
+  grew by MASTERY_MOVE points or more;
+- skill far below: a district's share of correct answers in a skill more than FAR_BELOW points under
+  the country's over the last three months.
+
+Cells about fewer than MIN_STUDENTS students give no warning (their numbers would show them).
+"""
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from peewee import fn
+
+from . import analytics, operators
+from .analytics import COUNTRY, MIN_STUDENTS
+from .models import Record, SchoolDay, utcnow
+
+SILENT_DAYS = 7
+GAP_HOURS = 24
+STALL_DAYS = 14
+STALL_MIN_RECORDS = 100  # a school with fewer records before is too small to call stalled
+MASTERY_MOVE = 3.0
+FAR_BELOW = 15.0
+KINDS = ("silent", "broken_sync", "activity_stalled", "mastery_stalled", "skill_far_below")
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    area: str  # s:SCHOOL or d:REGION/DISTRICT
+    name: str
+    evidence: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _months_before(today: datetime.date, count: int) -> list[datetime.date]:
+    """The `count` complete months before today's, oldest first."""
+    return analytics.month_range(count + 1, today)[:-1]
+
+
+def for_scope(scope: operators.Scope, today: datetime.date | None = None,
+              now: datetime.datetime | None = None) -> list[Alert]:
+    now = now or utcnow()
+    today = today or now.date()
+    schools = [operators.school_row(s) for s in operators.visible_schools(scope)]
+    out: list[Alert] = []
+    for school in schools:
+        if school["status"] != "active":
+            continue
+        area = f"s:{school['school_id']}"
+        row = operators.School.get_by_id(school["school_id"])
+        if row.last_contact is None or now - row.last_contact > datetime.timedelta(days=SILENT_DAYS):
+            days = None if row.last_contact is None else (now - row.last_contact).days
+            out.append(Alert("silent", area, school["name"], {"last_contact": school["last_contact"],
+                                                               "days_silent": days}))
+        elif row.records_received > row.acked and _gap_older_than(row.id, row.acked, now - datetime.timedelta(hours=GAP_HOURS)):
+            out.append(Alert("broken_sync", area, school["name"], {
+                "acked": row.acked, "records_received": row.records_received,
+                "held_beyond_gap": row.records_received - row.acked}))
+    out += _activity_stalls(schools, today)
+    out += _mastery_stalls(schools, today)
+    out += _skills_far_below(schools, today)
+    return out
+
+
+def _gap_older_than(school_id: str, acked: int, before: datetime.datetime) -> bool:
+    """Whether a record beyond the ack (held while an earlier one is missing) arrived before `before`:
+    a gap that lasted, not a batch overtaking another for a moment. Reads only the records above the ack."""
+    return Record.select().where((Record.school == school_id) & (Record.seq > acked)
+                                 & (Record.received_at < before)).exists()
+
+
+def _district(school: dict) -> str | None:
+    return f"d:{school['region']}/{school['district']}" if school["region"] and school["district"] else None
+
+
+def _activity_stalls(schools: list[dict], today: datetime.date) -> list[Alert]:
+    start = today - datetime.timedelta(days=2 * STALL_DAYS)
+    middle = today - datetime.timedelta(days=STALL_DAYS)
+    placed = {s["school_id"]: s for s in schools if _district(s)}
+    if not placed:
+        return []
+    districts = {_district(s) for s in placed.values()}
+    # The whole district, also its schools outside the scope, is what "the district moves" means.
+    members = defaultdict(list)
+    for row in operators.RegisterSchool.select(operators.RegisterSchool.hub_school, operators.RegisterSchool.region,
+                                               operators.RegisterSchool.district).where(
+            operators.RegisterSchool.hub_school.is_null(False)).tuples():
+        district = f"d:{row[1]}/{row[2]}"
+        if district in districts:
+            members[district].append(row[0])
+    ids = [s for group in members.values() for s in group]
+    before, after = defaultdict(int), defaultdict(int)
+    query = (SchoolDay.select(SchoolDay.school, SchoolDay.day, fn.SUM(SchoolDay.records))
+             .where(SchoolDay.school.in_(ids) & (SchoolDay.day >= start) & (SchoolDay.day < today))
+             .group_by(SchoolDay.school, SchoolDay.day).tuples())
+    for school_id, day, records in query:
+        day = analytics._as_date(day)
+        (before if day < middle else after)[school_id] += int(records)
+    out = []
+    for school_id, school in placed.items():
+        old, new = before[school_id], after[school_id]
+        if old < STALL_MIN_RECORDS or new > old / 2:
+            continue
+        others = [s for s in members[_district(school)] if s != school_id]
+        others_old, others_new = sum(before[s] for s in others), sum(after[s] for s in others)
+        if not others_old or others_new < others_old * 0.9:
+            continue
+        out.append(Alert("activity_stalled", f"s:{school_id}", school["name"], {
+            "records_before": old, "records_last": new, "change_percent": round(100 * (new - old) / old),
+            "district_change_percent": round(100 * (others_new - others_old) / others_old),
+            "days": STALL_DAYS, "since": start.isoformat()}))
+    return out
+
+
+def _pct(cell: dict | None) -> float | None:
+    if cell is None or cell["learners"] < MIN_STUDENTS or not cell["answers"]:
+        return None
+    return cell["percent_correct"]
+
+
+def _mastery_stalls(schools: list[dict], today: datetime.date) -> list[Alert]:
+    previous, last = _months_before(today, 2)
+    placed = [s for s in schools if _district(s)]
+    areas = [f"s:{s['school_id']}" for s in placed] + sorted({_district(s) for s in placed})
+    totals = {}
+    for area in areas:
+        for month in (previous, last):
+            cells = analytics.cells([area], "u", (month, month))
+            answers = sum(c["answers"] for c in cells.values())
+            correct = sum(c["correct"] for c in cells.values())
+            learners = max((c["learners"] for c in cells.values()), default=0)
+            totals[(area, month)] = {"answers": answers, "correct": correct, "learners": learners,
+                                     "percent_correct": round(100 * correct / answers, 1) if answers else None}
+    out = []
+    for school in placed:
+        area, district = f"s:{school['school_id']}", _district(school)
+        s0, s1 = _pct(totals[(area, previous)]), _pct(totals[(area, last)])
+        d0, d1 = _pct(totals[(district, previous)]), _pct(totals[(district, last)])
+        if None in (s0, s1, d0, d1):
+            continue
+        if s1 - s0 <= 0 and d1 - d0 >= MASTERY_MOVE:
+            out.append(Alert("mastery_stalled", area, school["name"], {
+                "months": [previous.isoformat()[:7], last.isoformat()[:7]], "school_percent": [s0, s1],
+                "district_percent": [d0, d1], "students": totals[(area, last)]["learners"]}))
+    return out
+
+
+def _skills_far_below(schools: list[dict], today: datetime.date) -> list[Alert]:
+    months = _months_before(today, 3)
+    districts = sorted({_district(s) for s in schools if _district(s)})
+    if not districts:
+        return []
+    cells = analytics.cells(districts + [COUNTRY], "s", (months[0], months[-1]))
+    out = []
+    for (area, key), cell in sorted(cells.items()):
+        if area == COUNTRY:
+            continue
+        here, country = _pct(cell), _pct(cells.get((COUNTRY, key)))
+        if here is None or country is None or here >= country - FAR_BELOW:
+            continue
+        subject, grade, skill = key.split("\t")
+        out.append(Alert("skill_far_below", area, area[2:].replace("/", ", "), {
+            "subject": subject, "grade": int(grade), "skill": skill, "percent": here, "country_percent": country,
+            "students": cell["learners"], "months": [months[0].isoformat()[:7], months[-1].isoformat()[:7]]}))
+    return out
+
+
+def week_numbers(scope: operators.Scope, today: datetime.date) -> dict[str, Any]:
+    """The week's headline for a digest: records received and schools heard from in the last 7 days."""
+    ids = operators.visible_school_ids(scope)
+    since = today - datetime.timedelta(days=7)
+    records = schools = 0
+    if ids:
+        query = (SchoolDay.select(SchoolDay.school, fn.SUM(SchoolDay.records))
+                 .where(SchoolDay.school.in_(ids) & (SchoolDay.day >= since) & (SchoolDay.day < today))
+                 .group_by(SchoolDay.school).tuples())
+        for _, count in query:
+            records += int(count)
+            schools += 1
+    return {"since": since.isoformat(), "until": (today - datetime.timedelta(days=1)).isoformat(),
+            "records": records, "schools_sending": schools, "schools": len(ids)}
