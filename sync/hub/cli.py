@@ -957,5 +957,67 @@ def digest(obj: Context, out_dir: str, usernames: tuple[str, ...], today) -> Non
     click.echo(f"wrote {written} digest(s) into {folder}")
 
 
+@main.group()
+def pilot() -> None:
+    """Evaluate a pilot programme against comparison schools (docs/hub.md#pilot-evaluation)."""
+
+
+def _school_list(values: tuple[str, ...], files: tuple[str, ...]) -> list[str]:
+    ids = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    for name in files:
+        with open(name, encoding="utf-8-sig") as handle:
+            ids += [line.split(",")[0].split(";")[0].strip() for line in handle if line.strip()]
+    return ids
+
+
+@pilot.command("evaluate")
+@click.option("--pilot", "pilot_ids", multiple=True, help="Pilot school ids (hub or register ids; comma-separated "
+                                                          "or repeated).")
+@click.option("--pilot-file", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A file of pilot school ids, one a line (the first column of a CSV).")
+@click.option("--comparison", "comparison_ids", multiple=True, help="Comparison school ids.")
+@click.option("--comparison-file", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m"]), help="The month the pilot began, YYYY-MM.")
+@click.option("--subject", required=True, help="The subject, as the packs name it (e.g. mathematics).")
+@click.option("--grade", required=True, type=int)
+@click.option("--months", type=click.IntRange(1, 24), default=3, show_default=True,
+              help="Months before the start (baseline) and from the start (outcome).")
+@click.option("--min-answers", type=click.IntRange(1, 1000), default=3, show_default=True,
+              help="A student counts in a period with at least this many answers in it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def pilot_evaluate(obj: Context, pilot_ids, pilot_file, comparison_ids, comparison_file, start, subject: str,
+                   grade: int, months: int, min_answers: int, as_json: bool) -> None:
+    """Growth in pilot schools against comparison schools: difference in differences, Hedges' g with a 95 %
+    interval at the school level, and a sentence for the meeting. Run `analytics refresh` first."""
+    import dataclasses
+
+    from . import evaluation, operators, pilot as pilots
+    obj.database()
+    pilot_list, comparison_list = _school_list(pilot_ids, pilot_file), _school_list(comparison_ids, comparison_file)
+    both = set(pilot_list) & set(comparison_list)
+    if both:
+        raise click.UsageError(f"a school cannot be both pilot and comparison: {', '.join(sorted(both))}")
+    try:
+        result, left_out = pilots.evaluate(pilot_list, comparison_list, start.date(), subject, grade, months,
+                                           min_answers)
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    except evaluation.EvaluationError as exc:
+        raise click.ClickException(str(exc)) from None
+    operators.audit(None, "pilot_evaluate", "cli", subject=subject, grade=grade, start=start.strftime("%Y-%m"),
+                    pilot=len(pilot_list), comparison=len(comparison_list), g=round(result.g, 3))
+    if as_json:
+        click.echo(json.dumps({**dataclasses.asdict(result), "sentence": result.sentence(),
+                               "significant": result.significant, "left_out": left_out}, indent=2))
+        return
+    click.echo(result.sentence().capitalize() + ".")
+    click.echo(f"difference in growth: {result.difference:+.1f} percentage points of correct answers "
+               f"(baseline SD {result.sd:.1f}); p = {result.p_value:.3f}; df {result.df:.1f}")
+    if left_out:
+        click.echo(f"left out (fewer than {pilots.MIN_STUDENTS} students measured before or after): "
+                   f"{', '.join(left_out)}", err=True)
+
+
 if __name__ == "__main__":
     main()
