@@ -54,13 +54,13 @@ def for_scope(scope: operators.Scope, today: datetime.date | None = None,
               now: datetime.datetime | None = None) -> list[Alert]:
     now = now or utcnow()
     today = today or now.date()
-    schools = [operators.school_row(s) for s in operators.visible_schools(scope)]
+    rows = list(operators.visible_schools(scope))
+    schools = [operators.school_row(s) for s in rows]
     out: list[Alert] = []
-    for school in schools:
+    for row, school in zip(rows, schools):
         if school["status"] != "active":
             continue
         area = f"s:{school['school_id']}"
-        row = operators.School.get_by_id(school["school_id"])
         if row.last_contact is None or now - row.last_contact > datetime.timedelta(days=SILENT_DAYS):
             days = None if row.last_contact is None else (now - row.last_contact).days
             out.append(Alert("silent", area, school["name"], {"last_contact": school["last_contact"],
@@ -135,20 +135,22 @@ def _mastery_stalls(schools: list[dict], today: datetime.date) -> list[Alert]:
     previous, last = _months_before(today, 2)
     placed = [s for s in schools if _district(s)]
     areas = [f"s:{s['school_id']}" for s in placed] + sorted({_district(s) for s in placed})
-    totals = {}
-    for area in areas:
-        for month in (previous, last):
-            cells = analytics.cells([area], "u", (month, month))
-            answers = sum(c["answers"] for c in cells.values())
-            correct = sum(c["correct"] for c in cells.values())
-            learners = max((c["learners"] for c in cells.values()), default=0)
-            totals[(area, month)] = {"answers": answers, "correct": correct, "learners": learners,
-                                     "percent_correct": round(100 * correct / answers, 1) if answers else None}
+    sums: dict = defaultdict(lambda: {"answers": 0, "correct": 0, "learners": 0})
+    for start in range(0, len(areas), 1000):  # every subject and grade of every area, both months, in a few queries
+        for (area, _key, month), cell in analytics.cells(areas[start:start + 1000], "u", (previous, last),
+                                                         by_month=True).items():
+            held = sums[(area, month)]
+            held["answers"] += cell["answers"]
+            held["correct"] += cell["correct"]
+            held["learners"] = max(held["learners"], cell["learners"])
+    totals = {index: {**held, "percent_correct": round(100 * held["correct"] / held["answers"], 1)
+                      if held["answers"] else None} for index, held in sums.items()}
+    empty = {"answers": 0, "correct": 0, "learners": 0, "percent_correct": None}
     out = []
     for school in placed:
         area, district = f"s:{school['school_id']}", _district(school)
-        s0, s1 = _pct(totals[(area, previous)]), _pct(totals[(area, last)])
-        d0, d1 = _pct(totals[(district, previous)]), _pct(totals[(district, last)])
+        s0, s1 = _pct(totals.get((area, previous), empty)), _pct(totals.get((area, last), empty))
+        d0, d1 = _pct(totals.get((district, previous), empty)), _pct(totals.get((district, last), empty))
         if None in (s0, s1, d0, d1):
             continue
         if s1 - s0 <= 0 and d1 - d0 >= MASTERY_MOVE:
