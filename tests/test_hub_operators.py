@@ -292,3 +292,17 @@ def test_the_hub_catalogs_are_complete_and_compiled():
         with po_path(language, HUB).with_suffix(".mo").open("rb") as handle:
             compiled = {m.id: m.string for m in read_mo(handle) if m.id}
         assert compiled == {m.id: m.string for m in catalog if m.id}, f"{language}: .mo is stale: {fix}"
+
+
+def test_the_schools_page_comes_in_pages(hub, world, monkeypatch):
+    from sync.hub import operator_views
+    monkeypatch.setattr(operator_views, "PAGE_SIZE", 2)  # the ministry's 5 schools on 3 pages
+    session = sign_in(hub, "minister")
+    seen = set()
+    for page in (1, 2, 3):
+        shown = schools_seen(session, hub, f"/ops/?page={page}")
+        assert len(shown) == (2 if page < 3 else 1) and not shown & seen
+        seen |= shown
+    assert seen == world["visible"]["minister"]
+    assert session.get(hub.url + "/ops/?page=4", timeout=30).status_code == 400
+    assert len(schools_seen(session, hub, "/ops/schools.json")) == 5  # the data is never paged

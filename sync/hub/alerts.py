@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from peewee import fn
+from peewee import Case, fn
 
 from . import analytics, operators
 from .analytics import COUNTRY, MIN_STUDENTS
@@ -54,21 +54,21 @@ def for_scope(scope: operators.Scope, today: datetime.date | None = None,
               now: datetime.datetime | None = None) -> list[Alert]:
     now = now or utcnow()
     today = today or now.date()
-    rows = list(operators.visible_schools(scope))
-    schools = [operators.school_row(s) for s in rows]
+    schools = operators.scope_rows(scope)
     out: list[Alert] = []
-    for row, school in zip(rows, schools):
+    for school in schools:
         if school["status"] != "active":
             continue
-        area = f"s:{school['school_id']}"
-        if row.last_contact is None or now - row.last_contact > datetime.timedelta(days=SILENT_DAYS):
-            days = None if row.last_contact is None else (now - row.last_contact).days
+        area, last_contact, acked = f"s:{school['school_id']}", school["_last_contact"], school["_acked"]
+        if last_contact is None or now - last_contact > datetime.timedelta(days=SILENT_DAYS):
+            days = None if last_contact is None else (now - last_contact).days
             out.append(Alert("silent", area, school["name"], {"last_contact": school["last_contact"],
-                                                               "days_silent": days}))
-        elif row.records_received > row.acked and _gap_older_than(row.id, row.acked, now - datetime.timedelta(hours=GAP_HOURS)):
+                                                              "days_silent": days}))
+        elif school["records_received"] > acked and _gap_older_than(school["school_id"], acked,
+                                                                     now - datetime.timedelta(hours=GAP_HOURS)):
             out.append(Alert("broken_sync", area, school["name"], {
-                "acked": row.acked, "records_received": row.records_received,
-                "held_beyond_gap": row.records_received - row.acked}))
+                "acked": acked, "records_received": school["records_received"],
+                "held_beyond_gap": school["records_received"] - acked}))
     out += _activity_stalls(schools, today)
     out += _mastery_stalls(schools, today)
     out += _skills_far_below(schools, today)
@@ -103,12 +103,14 @@ def _activity_stalls(schools: list[dict], today: datetime.date) -> list[Alert]:
             members[district].append(row[0])
     ids = [s for group in members.values() for s in group]
     before, after = defaultdict(int), defaultdict(int)
-    query = (SchoolDay.select(SchoolDay.school, SchoolDay.day, fn.SUM(SchoolDay.records))
+    # Summed by the database: one row per school, not one per school and day.
+    query = (SchoolDay.select(SchoolDay.school,
+                              fn.SUM(Case(None, [(SchoolDay.day < middle, SchoolDay.records)], 0)),
+                              fn.SUM(Case(None, [(SchoolDay.day >= middle, SchoolDay.records)], 0)))
              .where(SchoolDay.school.in_(ids) & (SchoolDay.day >= start) & (SchoolDay.day < today))
-             .group_by(SchoolDay.school, SchoolDay.day).tuples())
-    for school_id, day, records in query:
-        day = analytics._as_date(day)
-        (before if day < middle else after)[school_id] += int(records)
+             .group_by(SchoolDay.school).tuples())
+    for school_id, old, new in query:
+        before[school_id], after[school_id] = int(old or 0), int(new or 0)
     out = []
     for school_id, school in placed.items():
         old, new = before[school_id], after[school_id]

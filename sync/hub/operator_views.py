@@ -149,13 +149,24 @@ def language(lang: str):
 
 
 def _schools() -> list[dict]:
-    return [operators.school_row(s) for s in operators.visible_schools(operators.scope_of(g.operator))]
+    return [{k: v for k, v in row.items() if not k.startswith("_")}
+            for row in operators.scope_rows(operators.scope_of(g.operator))]
+
+
+PAGE_SIZE = 500  # schools on one page (the ministry's 7,500 would be 1.7 MB); the JSON and CSV hold all
 
 
 @bp.get("/")
 def home():
     schools = _schools()
-    return _page("ops/home.html", schools=schools, scope=operators.scope_of(g.operator),
+    raw = request.args.get("page", "1").strip()
+    pages = max(1, -(-len(schools) // PAGE_SIZE))
+    if not raw.isdigit() or not 1 <= int(raw) <= pages:
+        abort(400, description=f"page must be a whole number from 1 to {pages}")
+    page = int(raw)
+    shown = schools[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    return _page("ops/home.html", schools=shown, count=len(schools), page=page, pages=pages,
+                 first=(page - 1) * PAGE_SIZE + 1, scope=operators.scope_of(g.operator),
                  students=sum(s["students"] or 0 for s in schools))
 
 

@@ -275,21 +275,32 @@ def visible_schools(scope: Scope):
 
 
 def visible_school_ids(scope: Scope) -> list[str]:
-    return [s.id for s in visible_schools(scope)]
+    return [school_id for (school_id,) in visible_schools(scope).select(School.id).tuples()]
 
 
-def school_row(school: School) -> dict[str, Any]:
-    """One school as an operator sees it: place, register facts, sync state. No learner's data."""
-    reg = getattr(school, "reg", None)
-    placed = reg is not None and reg.register_id is not None
-    return {"school_id": school.id, "name": school.name,
-            "register_id": reg.register_id if placed else None,
-            "region": reg.region if placed else school.region, "district": reg.district if placed else None,
-            "locality": reg.locality if placed else None,
-            "rural": reg.rural if placed else None, "language": reg.language if placed else None,
-            "students": reg.students if placed else None,
-            "status": "revoked" if school.revoked_at else "active",
-            "last_contact": _iso(school.last_contact), "records_received": school.records_received}
+_ROW_FIELDS = (School.id, School.name, School.region, School.revoked_at, School.last_contact, School.created_at,
+               School.records_received, School.acked, RegisterSchool.register_id,
+               RegisterSchool.region.alias("register_region"), RegisterSchool.district, RegisterSchool.locality,
+               RegisterSchool.rural, RegisterSchool.language, RegisterSchool.students)
+
+
+def scope_rows(scope: Scope) -> list[dict[str, Any]]:
+    """The scope's schools as an operator sees them (school_row), read as plain rows: 7,500 model
+    instances with their joined register rows would cost the ministry's page a quarter of a second."""
+    return [school_row(row) for row in visible_schools(scope).select(*_ROW_FIELDS).dicts()]
+
+
+def school_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One school as an operator sees it: place, register facts, sync state. No learner's data.
+    (`_`-prefixed keys are for the hub's own use, never shown or exported.)"""
+    placed = row["register_id"] is not None
+    return {"school_id": row["id"], "name": row["name"], "register_id": row["register_id"],
+            "region": row["register_region"] if placed else row["region"],
+            "district": row["district"] if placed else None, "locality": row["locality"],
+            "rural": row["rural"], "language": row["language"], "students": row["students"],
+            "status": "revoked" if row["revoked_at"] else "active",
+            "last_contact": _iso(row["last_contact"]), "records_received": row["records_received"],
+            "_last_contact": row["last_contact"], "_created_at": row["created_at"], "_acked": row["acked"]}
 
 
 def _iso(moment: datetime.datetime | None) -> str | None:
