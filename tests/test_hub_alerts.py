@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from sync.hub import alerts, analytics, operators
-from sync.hub.models import AreaCell, Operator, Record, SchoolDay, utcnow
+from sync.hub.models import AlertSnapshot, AreaCell, Operator, Record, SchoolDay, utcnow
 from tests.hubprocess import console_script
 from tests.test_hub_learning import LAST_MONTH, THIS_MONTH, answer, sent  # noqa: F401  (module fixtures)
 from tests.test_hub_operators import _base_env, hub, hub_database_url, sign_in, world  # noqa: F401
@@ -38,6 +38,7 @@ def troubles(hub, world, sent):
     rows.append({"area": KHROMTAU, "dim": "s", "key": "mathematics\t5\tfractions.add", "month": LAST_MONTH,
                  "answers": 100, "correct": 30, "learners": 8})
     AreaCell.insert_many(rows).execute()
+    alerts.save_snapshot()  # what each `analytics refresh` pass does; the pages read it
     return ids
 
 
@@ -89,6 +90,18 @@ def test_warnings_stay_in_scope(hub, world, troubles, username, expected, never)
     assert not {area for _, area in got} & {f"s:{ids[k]}" for k in never}
     page = session.get(hub.url + "/ops/warnings", timeout=30)
     assert page.status_code == 200 and all(ids[k] not in page.text for k in never)
+
+
+def test_the_pages_read_the_last_pass(hub, world, troubles):
+    session = sign_in(hub, "kargaly")
+    before = session.get(hub.url + "/ops/warnings.json", timeout=30).json()
+    assert before["computed_at"] and before["warnings"]
+    AlertSnapshot.delete().execute()
+    session.cookies.set("hub_lang", "en")
+    assert "has not run" in session.get(hub.url + "/ops/warnings", timeout=30).text
+    assert session.get(hub.url + "/ops/warnings.json", timeout=30).json() == {"computed_at": None, "warnings": []}
+    alerts.save_snapshot()
+    assert session.get(hub.url + "/ops/warnings.json", timeout=30).json()["warnings"] == before["warnings"]
 
 
 def test_the_weekly_digest(hub, world, troubles, tmp_path):

@@ -23,7 +23,7 @@ from peewee import Case, fn
 
 from . import analytics, operators
 from .analytics import COUNTRY, MIN_STUDENTS
-from .models import Record, SchoolDay, utcnow
+from .models import AlertSnapshot, Record, SchoolDay, utcnow
 
 SILENT_DAYS = 7
 GAP_HOURS = 24
@@ -196,3 +196,26 @@ def week_numbers(scope: operators.Scope, today: datetime.date) -> dict[str, Any]
             schools += 1
     return {"since": since.isoformat(), "until": (today - datetime.timedelta(days=1)).isoformat(),
             "records": records, "schools_sending": schools, "schools": len(ids)}
+
+
+def save_snapshot(now: datetime.datetime | None = None) -> int:
+    """Find the whole country's warnings and keep them for the pages (run by `analytics refresh`)."""
+    now = now or utcnow()
+    found = for_scope(operators.Scope("ministry"), now=now)
+    AlertSnapshot.insert(id=1, computed_at=now, alerts=[a.as_dict() for a in found]).on_conflict(
+        conflict_target=[AlertSnapshot.id],
+        update={AlertSnapshot.computed_at: now, AlertSnapshot.alerts: [a.as_dict() for a in found]}).execute()
+    return len(found)
+
+
+def from_snapshot(scope: operators.Scope) -> tuple[list[Alert], datetime.datetime | None]:
+    """The last snapshot's warnings inside a scope, and when they were found (None: never yet)."""
+    snapshot = AlertSnapshot.get_or_none(AlertSnapshot.id == 1)
+    if snapshot is None:
+        return [], None
+    found = [Alert(**a) for a in snapshot.alerts]
+    if scope.level != "ministry":
+        schools = set(operators.visible_school_ids(scope))
+        found = [a for a in found if (a.area[2:] in schools if a.area.startswith("s:")
+                                      else operators.within(scope, *a.area[2:].split("/", 1), None))]
+    return found, snapshot.computed_at

@@ -890,12 +890,14 @@ def analytics_refresh(obj: Context, loop: bool, every: int) -> None:
     """Add the records received since the last pass to the aggregates the pages read."""
     import time
 
-    from . import analytics
+    from . import alerts, analytics
     obj.database()
     while True:
         started = time.monotonic()
         count = analytics.refresh()
-        click.echo(f"added {count} record(s) to the analytics in {time.monotonic() - started:.1f} s", err=loop)
+        found = alerts.save_snapshot()
+        click.echo(f"added {count} record(s) to the analytics and found {found} warning(s) in "
+                   f"{time.monotonic() - started:.1f} s", err=loop)
         if not loop:
             return
         time.sleep(every)

@@ -377,3 +377,16 @@ class AreaCell(BaseModel):
 
 
 MODELS += [ContentItem, AnalyticsCursor, LearnerCell, AreaCell]
+
+
+class AlertSnapshot(BaseModel):
+    """The whole country's warnings as the last `analytics refresh` found them (pages filter by scope)."""
+    id = IntegerField(primary_key=True)  # always 1
+    computed_at = DateTimeField(default=utcnow)
+    alerts = JSONField(default=list)
+
+    class Meta:
+        table_name = "alert_snapshot"
+
+
+MODELS += [AlertSnapshot]

@@ -314,14 +314,16 @@ def alert_titles() -> dict[str, str]:
 
 @bp.get("/warnings")
 def warnings_page():
-    found = alerts.for_scope(operators.scope_of(g.operator))
+    found, computed_at = alerts.from_snapshot(operators.scope_of(g.operator))
     groups = [(kind, alert_titles()[kind], [alert_text(a) for a in found if a.kind == kind]) for kind in alerts.KINDS]
-    return _page("ops/warnings.html", groups=groups, count=len(found))
+    return _page("ops/warnings.html", groups=groups, count=len(found),
+                 computed_at=computed_at.replace(microsecond=0).isoformat() if computed_at else None)
 
 
 @bp.get("/warnings.json")
 def warnings_json():
-    return {"warnings": [a.as_dict() for a in alerts.for_scope(operators.scope_of(g.operator))]}
+    found, computed_at = alerts.from_snapshot(operators.scope_of(g.operator))
+    return {"computed_at": operators._iso(computed_at), "warnings": [a.as_dict() for a in found]}
 
 
 def digest(operator: Operator, today) -> str:

@@ -2,7 +2,7 @@
 cells (for counting students), and per-area sums by month (docs/hub.md#learning-analytics)."""
 from __future__ import annotations
 
-from peewee import BigIntegerField, CharField, CompositeKey, DateField, Field, IntegerField, Model
+from peewee import BigIntegerField, CharField, CompositeKey, DateField, DateTimeField, Field, IntegerField, Model
 
 
 class JSONField(Field):
@@ -65,7 +65,16 @@ class AreaCell(Model):
         primary_key = CompositeKey("area", "dim", "key", "month")
 
 
+class AlertSnapshot(Model):
+    id = IntegerField(primary_key=True)
+    computed_at = DateTimeField()
+    alerts = JSONField(default=list)
+
+    class Meta:
+        table_name = "alert_snapshot"
+
+
 def up(db) -> None:
-    models = [ContentItem, AnalyticsCursor, LearnerCell, AreaCell]
+    models = [ContentItem, AnalyticsCursor, LearnerCell, AreaCell, AlertSnapshot]
     with db.bind_ctx(models):
         db.create_tables(models)
