@@ -306,3 +306,14 @@ def test_the_schools_page_comes_in_pages(hub, world, monkeypatch):
     assert seen == world["visible"]["minister"]
     assert session.get(hub.url + "/ops/?page=4", timeout=30).status_code == 400
     assert len(schools_seen(session, hub, "/ops/schools.json")) == 5  # the data is never paged
+
+
+def test_a_formula_in_a_name_is_not_run_by_a_spreadsheet(hub, world):
+    school, _ = services.enrol_school('=HYPERLINK("http://x.example","open")', "Атырауская")
+    try:
+        text = sign_in(hub, "atyrau").get(hub.url + "/ops/schools.csv", timeout=30).content.decode("utf-8-sig")
+        row = next(r for r in csv.DictReader(io.StringIO(text)) if r["school_id"] == school.id)
+        assert row["name"] == "'" + school.name
+    finally:
+        from sync.hub.models import School
+        School.delete().where(School.id == school.id).execute()
