@@ -890,17 +890,29 @@ def analytics_refresh(obj: Context, loop: bool, every: int) -> None:
     """Add the records received since the last pass to the aggregates the pages read."""
     import time
 
+    from peewee import PeeweeException
+
     from . import alerts, analytics
     obj.database()
     while True:
         started = time.monotonic()
-        count = analytics.refresh()
-        found = alerts.save_snapshot()
-        click.echo(f"added {count} record(s) to the analytics and found {found} warning(s) in "
-                   f"{time.monotonic() - started:.1f} s", err=loop)
+        try:
+            count = analytics.refresh()
+            found = alerts.save_snapshot()
+        except PeeweeException as exc:  # the database went away: with --loop, try again next time
+            if not loop:
+                raise click.ClickException(f"the analytics could not be brought up to date: {exc}") from None
+            log.warning("analytics refresh failed, trying again in %d s: %s", every, exc)
+        else:
+            click.echo(f"added {count} record(s) to the analytics and found {found} warning(s) in "
+                       f"{time.monotonic() - started:.1f} s", err=loop)
         if not loop:
             return
-        time.sleep(every)
+        try:
+            time.sleep(every)
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)
+            return
 
 
 @analytics_group.command("reindex")
