@@ -48,12 +48,12 @@ def test_too_little_data_is_explained():
                   SchoolPeriods("c2", False, [1, 2], [])])
 
 
-def test_the_command_on_the_hubs_aggregates(hub, world, tmp_path):
+@pytest.fixture(scope="module")
+def aggregates(hub, world):
     """Two pilot schools whose students gain about 15 points, two comparison schools about 3; one small
-    school (3 students) is left out."""
+    school (3 students), to be left out."""
     rng = random.Random(7)
     ids = world["ids"]
-    start = datetime.date(2026, 3, 1)
     rows = []
     for key, gain, students in (("kar1", 15, 12), ("khr", 14, 10), ("ind", 3, 12), ("unreg", 4, 9), ("kar2", 30, 3)):
         for n in range(students):
@@ -63,6 +63,10 @@ def test_the_command_on_the_hubs_aggregates(hub, world, tmp_path):
                 rows.append({"school": ids[key], "month": month, "learner": f"p-{n}", "dim": "u",
                              "key": "mathematics\t5", "answers": 20, "correct": right})
     LearnerCell.insert_many(rows).execute()
+
+
+def test_the_command_on_the_hubs_aggregates(hub, world, aggregates, tmp_path):
+    ids = world["ids"]
     pilot_file = tmp_path / "pilot.csv"
     pilot_file.write_text("KZ-1\nKZ-3\n", encoding="utf-8")  # register ids
     done = subprocess.run([console_script("classroom-hub"), "pilot", "evaluate", "--pilot-file", str(pilot_file),
@@ -81,3 +85,21 @@ def test_the_command_on_the_hubs_aggregates(hub, world, tmp_path):
                            "--comparison", ids["kar1"], "--start", "2026-03", "--subject", "mathematics",
                            "--grade", "5"], env={**_base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
     assert same.returncode == 2 and "both pilot and comparison" in same.stderr
+
+
+def test_the_pilot_page_in_scope(hub, world, aggregates):
+    from tests.test_hub_operators import sign_in
+    ids = world["ids"]
+    query = {"pilot": "KZ-1, KZ-3", "comparison": f"{ids['ind']} {ids['unreg']} {ids['kar2']}", "start": "2026-03",
+             "subject": "mathematics", "grade": "5"}
+    session = sign_in(hub, "minister")
+    session.cookies.set("hub_lang", "en")
+    page = session.get(hub.url + "/ops/pilot", params=query, timeout=30)
+    assert page.status_code == 200 and "Pilot schools grew" in page.text and "2 vs 2 schools (22 vs 21 students)" in page.text
+    assert ids["kar2"] in page.text.split("Left out")[1]
+    aktobe = sign_in(hub, "aktobe")  # Inder is in Atyrau: outside the region's scope, as if unknown
+    aktobe.cookies.set("hub_lang", "en")
+    refused = aktobe.get(hub.url + "/ops/pilot", params=query, timeout=30)
+    assert refused.status_code == 200 and f"no enrolled school {ids['ind']}" in refused.text
+    assert "Pilot schools grew" not in refused.text
+    assert sign_in(hub, "director").get(hub.url + "/ops/pilot", timeout=30).status_code == 403

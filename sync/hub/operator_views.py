@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import Babel, get_locale, gettext
 
-from . import alerts, charts, learning, operators
+from . import alerts, charts, evaluation, learning, operators, pilot
 from .models import Operator
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -334,3 +334,36 @@ def digest(operator: Operator, today) -> str:
     return render_template("ops/digest.txt", operator=operator, week=alerts.week_numbers(scope, today),
                            groups=groups, count=len(found), level_names=level_names(),
                            hub_name=current_app.config["HUB_NAME"])
+
+
+@bp.get("/pilot")
+def pilot_page():
+    """The pilot evaluation (GET: nothing changes, so no CSRF): pilot and comparison schools of one's scope."""
+    if g.operator.level == "school":
+        abort(403, description="a school director's account does not evaluate programmes")
+    args = request.args
+    form = {name: args.get(name, "").strip() for name in ("pilot", "comparison", "start", "subject", "grade")}
+    result = error = left_out = None
+    if any(form.values()):
+        try:
+            result, left_out = _evaluate(form)
+        except (operators.OperatorError, evaluation.EvaluationError) as exc:
+            error = error_text(exc) if isinstance(exc, operators.OperatorError) else str(exc)
+    return _page("ops/pilot.html", form=form, result=result, error=error, left_out=left_out)
+
+
+def _evaluate(form: dict):
+    import datetime
+    pilot_ids, comparison_ids = (form[name].replace(",", " ").split() for name in ("pilot", "comparison"))
+    try:
+        start = datetime.datetime.strptime(form["start"], "%Y-%m").date()
+        grade = int(form["grade"])
+    except ValueError:
+        raise operators.OperatorError("give the start as YYYY-MM and the grade as a whole number") from None
+    visible = set(operators.visible_school_ids(operators.scope_of(g.operator)))
+    for given in pilot_ids + comparison_ids:
+        if operators.resolve_school(given) not in visible:
+            raise operators.OperatorError("no enrolled school %(school)s", school=given)  # outside: as if unknown
+    if set(pilot_ids) & set(comparison_ids):
+        raise operators.OperatorError("a school cannot be both pilot and comparison")
+    return pilot.evaluate(pilot_ids, comparison_ids, start, form["subject"], grade)
