@@ -3,11 +3,15 @@
     python -m classroom_server.i18n_tools update    # sources -> messages.pot -> {kk,ru,en} messages.po
     python -m classroom_server.i18n_tools compile   # messages.po -> messages.mo
 
+Two catalogs: the school server's (classroom_server/translations, babel.cfg) and the national hub's
+operator pages (sync/hub/translations, sync/hub/babel.cfg); both commands do both.
+
 See docs/translating.md.
 """
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -30,8 +34,24 @@ HEADER = ("# Interface strings of the classroom server{language}.\n"
           "# How to add or fix one: docs/translating.md")
 
 
-def po_path(language: str) -> Path:
-    return TRANSLATIONS / language / "LC_MESSAGES" / "messages.po"
+@dataclass(frozen=True)
+class Target:
+    """One catalog: where its strings are found (a babel.cfg) and where its translations live."""
+    project: str
+    mapping: Path
+    translations: Path
+    header: str
+
+
+SCHOOL = Target("classroom-server", MAPPING, TRANSLATIONS, HEADER)
+HUB = Target("classroom-hub", ROOT / "sync" / "hub" / "babel.cfg", ROOT / "sync" / "hub" / "translations",
+             "# Interface strings of the national hub's operator pages{language}.\n"
+             "# How to add or fix one: docs/translating.md")
+TARGETS = (SCHOOL, HUB)
+
+
+def po_path(language: str, target: Target = SCHOOL) -> Path:
+    return target.translations / language / "LC_MESSAGES" / "messages.po"
 
 
 def read_catalog(path: Path, language: str | None = None) -> Catalog:
@@ -39,12 +59,12 @@ def read_catalog(path: Path, language: str | None = None) -> Catalog:
         return read_po(handle, locale=language)
 
 
-def extract() -> Catalog:
-    """Every msgid in the Python sources and templates that babel.cfg names."""
-    with MAPPING.open(encoding="utf-8") as handle:
-        method_map, options_map = parse_mapping_cfg(handle, str(MAPPING))
-    template = Catalog(project="classroom-server", version=__version__, charset="utf-8",
-                       header_comment=HEADER.format(language=""))
+def extract(target: Target = SCHOOL) -> Catalog:
+    """Every msgid in the Python sources and templates that the target's babel.cfg names."""
+    with target.mapping.open(encoding="utf-8") as handle:
+        method_map, options_map = parse_mapping_cfg(handle, str(target.mapping))
+    template = Catalog(project=target.project, version=__version__, charset="utf-8",
+                       header_comment=target.header.format(language=""))
     # A `# TRANSLATORS: ...` comment just above a string (`{# TRANSLATORS: ... #}` in a template)
     # reaches the translator as a note on that msgid.
     for filename, lineno, message, comments, context in extract_from_dir(
@@ -68,17 +88,17 @@ def _save(path: Path, catalog: Catalog) -> None:
     path.write_bytes(buffer.getvalue())
 
 
-def update() -> Catalog:
+def update(target: Target = SCHOOL) -> Catalog:
     """Extract the msgids into messages.pot and merge them into each language's messages.po."""
-    template = extract()
-    _save(TEMPLATE, template)
+    template = extract(target)
+    _save(target.translations / "messages.pot", template)
     for language in LANGUAGES:
-        path = po_path(language)
+        path = po_path(language, target)
         if path.exists():
             catalog = read_catalog(path, language)
         else:
             catalog = Catalog(locale=language, project=template.project, version=template.version,
-                              charset="utf-8", header_comment=HEADER.format(language=f": {language}"))
+                              charset="utf-8", header_comment=target.header.format(language=f": {language}"))
         catalog.update(template, update_creation_date=False)
         if language == SOURCE_LANGUAGE:
             for message in catalog:
@@ -99,10 +119,10 @@ def untranslated(catalog: Catalog) -> list[str]:
     return [str(m.id) for m in catalog if m.id and not _done(m)]
 
 
-def compile_catalogs() -> None:
+def compile_catalogs(target: Target = SCHOOL) -> None:
     """Write messages.mo next to each messages.po (fuzzy entries are left out, as gettext does)."""
     for language in LANGUAGES:
-        path = po_path(language)
+        path = po_path(language, target)
         catalog = read_catalog(path, language)
         with path.with_suffix(".mo").open("wb") as handle:
             write_mo(handle, catalog, use_fuzzy=False)
@@ -116,23 +136,25 @@ def main() -> None:
 @main.command("update")
 def update_command() -> None:
     """Extract msgids into messages.pot and merge them into every messages.po."""
-    template = update()
-    click.echo(f"{len(template)} msgids in {TEMPLATE.relative_to(ROOT)}")
-    for language in LANGUAGES:
-        todo = untranslated(read_catalog(po_path(language), language))
-        click.echo(f"{language}: {len(todo)} to translate (empty or fuzzy)")
-        for msgid in todo:
-            click.echo(f"    {msgid!r}")
+    for target in TARGETS:
+        template = update(target)
+        click.echo(f"{len(template)} msgids in {(target.translations / 'messages.pot').relative_to(ROOT)}")
+        for language in LANGUAGES:
+            todo = untranslated(read_catalog(po_path(language, target), language))
+            click.echo(f"{language}: {len(todo)} to translate (empty or fuzzy)")
+            for msgid in todo:
+                click.echo(f"    {msgid!r}")
 
 
 @main.command("compile")
 def compile_command() -> None:
     """Write messages.mo for every language from its messages.po."""
-    compile_catalogs()
-    for language in LANGUAGES:
-        todo = untranslated(read_catalog(po_path(language), language))
-        note = f", {len(todo)} untranslated or fuzzy left out" if todo else ""
-        click.echo(f"{language}: wrote {po_path(language).with_suffix('.mo').relative_to(ROOT)}{note}")
+    for target in TARGETS:
+        compile_catalogs(target)
+        for language in LANGUAGES:
+            todo = untranslated(read_catalog(po_path(language, target), language))
+            note = f", {len(todo)} untranslated or fuzzy left out" if todo else ""
+            click.echo(f"{language}: wrote {po_path(language, target).with_suffix('.mo').relative_to(ROOT)}{note}")
 
 
 if __name__ == "__main__":

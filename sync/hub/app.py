@@ -11,7 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 from sync import __version__, protocol
 
-from . import certificate_views, content_views, dashboard_views, migrations, roster_views, services, views
+from . import (certificate_views, content_views, dashboard_views, migrations, operator_views, roster_views, services,
+               views)
 from .db import database, open_database, open_read_database
 from .signed import sign_answer
 from .settings import HubSettings
@@ -35,6 +36,7 @@ def create_app(settings: HubSettings) -> Flask:
     app.register_blueprint(content_views.bp)
     app.register_blueprint(roster_views.bp)
     app.register_blueprint(certificate_views.bp)
+    operator_views.init_app(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.after_request(sign_answer)
     app.teardown_request(_close_database)

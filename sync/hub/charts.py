@@ -51,3 +51,48 @@ def bar_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], value
                          f'text-anchor="middle">{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+SERIES_STYLES = (("#1f5f8b", ""), ("#8a3b00", "6 3"), ("#3d3d3d", "2 3"))  # colour and dash: told apart in grey too
+
+
+def line_chart(chart_id: str, title: str, desc: str, labels: Sequence[str],
+               series: Sequence[tuple[str, Sequence[float | None]]], top: float = 100) -> str:
+    """Lines over 0..top, one per series (a gap where a value is None), with a legend; each point has a <title>."""
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM - 20
+    step = plot_w / max(len(labels) - 1, 1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" '
+             f'height="{HEIGHT}" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc" '
+             f'font-family="sans-serif" font-size="11" fill="{TEXT_COLOUR}">',
+             f'<title id="{chart_id}-title">{escape(title)}</title>',
+             f'<desc id="{chart_id}-desc">{escape(desc)}</desc>']
+    for fraction in (0, 0.5, 1):
+        y = TOP + plot_h * (1 - fraction)
+        parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#bbb"/>')
+        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{round(top * fraction):,}</text>')
+    every = 1 if len(labels) <= 12 else 2
+    for index, text in enumerate(labels):
+        if index % every == 0:
+            parts.append(f'<text x="{LEFT + index * step:.1f}" y="{TOP + plot_h + 16}" '
+                         f'text-anchor="middle">{escape(text)}</text>')
+    for number, (name, values) in enumerate(series):
+        colour, dash = SERIES_STYLES[number % len(SERIES_STYLES)]
+        runs: list[list[str]] = [[]]
+        for index, value in enumerate(values):
+            if value is None:
+                runs.append([])
+                continue
+            x, y = LEFT + index * step, TOP + plot_h * (1 - min(value, top) / top)
+            runs[-1].append(f"{x:.1f},{y:.1f}")
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>{escape(name)}, '
+                         f'{escape(labels[index])}: {value:g}</title></circle>')
+        for run in runs:
+            if len(run) > 1:
+                parts.append(f'<polyline points="{" ".join(run)}" fill="none" stroke="{colour}" stroke-width="2"'
+                             + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
+        legend_x = LEFT + number * 220
+        parts.append(f'<line x1="{legend_x}" y1="{HEIGHT - 8}" x2="{legend_x + 24}" y2="{HEIGHT - 8}" '
+                     f'stroke="{colour}" stroke-width="2"' + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
+        parts.append(f'<text x="{legend_x + 30}" y="{HEIGHT - 4}">{escape(name[:32])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -849,5 +849,295 @@ def certificates_list(obj: Context, as_json: bool) -> None:
                    + (f"; last error: {r['error']}" if r["error"] else ""))
 
 
+# --- operators and the school register (docs/hub.md#operator-accounts) ---------------------------
+
+@main.group()
+def user() -> None:
+    """Operator accounts: ministry, region, district and school (director, read-only)."""
+
+
+def _password(password_file: str | None) -> str:
+    if password_file:
+        with open(password_file, encoding="utf-8") as handle:
+            return handle.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--level", type=click.Choice(["ministry", "region", "district", "school"]), required=True)
+@click.option("--region", help="The region (oblast) of a region or district operator, as in the school register.")
+@click.option("--district", help="The district of a district operator, as in the school register.")
+@click.option("--school", help="A school director's school: its hub id or its register id.")
+@click.option("--name", "display_name", help="The person's full name, shown on the pages.")
+@click.option("--language", type=click.Choice(["kk", "ru", "en"]), help="The interface language.")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False),
+              help="Read the password from the first line of this file (otherwise it is asked for).")
+@click.pass_obj
+def user_create(obj: Context, username: str, level: str, region: str | None, district: str | None,
+                school: str | None, display_name: str | None, language: str | None,
+                password_file: str | None) -> None:
+    """Create an operator who signs in at /ops/ (the command line may create any level)."""
+    from . import operators
+    obj.database()
+    try:
+        made = operators.create_operator(username, _password(password_file), level, display_name=display_name,
+                                         region=region, district=district, school=school, language=language)
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    operators.audit(None, "user_create", "cli", username=made.username, level=made.level, region=made.region,
+                    district=made.district, school=made.school)
+    click.echo(f"created {made.level} operator {made.username} ({operators.scope_of(made).describe()}); "
+               f"they sign in at <hub>/ops/login")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def user_list(obj: Context, as_json: bool) -> None:
+    """List operators (never their passwords)."""
+    from .models import Operator
+    obj.database()
+    rows = [{"username": o.username, "name": o.display_name, "level": o.level, "region": o.region,
+             "district": o.district, "school": o.school, "disabled": o.disabled_at is not None,
+             "created_by": o.created_by} for o in Operator.select().order_by(Operator.level, Operator.username)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        place = " / ".join(p for p in (r["region"], r["district"], r["school"]) if p) or "-"
+        click.echo(f"{r['username']:<24} {r['level']:<9} {place}" + ("  [disabled]" if r["disabled"] else ""))
+
+
+@user.command("disable")
+@click.argument("username")
+@click.option("--undo", is_flag=True, help="Enable the account again.")
+@click.pass_obj
+def user_disable(obj: Context, username: str, undo: bool) -> None:
+    """Disable an operator (signed out at once) or, with --undo, enable them again."""
+    from . import operators
+    obj.database()
+    try:
+        operators.disable_operator(username, undo)
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    operators.audit(None, "user_enable" if undo else "user_disable", "cli", username=username)
+    click.echo(f"{username}: {'enabled' if undo else 'disabled'}")
+
+
+@user.command("password")
+@click.argument("username")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def user_password(obj: Context, username: str, password_file: str | None) -> None:
+    """Set an operator's new password (their sessions end)."""
+    from . import operators
+    obj.database()
+    try:
+        operators.set_password(username, _password(password_file))
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    operators.audit(None, "user_password", "cli", username=username)
+    click.echo(f"{username}: new password set")
+
+
+@main.group()
+def register() -> None:
+    """The national school register: each school's region, district and facts."""
+
+
+@register.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def register_import(obj: Context, file: str) -> None:
+    """Import the register from CSV (UTF-8 or Windows-1251; `,` or `;`): school_id, name, region, district,
+    locality, rural_urban, language, students, and optionally hub_school_id."""
+    from . import operators
+    obj.database()
+    try:
+        summary = operators.import_register(Path(file).read_bytes())
+    except operators.RegisterError as exc:
+        raise click.ClickException(str(exc)) from None
+    operators.audit(None, "register_import", "cli", file=os.path.basename(file), added=summary.added,
+                    changed=summary.changed, linked=summary.linked)
+    click.echo(f"{summary.added} added, {summary.changed} updated, {summary.linked} linked to enrolled schools")
+    from . import analytics
+    analytics.rebuild_areas()  # the districts' and regions' sums follow the register
+
+
+@register.command("link")
+@click.argument("register_id")
+@click.argument("hub_school_id")
+@click.pass_obj
+def register_link(obj: Context, register_id: str, hub_school_id: str) -> None:
+    """Say which enrolled school (hub id) a register school is."""
+    from . import operators
+    obj.database()
+    try:
+        operators.link_school(register_id, hub_school_id)
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    operators.audit(None, "register_link", "cli", register_id=register_id, school=hub_school_id)
+    click.echo(f"register school {register_id} is hub school {hub_school_id}")
+    from . import analytics
+    analytics.rebuild_areas()
+
+
+@main.group("analytics")
+def analytics_group() -> None:
+    """The learning analytics' aggregates (docs/hub.md#learning-analytics)."""
+
+
+@analytics_group.command("refresh")
+@click.option("--loop", is_flag=True, help="Keep refreshing: a pass every --every seconds.")
+@click.option("--every", type=click.IntRange(10, 86400), default=300, show_default=True)
+@click.pass_obj
+def analytics_refresh(obj: Context, loop: bool, every: int) -> None:
+    """Add the records received since the last pass to the aggregates the pages read."""
+    import time
+
+    from peewee import PeeweeException
+
+    from . import alerts, analytics
+    obj.database()
+    while True:
+        started = time.monotonic()
+        try:
+            count = analytics.refresh()
+            found = alerts.save_snapshot()
+        except PeeweeException as exc:  # the database went away: with --loop, try again next time
+            if not loop:
+                raise click.ClickException(f"the analytics could not be brought up to date: {exc}") from None
+            log.warning("analytics refresh failed, trying again in %d s: %s", every, exc)
+        else:
+            click.echo(f"added {count} record(s) to the analytics and found {found} warning(s) in "
+                       f"{time.monotonic() - started:.1f} s", err=loop)
+        if not loop:
+            return
+        try:
+            time.sleep(every)
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)
+            return
+
+
+@analytics_group.command("reindex")
+@click.pass_obj
+def analytics_reindex(obj: Context) -> None:
+    """Read the subjects, grades and skills of every published pack's items again (packs published
+    before this version), then sum the areas again."""
+    from . import analytics, content
+    settings = obj.settings()
+    obj.database(settings)
+    items = 0
+    for row in content.releases():
+        path = content.blob_path(settings.data_dir, row.manifest_sha256)
+        if path is None or not path.is_file():
+            click.echo(f"{row.pack_id} {row.version}: its pack.json is not in the blob folder; skipped", err=True)
+            continue
+        items += analytics.index_pack(json.loads(path.read_bytes()))
+    click.echo(f"{items} item(s) of {len(content.releases())} release(s) indexed")
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Write each operator's digest into this folder, as USERNAME-YYYY-Www.txt.")
+@click.option("--user", "usernames", multiple=True, help="Only this operator (repeatable).")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Write it as on this day (default: today, UTC).")
+@click.pass_obj
+def digest(obj: Context, out_dir: str, usernames: tuple[str, ...], today) -> None:
+    """Write the weekly digest of every operator (or those named): the week's records and the warnings of
+    their scope with their evidence, in their language. Run it weekly, e.g. from a systemd timer."""
+    from flask_babel import force_locale
+
+    from . import operator_views
+    from .app import create_app
+    from .models import Operator
+    settings = obj.settings()
+    obj.database(settings)
+    app = create_app(settings)
+    day = (today.date() if today else None) or operator_views.operators.utcnow().date()
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    query = Operator.select().where(Operator.disabled_at.is_null()).order_by(Operator.username)
+    if usernames:
+        query = query.where(Operator.username.in_(usernames))
+        missing = set(usernames) - {o.username for o in query}
+        if missing:
+            raise click.UsageError(f"no operator {', '.join(sorted(missing))}: see `classroom-hub user list`")
+    year, week, _ = day.isocalendar()
+    written = 0
+    with app.test_request_context("/ops/"):
+        for operator in query:
+            with force_locale(operator.language or "kk"):
+                text = operator_views.digest(operator, day)
+            path = folder / f"{operator.username}-{year}-W{week:02d}.txt"
+            path.write_text(text, encoding="utf-8")
+            written += 1
+    click.echo(f"wrote {written} digest(s) into {folder}")
+
+
+@main.group()
+def pilot() -> None:
+    """Evaluate a pilot programme against comparison schools (docs/hub.md#pilot-evaluation)."""
+
+
+def _school_list(values: tuple[str, ...], files: tuple[str, ...]) -> list[str]:
+    ids = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    for name in files:
+        with open(name, encoding="utf-8-sig") as handle:
+            ids += [line.split(",")[0].split(";")[0].strip() for line in handle if line.strip()]
+    return ids
+
+
+@pilot.command("evaluate")
+@click.option("--pilot", "pilot_ids", multiple=True, help="Pilot school ids (hub or register ids; comma-separated "
+                                                          "or repeated).")
+@click.option("--pilot-file", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A file of pilot school ids, one a line (the first column of a CSV).")
+@click.option("--comparison", "comparison_ids", multiple=True, help="Comparison school ids.")
+@click.option("--comparison-file", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m"]), help="The month the pilot began, YYYY-MM.")
+@click.option("--subject", required=True, help="The subject, as the packs name it (e.g. mathematics).")
+@click.option("--grade", required=True, type=int)
+@click.option("--months", type=click.IntRange(1, 24), default=3, show_default=True,
+              help="Months before the start (baseline) and from the start (outcome).")
+@click.option("--min-answers", type=click.IntRange(1, 1000), default=3, show_default=True,
+              help="A student counts in a period with at least this many answers in it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def pilot_evaluate(obj: Context, pilot_ids, pilot_file, comparison_ids, comparison_file, start, subject: str,
+                   grade: int, months: int, min_answers: int, as_json: bool) -> None:
+    """Growth in pilot schools against comparison schools: difference in differences, Hedges' g with a 95 %
+    interval at the school level, and a sentence for the meeting. Run `analytics refresh` first."""
+    import dataclasses
+
+    from . import evaluation, operators, pilot as pilots
+    obj.database()
+    pilot_list, comparison_list = _school_list(pilot_ids, pilot_file), _school_list(comparison_ids, comparison_file)
+    both = set(pilot_list) & set(comparison_list)
+    if both:
+        raise click.UsageError(f"a school cannot be both pilot and comparison: {', '.join(sorted(both))}")
+    try:
+        result, left_out = pilots.evaluate(pilot_list, comparison_list, start.date(), subject, grade, months,
+                                           min_answers)
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    except evaluation.EvaluationError as exc:
+        raise click.ClickException(str(exc)) from None
+    operators.audit(None, "pilot_evaluate", "cli", subject=subject, grade=grade, start=start.strftime("%Y-%m"),
+                    pilot=len(pilot_list), comparison=len(comparison_list), g=round(result.g, 3))
+    if as_json:
+        click.echo(json.dumps({**dataclasses.asdict(result), "sentence": result.sentence(),
+                               "significant": result.significant, "left_out": left_out}, indent=2))
+        return
+    click.echo(result.sentence().capitalize() + ".")
+    click.echo(f"difference in growth: {result.difference:+.1f} percentage points of correct answers "
+               f"(baseline SD {result.sd:.1f}); p = {result.p_value:.3f}; df {result.df:.1f}")
+    if left_out:
+        click.echo(f"left out (fewer than {pilots.MIN_STUDENTS} students measured before or after): "
+                   f"{', '.join(left_out)}", err=True)
+
+
 if __name__ == "__main__":
     main()

@@ -25,6 +25,7 @@ from content_packs import reader as pack_reader
 from content_packs import signing
 from content_packs.manifest import InvalidPack, Manifest, version_key
 
+from . import analytics
 from .db import database
 from .models import PackRelease, School, SchoolState, utcnow
 
@@ -417,6 +418,7 @@ def publish(data_dir: Path, path: str | os.PathLike, targeting: Targeting,
             with database.atomic():
                 _refuse_conflicts(manifest, manifest_sha256)  # again: another publish may have won meanwhile
                 row.save(force_insert=True)
+                analytics.index_pack(manifest.data)  # the items' subjects and skills, for the analytics
         except IntegrityError:
             raise ContentError(f"{manifest.id} {manifest.version} was published by another command at the same "
                                f"time: see `classroom-hub pack list`") from None

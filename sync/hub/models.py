@@ -5,7 +5,7 @@ import datetime
 import json
 from typing import Any
 
-from peewee import (BigIntegerField, BooleanField, CharField, CompositeKey, DateField, DateTimeField, Field,
+from peewee import (BigAutoField, BigIntegerField, BooleanField, CharField, CompositeKey, DateField, DateTimeField, Field,
                     IntegerField, Model, TextField, UUIDField)
 
 from .db import database
@@ -270,3 +270,146 @@ class RecordArchive(BaseModel):
 
 
 MODELS += [RecordArchive]
+
+
+# --- operators, the school register and the audit log (docs/hub.md#operator-accounts) --------------
+
+class RegisterSchool(BaseModel):
+    """A school of the national school register: where it is, for scoping operators and comparing.
+
+    `hub_school` links it to the enrolled school whose records it is (null until the school enrols).
+    """
+    register_id = CharField(max_length=64, primary_key=True)
+    hub_school = CharField(max_length=32, column_name="hub_school_id", null=True, unique=True)
+    name = CharField(max_length=300)
+    region = CharField(max_length=100, index=True)
+    district = CharField(max_length=100)
+    locality = CharField(max_length=200, null=True)
+    rural = BooleanField(null=True)
+    language = CharField(max_length=32, null=True)  # language of instruction
+    students = IntegerField(null=True)
+    imported_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "register_school"
+        indexes = ((("region", "district"), False),)
+
+
+class Operator(BaseModel):
+    """A person of the education department: ministry, region, district or school (director, read-only)."""
+    username = CharField(max_length=64, primary_key=True)
+    display_name = CharField(max_length=120)
+    password_hash = CharField(max_length=200)
+    level = CharField(max_length=16)  # ministry | region | district | school
+    region = CharField(max_length=100, null=True)
+    district = CharField(max_length=100, null=True)
+    school = CharField(max_length=32, column_name="school_id", null=True)  # a hub school id
+    language = CharField(max_length=8, null=True)
+    created_by = CharField(max_length=64, null=True)  # null: made on the command line
+    created_at = DateTimeField(default=utcnow)
+    disabled_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "operator"
+
+
+class OperatorSession(BaseModel):
+    """A signed-in operator: the SHA-256 of the cookie's token (never the token), and its CSRF token."""
+    token_sha256 = CharField(max_length=64, primary_key=True)
+    operator = CharField(max_length=64, column_name="operator_id", index=True)
+    csrf = CharField(max_length=64)
+    created_at = DateTimeField(default=utcnow)
+    seen_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "operator_session"
+
+
+class AuditEntry(BaseModel):
+    """One thing an operator did or looked at: who, when, what, from where (kept, never edited)."""
+    id = BigAutoField()
+    at = DateTimeField(default=utcnow, index=True)
+    operator = CharField(max_length=64, column_name="operator_id", null=True, index=True)
+    action = CharField(max_length=64)
+    detail = JSONField(default=dict)
+    address = CharField(max_length=64, null=True)
+
+    class Meta:
+        table_name = "audit_entry"
+
+
+MODELS += [RegisterSchool, Operator, OperatorSession, AuditEntry]
+
+
+# --- learning analytics, kept as aggregates by `analytics.refresh` (docs/hub.md#learning-analytics) -----
+
+class ContentItem(BaseModel):
+    """An exercise item of a published pack: its subject, grade and skills (filled at publish)."""
+    pack_id = CharField(max_length=128)
+    node_id = CharField(max_length=128)
+    item_id = CharField(max_length=128)
+    subject = CharField(max_length=100)
+    grade = IntegerField()  # -1: the pack is for several grades
+    skills = JSONField(default=list)
+
+    class Meta:
+        table_name = "content_item"
+        primary_key = CompositeKey("pack_id", "node_id", "item_id")
+
+
+class AnalyticsCursor(BaseModel):
+    """Per school, the highest seq the aggregates include (always <= the school's ack)."""
+    school = CharField(max_length=32, column_name="school_id", primary_key=True)
+    seq = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "analytics_cursor"
+
+
+class LearnerCell(BaseModel):
+    """One pseudonymous learner's answers in one cell of one month: what counts each cell's students."""
+    school = CharField(max_length=32, column_name="school_id")
+    month = DateField()
+    learner = CharField(max_length=64)
+    dim = CharField(max_length=1)
+    key = CharField(max_length=300)
+    answers = IntegerField(default=0)
+    correct = IntegerField(default=0)
+
+    class Meta:
+        table_name = "learner_cell"
+        primary_key = CompositeKey("school", "month", "learner", "dim", "key")
+
+
+class AreaCell(BaseModel):
+    """Sums for one area (country `c`, region `r:R`, district `d:R/D`, school `s:ID`), one kind of cell
+    (`dim`: s skill, u subject and grade, p pack, a any activity, g assignment work), one key, one month."""
+    area = CharField(max_length=260)
+    dim = CharField(max_length=1)
+    key = CharField(max_length=300)
+    month = DateField()
+    answers = BigIntegerField(default=0)
+    correct = BigIntegerField(default=0)
+    learners = BigIntegerField(default=0)
+    completions = BigIntegerField(default=0)
+    time_ms = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "area_cell"
+        primary_key = CompositeKey("area", "dim", "key", "month")
+
+
+MODELS += [ContentItem, AnalyticsCursor, LearnerCell, AreaCell]
+
+
+class AlertSnapshot(BaseModel):
+    """The whole country's warnings as the last `analytics refresh` found them (pages filter by scope)."""
+    id = IntegerField(primary_key=True)  # always 1
+    computed_at = DateTimeField(default=utcnow)
+    alerts = JSONField(default=list)
+
+    class Meta:
+        table_name = "alert_snapshot"
+
+
+MODELS += [AlertSnapshot]
