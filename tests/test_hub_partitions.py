@@ -226,7 +226,7 @@ class Stop(Exception):
 def test_the_move_of_an_older_hubs_records_stops_half_way_and_resumes(tmp_path, schema_url):
     before = older_hub(schema_url, schools=6, per_school=50)  # 300 records
     db = database.obj
-    assert migrations.migrate(db) == ["0005_certificates", "0006_partitioned_records"]
+    assert migrations.migrate(db) == [m.name for m in migrations.available()[4:]]  # 0005 on, with the move
     assert partitions.legacy_pending(db)
     env = {"CLASSROOM_HUB_DATA_DIR": str(tmp_path), "CLASSROOM_HUB_DATABASE_URL": schema_url}
     refused = CliRunner().invoke(hub_cli, ["report"], env=env)
