@@ -16,7 +16,8 @@ from classroom_server.admin import backup, device
 from classroom_server.learn.services import Interaction, new_device_id, record
 from classroom_server.models import AuditLog, LearningRecord, SyncLog, User
 from classroom_server.settings import load_settings, render_ini
-from sync.agent import Agent, backup_job, backup_trigger
+from sync.agent import Agent
+from sync.agent.jobs import backup_job, backup_trigger
 
 from . import test_postgres
 from .conftest import PASSWORD, csrf_of, post, sign_in_as, sign_in_staff

@@ -24,8 +24,9 @@ from classroom_server.admin.sync import national_keys, state_row, sync_status, t
 from classroom_server.learn.services import Interaction, new_device_id, record
 from classroom_server.models import ContentPack, SchoolSetting, SyncState, User
 from content_packs import signing
-from sync.agent import Agent, main as sync_cli, status_lines
-from sync.content import Downloader
+from sync.agent import Agent, main as sync_cli
+from sync.agent.content import Downloader
+from sync.agent.status import status_lines
 
 from . import test_browser
 from .conftest import sign_in_as
@@ -70,7 +71,7 @@ def small_pack(tmp_path: Path, pack_id: str, key: Path | None = None, files: int
 
 
 def content(agent: Agent, **options):
-    return Downloader(agent, retry_failed=options.pop("retry_failed", True), **options).run()
+    return Downloader(agent.client, retry_failed=options.pop("retry_failed", True), **options).run()
 
 
 def kinds() -> list[str]:
@@ -401,7 +402,7 @@ def test_the_admin_page_warns_of_http_and_refused_answers(hub, hostile, settings
 
 @pytest.mark.browser
 def test_the_trust_panel_passes_axe_and_fits_a_phone_in_every_language(new_page, school, settings):
-    from sync import trust
+    from sync.agent import trust
     key, stranger = signing.generate_key()[1], signing.generate_key()[1]
     state_row()
     SyncState.update(hub_url="http://hub.lab:8800", school_id="sch-lab7").where(SyncState.id == 1).execute()

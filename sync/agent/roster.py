@@ -28,9 +28,11 @@ from classroom_server.accounts.services import USERNAME_RE
 from classroom_server.db import database
 from classroom_server.models import (Assignment, AssignmentItem, Classroom, GroupMember, Membership,
                                      NationalAssignment, RosterEdit, RosterState, StudentGroup, User, utcnow)
+from classroom_server.admin.sync import state_row
 from sync import protocol
 
-from . import agent as sync_agent
+from .client import HubClient, SyncFailure, is_count, read_secret
+from .status import iso
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +65,6 @@ def keep_local_class(local_edited_at: datetime.datetime | None, national_changed
     return local_edited_at >= national_changed_at
 
 
-def iso(moment: datetime.datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="microseconds") + "Z"
-
-
 def parse_time(value) -> datetime.datetime | None:
     if not value:
         return None
@@ -83,45 +81,23 @@ def state() -> RosterState:
     return RosterState.get_by_id(1)
 
 
-def status_dict() -> dict:
-    row = RosterState.get_or_none(RosterState.id == 1)
-    return {"cursor": row.cursor if row else 0, "changes_applied": row.changes_applied if row else 0,
-            "last_pull_at": iso(row.last_pull_at) if row else None,
-            "last_report_at": iso(row.last_report_at) if row else None,
-            "last_error": row.last_error if row else None,
-            "national_people": User.select().where(User.national_id.is_null(False)).count(),
-            "national_assignments": NationalAssignment.select().count()}
-
-
-def status_lines() -> list[str]:
-    status = status_dict()
-    lines = [f"roster cursor:    {status['cursor']} ({status['changes_applied']} national change(s) applied; "
-             f"{status['national_people']} national people, {status['national_assignments']} national "
-             f"assignment(s))",
-             f"roster pulled:    {sync_agent._ago(parse_time(status['last_pull_at']))}",
-             f"roster reported:  {sync_agent._ago(parse_time(status['last_report_at']))}"]
-    if status["last_error"]:
-        lines.append(f"roster error:     {status['last_error']}")
-    return lines
-
-
 # --- one roster sync ---------------------------------------------------------------------------------
 
-def sync_roster(agent: "sync_agent.Agent", say: Callable[[str], None] | None = None) -> RosterOutcome:
+def sync_roster(client: HubClient, say: Callable[[str], None] | None = None) -> RosterOutcome:
     """Pull the national changes after the cursor, then report the school's roster; SyncFailure if the
     hub cannot be reached or answers wrongly (the failure is also kept for `classroom-sync status`)."""
     say = say or (lambda line: None)
-    row = sync_agent.state_row()
+    row = state_row()
     if not (row.hub_url and row.school_id):
-        raise sync_agent.SyncFailure("not_enrolled", "this school is not enrolled: run `classroom-sync enroll`")
-    signed = (row.school_id, sync_agent.read_secret(agent.settings))
+        raise SyncFailure("not_enrolled", "this school is not enrolled: run `classroom-sync enroll`")
+    signed = (row.school_id, read_secret(client.settings))
     outcome = RosterOutcome()
     try:
-        _pull(agent, row.hub_url, signed, outcome, say)
-        adopted = _report(agent, row.hub_url, signed, outcome, say)
+        _pull(client, row.hub_url, signed, outcome, say)
+        adopted = _report(client, row.hub_url, signed, outcome, say)
         if adopted:  # the hub appended what it adopted to the feed: take it now, so the cursor is current
-            _pull(agent, row.hub_url, signed, outcome, say)
-    except sync_agent.SyncFailure as exc:
+            _pull(client, row.hub_url, signed, outcome, say)
+    except SyncFailure as exc:
         _note_error(f"{exc.code}: {exc}")
         raise
     _note_error(None)
@@ -137,15 +113,15 @@ def _note_error(error: str | None) -> None:
         log.error("cannot record the roster sync's outcome: %s", exc)
 
 
-def _pull(agent, hub: str, signed: tuple[str, str], outcome: RosterOutcome, say: Callable[[str], None]) -> None:
+def _pull(client, hub: str, signed: tuple[str, str], outcome: RosterOutcome, say: Callable[[str], None]) -> None:
     cursor = state().cursor
     for _ in range(MAX_PAGES_PER_SYNC):
-        status, data, what = agent._request("GET", hub, f"{CHANGES_PATH}?after={cursor}&limit={PAGE_SIZE}",
+        status, data, what = client.request("GET", hub, f"{CHANGES_PATH}?after={cursor}&limit={PAGE_SIZE}",
                                             signed=signed)
         if status == 409 and data and data.get("error") == "roster_cursor_ahead":
-            raise sync_agent.SyncFailure("conflict", f"the hub's roster feed ends before this school's roster "
+            raise SyncFailure("conflict", f"the hub's roster feed ends before this school's roster "
                                                      f"cursor ({data.get('message')}); nothing was changed")
-        agent._check_signed(status, data, what, hub)
+        client.check_signed(status, data, what, hub)
         changes = _checked_page(status, data, what, cursor)
         if not changes:
             break
@@ -161,18 +137,18 @@ def _pull(agent, hub: str, signed: tuple[str, str], outcome: RosterOutcome, say:
 
 
 def _checked_page(status: int, data: dict | None, what: str, cursor: int) -> list[dict]:
-    def wrong(why: str) -> sync_agent.SyncFailure:
-        return sync_agent.SyncFailure("hub_error", f"the hub's roster feed answered {what}: {why}; nothing was "
+    def wrong(why: str) -> SyncFailure:
+        return SyncFailure("hub_error", f"the hub's roster feed answered {what}: {why}; nothing was "
                                                    f"applied, it will be tried again")
     if status != 200 or data is None:
         detail = f" ({data.get('message')})" if data and data.get("message") else ""
         raise wrong(f"not a page of changes{detail}")
     changes, more, last = data.get("changes"), data.get("more"), data.get("last")
-    if not isinstance(changes, list) or not isinstance(more, bool) or not sync_agent._is_count(last):
+    if not isinstance(changes, list) or not isinstance(more, bool) or not is_count(last):
         raise wrong("a page needs changes, more and last")
     previous = cursor
     for change in changes:
-        if not isinstance(change, dict) or not sync_agent._is_count(change.get("seq")):
+        if not isinstance(change, dict) or not is_count(change.get("seq")):
             raise wrong("each change needs a seq")
         if change["seq"] <= previous:
             raise wrong(f"seq {change['seq']} does not follow {previous}")
@@ -190,7 +166,7 @@ def apply_page(changes: list[dict], cursor: int) -> int:
     with database.atomic():
         held = state()
         if held.cursor != cursor:  # another process applied it meanwhile: take the page again
-            raise sync_agent.SyncFailure("conflict", f"the roster cursor moved from {cursor} to {held.cursor} "
+            raise SyncFailure("conflict", f"the roster cursor moved from {cursor} to {held.cursor} "
                                                      f"while a page was applied; it will be tried again")
         for change in changes:
             try:
@@ -199,7 +175,7 @@ def apply_page(changes: list[dict], cursor: int) -> int:
                 else:
                     apply_assignment(change["data"], now)
             except (KeyError, TypeError, ValueError) as exc:
-                raise sync_agent.SyncFailure(
+                raise SyncFailure(
                     "hub_error", f"roster change {change['seq']} from the hub cannot be applied ({exc!r}); nothing "
                                  f"of its page was applied") from None
         give_national_work(now)
@@ -367,7 +343,7 @@ def local_roster() -> list[dict]:
     return people
 
 
-def _report(agent, hub: str, signed: tuple[str, str], outcome: RosterOutcome, say: Callable[[str], None]) -> int:
+def _report(client, hub: str, signed: tuple[str, str], outcome: RosterOutcome, say: Callable[[str], None]) -> int:
     people = local_roster()
     raw = json.dumps({"protocol": protocol.PROTOCOL_VERSION, "people": people}, ensure_ascii=False,
                      separators=(",", ":")).encode("utf-8")
@@ -378,12 +354,12 @@ def _report(agent, hub: str, signed: tuple[str, str], outcome: RosterOutcome, sa
         return 0  # the hub has this very roster: spare the link (it is sent again once a day anyway)
     body = protocol.gzip_compress(raw)
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-    status, data, what = agent._request("POST", hub, LOCAL_PATH, body, headers, signed=signed)
-    agent._check_signed(status, data, what, hub)
+    status, data, what = client.request("POST", hub, LOCAL_PATH, body, headers, signed=signed)
+    client.check_signed(status, data, what, hub)
     adopted = (data or {}).get("adopted")
     if status != 200 or not isinstance(adopted, list) or (data or {}).get("people") != len(people):
         detail = f" ({data.get('message')})" if data and data.get("message") else ""
-        raise sync_agent.SyncFailure("hub_error", f"the hub answered the school's roster with {what}{detail}; it "
+        raise SyncFailure("hub_error", f"the hub answered the school's roster with {what}{detail}; it "
                                                   f"will be sent again")
     with database.atomic():
         RosterState.update(last_report_at=utcnow(), report_sha256=digest).where(RosterState.id == 1).execute()
