@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from typing import Callable
 
 from peewee import DatabaseError as PeeweeDatabaseError
-from peewee import fn
 
+from classroom_server.accounts import services as accounts
 from classroom_server.accounts.services import USERNAME_RE
-from classroom_server.db import database
-from classroom_server.models import (Assignment, AssignmentItem, Classroom, GroupMember, Membership,
-                                     NationalAssignment, RosterEdit, RosterState, StudentGroup, User, utcnow)
 from classroom_server.admin.sync import state_row
+from classroom_server.coach import services as coach
+from classroom_server.db import database
+from classroom_server.models import (Assignment, Classroom, Membership, NationalAssignment, RosterEdit, RosterState,
+                                     User, utcnow)
 from sync import protocol
 
 from .client import HubClient, SyncFailure, is_count, read_secret
@@ -195,17 +196,6 @@ def _username(national_id: str) -> str | None:
     return candidate
 
 
-def classroom_named(name: str, grade: int | None) -> Classroom:
-    """The class of that name, created when the school does not have it (its grade filled in if unset)."""
-    room = Classroom.get_or_none(Classroom.name == name)
-    if room is None:
-        return Classroom.create(name=name, grade=grade, signin_mode="name")
-    if room.grade is None and grade is not None:
-        Classroom.update(grade=grade).where(Classroom.id == room.id).execute()
-        room.grade = grade
-    return room
-
-
 def apply_person(data: dict, now: datetime.datetime) -> User | None:
     national_id = str(data["national_id"])
     role = data["role"]
@@ -216,24 +206,12 @@ def apply_person(data: dict, now: datetime.datetime) -> User | None:
     if user is None:
         if not active:
             return None  # never here, and not to be: nothing to keep
-        user = User.create(username=_username(national_id) if role == "teacher" else None,
-                           display_name=str(data["name"])[:120], role=role, national_id=national_id, created_at=now)
+        user = accounts.create_national_user(national_id, str(data["name"]), role,
+                                             username=_username(national_id) if role == "teacher" else None, now=now)
     else:
-        changes: dict = {}
-        if user.display_name != data["name"]:
-            changes[User.display_name] = str(data["name"])[:120]
-        if user.role != role and user.role != "admin":  # a local admin stays admin
-            changes[User.role] = role
-        if bool(user.is_active) != active:
-            changes[User.is_active] = active
-        if User.role in changes or User.is_active in changes:
-            changes[User.session_version] = User.session_version + 1  # signed out everywhere
-        if changes:
-            User.update(changes).where(User.id == user.id).execute()
-            user = User.get_by_id(user.id)
-        if User.role in changes:
-            Membership.update(role="teacher" if role == "teacher" else "student") \
-                .where(Membership.user == user.id).execute()
+        user = accounts.update_identity(user, display_name=str(data["name"]),
+                                        role=role if user.role != "admin" else None,  # a local admin stays admin
+                                        active=active)
     if not active:
         return user  # deactivated or gone to another school: classes and records stay as they were
     edit = RosterEdit.get_or_none(RosterEdit.user == user.id)
@@ -246,17 +224,12 @@ def apply_person(data: dict, now: datetime.datetime) -> User | None:
 def _set_national_class(user: User, class_name: str | None, grade: int | None) -> None:
     if user.role == "student":
         rooms = Membership.select(Membership.classroom).where(Membership.user == user.id, Membership.role == "student")
-        keep = classroom_named(class_name, grade).id if class_name else None
-        leaving = [room_id for (room_id,) in rooms.tuples() if room_id != keep]
-        if leaving:
-            Membership.delete().where(Membership.user == user.id, Membership.classroom.in_(leaving)).execute()
-            GroupMember.delete().where(GroupMember.user == user.id, GroupMember.group.in_(
-                StudentGroup.select(StudentGroup.id).where(StudentGroup.classroom.in_(leaving)))).execute()
+        keep = accounts.classroom_named(class_name, grade) if class_name else None
+        accounts.leave_classes(user, [room_id for (room_id,) in rooms.tuples() if keep is None or room_id != keep.id])
         if keep is not None:
-            Membership.insert(classroom=keep, user=user.id, role="student").on_conflict_ignore().execute()
+            accounts.enrol(user, keep)
     elif class_name:  # a teacher's national class is added; classes they teach besides stay
-        room = classroom_named(class_name, grade)
-        Membership.insert(classroom=room.id, user=user.id, role="teacher").on_conflict_ignore().execute()
+        accounts.enrol(user, accounts.classroom_named(class_name, grade))
 
 
 # --- assignments --------------------------------------------------------------------------------------
@@ -275,11 +248,10 @@ def apply_assignment(data: dict, now: datetime.datetime) -> None:
                                   withdrawn_at=(row.withdrawn_at or now) if withdrawn else None) \
             .where(NationalAssignment.id == national_id).execute()
     if withdrawn:
-        Assignment.update(closed_at=now).where(Assignment.national_id == national_id,
-                                               Assignment.closed_at.is_null()).execute()
+        coach.close_national_assignment(national_id, now)
     else:
-        Assignment.update(title=str(data["title"])[:200], starts_at=parse_time(data.get("starts_at")),
-                          due_at=parse_time(data.get("due_at"))).where(Assignment.national_id == national_id).execute()
+        coach.update_national_assignment(national_id, str(data["title"]), parse_time(data.get("starts_at")),
+                                         parse_time(data.get("due_at")))
 
 
 def give_national_work(now: datetime.datetime | None = None) -> int:
@@ -302,19 +274,12 @@ def give_national_work(now: datetime.datetime | None = None) -> int:
 def _give(room: Classroom, national_id: str, data: dict, now: datetime.datetime) -> Assignment:
     kind = "quiz" if data.get("kind") == "quiz" else "work"
     settings = data.get("settings") or {}
-    last = Assignment.select(fn.MAX(Assignment.position)).where(Assignment.classroom == room.id).scalar() or 0
-    assignment = Assignment.create(
-        classroom=room.id, title=str(data["title"])[:200], kind=kind, created_by=None, created_at=now,
-        starts_at=parse_time(data.get("starts_at")), due_at=parse_time(data.get("due_at")), position=last + 1,
-        time_limit_minutes=settings.get("time_limit_minutes") if kind == "quiz" else None,
-        attempts=int(settings.get("attempts") or 1) if kind == "quiz" else 1,
-        results=settings.get("results") or "submitted" if kind == "quiz" else "submitted", national_id=national_id)
-    parts = [{"assignment": assignment.id, "position": index, "pack_id": str(part["pack_id"]),
-              "node_id": str(part["node_id"]), "item_id": part.get("item_id"), "item_data": None}
-             for index, part in enumerate(data.get("parts") or [])]
-    if parts:
-        AssignmentItem.insert_many(parts).execute()
-    return assignment
+    parts = [(str(part["pack_id"]), str(part["node_id"]), part.get("item_id")) for part in data.get("parts") or []]
+    return coach.give_national_assignment(
+        room, national_id, str(data["title"]), kind, parse_time(data.get("starts_at")),
+        parse_time(data.get("due_at")), settings.get("time_limit_minutes") if kind == "quiz" else None,
+        int(settings.get("attempts") or 1) if kind == "quiz" else 1,
+        settings.get("results") or "submitted" if kind == "quiz" else "submitted", parts, now)
 
 
 # --- up: the school's own roster -----------------------------------------------------------------------
