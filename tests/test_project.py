@@ -121,3 +121,21 @@ def test_install_passes_the_pins_to_every_pip_install():
         assert re.search(r"constraints\.txt|\$\{(pin|pip)\[@\]\}", line), f"pip without constraints.txt: {line.strip()}"
     for array in re.findall(r"local (pin|pip)=\((.*)\)", script):
         assert "-c " in array[1] and "constraints.txt" in array[1], array
+
+
+def _python_files(*folders: str):
+    for folder in folders:
+        yield from (ROOT / folder).rglob("*.py")
+
+
+def test_raw_sql_is_written_one_way_and_nothing_writes_peewee_internals():
+    """Raw SQL is written with `?` and run through classroom_server.db.sql / run_sql (which give
+    PostgreSQL its `%s`); rows are made through the model's constructor, never by setting `__data__`."""
+    other_ways = re.compile(r"obj\.param|\"\?\" if is_sqlite|\{p\}|\{param\}|\{marker\}|\.__data__\s*=|"
+                            r"execute_sql\([^)]*%s")
+    for path in _python_files("classroom_server", "sync/agent"):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative == "classroom_server/db.py" or "/migrations/" in relative:  # the idiom itself; frozen history
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            assert not other_ways.search(line), f"{relative}:{number}: {line.strip()}"

@@ -16,7 +16,7 @@ from peewee import IntegrityError, fn
 from peewee import OperationalError as PeeweeOperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..db import Prepared, database, is_sqlite, write_transaction
+from ..db import Prepared, database, is_sqlite, run_sql, write_transaction
 from ..diskfull import is_disk_full
 from ..i18n import Problem
 from ..models import (ROLES, SIGNIN_MODES, Classroom, GroupMember, LoginFailure, Membership, SchoolSetting,
@@ -370,7 +370,7 @@ def _claim_attempt(account: str, address: str, limits: Limits) -> list[int]:
     try:
         with write_transaction():
             if not is_sqlite():  # PostgreSQL: one sign-in check at a time, as SQLite's write lock gives
-                database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (0x5167_1e55,))
+                run_sql("SELECT pg_advisory_xact_lock(?)", (0x5167_1e55,))
             now = utcnow()
             _refuse_if_limited(pair, by_address, limits, now)
             LoginFailure.delete().where(LoginFailure.created_at < now - MEMORY).execute()  # keep the table small

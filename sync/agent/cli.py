@@ -106,8 +106,9 @@ def enroll(obj: Context, hub_url: str, school_id: str, secret_file: str, nationa
     trust.save_pinned(pinned, keys, hub_url, insecure_http)
     if changed:
         click.echo(f"replaced the previous enrolment (school {state.school_id} at {state.hub_url})")
+    vouched = " and the older ones it vouches for" if len(keys.trusted) > 1 else ""
     click.echo(f"trusting {len(keys.trusted)} national signing key(s) for content packs from the hub: "
-               f"{signing.fingerprint(pinned)} (pinned){' and the older ones it vouches for' if len(keys.trusted) > 1 else ''}")
+               f"{signing.fingerprint(pinned)} (pinned){vouched}")
     if insecure_http:
         click.echo(f"warning: {hub_url} is plain http:// (--insecure-http): answers are authenticated, not "
                    f"private; the admin page shows a warning", err=True)

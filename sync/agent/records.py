@@ -202,7 +202,7 @@ class Records:
         preview.success(elapsed)
         return preview.size
 
-    def _send(self, batch: Batch, cursor: int, hub: str, school: str, secret: str, outcome: Outcome,
+    def _send(self, batch: OutgoingBatch, cursor: int, hub: str, school: str, secret: str, outcome: Outcome,
               say: Callable[[str], None]) -> tuple[int | None, float]:
         """POST one batch; (the hub's acknowledgement, seconds taken), (None, ...) when the hub found
         it too large. Raises SyncFailure for anything else, the cursor untouched."""
@@ -258,15 +258,16 @@ class Records:
 
 
 @dataclass(frozen=True)
-class Batch:
-    """Records ready to send: the request body and the sequence numbers it holds."""
+class OutgoingBatch:
+    """Records ready to send: the request body and the sequence numbers it holds (the hub decodes the
+    body into a protocol.Batch)."""
     first: int
     last: int
     count: int
     body: bytes
 
 
-def prepare_batch(after: int, size: int, school_id: str, platform_iri: str) -> Batch | None:
+def prepare_batch(after: int, size: int, school_id: str, platform_iri: str) -> OutgoingBatch | None:
     """Up to `size` records after sequence `after`, as xAPI statements in one gzip batch (None: none)."""
     rows = list(LearningRecord.select().where(LearningRecord.seq > after).order_by(LearningRecord.seq).limit(size))
     if not rows:
@@ -280,7 +281,7 @@ def prepare_batch(after: int, size: int, school_id: str, platform_iri: str) -> B
                                             f"{exc}. This is a bug in classroom-server: report it; later records "
                                             f"wait behind it") from None
         records.append({"seq": row.seq, "uuid": row.uuid, "statement": statement})
-    return Batch(rows[0].seq, rows[-1].seq, len(rows), protocol.encode_batch(school_id, __version__, records))
+    return OutgoingBatch(rows[0].seq, rows[-1].seq, len(rows), protocol.encode_batch(school_id, __version__, records))
 
 
 def disk_hint(exc: Exception, settings: Settings) -> str:
