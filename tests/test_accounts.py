@@ -9,7 +9,7 @@ from classroom_server.accounts import services as accounts
 from classroom_server.db import database
 from classroom_server.models import Classroom, LoginFailure, User
 
-from .conftest import PASSWORD, csrf_of, post, sign_in_as, sign_in_staff
+from .helpers import PASSWORD, csrf_of, post, sign_in_as, sign_in_staff
 
 
 def test_everything_but_signin_needs_a_session(client, school):

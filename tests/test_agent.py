@@ -31,9 +31,11 @@ from sync.agent import records as records_step
 from sync.agent.jobs import sync_job, watch_requests_job
 from sync.agent.school import school_now, within_hours
 
-from .conftest import fill_disk, post, reopen_database, sign_in_as, tmpfs
+from .helpers import fill_disk, post, reopen_database, sign_in_as, tmpfs
 from .faultlink import FaultLink
 from .hubprocess import HubProcess
+
+pytestmark = pytest.mark.slow  # a real hub subprocess on loopback
 
 TEMPLATE_RECORDS = 2000  # 20 students x 100
 

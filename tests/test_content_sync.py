@@ -32,10 +32,12 @@ from sync.agent.content import Downloader
 from sync.agent.school import school_now
 from sync.agent.status import content_lines
 
-from .conftest import reopen_database, sign_in_as
+from .helpers import reopen_database, sign_in_as
 from .faultlink import FaultLink
 from .hubprocess import HubProcess
 from .packs import build, pack_source
+
+pytestmark = pytest.mark.slow  # a real hub subprocess on loopback
 
 SHA_A, SHA_B, SHA_C = "a" * 64, "b" * 64, "c" * 64
 

@@ -28,10 +28,12 @@ from sync.agent import certificate
 from sync.hub import certificates as hub_certificates
 
 from .acmeca import MISSING, PebbleCA, binaries, free_port, spki_sha256_base64
-from .conftest import reopen_database
+from .helpers import reopen_database
 from .faultlink import FaultLink
 from .hubprocess import HubProcess
 from .test_agent import enroll, open_agent
+
+pytestmark = pytest.mark.slow  # a real hub subprocess and an ACME test CA
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = datetime.timedelta(days=1)
@@ -410,7 +412,7 @@ def _issued(names, not_before, days):
 @pytest.mark.parametrize("days_ago, warned", [(10, False), (70, True), (95, True)])
 def test_the_admin_page_shows_the_name_and_expiry_and_warns_near_the_end(app, client, school, settings,
                                                                          days_ago, warned):
-    from .conftest import sign_in_as
+    from .helpers import sign_in_as
     now = datetime.datetime.now(datetime.timezone.utc)
     https.chain_path(settings.data_dir).parent.mkdir(parents=True)
     https.chain_path(settings.data_dir).write_bytes(_issued(["sch-abc.schools.test"], now - days_ago * DAY, 90))
@@ -423,7 +425,7 @@ def test_the_admin_page_shows_the_name_and_expiry_and_warns_near_the_end(app, cl
 
 
 def test_the_admin_page_says_the_certificate_is_coming_and_shows_nothing_without_one(app, client, school, settings):
-    from .conftest import sign_in_as
+    from .helpers import sign_in_as
     sign_in_as(client, school, "admin")
     assert "Secure address" not in client.get("/admin/").get_data(as_text=True)
     with app.app_context():

@@ -24,9 +24,11 @@ from sync.agent import roster as roster_sync
 from sync.agent.client import save_secret
 from sync.agent import main as sync_cli
 
-from .conftest import post, sign_in_as
+from .helpers import post, sign_in_as
 from .faultlink import FaultLink
 from .hubprocess import HubProcess
+
+pytestmark = pytest.mark.slow  # a real hub subprocess on loopback
 
 MAX_TRIES = 40
 

@@ -15,7 +15,7 @@ from classroom_server.db import database
 from classroom_server.learn import services, tutor
 from classroom_server.models import AdaptiveParams, LearningRecord, PracticeDecision, User
 
-from .conftest import post, sign_in_as
+from .helpers import post, sign_in_as
 from .packs import build, make_key
 
 PACK = "test.tutor"
