@@ -62,13 +62,13 @@ def school(scratch: Path, name: str) -> Path:
 
 
 def transfer(agent, link: FaultLink) -> dict:
-    from sync.content import Downloader
+    from sync.agent.content import Downloader
     down0, up0 = link.stats.bytes_down, link.stats.bytes_up
     started = time.perf_counter()
     attempts, outcomes = 0, []
     while attempts < 200:
         attempts += 1
-        outcome = Downloader(agent).run()
+        outcome = Downloader(agent.client).run()
         outcomes.append(outcome)
         if outcome.installed:
             break
@@ -88,7 +88,7 @@ def pack_size() -> int:
 
 
 def main() -> None:
-    from sync.content import WORKERS
+    from sync.agent.content import WORKERS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=float, default=16.0, help="pack size, MB")
     parser.add_argument("--files", type=int, default=40)
@@ -164,7 +164,7 @@ def main() -> None:
         f"How to run: `python benchmarks/pack_transfer.py [--mb {args.mb:g} --files {args.files} --changed "
         f"{args.changed} --latency {args.latency} --mbit {args.mbit:g} --cuts {args.cuts}]`.", "",
         f"Measured {when} on {facts.get('cores (nproc)', '?')} cores, Python {facts.get('Python', '?')}: the agent's "
-        f"content step (`sync/content.py`) fetching a pack of {args.files} incompressible files ({mib(fresh_size)} "
+        f"content step (`sync/agent/content.py`) fetching a pack of {args.files} incompressible files ({mib(fresh_size)} "
         f"with pack.json and pack.sig) from the real `classroom-hub serve` through `tests/faultlink.py` with "
         f"{args.latency * 1000:.0f} ms each way ({rtt * 1000:.0f} ms round trip) and {args.mbit:g} Mbit/s each way. "
         f"Bytes are what crossed the proxy (HTTP heads and bodies).", "",
@@ -189,7 +189,7 @@ def main() -> None:
              f"{mib(max(0, cut['down'] - fresh['down']))}, {max(0, cut['down'] - fresh['down']) / max(1, len(cuts)) / 1024:.0f} KiB a cut"],
             ["time", f"{cut['seconds']:.1f} s in {cut['attempts']} content step(s)"],
         ]), "",
-        f"Up to {WORKERS} files come at once (`sync.content.WORKERS`), each worker on its own kept-alive "
+        f"Up to {WORKERS} files come at once (`sync.agent.content.WORKERS`), each worker on its own kept-alive "
         f"connection, largest first, so the round trip before each file's first byte overlaps the other files' "
         f"bytes instead of adding {args.files} round trips ({args.files * rtt:.0f} s here); the bandwidth cap "
         f"(`[sync] bandwidth_bytes_per_second`, off here) is one token bucket shared by the workers. The bytes "

@@ -71,7 +71,7 @@ def raw_json_bytes(school_id: str, platform: str) -> tuple[int, int]:
     """(raw JSON bytes, gzip bytes) of every record's statement in full-size batches, as the agent makes
     them: what a perfect uploader of this protocol would have to send."""
     from sync import protocol
-    from sync.agent import prepare_batch
+    from sync.agent.records import prepare_batch
     raw = packed = after = 0
     while True:
         batch = prepare_batch(after, protocol.MAX_RECORDS_PER_BATCH, school_id, platform)

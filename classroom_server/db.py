@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Sequence, TypeVar
 
 from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
@@ -58,6 +58,28 @@ def open_database(url: str) -> Database:
 
 def is_sqlite() -> bool:
     return isinstance(database.obj, SqliteDatabase)
+
+
+# --- raw SQL ------------------------------------------------------------------------------------------
+# Peewee builds our SQL. Raw SQL is kept for what peewee cannot say (FTS5, RETURNING over many rows,
+# PostgreSQL's advisory lock) and for hot paths where building the query costs more than running it.
+# It is written one way: `?` placeholders, run through `sql()` / `run_sql()`, which give the database
+# in use its own marker (psycopg2 takes `%s`). No `%` may appear in such SQL besides (psycopg2).
+
+def sql(query: str) -> str:
+    """`query`, written with `?` placeholders, as the database in use takes it."""
+    marker = database.obj.param
+    return query if marker == "?" else query.replace("?", marker)
+
+
+def run_sql(query: str, params: Sequence = ()):
+    """Run raw SQL written with `?` placeholders; the cursor."""
+    return database.execute_sql(sql(query), params)
+
+
+def placeholders(count: int) -> str:
+    """`?, ?, ?` for `count` values (an IN list or a row of VALUES)."""
+    return ", ".join("?" * count)
 
 
 class _WriterLock:
@@ -291,9 +313,8 @@ class Prepared:
         model = self.model
         rows = []
         for values in cursor.fetchall():
-            # What peewee's cursor wrapper does, minus its generality: one object per row.
-            row = model(__no_default__=1)
-            row.__data__ = {name: (convert(values[index]) if values[index] is not None else None)
-                            for index, name, convert in readers}
-            rows.append(row)
+            # What peewee's cursor wrapper does, minus its generality: one object per row, made as
+            # peewee makes a row it read (no defaults, the values as read).
+            rows.append(model(__no_default__=1, **{name: (convert(values[index]) if values[index] is not None
+                                                         else None) for index, name, convert in readers}))
         return rows

@@ -44,7 +44,7 @@ class User(BaseModel):
     created_at = DateTimeField(default=utcnow)
     # Random and school-scoped: learning records and the national platform know only this.
     pseudonym = CharField(max_length=32, unique=True, null=True, default=new_pseudonym)
-    # Enrolled centrally by the national platform (sync/roster.py): its id there; None for local people.
+    # Enrolled centrally by the national platform (sync/agent/roster.py): its id there; None for local people.
     national_id = CharField(max_length=64, unique=True, null=True)
 
     class Meta:

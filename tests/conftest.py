@@ -1,26 +1,23 @@
-"""Shared fixtures: a migrated SQLite school per test, sign-in helpers, a real waitress server."""
+"""Shared fixtures: a migrated SQLite school per test, a real waitress server; loopback only.
+
+Helpers that tests import (sign-in, forms, small disks) are in helpers.py."""
 from __future__ import annotations
 
 import ipaddress
-import os
-import re
-import shutil
 import socket
-import subprocess
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from flask.testing import FlaskClient
 
 from classroom_server import create_app, migrations
 from classroom_server.accounts import services as accounts
-from classroom_server.db import database, open_database
+from classroom_server.db import database
+from classroom_server.models import Classroom, User
+from classroom_server.permissions import create_private, make_folder
 from classroom_server.settings import load_settings
 
-PASSWORD = "correct-horse-42"
+from .helpers import PASSWORD, EnglishClient, School
 
 
 def _is_local(address) -> bool:
@@ -52,25 +49,54 @@ def settings(tmp_path):
     return load_settings(tmp_path / "data", environ={})
 
 
-class EnglishClient(FlaskClient):
-    """A test client whose browser asks for English, so assertions can read English text.
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory) -> dict:
+    """The school database twice, made once per run by the real migrations and services: migrated and
+    empty, and with the test school in it. Each test's database starts as a copy of one of them, so
+    a test pays for neither the migrations nor the school's slow password hashes
+    (tests/test_migrations.py still migrates an empty database)."""
+    settings = load_settings(tmp_path_factory.mktemp("template") / "data", environ={})
+    app = create_app(settings)
+    path = _sqlite_path(settings)
+    database.connect(reuse_if_open=True)
+    migrations.migrate(database.obj)
+    made = {"empty": _snapshot(path)}
+    with app.app_context():
+        database.connect(reuse_if_open=True)
+        made["school_ids"] = [row.id for row in _make_school()]
+    made["school"] = _snapshot(path)
+    database.close()
+    return made
 
-    Tests of language choice set their own Accept-Language header (headers win over this), or
-    clear `environ_base["HTTP_ACCEPT_LANGUAGE"]`.
-    """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+def _sqlite_path(settings) -> Path | None:
+    url = settings.effective_database_url
+    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+
+
+def _snapshot(path: Path) -> bytes:
+    database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    return path.read_bytes()
+
+
+def _restore(path: Path, content: bytes) -> None:
+    make_folder(path.parent)
+    create_private(path)
+    path.write_bytes(content)
+    for leftover in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
 
 
 @pytest.fixture
-def app(settings):
+def app(settings, templates):
+    path = _sqlite_path(settings)
+    if path is not None and not path.exists():
+        _restore(path, templates["empty"])
     app = create_app(settings)
     app.config["TESTING"] = True
     app.test_client_class = EnglishClient
     database.connect(reuse_if_open=True)
-    migrations.migrate(database.obj)
+    migrations.migrate(database.obj)  # the copy is current: this only checks it
     yield app
     if not database.is_closed():
         database.close()
@@ -81,78 +107,43 @@ def client(app):
     return app.test_client()
 
 
-@dataclass
-class School:
-    admin: object
-    teacher: object
-    other_teacher: object
-    pin_class: object
-    picture_class: object
-    other_class: object
-    student: object        # in pin_class, PIN 4321
-    picture_student: object  # in picture_class, code cat-sun-apple
-    other_student: object  # in other_class, name only
+def _make_school() -> list:
+    admin = accounts.create_user("boss", "Admin Person", "admin", PASSWORD)
+    teacher = accounts.create_user("teacher", "Айгүл Серікқызы", "teacher", PASSWORD)
+    other_teacher = accounts.create_user("other", "Ольга Петровна", "teacher", PASSWORD)
+    pin_class = accounts.create_classroom("5А", 5, "pin")
+    picture_class = accounts.create_classroom("1Б", 1, "picture")
+    other_class = accounts.create_classroom("9В", 9, "name")
+    accounts.enrol(teacher, pin_class)
+    accounts.enrol(teacher, picture_class)
+    accounts.enrol(other_teacher, other_class)
+    student = accounts.create_user(None, "Әлия Нұрланқызы", "student")
+    accounts.enrol(student, pin_class)
+    accounts.set_student_secret(student, pin_class, "4321")
+    picture_student = accounts.create_user(None, "Тимур Ахметов", "student")
+    accounts.enrol(picture_student, picture_class)
+    accounts.set_student_secret(picture_student, picture_class, "cat sun apple")
+    other_student = accounts.create_user(None, "Иван Петров", "student")
+    accounts.enrol(other_student, other_class)
+    return [admin, teacher, other_teacher, pin_class, picture_class, other_class, student, picture_student,
+            other_student]
 
 
 @pytest.fixture
-def school(app) -> School:
+def school(app, settings, templates) -> School:
+    """Three staff (admin `boss`, teachers `teacher` and `other`, password PASSWORD), three classes and a
+    student in each. Copied from the run's template when nothing was written to this test's database
+    yet (the usual case), else made here by the same services."""
+    path = _sqlite_path(settings)
     with app.app_context():
-        admin = accounts.create_user("boss", "Admin Person", "admin", PASSWORD)
-        teacher = accounts.create_user("teacher", "Айгүл Серікқызы", "teacher", PASSWORD)
-        other_teacher = accounts.create_user("other", "Ольга Петровна", "teacher", PASSWORD)
-        pin_class = accounts.create_classroom("5А", 5, "pin")
-        picture_class = accounts.create_classroom("1Б", 1, "picture")
-        other_class = accounts.create_classroom("9В", 9, "name")
-        accounts.enrol(teacher, pin_class)
-        accounts.enrol(teacher, picture_class)
-        accounts.enrol(other_teacher, other_class)
-        student = accounts.create_user(None, "Әлия Нұрланқызы", "student")
-        accounts.enrol(student, pin_class)
-        accounts.set_student_secret(student, pin_class, "4321")
-        picture_student = accounts.create_user(None, "Тимур Ахметов", "student")
-        accounts.enrol(picture_student, picture_class)
-        accounts.set_student_secret(picture_student, picture_class, "cat sun apple")
-        other_student = accounts.create_user(None, "Иван Петров", "student")
-        accounts.enrol(other_student, other_class)
-    return School(admin, teacher, other_teacher, pin_class, picture_class, other_class, student,
-                  picture_student, other_student)
-
-
-def csrf_of(client) -> str:
-    """This client's CSRF token (made on first use, like a page render would)."""
-    with client.session_transaction() as session:
-        token = session.get("csrf")
-        if not token:
-            token = session["csrf"] = "test-csrf-token"
-    return token
-
-
-def sign_in_staff(client, username: str, password: str = PASSWORD):
-    return client.post("/signin/staff", data={"username": username, "password": password,
-                                              "csrf_token": csrf_of(client)})
-
-
-def sign_in_as(client, school: School, role: str | None):
-    """Sign `client` in as a school member with this role (None: stay signed out)."""
-    if role == "admin":
-        response = sign_in_staff(client, "boss")
-    elif role == "teacher":
-        response = sign_in_staff(client, "teacher")
-    elif role == "student":
-        response = client.post(f"/signin/class/{school.pin_class.id}/student/{school.student.id}",
-                               data={"pin": "4321", "csrf_token": csrf_of(client)})
-    else:
-        return
-    assert response.status_code == 302, response.get_data(as_text=True)
-
-
-def post(client, url: str, data: dict | None = None, **kwargs):
-    """POST with this client's CSRF token, as a form in a page would."""
-    return client.post(url, data={**(data or {}), "csrf_token": csrf_of(client)}, **kwargs)
-
-
-def form_token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        if path is not None and database.connection().total_changes == 0 and not User.select().exists():
+            database.close()
+            _restore(path, templates["school"])
+            database.connect()
+            ids = templates["school_ids"]
+            models = [User, User, User, Classroom, Classroom, Classroom, User, User, User]
+            return School(*(model.get_by_id(row_id) for model, row_id in zip(models, ids)))
+        return School(*_make_school())
 
 
 @pytest.fixture
@@ -174,40 +165,3 @@ def live_server(app):
     thread.join(timeout=5)
     server.task_dispatcher.shutdown()
     server.close()
-
-
-def tmpfs(mount: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of `size` mounted at `mount` for a fixture to yield from (needs root; the test is
-    skipped where it cannot be mounted); closed database and unmounted afterwards."""
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    if database.obj is not None and not database.is_closed():
-        database.close()
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill_disk(filler: Path) -> Path:
-    """Write zeros to `filler` until its disk is full. Writes racing it may fill the disk first: then
-    even creating the file fails, and the disk is just as full."""
-    try:
-        with open(filler, "wb") as handle:
-            while True:
-                handle.write(b"\0" * 65536)
-                handle.flush()
-    except OSError:
-        pass
-    return filler
-
-
-def reopen_database(url: str) -> None:
-    """Bind this process's database proxy to `url` again (after a helper process or a test's own
-    `open_database` pointed it elsewhere), connected."""
-    if database.obj is not None and not database.is_closed():
-        database.close()
-    open_database(url)
-    database.connect(reuse_if_open=True)

@@ -1,11 +1,15 @@
 """Sign-in for staff and children, sessions, CSRF, rate limits, first run."""
 from __future__ import annotations
 
+import pytest
 import requests
+from peewee import DatabaseError as PeeweeDatabaseError
 
-from classroom_server.models import LoginFailure, User
+from classroom_server.accounts import services as accounts
+from classroom_server.db import database
+from classroom_server.models import Classroom, LoginFailure, User
 
-from .conftest import PASSWORD, csrf_of, post, sign_in_as, sign_in_staff
+from .helpers import PASSWORD, csrf_of, post, sign_in_as, sign_in_staff
 
 
 def test_everything_but_signin_needs_a_session(client, school):
@@ -90,7 +94,6 @@ def test_csrf_is_required_on_every_state_change(client, school):
     sign_in_as(client, school, "teacher")
     response = client.post(f"/coach/class/{school.pin_class.id}/signin-mode", data={"mode": "name"})
     assert response.status_code == 400
-    from classroom_server.models import Classroom
     assert Classroom.get_by_id(school.pin_class.id).signin_mode == "pin"
     assert client.post("/api/v1/me").status_code in (400, 405)
 
@@ -158,3 +161,33 @@ def test_session_cookie_is_httponly_and_samesite(live_server, school):
     cookie = page.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Content-Security-Policy" in page.headers
+
+
+def test_a_sign_in_mode_change_is_one_transaction_with_clearing_the_pins(client, school):
+    """The class's new mode and its students' cleared PINs are one change: when clearing the PINs
+    fails (here the database refuses it), the class keeps its mode and every PIN still works."""
+    sign_in_as(client, school, "teacher")
+    database.execute_sql('CREATE TRIGGER keep_secrets BEFORE UPDATE OF secret_hash ON "user" '
+                         "BEGIN SELECT RAISE(ABORT, 'the disk refused'); END")
+    try:
+        with pytest.raises(PeeweeDatabaseError):
+            post(client, f"/coach/class/{school.pin_class.id}/signin-mode", {"mode": "picture"})
+    finally:
+        database.execute_sql("DROP TRIGGER keep_secrets")
+    assert Classroom.get_by_id(school.pin_class.id).signin_mode == "pin"
+    assert User.get_by_id(school.student.id).secret_hash is not None
+
+    assert post(client, f"/coach/class/{school.pin_class.id}/signin-mode", {"mode": "picture"}).status_code == 302
+    assert Classroom.get_by_id(school.pin_class.id).signin_mode == "picture"
+    assert User.get_by_id(school.student.id).secret_hash is None
+
+
+def test_end_sessions_signs_a_person_out_everywhere(app, school):
+    """One rule for "sign this person out everywhere": a new password, a new PIN."""
+    version = User.get_by_id(school.student.id).session_version
+    accounts.end_sessions(school.student)
+    assert User.get_by_id(school.student.id).session_version == version + 1
+    accounts.set_student_secret(school.student, school.pin_class, "1111")
+    assert User.get_by_id(school.student.id).session_version == version + 2
+    accounts.set_password(school.teacher, "another long password 42")
+    assert User.get_by_id(school.teacher.id).session_version == school.teacher.session_version + 1

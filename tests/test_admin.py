@@ -5,7 +5,7 @@ import io
 
 from classroom_server.models import Classroom, Membership, User
 
-from .conftest import post, sign_in_as
+from .helpers import post, sign_in_as
 
 
 def test_admin_adds_a_teacher_and_a_class(client, school):

@@ -16,10 +16,11 @@ from classroom_server.admin import backup, device
 from classroom_server.learn.services import Interaction, new_device_id, record
 from classroom_server.models import AuditLog, LearningRecord, SyncLog, User
 from classroom_server.settings import load_settings, render_ini
-from sync.agent import Agent, backup_job, backup_trigger
+from sync.agent import Agent
+from sync.agent.jobs import backup_job, backup_trigger
 
 from . import test_postgres
-from .conftest import PASSWORD, csrf_of, post, sign_in_as, sign_in_staff
+from .helpers import PASSWORD, csrf_of, post, sign_in_as, sign_in_staff
 
 LESSON = Interaction(verb="opened", pack_id="kz.sample.math5-fractions", node_id="fractions.lesson.compare",
                      node_kind="lesson", language="kk")
@@ -408,6 +409,7 @@ pg_schema = test_postgres.pg_schema
 pg_app = test_postgres.pg_app
 
 
+@pytest.mark.postgres
 @pytest.mark.skipif(not test_postgres.URL, reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
 def test_admin_panels_on_postgres(pg_app):
     from classroom_server import migrations

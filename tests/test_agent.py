@@ -26,12 +26,16 @@ from classroom_server.learn.services import Interaction, new_device_id, record
 from classroom_server.models import LearningRecord, SyncLog, SyncRequest, SyncState, User
 from classroom_server.settings import SettingsError, load_settings
 from classroom_server.simulate import simulate
-from sync import agent as agent_module
-from sync.agent import Agent, main as sync_cli, sync_job, watch_requests_job, within_hours
+from sync.agent import Agent, main as sync_cli
+from sync.agent import records as records_step
+from sync.agent.jobs import sync_job, watch_requests_job
+from sync.agent.school import school_now, within_hours
 
-from .conftest import fill_disk, post, reopen_database, sign_in_as, tmpfs
+from .helpers import fill_disk, post, reopen_database, sign_in_as, tmpfs
 from .faultlink import FaultLink
 from .hubprocess import HubProcess
+
+pytestmark = pytest.mark.slow  # a real hub subprocess on loopback
 
 TEMPLATE_RECORDS = 2000  # 20 students x 100
 
@@ -381,9 +385,9 @@ def test_not_enrolled_is_reported(school_dir):
 def test_the_sync_log_is_kept_short(hub, link, school_dir, tmp_path):
     agent, school_id = enrolled(hub, link, school_dir, tmp_path)
     now = datetime.datetime(2026, 1, 1)
-    SyncLog.insert_many([{"started_at": now, "ok": True} for _ in range(agent_module.LOG_KEEP + 40)]).execute()
+    SyncLog.insert_many([{"started_at": now, "ok": True} for _ in range(records_step.LOG_KEEP + 40)]).execute()
     assert agent.sync().ok
-    assert SyncLog.select().count() == agent_module.LOG_KEEP
+    assert SyncLog.select().count() == records_step.LOG_KEEP
     assert SyncLog.select().order_by(SyncLog.id.desc()).first().ok is True
 
 
@@ -449,7 +453,7 @@ def test_bad_hours_are_refused_with_the_setting_named(tmp_path, value, message):
 
 def test_outside_the_hours_only_sync_now_runs(hub, link, school_dir, tmp_path):
     agent, school_id = enrolled(hub, link, school_dir, tmp_path)
-    hour = agent_module.school_now(agent.settings).hour
+    hour = school_now(agent.settings).hour
     closed = f"{(hour + 2) % 24:02d}:00-{(hour + 3) % 24:02d}:00"
     agent.settings = agent.settings.replace(sync_hours=closed)
     outcome = sync_job(agent)

@@ -21,7 +21,7 @@ from schemathesis.checks import (  # noqa: E402
 from schemathesis.core.failures import FailureGroup  # noqa: E402
 from schemathesis.generation import GenerationMode  # noqa: E402
 
-from .conftest import PASSWORD  # noqa: E402
+from .helpers import PASSWORD  # noqa: E402
 from .test_practice import pack  # noqa: E402,F401  (the practice pack: exercises to answer)
 
 EXAMPLES = 25  # per operation, role and mode: a few hundred requests in all

@@ -13,7 +13,7 @@ from classroom_server.learn import quizzes
 from classroom_server.models import (Assignment, LearningRecord, QuizAttempt, ReaderPreference, ReadingPosition,
                                      utcnow)
 
-from .conftest import csrf_of, post, sign_in_as
+from .helpers import csrf_of, post, sign_in_as
 from .packs import build, make_key
 from .test_practice import ITEMS, MIX, PACK, practice_source, right_and_wrong
 

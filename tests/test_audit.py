@@ -11,7 +11,7 @@ import pytest
 from classroom_server.admin import audit
 from classroom_server.models import AuditLog, Classroom, SyncRequest, User
 
-from .conftest import post, sign_in_as, sign_in_staff
+from .helpers import post, sign_in_as, sign_in_staff
 from .packs import build, make_key, pack_source
 
 

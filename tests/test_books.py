@@ -19,7 +19,7 @@ from classroom_server.models import ContentNode
 from content_packs.builder import build_pack
 from content_packs.manifest import InvalidPack
 
-from .conftest import sign_in_as
+from .helpers import sign_in_as
 from .epubs import BOOKS, book_pack, zip_book
 
 SAMPLES = {"children": ("childrens-literature", "en"), "arabic": ("regime-anticancer-arabic", "ar"),
@@ -300,6 +300,7 @@ EPUBCHECK = "/usr/share/java/epubcheck.jar" if shutil.which("java") and Path("/u
     else None
 
 
+@pytest.mark.slow  # epubcheck starts a Java VM for each book: 5-10 s each
 @pytest.mark.skipif(EPUBCHECK is None, reason="needs epubcheck (apt-get install epubcheck; .ci/run installs it)")
 @pytest.mark.parametrize("node_id", sorted(SAMPLES))
 def test_the_opds_epub_of_a_publishers_book_passes_epubcheck(tmp_path, app, settings, client, installed, node_id):
@@ -396,7 +397,7 @@ def test_a_pdf_textbook_becomes_pages_read_in_our_page(client, school, pdf_book)
 
 def test_the_place_in_a_pdf_is_kept_and_reading_it_through_is_recorded(client, school, pdf_book):
     from classroom_server.models import LearningRecord
-    from .conftest import csrf_of
+    from .helpers import csrf_of
     sign_in_as(client, school, "student")
     client.get("/library/local.pdf/fractions")
     token = csrf_of(client)

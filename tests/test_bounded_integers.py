@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from werkzeug.routing.converters import NumberConverter
 
-from .conftest import csrf_of, sign_in_as
+from .helpers import csrf_of, sign_in_as
 from .test_coach_work import pack  # noqa: F401  (a fixture: an installed practice pack)
 from .test_practice import MIX, PACK
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PASSWORD
+from .helpers import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():

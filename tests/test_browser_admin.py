@@ -98,7 +98,7 @@ def test_the_secure_address_card_warns_near_the_end_readable_on_a_phone(new_page
 def test_unlocking_a_locked_out_student_on_a_phone(new_page, app, school):
     """A student guessed their PIN wrong too often on a tablet: the administrator, on a phone, sees
     the wrong tries on the person's page and lets them in again."""
-    from .conftest import post
+    from .helpers import post
     tablet = app.test_client()
     tablet.environ_base["REMOTE_ADDR"] = "10.0.0.31"
     url = f"/signin/class/{school.pin_class.id}/student/{school.student.id}"

@@ -10,14 +10,14 @@ import pytest
 from classroom_server.models import LearningRecord
 from classroom_server.settings import load_settings
 
-from .conftest import tmpfs
+from .helpers import tmpfs
 from .test_browser import expect, practice_pack, queued_answers, sign_in_student_pin, wait_until_sent  # noqa: F401
 from .test_browser_assigned import STUDENT, fill
 from .test_browser_offline import browser, homework, school_page  # noqa: F401
 from .test_full_disk import checkpoint, fill as fill_disk, shrink
 from .test_practice import ITEMS, right_and_wrong
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from classroom_server.admin import sync as admin_sync
 from classroom_server.models import SyncState, utcnow
 
-from .conftest import PASSWORD
+from .helpers import PASSWORD
 from .test_browser import CHROMIUM, CHROMIUM_ARGS, assert_no_horizontal_scroll, axe_report, expect, sync_api
 
 pytestmark = pytest.mark.browser

@@ -22,7 +22,7 @@ from classroom_server.learn import services as records
 from classroom_server.learn import tutor
 from classroom_server.models import ExtraTry, TeacherComment
 
-from .conftest import PASSWORD
+from .helpers import PASSWORD
 from .test_browser import CHROMIUM, CHROMIUM_ARGS, axe_report, expect, practice_pack, sync_api  # noqa: F401
 from .test_practice import MIX, PACK
 

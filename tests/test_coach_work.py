@@ -13,7 +13,7 @@ import pytest
 from classroom_server.models import (Assignment, AssignmentItem, AssignmentStudent, GroupMember, Membership,
                                      StudentGroup, User)
 
-from .conftest import post, sign_in_as
+from .helpers import post, sign_in_as
 from .test_practice import MIX, PACK, practice_source
 
 

@@ -11,7 +11,7 @@ from classroom_server.accounts import services as accounts
 from classroom_server.collation import name_key
 from classroom_server.db import database
 
-from .conftest import sign_in_as
+from .helpers import sign_in_as
 from .test_postgres import URL, pg_app, pg_schema  # noqa: F401  (fixtures)
 
 # The Kazakh alphabet: А Ә Б В Г Ғ Д Е Ё Ж З И Й К Қ Л М Н Ң О Ө П Р С Т У Ұ Ү Ф Х Һ Ц Ч Ш Щ Ъ Ы І Ь Э Ю Я

@@ -9,7 +9,7 @@ import requests
 from classroom_server.content.services import install_pack
 from classroom_server.models import ContentFile, ContentPack
 
-from .conftest import post, sign_in_as
+from .helpers import post, sign_in_as
 from .packs import build, make_key, pack_source
 
 

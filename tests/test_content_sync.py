@@ -27,13 +27,17 @@ from classroom_server.models import ContentDownload, ContentPack, SchoolSetting,
 from classroom_server.settings import load_settings
 from content_packs.manifest import parse_manifest
 from sync import protocol
-from sync.agent import Agent, main as sync_cli, school_now
-from sync.content import Downloader
+from sync.agent import Agent, main as sync_cli
+from sync.agent.content import Downloader
+from sync.agent.school import school_now
+from sync.agent.status import content_lines
 
-from .conftest import reopen_database, sign_in_as
+from .helpers import reopen_database, sign_in_as
 from .faultlink import FaultLink
 from .hubprocess import HubProcess
 from .packs import build, pack_source
+
+pytestmark = pytest.mark.slow  # a real hub subprocess on loopback
 
 SHA_A, SHA_B, SHA_C = "a" * 64, "b" * 64, "c" * 64
 
@@ -227,7 +231,7 @@ def row(pack_id: str) -> ContentDownload:
 
 
 def run_content(agent: Agent, **options) -> tuple[Downloader, object]:
-    downloader = Downloader(agent, retry_failed=options.pop("retry_failed", False), **options)
+    downloader = Downloader(agent.client, retry_failed=options.pop("retry_failed", False), **options)
     return downloader, downloader.run()
 
 
@@ -264,7 +268,7 @@ def test_a_pack_cut_at_many_points_resumes_from_the_last_byte_and_installs_once(
     try:
         outcomes = []
         for _ in range(60):
-            downloader = Downloader(agent)
+            downloader = Downloader(agent.client)
             downloader.before_install = crash_once
             try:
                 outcomes.append(downloader.run())
@@ -480,7 +484,7 @@ def test_a_pack_the_hub_withdraws_is_removed_and_the_admin_told(hub, link, schoo
     assert outcome.removed == ["withdrawn.pack 1.0.0"]
     assert ContentPack.get_or_none(ContentPack.pack_id == "withdrawn.pack") is None
     assert row("withdrawn.pack").state == "withdrawn"
-    lines = "\n".join(__import__("sync.content", fromlist=["x"]).status_lines(sync_status(), agent.settings))
+    lines = "\n".join(content_lines(sync_status(), agent.settings))
     assert "withdrawn:        withdrawn.pack 1.0.0: withdrawn by the national platform" in lines
 
 

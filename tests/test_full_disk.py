@@ -18,9 +18,11 @@ from classroom_server.accounts import services as accounts
 from classroom_server.models import ContentFile, LoginFailure
 from classroom_server.settings import load_settings
 
-from .conftest import PASSWORD, fill_disk, form_token, tmpfs
+from .helpers import PASSWORD, fill_disk, form_token, tmpfs
 from . import test_practice
 from .test_practice import MIX, PACK
+
+pytestmark = pytest.mark.slow  # full disks made of small tmpfs mounts
 
 pack = test_practice.pack  # the practice pack, installed in the school (a fixture)
 
@@ -36,7 +38,7 @@ def small_disk(tmp_path):
 
 @pytest.fixture
 def settings(small_disk):
-    """The school's data folder on the small disk (overrides conftest's)."""
+    """The school's data folder on the small disk (overrides conftest.py's fixture)."""
     return load_settings(small_disk / "data", environ={})
 
 
@@ -183,7 +185,7 @@ def test_a_full_disk_refuses_answers_clearly_loses_nothing_and_recovers(app, sch
 def test_a_full_disk_still_limits_sign_in_guessing(app, school, small_disk):
     """Sign-in still works on a full disk, so a wrong try that cannot be stored is counted in memory
     instead: a guesser gets no more tries than with room on the disk."""
-    from .conftest import post
+    from .helpers import post
     shrink(small_disk)
     checkpoint(Path(app.config["CLASSROOM_SETTINGS"].data_dir) / "classroom.sqlite3")
     fill(small_disk)
@@ -201,7 +203,7 @@ def test_a_full_disk_still_limits_sign_in_guessing(app, school, small_disk):
 
 
 def test_signing_out_and_in_again_work_on_a_full_disk(app, school, small_disk):
-    from .conftest import post, sign_in_staff
+    from .helpers import post, sign_in_staff
     client = app.test_client()
     sign_in_staff(client, "teacher")
     shrink(small_disk)

@@ -32,7 +32,7 @@ def answer(item: str = "q1") -> Interaction:
                        score=1.0, attempt=1)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_app(request, settings):
     """A migrated school on SQLite (the data folder's file) or on a throw-away PostgreSQL schema."""
     schema = None

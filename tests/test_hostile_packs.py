@@ -24,7 +24,7 @@ from content_packs.manifest import InvalidPack
 from content_packs.reader import Limits, open_pack, read_manifest, verify_files
 from content_packs.signing import SignatureError, load_private_key, sign
 
-from .conftest import sign_in_as
+from .helpers import sign_in_as
 from .packs import make_key
 
 LESSON = "<!doctype html><html lang='kk'><title>Кіріспе</title><p>Бөлшектер туралы сабақ.</p></html>".encode()

@@ -24,14 +24,16 @@ from classroom_server import migrations
 from classroom_server.admin import https
 from classroom_server.db import database
 from classroom_server.settings import load_settings
-from sync import certificate
+from sync.agent import certificate
 from sync.hub import certificates as hub_certificates
 
 from .acmeca import MISSING, PebbleCA, binaries, free_port, spki_sha256_base64
-from .conftest import reopen_database
+from .helpers import reopen_database
 from .faultlink import FaultLink
 from .hubprocess import HubProcess
 from .test_agent import enroll, open_agent
+
+pytestmark = pytest.mark.slow  # a real hub subprocess and an ACME test CA
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = datetime.timedelta(days=1)
@@ -216,14 +218,14 @@ def test_a_school_gets_its_certificate_by_dns01_and_serves_https_beside_http(ca,
     assert not current.nearing_expiry()
 
     lines.clear()
-    outcome = certificate.sync_certificate(agent, lines.append)  # nothing new: nothing sent, nothing installed
+    outcome = certificate.sync_certificate(agent.client, lines.append)  # nothing new: nothing sent, nothing installed
     assert outcome.offered and not outcome.sent_csr and not outcome.installed
     # What the box holds is not sent again at every sync (a metered link): only when it changed.
-    from sync.agent import read_secret
+    from sync.agent.client import read_secret
     signed = (school_id, read_secret(agent.settings))
-    _, same, _ = agent._request("GET", hub.url, certificate.CERTIFICATE_PATH + certificate._have(folder), signed=signed)
+    _, same, _ = agent.client.request("GET", hub.url, certificate.CERTIFICATE_PATH + certificate._have(folder), signed=signed)
     assert same["unchanged"] is True and same["certificate"] is None and same["not_after"]
-    _, other, _ = agent._request("GET", hub.url, certificate.CERTIFICATE_PATH + "?have=" + "0" * 64, signed=signed)
+    _, other, _ = agent.client.request("GET", hub.url, certificate.CERTIFICATE_PATH + "?have=" + "0" * 64, signed=signed)
     assert "unchanged" not in other and other["certificate"] == https.chain_path(folder).read_text()
     assert school_id not in hub.cli("certificates", "issue")  # current: no new order at the CA
 
@@ -239,7 +241,7 @@ def test_renewed_while_the_link_is_down_and_installed_when_it_comes_back_before_
         agent, school_id = new_school(folder, link.url, hub, tmp_path, ca)
         assert agent.sync().ok
         assert school_id in hub_pass(hub).issued
-        assert certificate.sync_certificate(agent).installed
+        assert certificate.sync_certificate(agent.client).installed
         old = https.installed(folder)
 
         link.down()
@@ -266,13 +268,13 @@ def test_a_new_box_key_gets_a_new_certificate_and_a_hub_without_acme_offers_none
     agent, school_id = new_school(folder, hub.url, hub, tmp_path, ca)
     agent.sync()
     hub_pass(hub)
-    assert certificate.sync_certificate(agent).installed
+    assert certificate.sync_certificate(agent.client).installed
     first = installed_leaf(folder)
     https.key_path(folder).unlink()  # the box was reinstalled without its key
-    outcome = certificate.sync_certificate(agent)
+    outcome = certificate.sync_certificate(agent.client)
     assert outcome.sent_csr and not outcome.installed  # the old certificate is for the old key
     assert school_id in hub_pass(hub).issued
-    assert certificate.sync_certificate(agent).installed
+    assert certificate.sync_certificate(agent.client).installed
     assert installed_leaf(folder).public_key() != first.public_key()
 
     with HubProcess(tmp_path / "plain-hub") as plain:
@@ -368,7 +370,7 @@ def test_chromium_finds_a_secure_context_and_a_service_worker_at_the_schools_htt
     name = f"{school_id}.schools.test"
     agent.sync()
     assert school_id in hub_pass(hub).issued
-    assert certificate.sync_certificate(agent).installed
+    assert certificate.sync_certificate(agent.client).installed
     database.close()  # the server process has the school from here on
     # A phone trusts the CA's root already; this Chromium is told to trust Pebble's intermediate (sent
     # in the chain) by its key, and finds the school's name at the box (dnsmasq's job on a LAN).
@@ -410,7 +412,7 @@ def _issued(names, not_before, days):
 @pytest.mark.parametrize("days_ago, warned", [(10, False), (70, True), (95, True)])
 def test_the_admin_page_shows_the_name_and_expiry_and_warns_near_the_end(app, client, school, settings,
                                                                          days_ago, warned):
-    from .conftest import sign_in_as
+    from .helpers import sign_in_as
     now = datetime.datetime.now(datetime.timezone.utc)
     https.chain_path(settings.data_dir).parent.mkdir(parents=True)
     https.chain_path(settings.data_dir).write_bytes(_issued(["sch-abc.schools.test"], now - days_ago * DAY, 90))
@@ -423,7 +425,7 @@ def test_the_admin_page_shows_the_name_and_expiry_and_warns_near_the_end(app, cl
 
 
 def test_the_admin_page_says_the_certificate_is_coming_and_shows_nothing_without_one(app, client, school, settings):
-    from .conftest import sign_in_as
+    from .helpers import sign_in_as
     sign_in_as(client, school, "admin")
     assert "Secure address" not in client.get("/admin/").get_data(as_text=True)
     with app.app_context():
@@ -446,7 +448,7 @@ def test_a_stand_in_certificate_lets_nginx_start_and_the_real_one_replaces_it(ca
     assert "no certificate from the national platform" in shown
     agent.sync()
     assert school_id in hub_pass(hub).issued
-    assert certificate.sync_certificate(agent).installed  # same key as the stand-in, the CA's certificate now
+    assert certificate.sync_certificate(agent.client).installed  # same key as the stand-in, the CA's certificate now
     assert not https.installed(folder).self_signed
     shown = CliRunner().invoke(sync_cli, ["--data-dir", str(folder), "https", "show"]).output
     assert f"https:            {school_id}.schools.test, valid until" in shown
@@ -537,7 +539,7 @@ def test_a_wildcard_certificate_also_covers_names_that_encode_the_lan_address(ca
         name = f"{school_id}.schools.test"
         agent.sync()
         assert school_id in hub_pass(hub).issued  # two TXT values at one name: the name and its wildcard
-        assert certificate.sync_certificate(agent).installed
+        assert certificate.sync_certificate(agent.client).installed
         assert sorted(https.installed(folder).names) == sorted([name, f"*.{name}"])
         assert https.installed(folder).name == name
         verify_to_root(ca, folder, f"192-168-1-10.{name}")
@@ -549,11 +551,11 @@ def test_the_hub_api_refuses_a_csr_for_another_schools_name_and_unsigned_request
 
     import requests
 
-    from sync.agent import read_secret
+    from sync.agent.client import read_secret
     agent, school_id = new_school(tmp_path / "school", hub.url, hub, tmp_path, ca)
     other = hub.add_school("Another school").school_id
     body = json.dumps({"csr": _csr([f"{other}.schools.test"])}).encode()
-    status, data, _ = agent._request("POST", hub.url, certificate.CERTIFICATE_PATH, body,
+    status, data, _ = agent.client.request("POST", hub.url, certificate.CERTIFICATE_PATH, body,
                                      {"Content-Type": "application/json"}, signed=(school_id, read_secret(agent.settings)))
     assert status == 400 and data["error"] == "bad_csr"
     assert f"this school's certificate is for exactly {school_id}.schools.test" in data["message"]

@@ -514,6 +514,7 @@ def test_statements_are_stored_exactly_whatever_their_characters(agent):
         assert stored["result"]["response"] == tricky
 
 
+@pytest.mark.postgres
 def test_postgresql_is_used_when_named(hub):
     from peewee import PostgresqlDatabase
 

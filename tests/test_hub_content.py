@@ -28,6 +28,8 @@ from tests.hubprocess import HubProcess, console_script
 from tests.packs import pack_source
 from tests.test_content import check_rfc9110_answers
 
+pytestmark = pytest.mark.slow  # a real hub subprocess on loopback
+
 REPO = Path(__file__).resolve().parent.parent
 MATH_VERSION = json.loads((SAMPLES / "math5-fractions" / "pack.json").read_text(encoding="utf-8"))["version"]
 TOKEN = "content-dashboard-token"
@@ -487,6 +489,7 @@ def test_every_content_route_is_in_the_openapi_document(tmp_path):
 
 # --- the dashboard in a real browser --------------------------------------------------------------
 
+@pytest.mark.browser
 def test_the_dashboards_content_columns_pass_axe_on_a_phone(hub, schools):
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():

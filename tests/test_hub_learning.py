@@ -17,6 +17,8 @@ from sync.hub.models import AreaCell
 from tests.test_hub import Agent, PLATFORM
 from tests.test_hub_operators import hub, hub_database_url, sign_in, world  # noqa: F401  (module fixtures)
 
+pytestmark = pytest.mark.slow  # a real hub process
+
 PACK = {"id": "kz.math.5", "subject": "mathematics", "grades": [5], "nodes": [
     {"id": "fractions", "kind": "topic", "children": [
         {"id": "fractions-1", "kind": "exercise", "items": [

@@ -22,7 +22,8 @@ from tests.test_content_sync import big_pack, catalog_pack, enrolled, publish, r
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
-pytestmark = pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed: apt-get install nginx-light")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed: apt-get install nginx-light")]
 
 
 @pytest.fixture

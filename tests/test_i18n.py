@@ -19,7 +19,7 @@ from classroom_server.i18n_tools import extract, po_path, read_catalog, untransl
 from classroom_server.models import User
 from classroom_server.settings import LANGUAGES
 
-from .conftest import post, sign_in_as
+from .helpers import post, sign_in_as
 
 FIX = "run `python -m classroom_server.i18n_tools update`, translate, then `... compile`"
 # %(name)s with its conversion: %(count)d and %(count)s are different placeholders.

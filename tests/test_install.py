@@ -38,8 +38,9 @@ INSTALL = REPO / "install.sh"
 PASSWORD = "correct-horse-42"
 VERSION = re.search(r'^__version__ = "(.*)"$', (REPO / "classroom_server/__init__.py").read_text(), re.M).group(1)
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not Path("/usr/bin/python3").exists(),
-                                reason="install.sh installs onto Debian-like Linux with /usr/bin/python3")
+pytestmark = [pytest.mark.slow,  # install.sh into fresh folders and real systemd trees
+              pytest.mark.skipif(not sys.platform.startswith("linux") or not Path("/usr/bin/python3").exists(),
+                                 reason="install.sh installs onto Debian-like Linux with /usr/bin/python3")]
 
 
 def clean_env() -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 from classroom_server.admin import sync as admin_sync
 from classroom_server.models import SchoolSetting, SyncState, utcnow
 
-from .conftest import post, sign_in_as, sign_in_staff
+from .helpers import post, sign_in_as, sign_in_staff
 from .test_sync_badlink import start_daemon, stop_daemon, wait_for
 
 
@@ -445,7 +445,7 @@ def test_the_heartbeat_and_the_new_admin_actions_on_postgres(pg_app):
     from classroom_server import migrations
     from classroom_server.accounts import services as accounts
     from classroom_server.db import database
-    from .conftest import PASSWORD
+    from .helpers import PASSWORD
     migrations.migrate(database.obj)
     now = datetime.datetime(2026, 12, 1, 9, 0)
     assert admin_sync.beat(now) and admin_sync.beat(now + datetime.timedelta(minutes=2))

@@ -21,7 +21,7 @@ from classroom_server.models import ContentPack
 from classroom_server.settings import LANGUAGES
 from content_packs.manifest import NODE_KINDS, InvalidPack
 
-from .conftest import post, sign_in_as
+from .helpers import post, sign_in_as
 from .packs import build, make_key, pack_source
 
 NOT_SIGNED = "the pack is not signed (no pack.sig)"

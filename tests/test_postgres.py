@@ -15,13 +15,13 @@ from classroom_server.accounts import services as accounts
 from classroom_server.db import database
 from classroom_server.models import MODELS
 
-from .conftest import PASSWORD, sign_in_staff
+from .helpers import PASSWORD, sign_in_staff
 from .test_migrations import schema_of
 
 URL = os.environ.get("CLASSROOM_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.postgres, pytest.mark.skipif(
     not URL, reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL="
-                    "postgresql://postgres@127.0.0.1:5432/test to run these")
+                    "postgresql://postgres@127.0.0.1:5432/test to run these")]
 
 
 @pytest.fixture

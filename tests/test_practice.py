@@ -13,7 +13,7 @@ from classroom_server.domain.scoring import public_item
 from classroom_server.learn.practice import DEVICE_COOKIE
 from classroom_server.models import LearningRecord, User
 
-from .conftest import csrf_of, post, sign_in_as
+from .helpers import csrf_of, post, sign_in_as
 from .packs import build, make_key
 
 PACK = "test.practice"

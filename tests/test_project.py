@@ -129,3 +129,107 @@ def test_every_script_tag_carries_the_pages_nonce():
     for path in (ROOT / "classroom_server").rglob("*.html"):
         for tag in re.findall(r"<script\b[^>]*>", path.read_text(encoding="utf-8")):
             assert 'nonce="{{ csp_nonce() }}"' in tag, f"{path.relative_to(ROOT)}: {tag}"
+
+
+def _python_files(*folders: str):
+    for folder in folders:
+        yield from (ROOT / folder).rglob("*.py")
+
+
+def test_raw_sql_is_written_one_way_and_nothing_writes_peewee_internals():
+    """Raw SQL is written with `?` and run through classroom_server.db.sql / run_sql (which give
+    PostgreSQL its `%s`); rows are made through the model's constructor, never by setting `__data__`."""
+    other_ways = re.compile(r"obj\.param|\"\?\" if is_sqlite|\{p\}|\{param\}|\{marker\}|\.__data__\s*=|"
+                            r"execute_sql\([^)]*%s")
+    for path in _python_files("classroom_server", "sync/agent"):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative == "classroom_server/db.py" or "/migrations/" in relative:  # the idiom itself; frozen history
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            assert not other_ways.search(line), f"{relative}:{number}: {line.strip()}"
+
+
+def test_every_suite_wears_its_markers_and_imports_helpers_not_conftest():
+    """`pytest -m "not slow and not browser"` (docs/development.md) leaves out every test that drives
+    Chromium, starts a real hub or fills a disk, so it stays the minute a developer waits."""
+    for path in (ROOT / "tests").glob("test_*.py"):
+        text = path.read_text(encoding="utf-8")
+        name = path.name
+        if name == "test_project.py":  # names these words to look for them
+            continue
+        assert "from .conftest import" not in text, f"{name}: import helpers from tests/helpers.py"
+        if "sync_playwright" in text or "chromium.launch" in text or name.startswith("test_browser"):
+            assert "mark.browser" in text, f"{name} drives Chromium: mark it browser"
+        if "HubProcess(" in text or "tmpfs(" in text or "install.sh" in text:
+            assert "mark.slow" in text, f"{name} starts a real hub, fills a disk or installs: mark it slow"
+
+
+def _imports(path: Path, top_level_only: bool = False) -> list[tuple[str, tuple[str, ...], int, bool]]:
+    """(module, names, level, at top level) of each import in `path`; `if TYPE_CHECKING:` blocks are
+    left out (they import nothing when the program runs)."""
+    import ast
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+
+    def visit(node, top: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, (), 0, top) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                found.append((child.module or "", tuple(a.name for a in child.names), child.level, top))
+            visit(child, top and not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+    visit(tree, True)
+    return found
+
+
+# The architecture's "never" imports (docs/architecture.md): a part on the left never imports the right.
+NEVER = [
+    ("classroom_server", ("sync",)),
+    ("sync/hub", ("classroom_server",)),
+    ("sync/protocol.py", ("classroom_server", "sync.agent", "sync.hub", "flask", "peewee")),
+    ("content_packs", ("classroom_server", "sync")),
+    ("classroom_server/domain", ("flask", "peewee", "requests", "classroom_server")),
+]
+
+
+def test_no_part_imports_what_the_architecture_says_it_never_imports():
+    for part, forbidden in NEVER:
+        where = ROOT / part
+        for path in ([where] if where.is_file() else where.rglob("*.py")):
+            for module, _, level, _ in _imports(path):
+                if level:
+                    continue  # relative: inside the same part
+                assert not any(module == f or module.startswith(f + ".") for f in forbidden), \
+                    f"{path.relative_to(ROOT)} imports {module}: docs/architecture.md says {part} never does"
+
+
+# The agent's modules from the bottom up (sync/agent/__init__.py, docs/architecture.md).
+AGENT_ORDER = ["school", "status", "trust", "client", "records", "roster", "certificate", "content", "jobs", "cli"]
+
+
+def test_the_agents_modules_import_downwards_by_public_names_at_the_top():
+    folder = ROOT / "sync" / "agent"
+    assert sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__") == sorted(AGENT_ORDER)
+    for path in folder.glob("*.py"):
+        if path.stem == "__init__":
+            continue
+        rank = AGENT_ORDER.index(path.stem)
+        for module, names, level, top in _imports(path):
+            sibling = module if level == 1 else (module[len("sync.agent."):] if module.startswith("sync.agent.")
+                                                 else None)
+            if level == 1 and not module:
+                siblings = list(names)
+            elif sibling is not None:
+                siblings = [sibling.split(".")[0]]
+            else:
+                assert module != "sync.agent", f"{path.name} imports the package itself"
+                continue
+            assert top, f"{path.name} imports {siblings} inside a function: a cycle to untie, not hide"
+            for name in siblings:
+                assert AGENT_ORDER.index(name) < rank, f"{path.name} imports {name}, which sits above it"
+            assert not any(n.startswith("_") for n in names), f"{path.name} imports private {names} of {module}"
+        text = path.read_text(encoding="utf-8")
+        private = re.search(r"\b(" + "|".join(AGENT_ORDER) + r")\._[a-z]", text)
+        assert not private, f"{path.name} uses {private.group(0)}...: another module's private name"

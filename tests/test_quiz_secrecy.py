@@ -12,7 +12,7 @@ from classroom_server.coach import services as coach
 from classroom_server.learn import tutor
 from classroom_server.models import Assignment, LearningRecord, User
 
-from .conftest import csrf_of, post, sign_in_as
+from .helpers import csrf_of, post, sign_in_as
 from .packs import build, make_key
 from .test_assignments import make, packs, quiz_form, student  # noqa: F401  (fixtures)
 from .test_practice import ITEMS, MIX, PACK, right_and_wrong

@@ -21,7 +21,7 @@ from classroom_server.learn import tutor
 from classroom_server.domain.statements import validate_statement
 from classroom_server.models import Assignment, LearningRecord, QuizAttempt, SyncState, User
 
-from .conftest import csrf_of, post, sign_in_as
+from .helpers import csrf_of, post, sign_in_as
 from . import test_assignments
 from .test_assignments import make, quiz_form
 from .test_practice import ITEMS, MIX, PACK, right_and_wrong

@@ -6,7 +6,7 @@ import pytest
 
 from classroom_server.security import PUBLIC_ENDPOINTS
 
-from .conftest import csrf_of, sign_in_as
+from .helpers import csrf_of, sign_in_as
 
 # Which roles may use each blueprint (None: anyone signed in).
 ALLOWED = {"learn": {"student"}, "coach": {"teacher", "admin"}, "admin": {"admin"}}

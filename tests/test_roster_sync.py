@@ -14,17 +14,21 @@ import requests
 from click.testing import CliRunner
 
 from classroom_server.accounts import services as accounts
+from classroom_server.admin.sync import state_row
 from classroom_server.learn.services import Interaction, new_device_id, record
 from classroom_server.models import (Assignment, AssignmentItem, Classroom, LearningRecord, Membership, RosterState,
-                                     SyncState, User)
+                                     SyncLog, SyncState, User)
 from sync import protocol
-from sync import roster as roster_sync
-from sync.agent import Agent, SyncFailure, save_secret, state_row
+from sync.agent import Agent, SyncFailure
+from sync.agent import roster as roster_sync
+from sync.agent.client import save_secret
 from sync.agent import main as sync_cli
 
-from .conftest import post, sign_in_as
+from .helpers import post, sign_in_as
 from .faultlink import FaultLink
 from .hubprocess import HubProcess
+
+pytestmark = pytest.mark.slow  # a real hub subprocess on loopback
 
 MAX_TRIES = 40
 
@@ -195,7 +199,7 @@ def test_a_cut_page_is_applied_whole_or_not_at_all(app, settings, school, hub, l
     for size in range(1500, 40000, 1500):
         link.cut_after(size, direction="down")
         try:
-            roster_sync.sync_roster(agent)
+            roster_sync.sync_roster(agent.client)
             break
         except SyncFailure as exc:
             assert exc.code == "link_down"
@@ -211,7 +215,7 @@ def test_a_cut_page_is_applied_whole_or_not_at_all(app, settings, school, hub, l
 
     # Pulling the same pages again changes nothing: every change is a person's whole state.
     RosterState.update(cursor=0).where(RosterState.id == 1).execute()
-    roster_sync.sync_roster(agent)
+    roster_sync.sync_roster(agent.client)
     assert User.select().where(User.national_id.is_null(False)).count() == 45
     assert Membership.select().join(User).where(User.national_id.is_null(False)).count() == 45
     status = CliRunner().invoke(sync_cli, ["--data-dir", str(settings.data_dir), "status"])
@@ -304,6 +308,39 @@ def test_national_deactivation_keeps_the_records(app, settings, school, hub, lin
     hub.cli("roster", "deactivate", "D1", "--undo")
     assert agent.sync().ok and national("D1").is_active
 
+
+
+def test_a_roster_failure_is_its_own_and_leaves_the_records_sync_a_success(app, settings, school, hub, link, tmp_path):
+    """The records went through: a roster step that fails after them is reported as the roster's, the
+    sync itself (sync_state, sync_log, the backoff) is a success."""
+    agent, school_id = enrolled_agent(app, settings, hub, link)
+    pupil = accounts.create_user(None, "Local Pupil", "student")
+    for _ in range(3):
+        record(pupil, new_device_id(), Interaction(verb="opened", pack_id="p", node_id="n", node_kind="lesson",
+                                                   language="kk"))
+    roster_sync.state()
+    RosterState.update(cursor=10_000).where(RosterState.id == 1).execute()  # past the hub's feed: a real 409
+
+    lines: list[str] = []
+    outcome = agent.sync(progress=lines.append)
+    assert outcome.ok and outcome.code is None and outcome.error is None
+    assert outcome.records == 3 and state_row().acked_seq == 3  # the hub acknowledged them
+    assert outcome.roster_error and outcome.roster_error.startswith("conflict:")
+    assert any(line.startswith("roster: failed (conflict)") for line in lines)
+    state = state_row()
+    assert state.last_error is None and state.last_error_code is None and state.last_success_at is not None
+    newest = SyncLog.select().order_by(SyncLog.id.desc()).get()
+    assert newest.ok and newest.error is None
+    assert agent.failures == 0
+    assert RosterState.get_by_id(1).last_error.startswith("conflict:")
+    status = CliRunner().invoke(sync_cli, ["--data-dir", str(settings.data_dir), "status"])
+    assert "FAILED" not in status.output and "roster error:     conflict:" in status.output
+    once = CliRunner().invoke(sync_cli, ["--data-dir", str(settings.data_dir), "once"])
+    assert once.exit_code == 1 and "roster: failed (conflict)" in once.output  # a step failed: it says so
+
+    RosterState.update(cursor=0).where(RosterState.id == 1).execute()
+    outcome = agent.sync()
+    assert outcome.ok and outcome.roster_error is None and RosterState.get_by_id(1).last_error is None
 
 # --- permissions ------------------------------------------------------------------------------------------
 

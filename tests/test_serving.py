@@ -16,7 +16,7 @@ import requests
 
 from classroom_server.serving import CONNECTION_LIMIT
 
-from .conftest import PASSWORD
+from .helpers import PASSWORD
 
 
 @contextmanager
@@ -123,6 +123,7 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="needs Linux and two CPUs or more")
+@pytest.mark.slow  # crashes a worker process on purpose and waits for it to come back
 def test_worker_processes_share_the_port_each_on_its_own_cpu_and_come_back_after_a_crash(tmp_path):
     with serving(tmp_path, "--workers", "2") as (pid, url):
         workers = wait_until(lambda: (lambda found: found if len(found) == 2 else None)(children_of(pid)))
@@ -142,6 +143,7 @@ def test_worker_processes_share_the_port_each_on_its_own_cpu_and_come_back_after
     assert not any(alive(worker) for worker in replaced)
 
 
+@pytest.mark.slow  # kills the supervisor process and waits for its workers to go
 def test_workers_die_with_a_killed_supervisor_and_free_the_port(tmp_path):
     with serving(tmp_path, "--workers", "2") as (pid, url):
         workers = wait_until(lambda: (lambda found: found if len(found) == 2 else None)(children_of(pid)))

@@ -14,7 +14,7 @@ from classroom_server.accounts import services as accounts
 from classroom_server.models import AuditLog, LoginFailure, utcnow
 from classroom_server.security import safe_next
 
-from .conftest import PASSWORD, csrf_of, form_token, post, sign_in_staff
+from .helpers import PASSWORD, csrf_of, form_token, post, sign_in_staff
 
 SESSION_COOKIE = "classroom_session"
 

@@ -19,11 +19,13 @@ import pytest
 
 from classroom_server.models import LearningRecord, SyncRequest, SyncState
 
-from .conftest import post, sign_in_staff
+from .helpers import post, sign_in_staff
 from .faultlink import FaultLink
 from .hubprocess import HubProcess, console_script
 from .test_agent import (TEMPLATE_RECORDS, add_records, assert_hub_has_exactly_the_school, copy_school, cursor,
                          enrolled, make_school_template)
+
+pytestmark = pytest.mark.slow  # a real hub subprocess behind a faulty link
 
 CUTS = 60
 # Other seeds cut at other points: CLASSROOM_TEST_CUT_SEED=7 CLASSROOM_TEST_CUTS=500 pytest tests/test_sync_badlink.py
@@ -177,7 +179,7 @@ def test_sync_now_on_the_admin_page_reaches_the_daemon(hub, link, school_dir, tm
     from classroom_server.accounts import services as accounts
     from classroom_server.settings import load_settings
 
-    from .conftest import EnglishClient
+    from .helpers import EnglishClient
     enrolled(hub, link, school_dir, tmp_path)
     school_id = SyncState.get_by_id(1).school_id
     # A long interval: after its first sync at start the daemon would wait an hour, unless asked.

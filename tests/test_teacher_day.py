@@ -16,7 +16,7 @@ from classroom_server.coach import assign
 from classroom_server.models import (Assignment, AssignmentItem, AuditLog, Classroom, ExtraTry, Membership, QuizAttempt,
                                      TeacherComment)
 
-from .conftest import post, sign_in_as, sign_in_staff
+from .helpers import post, sign_in_as, sign_in_staff
 from .test_assignments import make, packs, student  # noqa: F401  (fixtures)
 from .test_postgres import pg_app, pg_schema  # noqa: F401  (fixtures)
 from .test_practice import MIX, PACK
@@ -183,6 +183,7 @@ def test_the_due_date_has_a_tomorrow_button(app, school, packs):  # noqa: F811
     assert f'data-due="{tomorrow}" hidden>Tomorrow</button>' in page and "coach.js" in page
 
 
+@pytest.mark.postgres
 @pytest.mark.skipif(not os.environ.get("CLASSROOM_TEST_POSTGRES_URL"),
                     reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL to run this")
 def test_another_try_and_comments_on_postgres(pg_app):

@@ -24,16 +24,19 @@ from classroom_server.admin.sync import national_keys, state_row, sync_status, t
 from classroom_server.learn.services import Interaction, new_device_id, record
 from classroom_server.models import ContentPack, SchoolSetting, SyncState, User
 from content_packs import signing
-from sync.agent import Agent, main as sync_cli, status_lines
-from sync.content import Downloader
+from sync.agent import Agent, main as sync_cli
+from sync.agent.content import Downloader
+from sync.agent.status import status_lines
 
 from . import test_browser
-from .conftest import sign_in_as
+from .helpers import sign_in_as
 from .hostilehub import HostileHub
 from .hubprocess import HubProcess
 from .packs import build, make_key, pack_source
 from .test_browser import PHONE, assert_no_horizontal_scroll, axe_report, expect, sign_in_staff
 from .test_content_sync import hub, open_agent, school_dir  # noqa: F401 - hub, school_dir: fixtures
+
+pytestmark = pytest.mark.slow  # a real hub subprocess on loopback
 
 # The browser fixtures of test_browser.py (one Chromium per file), for the admin page's trust panel.
 browser = test_browser.browser
@@ -70,7 +73,7 @@ def small_pack(tmp_path: Path, pack_id: str, key: Path | None = None, files: int
 
 
 def content(agent: Agent, **options):
-    return Downloader(agent, retry_failed=options.pop("retry_failed", True), **options).run()
+    return Downloader(agent.client, retry_failed=options.pop("retry_failed", True), **options).run()
 
 
 def kinds() -> list[str]:
@@ -401,7 +404,7 @@ def test_the_admin_page_warns_of_http_and_refused_answers(hub, hostile, settings
 
 @pytest.mark.browser
 def test_the_trust_panel_passes_axe_and_fits_a_phone_in_every_language(new_page, school, settings):
-    from sync import trust
+    from sync.agent import trust
     key, stranger = signing.generate_key()[1], signing.generate_key()[1]
     state_row()
     SyncState.update(hub_url="http://hub.lab:8800", school_id="sch-lab7").where(SyncState.id == 1).execute()

@@ -15,7 +15,7 @@ from classroom_server.db import database
 from classroom_server.learn import services, tutor
 from classroom_server.models import AdaptiveParams, LearningRecord, PracticeDecision, User
 
-from .conftest import post, sign_in_as
+from .helpers import post, sign_in_as
 from .packs import build, make_key
 
 PACK = "test.tutor"
@@ -456,7 +456,7 @@ def test_cli_fit_and_status(app, school, tutor_pack, settings):
 
 
 def test_the_agent_registers_the_nightly_fit(settings):
-    from sync.agent import ADAPTIVE_FIT_JOB, daily_trigger
+    from sync.agent.jobs import ADAPTIVE_FIT_JOB, daily_trigger
     assert ADAPTIVE_FIT_JOB == "adaptive-fit"
     trigger = daily_trigger(settings.adaptive_fit_time, settings)
     assert settings.adaptive_fit_time == "03:30" and "hour='3'" in str(trigger) and "minute='30'" in str(trigger)

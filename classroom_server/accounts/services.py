@@ -17,10 +17,11 @@ from peewee import OperationalError as PeeweeOperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..collation import NAMES
-from ..db import Prepared, database, is_sqlite, write_transaction
+from ..db import Prepared, database, is_sqlite, run_sql, write_transaction
 from ..diskfull import is_disk_full
 from ..i18n import Problem
-from ..models import ROLES, SIGNIN_MODES, Classroom, LoginFailure, Membership, SchoolSetting, User, utcnow
+from ..models import (ROLES, SIGNIN_MODES, Classroom, GroupMember, LoginFailure, Membership, SchoolSetting,
+                      StudentGroup, User, utcnow)
 from ..settings import LANGUAGES
 
 # Pictures for the picture code: (key, symbol). Labels are translated in the templates.
@@ -165,10 +166,18 @@ def password_matches(user: User, password: str) -> bool:
     return bool(user.password_hash) and check_hash(user.password_hash, password)
 
 
+def end_sessions(user: User) -> None:
+    """Sign this person out everywhere: every session made before this stops working at its next
+    request (security.py compares the session's version with the user's)."""
+    User.update(session_version=User.session_version + 1).where(User.id == user.id).execute()
+
+
 def set_password(user: User, password: str) -> None:
     check_password(password)
-    User.update(password_hash=hash_secret(password), session_version=User.session_version + 1) \
-        .where(User.id == user.id).execute()
+    password_hash = hash_secret(password)  # before taking the write lock
+    with database.atomic():
+        User.update(password_hash=password_hash).where(User.id == user.id).execute()
+        end_sessions(user)
 
 
 def set_student_secret(user: User, classroom: Classroom, secret: str | None) -> None:
@@ -181,8 +190,27 @@ def set_student_secret(user: User, classroom: Classroom, secret: str | None) -> 
         else:
             raise AccountError("class %(name)s signs in by name only: set its sign-in mode to PIN or "
                                "picture code first", name=classroom.name)
-    User.update(secret_hash=hash_secret(secret, SECRET_METHOD) if secret else None,
-                session_version=User.session_version + 1).where(User.id == user.id).execute()
+    secret_hash = hash_secret(secret, SECRET_METHOD) if secret else None
+    with database.atomic():
+        User.update(secret_hash=secret_hash).where(User.id == user.id).execute()
+        end_sessions(user)
+
+
+def set_signin_mode(classroom: Classroom, mode: str) -> bool:
+    """How the class's students sign in (name, PIN, picture code); whether it changed. Their PINs and
+    picture codes are cleared with it, in the same transaction: a PIN cannot be used as a picture
+    code, so the teacher gives each student a new secret."""
+    if mode not in SIGNIN_MODES:
+        raise AccountError("sign-in mode is one of: %(choices)s", choices=", ".join(SIGNIN_MODES))
+    if mode == classroom.signin_mode:
+        return False
+    students = Membership.select(Membership.user).where(Membership.classroom == classroom.id,
+                                                        Membership.role == "student")
+    with database.atomic():
+        Classroom.update(signin_mode=mode).where(Classroom.id == classroom.id).execute()
+        User.update(secret_hash=None).where(User.id.in_(students)).execute()
+    classroom.signin_mode = mode
+    return True
 
 
 def create_classroom(name: str, grade: int | None = None, signin_mode: str = "name") -> Classroom:
@@ -201,6 +229,60 @@ def create_classroom(name: str, grade: int | None = None, signin_mode: str = "na
 def enrol(user: User, classroom: Classroom) -> None:
     role = "teacher" if user.role in ("teacher", "admin") else "student"
     Membership.insert(classroom=classroom, user=user, role=role).on_conflict_ignore().execute()
+
+
+def classroom_named(name: str, grade: int | None) -> Classroom:
+    """The class of that name, made (signing in by name) when the school has none; its grade filled in
+    if it had none. For classes that come from the national roster."""
+    with database.atomic():
+        room = Classroom.get_or_none(Classroom.name == name)
+        if room is None:
+            return Classroom.create(name=name, grade=grade, signin_mode="name")
+        if room.grade is None and grade is not None:
+            Classroom.update(grade=grade).where(Classroom.id == room.id).execute()
+            room.grade = grade
+    return room
+
+
+def leave_classes(user: User, classroom_ids: list[int]) -> None:
+    """Take a person out of these classes and of their groups; records and the rest stay."""
+    if not classroom_ids:
+        return
+    with database.atomic():
+        Membership.delete().where(Membership.user == user.id, Membership.classroom.in_(classroom_ids)).execute()
+        GroupMember.delete().where(GroupMember.user == user.id, GroupMember.group.in_(
+            StudentGroup.select(StudentGroup.id).where(StudentGroup.classroom.in_(classroom_ids)))).execute()
+
+
+def create_national_user(national_id: str, display_name: str, role: str, username: str | None = None,
+                         now: datetime.datetime | None = None) -> User:
+    """A student or teacher as the national roster names them (no password: a national teacher sets
+    one through the admin). Not checked as a form is: the national platform's record is the truth."""
+    return User.create(username=username, display_name=display_name[:120], role=role, national_id=national_id,
+                       created_at=now or utcnow())
+
+
+def update_identity(user: User, *, display_name: str | None = None, role: str | None = None,
+                    active: bool | None = None) -> User:
+    """Change a person's name, role or active flag (None: as it is); the person as now stored. A new
+    role or active flag signs them out everywhere, and their class memberships take the new role."""
+    changes: dict = {}
+    if display_name is not None and display_name != user.display_name:
+        changes[User.display_name] = display_name[:120]
+    if role is not None and role != user.role:
+        changes[User.role] = role
+    if active is not None and bool(user.is_active) != active:
+        changes[User.is_active] = active
+    if not changes:
+        return user
+    with database.atomic():
+        User.update(changes).where(User.id == user.id).execute()
+        if User.role in changes or User.is_active in changes:
+            end_sessions(user)
+        if User.role in changes:
+            Membership.update(role="teacher" if role in ("teacher", "admin") else "student") \
+                .where(Membership.user == user.id).execute()
+    return User.get_by_id(user.id)
 
 
 def admin_exists() -> bool:
@@ -293,7 +375,7 @@ def _claim_attempt(account: str, address: str, limits: Limits) -> list[int]:
     try:
         with write_transaction():
             if not is_sqlite():  # PostgreSQL: one sign-in check at a time, as SQLite's write lock gives
-                database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (0x5167_1e55,))
+                run_sql("SELECT pg_advisory_xact_lock(?)", (0x5167_1e55,))
             now = utcnow()
             _refuse_if_limited(pair, by_address, limits, now)
             LoginFailure.delete().where(LoginFailure.created_at < now - MEMORY).execute()  # keep the table small

@@ -91,6 +91,14 @@ def create_assignment(classroom: Classroom, teacher: User | None, title: str,
         if not accounts.is_student_of(student, classroom):
             raise AssignmentError("%(name)s is not in class %(classroom)s", name=student.display_name,
                                   classroom=classroom.name)
+    return _store(classroom, teacher, title, kind, starts_at, due_at, time_limit_minutes, attempts, results, parts,
+                  students, now)
+
+
+def _store(classroom: Classroom, teacher: User | None, title: str, kind: str, starts_at: datetime.datetime | None,
+           due_at: datetime.datetime | None, time_limit_minutes: int | None, attempts: int, results: str,
+           parts: list, students, now: datetime.datetime, national_id: str | None = None) -> Assignment:
+    """An assignment checked already, stored in one transaction at the end of the class's list."""
     with database.atomic():
         last = (Assignment.select(fn.MAX(Assignment.position)).where(Assignment.classroom == classroom.id)
                 .scalar() or 0)
@@ -98,11 +106,39 @@ def create_assignment(classroom: Classroom, teacher: User | None, title: str,
             classroom=classroom.id, title=title, kind=kind, created_by=teacher.id if teacher else None,
             created_at=now, starts_at=starts_at, due_at=due_at, position=last + 1,
             time_limit_minutes=time_limit_minutes if kind == "quiz" else None,
-            attempts=attempts if kind == "quiz" else 1, results=results if kind == "quiz" else "submitted")
-        AssignmentItem.insert_many([_part_row(assignment, index, part) for index, part in enumerate(parts)]).execute()
+            attempts=attempts if kind == "quiz" else 1, results=results if kind == "quiz" else "submitted",
+            national_id=national_id)
+        if parts:
+            AssignmentItem.insert_many([_part_row(assignment, index, part)
+                                        for index, part in enumerate(parts)]).execute()
         if students:
             AssignmentStudent.insert_many([{"assignment": assignment.id, "user": s.id} for s in students]).execute()
     return assignment
+
+
+# --- national assignments (the agent's roster step gives them as the national platform sent them) ---------
+
+def give_national_assignment(classroom: Classroom, national_id: str, title: str, kind: str,
+                             starts_at: datetime.datetime | None, due_at: datetime.datetime | None,
+                             time_limit_minutes: int | None, attempts: int, results: str, parts: list,
+                             now: datetime.datetime | None = None) -> Assignment:
+    """A national assignment for one class: `parts` are (pack id, node id, item id or None). Not checked
+    as a teacher's is: the national platform checked it, and its dates may have passed already."""
+    return _store(classroom, None, title[:200], kind, starts_at, due_at, time_limit_minutes, attempts, results,
+                  parts, (), now or utcnow(), national_id=national_id)
+
+
+def update_national_assignment(national_id: str, title: str, starts_at: datetime.datetime | None,
+                               due_at: datetime.datetime | None) -> None:
+    """The national platform changed the title or dates: every class's copy follows."""
+    Assignment.update(title=title[:200], starts_at=starts_at, due_at=due_at) \
+        .where(Assignment.national_id == national_id).execute()
+
+
+def close_national_assignment(national_id: str, now: datetime.datetime | None = None) -> None:
+    """The national platform withdrew it: every class's copy still open is closed (work done stays)."""
+    Assignment.update(closed_at=now or utcnow()).where(Assignment.national_id == national_id,
+                                                       Assignment.closed_at.is_null()).execute()
 
 
 def release_results(assignment: Assignment, now: datetime.datetime | None = None) -> None:

@@ -145,11 +145,7 @@ def signin_mode(class_id: int):
     mode = request.form.get("mode", "")
     if mode not in SIGNIN_MODES:
         abort(400, description=_("Choose one of the sign-in modes."))
-    if mode != room.signin_mode:
-        Classroom.update(signin_mode=mode).where(Classroom.id == room.id).execute()
-        # A PIN cannot be used as a picture code: students get new secrets from the teacher.
-        students = [s.id for s in accounts.class_students(room)]
-        User.update(secret_hash=None).where(User.id.in_(students)).execute()
+    accounts.set_signin_mode(room, mode)
     flash(_("Sign-in mode saved."))
     return redirect(url_for("coach.classroom", class_id=room.id))
 

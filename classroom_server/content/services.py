@@ -25,7 +25,7 @@ from content_packs.reader import (Limits, PackReader, copy_verified, open_pack, 
                                    verify_files)
 from content_packs.signing import SignatureError, verify
 
-from ..db import database, is_sqlite
+from ..db import database, is_sqlite, placeholders, run_sql, sql
 from ..models import ContentFile, ContentNode, ContentPack, utcnow
 
 log = logging.getLogger(__name__)
@@ -298,8 +298,7 @@ def _switch(manifest: Manifest, manifest_sha: str, reviewed: bool, signer: str |
             ContentPack.update(**fields).where(ContentPack.id == pack.id).execute()
             ContentNode.delete().where(ContentNode.pack == pack).execute()
             ContentFile.delete().where(ContentFile.pack == pack).execute()
-            database.execute_sql("DELETE FROM content_search WHERE pack_id = ?" if is_sqlite()
-                                 else "DELETE FROM content_search WHERE pack_id = %s", (manifest.id,))
+            run_sql("DELETE FROM content_search WHERE pack_id = ?", (manifest.id,))
         nodes = []
         for node, parent, position in iter_nodes(data["nodes"]):
             rest = {k: v for k, v in node.items() if k not in ("id", "kind", "title", "children")}
@@ -311,10 +310,9 @@ def _switch(manifest: Manifest, manifest_sha: str, reviewed: bool, signer: str |
         files = [{"pack": pack.id, "path": e.path, "sha256": e.sha256, "size": e.size} for e in manifest.files]
         for batch in _batches(files):
             ContentFile.insert_many(batch).execute()
-        marker = "?" if is_sqlite() else "%s"
         cursor = database.cursor()
-        cursor.executemany(f"INSERT INTO content_search (pack_id, node_id, language, title, body) "
-                           f"VALUES ({', '.join([marker] * 5)})", search_rows)
+        cursor.executemany(sql(f"INSERT INTO content_search (pack_id, node_id, language, title, body) "
+                               f"VALUES ({placeholders(5)})"), search_rows)
 
 
 def _batches(rows: list, size: int = 500) -> Iterator[list]:
@@ -352,8 +350,7 @@ def remove_pack(pack_id: str, data_dir: Path) -> None:
         with database.atomic():
             ContentNode.delete().where(ContentNode.pack == pack).execute()
             ContentFile.delete().where(ContentFile.pack == pack).execute()
-            database.execute_sql("DELETE FROM content_search WHERE pack_id = ?" if is_sqlite()
-                                 else "DELETE FROM content_search WHERE pack_id = %s", (pack_id,))
+            run_sql("DELETE FROM content_search WHERE pack_id = ?", (pack_id,))
             pack.delete_instance()
         _collect_garbage(store)
 
@@ -423,7 +420,7 @@ def search(text: str, subject: str | None = None, grade: int | None = None, lang
         return SearchPage([], 0)
     where, params = [], []
     if within is not None:
-        where.append(f"s.pack_id = ? AND s.node_id IN ({', '.join('?' * len(within[1])) or 'NULL'})")
+        where.append(f"s.pack_id = ? AND s.node_id IN ({placeholders(len(within[1])) or 'NULL'})")
         params += [within[0], *within[1]]
     if subject:
         where.append("p.subject = ?")
@@ -441,19 +438,19 @@ def search(text: str, subject: str | None = None, grade: int | None = None, lang
     match = "content_search MATCH ? AND s.rank MATCH 'bm25(0, 0, 0, 8.0, 1.0)'"
     joins = " JOIN content_pack p ON p.pack_id = s.pack_id" if where else ""
     filters = "".join(" AND " + w for w in where)
-    total = database.execute_sql(f"SELECT COUNT(*) FROM content_search s{joins} "
-                                 f"WHERE content_search MATCH ?{filters}", [query, *params]).fetchone()[0]
-    page = [row[0] for row in database.execute_sql(
+    total = run_sql(f"SELECT COUNT(*) FROM content_search s{joins} "
+                    f"WHERE content_search MATCH ?{filters}", [query, *params]).fetchone()[0]
+    page = [row[0] for row in run_sql(
         f"SELECT s.rowid FROM content_search s{joins} WHERE {match}{filters} ORDER BY s.rank LIMIT ? OFFSET ?",
         [query, *params, limit, offset])]
     if not page:
         return SearchPage([], total)
-    rows = database.execute_sql(
+    rows = run_sql(
         "SELECT s.rowid, s.pack_id, s.node_id, n.kind, s.title, "
         f"snippet(content_search, 4, '{_MARK_OPEN}', '{_MARK_CLOSE}', '…', 16), s.language "
         "FROM content_search s JOIN content_pack p ON p.pack_id = s.pack_id "
         "JOIN content_node n ON n.pack_id = p.id AND n.node_id = s.node_id "
-        f"WHERE content_search MATCH ? AND s.rowid IN ({', '.join('?' * len(page))})", [query, *page]).fetchall()
+        f"WHERE content_search MATCH ? AND s.rowid IN ({placeholders(len(page))})", [query, *page]).fetchall()
     by_rowid = {row[0]: row[1:] for row in rows}
     hits = [SearchHit(pack, node, kind, title, _mark(snippet), lang)
             for pack, node, kind, title, snippet, lang in (by_rowid[r] for r in page if r in by_rowid)]
@@ -463,18 +460,18 @@ def search(text: str, subject: str | None = None, grade: int | None = None, lang
 def _search_plain(text: str, where: list[str], params: list, limit: int, offset: int) -> SearchPage:
     """PostgreSQL: every word as a case-insensitive substring (schools run SQLite with FTS5)."""
     words = _WORD.findall(text)[:12]
-    clauses = ["(s.title ILIKE %s OR s.body ILIKE %s)"] * len(words)
+    clauses = ["(s.title ILIKE ? OR s.body ILIKE ?)"] * len(words)
     args: list = []
     for word in words:
         args += [f"%{word}%", f"%{word}%"]
-    pg_where = [w.replace("?", "%s").replace("EXISTS (SELECT 1 FROM json_each(p.grades) WHERE value = %s)",
-                                            "p.grades::jsonb @> to_jsonb(%s)") for w in where]
-    sql = (" FROM content_search s JOIN content_pack p ON p.pack_id = s.pack_id "
-           " JOIN content_node n ON n.pack_id = p.id AND n.node_id = s.node_id WHERE "
-           + " AND ".join(clauses + pg_where))
-    total = database.execute_sql("SELECT COUNT(*)" + sql, args + params).fetchone()[0]
-    rows = database.execute_sql("SELECT s.pack_id, s.node_id, n.kind, s.title, s.body, s.language" + sql
-                                + " ORDER BY s.title LIMIT %s OFFSET %s", args + params + [limit, offset]).fetchall()
+    pg_where = [w.replace("EXISTS (SELECT 1 FROM json_each(p.grades) WHERE value = ?)",
+                          "p.grades::jsonb @> to_jsonb(?)") for w in where]
+    body = (" FROM content_search s JOIN content_pack p ON p.pack_id = s.pack_id "
+            " JOIN content_node n ON n.pack_id = p.id AND n.node_id = s.node_id WHERE "
+            + " AND ".join(clauses + pg_where))
+    total = run_sql("SELECT COUNT(*)" + body, args + params).fetchone()[0]
+    rows = run_sql("SELECT s.pack_id, s.node_id, n.kind, s.title, s.body, s.language" + body
+                   + " ORDER BY s.title LIMIT ? OFFSET ?", args + params + [limit, offset]).fetchall()
     return SearchPage([SearchHit(p, n, k, t, html.escape(b[:160]), lang) for p, n, k, t, b, lang in rows], total)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from ..db import Prepared, database
+from ..db import Prepared, placeholders, run_sql, sql
 from ..models import (Assignment, AssignmentItem, AssignmentStudent, LearningRecord, Membership, TeacherComment, User,
                       utcnow)
 
@@ -71,14 +71,14 @@ def get(user: User, assignment_id: str, now: datetime.datetime | None = None) ->
 
 
 def _in_list(count: int) -> str:
-    return "(" + ", ".join([database.obj.param] * count) + ")"
+    return f"({placeholders(count)})"
 
 
 def _parts_of(assignment_ids: list[str]) -> list[AssignmentItem]:
     """The parts of these assignments in order: SQL written here (a student's home page asks every
     time, and peewee would build this query anew each time)."""
-    return list(AssignmentItem.raw(f"SELECT * FROM assignment_item WHERE assignment_id IN "
-                                   f"{_in_list(len(assignment_ids))} ORDER BY position", *assignment_ids))
+    return list(AssignmentItem.raw(sql(f"SELECT * FROM assignment_item WHERE assignment_id IN "
+                                       f"{_in_list(len(assignment_ids))} ORDER BY position"), *assignment_ids))
 
 
 def installed_nodes(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
@@ -87,7 +87,7 @@ def installed_nodes(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[
         return {}
     packs = sorted({pack_id for pack_id, _ in pairs})
     nodes = sorted({node_id for _, node_id in pairs})
-    rows = database.execute_sql(
+    rows = run_sql(
         "SELECT p.pack_id, n.node_id, n.kind, n.title FROM content_node AS n JOIN content_pack AS p"
         f" ON n.pack_id = p.id WHERE p.pack_id IN {_in_list(len(packs))} AND n.node_id IN {_in_list(len(nodes))}",
         packs + nodes)
@@ -102,10 +102,9 @@ def _last_done(user: User, pairs: set[tuple[str, str]],
     if not pairs:
         return {}
     nodes = sorted({node_id for _, node_id in pairs})
-    param = database.obj.param
-    rows = database.execute_sql(
+    rows = run_sql(
         "SELECT pack_id, node_id, verb, MAX(created_at) FROM learning_record"
-        f" WHERE user_id = {param} AND created_at >= {param} AND verb IN ('opened', 'read', 'completed')"
+        " WHERE user_id = ? AND created_at >= ? AND verb IN ('opened', 'read', 'completed')"
         f" AND node_id IN {_in_list(len(nodes))} GROUP BY pack_id, node_id, verb",
         [user.id, LearningRecord.created_at.db_value(since), *nodes])
     stored_at = LearningRecord.created_at.python_value
@@ -116,9 +115,8 @@ def _last_done(user: User, pairs: set[tuple[str, str]],
 def _submitted(user: User, quiz_ids: list[str]) -> set[str]:
     if not quiz_ids:
         return set()
-    param = database.obj.param
-    return {row[0] for row in database.execute_sql(
-        f"SELECT assignment_id FROM quiz_attempt WHERE user_id = {param} AND assignment_id IN "
+    return {row[0] for row in run_sql(
+        "SELECT assignment_id FROM quiz_attempt WHERE user_id = ? AND assignment_id IN "
         f"{_in_list(len(quiz_ids))} AND submitted_at IS NOT NULL", [user.id, *quiz_ids])}
 
 

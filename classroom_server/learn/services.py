@@ -11,7 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from ..db import GroupCommit, database
+from ..db import GroupCommit, placeholders, run_sql
 from ..domain.statements import LearningRecord as Statementable
 from ..models import LearningRecord, User, utcnow
 
@@ -115,16 +115,15 @@ def _number_attempts(group: list[_Pending], indexes: list[int]) -> None:
     counted = [index for index in indexes if _counts_tries(group[index].fields)]
     if not counted:
         return
-    param = database.obj.param
     # One indexed count per student and item (a row-value IN over all of them scans the table).
-    sql = ("SELECT COUNT(*) FROM learning_record WHERE user_id = {p} AND verb = 'answered' AND pack_id = {p}"
-           " AND node_id = {p} AND item_id = {p} AND assignment IS NULL").format(p=param)
+    count = ("SELECT COUNT(*) FROM learning_record WHERE user_id = ? AND verb = 'answered' AND pack_id = ?"
+             " AND node_id = ? AND item_id = ? AND assignment IS NULL")
     found: dict[tuple, int] = {}
     for index in counted:
         fields = group[index].fields
         key = (fields["user"], fields["pack_id"], fields["node_id"], fields["item_id"])
         if key not in found:
-            found[key] = database.execute_sql(sql, key).fetchone()[0]
+            found[key] = run_sql(count, key).fetchone()[0]
     for index in counted:
         pending = group[index]
         key = (pending.fields["user"], pending.fields["pack_id"], pending.fields["node_id"], pending.fields["item_id"])
@@ -158,24 +157,22 @@ def _store(group: list[_Pending]) -> list[tuple[LearningRecord, bool]]:
         _number_attempts(group, list(fresh.values()))
         rows = [group[index].fields for index in fresh.values()]
         per_device = collections.Counter(fields["device"] for fields in rows)
-        param = database.obj.param
-        last = dict(database.execute_sql(
+        last = dict(run_sql(
             "INSERT INTO device (id, created_at, last_sequence) VALUES "
-            + ", ".join([f"({param}, {param}, {param})"] * len(per_device))
+            + ", ".join(["(?, ?, ?)"] * len(per_device))
             + " ON CONFLICT (id) DO UPDATE SET last_sequence = device.last_sequence + excluded.last_sequence"
             " RETURNING id, last_sequence",
             [value for device, count in per_device.items() for value in (device, rows[0]["created_at"], count)]))
         following = {device: last[device] - count + 1 for device, count in per_device.items()}
-        stored = []
+        values = []
         for fields in rows:
-            row = LearningRecord(__no_default__=1)  # as peewee makes a row it read, without the setters
-            row.__data__ = {**fields, "device_sequence": following[fields["device"]]}
+            values.append({**fields, "device_sequence": following[fields["device"]]})
             following[fields["device"]] += 1
-            stored.append(row)
-        seqs = dict(database.execute_sql(
-            f"INSERT INTO learning_record ({_COLUMN_NAMES}) VALUES " + ", ".join([_ROW[param]] * len(stored))
+        seqs = dict(run_sql(
+            f"INSERT INTO learning_record ({_COLUMN_NAMES}) VALUES " + ", ".join([_ROW] * len(values))
             + " RETURNING uuid, seq",
-            [field.db_value(row.__data__.get(field.name)) for row in stored for field in _COLUMNS]))
+            [field.db_value(row.get(field.name)) for row in values for field in _COLUMNS]))
+        stored = [LearningRecord(__no_default__=1, **row) for row in values]  # as peewee makes a row it read
         for row, index in zip(stored, fresh.values()):
             row.seq = seqs[row.uuid]
             results[index] = (row, True)
@@ -194,7 +191,7 @@ _COLUMNS = [LearningRecord._meta.fields[name] for name in (
     "item_id", "language", "classroom", "assignment", "response", "correct", "score", "duration_ms", "progress",
     "attempt", "device_sequence")]
 _COLUMN_NAMES = ", ".join(field.column_name for field in _COLUMNS)
-_ROW = {param: "(" + ", ".join([param] * len(_COLUMNS)) + ")" for param in ("?", "%s")}
+_ROW = f"({placeholders(len(_COLUMNS))})"
 
 
 def statementable(row: LearningRecord, school_id: str) -> Statementable:

@@ -29,7 +29,7 @@ from typing import Iterator, Mapping
 
 from flask_babel import gettext
 
-from ..db import GroupCommit, database
+from ..db import GroupCommit, database, run_sql
 from ..domain import adaptive
 from ..i18n import localized
 from ..models import AdaptiveParams, ContentNode, ContentPack, LearningRecord, PracticeDecision, User, utcnow
@@ -293,10 +293,8 @@ def student_progress(user_id: int, lib: Library, model: adaptive.Model,
                      hidden: frozenset[str] = frozenset()) -> Progress:
     """The student's state: their latest answers (bounded per skill) replayed through the model,
     leaving out answers to the `hidden` quizzes (what the student is shown: learn/held.py)."""
-    param = database.obj.param
-    newest = database.execute_sql(
-        f"SELECT MAX(seq) FROM learning_record WHERE user_id = {param} AND verb = 'answered'", (user_id,)
-    ).fetchone()[0] or 0
+    newest = run_sql("SELECT MAX(seq) FROM learning_record WHERE user_id = ? AND verb = 'answered'",
+                     (user_id,)).fetchone()[0] or 0
     key = (getattr(database.obj, "database", None), user_id, id(model), lib.versions, hidden)
     with _STATES_LOCK:
         kept = _STATES.get(key)
@@ -316,10 +314,8 @@ def student_progress(user_id: int, lib: Library, model: adaptive.Model,
 def _replay(user_id: int, lib: Library, model: adaptive.Model, hidden: frozenset[str] = frozenset()) -> Progress:
     # Plain SQL: turning thousands of rows into Python values through peewee cost a third of the
     # class mastery page; the times are read as they come (_as_seconds takes text or datetime).
-    param = database.obj.param
-    rows = database.execute_sql(
-        "SELECT pack_id, node_id, item_id, correct, occurred_at, assignment FROM learning_record"
-        f" WHERE user_id = {param} AND verb = 'answered' ORDER BY seq DESC LIMIT {param}", (user_id, READ_LIMIT))
+    rows = run_sql("SELECT pack_id, node_id, item_id, correct, occurred_at, assignment FROM learning_record"
+                   " WHERE user_id = ? AND verb = 'answered' ORDER BY seq DESC LIMIT ?", (user_id, READ_LIMIT))
     counts: collections.Counter = collections.Counter()
     tries: collections.Counter = collections.Counter()
     kept = []

@@ -16,6 +16,7 @@ keys, and an http:// hub it was enrolled with stays allowed, with a warning (`ad
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from typing import TYPE_CHECKING, Callable
@@ -29,8 +30,8 @@ from classroom_server.models import SchoolSetting, utcnow
 from content_packs import signing
 from sync import __version__
 
-if TYPE_CHECKING:
-    from sync.agent import Agent
+if TYPE_CHECKING:  # the client notes unauthenticated answers here: trust.py sits below it
+    from .client import HubClient
 
 log = logging.getLogger(__name__)
 
@@ -122,18 +123,17 @@ def http_allowed(hub_url: str) -> bool:
 # --- the keys answer -------------------------------------------------------------------------------------
 
 def _valid_key(key) -> bool:
-    import base64
     try:
         return isinstance(key, str) and len(base64.b64decode(key, validate=True)) == 32
     except ValueError:
         return False
 
 
-def fetch_keys(agent: "Agent", hub: str, school: str, secret: str) -> tuple[list[str], list]:
+def fetch_keys(client: "HubClient", hub: str, school: str, secret: str) -> tuple[list[str], list]:
     """The national keys the hub publishes and the rotation statements linking them (an authenticated
-    answer: the agent's _request refuses any other)."""
-    status, data, what = agent._request("GET", hub, KEYS_PATH, signed=(school, secret))
-    agent._check_signed(status, data, what, hub)
+    answer: HubClient.request refuses any other)."""
+    status, data, what = client.request("GET", hub, KEYS_PATH, signed=(school, secret))
+    client.check_signed(status, data, what, hub)
     keys = (data or {}).get("keys")
     rotations = (data or {}).get("rotations", [])
     if status != 200 or not isinstance(keys, list) or not all(_valid_key(k) for k in keys) \
@@ -142,14 +142,14 @@ def fetch_keys(agent: "Agent", hub: str, school: str, secret: str) -> tuple[list
     return keys, rotations
 
 
-def pin(agent: "Agent", hub: str, school: str, secret: str, typed: str) -> tuple[str, signing.TrustChange]:
+def pin(client: "HubClient", hub: str, school: str, secret: str, typed: str) -> tuple[str, signing.TrustChange]:
     """The key the hub publishes under the fingerprint given out of band, and what to trust with it (the
     keys rotation statements link to it). Nothing is saved; TrustFailure('untrusted_key') if the hub
     publishes no such key."""
     if signing.normalize_fingerprint(typed) is None:
         raise TrustFailure("usage", f"{typed!r} is not a key fingerprint: it is 64 hex digits (spaces allowed), "
                                     f"as `classroom-hub keys show` prints it")
-    keys, rotations = fetch_keys(agent, hub, school, secret)
+    keys, rotations = fetch_keys(client, hub, school, secret)
     pinned = next((k for k in keys if signing.same_fingerprint(k, typed)), None)
     if pinned is None:
         offered = ", ".join(signing.fingerprint(k) for k in keys) or "none"
@@ -174,11 +174,11 @@ def save_pinned(pinned: str, change: signing.TrustChange, hub_url: str, insecure
                          f"but not private; use https:// outside a lab")
 
 
-def refresh(agent: "Agent", hub: str, school: str, secret: str, say: Callable[[str], None]) -> signing.TrustChange:
+def refresh(client: "HubClient", hub: str, school: str, secret: str, say: Callable[[str], None]) -> signing.TrustChange:
     """Follow the national platform's keys: add keys a trusted key handed over to, drop keys no longer
     published, refuse the rest; every change is a trust event. Returns what changed."""
     adopt_legacy()
-    keys, rotations = fetch_keys(agent, hub, school, secret)
+    keys, rotations = fetch_keys(client, hub, school, secret)
     before = list(national_keys())
     config = trust_config()
     gone = [k for k in config.get("dropped") or [] if isinstance(k, str)]

@@ -3,7 +3,7 @@
 One content step (after the records step of a sync, or `classroom-sync content`):
 
 1. fetch the national keys (`GET /api/v1/keys`: followed only through rotation statements signed by a
-   key the school trusts, sync/trust.py) and the school's catalog (`GET /api/v1/catalog`), both
+   key the school trusts, trust.py) and the school's catalog (`GET /api/v1/catalog`), both
    authenticated answers, and keep the catalog in the database so the admin page can show the updates
    waiting;
 2. plan (sync.protocol.plan): packs that are new or newer than what is installed;
@@ -40,7 +40,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import requests
 import urllib3
@@ -53,10 +53,11 @@ from classroom_server.db import database
 from classroom_server.models import ContentDownload, ContentPack, SchoolSetting, utcnow
 from content_packs.manifest import InvalidPack, Manifest, parse_manifest
 from content_packs.signing import SignatureError, verify
-from sync import __version__, protocol, trust
+from sync import __version__, protocol
 
-if TYPE_CHECKING:
-    from sync.agent import Agent
+from . import trust
+from .client import HubClient, SyncFailure, read_secret, reason
+from .school import school_now, within_hours
 
 log = logging.getLogger(__name__)
 
@@ -96,19 +97,14 @@ class ContentOutcome:
     skipped: str | None = None
 
 
-def school_now(settings) -> datetime.datetime:
-    from sync.agent import school_now as now
-    return now(settings)
-
-
 def trusted_keys(settings) -> tuple[str, ...]:
     """[content] trusted_keys and the national keys pinned at enrolment (and followed through rotations)."""
     return tuple(dict.fromkeys(tuple(settings.content_trusted_keys) + national_keys()))
 
 
-def fetch_catalog(agent: "Agent", hub: str, school: str, secret: str) -> tuple[protocol.Catalog, dict]:
-    status, data, what = agent._request("GET", hub, CATALOG_PATH, signed=(school, secret))
-    agent._check_signed(status, data, what, hub)
+def fetch_catalog(client: HubClient, hub: str, school: str, secret: str) -> tuple[protocol.Catalog, dict]:
+    status, data, what = client.request("GET", hub, CATALOG_PATH, signed=(school, secret))
+    client.check_signed(status, data, what, hub)
     if status != 200 or data is None:
         raise ContentFailure("hub_error", f"{hub}{CATALOG_PATH} answered {what}, not a catalog")
     try:
@@ -129,16 +125,16 @@ class Downloader:
     `retry_failed` tries packs refused before at once. `before_install` runs just before each install
     (tests stop there, as a power cut would)."""
 
-    def __init__(self, agent: "Agent", say: Callable[[str], None] | None = None,
+    def __init__(self, client: HubClient, say: Callable[[str], None] | None = None,
                  keep_going: Callable[[], bool] | None = None, force_hours: bool = False,
                  retry_failed: bool = False, session: requests.Session | None = None):
-        self.agent = agent
-        self.settings = agent.settings
+        self.client = client
+        self.settings = client.settings
         self.say = say or (lambda line: None)
         self.keep_going = keep_going or (lambda: True)
         self.force_hours = force_hours
         self.retry_failed = retry_failed
-        self.session = session or agent.session
+        self.session = session or client.session
         self.store = BlobStore(self.settings.data_dir)
         self.folder = self.settings.data_dir / DOWNLOADS
         self.before_install: Callable[[], None] | None = None
@@ -175,7 +171,6 @@ class Downloader:
             return 0
 
     def in_window(self) -> bool:
-        from sync.agent import within_hours
         spec = self.settings.sync_download_hours or self.settings.sync_hours
         return self.force_hours or within_hours(spec, school_now(self.settings))
 
@@ -203,7 +198,6 @@ class Downloader:
         return outcome
 
     def _hub(self) -> tuple[str, str, str]:
-        from sync.agent import SyncFailure, read_secret
         state = state_row()
         if not (state.hub_url and state.school_id):
             raise ContentFailure("not_enrolled", "this school is not enrolled: run `classroom-sync enroll`")
@@ -213,9 +207,8 @@ class Downloader:
             raise ContentFailure(exc.code, str(exc)) from None
 
     def _signed(self, call, *args):
-        from sync.agent import SyncFailure
         try:
-            return call(self.agent, *args)
+            return call(self.client, *args)
         except SyncFailure as exc:
             raise ContentFailure(exc.code, str(exc)) from None
 
@@ -245,7 +238,7 @@ class Downloader:
             log.warning("%s %s is installed with a different pack.json than the hub's; not fetched", pack.id,
                         pack.version)
         for item in plan.fetch:
-            if not self.keep_going() or self.agent.stopping.is_set():
+            if not self.keep_going() or self.client.stopping.is_set():
                 break
             self._fetch_pack(catalog, item, outcome)
 
@@ -332,7 +325,7 @@ class Downloader:
             self._update(row, state="downloading", error=None)
 
             def before_each(written: int) -> str | None:
-                if not self.keep_going() or self.agent.stopping.is_set():
+                if not self.keep_going() or self.client.stopping.is_set():
                     return "stop"
                 if not self.in_window():
                     return "window"
@@ -489,7 +482,7 @@ class Downloader:
                     kind, value = events.get(timeout=POLL_SECONDS)
                 except queue.Empty:
                     kind, value = None, None
-                if self.agent.stopping.is_set():
+                if self.client.stopping.is_set():
                     halt.set()
                 if kind == "bytes":
                     written += value
@@ -570,7 +563,7 @@ class Downloader:
             moved += count
             report(count)
         while True:
-            if halt.is_set() or self.agent.stopping.is_set():
+            if halt.is_set() or self.client.stopping.is_set():
                 raise ContentFailure("link_down", "stopping")
             moved = 0
             try:
@@ -579,7 +572,7 @@ class Downloader:
                 if exc.code != "link_down":
                     raise
                 retries = 0 if moved else retries + 1
-                if retries > LINK_RETRIES or halt.is_set() or self.agent.stopping.is_set() or not self.keep_going():
+                if retries > LINK_RETRIES or halt.is_set() or self.client.stopping.is_set() or not self.keep_going():
                     raise
                 log.info("retrying %s after a cut (%s)", blob.sha256[:12], exc)
                 halt.wait(min(8.0, 0.5 * 2 ** retries))
@@ -615,7 +608,7 @@ class Downloader:
             response = session.get(url, headers=headers, stream=True, timeout=(min(timeout, 30.0), timeout),
                                    allow_redirects=False)
         except requests.RequestException as exc:
-            raise ContentFailure("link_down", f"cannot fetch {url}: {_reason(exc)}") from None
+            raise ContentFailure("link_down", f"cannot fetch {url}: {reason(exc)}") from None
         with response:
             if response.status_code == 416:
                 part.unlink(missing_ok=True)
@@ -648,16 +641,16 @@ class Downloader:
                             pause = self.bucket.spend(len(chunk))
                             if pause > 0:
                                 halt.wait(pause)
-                        if halt.is_set() or self.agent.stopping.is_set():
+                        if halt.is_set() or self.client.stopping.is_set():
                             break
                 except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                     out.flush()
                     raise ContentFailure("link_down", f"the download of {blob.sha256[:12]} was cut at "
-                                                      f"{have} of {blob.size} bytes: {_reason(exc)}") from None
+                                                      f"{have} of {blob.size} bytes: {reason(exc)}") from None
                 out.flush()
                 os.fsync(out.fileno())
         if have < blob.size:
-            if halt.is_set() or self.agent.stopping.is_set():
+            if halt.is_set() or self.client.stopping.is_set():
                 raise ContentFailure("link_down", "stopping")
             raise ContentFailure("link_down", f"the download of {blob.sha256[:12]} ended at {have} of {blob.size} "
                                               f"bytes")
@@ -734,8 +727,8 @@ class Downloader:
         hub, school, secret = self._hub()
         body = json.dumps(self.state_body()).encode("utf-8")
 
-        def post(agent, *args):
-            return agent._request("POST", hub, STATE_PATH, body, {"Content-Type": "application/json"},
+        def post(client, *args):
+            return client.request("POST", hub, STATE_PATH, body, {"Content-Type": "application/json"},
                                   signed=(school, secret))
         status, data, what = self._signed(post)
         if status != 200 or not (data or {}).get("ok"):
@@ -769,11 +762,6 @@ def _range_start(value: str | None) -> int | None:
         return None
 
 
-def _reason(exc: Exception) -> str:
-    from sync.agent import _reason as reason
-    return reason(exc)
-
-
 def _progress_line(row: ContentDownload) -> str:
     left = max(0, row.bytes_total - row.bytes_received)
     eta = f", about {left / row.speed:.0f} s left" if row.speed else ""
@@ -784,58 +772,3 @@ def _progress_line(row: ContentDownload) -> str:
 
 def _mib(count: int) -> str:
     return f"{count / 2 ** 20:.1f} MiB"
-
-
-# --- `classroom-sync status` ------------------------------------------------------------------------
-
-def _window(settings) -> tuple[str, str | None]:
-    spec = settings.sync_download_hours or settings.sync_hours
-    return spec, next_window_start(spec, school_now(settings))
-
-
-def status_extra(status, settings) -> dict:
-    """What `status --json` adds to the sync state: the download hours and when they open next."""
-    spec, opens = _window(settings)
-    return {"download_hours": spec, "download_window_opens_at": opens}
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    from sync.agent import _duration
-    return _duration(seconds)
-
-
-def status_lines(status, settings=None) -> list[str]:
-    """The content part of `classroom-sync status`."""
-    from sync.agent import _ago, _size
-    lines = []
-    opens = _window(settings)[1] if settings is not None else None
-    active = [d for d in status.downloads if d.state not in ("installed", "withdrawn")]
-    if status.updates:
-        lines.append(f"content updates:  {len(status.updates)} in the catalog of {_ago(status.catalog_fetched_at)}:")
-        for update in status.updates:
-            was = f" (installed {update.installed_version})" if update.installed_version else " (new)"
-            lines.append(f"  {update.pack_id} {update.version}{was}, {_size(update.size)}")
-    elif status.catalog_fetched_at is not None:
-        lines.append(f"content updates:  none (catalog of {_ago(status.catalog_fetched_at)})")
-    for d in active:
-        head = f"  {d.pack_id} {d.version}: {_size(d.bytes_received)} of {_size(d.bytes_total)} ({d.percent}%)"
-        if d.state == "downloading":
-            speed = f"{_size(int(d.speed))}/s, about {_eta(d.eta_seconds)} left" if d.speed else "not moving now"
-            lines.append(f"{head}, downloading, {speed}")
-        elif d.state == "waiting_window":
-            when = f" (from {opens})" if opens else ""
-            lines.append(f"{head}, waits for the download hours{when}")
-        elif d.state == "failed":
-            lines.append(f"{head}, FAILED: {d.error}")
-        else:
-            lines.append(f"{head}, {d.state}")
-    if active:
-        lines.insert(len(lines) - len(active), "downloads:")
-    for d in status.downloads:
-        if d.state == "installed" and d.finished_at:
-            lines.append(f"installed:        {d.pack_id} {d.version} at {d.finished_at:%Y-%m-%d %H:%M} UTC")
-        elif d.state == "withdrawn":
-            lines.append(f"withdrawn:        {d.pack_id} {d.version}: {d.error}")
-    return lines

@@ -23,6 +23,7 @@ without certificates is a normal state, noted for the admin page.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
 import json
 import logging
@@ -31,7 +32,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import click
 from cryptography import x509
@@ -48,8 +49,9 @@ from classroom_server.db import database
 from classroom_server.models import SchoolSetting, utcnow
 from classroom_server.settings import SettingsError, load_settings
 
-if TYPE_CHECKING:
-    from sync.agent import Agent
+from .client import HubClient, SyncFailure, read_secret
+from .school import open_school
+from .status import certificate_lines
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,6 @@ class CertificateOutcome:
 # --- the key and the request -----------------------------------------------------------------------------
 
 def key_sha256(public_key) -> str:
-    import hashlib
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
 
@@ -171,25 +172,24 @@ def check_chain(pem: str, key, names: list[str], now: datetime.datetime | None =
 
 # --- the step --------------------------------------------------------------------------------------------
 
-def sync_certificate(agent: "Agent", say: Callable[[str], None] | None = None) -> CertificateOutcome:
+def sync_certificate(client: HubClient, say: Callable[[str], None] | None = None) -> CertificateOutcome:
     """Ask the hub for this school's certificate, send a CSR when it needs one, install a newer
     certificate. Never raises for the link or the hub: the outcome and the admin page say what happened."""
-    from sync.agent import SyncFailure, read_secret
     say = say or (lambda line: None)
     outcome = CertificateOutcome()
-    settings = agent.settings
+    settings = client.settings
     row = state_row()
     if not (row.hub_url and row.school_id):
         return outcome
     hub = row.hub_url
     try:
         signed = (row.school_id, read_secret(settings))
-        status, data, what = agent._request("GET", hub, CERTIFICATE_PATH + _have(settings.data_dir), signed=signed)
+        status, data, what = client.request("GET", hub, CERTIFICATE_PATH + _have(settings.data_dir), signed=signed)
         if status == 404:  # a hub without [acme], or older than certificates
             say("the national platform offers no HTTPS certificate")
             _note(outcome)
             return outcome
-        agent._check_signed(status, data, what, hub)
+        client.check_signed(status, data, what, hub)
         names = (data or {}).get("names")
         if status != 200 or not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise CertificateProblem(f"{hub}{CERTIFICATE_PATH} answered {what} without the school's names")
@@ -202,9 +202,9 @@ def sync_certificate(agent: "Agent", say: Callable[[str], None] | None = None) -
         asked = (data or {}).get("csr_names")
         if held != ours or not isinstance(asked, list) or sorted(asked) != sorted(names):
             body = json.dumps({"csr": make_csr(key, names)}).encode("utf-8")
-            status, answer, what = agent._request("POST", hub, CERTIFICATE_PATH, body,
+            status, answer, what = client.request("POST", hub, CERTIFICATE_PATH, body,
                                                   {"Content-Type": "application/json"}, signed=signed)
-            agent._check_signed(status, answer, what, hub)
+            client.check_signed(status, answer, what, hub)
             if status != 202:
                 detail = (answer or {}).get("message") or what
                 raise CertificateProblem(f"the hub refused this box's certificate request: {detail}")
@@ -231,7 +231,6 @@ def sync_certificate(agent: "Agent", say: Callable[[str], None] | None = None) -
 
 def _have(data_dir: Path) -> str:
     """`?have=<SHA-256 of the installed chain>`: the hub leaves out a chain the box holds already."""
-    import hashlib
     try:
         return f"?have={hashlib.sha256(https.chain_path(data_dir).read_bytes()).hexdigest()}"
     except OSError:
@@ -322,22 +321,6 @@ def write_hosts(data_dir: Path, names: list[str], addresses: list[str] | None = 
     return True
 
 
-def status_lines(settings) -> list[str]:
-    """For `classroom-sync status`: the certificate installed and the last certificate step."""
-    if settings is None:
-        return []
-    current = https.installed(settings.data_dir)
-    if current is not None and current.self_signed:
-        current = None  # install.sh's stand-in
-    state = https.agent_state()
-    if current is None and not state.get("offered"):
-        return []
-    line = (f"https:            {current.name}, valid until {current.not_after:%Y-%m-%d %H:%M} UTC"
-            + (" (NEARING EXPIRY)" if current.nearing_expiry() else "") if current
-            else "https:            no certificate yet (the national platform orders it after the box's request)")
-    return [line] + ([f"https error:      {state['error']}"] if state.get("error") else [])
-
-
 # --- the command line (classroom-sync https ...) -----------------------------------------------------------
 
 @click.group("https")
@@ -375,16 +358,7 @@ def placeholder(obj) -> None:
 @click.pass_obj
 def show(obj) -> None:
     """The certificate installed: names, validity, and the agent's last certificate step."""
-    from sync.agent import open_school
     settings = open_school(obj.data_dir)
-    lines = status_lines(settings)
+    lines = certificate_lines(settings)
     click.echo("\n".join(lines) if lines else "no certificate from the national platform: it offers none yet (or the "
                                                "agent has not synced since it does)")
-
-
-def status_dict(settings) -> dict:
-    """For `classroom-sync status --json`: the installed certificate and the last certificate step."""
-    current = https.installed(settings.data_dir)
-    real = current is not None and not current.self_signed
-    return {"names": list(current.names) if real else [], "not_after": current.not_after.isoformat() + "Z" if real
-            else None, "nearing_expiry": real and current.nearing_expiry(), "last_step": https.agent_state()}

@@ -22,15 +22,18 @@ from dataclasses import dataclass
 from typing import Callable
 
 from peewee import DatabaseError as PeeweeDatabaseError
-from peewee import fn
 
+from classroom_server.accounts import services as accounts
 from classroom_server.accounts.services import USERNAME_RE
+from classroom_server.admin.sync import state_row
+from classroom_server.coach import services as coach
 from classroom_server.db import database
-from classroom_server.models import (Assignment, AssignmentItem, Classroom, GroupMember, Membership,
-                                     NationalAssignment, RosterEdit, RosterState, StudentGroup, User, utcnow)
+from classroom_server.models import (Assignment, Classroom, Membership, NationalAssignment, RosterEdit, RosterState,
+                                     User, utcnow)
 from sync import protocol
 
-from . import agent as sync_agent
+from .client import HubClient, SyncFailure, is_count, read_secret
+from .status import iso
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +66,6 @@ def keep_local_class(local_edited_at: datetime.datetime | None, national_changed
     return local_edited_at >= national_changed_at
 
 
-def iso(moment: datetime.datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="microseconds") + "Z"
-
-
 def parse_time(value) -> datetime.datetime | None:
     if not value:
         return None
@@ -83,45 +82,23 @@ def state() -> RosterState:
     return RosterState.get_by_id(1)
 
 
-def status_dict() -> dict:
-    row = RosterState.get_or_none(RosterState.id == 1)
-    return {"cursor": row.cursor if row else 0, "changes_applied": row.changes_applied if row else 0,
-            "last_pull_at": iso(row.last_pull_at) if row else None,
-            "last_report_at": iso(row.last_report_at) if row else None,
-            "last_error": row.last_error if row else None,
-            "national_people": User.select().where(User.national_id.is_null(False)).count(),
-            "national_assignments": NationalAssignment.select().count()}
-
-
-def status_lines() -> list[str]:
-    status = status_dict()
-    lines = [f"roster cursor:    {status['cursor']} ({status['changes_applied']} national change(s) applied; "
-             f"{status['national_people']} national people, {status['national_assignments']} national "
-             f"assignment(s))",
-             f"roster pulled:    {sync_agent._ago(parse_time(status['last_pull_at']))}",
-             f"roster reported:  {sync_agent._ago(parse_time(status['last_report_at']))}"]
-    if status["last_error"]:
-        lines.append(f"roster error:     {status['last_error']}")
-    return lines
-
-
 # --- one roster sync ---------------------------------------------------------------------------------
 
-def sync_roster(agent: "sync_agent.Agent", say: Callable[[str], None] | None = None) -> RosterOutcome:
+def sync_roster(client: HubClient, say: Callable[[str], None] | None = None) -> RosterOutcome:
     """Pull the national changes after the cursor, then report the school's roster; SyncFailure if the
     hub cannot be reached or answers wrongly (the failure is also kept for `classroom-sync status`)."""
     say = say or (lambda line: None)
-    row = sync_agent.state_row()
+    row = state_row()
     if not (row.hub_url and row.school_id):
-        raise sync_agent.SyncFailure("not_enrolled", "this school is not enrolled: run `classroom-sync enroll`")
-    signed = (row.school_id, sync_agent.read_secret(agent.settings))
+        raise SyncFailure("not_enrolled", "this school is not enrolled: run `classroom-sync enroll`")
+    signed = (row.school_id, read_secret(client.settings))
     outcome = RosterOutcome()
     try:
-        _pull(agent, row.hub_url, signed, outcome, say)
-        adopted = _report(agent, row.hub_url, signed, outcome, say)
+        _pull(client, row.hub_url, signed, outcome, say)
+        adopted = _report(client, row.hub_url, signed, outcome, say)
         if adopted:  # the hub appended what it adopted to the feed: take it now, so the cursor is current
-            _pull(agent, row.hub_url, signed, outcome, say)
-    except sync_agent.SyncFailure as exc:
+            _pull(client, row.hub_url, signed, outcome, say)
+    except SyncFailure as exc:
         _note_error(f"{exc.code}: {exc}")
         raise
     _note_error(None)
@@ -137,15 +114,15 @@ def _note_error(error: str | None) -> None:
         log.error("cannot record the roster sync's outcome: %s", exc)
 
 
-def _pull(agent, hub: str, signed: tuple[str, str], outcome: RosterOutcome, say: Callable[[str], None]) -> None:
+def _pull(client, hub: str, signed: tuple[str, str], outcome: RosterOutcome, say: Callable[[str], None]) -> None:
     cursor = state().cursor
     for _ in range(MAX_PAGES_PER_SYNC):
-        status, data, what = agent._request("GET", hub, f"{CHANGES_PATH}?after={cursor}&limit={PAGE_SIZE}",
+        status, data, what = client.request("GET", hub, f"{CHANGES_PATH}?after={cursor}&limit={PAGE_SIZE}",
                                             signed=signed)
         if status == 409 and data and data.get("error") == "roster_cursor_ahead":
-            raise sync_agent.SyncFailure("conflict", f"the hub's roster feed ends before this school's roster "
+            raise SyncFailure("conflict", f"the hub's roster feed ends before this school's roster "
                                                      f"cursor ({data.get('message')}); nothing was changed")
-        agent._check_signed(status, data, what, hub)
+        client.check_signed(status, data, what, hub)
         changes = _checked_page(status, data, what, cursor)
         if not changes:
             break
@@ -161,18 +138,18 @@ def _pull(agent, hub: str, signed: tuple[str, str], outcome: RosterOutcome, say:
 
 
 def _checked_page(status: int, data: dict | None, what: str, cursor: int) -> list[dict]:
-    def wrong(why: str) -> sync_agent.SyncFailure:
-        return sync_agent.SyncFailure("hub_error", f"the hub's roster feed answered {what}: {why}; nothing was "
+    def wrong(why: str) -> SyncFailure:
+        return SyncFailure("hub_error", f"the hub's roster feed answered {what}: {why}; nothing was "
                                                    f"applied, it will be tried again")
     if status != 200 or data is None:
         detail = f" ({data.get('message')})" if data and data.get("message") else ""
         raise wrong(f"not a page of changes{detail}")
     changes, more, last = data.get("changes"), data.get("more"), data.get("last")
-    if not isinstance(changes, list) or not isinstance(more, bool) or not sync_agent._is_count(last):
+    if not isinstance(changes, list) or not isinstance(more, bool) or not is_count(last):
         raise wrong("a page needs changes, more and last")
     previous = cursor
     for change in changes:
-        if not isinstance(change, dict) or not sync_agent._is_count(change.get("seq")):
+        if not isinstance(change, dict) or not is_count(change.get("seq")):
             raise wrong("each change needs a seq")
         if change["seq"] <= previous:
             raise wrong(f"seq {change['seq']} does not follow {previous}")
@@ -190,7 +167,7 @@ def apply_page(changes: list[dict], cursor: int) -> int:
     with database.atomic():
         held = state()
         if held.cursor != cursor:  # another process applied it meanwhile: take the page again
-            raise sync_agent.SyncFailure("conflict", f"the roster cursor moved from {cursor} to {held.cursor} "
+            raise SyncFailure("conflict", f"the roster cursor moved from {cursor} to {held.cursor} "
                                                      f"while a page was applied; it will be tried again")
         for change in changes:
             try:
@@ -199,7 +176,7 @@ def apply_page(changes: list[dict], cursor: int) -> int:
                 else:
                     apply_assignment(change["data"], now)
             except (KeyError, TypeError, ValueError) as exc:
-                raise sync_agent.SyncFailure(
+                raise SyncFailure(
                     "hub_error", f"roster change {change['seq']} from the hub cannot be applied ({exc!r}); nothing "
                                  f"of its page was applied") from None
         give_national_work(now)
@@ -219,17 +196,6 @@ def _username(national_id: str) -> str | None:
     return candidate
 
 
-def classroom_named(name: str, grade: int | None) -> Classroom:
-    """The class of that name, created when the school does not have it (its grade filled in if unset)."""
-    room = Classroom.get_or_none(Classroom.name == name)
-    if room is None:
-        return Classroom.create(name=name, grade=grade, signin_mode="name")
-    if room.grade is None and grade is not None:
-        Classroom.update(grade=grade).where(Classroom.id == room.id).execute()
-        room.grade = grade
-    return room
-
-
 def apply_person(data: dict, now: datetime.datetime) -> User | None:
     national_id = str(data["national_id"])
     role = data["role"]
@@ -240,24 +206,12 @@ def apply_person(data: dict, now: datetime.datetime) -> User | None:
     if user is None:
         if not active:
             return None  # never here, and not to be: nothing to keep
-        user = User.create(username=_username(national_id) if role == "teacher" else None,
-                           display_name=str(data["name"])[:120], role=role, national_id=national_id, created_at=now)
+        user = accounts.create_national_user(national_id, str(data["name"]), role,
+                                             username=_username(national_id) if role == "teacher" else None, now=now)
     else:
-        changes: dict = {}
-        if user.display_name != data["name"]:
-            changes[User.display_name] = str(data["name"])[:120]
-        if user.role != role and user.role != "admin":  # a local admin stays admin
-            changes[User.role] = role
-        if bool(user.is_active) != active:
-            changes[User.is_active] = active
-        if User.role in changes or User.is_active in changes:
-            changes[User.session_version] = User.session_version + 1  # signed out everywhere
-        if changes:
-            User.update(changes).where(User.id == user.id).execute()
-            user = User.get_by_id(user.id)
-        if User.role in changes:
-            Membership.update(role="teacher" if role == "teacher" else "student") \
-                .where(Membership.user == user.id).execute()
+        user = accounts.update_identity(user, display_name=str(data["name"]),
+                                        role=role if user.role != "admin" else None,  # a local admin stays admin
+                                        active=active)
     if not active:
         return user  # deactivated or gone to another school: classes and records stay as they were
     edit = RosterEdit.get_or_none(RosterEdit.user == user.id)
@@ -270,17 +224,12 @@ def apply_person(data: dict, now: datetime.datetime) -> User | None:
 def _set_national_class(user: User, class_name: str | None, grade: int | None) -> None:
     if user.role == "student":
         rooms = Membership.select(Membership.classroom).where(Membership.user == user.id, Membership.role == "student")
-        keep = classroom_named(class_name, grade).id if class_name else None
-        leaving = [room_id for (room_id,) in rooms.tuples() if room_id != keep]
-        if leaving:
-            Membership.delete().where(Membership.user == user.id, Membership.classroom.in_(leaving)).execute()
-            GroupMember.delete().where(GroupMember.user == user.id, GroupMember.group.in_(
-                StudentGroup.select(StudentGroup.id).where(StudentGroup.classroom.in_(leaving)))).execute()
+        keep = accounts.classroom_named(class_name, grade) if class_name else None
+        accounts.leave_classes(user, [room_id for (room_id,) in rooms.tuples() if keep is None or room_id != keep.id])
         if keep is not None:
-            Membership.insert(classroom=keep, user=user.id, role="student").on_conflict_ignore().execute()
+            accounts.enrol(user, keep)
     elif class_name:  # a teacher's national class is added; classes they teach besides stay
-        room = classroom_named(class_name, grade)
-        Membership.insert(classroom=room.id, user=user.id, role="teacher").on_conflict_ignore().execute()
+        accounts.enrol(user, accounts.classroom_named(class_name, grade))
 
 
 # --- assignments --------------------------------------------------------------------------------------
@@ -299,11 +248,10 @@ def apply_assignment(data: dict, now: datetime.datetime) -> None:
                                   withdrawn_at=(row.withdrawn_at or now) if withdrawn else None) \
             .where(NationalAssignment.id == national_id).execute()
     if withdrawn:
-        Assignment.update(closed_at=now).where(Assignment.national_id == national_id,
-                                               Assignment.closed_at.is_null()).execute()
+        coach.close_national_assignment(national_id, now)
     else:
-        Assignment.update(title=str(data["title"])[:200], starts_at=parse_time(data.get("starts_at")),
-                          due_at=parse_time(data.get("due_at"))).where(Assignment.national_id == national_id).execute()
+        coach.update_national_assignment(national_id, str(data["title"]), parse_time(data.get("starts_at")),
+                                         parse_time(data.get("due_at")))
 
 
 def give_national_work(now: datetime.datetime | None = None) -> int:
@@ -326,19 +274,12 @@ def give_national_work(now: datetime.datetime | None = None) -> int:
 def _give(room: Classroom, national_id: str, data: dict, now: datetime.datetime) -> Assignment:
     kind = "quiz" if data.get("kind") == "quiz" else "work"
     settings = data.get("settings") or {}
-    last = Assignment.select(fn.MAX(Assignment.position)).where(Assignment.classroom == room.id).scalar() or 0
-    assignment = Assignment.create(
-        classroom=room.id, title=str(data["title"])[:200], kind=kind, created_by=None, created_at=now,
-        starts_at=parse_time(data.get("starts_at")), due_at=parse_time(data.get("due_at")), position=last + 1,
-        time_limit_minutes=settings.get("time_limit_minutes") if kind == "quiz" else None,
-        attempts=int(settings.get("attempts") or 1) if kind == "quiz" else 1,
-        results=settings.get("results") or "submitted" if kind == "quiz" else "submitted", national_id=national_id)
-    parts = [{"assignment": assignment.id, "position": index, "pack_id": str(part["pack_id"]),
-              "node_id": str(part["node_id"]), "item_id": part.get("item_id"), "item_data": None}
-             for index, part in enumerate(data.get("parts") or [])]
-    if parts:
-        AssignmentItem.insert_many(parts).execute()
-    return assignment
+    parts = [(str(part["pack_id"]), str(part["node_id"]), part.get("item_id")) for part in data.get("parts") or []]
+    return coach.give_national_assignment(
+        room, national_id, str(data["title"]), kind, parse_time(data.get("starts_at")),
+        parse_time(data.get("due_at")), settings.get("time_limit_minutes") if kind == "quiz" else None,
+        int(settings.get("attempts") or 1) if kind == "quiz" else 1,
+        settings.get("results") or "submitted" if kind == "quiz" else "submitted", parts, now)
 
 
 # --- up: the school's own roster -----------------------------------------------------------------------
@@ -367,7 +308,7 @@ def local_roster() -> list[dict]:
     return people
 
 
-def _report(agent, hub: str, signed: tuple[str, str], outcome: RosterOutcome, say: Callable[[str], None]) -> int:
+def _report(client, hub: str, signed: tuple[str, str], outcome: RosterOutcome, say: Callable[[str], None]) -> int:
     people = local_roster()
     raw = json.dumps({"protocol": protocol.PROTOCOL_VERSION, "people": people}, ensure_ascii=False,
                      separators=(",", ":")).encode("utf-8")
@@ -378,12 +319,12 @@ def _report(agent, hub: str, signed: tuple[str, str], outcome: RosterOutcome, sa
         return 0  # the hub has this very roster: spare the link (it is sent again once a day anyway)
     body = protocol.gzip_compress(raw)
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-    status, data, what = agent._request("POST", hub, LOCAL_PATH, body, headers, signed=signed)
-    agent._check_signed(status, data, what, hub)
+    status, data, what = client.request("POST", hub, LOCAL_PATH, body, headers, signed=signed)
+    client.check_signed(status, data, what, hub)
     adopted = (data or {}).get("adopted")
     if status != 200 or not isinstance(adopted, list) or (data or {}).get("people") != len(people):
         detail = f" ({data.get('message')})" if data and data.get("message") else ""
-        raise sync_agent.SyncFailure("hub_error", f"the hub answered the school's roster with {what}{detail}; it "
+        raise SyncFailure("hub_error", f"the hub answered the school's roster with {what}{detail}; it "
                                                   f"will be sent again")
     with database.atomic():
         RosterState.update(last_report_at=utcnow(), report_sha256=digest).where(RosterState.id == 1).execute()

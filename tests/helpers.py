@@ -1,0 +1,118 @@
+"""What tests share besides fixtures: the test school's password and shape, sign-in and form
+helpers, small disks. Tests import these from here (`from .helpers import post, sign_in_as`); the
+fixtures that use them are in conftest.py."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from flask.testing import FlaskClient
+
+from classroom_server.db import database, open_database
+
+PASSWORD = "correct-horse-42"
+
+
+class EnglishClient(FlaskClient):
+    """A test client whose browser asks for English, so assertions can read English text.
+
+    Tests of language choice set their own Accept-Language header (headers win over this), or
+    clear `environ_base["HTTP_ACCEPT_LANGUAGE"]`.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
+@dataclass
+class School:
+    admin: object
+    teacher: object
+    other_teacher: object
+    pin_class: object
+    picture_class: object
+    other_class: object
+    student: object        # in pin_class, PIN 4321
+    picture_student: object  # in picture_class, code cat-sun-apple
+    other_student: object  # in other_class, name only
+
+
+def csrf_of(client) -> str:
+    """This client's CSRF token (made on first use, like a page render would)."""
+    with client.session_transaction() as session:
+        token = session.get("csrf")
+        if not token:
+            token = session["csrf"] = "test-csrf-token"
+    return token
+
+
+def sign_in_staff(client, username: str, password: str = PASSWORD):
+    return client.post("/signin/staff", data={"username": username, "password": password,
+                                              "csrf_token": csrf_of(client)})
+
+
+def sign_in_as(client, school: School, role: str | None):
+    """Sign `client` in as a school member with this role (None: stay signed out)."""
+    if role == "admin":
+        response = sign_in_staff(client, "boss")
+    elif role == "teacher":
+        response = sign_in_staff(client, "teacher")
+    elif role == "student":
+        response = client.post(f"/signin/class/{school.pin_class.id}/student/{school.student.id}",
+                               data={"pin": "4321", "csrf_token": csrf_of(client)})
+    else:
+        return
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def post(client, url: str, data: dict | None = None, **kwargs):
+    """POST with this client's CSRF token, as a form in a page would."""
+    return client.post(url, data={**(data or {}), "csrf_token": csrf_of(client)}, **kwargs)
+
+
+def form_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def tmpfs(mount: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `mount` for a fixture to yield from (needs root; the test is
+    skipped where it cannot be mounted); closed database and unmounted afterwards."""
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    if database.obj is not None and not database.is_closed():
+        database.close()
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill_disk(filler: Path) -> Path:
+    """Write zeros to `filler` until its disk is full. Writes racing it may fill the disk first: then
+    even creating the file fails, and the disk is just as full."""
+    try:
+        with open(filler, "wb") as handle:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+    except OSError:
+        pass
+    return filler
+
+
+def reopen_database(url: str) -> None:
+    """Bind this process's database proxy to `url` again (after a helper process or a test's own
+    `open_database` pointed it elsewhere), connected."""
+    if database.obj is not None and not database.is_closed():
+        database.close()
+    open_database(url)
+    database.connect(reuse_if_open=True)
