@@ -173,6 +173,23 @@ def test_every_item_type_answered_online_and_offline_each_stored_once(new_page, 
     assert len({r.uuid for r in rows}) == len(rows)
 
 
+def small_targets(page) -> list[str]:
+    """The menu's links, the language buttons, a quiz's question numbers and the links beside them
+    that a finger would miss: under 44 px tall (numbers: also under 44 px wide)."""
+    return page.evaluate("""() => {
+      const small = [];
+      const check = (selector, wide) => document.querySelectorAll(selector).forEach(target => {
+        const box = target.getBoundingClientRect();
+        if (box.height < 44 || (wide && box.width < 44)) {
+          small.push(`${selector} '${target.textContent.trim()}' ${Math.round(box.width)}x${Math.round(box.height)}`);
+        }
+      });
+      check(".top nav a", false); check(".lang button", false); check(".pager > a", false);
+      check(".pager .filters a", true);
+      return small;
+    }""")
+
+
 def test_timed_quiz_taken_and_handed_in(new_page, school, practice_pack):
     quiz = coach.create_assignment(school.pin_class, school.teacher, "Mixed quiz", [(PACK, MIX, None)],
                                    kind="quiz", time_limit_minutes=10, results="submitted")
@@ -184,6 +201,7 @@ def test_timed_quiz_taken_and_handed_in(new_page, school, practice_pack):
     page.get_by_role("button", name="Start the quiz").click()
     expect(page.locator(".timer")).to_contain_text(re.compile(r"Time left: (10:00|9:5\d)"))
     reports.append(axe_report(page, "quiz question"))
+    assert not small_targets(page), "tap targets under 44 px on a phone"
     for index, item in enumerate(ITEMS):
         expect(page.locator(".progress-text")).to_contain_text(f"Question {index + 1} of {len(ITEMS)}")
         fill(page, item, right_and_wrong(item)[index % 2])
