@@ -26,9 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import (BenchmarkError, console_script, http_session, machine_facts, markdown_table, percentile,
+from harness import (BenchmarkError, console_script, http_session, machine_facts, markdown_table,
                      replace_section, start_server, text_table)
-from hub_dashboard import DEFAULT_URL, REGIONS, fill, fresh_schema
+from hub_dashboard import DEFAULT_URL, REGIONS, fill, fresh_schema, latency_table, time_gets
 
 NAME = "hub_analytics"
 TARGET_MS = 500
@@ -112,20 +112,6 @@ def signed_in(base: str, username: str):
     return client
 
 
-def time_gets(client, base: str, path: str, params: dict, count: int) -> dict:
-    first = client.get(base + path, params=params, timeout=120)
-    if first.status_code != 200:
-        raise BenchmarkError(f"GET {path} answered {first.status_code}: {first.text[:300]}")
-    latencies = []
-    for _ in range(count):
-        started = time.perf_counter()
-        response = client.get(base + path, params=params, timeout=120)
-        latencies.append(time.perf_counter() - started)
-        if response.status_code != 200:
-            raise BenchmarkError(f"GET {path} answered {response.status_code}")
-    return {"latencies": latencies, "bytes": len(first.content)}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schools", type=int, default=7500)
@@ -183,10 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         if database.obj is not None and hasattr(database.obj, "close_all"):
             database.obj.close_all()
         drop()
-    header = ["request", "size", "p50", "p99", "max", f"p99 < {TARGET_MS} ms"]
-    rows = [[label, f"{r['bytes'] / 1024:,.0f} KiB", f"{percentile(r['latencies'], 50) * 1000:.0f} ms",
-             f"{percentile(r['latencies'], 99) * 1000:.0f} ms", f"{max(r['latencies']) * 1000:.0f} ms",
-             "yes" if percentile(r["latencies"], 99) * 1000 < TARGET_MS else "no"] for label, r in results]
+    header, rows = latency_table(results, TARGET_MS)
     print(text_table(header, rows))
     facts = machine_facts()
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
