@@ -37,6 +37,21 @@ def browser():
         browser.close()
 
 
+# A school's address as phones meet it: a name over plain HTTP, which browsers do not treat as a
+# secure context (unlike 127.0.0.1). Chromium maps it to the test server's loopback address.
+LAN_NAME = "school.test"
+
+
+@pytest.fixture(scope="module")
+def lan_browser():
+    """One Chromium for the whole file that finds the school at http://school.test:<port>/."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                             args=CHROMIUM_ARGS + [f"--host-resolver-rules=MAP {LAN_NAME} 127.0.0.1"])
+        yield browser
+        browser.close()
+
+
 @pytest.fixture
 def new_page(browser, live_server):
     """Open pages in fresh browser contexts; afterwards check that every request stayed on the server."""

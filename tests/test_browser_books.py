@@ -10,29 +10,20 @@ from content_packs.builder import build_pack
 
 from .epubs import book_pack
 from .test_books import SAMPLES, pdf_pack
-from .test_browser import (CHROMIUM, CHROMIUM_ARGS, PHONE, assert_no_horizontal_scroll, axe_report, sign_in_staff,
-                           sign_in_student_pin, sync_api)
+from .test_browser import (PHONE, assert_no_horizontal_scroll, axe_report, lan_browser,  # noqa: F401  (fixture)
+                           sign_in_staff, sign_in_student_pin, sync_api)
 
 expect = sync_api.expect
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS + [
-            "--host-resolver-rules=MAP school.test 127.0.0.1"])
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def reader(chromium, live_server, app, settings, school, tmp_path):
+def reader(lan_browser, live_server, app, settings, school, tmp_path):
     build_pack(book_pack(tmp_path / "src", SAMPLES), tmp_path / "books.ckpack")
     with app.app_context():
         install_pack(tmp_path / "books.ckpack", settings.data_dir, (), allow_unreviewed=True)
     base = live_server.replace("127.0.0.1", "school.test")
-    context = chromium.new_context(base_url=base, locale="en-US", viewport=PHONE)
+    context = lan_browser.new_context(base_url=base, locale="en-US", viewport=PHONE)
     context.set_default_timeout(15_000)
     outside = []
     context.on("request", lambda r: None if r.url.startswith(base + "/") or r.url.startswith("data:")
@@ -121,12 +112,12 @@ def test_footnote_opens_in_place_and_contents_are_nested(reader):
 
 
 @pytest.fixture
-def pdf_reader(chromium, live_server, app, settings, school, tmp_path):
+def pdf_reader(lan_browser, live_server, app, settings, school, tmp_path):
     build_pack(pdf_pack(tmp_path / "pdf", 150), tmp_path / "pdf.ckpack")
     with app.app_context():
         install_pack(tmp_path / "pdf.ckpack", settings.data_dir, (), allow_unreviewed=True)
     base = live_server.replace("127.0.0.1", "school.test")
-    context = chromium.new_context(base_url=base, locale="en-US", viewport=PHONE)
+    context = lan_browser.new_context(base_url=base, locale="en-US", viewport=PHONE)
     context.set_default_timeout(15_000)
     page = context.new_page()
     sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "4321")

@@ -15,7 +15,7 @@ from classroom_server.admin import sync as admin_sync
 from classroom_server.models import SyncState, utcnow
 
 from .helpers import PASSWORD
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, assert_no_horizontal_scroll, axe_report, expect, sync_api
+from .test_browser import assert_no_horizontal_scroll, axe_report, expect, lan_browser  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -23,23 +23,13 @@ LAPTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 360, "height": 740}
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS + ["--host-resolver-rules=MAP school.test 127.0.0.1"])
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def new_page(browser, live_server):
+def new_page(lan_browser, live_server):
     base = live_server.replace("127.0.0.1", "school.test")
     contexts, requested = [], []
 
     def make(locale: str, viewport: dict):
-        context = browser.new_context(base_url=base, locale=locale, viewport=viewport)
+        context = lan_browser.new_context(base_url=base, locale=locale, viewport=viewport)
         context.set_default_timeout(15_000)
         context.on("request", lambda request: requested.append(request.url))
         contexts.append(context)

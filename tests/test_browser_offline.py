@@ -14,8 +14,8 @@ import pytest
 from classroom_server.coach import services as coach
 from classroom_server.models import LearningRecord, QuizAttempt, utcnow
 
-from .test_browser import (CHROMIUM, CHROMIUM_ARGS, PHONE, assert_no_horizontal_scroll, axe_report, expect,
-                           practice_pack, put_back, queued_answers, sign_in_student_pin, sync_api,  # noqa: F401
+from .test_browser import (LAN_NAME, PHONE, assert_no_horizontal_scroll, axe_report, expect,  # noqa: F401
+                           lan_browser, practice_pack, put_back, queued_answers, sign_in_student_pin,
                            wait_until_sent)
 from .test_browser_assigned import STUDENT, fill
 from .test_practice import ITEMS, MIX, PACK, right_and_wrong
@@ -23,27 +23,15 @@ from .test_tutor import tutor_pack  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
-SCHOOL_NAME = "school.test"
 #: what each of the six answers is, by question: right, wrong, right, ...
 RIGHT = [index % 2 == 0 for index in range(len(ITEMS))]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Chromium that finds the school by name, as phones on the school Wi-Fi do."""
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS + [f"--host-resolver-rules=MAP {SCHOOL_NAME} 127.0.0.1"])
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def school_page(browser, live_server):
+def school_page(lan_browser, live_server):
     """A phone's page on http://school.test:<port>/; afterwards, every request stayed on it."""
-    base = live_server.replace("127.0.0.1", SCHOOL_NAME)
-    context = browser.new_context(base_url=base, locale="en-US", viewport=PHONE)
+    base = live_server.replace("127.0.0.1", LAN_NAME)
+    context = lan_browser.new_context(base_url=base, locale="en-US", viewport=PHONE)
     context.set_default_timeout(10_000)
     requested = []
     context.on("request", lambda request: requested.append(request.url))

@@ -23,7 +23,7 @@ from classroom_server.learn import tutor
 from classroom_server.models import ExtraTry, TeacherComment
 
 from .helpers import PASSWORD
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, axe_report, expect, practice_pack, sync_api  # noqa: F401
+from .test_browser import axe_report, expect, lan_browser, practice_pack  # noqa: F401  (fixtures)
 from .test_practice import MIX, PACK
 
 pytestmark = pytest.mark.browser
@@ -39,24 +39,13 @@ NAMES = ["Әлия Нұрланқызы", "Айдана Серікбаева", "
          "Ұлжан Бейсенова", "Фариза Тұрсынова", "Шыңғыс Қалиев", "Юлия Петренко", "Ярослав Ковальчук"]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Chromium that finds the school at school.test, as phones find school.local on a LAN."""
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS + ["--host-resolver-rules=MAP school.test 127.0.0.1"])
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def new_page(browser, live_server):
+def new_page(lan_browser, live_server):
     base = live_server.replace("127.0.0.1", "school.test")
     contexts, requested = [], []
 
     def make(locale: str = "ru-RU", viewport: dict = LAPTOP):
-        context = browser.new_context(base_url=base, locale=locale, viewport=viewport)
+        context = lan_browser.new_context(base_url=base, locale=locale, viewport=viewport)
         context.set_default_timeout(15_000)
         context.on("request", lambda request: requested.append(request.url))
         contexts.append(context)
