@@ -13,7 +13,7 @@ from classroom_server.settings import load_settings
 from .helpers import tmpfs
 from .test_browser import expect, practice_pack, queued_answers, sign_in_student_pin, wait_until_sent  # noqa: F401
 from .test_browser_assigned import STUDENT, fill
-from .test_browser_offline import browser, homework, school_page  # noqa: F401
+from .test_browser_offline import homework, lan_browser, school_page  # noqa: F401
 from .test_full_disk import checkpoint, fill as fill_disk, shrink
 from .test_practice import ITEMS, right_and_wrong
 
