@@ -165,9 +165,6 @@ def main(argv: list[str] | None = None) -> int:
                     results.append((label, time_gets(client, base, path, params, args.requests)))
                 rss = server.memory().rss_mib
     finally:
-        from sync.hub.db import database
-        if database.obj is not None and hasattr(database.obj, "close_all"):
-            database.obj.close_all()
         drop()
     header, rows = latency_table(results, TARGET_MS)
     print(text_table(header, rows))

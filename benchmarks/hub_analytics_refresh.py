@@ -107,9 +107,6 @@ def main(argv: list[str] | None = None) -> int:
             snapshot = time.perf_counter() - started
             database.close()
     finally:
-        from sync.hub.db import database as proxy
-        if proxy.obj is not None and hasattr(proxy.obj, "close_all"):
-            proxy.obj.close_all()
         drop()
     if read != total or again != 0:
         raise BenchmarkError(f"refresh read {read} of {total} records, then {again}")

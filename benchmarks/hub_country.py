@@ -165,9 +165,6 @@ def main() -> int:
             acked = database.execute_sql("SELECT sum(acked) FROM school").fetchone()[0]
             database.close()
     finally:
-        from sync.hub.db import database
-        if database.obj is not None and hasattr(database.obj, "close_all"):
-            database.obj.close_all()
         drop()
     expected = sum(r["records"] for r in results)
     if not (held[0] == held[1] == int(acked) == expected):

@@ -43,6 +43,10 @@ def fresh_schema(url: str):
     admin.cursor().execute(f"CREATE SCHEMA {schema}")
 
     def drop() -> None:
+        # The hub's pooled connections (this process opened them) hold the schema: close them first.
+        from sync.hub.db import database
+        if database.obj is not None and hasattr(database.obj, "close_all"):
+            database.obj.close_all()
         admin.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
         admin.close()
     return f"{url}?options=-csearch_path%3D{schema}", schema, drop
@@ -190,9 +194,6 @@ def main(argv: list[str] | None = None) -> int:
                         results.append((label, time_gets(client, server.url.rstrip("/"), path, params, args.requests)))
                 rss = server.memory().rss_mib
     finally:
-        from sync.hub.db import database
-        if database.obj is not None and hasattr(database.obj, "close_all"):
-            database.obj.close_all()
         drop()
 
     header, rows = latency_table(results, TARGET_MS)

@@ -100,6 +100,10 @@ def fresh_schema(url: str) -> tuple[str, callable]:
     admin.cursor().execute(f"CREATE SCHEMA {schema}")
 
     def drop() -> None:
+        # The hub's pooled connections (this process opened them) hold the schema: close them first.
+        from sync.hub.db import database
+        if database.obj is not None and hasattr(database.obj, "close_all"):
+            database.obj.close_all()
         admin.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
         admin.close()
     return f"{url}?options=-csearch_path%3D{schema}", drop
@@ -302,9 +306,6 @@ def main(argv: list[str] | None = None) -> int:
             store = measure_store(database_url, args.records, args.batch)
             body = report(args, runs, repeat, store, final, sizes, machine_facts())
     finally:
-        from sync.hub.db import database
-        if database.obj is not None and hasattr(database.obj, "close_all"):
-            database.obj.close_all()
         drop()
     replace_section(args.out, NAME, body)
     print(f"\nwrote the {NAME} section of {args.out}")
