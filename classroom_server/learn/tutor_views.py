@@ -106,10 +106,10 @@ def _posted_scope() -> str:
         try:
             return tutor.skill_scope(name)
         except tutor.UnknownScope:
-            abort(400, description=_("This practice page is out of date: open Practice again."))
+            abort(400, description=_("This practice page is out of date: open “Practice” again."))
     if kind == "topic" and "/" in name and len(scope) <= 300:
         return scope
-    abort(400, description=_("This practice page is out of date: open Practice again."))
+    abort(400, description=_("This practice page is out of date: open “Practice” again."))
 
 
 @bp.post("/adaptive/answer/<pack_id>/<node_id>/<item_id>")
