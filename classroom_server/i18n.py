@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any, Iterable
 
 from flask import current_app, g, request, session
 from jinja2 import pass_context
@@ -55,18 +56,36 @@ def error_text(exc: BaseException) -> str:
     return f"{where}: {text}" if where else text
 
 
-def localized(texts: dict | str | None, language: str | None = None) -> str:
-    """One text out of {"kk": ..., "ru": ..., "en": ...}: the user's language, else the first there is."""
+def localized(texts: dict | str | None, language: str | None = None, fallback: Iterable[str] = ()) -> str:
+    """One text out of {"kk": ..., "ru": ..., "en": ...}: the reader's language, else the first of
+    `fallback` there is (a pack's own languages, in its order), else kk, ru, en, else any."""
     import json
     if isinstance(texts, str):
         texts = json.loads(texts)
     if not texts:
         return ""
     language = language or str(get_locale() or "kk")
-    for choice in (language, *LANGUAGES):
+    for choice in (language, *fallback, *LANGUAGES):
         if texts.get(choice):
             return texts[choice]
     return next(iter(texts.values()))
+
+
+def pack_text(value: dict | str | None, pack: Any = None, language: str | None = None) -> str:
+    """A pack's text that may be one text or texts by language (an author, the reviewing body, a
+    note): in the reader's language, else in the pack's languages in its order, else any."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return localized(value, language, pack_languages(pack))
+
+
+def pack_languages(pack: Any) -> list[str]:
+    """The content languages a pack names (`languages` of pack.json), in its order."""
+    import json
+    languages = getattr(pack, "languages", None) if pack is not None else None
+    if isinstance(languages, str):
+        languages = json.loads(languages)
+    return list(languages or [])
 
 
 def localized_key(options: dict, language: str | None = None) -> str | None:

@@ -104,8 +104,10 @@ class ContentPack(BaseModel):
     license = CharField(max_length=128)
     authors = TextField()  # JSON list
     skill_titles = TextField(default="{}")  # JSON: pack.json `skills`, skill tag -> texts by language
+    # JSON: the pack's other texts by language, {"review_body"|"review_note"|"license_note": {"kk": ...}}
+    texts = TextField(default="{}")
     review_status = CharField(max_length=16)
-    review_body = CharField(max_length=255, null=True)
+    review_body = CharField(max_length=255, null=True)  # in the pack's first language when given by language
     review_date = CharField(max_length=10, null=True)
     # Signed by a key the school trusts and approved by the reviewing body.
     reviewed = BooleanField()

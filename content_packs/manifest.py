@@ -136,6 +136,14 @@ class _Checker:
             if not isinstance(text, str) or not text.strip():
                 self.fail(f"{where}.{language}", "expected a non-empty text")
 
+    def name_or_texts(self, value: Any, where: str, message: str) -> None:
+        """A name written once (`"Academy"`), or by language when it reads differently in each
+        (`{"kk": "Академия", "ru": "Академия", "en": "Academy"}`); `message` says what was expected."""
+        if isinstance(value, dict):
+            self.text(value, where)
+        elif not isinstance(value, str) or not value.strip():
+            self.fail(where, message)
+
     def skill_titles(self, value: Any) -> None:
         """The optional top-level `skills`: a title by language for skill tags the pack's items use."""
         if value is None:
@@ -439,16 +447,22 @@ def parse_manifest(raw: bytes) -> Manifest:
     if not isinstance(languages, list) or not languages or not all(is_language_tag(lang) for lang in languages):
         checker.fail("languages", "expected a list of language tags (BCP 47) such as kk, ru, en, ar")
     authors = data.get("authors")
-    if not isinstance(authors, list) or not authors or not all(isinstance(a, str) and a.strip() for a in authors):
+    if not isinstance(authors, list) or not authors:
         checker.fail("authors", "expected a list of author names")
+    for index, author in enumerate(authors):
+        checker.name_or_texts(author, f"authors[{index}]", "expected a list of author names")
     review = data.get("review")
     if not isinstance(review, dict) or review.get("status") not in REVIEW_STATUSES:
         checker.fail("review.status", "expected one of %(choices)s", choices=", ".join(REVIEW_STATUSES))
     if review["status"] == "approved":
-        if not isinstance(review.get("body"), str) or not review["body"].strip():
+        if review.get("body") is None:
             checker.fail("review.body", "an approved pack names the reviewing body")
         if not isinstance(review.get("date"), str) or not _DATE.match(review["date"]):
             checker.fail("review.date", "an approved pack has the review date as YYYY-MM-DD")
+    if review.get("body") is not None:
+        checker.name_or_texts(review["body"], "review.body", "an approved pack names the reviewing body")
+    checker.text(review.get("note"), "review.note", required=False)
+    checker.text(data.get("license_note"), "license_note", required=False)
     nodes = data.get("nodes")
     if not isinstance(nodes, list) or not nodes:
         checker.fail("nodes", "expected a list with at least one node")

@@ -25,6 +25,7 @@ from content_packs.reader import (Limits, PackReader, copy_verified, open_pack, 
                                    verify_files)
 from content_packs.signing import SignatureError, verify
 
+from ..i18n import pack_text
 from ..db import database, is_sqlite, placeholders, run_sql, sql
 from ..models import ContentFile, ContentNode, ContentPack, utcnow
 
@@ -276,6 +277,39 @@ def _check_space(store: BlobStore, manifest: Manifest) -> None:
                             needed=needed // 2**20, free=free // 2**20, reserve=reserve // 2**20)
 
 
+def _first_text(value: dict | str | None, languages: list[str]) -> str | None:
+    """A text given once or by language, in the pack's first language there is (or any)."""
+    if not isinstance(value, dict):
+        return value
+    return next((value[language] for language in languages if value.get(language)), next(iter(value.values())))
+
+
+def _pack_texts(data: dict) -> str:
+    """The pack's texts by language besides its titles, as ContentPack.texts keeps them."""
+    review = data["review"]
+    texts = {"review_body": review.get("body"), "review_note": review.get("note"),
+             "license_note": data.get("license_note")}
+    return json.dumps({key: value for key, value in texts.items() if isinstance(value, dict)}, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class PackAbout:
+    """What a pack says about itself, each text in the reader's language (i18n.pack_text)."""
+    authors: list[str]
+    review_body: str
+    review_note: str
+    license_note: str
+
+
+def pack_about(pack: ContentPack, language: str | None = None) -> PackAbout:
+    texts = json.loads(pack.texts or "{}")
+    return PackAbout(
+        authors=[pack_text(author, pack, language) for author in json.loads(pack.authors)],
+        review_body=pack_text(texts.get("review_body") or pack.review_body, pack, language),
+        review_note=pack_text(texts.get("review_note"), pack, language),
+        license_note=pack_text(texts.get("license_note"), pack, language))
+
+
 def _switch(manifest: Manifest, manifest_sha: str, reviewed: bool, signer: str | None,
             search_rows: list[tuple]) -> None:
     """Replace the pack's catalog rows with the new version's, in one transaction."""
@@ -287,7 +321,8 @@ def _switch(manifest: Manifest, manifest_sha: str, reviewed: bool, signer: str |
                   languages=json.dumps(data["languages"]), license=data["license"],
                   authors=json.dumps(data["authors"], ensure_ascii=False), review_status=review["status"],
                   skill_titles=json.dumps(data.get("skills") or {}, ensure_ascii=False),
-                  review_body=review.get("body"), review_date=review.get("date"), reviewed=reviewed,
+                  review_body=_first_text(review.get("body"), data["languages"]), texts=_pack_texts(data),
+                  review_date=review.get("date"), reviewed=reviewed,
                   signer_key=signer, manifest_sha256=manifest_sha, total_size=manifest.total_size,
                   installed_at=utcnow())
     with database.atomic():

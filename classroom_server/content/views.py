@@ -12,7 +12,7 @@ from babel import Locale, UnknownLocaleError
 
 from content_packs.manifest import is_language_tag
 
-from ..i18n import LANGUAGE_NAMES, localized, localized_key, subject_name
+from ..i18n import LANGUAGE_NAMES, localized, localized_key, pack_languages, subject_name
 from ..learn import practice
 from ..models import ContentFile, ContentNode, ContentPack
 from ..security import int_arg, page_arg, safe_next
@@ -92,7 +92,8 @@ def library():
 @bp.get("/library/<pack_id>/")
 def pack_page(pack_id: str):
     pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
-    return render_template("content/pack.html", pack=pack, tree=services.pack_tree(pack), loads=json.loads)
+    return render_template("content/pack.html", pack=pack, tree=services.pack_tree(pack), loads=json.loads,
+                           about=services.pack_about(pack))
 
 
 @bp.get("/library/<pack_id>/<node_id>")
@@ -285,8 +286,10 @@ def _language_name(code: str) -> str:
 
 
 @bp.app_template_filter("localized")
-def _localized_filter(texts) -> str:
-    return localized(texts)
+def _localized_filter(texts, pack=None) -> str:
+    """`title|localized`, or `title|localized(pack)`: missing the reader's language, the pack's own
+    languages come first."""
+    return localized(texts, fallback=pack_languages(pack))
 
 
 def node_url(pack_id: str, node_id: str) -> str:

@@ -51,9 +51,13 @@ class Book:
     def grades(self) -> list[int]:
         return json.loads(self.pack.grades)
 
-    @property
-    def authors(self) -> list[str]:
-        return json.loads(self.pack.authors)
+    def authors(self, language: str) -> list[str]:
+        """Each author's name, in `language` where the pack writes it by language."""
+        return content.pack_about(self.pack, language).authors
+
+    def publisher(self, language: str) -> str:
+        """The reviewing body of a reviewed pack, in `language` where the pack gives it by language."""
+        return content.pack_about(self.pack, language).review_body if self.pack.reviewed else ""
 
     def title(self, language: str) -> str:
         """In `language` if the pack has it, else in a language the book can be read in."""
@@ -178,9 +182,9 @@ def _book_info(item: Book, language: str) -> epub.BookInfo:
     description = item.text(item.descriptions, language) if item.descriptions else ""
     return epub.BookInfo(
         identifier=f"urn:classroom:{item.pack.pack_id}:{item.node.node_id}:{language}",
-        title=item.title(language), language=language, authors=tuple(item.authors),
+        title=item.title(language), language=language, authors=tuple(item.authors(language)),
         modified=item.pack.installed_at, subject=item.pack.subject, rights=item.pack.license,
-        publisher=(item.pack.review_body or "") if item.pack.reviewed else "", description=description,
+        publisher=item.publisher(language), description=description,
         chapters=tuple(chapters), cover=item.thumbnail.path if item.thumbnail else None)
 
 

@@ -203,12 +203,12 @@ def _book_entry(feed: Element, item: Book, language: str, only_language: bool = 
     _add(entry, "title", item.title(language))
     _add(entry, "id", f"urn:classroom:{pack.pack_id}:{node.node_id}")
     _add(entry, "updated", _time(pack.installed_at))
-    for author in item.authors:
+    for author in item.authors(language):
         _add(_add(entry, "author"), "name", author)
     for code in ([shown] if only_language else item.languages):
         _add(entry, f"{{{DC}}}language", code)
-    if pack.reviewed and pack.review_body:
-        _add(entry, f"{{{DC}}}publisher", pack.review_body)
+    if item.publisher(language):
+        _add(entry, f"{{{DC}}}publisher", item.publisher(language))
     _add(entry, "rights", pack.license)
     _add(entry, "summary", _summary(item, language), type="text")
     _add(entry, "category", term=pack.subject, label=pack.subject, scheme="urn:classroom:subject")
