@@ -136,13 +136,14 @@ class _Checker:
             if not isinstance(text, str) or not text.strip():
                 self.fail(f"{where}.{language}", "expected a non-empty text")
 
-    def name_or_texts(self, value: Any, where: str, message: str) -> None:
-        """A name written once (`"Academy"`), or by language when it reads differently in each
-        (`{"kk": "Академия", "ru": "Академия", "en": "Academy"}`); `message` says what was expected."""
+    def name_or_texts(self, value: Any, where: str) -> bool:
+        """Whether `value` is a name written once (`"Academy"`), or by language when it reads
+        differently in each (`{"kk": "Академия", "ru": "Академия", "en": "Academy"}`); texts by
+        language are checked here, naming the language that is wrong."""
         if isinstance(value, dict):
             self.text(value, where)
-        elif not isinstance(value, str) or not value.strip():
-            self.fail(where, message)
+            return True
+        return isinstance(value, str) and bool(value.strip())
 
     def skill_titles(self, value: Any) -> None:
         """The optional top-level `skills`: a title by language for skill tags the pack's items use."""
@@ -450,7 +451,8 @@ def parse_manifest(raw: bytes) -> Manifest:
     if not isinstance(authors, list) or not authors:
         checker.fail("authors", "expected a list of author names")
     for index, author in enumerate(authors):
-        checker.name_or_texts(author, f"authors[{index}]", "expected a list of author names")
+        if not checker.name_or_texts(author, f"authors[{index}]"):
+            checker.fail(f"authors[{index}]", "expected a list of author names")
     review = data.get("review")
     if not isinstance(review, dict) or review.get("status") not in REVIEW_STATUSES:
         checker.fail("review.status", "expected one of %(choices)s", choices=", ".join(REVIEW_STATUSES))
@@ -459,8 +461,8 @@ def parse_manifest(raw: bytes) -> Manifest:
             checker.fail("review.body", "an approved pack names the reviewing body")
         if not isinstance(review.get("date"), str) or not _DATE.match(review["date"]):
             checker.fail("review.date", "an approved pack has the review date as YYYY-MM-DD")
-    if review.get("body") is not None:
-        checker.name_or_texts(review["body"], "review.body", "an approved pack names the reviewing body")
+    if review.get("body") is not None and not checker.name_or_texts(review["body"], "review.body"):
+        checker.fail("review.body", "an approved pack names the reviewing body")
     checker.text(review.get("note"), "review.note", required=False)
     checker.text(data.get("license_note"), "license_note", required=False)
     nodes = data.get("nodes")
