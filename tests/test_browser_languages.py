@@ -87,15 +87,18 @@ def _choose_language(page, language: str) -> None:
     expect(page.locator("html")).to_have_attribute("lang", language)
 
 
+def _read(page, what: str, language: str) -> dict[str, list[str]]:
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    words = english_words(page.evaluate(READ_PAGE))
+    return {what: words} if words else {}
+
+
 def _walk(page, paths: list[str], language: str) -> dict[str, list[str]]:
     found = {}
     for path in paths:
         response = page.goto(path)
         assert response.status == 200, f"{path}: {response.status}"
-        expect(page.locator("html")).to_have_attribute("lang", language)
-        words = english_words(page.evaluate(READ_PAGE))
-        if words:
-            found[path] = words
+        found |= _read(page, path, language)
     return found
 
 
@@ -115,8 +118,23 @@ def test_students_pages_have_no_english(language, lan_page, sample_school):
         "/learn/adaptive/", "/library/", f"/library/{math}/", f"/library/{math}/fractions.lesson.compare",
         f"/library/{math}/fractions.ch1", f"/library/{math}/fractions.ex.basics",
         f"/learn/practice/{math}/fractions.ex.basics", "/library/kz.sample.informatics7-ai/",
-        "/library/kz.sample.science6-sound-light/",
+        "/library/kz.sample.science6-sound-light/", f"/library/search?q={'бөлшек' if language == 'kk' else 'дробь'}",
     ], language)
+    # A question answered (the feedback), a hint asked for, and a quiz started.
+    page.goto(f"/learn/practice/{math}/fractions.ex.basics")
+    page.locator("main form.question input[type=radio]").first.check()
+    with page.expect_navigation():
+        page.locator("main form.question button[type=submit]").click()
+    expect(page.locator("main")).to_contain_text(re.compile(r"\S"))
+    found |= _read(page, "an answered question", language)
+    page.goto(f"/learn/practice/{math}/fractions.ex.basics")
+    with page.expect_navigation():
+        page.locator("main form[method=get] button[type=submit]").click()
+    found |= _read(page, "a hint", language)
+    page.goto(f"/learn/assignment/{quiz}")
+    page.locator("main form[action*='/start'] button[type=submit], main form[method=post] button[type=submit]").first.click()
+    expect(page).to_have_url(re.compile(r"/learn/quiz/"))
+    found |= _read(page, "a quiz question", language)
     assert not found, f"{language}: English words on the student's pages: {found}"
 
 
@@ -131,7 +149,8 @@ def test_teachers_pages_have_no_english(language, lan_page, sample_school):
         "/coach/", f"/coach/class/{room}", f"/coach/class/{room}/assign", f"/coach/assignment/{work}",
         f"/coach/assignment/{quiz}", f"/coach/class/{room}/report", f"/coach/class/{room}/student/{student}/report",
         f"/coach/class/{room}/items", f"/coach/class/{room}/engagement", f"/coach/class/{room}/mastery",
-        "/library/", "/library/kz.sample.math5-fractions/",
+        f"/coach/class/{room}/report/print", "/library/", "/library/kz.sample.math5-fractions/",
+        f"/library/search?q={'бөлшек' if language == 'kk' else 'дробь'}",
     ], language)
     assert not found, f"{language}: English words on the teacher's pages: {found}"
 
