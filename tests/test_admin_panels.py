@@ -432,3 +432,13 @@ def test_admin_panels_on_postgres(pg_app):
     assert response.status_code == 400 and "pg_dump" in response.get_data(as_text=True)
     post(client, "/admin/sync")
     assert [row.action for row in AuditLog.select()] == ["sync.now"]
+
+
+def test_settings_page_title_is_text_and_the_school_rules_form_is_there_once(client, school):
+    # The page title once held the school rules form's HTML: a browser tab and a screen reader
+    # showed its source.
+    sign_in_as(client, school, "admin")
+    html = client.get("/admin/settings").get_data(as_text=True)
+    title = html[html.index("<title>") + 7:html.index("</title>")]
+    assert "<" not in title and "&lt;" not in title and "Settings" in title
+    assert html.count('action="/admin/settings/school"') == 1
