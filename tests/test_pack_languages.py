@@ -75,6 +75,8 @@ def test_a_missing_language_falls_back_to_the_packs_own_order(app, settings, tmp
     html = client.get("/library/test.algebra/").get_data(as_text=True)
     assert AUTHOR["ru"] in html and BODY["ru"] in html and "<h1>Дроби</h1>" in html
     assert AUTHOR["kk"] not in html and BODY["kk"] not in html
+    node = client.get("/library/test.algebra/topic").get_data(as_text=True)
+    assert "<h1>Тема</h1>" in node and "Тақырып" not in node
     # The plain column keeps the body in the pack's first language, for what reads it as one text.
     assert ContentPack.get().review_body == BODY["ru"]
 
