@@ -262,13 +262,15 @@ def _ending(text: str) -> str:
 BRACES = re.compile(r"\{\w*\}")  # {n}, {count}: filled in by the page's script (static/app.js)
 
 
+@pytest.mark.parametrize("catalog", ["school", "hub"])
 @pytest.mark.parametrize("language", ["kk", "ru"])
-def test_translations_end_as_their_msgid_ends_and_keep_script_placeholders(language, school_catalogs):
+def test_translations_end_as_their_msgid_ends_and_keep_script_placeholders(language, catalog, school_catalogs,
+                                                                          hub_catalogs):
     # A translation that stops mid-phrase, or turns a sentence into a label, ends differently; a
     # lost {n} leaves the student's device printing the number nowhere.
     # (The %(name)s placeholders are checked by test_i18n.test_translations_keep_the_placeholders.)
     wrong = []
-    for message in school_catalogs[language]:
+    for message in (school_catalogs if catalog == "school" else hub_catalogs)[language]:
         if not message.id:
             continue
         source = _forms(message.id)[-1]
