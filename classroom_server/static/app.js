@@ -113,6 +113,23 @@
     });
   }
 
+  // A lesson's frame as tall as the lesson: the server adds a small script of ours to the lesson
+  // shown in the frame (content/views.py LESSON_SIZE_SCRIPT) that posts its height whenever it
+  // changes (pictures loaded, text size, a turned phone). Only a number, only from that frame's window.
+  var LESSON_MAX_PX = 50000;
+  window.addEventListener("message", function (event) {
+    var data = event.data;
+    if (!data || typeof data !== "object" || typeof data.classroomLessonHeight !== "number" ||
+        !isFinite(data.classroomLessonHeight)) { return; }
+    Array.prototype.forEach.call(document.querySelectorAll("iframe.lesson"), function (frame) {
+      if (frame.contentWindow !== event.source) { return; }
+      var height = Math.max(50, Math.min(LESSON_MAX_PX, Math.ceil(data.classroomLessonHeight)));
+      var border = frame.offsetHeight - frame.clientHeight;  // box-sizing: border-box
+      frame.style.height = (height + border) + "px";
+      frame.classList.add("sized");
+    });
+  });
+
   // -- answers: kept on the device first, then sent --------------------------------------------
 
   function newId() {
@@ -547,7 +564,14 @@
     tick();
   }
 
+  function showNewestHint() {
+    // Back from "Show a hint" (#hint-N): the new hint has the focus, so a screen reader reads it.
+    var newest = document.querySelector(".hints [data-newest]");
+    if (newest && location.hash === "#" + newest.id) { newest.focus({preventScroll: true}); }
+  }
+
   keepLessonsReadable();
+  showNewestHint();
   keepAssignedPages();
   followReading();
   runQuizClock();
