@@ -117,7 +117,7 @@ def _framed_lesson(sha256: str):
     blob = _store().path(sha256)
     if not blob.is_file():
         abort(404)
-    response = Response(blob.read_bytes() + LESSON_SIZE_SCRIPT, content_type="text/html")
+    response = Response(blob.read_bytes() + LESSON_SIZE_SCRIPT, mimetype="text/html")  # utf-8, as _send_blob
     response.set_etag(f"{sha256}-framed")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Content-Security-Policy"] = CONTENT_CSP
