@@ -143,6 +143,12 @@ def test_the_students_day(new_page, app, school, day):
     assert place["scrollY"] == 0 and place["top"] + 3 * 24 < place["height"], \
         f"the chapter's first paragraph is not on the first screen: {place}"
     check("chapter in the reader")
+    small = page.evaluate("""() => [...document.querySelectorAll('.reader-bar .tool')]
+        .map(el => el.getBoundingClientRect()).filter(box => box.width < 44 || box.height < 44).length""")
+    assert small == 0, "the reader's buttons are under 44x44 px"
+    tools = page.evaluate("""() => [...document.querySelectorAll('.reader-bar .tool')]
+        .map(el => Math.round(el.getBoundingClientRect().top))""")
+    assert len(tools) == 6 and len(set(tools)) == 1, f"the reader's tools are not one row: {tools}"
     page.get_by_role("button", name=kk("Larger text")).click()
     expect(article).to_have_class(re.compile(r"\bsize-1\b"))
     page.get_by_role("button", name=kk("Light text on dark")).click()

@@ -578,7 +578,7 @@ def answer_text(item: dict | None, response: str | None, typed: str | None, lang
     """An answer as the student gave it: what she typed, exactly ("1/2", not "0.5"), when it was
     kept (LearningRecord.typed), else the stored response with choices' texts."""
     if typed is not None and typed.strip():
-        return typed.strip()
+        return " ".join(typed.split())  # as a page shows it: a run of spaces is one
     return response_text(item, response, language)
 
 

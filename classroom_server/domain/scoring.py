@@ -362,8 +362,8 @@ def shown_response(item: dict, response_text: str, language: str, decimal_mark: 
     typed when it was kept (`Scored.typed`), else a number with the reader's decimal mark ("0,5"
     in kk and ru). An id the item no longer has is shown as it is."""
     kind = item.get("type")
-    if typed is not None and kind in ("numeric", "text"):
-        return typed.strip()
+    if typed is not None and kind in ("numeric", "text") and typed.strip():
+        return " ".join(typed.split())  # as a page shows it: a run of spaces is one
     if kind == "numeric":
         return response_text.replace(".", decimal_mark) if "/" not in response_text else response_text
     if kind == "text":
