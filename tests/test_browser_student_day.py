@@ -188,6 +188,7 @@ def test_the_students_day(new_page, app, school, day):
     check("feedback to a wrong answer")
     page.get_by_role("link", name=kk("Try again")).click()
     expect(page.get_by_role("button", name=kk("Show a hint"))).to_be_visible()
+    page.locator("form.question input[name=answer]").fill("8/")  # half typed, then she asks
     page.get_by_role("button", name=kk("Show a hint")).click()
     hint = page.locator(".hints li").first
     expect(hint).to_be_focused()  # a screen reader reads the new hint
@@ -195,6 +196,7 @@ def test_the_students_day(new_page, app, school, day):
     assert 0 <= place["top"] and place["bottom"] <= place["height"], f"the hint is out of sight: {place}"
     assert 0 <= control["top"] and control["bottom"] <= control["height"], f"the answer field is not: {control}"
     assert place["top"] - control["bottom"] < 120, (place, control)  # right under the answer field
+    expect(page.locator("form.question input[name=answer]")).to_have_value("8/")  # what she had typed
     check("the question with a hint")
     page.locator("form.question input[name=answer]").fill("4")
     page.get_by_role("button", name=kk("Check my answer")).click()
