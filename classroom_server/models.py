@@ -177,7 +177,8 @@ class LearningRecord(BaseModel):
     language = CharField(max_length=8)
     classroom = IntegerField(null=True)  # a class id, kept as it was even if the class goes
     assignment = CharField(max_length=36, null=True)
-    response = TextField(null=True)
+    response = TextField(null=True)  # normalised for scoring and reports ("0.5")
+    typed = TextField(null=True)  # a typed answer exactly as the student typed it ("1/2"), else null
     correct = BooleanField(null=True)
     score = FloatField(null=True)
     duration_ms = IntegerField(null=True)

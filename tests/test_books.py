@@ -472,3 +472,22 @@ def test_links_with_percent_escapes_are_escaped_once(tmp_path):
     stored.write_bytes(read.chapters[0].page)
     shown = str(reader.chapter_html("p", "ebooks/b/en/cover.html", str(stored)).body)
     assert 'src="/content/pack/p/ebooks/b/en/images/cover%20art.png"' in shown and "%2520" not in shown
+
+
+def test_a_books_main_and_svg_titles_inside_our_page(tmp_path):
+    """A book's <main> would be a second main landmark in our page: its content stays, the element
+    goes. A drawing's <title> (dropped with the page's <title>) stays its accessible name."""
+    from classroom_server.content import reader
+    stored = tmp_path / "ch.html"
+    stored.write_text("""<!doctype html><html lang="kk"><head><title>Тарау</title></head><body><main>
+<p>Мәтін</p>
+<svg role="img" aria-labelledby="bar"><title id="bar">Жолақ</title><rect width="4" height="4"/></svg>
+<svg role="img"><title>Шеңбер &amp; сызық</title><circle r="2"/></svg>
+<svg role="img" aria-label="Өз аты"><title>Басқа</title></svg>
+</main></body></html>""", encoding="utf-8")
+    shown = str(reader.chapter_html("p", "ch/ch.html", str(stored)).body)
+    assert "<main" not in shown and "<p>Мәтін</p>" in shown
+    assert "Тарау" not in shown  # the page's own title still goes
+    assert 'aria-labelledby="ch-bar"' in shown and '<desc id="ch-bar">Жолақ</desc>' in shown
+    assert 'aria-label="Шеңбер &amp; сызық"' in shown
+    assert 'aria-label="Өз аты"' in shown and 'aria-label="Басқа"' not in shown

@@ -84,7 +84,7 @@ def test_teacher_assigns_to_a_group_student_works_teacher_reads_reports_and_csv(
     assert teacher.locator("main svg[role=img]").count() >= 1
     reports.append(axe_report(teacher, "class report"))
     teacher.goto(f"/coach/class/{school.pin_class.id}/items")
-    expect(teacher.locator("main")).to_contain_text("0.7")  # the wrong answer given
+    expect(teacher.locator("main")).to_contain_text("0,7")  # the wrong answer, as she typed it
     reports.append(axe_report(teacher, "item analysis"))
     for path, what in ((f"/coach/class/{school.pin_class.id}/engagement", "engagement report"),
                        (f"/coach/class/{school.pin_class.id}/student/{school.student.id}/report", "student report"),

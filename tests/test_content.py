@@ -80,6 +80,23 @@ def test_lesson_html_is_sandboxed_and_relative_links_resolve(client, installed):
     assert client.get("/content/pack/test.algebra/media/pie.svg").status_code == 200
 
 
+def test_the_lesson_in_the_frame_carries_our_size_script_and_stays_sandboxed(client, installed):
+    plain = client.get("/content/pack/test.algebra/lessons/intro.kk.html")
+    framed = client.get("/content/pack/test.algebra/lessons/intro.kk.html?frame=1")
+    assert framed.status_code == 200 and framed.data.startswith(plain.data)
+    assert b"classroomLessonHeight" in framed.data and b"classroomLessonHeight" not in plain.data
+    assert framed.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert framed.headers["Content-Security-Policy"] == plain.headers["Content-Security-Policy"]
+    assert framed.headers["Content-Security-Policy"].startswith("sandbox allow-scripts")
+    assert framed.headers["ETag"] != plain.headers["ETag"]
+    again = client.get("/content/pack/test.algebra/lessons/intro.kk.html?frame=1",
+                       headers={"If-None-Match": framed.headers["ETag"]})
+    assert again.status_code == 304
+    # Only HTML: a picture asked for with ?frame=1 is the picture.
+    picture = client.get("/content/pack/test.algebra/media/pie.svg?frame=1")
+    assert picture.data == client.get("/content/pack/test.algebra/media/pie.svg").data
+
+
 def test_library_pages_show_the_pack(client, school, installed):
     sign_in_as(client, school, "student")
     page = client.get("/library/").get_data(as_text=True)
@@ -87,7 +104,7 @@ def test_library_pages_show_the_pack(client, school, installed):
     tree = client.get("/library/test.algebra/").get_data(as_text=True)
     assert "/library/test.algebra/intro" in tree
     lesson = client.get("/library/test.algebra/intro?lang=ru").get_data(as_text=True)
-    assert 'sandbox="allow-scripts allow-popups"' in lesson and "lessons/intro.ru.html" in lesson
+    assert 'sandbox="allow-scripts allow-popups"' in lesson and "lessons/intro.ru.html?frame=1" in lesson
     audio = client.get("/library/test.algebra/tone").get_data(as_text=True)
     assert "<audio controls" in audio and installed["media/tone.wav"].sha256 in audio
     assert client.get("/library/test.algebra/nothing").status_code == 404

@@ -250,7 +250,7 @@ def test_kazakh_letters_not_folded(typed):
 
 def test_text_reports():
     result = score(TEXT, "  Числитель  дроби ", "ru")
-    assert result == Scored(False, 0.0, "Числитель дроби", "числитель")
+    assert result == Scored(False, 0.0, "Числитель дроби", "числитель", "  Числитель  дроби ")
     assert score(TEXT, "алым", "kk").expected_text == "алымы"
 
 
@@ -507,6 +507,27 @@ COMPARE = {"id": "cmp", "type": "single", "skills": ["s"], "prompt": {"kk": "С�
 ])
 def test_shown_response_is_what_the_student_saw(item, response, language, mark, shown):
     assert shown_response(item, score(item, response, language).response_text, language, mark) == shown
+
+
+@pytest.mark.parametrize("item, response, language, mark, shown", [
+    (NUMERIC, "1/2", "kk", ",", "1/2"),  # not "0,5": she wrote a fraction
+    (NUMERIC, "0,5", "en", ".", "0,5"),  # not "0.5": her decimal comma, whatever the interface's
+    (NUMERIC, "0.5", "kk", ",", "0.5"),
+    (NUMERIC, " 2/4 ", "ru", ",", "2/4"),
+    (BIG, "1 234,5", "ru", ",", "1 234,5"),
+    (MIXED, "2 3/4", "kk", ",", "2 3/4"),
+    (TEXT, "  Числитель  ", "ru", ",", "Числитель"),
+])
+def test_a_typed_answer_is_shown_as_typed(item, response, language, mark, shown):
+    scored = score(item, response, language)
+    assert scored.typed == response
+    assert shown_response(item, scored.response_text, language, mark, typed=scored.typed) == shown
+
+
+@pytest.mark.parametrize("item, response", [(NUMERIC, 0.5), (SINGLE, "b"), (MULTIPLE, ["air", "water"]),
+                                            (ORDERING, ["b", "a", "c", "d"])])
+def test_only_what_was_typed_is_kept_as_typed(item, response):
+    assert score(item, response, "ru").typed is None
 
 
 def test_shown_response_of_an_id_the_item_no_longer_has():

@@ -267,6 +267,7 @@ class Activity:
     quiz: str | None  # the quiz's title, for quiz answers and hand-ins
     question: str | None = None  # an answer's question, in the teacher's language (None: not installed)
     work: str | None = None  # the title of the assigned work this was for; None (and no quiz): practice
+    answer: str | None = None  # what the student answered: choice texts, or exactly what she typed
 
     @property
     def practice(self) -> bool:
@@ -364,7 +365,8 @@ def student_report(classroom: Classroom, student: User, tz: datetime.tzinfo,
     recent = list(LearningRecord.select(
         LearningRecord.occurred_at, LearningRecord.verb, LearningRecord.pack_id, LearningRecord.node_id,
         LearningRecord.item_id, LearningRecord.correct, LearningRecord.score, LearningRecord.duration_ms,
-        LearningRecord.assignment).where(LearningRecord.user == student.id)
+        LearningRecord.assignment, LearningRecord.response, LearningRecord.typed)
+        .where(LearningRecord.user == student.id)
         .order_by(LearningRecord.occurred_at.desc(), LearningRecord.seq.desc()).limit(timeline).tuples())
     answers = list(LearningRecord.select(
         LearningRecord.pack_id, LearningRecord.node_id, LearningRecord.item_id, LearningRecord.correct,
@@ -398,7 +400,8 @@ def student_report(classroom: Classroom, student: User, tz: datetime.tzinfo,
     work = _work_for(classroom, student)
     questions = item_lookup({(row[2], row[3], row[4]) for row in recent if row[4] is not None})
     days: dict[datetime.date, list[Activity]] = {}
-    for when, verb, pack_id, node_id, item_id, correct, score, duration, assignment in _visits(recent):
+    for (when, verb, pack_id, node_id, item_id, correct, score, duration, assignment, response,
+         typed) in _visits(recent):
         local = when.replace(tzinfo=datetime.timezone.utc).astimezone(tz)
         quiz = quiz_titles.get(assignment) if assignment else None
         item = questions.get((pack_id, node_id, item_id))
@@ -406,7 +409,8 @@ def student_report(classroom: Classroom, student: User, tz: datetime.tzinfo,
             local, verb, pack_id, node_id, item_id, titles.get((pack_id, node_id)), correct, score, duration,
             quiz.title if quiz else None,
             localized(item.get("prompt"), language) if item and item.get("prompt") else None,
-            None if assignment else _work_title(work, pack_id, node_id, when)))
+            None if assignment else _work_title(work, pack_id, node_id, when),
+            answer_text(item, response, typed, language) if verb == "answered" else None))
 
     exercises = _exercise_scores(answers, titles, completions, work)
     skills = student_skills(student, language)
@@ -570,6 +574,14 @@ def response_text(item: dict | None, response: str | None, language: str) -> str
     return response
 
 
+def answer_text(item: dict | None, response: str | None, typed: str | None, language: str) -> str:
+    """An answer as the student gave it: what she typed, exactly ("1/2", not "0.5"), when it was
+    kept (LearningRecord.typed), else the stored response with choices' texts."""
+    if typed is not None and typed.strip():
+        return " ".join(typed.split())  # as a page shows it: a run of spaces is one
+    return response_text(item, response, language)
+
+
 # --- item analysis ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -614,16 +626,17 @@ def item_analysis(classroom: Classroom, language: str, days: int | None = None, 
     missed = sorted(wrong, key=lambda k: (-wrong[k] / answers[k], -wrong[k], k))[:limit]
     if not missed:
         return [], len(answers)
+    # Each wrong answer as typed ("1/2" and "0,5" are two answers here, as the students wrote them).
     responses: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
-    for pack_id, node_id, item_id, response, count in (
+    for pack_id, node_id, item_id, response, typed, count in (
             LearningRecord.select(LearningRecord.pack_id, LearningRecord.node_id, LearningRecord.item_id,
-                                  LearningRecord.response, fn.COUNT(LearningRecord.seq))
+                                  LearningRecord.response, LearningRecord.typed, fn.COUNT(LearningRecord.seq))
             .where(*where, LearningRecord.correct == False,  # noqa: E712
                    LearningRecord.node_id.in_({k[1] for k in missed}),
                    LearningRecord.item_id.in_({k[2] for k in missed}))
             .group_by(LearningRecord.pack_id, LearningRecord.node_id, LearningRecord.item_id,
-                      LearningRecord.response).tuples()):
-        responses[(pack_id, node_id, item_id)][response] += count
+                      LearningRecord.response, LearningRecord.typed).tuples()):
+        responses[(pack_id, node_id, item_id)][(response, typed)] += count
     keys = set(missed)
     items = item_lookup(keys)
     titles = {key: title for key, (_kind, title) in installed_nodes({(k[0], k[1]) for k in keys}).items()}
@@ -636,8 +649,10 @@ def item_analysis(classroom: Classroom, language: str, days: int | None = None, 
         pack_id, node_id, item_id = key
         item = items.get(key)
         prompt = localized(item.get("prompt"), language) if item and item.get("prompt") else None
-        top = [(response_text(item, response, language), times)
-               for response, times in responses[key].most_common(TOP_WRONG_RESPONSES)]
+        shown: Counter = Counter()
+        for (response, typed), times in responses[key].items():
+            shown[answer_text(item, response, typed, language)] += times
+        top = shown.most_common(TOP_WRONG_RESPONSES)
         reports.append(ItemReport(pack_id, node_id, item_id, titles.get((pack_id, node_id)), prompt, answers[key],
                                   wrong[key], top))
     return reports, len(answers)

@@ -26,10 +26,11 @@ from ..models import ReaderPreference, ReadingPosition, User, utcnow
 
 TAGS = {"a", "abbr", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd",
         "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5",
-        "h6", "hgroup", "hr", "i", "img", "ins", "kbd", "li", "main", "mark", "nav", "ol", "p", "pre", "q", "rb",
+        "h6", "hgroup", "hr", "i", "img", "ins", "kbd", "li", "mark", "nav", "ol", "p", "pre", "q", "rb",
         "rp", "rt", "ruby", "s", "samp", "section", "small", "span", "strong", "sub", "summary", "sup", "table",
         "tbody", "td", "tfoot", "th", "thead", "time", "tr", "u", "ul", "var", "wbr", "aside", "article",
         "header", "footer"}
+# Not "main": a book's <main> inside our page would be a second main landmark (its content stays).
 # Presentation MathML (MathML Core and what MathML 3 books use; Chromium renders MathML Core).
 # Not annotation-xml: it can carry HTML, a known way to confuse sanitizers.
 MATHML_TAGS = {"math", "maction", "annotation", "menclose", "merror", "mfenced", "mfrac", "mi", "mlabeledtr",
@@ -126,6 +127,30 @@ def pack_url(pack_id: str, path: str) -> str:
     return f"/content/pack/{quote(pack_id, safe='')}/{quote(path)}"
 
 
+_SVG = re.compile(r"<svg\b[^>]*>.*?</svg\s*>", re.S | re.I)
+_SVG_TITLE = re.compile(r"<title\b([^>]*)>(.*?)</title\s*>", re.S | re.I)
+
+
+def _svg_titles(html: str) -> str:
+    """A drawing's <title> (its name for screen readers) as a <desc>, which the sanitizer keeps
+    (it drops <title> with its content: the page's own title), and as the drawing's aria-label when
+    nothing else names it; an aria-labelledby pointing at the title still finds its text."""
+    def drawing(match: re.Match) -> str:
+        svg = match.group(0)
+        title = _SVG_TITLE.search(svg)
+        if title is None:
+            return svg
+        svg = _SVG_TITLE.sub(lambda t: f"<desc{t.group(1)}>{t.group(2)}</desc>", svg)
+        tag_end = svg.index(">")
+        opening = svg[:tag_end]
+        if "aria-label" not in opening:
+            name = re.sub(r"<[^>]*>", "", title.group(2)).strip().replace('"', "&quot;")
+            svg = f'{opening} aria-label="{name}"{svg[tag_end:]}'
+        return svg
+
+    return _SVG.sub(drawing, html)
+
+
 @functools.lru_cache(maxsize=64)
 def chapter_html(pack_id: str, chapter_path: str, blob: str,
                  chapters: tuple[tuple[str, str], ...] = ()) -> Chapter:
@@ -173,7 +198,7 @@ def chapter_html(pack_id: str, chapter_path: str, blob: str,
             return _URL_REFERENCE.sub(lambda m: f"url({m.group(1)}#{ID_PREFIX}", value)
         return value
 
-    cleaned = nh3.clean(html, tags=TAGS | MATHML_TAGS | SVG_TAGS, attributes=ATTRIBUTES,
+    cleaned = nh3.clean(_svg_titles(html), tags=TAGS | MATHML_TAGS | SVG_TAGS, attributes=ATTRIBUTES,
                         clean_content_tags=DROP_WITH_CONTENT, url_schemes=set(), url_relative=local,
                         id_prefix=ID_PREFIX, link_rel=None, attribute_filter=keep)
     stylesheets = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import mimetypes
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.security import safe_join
 
@@ -34,6 +34,34 @@ CONTENT_CSP = ("sandbox allow-scripts allow-popups; default-src 'self' data: blo
                "script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'none'; "
                "form-action 'none'; frame-ancestors 'self'; base-uri 'none'")
 PDF_CSP = "frame-ancestors 'self'"
+# Ours, added to a lesson shown in the page's frame (?frame=1): it tells the page the lesson's height,
+# so the frame grows with its content instead of scrolling inside the page. It runs in the lesson's
+# sandbox like the lesson's own scripts (CONTENT_CSP admits inline scripts; a nonce there would turn
+# 'unsafe-inline' off for the pack's own), and says nothing but a number; app.js takes it only from
+# the frame's own window and keeps it within bounds, so a pack that sends one itself can at most
+# change the height of its own frame.
+LESSON_SIZE_SCRIPT = b"""
+<script>/* classroom server: the lesson's height, for the page that shows it */
+(function () {
+  if (window.parent === window) { return; }
+  var last = -1;
+  function send() {
+    var root = document.documentElement;
+    var height = root.getBoundingClientRect().height;
+    if (root.scrollHeight > root.clientHeight + 1) { height = Math.max(height, root.scrollHeight); }
+    height = Math.ceil(height);
+    if (Math.abs(height - last) < 2) { return; }
+    last = height;
+    window.parent.postMessage({classroomLessonHeight: height}, "*");
+  }
+  if (window.ResizeObserver) { new ResizeObserver(send).observe(document.documentElement); }
+  window.addEventListener("load", send);
+  window.addEventListener("resize", send);
+  document.addEventListener("DOMContentLoaded", send);
+  setTimeout(send, 0);
+})();
+</script>
+"""
 IMMUTABLE_SECONDS = 31536000
 
 
@@ -78,7 +106,23 @@ def pack_file(pack_id: str, path: str):
         abort(404)
     pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
     row = services.file_sha(pack, path) or abort(404)
+    if request.args.get("frame") == "1" and mimetypes.guess_type(path)[0] == "text/html":
+        return _framed_lesson(row.sha256)
     return _send_blob(row.sha256, path, immutable=False)
+
+
+def _framed_lesson(sha256: str):
+    """A lesson's HTML for the page's frame: the file with LESSON_SIZE_SCRIPT after it (a script
+    after </html> is parsed into the body), sandboxed like every pack file."""
+    blob = _store().path(sha256)
+    if not blob.is_file():
+        abort(404)
+    response = Response(blob.read_bytes() + LESSON_SIZE_SCRIPT, mimetype="text/html")  # utf-8, as _send_blob
+    response.set_etag(f"{sha256}-framed")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Content-Security-Policy"] = CONTENT_CSP
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response.make_conditional(request)
 
 
 @bp.get("/library/")

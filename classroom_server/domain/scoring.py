@@ -53,12 +53,15 @@ class Scored:
     `response_text` and `expected_text` are short canonical texts for reports and xAPI
     `result.response`: a choice id ("b"), ids joined by "[,]" ("a[,]c"), matching pairs as
     "left[.]right" joined by "[,]", a number with a decimal point, or the typed text.
+    `typed` is what the student typed for a number or a text, exactly ("1/2", " 0,5"), to show
+    back to her and her teacher; None for choices and for numbers sent as JSON numbers.
     """
 
     correct: bool
     score: float
     response_text: str
     expected_text: str
+    typed: str | None = None
 
 
 # --- texts by language -------------------------------------------------------------------------
@@ -275,7 +278,8 @@ def _score_numeric(item: dict, response: object, language: str) -> Scored:
     answer = _exact(item["answer"])
     tolerance = _exact(item.get("tolerance", 0))
     correct = abs(given - answer) <= tolerance
-    return Scored(correct, 1.0 if correct else 0.0, number_text(given), number_text(answer))
+    return Scored(correct, 1.0 if correct else 0.0, number_text(given), number_text(answer),
+                  response if isinstance(response, str) else None)
 
 
 def normalize_text(text: str) -> str:
@@ -308,7 +312,7 @@ def _score_text(item: dict, response: object, language: str) -> Scored:
         raise ResponseError("the answer is empty")
     accepted = _accepted(item, language)
     correct = normalize_text(typed) in {normalize_text(answer) for answer in accepted}
-    return Scored(correct, 1.0 if correct else 0.0, typed, accepted[0])
+    return Scored(correct, 1.0 if correct else 0.0, typed, accepted[0], response)
 
 
 def _score_ordering(item: dict, response: object, language: str) -> Scored:
@@ -351,11 +355,15 @@ def _score_matching(item: dict, response: object, language: str) -> Scored:
                   LIST_SEP.join(f"{key}{PAIR_SEP}{key}" for key in order))
 
 
-def shown_response(item: dict, response_text: str, language: str, decimal_mark: str = ".") -> str:
+def shown_response(item: dict, response_text: str, language: str, decimal_mark: str = ".",
+                   typed: str | None = None) -> str:
     """A stored response (`Scored.response_text`) as the student saw it: choice texts, not ids
-    ("1/4 > 1/6", not "gt"); lines in the order given; matched pairs; a number with the reader's
-    decimal mark ("0,5" in kk and ru). An id the item no longer has is shown as it is."""
+    ("1/4 > 1/6", not "gt"); lines in the order given; matched pairs; a typed answer exactly as
+    typed when it was kept (`Scored.typed`), else a number with the reader's decimal mark ("0,5"
+    in kk and ru). An id the item no longer has is shown as it is."""
     kind = item.get("type")
+    if typed is not None and kind in ("numeric", "text") and typed.strip():
+        return " ".join(typed.split())  # as a page shows it: a run of spaces is one
     if kind == "numeric":
         return response_text.replace(".", decimal_mark) if "/" not in response_text else response_text
     if kind == "text":

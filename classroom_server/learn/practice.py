@@ -144,8 +144,10 @@ def content_language(item: dict) -> str:
 
 def shown_response(row: LearningRecord, item: dict) -> str:
     """A stored answer as the student saw and typed it: choice texts in the language it was given
-    in, numbers with the interface's decimal mark ("0,5" in kk and ru)."""
-    return scoring.shown_response(item, row.response or "", row.language, get_decimal_symbol(str(get_locale())))
+    in, a typed number or text exactly as typed ("1/2" stays "1/2"); a number stored before the
+    typed text was kept, with the interface's decimal mark ("0,5" in kk and ru)."""
+    return scoring.shown_response(item, row.response or "", row.language, get_decimal_symbol(str(get_locale())),
+                                  typed=row.typed)
 
 
 def _answers(user: User, ex: Exercise):
@@ -243,6 +245,7 @@ def answer(user: User, device: str, ex: Exercise, item_id: str, response: object
     interaction = services.Interaction(
         verb="answered", pack_id=ex.pack.pack_id, node_id=ex.node.node_id, node_kind="exercise",
         language=language, item_id=item_id, classroom=first_class_id(user), response=scored.response_text,
+        typed=scored.typed,
         correct=scored.correct and not told, score=0.0 if told else scored.score,
         duration_ms=clamp_duration(duration_ms), attempt=1)  # numbered in the write
     try:

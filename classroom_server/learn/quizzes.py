@@ -176,7 +176,8 @@ def answer(assignment: Assignment, user: User, device: str, attempt: QuizAttempt
     row, _ = services.record(user, device, services.Interaction(
         verb="answered", pack_id=question.pack_id, node_id=question.node_id, node_kind="exercise",
         language=language, item_id=question.item["id"], classroom=assignment.classroom_id,
-        assignment=assignment.id, response=scored.response_text, correct=scored.correct, score=scored.score,
+        assignment=assignment.id, response=scored.response_text, typed=scored.typed, correct=scored.correct,
+        score=scored.score,
         duration_ms=clamp_duration(duration_ms), attempt=attempt.number), record_uuid=record_uuid,
         occurred_at=occurred_at)
     return row

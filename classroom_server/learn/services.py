@@ -47,6 +47,7 @@ class Interaction:
     classroom: int | None = None
     assignment: str | None = None
     response: str | None = None
+    typed: str | None = None  # a typed number or text exactly as typed (scoring.Scored.typed)
     correct: bool | None = None
     score: float | None = None
     duration_ms: int | None = None
@@ -61,7 +62,7 @@ def _check(interaction: Interaction, record_uuid: str) -> None:
         raise RecordError("a record id is a lowercase UUID")
     if (interaction.item_id is None) != (interaction.verb != "answered"):
         raise RecordError("an answer names its item, and only an answer does")
-    if interaction.response is not None and len(interaction.response) > 2000:
+    if any(text is not None and len(text) > 2000 for text in (interaction.response, interaction.typed)):
         raise RecordError("the response is too long")
 
 
@@ -87,7 +88,7 @@ def record(user: User, device_id: str, interaction: Interaction, record_uuid: st
         learner=user.pseudonym, verb=interaction.verb, pack_id=interaction.pack_id,
         node_id=interaction.node_id, node_kind=interaction.node_kind, item_id=interaction.item_id,
         language=interaction.language, classroom=interaction.classroom, assignment=interaction.assignment,
-        response=interaction.response, correct=interaction.correct, score=interaction.score,
+        response=interaction.response, typed=interaction.typed, correct=interaction.correct, score=interaction.score,
         duration_ms=interaction.duration_ms, progress=interaction.progress, attempt=interaction.attempt)
     # Answers that arrive together share one transaction and one fsync (db.GroupCommit); this
     # returns once the commit that holds this record is done.
@@ -188,8 +189,8 @@ def _store_one(pending: _Pending) -> tuple[LearningRecord, bool]:
 _GROUP: GroupCommit[_Pending, tuple[LearningRecord, bool]] = GroupCommit(_store, _store_one)
 _COLUMNS = [LearningRecord._meta.fields[name] for name in (
     "uuid", "device", "created_at", "occurred_at", "user", "learner", "verb", "pack_id", "node_id", "node_kind",
-    "item_id", "language", "classroom", "assignment", "response", "correct", "score", "duration_ms", "progress",
-    "attempt", "device_sequence")]
+    "item_id", "language", "classroom", "assignment", "response", "typed", "correct", "score", "duration_ms",
+    "progress", "attempt", "device_sequence")]
 _COLUMN_NAMES = ", ".join(field.column_name for field in _COLUMNS)
 _ROW = f"({placeholders(len(_COLUMNS))})"
 

@@ -113,6 +113,23 @@
     });
   }
 
+  // A lesson's frame as tall as the lesson: the server adds a small script of ours to the lesson
+  // shown in the frame (content/views.py LESSON_SIZE_SCRIPT) that posts its height whenever it
+  // changes (pictures loaded, text size, a turned phone). Only a number, only from that frame's window.
+  var LESSON_MAX_PX = 50000;
+  window.addEventListener("message", function (event) {
+    var data = event.data;
+    if (!data || typeof data !== "object" || typeof data.classroomLessonHeight !== "number" ||
+        !isFinite(data.classroomLessonHeight)) { return; }
+    Array.prototype.forEach.call(document.querySelectorAll("iframe.lesson"), function (frame) {
+      if (frame.contentWindow !== event.source) { return; }
+      var height = Math.max(50, Math.min(LESSON_MAX_PX, Math.ceil(data.classroomLessonHeight)));
+      var border = frame.offsetHeight - frame.clientHeight;  // box-sizing: border-box
+      frame.style.height = (height + border) + "px";
+      frame.classList.add("sized");
+    });
+  });
+
   // -- answers: kept on the device first, then sent --------------------------------------------
 
   function newId() {
@@ -326,7 +343,7 @@
       // A hint comes from the server: offline, say so rather than show the browser's error page.
       event.preventDefault();
       serverReachable().then(function (online) {
-        if (online) { form.setAttribute("data-checked", "1"); form.submit(); return; }
+        if (online) { keepTyped(); form.setAttribute("data-checked", "1"); form.submit(); return; }
         var note = form.querySelector(".needs-server") || document.createElement("p");
         note.className = "notice needs-server";
         note.setAttribute("role", "status");
@@ -547,7 +564,53 @@
     tick();
   }
 
+  // What the child typed or chose stays in the question while the page comes back with a hint.
+  var TYPED_KEY = "classroom-typed";
+
+  function keepTyped() {
+    var answer = document.querySelector(".question-slot form.question[data-item]");
+    if (!answer || !window.sessionStorage) { return; }
+    var fields = [];
+    Array.prototype.forEach.call(answer.elements, function (field) {
+      if (!field.name || field.type === "hidden" || field.type === "submit") { return; }
+      fields.push([field.name, field.value, field.checked === true]);
+    });
+    try {
+      sessionStorage.setItem(TYPED_KEY, JSON.stringify({page: location.pathname, user: user,
+        item: answer.getAttribute("data-item"), fields: fields}));
+    } catch (error) { /* storage full or refused: the hint comes all the same */ }
+  }
+
+  function restoreTyped() {
+    var kept = null;
+    try {
+      kept = JSON.parse(sessionStorage.getItem(TYPED_KEY) || "null");
+      sessionStorage.removeItem(TYPED_KEY);
+    } catch (error) { return; }
+    var answer = document.querySelector(".question-slot form.question[data-item]");
+    if (!kept || !answer || kept.page !== location.pathname || kept.user !== user ||
+        kept.item !== answer.getAttribute("data-item")) { return; }
+    kept.fields.forEach(function (saved) {
+      Array.prototype.forEach.call(answer.elements, function (field) {
+        if (field.name !== saved[0]) { return; }
+        if (field.type === "radio" || field.type === "checkbox") {
+          if (field.value === saved[1]) { field.checked = saved[2]; }
+        } else if (field.type !== "hidden") {
+          field.value = saved[1];
+        }
+      });
+    });
+  }
+
+  function showNewestHint() {
+    // Back from "Show a hint" (#hint-N): the new hint has the focus, so a screen reader reads it.
+    var newest = document.querySelector(".hints [data-newest]");
+    if (newest && location.hash === "#" + newest.id) { newest.focus({preventScroll: true}); }
+  }
+
   keepLessonsReadable();
+  restoreTyped();
+  showNewestHint();
   keepAssignedPages();
   followReading();
   runQuizClock();
