@@ -29,7 +29,7 @@ from pathlib import Path
 from harness import (BenchmarkError, CpuMeter, console_script, http_session, machine_facts, markdown_table,
                      percentile, process_cpu, replace_section, start_server, text_table, wait_until_quiet)
 
-from classroom_server.domain.statements import LearningRecord, to_statement
+from classroom_server.domain.statements import PlainRecord, to_statement
 from sync import protocol
 
 NAME = "hub_ingest"
@@ -47,7 +47,7 @@ def make_records(school_id: str, first: int, count: int) -> list[dict]:
         uid = str(uuid.uuid4())
         verb = VERBS[seq % len(VERBS)]
         answered = verb == "answered"
-        record = LearningRecord(
+        record = PlainRecord(
             id=uid, device_id=f"dev-{seq % 300:03d}", sequence=seq // 300 + 1,
             timestamp=start + datetime.timedelta(milliseconds=seq * 350), learner=f"p-{seq % 500:05d}",
             school_id=school_id, verb=verb, pack_id=f"kz.math.{5 + seq % 4}", node_id=f"unit-{seq % 37}",

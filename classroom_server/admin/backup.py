@@ -27,10 +27,14 @@ from pathlib import Path
 from urllib.parse import quote
 from typing import IO, Callable, ContextManager, Iterator
 
+from peewee import SqliteDatabase
+
 from .. import __version__, migrations
 from ..content.services import BlobStore, fsync_dir
+from ..db import SQLITE_PRAGMAS
 from ..permissions import make_folder
 from ..settings import INI_NAME, Settings, SettingsError, load_settings
+from .device import disk
 
 log = logging.getLogger(__name__)
 
@@ -488,8 +492,6 @@ def restore_backup(archive: str | os.PathLike, data_dir: str | os.PathLike, forc
 
 
 def _migrate(path: Path) -> list[str]:
-    from peewee import SqliteDatabase
-    from ..db import SQLITE_PRAGMAS
     db = SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
     try:
         db.connect()
@@ -596,7 +598,6 @@ def backup_into_folder(settings: Settings, kind: str) -> BackupResult:
 def _check_reserve(settings: Settings, folder: Path) -> None:
     """Refuse a backup that would leave less free space than the admin page's reserve: students'
     answers need the room more than another copy of the database does."""
-    from .device import disk
     source = sqlite_path(settings)
     usage = disk(folder)
     if usage is None:

@@ -19,6 +19,7 @@ from .. import migrations, permissions
 from ..content.services import BlobStore
 from ..settings import Settings, SettingsError, default_data_dir, load_settings
 from .backup import ProgressFactory, has_table, no_progress, integrity_errors
+from .sync import AGENT_STALE, HEARTBEAT_SETTING, START_AGENT
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 GiB, MiB = 2**30, 2**20
@@ -219,7 +220,6 @@ def _check_clock(settings: Settings, conn: sqlite3.Connection | None) -> Check:
 
 def _check_agent(conn: sqlite3.Connection) -> Check:
     """Whether the sync agent's loop wrote its heartbeat lately (admin/sync.py beat())."""
-    from .sync import AGENT_STALE, HEARTBEAT_SETTING, START_AGENT
     row = (conn.execute("SELECT value FROM school_setting WHERE key = ?", (HEARTBEAT_SETTING,)).fetchone()
            if has_table(conn, "school_setting") else None)
     try:

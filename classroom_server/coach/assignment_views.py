@@ -12,13 +12,12 @@ from ..learn import tutor
 from ..models import Assignment, Classroom, User, utcnow
 from ..security import DB_INT_MAX
 from . import assign, reports, roster, services
-from .report_views import _helpers, _student_of
-from .views import _own_classroom, bp
+from .blueprint import bp, own_classroom, report_helpers, student_of
 
 
 def _own_assignment(assignment_id: str) -> tuple[Assignment, Classroom]:
     found = Assignment.get_or_none(Assignment.id == assignment_id) or abort(404)
-    return found, _own_classroom(found.classroom_id)
+    return found, own_classroom(found.classroom_id)
 
 
 def _changeable(assignment_id: str) -> tuple[Assignment, Classroom]:
@@ -99,7 +98,7 @@ def _picker(room: Classroom, kind: str, status: int = 200, error: str | None = N
 
 @bp.get("/class/<int:class_id>/assign")
 def new_assignment(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     kind = request.args.get("kind", "work")
     if kind not in ("work", "quiz"):
         abort(404)
@@ -108,7 +107,7 @@ def new_assignment(class_id: int):
 
 @bp.post("/class/<int:class_id>/assign")
 def create_assignment(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     kind = request.form.get("kind", "work")
     if kind not in ("work", "quiz"):
         abort(400)
@@ -146,7 +145,7 @@ def assignment(assignment_id: str, status: int = 200, error: str | None = None):
         starts_at=assign.local_input(found.starts_at), due_at=assign.local_input(found.due_at),
         is_open=found.closed_at is None or found.closed_at > utcnow(), results=results,
         tries_used=services.tries_used(found) if found.kind == "quiz" else {},
-        tries_allowed=services.tries_allowed(found), comments=services.comments(found), **_helpers(),
+        tries_allowed=services.tries_allowed(found), comments=services.comments(found), **report_helpers(),
         error=error, languages=LANGUAGES, form=request.form), status
 
 
@@ -245,7 +244,7 @@ def assignment_action(assignment_id: str, action: str):
 @bp.post("/assignment/<assignment_id>/student/<int:student_id>/another-try")
 def another_try(assignment_id: str, student_id: int):
     found, room = _own_assignment(assignment_id)
-    student = _student_of(room, student_id)
+    student = student_of(room, student_id)
     try:
         allowed = services.give_another_try(found, student, g.user)
     except services.AssignmentError as exc:
@@ -257,7 +256,7 @@ def another_try(assignment_id: str, student_id: int):
 @bp.post("/assignment/<assignment_id>/student/<int:student_id>/comment")
 def comment(assignment_id: str, student_id: int):
     found, room = _own_assignment(assignment_id)
-    student = _student_of(room, student_id)
+    student = student_of(room, student_id)
     try:
         services.add_comment(found, student, g.user, request.form.get("text", ""))
     except services.AssignmentError as exc:
