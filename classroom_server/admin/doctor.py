@@ -318,7 +318,9 @@ def _check_content(settings: Settings, conn: sqlite3.Connection, all_content: bo
                                                 "them; the disk may be failing")
         else:
             yield Check("content hashes", OK, f"all {len(todo)} match their SHA-256")
-    orphans = store.all_hashes() - set(files)
+    school = ({sha for (sha,) in conn.execute("SELECT sha256 FROM school_file")}
+              if has_table(conn, "school_file") else set())  # teachers' pictures: kept, not unused
+    orphans = store.all_hashes() - set(files) - school
     leftovers = store.leftovers()
     if orphans or leftovers:
         size = sum(_size(store.path(sha)) for sha in orphans) + sum(_size(p) for p in leftovers)

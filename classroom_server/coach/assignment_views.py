@@ -2,10 +2,11 @@
 then reorder, edit, close, copy to another class; quizzes with their rules and own questions."""
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ..accounts import services as accounts
+from ..content import school_files
 from ..content import services as content
 from ..i18n import LANGUAGES, error_text
 from ..learn import tutor
@@ -146,7 +147,9 @@ def assignment(assignment_id: str, status: int = 200, error: str | None = None):
         is_open=found.closed_at is None or found.closed_at > utcnow(), results=results,
         tries_used=services.tries_used(found) if found.kind == "quiz" else {},
         tries_allowed=services.tries_allowed(found), comments=services.comments(found), **report_helpers(),
-        error=error, languages=LANGUAGES, form=request.form), status
+        error=error, languages=LANGUAGES, form=request.form, pictures=school_files.pictures_of(found),
+        files_used=school_files.teacher_usage(g.user), max_picture_mb=school_files.MAX_PICTURE_BYTES // school_files.MiB), \
+        status
 
 
 def _back(found: Assignment):
@@ -263,3 +266,39 @@ def comment(assignment_id: str, student_id: int):
         return _failed(found, exc)
     flash(_("Comment sent to %(name)s: they see it on this assignment's page.", name=student.display_name))
     return redirect(url_for("coach.assignment", assignment_id=found.id, _anchor="results-heading"), 303)
+
+
+# --- pictures for the instructions (the school's own files, content.school_files) ---------------------
+
+def _data_dir():
+    return current_app.config["CLASSROOM_SETTINGS"].data_dir
+
+
+@bp.post("/assignment/<assignment_id>/pictures")
+def add_picture(assignment_id: str):
+    found, _room = _changeable(assignment_id)
+    upload = request.files.get("picture")
+    if upload is None or not upload.filename:
+        return assignment(found.id, 400, _("Choose a picture to attach (PNG, JPEG or WebP)."))
+    data = upload.stream.read(school_files.MAX_PICTURE_BYTES + 1)
+    try:
+        school_files.add_picture(g.user, found, data, request.form.get("alt", ""), _data_dir())
+    except school_files.SchoolFileError as exc:
+        return _failed(found, exc)
+    flash(_("The picture is attached: the students of the assignment see it with its instructions."))
+    return redirect(url_for("coach.assignment", assignment_id=found.id) + "#pictures-heading", 303)
+
+
+@bp.post("/assignment/<assignment_id>/picture/<int:file_id>/remove")
+def remove_picture(assignment_id: str, file_id: int):
+    found, _room = _changeable(assignment_id)
+    row = school_files.picture_of(found, file_id) or abort(404)
+    school_files.remove_picture(row, _data_dir())
+    flash(_("The picture is removed."))
+    return redirect(url_for("coach.assignment", assignment_id=found.id) + "#pictures-heading", 303)
+
+
+@bp.get("/assignment/<assignment_id>/picture/<int:file_id>")
+def picture(assignment_id: str, file_id: int):
+    found, _room = _own_assignment(assignment_id)
+    return school_files.send(school_files.picture_of(found, file_id) or abort(404), _data_dir())

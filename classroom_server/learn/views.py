@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 
 from ..accounts.services import user_classrooms
-from ..content import reader
+from ..content import reader, school_files
 from ..domain import scoring
 from ..i18n import error_text
 from . import assignments, practice, quizzes
@@ -175,7 +175,7 @@ def assignment(assignment_id: str):
     found = _assignment(assignment_id)
     [described] = assignments.describe(g.user, [found])
     if found.kind != "quiz":
-        return render_template("learn/assignment.html", work=described,
+        return render_template("learn/assignment.html", work=described, pictures=school_files.pictures_of(found),
                                comments=assignments.teacher_comments(g.user, found))
     device = practice.device_id()
     going = quizzes.active(found, g.user, device)
@@ -194,7 +194,16 @@ def assignment(assignment_id: str):
         "learn/quiz.html", work=described, quiz=found, going=going, tries=tries, released=released,
         review=review, questions=len(quizzes.questions(found)), is_open=quizzes.is_open(found, quizzes.utcnow()),
         seconds_left=quizzes.seconds_left(going) if going else None,
-        allowed=quizzes.tries_allowed(found, g.user), comments=assignments.teacher_comments(g.user, found))
+        allowed=quizzes.tries_allowed(found, g.user), comments=assignments.teacher_comments(g.user, found),
+        pictures=school_files.pictures_of(found))
+
+
+@bp.get("/assignment/<assignment_id>/picture/<int:file_id>")
+def assignment_picture(assignment_id: str, file_id: int):
+    """A picture of the assignment's instructions: only for the students it is assigned to (else 404)."""
+    found = _assignment(assignment_id)
+    row = school_files.picture_of(found, file_id) or abort(404)
+    return school_files.send(row, current_app.config["CLASSROOM_SETTINGS"].data_dir)
 
 
 def _quiz_or_back(assignment_id: str):
