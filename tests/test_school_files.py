@@ -7,7 +7,9 @@ import html
 import io
 import json
 import random
+import struct
 import tarfile
+import zlib
 
 import pytest
 from PIL import Image
@@ -109,6 +111,16 @@ def test_a_picture_is_re_encoded_without_what_else_it_carried(app, school, quiz,
     assert b"SECRET-CAMERA" not in kept and b"<script>" not in kept
     assert attach(teacher, quiz.id, picture("WEBP", (3000, 1000))).status_code == 303
     assert (stored(app)[1].content_type, stored(app)[1].width) == ("image/webp", school_files.MAX_SIDE)
+
+
+def test_a_picture_too_big_to_decode_is_refused_before_it_is_decoded(app, school, quiz, teacher):
+    small = picture("PNG", (8, 8))
+    header = b"IHDR" + struct.pack(">II", 9000, 9000) + small[24:29]  # claims 81 million pixels
+    bomb = small[:12] + header + struct.pack(">I", zlib.crc32(header)) + small[33:]
+    response = attach(teacher, quiz.id, bomb)
+    assert response.status_code == 400
+    assert "9000 × 9000 pixels, too big to show" in response.get_data(as_text=True)
+    assert stored(app) == []
 
 
 def test_no_description_no_picture(app, school, quiz, teacher):

@@ -128,18 +128,18 @@ def check_picture(data: bytes) -> Picture:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=list(PICTURE_TYPES))
-            if image.width * image.height > MAX_PIXELS:
-                raise SchoolFileError("The picture is %(width)d × %(height)d pixels, too big to show: make it "
-                                      "smaller (for example 1600 pixels wide) and try again.",
-                                      width=image.width, height=image.height)
-            image.load()
+            image = Image.open(io.BytesIO(data), formats=list(PICTURE_TYPES))  # reads the header only
+            too_big = image.width * image.height > MAX_PIXELS
+            if not too_big:
+                image.load()
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError,
-            SyntaxError, ValueError) as exc:
-        if isinstance(exc, SchoolFileError):
-            raise
+            SyntaxError, ValueError):
         raise SchoolFileError("This file is not a PNG, JPEG or WebP picture (whatever its name says): "
                               "save it as one of those and try again.") from None
+    if too_big:
+        raise SchoolFileError("The picture is %(width)d × %(height)d pixels, too big to show: make it "
+                              "smaller (for example 1600 pixels wide) and try again.",
+                              width=image.width, height=image.height)
     kind = image.format
     image = ImageOps.exif_transpose(image)  # the way the camera held it; the metadata itself is dropped
     image.thumbnail((MAX_SIDE, MAX_SIDE))
