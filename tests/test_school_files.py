@@ -7,14 +7,17 @@ import html
 import io
 import json
 import random
+import re
 import struct
 import tarfile
 import zlib
 
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
 from classroom_server.admin.backup import make_backup
+from classroom_server.cli import main
 from classroom_server.coach import services as coach
 from classroom_server.content import school_files
 from classroom_server.content.services import BlobStore, collect_garbage
@@ -136,6 +139,8 @@ def test_the_clean_up_keeps_school_files_and_a_removed_picture_goes(app, school,
     with app.app_context():
         assert collect_garbage(settings.data_dir) == 0
     assert store.path(row.sha256).is_file()
+    checked = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "doctor"])
+    assert re.search(r"^OK\s+unused content: none$", checked.output, re.M), checked.output
 
     response = post(teacher, f"/coach/assignment/{quiz.id}/picture/{row.id}/remove")
     assert response.status_code == 303
