@@ -27,10 +27,11 @@ from .helpers import csrf_of, post, sign_in_as, sign_in_staff
 from .test_practice import SINGLE
 
 
-def picture(kind: str = "PNG", size: tuple[int, int] = (64, 48), noise: bool = False, exif: bytes | None = None) -> bytes:
+def picture(kind: str = "PNG", size: tuple[int, int] = (64, 48), noise: bool = False, exif: bytes | None = None,
+            seed: int = 5) -> bytes:
     image = Image.new("RGB", size, (30, 120, 200))
     if noise:
-        rng = random.Random(5)
+        rng = random.Random(seed)
         image = Image.frombytes("RGB", size, bytes(rng.getrandbits(8) for _ in range(size[0] * size[1] * 3)))
     out = io.BytesIO()
     image.save(out, format=kind, **({"exif": exif} if exif else {}))
@@ -177,8 +178,9 @@ def test_quotas_refuse_with_what_to_do_and_the_admin_sets_them(app, school, quiz
     assert post(admin, "/admin/settings/files", {"teacher_quota": "2", "school_quota": "2"}).status_code == 303
     small = picture("PNG", (700, 700), noise=True)  # about 1.4 MB
     assert attach(teacher, quiz.id, small).status_code == 303
-    response = attach(teacher, quiz.id, small)
+    response = attach(teacher, quiz.id, picture("PNG", (700, 700), noise=True, seed=6))
     assert response.status_code == 400 and "you use 1.4 MB of 2 MB" in response.get_data(as_text=True)
+    assert attach(teacher, quiz.id, small).status_code == 303  # the same picture again: stored once, counted once
 
     # The whole school's quota counts every teacher's pictures.
     with app.app_context():
@@ -196,7 +198,7 @@ def test_quotas_refuse_with_what_to_do_and_the_admin_sets_them(app, school, quiz
     home = admin.get("/admin/").get_data(as_text=True)
     assert "School files" in home and "1.4 MB used of 2 MB" in home
     settings_page = admin.get("/admin/settings").get_data(as_text=True)
-    assert "attached to assignments: 1. Space: 1.4 MB used of 2 MB, 0.6 MB free." in settings_page
+    assert "attached to assignments: 2. Space: 1.4 MB used of 2 MB, 0.6 MB free." in settings_page
 
 
 def test_a_national_assignment_takes_no_pictures(app, school, quiz, teacher):
@@ -205,3 +207,26 @@ def test_a_national_assignment_takes_no_pictures(app, school, quiz, teacher):
         quiz.save()
     assert attach(teacher, quiz.id, picture()).status_code == 403
     assert stored(app) == []
+
+
+def test_a_copy_shows_the_same_pictures_which_count_once_and_outlive_the_original(app, school, quiz, teacher,
+                                                                                  settings):
+    assert attach(teacher, quiz.id, picture("PNG", (300, 300), noise=True)).status_code == 303
+    [first] = stored(app)
+    with app.app_context():
+        used = school_files.teacher_usage(school.teacher).used
+    response = post(teacher, f"/coach/assignment/{quiz.id}/copy", {"class_id": str(school.picture_class.id)})
+    assert response.status_code == 303
+    original, copied = stored(app)
+    assert copied.sha256 == original.sha256 and copied.assignment_id != quiz.id and copied.alt == original.alt
+    with app.app_context():
+        assert school_files.teacher_usage(school.teacher).used == used == school_files.school_usage().used
+
+    # The copy's class sees it; taking it off the original leaves the copy's file in place.
+    assert post(teacher, f"/coach/assignment/{quiz.id}/picture/{first.id}/remove").status_code == 303
+    assert BlobStore(settings.data_dir).path(first.sha256).is_file()
+    student = app.test_client()
+    post(student, f"/signin/class/{school.picture_class.id}/student/{school.picture_student.id}",
+         {"picture0": "cat", "picture1": "sun", "picture2": "apple"})
+    got = student.get(f"/learn/assignment/{copied.assignment_id}/picture/{copied.id}")
+    assert got.status_code == 200 and got.mimetype == "image/png"

@@ -236,8 +236,12 @@ def assignment_action(assignment_id: str, action: str):
                                             title=_("%(title)s (copy)", title=found.title)[:200] if same else None)
         except services.AssignmentError as exc:
             return _failed(found, exc)
+        left_out = school_files.copy_pictures(found, copy, g.user, _data_dir())
         flash(_("Copied. Change what differs (title, dates, for whom) and save.") if same
               else _("Copied to class %(name)s.", name=target.name))
+        if left_out:
+            flash(_("%(count)d picture(s) were not copied: they would pass the quota for school files.",
+                    count=left_out))
         return redirect(url_for("coach.assignment", assignment_id=copy.id), 303)
     else:
         abort(404)

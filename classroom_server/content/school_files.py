@@ -95,14 +95,30 @@ def set_quotas_mb(teacher: str, school: str) -> tuple[int, int]:
     return int(teacher), int(school)
 
 
+def _used(teacher: User | None = None) -> int:
+    """Bytes the distinct files (of this teacher, or the school's) take: a picture on two assignments
+    is stored once, and counts once."""
+    files = SchoolFile.select(SchoolFile.sha256, SchoolFile.size).distinct()
+    if teacher is not None:
+        files = files.where(SchoolFile.owner == teacher.id)
+    files = files.alias("files")
+    return int(SchoolFile.select(fn.COALESCE(fn.SUM(files.c.size), 0)).from_(files).scalar() or 0)
+
+
 def teacher_usage(teacher: User) -> Usage:
-    used = SchoolFile.select(fn.COALESCE(fn.SUM(SchoolFile.size), 0)).where(SchoolFile.owner == teacher.id).scalar()
-    return Usage(int(used), quotas_mb()[0] * MiB)
+    return Usage(_used(teacher), quotas_mb()[0] * MiB)
 
 
 def school_usage() -> Usage:
-    used = SchoolFile.select(fn.COALESCE(fn.SUM(SchoolFile.size), 0)).scalar()
-    return Usage(int(used), quotas_mb()[1] * MiB)
+    return Usage(_used(), quotas_mb()[1] * MiB)
+
+
+def _adds(sha: str, size: int, teacher: User | None = None) -> int:
+    """What storing this file would add to the teacher's (or the school's) use: nothing if it is there."""
+    held = SchoolFile.select().where(SchoolFile.sha256 == sha)
+    if teacher is not None:
+        held = held.where(SchoolFile.owner == teacher.id)
+    return 0 if held.exists() else size
 
 
 def file_count() -> int:
@@ -177,13 +193,13 @@ def add_picture(teacher: User, assignment: Assignment, data: bytes, alt: str, da
     with store.lock():
         mine, school = teacher_usage(teacher), school_usage()
         size = len(picture.data)
-        if mine.used + size > mine.quota:
+        if mine.used + _adds(sha, size, teacher) > mine.quota:
             raise SchoolFileError(
                 "Your school files would pass your quota: you use %(used)s MB of %(quota)d MB and this picture "
                 "is %(size)s MB. Remove a picture you no longer need from one of your assignments, or ask the "
                 "school's IT person to raise the teachers' quota (admin page, Settings, School files).",
                 used=mine.used_mb, quota=mine.quota_mb, size=f"{size / MiB:.1f}")
-        if school.used + size > school.quota:
+        if school.used + _adds(sha, size) > school.quota:
             raise SchoolFileError(
                 "The school's files would pass the school's quota (%(used)s MB of %(quota)d MB used). Ask the "
                 "school's IT person to raise it (admin page, Settings, School files) or to free space.",
@@ -193,6 +209,23 @@ def add_picture(teacher: User, assignment: Assignment, data: bytes, alt: str, da
         with database.atomic():
             return SchoolFile.create(sha256=sha, size=size, content_type=picture.content_type, width=picture.width,
                                      height=picture.height, alt=alt, owner=teacher.id, assignment=assignment.id)
+
+
+def copy_pictures(source: Assignment, target: Assignment, teacher: User, data_dir: Path) -> int:
+    """Put the source's pictures on its copy, as the copying teacher's (the files are not copied: a
+    picture counts once however many assignments show it); those beyond their quota are left out.
+    Returns how many were left out."""
+    left_out = 0
+    with BlobStore(data_dir).lock(), database.atomic():
+        for row in pictures_of(source):
+            mine, school = teacher_usage(teacher), school_usage()
+            if (mine.used + _adds(row.sha256, row.size, teacher) > mine.quota
+                    or school.used + _adds(row.sha256, row.size) > school.quota):
+                left_out += 1
+                continue
+            SchoolFile.create(sha256=row.sha256, size=row.size, content_type=row.content_type, width=row.width,
+                              height=row.height, alt=row.alt, owner=teacher.id, assignment=target.id)
+    return left_out
 
 
 def remove_picture(row: SchoolFile, data_dir: Path) -> None:
