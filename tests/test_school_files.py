@@ -79,6 +79,7 @@ def test_a_teachers_picture_reaches_the_students_of_that_class_only(app, school,
     assert got.status_code == 200 and got.mimetype == "image/jpeg"
     assert got.headers["X-Content-Type-Options"] == "nosniff" and "sandbox" in got.headers["Content-Security-Policy"]
     assert Image.open(io.BytesIO(got.data)).format == "JPEG"
+    assert student.get(url, headers={"If-None-Match": got.headers["ETag"]}).status_code == 304
 
     # A student of another class: the assignment and its picture are not there for them.
     other = app.test_client()
