@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness import BenchmarkError, console_script, markdown_table, replace_section, text_table  # noqa: E402
 from hub_dashboard import DEFAULT_URL, fresh_schema  # noqa: E402
 
-from classroom_server.domain.statements import LearningRecord, to_statement  # noqa: E402
+from classroom_server.domain.statements import PlainRecord, to_statement  # noqa: E402
 
 NAME = "hub_analytics_refresh"
 PLATFORM = "https://platform.example.kz"
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                     node, item = rng.choice(ITEMS)
                     when = datetime.datetime.combine(first_month, datetime.time(8), datetime.timezone.utc) + \
                         datetime.timedelta(minutes=seq * 25)
-                    record = LearningRecord(
+                    record = PlainRecord(
                         id=uid, device_id="dev-1", sequence=seq, timestamp=when, learner=f"p-{rng.randrange(students):04d}",
                         school_id=school_id, verb=verb, pack_id=PACK["id"], node_id=node,
                         node_kind="exercise", language="kk", item_id=item if verb == "answered" else None,

@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,7 +26,8 @@ from pathlib import Path
 
 from harness import (BenchmarkError, NginxProcess, http_session, machine_busy, markdown_table, own_cpu, percentile,
                      process_cpu, replace_section, start_server, text_table, wait_until_quiet)
-from hub_ingest import DEFAULT_URL, fresh_schema, make_records, postgres_cpu, run_cli
+from hub_dashboard import fresh_schema
+from hub_ingest import DEFAULT_URL, make_records, postgres_cpu, run_cli
 
 from sync import protocol
 
@@ -149,7 +148,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     args = parser.parse_args()
 
-    database_url, drop = fresh_schema(args.postgres)
+    database_url, _schema, drop = fresh_schema(args.postgres)
     results = []
     try:
         with tempfile.TemporaryDirectory(prefix="hub-country-") as folder:

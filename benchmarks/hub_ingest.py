@@ -29,7 +29,9 @@ from pathlib import Path
 from harness import (BenchmarkError, CpuMeter, console_script, http_session, machine_facts, markdown_table,
                      percentile, process_cpu, replace_section, start_server, text_table, wait_until_quiet)
 
-from classroom_server.domain.statements import LearningRecord, to_statement
+from hub_dashboard import fresh_schema
+
+from classroom_server.domain.statements import PlainRecord, to_statement
 from sync import protocol
 
 NAME = "hub_ingest"
@@ -47,7 +49,7 @@ def make_records(school_id: str, first: int, count: int) -> list[dict]:
         uid = str(uuid.uuid4())
         verb = VERBS[seq % len(VERBS)]
         answered = verb == "answered"
-        record = LearningRecord(
+        record = PlainRecord(
             id=uid, device_id=f"dev-{seq % 300:03d}", sequence=seq // 300 + 1,
             timestamp=start + datetime.timedelta(milliseconds=seq * 350), learner=f"p-{seq % 500:05d}",
             school_id=school_id, verb=verb, pack_id=f"kz.math.{5 + seq % 4}", node_id=f"unit-{seq % 37}",
@@ -90,23 +92,6 @@ class Sender:
         if response.status_code != 200:
             raise BenchmarkError(f"the hub answered {response.status_code}: {response.text[:300]}")
         return response.json()
-
-
-def fresh_schema(url: str) -> tuple[str, callable]:
-    import psycopg2
-    admin = psycopg2.connect(url)
-    admin.autocommit = True
-    schema = "bench_" + uuid.uuid4().hex[:10]
-    admin.cursor().execute(f"CREATE SCHEMA {schema}")
-
-    def drop() -> None:
-        # The hub's pooled connections (this process opened them) hold the schema: close them first.
-        from sync.hub.db import database
-        if database.obj is not None and hasattr(database.obj, "close_all"):
-            database.obj.close_all()
-        admin.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
-        admin.close()
-    return f"{url}?options=-csearch_path%3D{schema}", drop
 
 
 def run_cli(env: dict, *args: str) -> str:
@@ -266,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch > protocol.MAX_RECORDS_PER_BATCH:
         parser.error(f"--batch must be at most {protocol.MAX_RECORDS_PER_BATCH}")
 
-    database_url, drop = fresh_schema(args.postgres)
+    database_url, _schema, drop = fresh_schema(args.postgres)
     try:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as folder:
             env = {**os.environ, "CLASSROOM_HUB_DATA_DIR": folder, "CLASSROOM_HUB_DATABASE_URL": database_url}

@@ -13,9 +13,19 @@ from flask_babel import Babel, get_locale, get_translations
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import __version__, diskfull, security
+from .accounts.views import bp as accounts_bp
+from .admin.views import bp as admin_bp
+from .api.views import bp as api_bp
+# A blueprint over several files: each view file adds its routes to the blueprint's module's `bp`.
+from .coach import assignment_views, mastery_views, report_views, views as coach_views  # noqa: F401
+from .coach.blueprint import bp as coach_bp
+from .content.views import bp as content_bp
 from .db import database, open_database
 from .health import health_report
 from .i18n import LANGUAGE_NAMES, PICTURE_LABELS, error_text, install_template_gettext, select_locale
+from .learn import tutor_views, views as learn_views  # noqa: F401
+from .learn.blueprint import bp as learn_bp
+from .opds.views import bp as opds_bp
 from .permissions import make_folder
 from .settings import LANGUAGES, Settings, load_settings
 
@@ -159,13 +169,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         report = health_report()
         return jsonify(report), (200 if report["status"] == "ok" else 503)
 
-    from .accounts.views import bp as accounts_bp
-    from .admin.views import bp as admin_bp
-    from .api.views import bp as api_bp
-    from .coach.views import bp as coach_bp
-    from .content.views import bp as content_bp
-    from .learn.views import bp as learn_bp
-    from .opds.views import bp as opds_bp
     for blueprint in (accounts_bp, learn_bp, coach_bp, admin_bp, api_bp, content_bp, opds_bp):
         app.register_blueprint(blueprint)
     return app

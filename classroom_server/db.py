@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -318,3 +319,20 @@ class Prepared:
             rows.append(model(__no_default__=1, **{name: (convert(values[index]) if values[index] is not None
                                                          else None) for index, name, convert in readers}))
         return rows
+
+
+_FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether `exc`, or what caused it, says the disk is full (SQLite's SQLITE_FULL, ENOSPC,
+    PostgreSQL's disk_full)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if getattr(exc, "pgcode", None) == "53100" or any(text in str(exc).lower() for text in _FULL_TEXTS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

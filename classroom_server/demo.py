@@ -7,8 +7,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from content_packs.samples import build_samples
+from content_packs.signing import generate_key, load_private_key, public_key_of
+
 from .accounts import services as accounts
 from .coach import services as coach
+from .content.services import install_pack
 from .db import database
 from .models import User, utcnow
 from .settings import Settings, render_ini
@@ -91,7 +95,6 @@ def make_demo_school() -> DemoLogins:
 
 def demo_signing_key(data_dir: Path):
     """The demo school's own pack-signing key (a real school trusts the national platform's key)."""
-    from content_packs.signing import generate_key, load_private_key
     path = data_dir / "demo-signing-key.pem"
     if not path.exists():
         pem, _ = generate_key()
@@ -121,10 +124,6 @@ def trust_key(settings: Settings, public_key: str) -> Settings:
 
 def import_sample_packs(settings: Settings) -> list[str]:
     """Build the sample packs, sign them with the demo key, and install them (once)."""
-    from content_packs.samples import build_samples
-    from content_packs.signing import public_key_of
-
-    from .content.services import install_pack
     key = demo_signing_key(settings.data_dir)
     settings = trust_key(settings, public_key_of(key))
     built = build_samples(settings.data_dir / "demo-packs", key)

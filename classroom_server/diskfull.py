@@ -3,7 +3,6 @@ be stored is answered 507 Insufficient Storage with a message for the person at 
 500. SQLite rolls the refused transaction back, so nothing stored before is touched."""
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import sqlite3
@@ -15,28 +14,14 @@ from flask_babel import gettext as _
 from peewee import OperationalError as PeeweeOperationalError
 
 from . import security
+from .db import is_disk_full
 
 log = logging.getLogger(__name__)
 
-_FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
 _NEARLY_FULL = 4 * 1024 * 1024  # a database error with less than this free is put down to the disk
 _LOG_EVERY = 60.0  # seconds: a full disk refuses every answer, and the log must not repeat each one
 _logged = {"at": -_LOG_EVERY, "since": 0}
 _log_lock = threading.Lock()
-
-
-def is_disk_full(exc: BaseException | None) -> bool:
-    """Whether `exc`, or what caused it, says the disk is full (SQLite's SQLITE_FULL, ENOSPC,
-    PostgreSQL's disk_full)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if getattr(exc, "pgcode", None) == "53100" or any(text in str(exc).lower() for text in _FULL_TEXTS):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def _nearly_full() -> bool:

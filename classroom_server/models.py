@@ -554,3 +554,23 @@ class TeacherComment(BaseModel):
 
 
 MODELS = MODELS + (ExtraTry, TeacherComment)
+
+
+class SchoolFile(BaseModel):
+    """A file of the school's own (a teacher's picture for an assignment's instructions): its bytes
+    are in the content blob store by SHA-256, and this row keeps them from the store's clean-up."""
+    sha256 = CharField(max_length=64, index=True)
+    size = IntegerField()
+    content_type = CharField(max_length=32)  # what it was checked to be (content.school_files)
+    width = IntegerField()
+    height = IntegerField()
+    alt = CharField(max_length=300)  # what it shows, for those who cannot see it
+    owner = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")  # counted against their quota
+    assignment = ForeignKeyField(Assignment, null=True, on_delete="CASCADE", backref="+")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "school_file"
+
+
+MODELS = MODELS + (SchoolFile,)

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from peewee import OperationalError as PeeweeOperationalError
 from werkzeug.routing import IntegerConverter
 
-from .db import Prepared, database
+from .db import Prepared, database, is_disk_full
 from .models import RevokedSession, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,6 @@ def _revoke(sid: str | None) -> None:
                 .on_conflict_ignore().execute()
             RevokedSession.delete().where(RevokedSession.expires_at < now).execute()
     except PeeweeOperationalError as exc:
-        from .diskfull import is_disk_full  # diskfull imports this module
         if not is_disk_full(exc):
             raise
         # Signing in and out must still work on a full disk: this browser forgets the session, and

@@ -5,7 +5,7 @@ Each student opens lessons, media and e-textbook chapters, and does exercises: a
 wrong (wrong answers are tried again), with realistic durations, and a `completed` record when an
 exercise is done. Times are spread over the last `days` school days, 08:00-15:00 UTC.
 
-Records go through `learn.services.record` one by one, so they get the real sequence numbers,
+Records go through `learn.records.record` one by one, so they get the real sequence numbers,
 device numbering and durability; only the transactions are batched (many records per commit
 instead of one fsync per record), which is what makes a school-day of records take seconds.
 """
@@ -20,7 +20,7 @@ from typing import Callable
 from .accounts import services as accounts
 from .db import database, is_sqlite
 from .domain import scoring
-from .learn import services
+from .learn.records import Interaction, new_device_id, record
 from .models import Classroom, ContentNode, ContentPack, Membership, User
 
 BATCH = 1000  # records per transaction
@@ -107,7 +107,7 @@ def _student_events(student: User, classroom_id: int, records: int, exercises: l
     when = day + datetime.timedelta(minutes=rng.uniform(0, 60))
     events: list[tuple] = []
 
-    def add(interaction: services.Interaction, seconds: float) -> None:
+    def add(interaction: Interaction, seconds: float) -> None:
         nonlocal when
         when += datetime.timedelta(seconds=seconds)
         events.append((when, student, interaction))
@@ -118,17 +118,17 @@ def _student_events(student: User, classroom_id: int, records: int, exercises: l
     while len(events) < records:
         if rng.random() < 0.25 and others:
             node = rng.choice(others)
-            add(services.Interaction("opened", node.pack_id, node.node_id, node.kind, lang(node),
+            add(Interaction("opened", node.pack_id, node.node_id, node.kind, lang(node),
                                      classroom=classroom_id), rng.uniform(5, 60))
             if node.kind == "chapter":
-                add(services.Interaction("read", node.pack_id, node.node_id, node.kind, lang(node),
+                add(Interaction("read", node.pack_id, node.node_id, node.kind, lang(node),
                                          classroom=classroom_id, progress=1.0), rng.uniform(120, 600))
             elif node.kind in ("media", "lesson"):
-                add(services.Interaction("completed", node.pack_id, node.node_id, node.kind, lang(node),
+                add(Interaction("completed", node.pack_id, node.node_id, node.kind, lang(node),
                                          classroom=classroom_id, progress=1.0), rng.uniform(60, 400))
             continue
         ex = rng.choice(exercises)
-        add(services.Interaction("opened", ex.pack_id, ex.node_id, "exercise", lang(ex),
+        add(Interaction("opened", ex.pack_id, ex.node_id, "exercise", lang(ex),
                                  classroom=classroom_id), rng.uniform(5, 40))
         right_items = 0
         for item in ex.items:
@@ -136,7 +136,7 @@ def _student_events(student: User, classroom_id: int, records: int, exercises: l
                 right = rng.random() < (skill if attempt == 1 else 0.6)
                 scored = scoring.score(item, _response(item, right, rng, lang(ex)), lang(ex))
                 duration = int(rng.lognormvariate(9.8, 0.6))  # ~18 s, a long tail
-                add(services.Interaction("answered", ex.pack_id, ex.node_id, "exercise", lang(ex),
+                add(Interaction("answered", ex.pack_id, ex.node_id, "exercise", lang(ex),
                                          item_id=item["id"], classroom=classroom_id,
                                          response=scored.response_text, correct=scored.correct,
                                          score=scored.score, duration_ms=duration, attempt=attempt),
@@ -149,7 +149,7 @@ def _student_events(student: User, classroom_id: int, records: int, exercises: l
             if len(events) >= records:
                 break
         else:
-            add(services.Interaction("completed", ex.pack_id, ex.node_id, "exercise", lang(ex),
+            add(Interaction("completed", ex.pack_id, ex.node_id, "exercise", lang(ex),
                                      classroom=classroom_id, score=right_items / len(ex.items), progress=1.0),
                 1)
         if when.hour >= 15 or len(events) >= per_day * (day_index + 1):  # the next school day
@@ -194,14 +194,14 @@ def simulate(students: int, records: int, days: int = 1, class_name: str = "Simu
     for student in members:
         events += _student_events(student, classroom.id, records, exercises, others, days, rng, now)
     events.sort(key=lambda event: event[0])  # the school's order: by when it happened
-    devices = {student.id: services.new_device_id() for student in members}
+    devices = {student.id: new_device_id() for student in members}
     first = last = None
     for start in range(0, len(events), BATCH):
         # One commit per BATCH records (each record() is a savepoint inside it): the same inserts,
         # without an fsync per record.
         with database.atomic(lock_type="IMMEDIATE") if is_sqlite() else database.atomic():
             for when, student, interaction in events[start:start + BATCH]:
-                row, _ = services.record(student, devices[student.id], interaction, occurred_at=min(when, now))
+                row, _ = record(student, devices[student.id], interaction, occurred_at=min(when, now))
                 first = row.seq if first is None else first
                 last = row.seq
         if progress:

@@ -63,7 +63,7 @@ class ProtocolError(ValueError):
     """A request or batch that does not follow the protocol."""
 
 
-class SignatureError(ProtocolError):
+class RequestSignatureError(ProtocolError):
     """A request whose signature cannot be accepted; `reason` is one of AUTH_ERRORS."""
 
     def __init__(self, reason: str, message: str = ""):
@@ -134,16 +134,16 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def signing_school(headers: Mapping[str, str]) -> str:
-    """The school id a request claims to be signed by; SignatureError('unsigned') if it has none."""
+    """The school id a request claims to be signed by; RequestSignatureError('unsigned') if it has none."""
     missing = [name for name in SIGNED_HEADERS if not header(headers, name)]
     if missing:
-        raise SignatureError("unsigned", "the request is not signed: missing " + ", ".join(missing))
+        raise RequestSignatureError("unsigned", "the request is not signed: missing " + ", ".join(missing))
     return header(headers, HEADER_SCHOOL)
 
 
 def verify_signature(secret: str, method: str, path: str, body: bytes, headers: Mapping[str, str],
                      now: float | None = None) -> None:
-    """Check a request's signature and timestamp; raise SignatureError(reason) when they fail.
+    """Check a request's signature and timestamp; raise RequestSignatureError(reason) when they fail.
 
     Replays (a nonce seen before) are the caller's to refuse: it keeps nonces for NONCE_TTL_SECONDS.
     """
@@ -152,17 +152,17 @@ def verify_signature(secret: str, method: str, path: str, body: bytes, headers: 
     nonce = header(headers, HEADER_NONCE).strip()
     given = header(headers, HEADER_SIGNATURE).strip().lower()
     if not _TIMESTAMP_RE.fullmatch(timestamp):
-        raise SignatureError("bad_signature", f"{HEADER_TIMESTAMP} must be whole Unix seconds")
+        raise RequestSignatureError("bad_signature", f"{HEADER_TIMESTAMP} must be whole Unix seconds")
     if not _NONCE_RE.fullmatch(nonce):
-        raise SignatureError("bad_signature", f"{HEADER_NONCE} must be 32 lowercase hex characters")
+        raise RequestSignatureError("bad_signature", f"{HEADER_NONCE} must be 32 lowercase hex characters")
     expected = _signature(secret, method, path, timestamp, nonce, body)
     if not hmac.compare_digest(expected, given):
-        raise SignatureError("bad_signature", "the signature does not match: check the school's secret "
+        raise RequestSignatureError("bad_signature", "the signature does not match: check the school's secret "
                                               "and that the exact body bytes sent were signed")
     now = time.time() if now is None else now
     skew = int(timestamp) - now
     if abs(skew) > CLOCK_SKEW_SECONDS:
-        raise SignatureError("stale_timestamp", f"the request's clock is {abs(skew):.0f} s "
+        raise RequestSignatureError("stale_timestamp", f"the request's clock is {abs(skew):.0f} s "
                                                 f"{'ahead of' if skew > 0 else 'behind'} the hub's; "
                                                 f"at most {CLOCK_SKEW_SECONDS} s is accepted: set the "
                                                 f"school's clock (NTP) or compare with GET /api/v1/ping")
@@ -177,7 +177,7 @@ def agent_version_from_user_agent(user_agent: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class Batch:
+class DecodedBatch:
     """A decoded batch; each record is {"seq": int, "uuid": str, "statement": dict}, seq ascending."""
     school_id: str
     agent_version: str
@@ -214,7 +214,7 @@ def _inflate(body: bytes, limit: int) -> bytes:
 
 
 def decode_batch(body: bytes, max_records: int = MAX_RECORDS_PER_BATCH,
-                 max_inflated: int = MAX_DECOMPRESSED_BYTES) -> Batch:
+                 max_inflated: int = MAX_DECOMPRESSED_BYTES) -> DecodedBatch:
     """Decompress, parse and check a batch; raise BatchError saying what is wrong."""
     raw = _inflate(body, max_inflated)
     try:
@@ -249,7 +249,7 @@ def decode_batch(body: bytes, max_records: int = MAX_RECORDS_PER_BATCH,
         uuids.add(record["uuid"])
         checked.append(record)
         previous = record["seq"]
-    return Batch(school_id, agent_version, checked)
+    return DecodedBatch(school_id, agent_version, checked)
 
 
 def _check_record(index: int, record: Any, previous: int) -> dict[str, Any]:

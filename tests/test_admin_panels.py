@@ -13,7 +13,7 @@ import tarfile
 import pytest
 
 from classroom_server.admin import backup, device
-from classroom_server.learn.services import Interaction, new_device_id, record
+from classroom_server.learn.records import Interaction, new_device_id, record
 from classroom_server.models import AuditLog, LearningRecord, SyncLog, User
 from classroom_server.settings import load_settings, render_ini
 from sync.agent import Agent

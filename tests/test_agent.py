@@ -22,7 +22,7 @@ from classroom_server.admin.sync import sync_status
 from classroom_server.cli import main as server_cli
 from classroom_server.db import database
 from classroom_server.demo import import_sample_packs
-from classroom_server.learn.services import Interaction, new_device_id, record
+from classroom_server.learn.records import Interaction, new_device_id, record
 from classroom_server.models import LearningRecord, SyncLog, SyncRequest, SyncState, User
 from classroom_server.settings import SettingsError, load_settings
 from classroom_server.simulate import simulate

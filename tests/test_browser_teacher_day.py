@@ -18,7 +18,7 @@ from content_packs.samples import HERE as SAMPLES
 
 from classroom_server.accounts import services as accounts
 from classroom_server.db import database
-from classroom_server.learn import services as records
+from classroom_server.learn import records
 from classroom_server.learn import tutor
 from classroom_server.models import ExtraTry, TeacherComment
 

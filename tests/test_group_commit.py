@@ -19,8 +19,8 @@ from peewee import IntegrityError
 from classroom_server import create_app, migrations
 from classroom_server.accounts import services as accounts
 from classroom_server.db import database, is_sqlite
-from classroom_server.learn import services
-from classroom_server.learn.services import Interaction, new_device_id, record
+from classroom_server.learn import records
+from classroom_server.learn.records import Interaction, new_device_id, record
 from classroom_server.models import LearningRecord, User
 
 PG_URL = os.environ.get("CLASSROOM_TEST_POSTGRES_URL")
@@ -71,7 +71,7 @@ def write_lock_held_elsewhere():
         other = sqlite3.connect(database.obj.database, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         # A leader waits in BEGIN IMMEDIATE before it takes its group: its own write is still queued.
-        waiting = lambda: services._GROUP.queued >= 1  # noqa: E731
+        waiting = lambda: records._GROUP.queued >= 1  # noqa: E731
     else:
         import psycopg2
         other = psycopg2.connect(dbname=database.obj.database, **database.obj.connect_params)
@@ -137,9 +137,9 @@ def grouped(calls) -> tuple[list, list]:
     with write_lock_held_elsewhere() as leader_waits:
         threads, results, errors = in_threads(calls[:1])
         wait_for(leader_waits)
-        queued = services._GROUP.queued
+        queued = records._GROUP.queued
         more, more_results, more_errors = in_threads(calls[1:])
-        wait_for(lambda: services._GROUP.queued == queued + len(calls) - 1)
+        wait_for(lambda: records._GROUP.queued == queued + len(calls) - 1)
     join(threads + more)
     return results + more_results, errors + more_errors
 
@@ -233,7 +233,7 @@ def test_an_answer_beyond_the_tries_allowed_is_refused_inside_the_write(students
     calls = [lambda: record(students[0], device, answer("q1"), tries_allowed=2) for _ in range(3)]
     results, errors = grouped(calls)
     assert sum(error is None for error in errors) == 1
-    assert all(isinstance(error, services.NoTriesLeft) for error in errors if error is not None)
+    assert all(isinstance(error, records.NoTriesLeft) for error in errors if error is not None)
     assert sorted(r.attempt for r in LearningRecord.select()) == [1, 2]
     # The refused ones gave their device numbers back.
     assert sorted(r.device_sequence for r in LearningRecord.select()) == [1, 2]

@@ -24,7 +24,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from classroom_server.domain.statements import LearningRecord, to_statement
+from classroom_server.domain.statements import PlainRecord, to_statement
 from sync import protocol
 from sync.hub import migrations, partitions, services
 from sync.hub.app import create_app
@@ -44,7 +44,7 @@ def statement_for(school_id: str, seq: int, uid: str | None = None) -> dict:
     uid = uid or str(uuid.uuid4())
     verb = VERBS[seq % len(VERBS)]
     answered = verb == "answered"
-    record = LearningRecord(
+    record = PlainRecord(
         id=uid, device_id="dev-" + school_id[-4:], sequence=seq,
         timestamp=datetime.datetime(2025, 3, 1, 9, 0, tzinfo=datetime.timezone.utc) + datetime.timedelta(seconds=seq),
         learner=f"p-{seq % 500:04d}", school_id=school_id, verb=verb, pack_id="kz.math.5", node_id="fractions-1",

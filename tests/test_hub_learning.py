@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from classroom_server.domain.statements import LearningRecord, to_statement
+from classroom_server.domain.statements import PlainRecord, to_statement
 from sync.hub import analytics
 from sync.hub.models import AreaCell
 from tests.test_hub import Agent, PLATFORM
@@ -31,7 +31,7 @@ LAST_MONTH = (THIS_MONTH - datetime.timedelta(days=1)).replace(day=1)
 def answer(school_id: str, seq: int, learner: str, item: str, correct: bool, month: datetime.date,
            verb: str = "answered", assignment: str | None = None) -> dict:
     uid = str(uuid.uuid4())
-    record = LearningRecord(
+    record = PlainRecord(
         id=uid, device_id="dev-1", sequence=seq,
         timestamp=datetime.datetime(month.year, month.month, 2, 9, tzinfo=datetime.timezone.utc)
         + datetime.timedelta(seconds=seq), learner=learner, school_id=school_id, verb=verb, pack_id="kz.math.5",

@@ -4,11 +4,15 @@ the sync agent runs, from the heartbeat its loop writes."""
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
+from click.testing import CliRunner
 
 from classroom_server.admin import sync as admin_sync
 from classroom_server.models import SchoolSetting, SyncState, utcnow
+from sync.agent import main as sync_cli
+from sync.agent.status import status_lines
 
 from .helpers import post, sign_in_as, sign_in_staff
 from .test_sync_badlink import start_daemon, stop_daemon, wait_for
@@ -117,6 +121,39 @@ def test_the_heartbeat_writes_at_most_once_a_minute(app):
     assert not admin_sync.beat(now + datetime.timedelta(seconds=30))
     assert admin_sync.heartbeat() == now
     assert admin_sync.beat(now + datetime.timedelta(seconds=61))
+
+
+def test_classroom_sync_status_says_whether_the_agent_is_alive_as_the_admin_page_does(app, settings):
+    def status(*args: str):
+        result = CliRunner().invoke(sync_cli, ["--data-dir", str(settings.data_dir), "status", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "agent:            NOT running (never seen); start it: `sudo systemctl start classroom-sync`" in status()
+    assert json.loads(status("--json"))["agent"] == {"alive": False, "last_seen": None}
+
+    admin_sync.beat(utcnow() - datetime.timedelta(minutes=2))
+    assert "agent:            alive, last seen" in status() and "(2 min ago)" in status()
+    assert json.loads(status("--json"))["agent"]["alive"] is True
+
+    SchoolSetting.update(value=(utcnow() - datetime.timedelta(minutes=37)).isoformat()).where(
+        SchoolSetting.key == admin_sync.HEARTBEAT_SETTING).execute()
+    text = status()
+    assert "agent:            NOT running (last seen" in text and "(37 min ago)" in text
+    assert "sudo systemctl start classroom-sync" in text
+
+
+def test_a_plain_http_hub_is_answered_with_the_admin_pages_enrolment_form(app, school):
+    state = admin_sync.state_row()
+    SyncState.update(hub_url="http://hub.lab:8800", school_id="sch-lab7").where(SyncState.id == state.id).execute()
+    words = "\n".join(status_lines(admin_sync.sync_status()))
+    assert "WARNING plain http://" in words and "enrolment form on the school's admin page" in words
+    assert "--insecure-http" not in words
+    client = app.test_client()
+    sign_in_as(client, school, "admin")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "in the enrolment form" in page and 'href="/admin/sync#enrol-heading"' in page
+    assert "--insecure-http" not in page and 'id="enrol-heading"' in client.get("/admin/sync").get_data(as_text=True)
 
 
 def test_a_students_pin_is_reset_from_the_persons_page(app, school):

@@ -93,7 +93,7 @@ def test_packs_install_and_search_on_postgres(pg_app, settings, tmp_path):
 
 
 def test_learning_records_on_postgres(pg_app):
-    from classroom_server.learn.services import Interaction, new_device_id, record
+    from classroom_server.learn.records import Interaction, new_device_id, record
     from classroom_server.models import LearningRecord
     migrations.migrate(database.obj)
     with pg_app.app_context():

@@ -233,3 +233,34 @@ def test_the_agents_modules_import_downwards_by_public_names_at_the_top():
         text = path.read_text(encoding="utf-8")
         private = re.search(r"\b(" + "|".join(AGENT_ORDER) + r")\._[a-z]", text)
         assert not private, f"{path.name} uses {private.group(0)}...: another module's private name"
+
+
+# Entry points import late on purpose: `classroom-server --help` need not load the web app.
+LATE_IMPORTS_ALLOWED = {"classroom_server/cli.py", "classroom_server/__init__.py"}
+
+
+def test_the_school_servers_modules_import_each_other_at_the_top():
+    """An import inside a function hides a cycle instead of untying it: shared code goes down into a
+    module both sides import (a blueprint over several files keeps `bp` and its shared helpers in
+    `<feature>/blueprint.py`, which imports none of them)."""
+    for path in (ROOT / "classroom_server").rglob("*.py"):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative in LATE_IMPORTS_ALLOWED or "/migrations/" in relative:
+            continue
+        for module, names, level, top in _imports(path):
+            ours = level > 0 or module.split(".")[0] in ("classroom_server", "content_packs", "sync")
+            assert top or not ours, f"{relative} imports {module or names} inside a function: untie the cycle"
+
+
+def test_a_blueprint_over_several_files_is_imported_by_its_view_files_never_the_other_way():
+    for feature in ("coach", "learn"):
+        folder = ROOT / "classroom_server" / feature
+        imported = {name for module, names, level, _ in _imports(folder / "blueprint.py") if level == 1
+                    for name in ([module.split(".")[0]] if module else names)}
+        views = {path.stem for path in folder.glob("*views.py")}
+        assert views and not imported & views, f"{feature}/blueprint.py imports its view files {imported & views}"
+        for stem in views:
+            for module, names, level, _ in _imports(folder / f"{stem}.py"):
+                if level == 1:
+                    used = [module.split(".")[0]] if module else list(names)
+                    assert not set(used) & views, f"{feature}/{stem}.py imports another view file {used}"

@@ -9,8 +9,8 @@ import pytest
 from peewee import IntegrityError
 
 from classroom_server.db import database
-from classroom_server.domain.statements import to_statement, validate_statement
-from classroom_server.learn.services import Interaction, RecordError, new_device_id, record, statementable
+from classroom_server.domain.statements import validate_statement
+from classroom_server.learn.records import Interaction, RecordError, new_device_id, record, statement_for
 from classroom_server.models import LearningRecord, User
 
 ANSWER = Interaction(verb="answered", pack_id="kz.sample.math5-fractions", node_id="fractions.ex1",
@@ -78,7 +78,7 @@ def test_many_answers_at_once_from_one_device_get_distinct_consecutive_numbers(a
 
 def test_a_stored_record_is_a_valid_xapi_statement_without_the_childs_name(app, school):
     stored, _ = record(school.student, new_device_id(), ANSWER)
-    statement = to_statement(statementable(stored, "school-42"), "https://platform.example.kz")
+    statement = statement_for(stored, "school-42", "https://platform.example.kz")
     assert validate_statement(statement) == []
     assert statement["result"]["success"] is True and statement["result"]["response"] == "b"
     assert "Әлия" not in json.dumps(statement, ensure_ascii=False)

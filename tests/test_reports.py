@@ -297,7 +297,7 @@ def test_records_export_is_valid_xapi_for_this_class_only(app, school, scenario)
     with app.app_context():
         other = accounts.create_user(None, "Other kid", "student")  # records of another class stay out
         accounts.enrol(other, school.other_class)
-        from classroom_server.learn.services import Interaction, new_device_id, record
+        from classroom_server.learn.records import Interaction, new_device_id, record
         record(other, new_device_id(), Interaction(verb="opened", pack_id=PACK, node_id="intro", node_kind="lesson",
                                                    language="en"))
         mine = {r.uuid for r in LearningRecord.select().where(LearningRecord.user != other.id)}

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from classroom_server.accounts import services as accounts
 from classroom_server.admin.sync import state_row
-from classroom_server.learn.services import Interaction, new_device_id, record
+from classroom_server.learn.records import Interaction, new_device_id, record
 from classroom_server.models import (Assignment, AssignmentItem, Classroom, LearningRecord, Membership, RosterState,
                                      SyncLog, SyncState, User)
 from sync import protocol

@@ -16,7 +16,7 @@ from classroom_server.domain import statements as st
 from classroom_server.domain.statements import (
     InvalidRecord,
     InvalidStatement,
-    LearningRecord,
+    PlainRecord,
     format_duration,
     from_statement,
     parse_duration,
@@ -31,7 +31,7 @@ LEARNER = "lrn-7f3a9c"  # a pseudonym; the real learner below must never reach a
 LEARNER_NAME = "Aigerim Nurlanovna"
 
 
-def make(**changes) -> LearningRecord:
+def make(**changes) -> PlainRecord:
     fields = dict(
         id=RECORD_ID, device_id="tablet-07", sequence=42,
         timestamp=datetime(2024, 5, 1, 8, 30, 0, 250000, tzinfo=timezone.utc),
@@ -39,7 +39,7 @@ def make(**changes) -> LearningRecord:
         node_id="fractions-intro", node_kind="lesson", language="kk",
     )
     fields.update(changes)
-    return LearningRecord(**fields)
+    return PlainRecord(**fields)
 
 
 # Each verb with the node kinds and fields it comes with in the learn views.
@@ -427,7 +427,7 @@ def test_record_is_frozen_and_stores_utc():
 
 
 def test_learner_name_never_appears():
-    names = {f.name for f in dataclasses.fields(LearningRecord)}
+    names = {f.name for f in dataclasses.fields(PlainRecord)}
     assert not names & {"name", "learner_name", "full_name", "display_name", "first_name",
                         "last_name", "email", "mbox"}
     with pytest.raises(TypeError):

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from classroom_server.accounts import services as accounts
 from classroom_server.admin.sync import national_keys, state_row, sync_status, trust_config, trust_events
-from classroom_server.learn.services import Interaction, new_device_id, record
+from classroom_server.learn.records import Interaction, new_device_id, record
 from classroom_server.models import ContentPack, SchoolSetting, SyncState, User
 from content_packs import signing
 from sync.agent import Agent, main as sync_cli

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from classroom_server.db import database
-from classroom_server.learn import services, tutor
+from classroom_server.learn import records, tutor
 from classroom_server.models import AdaptiveParams, LearningRecord, PracticeDecision, User
 
 from .helpers import post, sign_in_as
@@ -105,11 +105,11 @@ NODE_OF = {**{i["id"]: "ex.compare" for i in COMPARE + BOTH}, **{i["id"]: "ex.ad
 
 def write_answers(user, answers, start=None):
     """Store answers (item id, right?) as real learning records, one transaction."""
-    device = services.new_device_id()
+    device = records.new_device_id()
     when = start or datetime.datetime(2026, 10, 1, 9, 0)
     with database.atomic():
         for index, (item_id, right) in enumerate(answers):
-            services.record(user, device, services.Interaction(
+            records.record(user, device, records.Interaction(
                 verb="answered", pack_id=PACK, node_id=NODE_OF[item_id], node_kind="exercise", language="en",
                 item_id=item_id, correct=right, score=1.0 if right else 0.0, attempt=1),
                 occurred_at=when + datetime.timedelta(seconds=30 * index))

@@ -10,7 +10,7 @@ import pytest
 
 from classroom_server.coach import services as coach
 from classroom_server.domain.statements import to_statement
-from classroom_server.learn import services as records
+from classroom_server.learn import records
 from classroom_server.models import Assignment, LearningRecord
 
 from .helpers import post, sign_in_as

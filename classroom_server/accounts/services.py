@@ -17,8 +17,7 @@ from peewee import OperationalError as PeeweeOperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..collation import NAMES
-from ..db import Prepared, database, is_sqlite, run_sql, write_transaction
-from ..diskfull import is_disk_full
+from ..db import Prepared, database, is_disk_full, is_sqlite, run_sql, write_transaction
 from ..i18n import Problem
 from ..models import (ROLES, SIGNIN_MODES, Classroom, GroupMember, LoginFailure, Membership, SchoolSetting,
                       StudentGroup, User, utcnow)

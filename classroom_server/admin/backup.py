@@ -2,8 +2,9 @@
 
 A backup is one `.tar.gz`: a consistent copy of the SQLite database made with SQLite's online
 backup API (the server may keep serving and writing), the settings file, the session key and the
-`*.pem` keys, optionally the content blobs, and last `manifest.json` listing every file with its
-SHA-256. It is written beside its final name and renamed into place only when complete.
+`*.pem` keys, the school's own files (teachers' pictures), optionally the packs' content blobs, and
+last `manifest.json` listing every file with its SHA-256. It is written beside its final name and
+renamed into place only when complete.
 """
 from __future__ import annotations
 
@@ -27,10 +28,14 @@ from pathlib import Path
 from urllib.parse import quote
 from typing import IO, Callable, ContextManager, Iterator
 
+from peewee import SqliteDatabase
+
 from .. import __version__, migrations
 from ..content.services import BlobStore, fsync_dir
+from ..db import SQLITE_PRAGMAS
 from ..permissions import make_folder
 from ..settings import INI_NAME, Settings, SettingsError, load_settings
+from .device import disk
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +142,15 @@ def copy_database(source: Path, target: Path) -> list[int]:
         src.close()
 
 
-def _referenced_blobs(conn: sqlite3.Connection) -> dict[str, int]:
-    if not has_table(conn, "content_file"):
-        return {}
-    return dict(conn.execute("SELECT DISTINCT sha256, size FROM content_file"))
+def _referenced_blobs(conn: sqlite3.Connection, with_content: bool) -> dict[str, int]:
+    """The blobs a backup holds: the school's own files always (nothing else has a copy of a teacher's
+    picture), the packs' files too `with_content` (the hub or a USB stick has those)."""
+    found = {}
+    if with_content and has_table(conn, "content_file"):
+        found.update(conn.execute("SELECT DISTINCT sha256, size FROM content_file"))
+    if has_table(conn, "school_file"):
+        found.update(conn.execute("SELECT DISTINCT sha256, size FROM school_file"))
+    return found
 
 
 def _data_files(data_dir: Path) -> list[Path]:
@@ -224,13 +234,13 @@ def make_backup(settings: Settings, target: str | os.PathLike, with_content: boo
     referenced: dict[str, int] = {}
     try:
         with contextlib.ExitStack() as stack:
-            if with_content:
-                # Hold the store's lock: no import or clean-up removes a blob the copy refers to.
-                stack.enter_context(_store_lock(store))
+            # Hold the store's lock: no import or clean-up removes a blob the copy refers to (the
+            # school's own files are always copied).
+            stack.enter_context(_store_lock(store))
             schema = copy_database(source, Path(temp_db))
             conn = sqlite3.connect(temp_db)
             try:
-                referenced = _referenced_blobs(conn) if with_content else {}
+                referenced = _referenced_blobs(conn, with_content)
             finally:
                 conn.close()
             with open(temp_archive, "wb") as raw:
@@ -488,8 +498,6 @@ def restore_backup(archive: str | os.PathLike, data_dir: str | os.PathLike, forc
 
 
 def _migrate(path: Path) -> list[str]:
-    from peewee import SqliteDatabase
-    from ..db import SQLITE_PRAGMAS
     db = SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
     try:
         db.connect()
@@ -596,7 +604,6 @@ def backup_into_folder(settings: Settings, kind: str) -> BackupResult:
 def _check_reserve(settings: Settings, folder: Path) -> None:
     """Refuse a backup that would leave less free space than the admin page's reserve: students'
     answers need the room more than another copy of the database does."""
-    from .device import disk
     source = sqlite_path(settings)
     usage = disk(folder)
     if usage is None:

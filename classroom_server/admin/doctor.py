@@ -19,6 +19,7 @@ from .. import migrations, permissions
 from ..content.services import BlobStore
 from ..settings import Settings, SettingsError, default_data_dir, load_settings
 from .backup import ProgressFactory, has_table, no_progress, integrity_errors
+from .sync import AGENT_STALE, HEARTBEAT_SETTING, START_AGENT
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 GiB, MiB = 2**30, 2**20
@@ -219,7 +220,6 @@ def _check_clock(settings: Settings, conn: sqlite3.Connection | None) -> Check:
 
 def _check_agent(conn: sqlite3.Connection) -> Check:
     """Whether the sync agent's loop wrote its heartbeat lately (admin/sync.py beat())."""
-    from .sync import AGENT_STALE, HEARTBEAT_SETTING, START_AGENT
     row = (conn.execute("SELECT value FROM school_setting WHERE key = ?", (HEARTBEAT_SETTING,)).fetchone()
            if has_table(conn, "school_setting") else None)
     try:
@@ -318,7 +318,9 @@ def _check_content(settings: Settings, conn: sqlite3.Connection, all_content: bo
                                                 "them; the disk may be failing")
         else:
             yield Check("content hashes", OK, f"all {len(todo)} match their SHA-256")
-    orphans = store.all_hashes() - set(files)
+    school = ({sha for (sha,) in conn.execute("SELECT sha256 FROM school_file")}
+              if has_table(conn, "school_file") else set())  # teachers' pictures: kept, not unused
+    orphans = store.all_hashes() - set(files) - school
     leftovers = store.leftovers()
     if orphans or leftovers:
         size = sum(_size(store.path(sha)) for sha in orphans) + sum(_size(p) for p in leftovers)

@@ -1,6 +1,6 @@
 """The school's HTTPS certificate as the admin page shows it (docs/https.md).
 
-The sync agent (sync/certificate.py) keeps the box's key and the certificate the national platform
+The sync agent (sync/agent/certificate.py) keeps the box's key and the certificate the national platform
 obtained for it in `<data-dir>/tls/`; nginx serves HTTPS with them. This module only reads: where
 the files are, what the certificate says, and what the agent last noted (a SchoolSetting row).
 """

@@ -75,7 +75,7 @@ class Update:
 #: school_setting keys the sync agent writes: the national signing keys and the last catalog
 KEYS_SETTING = "sync.national_keys"
 CATALOG_SETTING = "sync.catalog"
-#: how the agent trusts the hub (sync/trust.py): the pinned key's fingerprint, an allowed http:// hub
+#: how the agent trusts the hub (sync/agent/trust.py): the pinned key's fingerprint, an allowed http:// hub
 TRUST_SETTING = "sync.trust"
 #: what happened to that trust: keys pinned, followed, dropped or refused; hub answers refused
 TRUST_EVENTS_SETTING = "sync.trust_events"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from ..accounts.services import AccountError, new_student_secret, set_password, set_student_secret
+from ..accounts.services import AccountError, end_sessions, new_student_secret, set_password, set_student_secret
 from ..collation import NAMES
+from ..db import database
 from ..models import ROLES, Classroom, LearningRecord, Membership, User
 
 # No 0/O, 1/l/I: the password is read off a screen and typed on another device.
@@ -113,8 +114,8 @@ def set_active(actor: User, user: User, active: bool) -> bool:
         raise AccountError("you cannot deactivate your own account")
     if user.is_active == active:
         return False
-    changes = {User.is_active: active}
-    if not active:
-        changes[User.session_version] = User.session_version + 1  # ends their sessions now
-    User.update(changes).where(User.id == user.id).execute()
+    with database.atomic():
+        User.update(is_active=active).where(User.id == user.id).execute()
+        if not active:
+            end_sessions(user)
     return True

@@ -21,6 +21,7 @@ from content_packs.reader import iter_sources
 
 from ..accounts import services as accounts
 from ..collation import NAMES
+from ..content import school_files
 from ..content import services as content
 from ..accounts.services import AccountError
 from ..coach import services as coach_services
@@ -105,6 +106,7 @@ def _page(error: str | None = None, report=None, status: int = 200):
                            classes=visible_classrooms(User(role="admin")), modes=SIGNIN_MODES,
                            teachers=users.active_teachers(), orphans=users.classes_without_teacher(),
                            error=error, report=report, device=device.device(_settings()),
+                           files=school_files.school_usage(), file_count=school_files.file_count(),
                            **_sync_panel()), status
 
 
@@ -737,6 +739,10 @@ def _how_it_applies(option) -> tuple[str, str | None]:
 
 @bp.get("/settings")
 def settings_page():
+    return _settings_page()
+
+
+def _settings_page(files_error: str | None = None, status: int = 200):
     running = _settings()
     current, settings_error = _current_settings()
     try:
@@ -753,9 +759,15 @@ def settings_page():
         rows.append({"option": option, "value": value, "origin": where.get(option.field),
                      "server_value": in_server if differs and applies == "restart" else None,
                      "agent": option.section in AGENT_SECTIONS, "applies": applies, "command": command})
+    teacher_mb, school_mb = school_files.quotas_mb()
+    quotas = {"teacher": str(teacher_mb), "school": str(school_mb)}
+    if files_error is not None:
+        quotas = {"teacher": request.form.get("teacher_quota", "")[:20], "school": request.form.get("school_quota", "")[:20]}
     return render_template("admin/settings.html", rows=rows, settings_error=settings_error,
                            ini_path=running.ini_path, data_dir=running.data_dir,
-                           teachers_create_classes=coach_services.teachers_may_create_classes())
+                           teachers_create_classes=coach_services.teachers_may_create_classes(),
+                           files=school_files.school_usage(), file_count=school_files.file_count(), quotas=quotas,
+                           files_error=files_error), status
 
 
 @bp.post("/settings/school")
@@ -769,6 +781,22 @@ def school_rules():
     flash(_("Saved: teachers may now create their own classes.") if allowed
           else _("Saved: only you create classes now."))
     return redirect(url_for("admin.settings_page") + "#school-rules-heading", 303)
+
+
+@bp.post("/settings/files")
+def school_file_quotas():
+    """How much the school's own files (teachers' pictures) may take: per teacher and in all; at once."""
+    was = school_files.quotas_mb()
+    try:
+        with database.atomic():
+            now = school_files.set_quotas_mb(request.form.get("teacher_quota", ""), request.form.get("school_quota", ""))
+            _audit("settings.change", "school_file_quotas",
+                   **{"teacher_quota_mb": f"{was[0]} → {now[0]}", "school_quota_mb": f"{was[1]} → {now[1]}"})
+    except school_files.SchoolFileError as exc:
+        return _settings_page(error_text(exc), 400)
+    flash(_("Saved: each teacher may keep %(teacher)d MB of pictures, the school %(school)d MB in all.",
+            teacher=now[0], school=now[1]))
+    return redirect(url_for("admin.settings_page") + "#school-files-heading", 303)
 
 
 @bp.get("/log")

@@ -15,7 +15,7 @@ from ..domain.scoring import ResponseError
 from ..i18n import error_text
 from ..learn import assignments, practice, quizzes
 from ..learn.held import HELD_MESSAGE
-from ..learn.services import RecordError, valid_device_id
+from ..learn.records import RecordError, valid_device_id
 from ..security import csrf_token, int_arg, json_error, roles_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

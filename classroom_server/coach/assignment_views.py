@@ -2,23 +2,23 @@
 then reorder, edit, close, copy to another class; quizzes with their rules and own questions."""
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ..accounts import services as accounts
+from ..content import school_files
 from ..content import services as content
 from ..i18n import LANGUAGES, error_text
 from ..learn import tutor
 from ..models import Assignment, Classroom, User, utcnow
 from ..security import DB_INT_MAX
 from . import assign, reports, roster, services
-from .report_views import _helpers, _student_of
-from .views import _own_classroom, bp
+from .blueprint import bp, own_classroom, report_helpers, student_of
 
 
 def _own_assignment(assignment_id: str) -> tuple[Assignment, Classroom]:
     found = Assignment.get_or_none(Assignment.id == assignment_id) or abort(404)
-    return found, _own_classroom(found.classroom_id)
+    return found, own_classroom(found.classroom_id)
 
 
 def _changeable(assignment_id: str) -> tuple[Assignment, Classroom]:
@@ -99,7 +99,7 @@ def _picker(room: Classroom, kind: str, status: int = 200, error: str | None = N
 
 @bp.get("/class/<int:class_id>/assign")
 def new_assignment(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     kind = request.args.get("kind", "work")
     if kind not in ("work", "quiz"):
         abort(404)
@@ -108,7 +108,7 @@ def new_assignment(class_id: int):
 
 @bp.post("/class/<int:class_id>/assign")
 def create_assignment(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     kind = request.form.get("kind", "work")
     if kind not in ("work", "quiz"):
         abort(400)
@@ -146,8 +146,10 @@ def assignment(assignment_id: str, status: int = 200, error: str | None = None):
         starts_at=assign.local_input(found.starts_at), due_at=assign.local_input(found.due_at),
         is_open=found.closed_at is None or found.closed_at > utcnow(), results=results,
         tries_used=services.tries_used(found) if found.kind == "quiz" else {},
-        tries_allowed=services.tries_allowed(found), comments=services.comments(found), **_helpers(),
-        error=error, languages=LANGUAGES, form=request.form), status
+        tries_allowed=services.tries_allowed(found), comments=services.comments(found), **report_helpers(),
+        error=error, languages=LANGUAGES, form=request.form, pictures=school_files.pictures_of(found),
+        files_used=school_files.teacher_usage(g.user), max_picture_mb=school_files.MAX_PICTURE_BYTES // school_files.MiB), \
+        status
 
 
 def _back(found: Assignment):
@@ -234,8 +236,12 @@ def assignment_action(assignment_id: str, action: str):
                                             title=_("%(title)s (copy)", title=found.title)[:200] if same else None)
         except services.AssignmentError as exc:
             return _failed(found, exc)
+        left_out = school_files.copy_pictures(found, copy, g.user, _data_dir())
         flash(_("Copied. Change what differs (title, dates, for whom) and save.") if same
               else _("Copied to class %(name)s.", name=target.name))
+        if left_out:
+            flash(_("%(count)d picture(s) were not copied: they would pass the quota for school files.",
+                    count=left_out))
         return redirect(url_for("coach.assignment", assignment_id=copy.id), 303)
     else:
         abort(404)
@@ -245,7 +251,7 @@ def assignment_action(assignment_id: str, action: str):
 @bp.post("/assignment/<assignment_id>/student/<int:student_id>/another-try")
 def another_try(assignment_id: str, student_id: int):
     found, room = _own_assignment(assignment_id)
-    student = _student_of(room, student_id)
+    student = student_of(room, student_id)
     try:
         allowed = services.give_another_try(found, student, g.user)
     except services.AssignmentError as exc:
@@ -257,10 +263,46 @@ def another_try(assignment_id: str, student_id: int):
 @bp.post("/assignment/<assignment_id>/student/<int:student_id>/comment")
 def comment(assignment_id: str, student_id: int):
     found, room = _own_assignment(assignment_id)
-    student = _student_of(room, student_id)
+    student = student_of(room, student_id)
     try:
         services.add_comment(found, student, g.user, request.form.get("text", ""))
     except services.AssignmentError as exc:
         return _failed(found, exc)
     flash(_("Comment sent to %(name)s: they see it on this assignment's page.", name=student.display_name))
     return redirect(url_for("coach.assignment", assignment_id=found.id, _anchor="results-heading"), 303)
+
+
+# --- pictures for the instructions (the school's own files, content.school_files) ---------------------
+
+def _data_dir():
+    return current_app.config["CLASSROOM_SETTINGS"].data_dir
+
+
+@bp.post("/assignment/<assignment_id>/pictures")
+def add_picture(assignment_id: str):
+    found, _room = _changeable(assignment_id)
+    upload = request.files.get("picture")
+    if upload is None or not upload.filename:
+        return assignment(found.id, 400, _("Choose a picture to attach (PNG, JPEG or WebP)."))
+    data = upload.stream.read(school_files.MAX_PICTURE_BYTES + 1)
+    try:
+        school_files.add_picture(g.user, found, data, request.form.get("alt", ""), _data_dir())
+    except school_files.SchoolFileError as exc:
+        return _failed(found, exc)
+    flash(_("The picture is attached: the students of the assignment see it with its instructions."))
+    return redirect(url_for("coach.assignment", assignment_id=found.id) + "#pictures-heading", 303)
+
+
+@bp.post("/assignment/<assignment_id>/picture/<int:file_id>/remove")
+def remove_picture(assignment_id: str, file_id: int):
+    found, _room = _changeable(assignment_id)
+    row = school_files.picture_of(found, file_id) or abort(404)
+    school_files.remove_picture(row, _data_dir())
+    flash(_("The picture is removed."))
+    return redirect(url_for("coach.assignment", assignment_id=found.id) + "#pictures-heading", 303)
+
+
+@bp.get("/assignment/<assignment_id>/picture/<int:file_id>")
+def picture(assignment_id: str, file_id: int):
+    found, _room = _own_assignment(assignment_id)
+    return school_files.send(school_files.picture_of(found, file_id) or abort(404), _data_dir())

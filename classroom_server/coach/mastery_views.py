@@ -1,7 +1,7 @@
 """Adaptive practice for teachers: the class's mastery heatmap (students x skills) and who needs help
 on what, each with a reason the teacher can check against the student's answers.
 
-Routes live on the coach blueprint (teachers of the class and admins, `_own_classroom`); the figures
+Routes live on the coach blueprint (teachers of the class and admins, `own_classroom`); the figures
 come from learn.tutor, which the student pages and the student's report (coach.reports) use too.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from flask import render_template
 from ..accounts import services as accounts
 from ..learn import tutor
 from .reports import MASTERY_BINS
-from .views import _own_classroom, bp
+from .blueprint import bp, own_classroom
 
 #: mastery bins, best first: (lowest percent, fill); each cell also shows its number
 BINS = tuple((lowest, fill) for lowest, fill, _state in MASTERY_BINS)
@@ -56,7 +56,7 @@ def skill_tables(skills: list[str], lib: tutor.Library, columns: int = COLUMNS) 
 
 @bp.get("/class/<int:class_id>/mastery")
 def mastery(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     found = tutor.class_mastery(accounts.class_students(room))
     return render_template("coach/mastery.html", classroom=room, found=found, swatch_of=swatch_of, bins=BINS,
                            swatches=SWATCHES, reason_text=tutor.reason_text,

@@ -1,7 +1,7 @@
 """Reports and exports for one class: the overview, a student, item analysis, engagement, printable
 pages, the gradebook CSV and the class's learning records as xAPI statements.
 
-Routes live on the coach blueprint (teachers of the class and admins, `_own_classroom`); the figures
+Routes live on the coach blueprint (teachers of the class and admins, `own_classroom`); the figures
 come from coach.reports, the charts from coach.charts.
 """
 from __future__ import annotations
@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime
 import json
 
-from flask import Response, abort, current_app, render_template, request, stream_with_context
-from flask_babel import format_date, format_percent, get_locale, get_timezone
+from flask import Response, current_app, render_template, request, stream_with_context
+from flask_babel import format_date, get_locale, get_timezone
 from flask_babel import gettext as _
 
-from ..accounts import services as accounts
-from ..models import Classroom, User, utcnow
+from ..models import utcnow
 from . import charts, reports
-from .views import _own_classroom, bp
+from .blueprint import bp, own_classroom, report_helpers, status_names, student_of
 
 #: colours of the three states, dark enough for white numbers on them (WCAG AA for large text)
 STATUS_SERIES = (("done", "#1e6b34", "#ffffff"), ("in_progress", "#b8860b", "#1a1a1a"),
@@ -34,43 +33,11 @@ def _language() -> str:
     return str(get_locale() or "kk")
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else format_percent(value)
-
-
-def _duration(seconds: int | None) -> str:
-    """Time on task as a teacher reads it: minutes, or hours and minutes."""
-    seconds = seconds or 0
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return _("%(minutes)d min", minutes=minutes)
-    return _("%(hours)d h %(minutes)d min", hours=minutes // 60, minutes=minutes % 60)
-
-
-def _status_names() -> dict[str, str]:
-    return {"done": _("Done"), "in_progress": _("In progress"), "not_started": _("Not started")}
-
-
-def _helpers() -> dict:
-    return {"pct": _pct, "duration": _duration, "status_names": _status_names(), "day": _day}
-
-
-def _day(value: datetime.date) -> str:
-    return format_date(value, "EEE d MMM")
-
-
-def _student_of(room: Classroom, student_id: int) -> User:
-    student = User.get_or_none(User.id == student_id) or abort(404)
-    if not accounts.is_student_of(student, room):
-        abort(404)
-    return student
-
-
 def _overview_chart(overview: reports.Overview):
     latest = overview.assignments[-CHART_ASSIGNMENTS:]
     if not latest:
         return None
-    names = _status_names()
+    names = status_names()
     series = [charts.Series(names[key], fill, ink, f"seg-{key.replace('_', '-')}") for key, fill, ink in STATUS_SERIES]
     rows = [(r.assignment.title, [r.counts[key] for key, _fill, _ink in STATUS_SERIES]) for r in latest]
     desc = "; ".join(_("%(title)s: %(done)d done, %(going)d in progress, %(none)d not started",
@@ -82,28 +49,28 @@ def _overview_chart(overview: reports.Overview):
 
 @bp.get("/class/<int:class_id>/report")
 def class_report(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     overview = reports.class_overview(room)
     return render_template("coach/report_class.html", classroom=room, overview=overview,
                            chart=_overview_chart(overview), chart_limit=CHART_ASSIGNMENTS,
-                           who_limit=WHO_ASSIGNMENTS, show_all=request.args.get("all") == "1", **_helpers())
+                           who_limit=WHO_ASSIGNMENTS, show_all=request.args.get("all") == "1", **report_helpers())
 
 
 @bp.get("/class/<int:class_id>/report/print")
 def class_report_print(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     overview = reports.class_overview(room)
     return render_template("coach/report_class_print.html", classroom=room, overview=overview,
                            chart=_overview_chart(overview), chart_limit=CHART_ASSIGNMENTS,
-                           who_limit=WHO_ASSIGNMENTS, show_all=True, today=utcnow(), **_helpers())
+                           who_limit=WHO_ASSIGNMENTS, show_all=True, today=utcnow(), **report_helpers())
 
 
 def _student_page(template: str, class_id: int, student_id: int, timeline: int):
-    room = _own_classroom(class_id)
-    student = _student_of(room, student_id)
+    room = own_classroom(class_id)
+    student = student_of(room, student_id)
     report = reports.student_report(room, student, _school_zone(), timeline=timeline, language=_language())
     return render_template(template, classroom=room, student=student, report=report, today=utcnow(),
-                           **_helpers())
+                           **report_helpers())
 
 
 @bp.get("/class/<int:class_id>/student/<int:student_id>/report")
@@ -118,17 +85,17 @@ def student_report_print(class_id: int, student_id: int):
 
 @bp.get("/class/<int:class_id>/items")
 def item_analysis(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     period = request.args.get("days", "")
     days = int(period) if period.isdigit() and int(period) in reports.ITEM_PERIODS else None
     items, answered = reports.item_analysis(room, _language(), days=days)
     return render_template("coach/report_items.html", classroom=room, items=items, answered=answered, days=days,
-                           periods=reports.ITEM_PERIODS, **_helpers())
+                           periods=reports.ITEM_PERIODS, **report_helpers())
 
 
 @bp.get("/class/<int:class_id>/engagement")
 def engagement(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     found = reports.engagement(room, _school_zone())
     labels = [format_date(d.day, "d MMM") for d in found.days]
     active_chart = charts.column_chart(
@@ -143,12 +110,12 @@ def engagement(class_id: int):
                   for label, d in zip(labels, found.days)),
         fill="#1e6b34", label_every=5)
     return render_template("coach/report_engagement.html", classroom=room, found=found, active_chart=active_chart,
-                           minutes_chart=minutes_chart, **_helpers())
+                           minutes_chart=minutes_chart, **report_helpers())
 
 
 @bp.get("/class/<int:class_id>/gradebook.csv")
 def gradebook(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     overview = reports.class_overview(room)
     labels = {"student": _("Student"), "quiz": _("%(title)s (quiz, %%)"), "done": _("%(done)d of %(total)d"),
               "not_handed_in": _("not handed in"), "not_assigned": _("not assigned")}
@@ -166,7 +133,7 @@ def gradebook(class_id: int):
 @bp.get("/class/<int:class_id>/records.json")
 def records_export(class_id: int):
     """The class's learning records as an xAPI StatementResult, streamed batch by batch."""
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     school_id, platform = reports.xapi_identity(current_app.config["CLASSROOM_SETTINGS"].sync_platform_iri)
 
     def body():

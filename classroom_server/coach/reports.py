@@ -21,12 +21,12 @@ from peewee import Case, fn
 
 from ..accounts.services import class_students
 from ..domain import scoring
-from ..domain.statements import InvalidRecord, to_statement
+from ..domain.statements import InvalidRecord
 from ..i18n import localized
 from ..learn.assignments import DONE_VERBS, installed_nodes
 from ..learn import tutor
 from ..learn.quizzes import QUIZ_PACK
-from ..learn.services import statementable
+from ..learn.records import statement_for
 from ..models import (Assignment, AssignmentItem, AssignmentStudent, Classroom, ContentNode, ContentPack,
                       LearningRecord, QuizAttempt, SyncState, User, utcnow)
 
@@ -806,7 +806,7 @@ def statements(classroom: Classroom, school_id: str, platform_iri: str, batch: i
                     .order_by(LearningRecord.seq).limit(batch))
         for row in rows:
             try:
-                yield to_statement(statementable(row, school_id), platform_iri)
+                yield statement_for(row, school_id, platform_iri)
             except InvalidRecord as exc:
                 log.warning("record %s (%s) is left out of the xAPI export: %s", row.seq, row.uuid, exc)
         if len(rows) < batch:

@@ -1,7 +1,7 @@
 """The teacher's side: their classes, the sign-in mode and students' PINs or picture codes."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ..accounts import services as accounts
@@ -10,19 +10,9 @@ from ..admin import audit
 from ..db import database
 from ..i18n import error_text
 from ..models import SIGNIN_MODES, Classroom, StudentGroup, User, utcnow
-from ..security import int_arg, roles_required
+from ..security import int_arg
 from . import roster, services
-
-bp = Blueprint("coach", __name__, url_prefix="/coach", template_folder="templates")
-bp.before_request(roles_required("teacher", "admin"))
-
-
-def _own_classroom(class_id: int) -> Classroom:
-    classroom = Classroom.get_or_none(Classroom.id == class_id) or abort(404)
-    if not services.can_manage(g.user, classroom):
-        abort(403)
-    return classroom
-
+from .blueprint import bp, own_classroom
 
 def _home(status: int = 200, **extra):
     return render_template("coach/home.html", classes=services.visible_classrooms(g.user), modes=SIGNIN_MODES,
@@ -64,12 +54,12 @@ def _class_page(room: Classroom, status: int = 200, **extra):
 
 @bp.get("/class/<int:class_id>")
 def classroom(class_id: int):
-    return _class_page(_own_classroom(class_id))
+    return _class_page(own_classroom(class_id))
 
 
 @bp.post("/class/<int:class_id>/students")
 def add_student(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     try:
         student, secret = roster.add_student(room, request.form.get("name", ""))
     except roster.RosterError as exc:
@@ -87,7 +77,7 @@ def add_student(class_id: int):
 
 @bp.post("/class/<int:class_id>/students/import")
 def import_students(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _class_page(room, 400, import_error=_("Choose a CSV file to import."))
@@ -105,7 +95,7 @@ def import_students(class_id: int):
 
 @bp.post("/class/<int:class_id>/groups")
 def create_group(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     try:
         roster.create_group(room, request.form.get("name", ""))
     except roster.RosterError as exc:
@@ -120,7 +110,7 @@ def _own_group(room: Classroom, group_id: int) -> StudentGroup:
 
 @bp.post("/class/<int:class_id>/group/<int:group_id>/members")
 def group_members(class_id: int, group_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     group = _own_group(room, group_id)
     try:
         roster.set_members(group, room, [int(v) for v in request.form.getlist("student") if v.isdigit()])
@@ -132,7 +122,7 @@ def group_members(class_id: int, group_id: int):
 
 @bp.post("/class/<int:class_id>/group/<int:group_id>/delete")
 def delete_group(class_id: int, group_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     group = _own_group(room, group_id)
     group.delete_instance(recursive=True)
     flash(_("Group %(name)s removed; its students stay in the class.", name=group.name))
@@ -141,7 +131,7 @@ def delete_group(class_id: int, group_id: int):
 
 @bp.post("/class/<int:class_id>/signin-mode")
 def signin_mode(class_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     mode = request.form.get("mode", "")
     if mode not in SIGNIN_MODES:
         abort(400, description=_("Choose one of the sign-in modes."))
@@ -152,7 +142,7 @@ def signin_mode(class_id: int):
 
 @bp.post("/class/<int:class_id>/student/<int:student_id>/secret")
 def student_secret(class_id: int, student_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     student = User.get_or_none(User.id == student_id) or abort(404)
     if not accounts.is_student_of(student, room):
         abort(404)
@@ -173,9 +163,9 @@ def student_secret(class_id: int, student_id: int):
 
 @bp.post("/class/<int:class_id>/student/<int:student_id>/move")
 def move_student(class_id: int, student_id: int):
-    room = _own_classroom(class_id)
+    room = own_classroom(class_id)
     student = User.get_or_none(User.id == student_id) or abort(404)
-    target = _own_classroom(int_arg("to", 0, values=request.form) or 0)
+    target = own_classroom(int_arg("to", 0, values=request.form) or 0)
     try:
         roster.move_student(student, room, target, g.user)
     except roster.RosterError as exc:
@@ -184,7 +174,3 @@ def move_student(class_id: int, student_id: int):
     flash(_("%(name)s moved to class %(class_name)s.", name=student.display_name, class_name=target.name))
     return redirect(url_for("coach.classroom", class_id=room.id), 303)
 
-
-from . import assignment_views  # noqa: E402,F401  (its routes live on this blueprint)
-from . import report_views  # noqa: E402,F401  (reports and exports: routes on this blueprint)
-from . import mastery_views  # noqa: E402,F401  (adaptive practice: mastery heatmap on this blueprint)

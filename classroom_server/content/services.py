@@ -27,7 +27,7 @@ from content_packs.signing import SignatureError, verify
 
 from ..i18n import pack_text
 from ..db import database, is_sqlite, placeholders, run_sql, sql
-from ..models import ContentFile, ContentNode, ContentPack, utcnow
+from ..models import ContentFile, ContentNode, ContentPack, SchoolFile, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -356,11 +356,14 @@ def _batches(rows: list, size: int = 500) -> Iterator[list]:
 
 
 def _referenced_hashes() -> set[str]:
-    return {row.sha256 for row in ContentFile.select(ContentFile.sha256).distinct()}
+    """The blobs to keep: every installed pack's files and the school's own files (content.school_files)."""
+    return ({row.sha256 for row in ContentFile.select(ContentFile.sha256).distinct()}
+            | {row.sha256 for row in SchoolFile.select(SchoolFile.sha256).distinct()})
 
 
 def _collect_garbage(store: BlobStore) -> int:
-    """Delete blobs no installed pack uses (old versions, removed packs, crashed imports)."""
+    """Delete blobs neither an installed pack nor a school file uses (old versions, removed packs,
+    crashed imports)."""
     unused = store.all_hashes() - _referenced_hashes()
     for sha in unused:
         store.remove(sha)

@@ -136,8 +136,9 @@ class InvalidStatement(ValueError):
 
 
 @dataclass(frozen=True)
-class LearningRecord:
-    """One interaction that matters, stored append-only on the school server and sent upstream.
+class PlainRecord:
+    """A learning record as plain data: what one xAPI statement carries (the school stores it as a
+    `models.LearningRecord` row; `learn.records.plain_record` turns a row into this).
 
     `learner` is a pseudonymous school-scoped id: a record has no field for a name.
     `language` is the server's code (`kk`, `ru`, `en`); the statement carries the RFC 5646 tag.
@@ -207,7 +208,7 @@ class LearningRecord:
 
 # --- building ---------------------------------------------------------------------------------
 
-def to_statement(record: LearningRecord, platform_iri: str) -> dict[str, Any]:
+def to_statement(record: PlainRecord, platform_iri: str) -> dict[str, Any]:
     """The xAPI 1.0.3 statement for one record; absent fields are omitted, never null."""
     base = _platform(platform_iri)
     school = f"{base}/schools/{_segment(record.school_id)}"
@@ -277,7 +278,7 @@ def to_statement(record: LearningRecord, platform_iri: str) -> dict[str, Any]:
     return statement
 
 
-def from_statement(statement: dict[str, Any], platform_iri: str) -> LearningRecord:
+def from_statement(statement: dict[str, Any], platform_iri: str) -> PlainRecord:
     """The record a statement made by `to_statement` came from; raises InvalidStatement."""
     problems = validate_statement(statement)
     if problems:
@@ -293,7 +294,7 @@ def from_statement(statement: dict[str, Any], platform_iri: str) -> LearningReco
         raise InvalidStatement(f"not a statement this server makes: {exc}") from exc
 
 
-def _record_from(statement: dict[str, Any], base: str) -> LearningRecord:
+def _record_from(statement: dict[str, Any], base: str) -> PlainRecord:
     account = statement["actor"].get("account")
     if account is None:
         raise InvalidStatement("actor: not identified by an account")
@@ -340,7 +341,7 @@ def _record_from(statement: dict[str, Any], base: str) -> LearningRecord:
     context_ext = context.get("extensions", {})
     duration = result.get("duration")
     score = result.get("score", {}).get("scaled")
-    return LearningRecord(
+    return PlainRecord(
         id=statement["id"],
         device_id=context_ext[f"{base}/xapi/device"],
         sequence=context_ext[f"{base}/xapi/sequence"],

@@ -170,3 +170,18 @@ def teacher_comments(user: User, assignment: Assignment) -> list[TeacherComment]
     return list(TeacherComment.select().where(TeacherComment.assignment == assignment.id,
                                               TeacherComment.student == user.id)
                 .order_by(TeacherComment.created_at, TeacherComment.id))
+
+
+def is_open(assignment: Assignment, now: datetime.datetime) -> bool:
+    return assignment.closed_at is None or assignment.closed_at > now
+
+
+def results_released(assignment: Assignment, now: datetime.datetime | None = None) -> bool:
+    """Whether students may see their scores and the right answers now."""
+    now = now or utcnow()
+    if assignment.results == "submitted":
+        return True
+    if assignment.results == "due":
+        ended = [moment for moment in (assignment.due_at, assignment.closed_at) if moment is not None]
+        return bool(ended) and min(ended) <= now
+    return assignment.released_at is not None and assignment.released_at <= now

@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext
 
 from ..db import Prepared
 from ..models import Assignment, LearningRecord, QuizAttempt, User, utcnow
-from .assignments import _parts_of, assigned_to
+from .assignments import _parts_of, assigned_to, is_open, results_released
 
 
 HELD_MESSAGE = lazy_gettext("This question is in a quiz you have not finished yet: practise it once the quiz's "
@@ -35,7 +35,6 @@ class Held:
 
 
 def _is_held(quiz: Assignment, goes: list[QuizAttempt], now: datetime.datetime) -> bool:
-    from .quizzes import is_open, results_released  # quizzes imports practice, which asks this module
     if not results_released(quiz, now):
         return True
     in_progress = any(go.submitted_at is None for go in goes)

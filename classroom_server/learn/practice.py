@@ -1,7 +1,7 @@
 """Practising an exercise: find its items, answer one (score, then one record), sum up a round.
 
 Shared by the learn pages (HTML forms) and the JSON API (/api/v1/answers, the offline queue), so
-both take the same path: item -> attempt count -> domain.scoring -> learn.services.record.
+both take the same path: item -> attempt count -> domain.scoring -> learn.records.record.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from ..db import Prepared
 from ..domain import scoring
 from ..i18n import localized_key
 from ..models import ContentNode, ContentPack, LearningRecord, User, utcnow
-from . import services
+from . import records
 from .held import held_for
 
 DEVICE_COOKIE = "classroom_device"
@@ -221,7 +221,7 @@ def answer(user: User, device: str, ex: Exercise, item_id: str, response: object
     A right answer given soon after the feedback to a wrong one showed the item's explanation is
     stored as not right (score 0): the explanation gave the answer away (right_after_explanation).
     Raises NotAnExercise (unknown item), RecordClash, AttemptsUsed, HeldForQuiz, scoring.ResponseError (the
-    response does not fit the item) or services.RecordError; then nothing is stored. A
+    response does not fit the item) or records.RecordError; then nothing is stored. A
     `record_uuid` already stored for this user and item returns that record (new=False).
     """
     item = ex.item(item_id)
@@ -236,22 +236,22 @@ def answer(user: User, device: str, ex: Exercise, item_id: str, response: object
     if held_for(user).holds(ex.pack.pack_id, ex.node.node_id, item_id):
         raise HeldForQuiz(item_id)
     # Refused before scoring when the tries are used up; the number itself is counted again inside
-    # the write (services.record), which also catches two answers at once.
+    # the write (records.record), which also catches two answers at once.
     if ex.attempts is not None and tries_left(ex, tries_used(user, ex, item_id)) == 0:
         raise AttemptsUsed(ex.attempts)
     scored = scoring.score(item, response, language)
     # After the explanation showed the answer, copying it is not knowing it: stored as not right.
     told = scored.score > 0 and explanation_shown(user, ex, item, language)
-    interaction = services.Interaction(
+    interaction = records.Interaction(
         verb="answered", pack_id=ex.pack.pack_id, node_id=ex.node.node_id, node_kind="exercise",
         language=language, item_id=item_id, classroom=first_class_id(user), response=scored.response_text,
         typed=scored.typed,
         correct=scored.correct and not told, score=0.0 if told else scored.score,
         duration_ms=clamp_duration(duration_ms), attempt=1)  # numbered in the write
     try:
-        row, new = services.record(user, device, interaction, record_uuid=record_uuid, occurred_at=occurred_at,
+        row, new = records.record(user, device, interaction, record_uuid=record_uuid, occurred_at=occurred_at,
                                    tries_allowed=ex.attempts)
-    except services.NoTriesLeft:  # another answer to this item was stored meanwhile
+    except records.NoTriesLeft:  # another answer to this item was stored meanwhile
         raise AttemptsUsed(ex.attempts) from None
     return Answer(row, new, item, row.language, right_after_explanation=told and new and scored.correct)
 
@@ -282,9 +282,9 @@ def summary(user: User, device: str, ex: Exercise) -> Summary:
     # Completed when the last answer was made (offline answers arrive later, in any order), not
     # when the result page was opened.
     finished = _answers(user, ex).order_by(LearningRecord.occurred_at.desc()).first().occurred_at
-    row, _ = services.record(
+    row, _ = records.record(
         user, device,
-        services.Interaction(verb="completed", pack_id=ex.pack.pack_id, node_id=ex.node.node_id,
+        records.Interaction(verb="completed", pack_id=ex.pack.pack_id, node_id=ex.node.node_id,
                              node_kind="exercise", language=language, classroom=first_class_id(user),
                              score=right / len(ids), progress=1.0),
         record_uuid=str(uuid.uuid5(_COMPLETION, last.uuid)), occurred_at=finished)
@@ -297,14 +297,14 @@ def device_id() -> str:
     """This browser's device id: from its cookie, else a new one (set on the response)."""
     if "device_id" not in g:
         sent = request.cookies.get(DEVICE_COOKIE)
-        g.device_id = sent if services.valid_device_id(sent) else services.new_device_id()
+        g.device_id = sent if records.valid_device_id(sent) else records.new_device_id()
     return g.device_id
 
 
 def remember_device(response):
     """An `after_request` hook: give a student's browser its long-lived device id cookie."""
     user = g.get("user")
-    if user is None or user.role != "student" or services.valid_device_id(request.cookies.get(DEVICE_COOKIE)):
+    if user is None or user.role != "student" or records.valid_device_id(request.cookies.get(DEVICE_COOKIE)):
         return response
     response.set_cookie(DEVICE_COOKIE, device_id(), max_age=DEVICE_COOKIE_SECONDS, httponly=True,
                         samesite="Lax", secure=current_app.config["CLASSROOM_SETTINGS"].server_secure_cookies)
@@ -354,7 +354,7 @@ def my_progress(user: User) -> list[ExerciseProgress]:
 def record_read_book(user: User, pack_id: str, book: ContentNode, record_uuid: str) -> None:
     """The student scrolled to the end of a PDF textbook: one `read` record, like a chapter's."""
     languages = list(json.loads(book.data).get("pdf") or {})
-    services.record(user, device_id(), services.Interaction(
+    records.record(user, device_id(), records.Interaction(
         verb="read", pack_id=pack_id, node_id=book.node_id, node_kind="ebook",
         language=languages[0] if len(languages) == 1 else localized_key(json.loads(book.title)) or "kk",
         classroom=first_class_id(user), progress=1.0), record_uuid=record_uuid)
@@ -362,7 +362,7 @@ def record_read_book(user: User, pack_id: str, book: ContentNode, record_uuid: s
 
 def record_opened(user: User, pack_id: str, node_id: str, node_kind: str, language: str) -> None:
     """A student opened a lesson, chapter, media, e-textbook or exercise page: one `opened` record."""
-    services.record(user, device_id(), services.Interaction(
+    records.record(user, device_id(), records.Interaction(
         verb="opened", pack_id=pack_id, node_id=node_id, node_kind=node_kind, language=language,
         classroom=first_class_id(user)))
 
@@ -393,7 +393,7 @@ def record_read(user: User, pack_id: str, node_id: str, record_uuid: str) -> Non
     """The student reached the end of a chapter: one `read` record (the id makes it one per chapter)."""
     node = chapter(pack_id, node_id)
     languages = list((json.loads(node.data).get("content") or {}) if node else {})
-    services.record(user, device_id(), services.Interaction(
+    records.record(user, device_id(), records.Interaction(
         verb="read", pack_id=pack_id, node_id=node_id, node_kind="chapter",
         language=languages[0] if len(languages) == 1 else localized_key(json.loads(node.title)) or "kk",
         classroom=first_class_id(user), progress=1.0), record_uuid=record_uuid)

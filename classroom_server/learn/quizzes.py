@@ -19,7 +19,8 @@ from ..db import database
 from ..domain import scoring
 from ..models import (Assignment, AssignmentItem, ContentNode, ContentPack, ExtraTry, LearningRecord, QuizAttempt, User,
                       utcnow)
-from . import services
+from . import records
+from .assignments import is_open, results_released
 from .practice import clamp_duration, content_language
 
 #: the pack id of a quiz's own activity (and of a teacher's own items)
@@ -78,10 +79,6 @@ def questions(assignment: Assignment) -> list[Question]:
             if part.item_id is None or item["id"] == part.item_id:
                 found.append(Question(len(found), part.pack_id, part.node_id, item))
     return found
-
-
-def is_open(assignment: Assignment, now: datetime.datetime) -> bool:
-    return assignment.closed_at is None or assignment.closed_at > now
 
 
 def attempts(assignment: Assignment, user: User) -> list[QuizAttempt]:
@@ -173,7 +170,7 @@ def answer(assignment: Assignment, user: User, device: str, attempt: QuizAttempt
     _check_can_answer(assignment, attempt, now or utcnow())
     language = content_language(question.item)
     scored = scoring.score(question.item, response, language)
-    row, _ = services.record(user, device, services.Interaction(
+    row, _ = records.record(user, device, records.Interaction(
         verb="answered", pack_id=question.pack_id, node_id=question.node_id, node_kind="exercise",
         language=language, item_id=question.item["id"], classroom=assignment.classroom_id,
         assignment=assignment.id, response=scored.response_text, typed=scored.typed, correct=scored.correct,
@@ -205,7 +202,7 @@ def submit(assignment: Assignment, user: User, device: str, attempt: QuizAttempt
     total = len(items)
     score = right / total if total else 0.0
     language = content_language(items[0].item) if items else "kk"
-    services.record(user, device, services.Interaction(
+    records.record(user, device, records.Interaction(
         verb="submitted", pack_id=QUIZ_PACK, node_id=assignment.id, node_kind="exercise", language=language,
         classroom=assignment.classroom_id, assignment=assignment.id, score=score, progress=1.0,
         attempt=attempt.number),
@@ -213,17 +210,6 @@ def submit(assignment: Assignment, user: User, device: str, attempt: QuizAttempt
     (QuizAttempt.update(submitted_at=now, right=right, total=total, score=score)
      .where(QuizAttempt.id == attempt.id, QuizAttempt.submitted_at.is_null()).execute())
     return QuizAttempt.get_by_id(attempt.id)
-
-
-def results_released(assignment: Assignment, now: datetime.datetime | None = None) -> bool:
-    """Whether students may see their scores and the right answers now."""
-    now = now or utcnow()
-    if assignment.results == "submitted":
-        return True
-    if assignment.results == "due":
-        ended = [moment for moment in (assignment.due_at, assignment.closed_at) if moment is not None]
-        return bool(ended) and min(ended) <= now
-    return assignment.released_at is not None and assignment.released_at <= now
 
 
 def seconds_left(attempt: QuizAttempt, now: datetime.datetime | None = None) -> int | None:

@@ -12,9 +12,9 @@ from ..accounts.services import user_classrooms
 from ..domain import scoring
 from ..i18n import error_text, localized
 from . import assignments, practice, tutor
+from .blueprint import MAX_ANSWER_BYTES, bp, form_response, int_arg, now_ms, record_id
 from .held import HELD_MESSAGE
-from .services import RecordError
-from .views import MAX_ANSWER_BYTES, _form_response, _int_arg, _now_ms, _record_id, bp
+from .records import RecordError
 
 
 def _my_topics(lib: tutor.Library) -> tutor.PracticeTopics:
@@ -62,7 +62,7 @@ def _question(scope: str, pack_id: str, node_id: str, item_id: str, why: str | N
     used = practice.tries_used(g.user, ex, item_id)
     return render_template(
         "learn/adaptive_question.html", scope=scope, ex=ex, item=scoring.public_item(item, language),
-        language=language, why=why, shown_at=_now_ms(), attempt=used + 1,
+        language=language, why=why, shown_at=now_ms(), attempt=used + 1,
         tries_left=practice.tries_left(ex, used), error=error, title=_scope_title(scope),
         next_url=_scope_url(scope)), status
 
@@ -122,16 +122,16 @@ def adaptive_answer(pack_id: str, node_id: str, item_id: str):
     except practice.NotAnExercise:
         abort(404)
     scope = _posted_scope()
-    shown_at = _int_arg(request.form.get("shown_at"))
-    sent_attempt = _int_arg(request.form.get("attempt"))
+    shown_at = int_arg(request.form.get("shown_at"))
+    sent_attempt = int_arg(request.form.get("attempt"))
     if sent_attempt is not None and sent_attempt >= 1:
         stored = practice.stored_attempt(g.user, ex, item_id, sent_attempt)
         if stored is not None:  # the same form sent twice: show what was stored for it
-            return _feedback(scope, ex, practice.Answer(stored, False, item, stored.language), _record_id())
+            return _feedback(scope, ex, practice.Answer(stored, False, item, stored.language), record_id())
     try:
-        result = practice.answer(g.user, practice.device_id(), ex, item_id, _form_response(item),
-                                 duration_ms=_now_ms() - shown_at if shown_at is not None else None,
-                                 record_uuid=_record_id())
+        result = practice.answer(g.user, practice.device_id(), ex, item_id, form_response(item),
+                                 duration_ms=now_ms() - shown_at if shown_at is not None else None,
+                                 record_uuid=record_id())
     except practice.RecordClash:
         abort(409)
     except scoring.ResponseError as exc:

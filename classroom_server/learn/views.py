@@ -2,29 +2,20 @@
 from __future__ import annotations
 
 import json
-import time
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 
 from ..accounts.services import user_classrooms
-from ..content import reader
+from ..content import reader, school_files
 from ..domain import scoring
 from ..i18n import error_text
-from ..security import roles_required
 from . import assignments, practice, quizzes
 from .held import HELD_MESSAGE, held_for
-from .services import RecordError, valid_device_id
-
-bp = Blueprint("learn", __name__, url_prefix="/learn", template_folder="templates")
-bp.before_request(roles_required("student"))
-bp.after_request(practice.remember_device)
-
-# An answer form is a few short fields; anything much bigger is not one of ours.
-MAX_ANSWER_BYTES = 20_000
-
+from .blueprint import MAX_ANSWER_BYTES, bp, form_response, int_arg, now_ms, record_id
+from .records import RecordError
 
 @bp.get("/")
 def home():
@@ -37,24 +28,6 @@ def _exercise(pack_id: str, node_id: str) -> practice.Exercise:
         return practice.exercise(pack_id, node_id)
     except practice.NotAnExercise:
         abort(404)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _int_arg(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None and len(value) < 19 else None  # within a database integer
-    except ValueError:
-        return None
-
-
-def _record_id() -> str | None:
-    """The id the page's script gave this answer (it keeps the answer on the device until the
-    server has it, and may send it again): sending it twice stores one record."""
-    value = request.form.get("record_id")
-    return value if valid_device_id(value) else None
 
 
 _TEMPLATES: dict[tuple, Markup] = {}
@@ -100,7 +73,7 @@ def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int |
     public = scoring.public_item(item, language)
     used = practice.tries_used(g.user, ex, item["id"])
     hints = max(0, min(hints, public["hint_count"]))
-    now = _now_ms()
+    now = now_ms()
     if shown_at is None or not now - practice.MAX_DURATION_MS <= shown_at <= now:
         shown_at = now
     return render_template(
@@ -115,7 +88,7 @@ def practise(pack_id: str, node_id: str):
     ex = _exercise(pack_id, node_id)
     if not ex.items:
         abort(404)
-    index = _int_arg(request.args.get("item"))
+    index = int_arg(request.args.get("item"))
     if "item" in request.args:
         if index is None or not 0 <= index < len(ex.items):
             abort(404)
@@ -123,39 +96,8 @@ def practise(pack_id: str, node_id: str):
         index = practice.next_index(g.user, ex)
         if index is None:
             return redirect(url_for("learn.result", pack_id=pack_id, node_id=node_id))
-    return _question(ex, index, hints=_int_arg(request.args.get("hints")) or 0,
-                     shown_at=_int_arg(request.args.get("shown_at")))
-
-
-def _form_response(item: dict) -> object:
-    """The form's fields in the shape scoring.score expects for this item type."""
-    form = request.form
-    kind = item["type"]
-    if kind == "multiple":
-        values = form.getlist("answer")
-        if not values:
-            raise scoring.ResponseError("the answer is empty")
-        return values
-    if kind == "ordering":
-        positions: dict[int, str] = {}
-        for name, value in form.items(multi=True):
-            if not name.startswith("order-"):
-                continue
-            position = _int_arg(value)
-            if position is None or not 1 <= position <= len(item["choices"]):
-                raise scoring.ResponseError("each position is a number from 1 to %(count)d",
-                                            count=len(item["choices"]))
-            if position in positions:
-                raise scoring.ResponseError("position %(position)d is given twice", position=position)
-            positions[position] = name[len("order-"):]
-        return [positions[key] for key in sorted(positions)]
-    if kind == "matching":
-        return [[name[len("match-"):], value] for name, value in form.items(multi=True)
-                if name.startswith("match-") and value]
-    values = form.getlist("answer")  # single, numeric, text
-    if not values:
-        raise scoring.ResponseError("the answer is empty")
-    return values[0] if len(values) == 1 else values
+    return _question(ex, index, hints=int_arg(request.args.get("hints")) or 0,
+                     shown_at=int_arg(request.args.get("shown_at")))
 
 
 @bp.post("/practice/<pack_id>/<node_id>/<item_id>")
@@ -168,17 +110,17 @@ def answer(pack_id: str, node_id: str, item_id: str):
     except practice.NotAnExercise:
         abort(404)
     index = ex.index(item_id)
-    shown_at = _int_arg(request.form.get("shown_at"))
+    shown_at = int_arg(request.form.get("shown_at"))
     # The same form sent twice (a double click, the back button): show what was stored for it.
-    sent_attempt = _int_arg(request.form.get("attempt"))
+    sent_attempt = int_arg(request.form.get("attempt"))
     if sent_attempt is not None and sent_attempt >= 1:
         stored = practice.stored_attempt(g.user, ex, item_id, sent_attempt)
         if stored is not None:  # the id the device gave this copy names nothing to send either
-            return _feedback(ex, practice.Answer(stored, False, item, stored.language), also_stored=_record_id())
+            return _feedback(ex, practice.Answer(stored, False, item, stored.language), also_stored=record_id())
     try:
-        result = practice.answer(g.user, practice.device_id(), ex, item_id, _form_response(item),
-                                 duration_ms=_now_ms() - shown_at if shown_at is not None else None,
-                                 record_uuid=_record_id())
+        result = practice.answer(g.user, practice.device_id(), ex, item_id, form_response(item),
+                                 duration_ms=now_ms() - shown_at if shown_at is not None else None,
+                                 record_uuid=record_id())
     except practice.RecordClash:
         abort(409)
     except scoring.ResponseError as exc:
@@ -233,7 +175,7 @@ def assignment(assignment_id: str):
     found = _assignment(assignment_id)
     [described] = assignments.describe(g.user, [found])
     if found.kind != "quiz":
-        return render_template("learn/assignment.html", work=described,
+        return render_template("learn/assignment.html", work=described, pictures=school_files.pictures_of(found),
                                comments=assignments.teacher_comments(g.user, found))
     device = practice.device_id()
     going = quizzes.active(found, g.user, device)
@@ -252,7 +194,16 @@ def assignment(assignment_id: str):
         "learn/quiz.html", work=described, quiz=found, going=going, tries=tries, released=released,
         review=review, questions=len(quizzes.questions(found)), is_open=quizzes.is_open(found, quizzes.utcnow()),
         seconds_left=quizzes.seconds_left(going) if going else None,
-        allowed=quizzes.tries_allowed(found, g.user), comments=assignments.teacher_comments(g.user, found))
+        allowed=quizzes.tries_allowed(found, g.user), comments=assignments.teacher_comments(g.user, found),
+        pictures=school_files.pictures_of(found))
+
+
+@bp.get("/assignment/<assignment_id>/picture/<int:file_id>")
+def assignment_picture(assignment_id: str, file_id: int):
+    """A picture of the assignment's instructions: only for the students it is assigned to (else 404)."""
+    found = _assignment(assignment_id)
+    row = school_files.picture_of(found, file_id) or abort(404)
+    return school_files.send(row, current_app.config["CLASSROOM_SETTINGS"].data_dir)
 
 
 def _quiz_or_back(assignment_id: str):
@@ -296,7 +247,7 @@ def _quiz_question(quiz, going, questions, index: int, error: str | None = None,
         "learn/quiz_question.html", quiz=quiz, going=going, index=index, total=len(questions), question=question,
         item=scoring.public_item(question.item, language), language=language, saved=answered.get(question.key),
         saved_text=practice.shown_response(answered[question.key], question.item) if question.key in answered else None,
-        answered={i for i, q in enumerate(questions) if q.key in answered}, shown_at=_now_ms(),
+        answered={i for i, q in enumerate(questions) if q.key in answered}, shown_at=now_ms(),
         seconds_left=quizzes.seconds_left(going), error=error, question_set=question_set,
         stored_records=[row.uuid for row in answered.values()]), status
 
@@ -327,12 +278,12 @@ def quiz_answer(assignment_id: str, index: int):
     if str(going.number) != request.form.get("attempt"):
         flash(_("This page was from an earlier try at the quiz."))
         return redirect(url_for("learn.quiz_question", assignment_id=quiz.id, index=index), 303)
-    shown_at = _int_arg(request.form.get("shown_at"))
+    shown_at = int_arg(request.form.get("shown_at"))
     try:
         quizzes.answer(quiz, g.user, practice.device_id(), going, questions[index],
-                       _form_response(questions[index].item),
-                       duration_ms=_now_ms() - shown_at if shown_at is not None else None,
-                       record_uuid=_record_id())
+                       form_response(questions[index].item),
+                       duration_ms=now_ms() - shown_at if shown_at is not None else None,
+                       record_uuid=record_id())
     except quizzes.RecordClash:
         abort(409)
     except scoring.ResponseError as exc:
@@ -396,5 +347,3 @@ def reading_position():
         practice.record_read(g.user, pack_id, chapter_id, reader.read_record_id(g.user, pack_id, chapter_id))
     return "", 204
 
-
-from . import tutor_views  # noqa: E402,F401  (adaptive practice: routes on this blueprint)

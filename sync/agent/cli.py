@@ -20,7 +20,7 @@ from . import certificate, trust
 from .client import SyncFailure, read_secret, save_secret
 from .jobs import REQUEST_POLL_SECONDS, Agent, run_daemon
 from .school import exclusive, open_school
-from .status import roster_lines, status_dict, status_lines, trust_lines
+from .status import ENROL_AGAIN, roster_lines, status_dict, status_lines, trust_lines
 
 class Context:
     def __init__(self, data_dir: str | None):
@@ -110,8 +110,8 @@ def enroll(obj: Context, hub_url: str, school_id: str, secret_file: str, nationa
     click.echo(f"trusting {len(keys.trusted)} national signing key(s) for content packs from the hub: "
                f"{signing.fingerprint(pinned)} (pinned){vouched}")
     if insecure_http:
-        click.echo(f"warning: {hub_url} is plain http:// (--insecure-http): answers are authenticated, not "
-                   f"private; the admin page shows a warning", err=True)
+        click.echo(f"warning: {hub_url} is plain http://: answers are authenticated, not private, and the admin "
+                   f"page shows a warning. {ENROL_AGAIN} once the hub has one", err=True)
     click.echo(f"enrolled school {school_id} with {hub_url}; secret saved in {path}")
     click.echo(f"the hub holds records up to {held}; {last_seq - held} record(s) will be sent")
     click.echo("start the agent: `classroom-sync run`, best as a service (docs/sync.md has a systemd unit)")

@@ -22,7 +22,7 @@ from classroom_server.settings import Settings
 from sync import __version__, protocol
 
 from . import trust
-from .status import duration
+from .status import ENROL_AGAIN, duration
 
 USER_AGENT = f"{protocol.USER_AGENT_PREFIX}{__version__}"
 SECRET_FILE = Path("keys") / "hub-secret"
@@ -104,8 +104,7 @@ class HubClient:
         if urlsplit(url).scheme != "https" and self.insecure_hub != hub_url.rstrip("/") \
                 and not trust.http_allowed(hub_url):
             raise SyncFailure("insecure", f"the hub address {hub_url} is not https://, and plain http:// was not "
-                                          f"allowed for it: enrol with the https:// address, or (in a lab only) "
-                                          f"with --insecure-http")
+                                          f"allowed for it. {ENROL_AGAIN}")
         headers = dict(headers or {})
         if signed is not None:
             school_id, secret = signed

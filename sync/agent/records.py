@@ -19,8 +19,8 @@ from peewee import DatabaseError as PeeweeDatabaseError
 
 from classroom_server.admin.sync import state_row
 from classroom_server.db import database
-from classroom_server.domain.statements import InvalidRecord, to_statement
-from classroom_server.learn.services import statementable
+from classroom_server.domain.statements import InvalidRecord
+from classroom_server.learn.records import statement_for
 from classroom_server.models import LearningRecord, SyncLog, SyncState, utcnow
 from classroom_server.settings import Settings
 from sync import __version__, protocol
@@ -260,7 +260,7 @@ class Records:
 @dataclass(frozen=True)
 class OutgoingBatch:
     """Records ready to send: the request body and the sequence numbers it holds (the hub decodes the
-    body into a protocol.Batch)."""
+    body into a protocol.DecodedBatch)."""
     first: int
     last: int
     count: int
@@ -275,7 +275,7 @@ def prepare_batch(after: int, size: int, school_id: str, platform_iri: str) -> O
     records = []
     for row in rows:
         try:
-            statement = to_statement(statementable(row, school_id), platform_iri)
+            statement = statement_for(row, school_id, platform_iri)
         except InvalidRecord as exc:
             raise SyncFailure("bad_record", f"record {row.seq} ({row.uuid}) cannot be made into an xAPI statement: "
                                             f"{exc}. This is a bug in classroom-server: report it; later records "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 
 from classroom_server.admin import https
-from classroom_server.admin.sync import Attempt, SyncStatus, next_window_start
+from classroom_server.admin.sync import START_AGENT, AgentAlive, Attempt, SyncStatus, agent_alive, next_window_start
 from classroom_server.models import NationalAssignment, RosterState, User, utcnow
 from classroom_server.settings import Settings
 
@@ -44,6 +44,11 @@ def iso(moment: datetime.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="microseconds") + "Z"
 
 
+#: what to do about a plain http:// hub (enrolment and status say it)
+ENROL_AGAIN = ("Enrol again with the hub's https:// address in the enrolment form on the school's admin page "
+               "(Sync, \"Enrol again\": /admin/sync)")
+
+
 # --- `classroom-sync status` -------------------------------------------------------------------------
 
 def status_lines(status: SyncStatus, settings: Settings | None = None) -> list[str]:
@@ -64,6 +69,7 @@ def status_lines(status: SyncStatus, settings: Settings | None = None) -> list[s
                  f"({status.bytes_sent} bytes)")
     lines.append(f"batch size:       {status.batch_size} records")
     lines.append(f"agent version:    {status.agent_version or '(has not run yet)'}")
+    lines.append(f"agent:            {heartbeat_words(agent_alive())}")
     if status.pending_requests:
         lines.append(f"sync now:         asked for on the admin page, {status.pending_requests} waiting for the agent")
     lines += content_lines(status, settings)
@@ -78,16 +84,25 @@ def status_lines(status: SyncStatus, settings: Settings | None = None) -> list[s
 
 def status_dict(status: SyncStatus, settings: Settings) -> dict:
     """`classroom-sync status --json`."""
+    seen = agent_alive()
     return {**status.as_dict(), **content_extra(settings), "roster": roster_dict(),
-            "https": certificate_dict(settings)}
+            "https": certificate_dict(settings), "agent": {"alive": seen.alive, "last_seen": iso(seen.last_beat)}}
+
+
+def heartbeat_words(seen: AgentAlive) -> str:
+    """Whether the agent's daemon is running, from its heartbeat, as the admin page says it."""
+    if seen.alive:
+        return f"alive, last seen {ago(seen.last_beat)}"
+    since = f"last seen {ago(seen.last_beat)}" if seen.last_beat is not None else "never seen"
+    return f"NOT running ({since}); start it: `{START_AGENT}` (or `classroom-sync run`)"
 
 
 def trust_lines(status: SyncStatus, events: int = 5) -> list[str]:
     """The national keys trusted for content, an http:// hub allowed, and the newest trust events."""
     lines = []
     if status.insecure_http:
-        lines.append("hub address:      WARNING plain http:// (--insecure-http): answers are authenticated but "
-                     "not private; use https:// outside a lab")
+        lines.append(f"hub address:      WARNING plain http://: answers are authenticated but not private. "
+                     f"{ENROL_AGAIN}")
     if status.national_keys:
         lines.append(f"national keys:    {len(status.national_keys)} trusted for content packs from the hub:")
         for key in status.national_keys:

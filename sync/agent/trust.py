@@ -30,6 +30,8 @@ from classroom_server.models import SchoolSetting, utcnow
 from content_packs import signing
 from sync import __version__
 
+from .status import ENROL_AGAIN
+
 if TYPE_CHECKING:  # the client notes unauthenticated answers here: trust.py sits below it
     from .client import HubClient
 
@@ -109,8 +111,8 @@ def adopt_legacy() -> dict:
                        "platform's key with `classroom-sync keys pin FINGERPRINT` (the fingerprint comes from "
                        "the national platform, not from the hub)")
     if insecure:
-        note("insecure", f"enrolled before http:// hubs needed --insecure-http: {insecure} stays allowed. Its "
-                         f"answers are authenticated but not private; enrol again with an https:// address")
+        note("insecure", f"enrolled before http:// hubs needed allowing: {insecure} stays allowed. Its "
+                         f"answers are authenticated but not private. {ENROL_AGAIN}")
     return config
 
 
@@ -170,8 +172,8 @@ def save_pinned(pinned: str, change: signing.TrustChange, hub_url: str, insecure
         else ""
     note("pinned", f"pinned the national key {signing.fingerprint(pinned)} for {hub_url}{followed}", pinned)
     if insecure_http:
-        note("insecure", f"{hub_url} is plain http:// (allowed with --insecure-http): its answers are authenticated "
-                         f"but not private; use https:// outside a lab")
+        note("insecure", f"{hub_url} is plain http:// (allowed at enrolment, for a lab): its answers are "
+                         f"authenticated but not private. {ENROL_AGAIN}")
 
 
 def refresh(client: "HubClient", hub: str, school: str, secret: str, say: Callable[[str], None]) -> signing.TrustChange:

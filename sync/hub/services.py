@@ -149,7 +149,7 @@ def authenticate(method: str, path: str, body: bytes, headers: Mapping[str, str]
             raise AuthError(f"no school {school_id!r} is enrolled at this hub: check the school id given "
                             f"at enrolment", "unknown_school")
         protocol.verify_signature(school.secret, method, path, body, headers, now=now)
-    except protocol.SignatureError as exc:
+    except protocol.RequestSignatureError as exc:
         raise AuthError(str(exc), exc.reason) from None
     if school.revoked_at is not None:
         raise AuthError("this school's secret was revoked: ask the national platform to enrol the school "

@@ -1,7 +1,11 @@
-"""Writing learning records: one durable, ordered, idempotent insert per interaction that matters.
+"""The learning-record store: writing records and turning a stored record into its xAPI statement.
 
-This is the whole write path of a student's answer after scoring: nothing else happens on it.
-The database runs with synchronous=FULL, so a record whose insert returned survives a power cut.
+`record` is one durable, ordered, idempotent insert per interaction that matters: the whole write
+path of a student's answer after scoring, nothing else happens on it. The database runs with
+synchronous=FULL, so a record whose insert returned survives a power cut.
+
+`statement_for` maps a stored row to the xAPI statement the national platform receives (through the
+pure `domain.statements`); coach's export and the sync agent both send what it makes.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from ..db import GroupCommit, placeholders, run_sql
-from ..domain.statements import LearningRecord as Statementable
+from ..domain.statements import PlainRecord, to_statement
 from ..models import LearningRecord, User, utcnow
 
 VERBS = ("opened", "progressed", "answered", "completed", "submitted", "read")
@@ -195,9 +199,9 @@ _COLUMN_NAMES = ", ".join(field.column_name for field in _COLUMNS)
 _ROW = f"({placeholders(len(_COLUMNS))})"
 
 
-def statementable(row: LearningRecord, school_id: str) -> Statementable:
-    """The stored record in the form domain.statements turns into an xAPI statement."""
-    return Statementable(
+def plain_record(row: LearningRecord, school_id: str) -> PlainRecord:
+    """The stored record as plain data, the form domain.statements maps to and from xAPI."""
+    return PlainRecord(
         id=row.uuid, device_id=row.device_id, sequence=row.device_sequence,
         timestamp=row.occurred_at.replace(tzinfo=datetime.timezone.utc), learner=row.learner,
         school_id=school_id, verb=row.verb, pack_id=row.pack_id, node_id=row.node_id,
@@ -205,3 +209,8 @@ def statementable(row: LearningRecord, school_id: str) -> Statementable:
         class_id=str(row.classroom) if row.classroom is not None else None, assignment_id=row.assignment,
         response=row.response, correct=row.correct, score=row.score, duration_ms=row.duration_ms,
         progress=row.progress, attempt=row.attempt)
+
+
+def statement_for(row: LearningRecord, school_id: str, platform_iri: str) -> dict:
+    """The xAPI statement for a stored record; domain.statements.InvalidRecord if it cannot be one."""
+    return to_statement(plain_record(row, school_id), platform_iri)
