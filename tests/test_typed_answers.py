@@ -9,7 +9,6 @@ import re
 import pytest
 
 from classroom_server.coach import services as coach
-from classroom_server.domain.statements import to_statement
 from classroom_server.learn import records
 from classroom_server.models import Assignment, LearningRecord
 
@@ -42,7 +41,7 @@ def test_the_record_keeps_what_was_typed_and_the_normalised_value(app, student):
             ("0.5", "1/2"), ("0.5", " 0,5 "), ("Поле", "  Поле  "), ("b", None)]
         assert all(r.correct for r in rows[:2])
         # The national platform gets the normalised value, as before.
-        statement = to_statement(records.statementable(rows[0], "school-1"), "https://example.kz")
+        statement = records.statement_for(rows[0], "school-1", "https://example.kz")
         assert statement["result"]["response"] == "0.5"
 
 

@@ -34,6 +34,7 @@ ADULT_FILES = (
     "classroom_server/accounts/templates/accounts/setup.html",
     "classroom_server/accounts/templates/accounts/account.html",  # only staff have a password
     "classroom_server/content/services.py",                  # pack import: the admin page and the CLI
+    "classroom_server/content/school_files.py",              # teachers' uploads and their quotas
     "classroom_server/opds/", "classroom_server/diskfull.py", "classroom_server/cli.py",
 )
 # Everything else (the sign-in page, the library and reader, the page frame, error pages) is seen by
