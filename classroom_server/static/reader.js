@@ -102,3 +102,166 @@
     result.textContent = result.getAttribute("data-none");
   });
 })();
+
+/* A student's highlights and notes: the words selected in the book go into the notes form (as a
+   W3C TextQuoteSelector: the words, with what comes before and after), and the passages of the
+   notes kept here are marked in the text. Text is matched with its white space collapsed, as the
+   server matches it (content/notes.py). */
+(function () {
+  "use strict";
+  var article = document.querySelector("article.reader");
+  var form = document.querySelector("form.note-tools");
+  if (!article) { return; }
+  var CONTEXT = 32;
+
+  function collapse(text) { return text.replace(/\s+/g, " ").replace(/^ | $/g, ""); }
+
+  function rootFor(node) {  // the text a note is in: the chapter, or one page of a PDF textbook
+    var element = node.nodeType === 1 ? node : node.parentNode;
+    var page = element && element.closest ? element.closest(".pdf-page") : null;
+    if (page) { return page.querySelector(".pdf-text"); }
+    return article.querySelector(".book-body") || article;
+  }
+
+  // The root's text with white space collapsed, and for each character its text node and offset.
+  function index(root) {
+    var chars = [], map = [];
+    var walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, null);
+    var node;
+    while ((node = walker.nextNode())) {
+      var data = node.data;
+      for (var i = 0; i < data.length; i += 1) {
+        if (/\s/.test(data[i])) {
+          if (chars.length && chars[chars.length - 1] !== " ") { chars.push(" "); map.push([node, i]); }
+        } else { chars.push(data[i]); map.push([node, i]); }
+      }
+    }
+    if (chars.length && chars[chars.length - 1] === " ") { chars.pop(); map.pop(); }
+    return {text: chars.join(""), map: map};
+  }
+
+  function commonSuffix(a, b) { var n = 0; while (n < a.length && n < b.length && a[a.length - 1 - n] === b[b.length - 1 - n]) { n += 1; } return n; }
+  function commonPrefix(a, b) { var n = 0; while (n < a.length && n < b.length && a[n] === b[n]) { n += 1; } return n; }
+
+  function locate(text, exact, prefix, suffix) {
+    var best = -1, bestScore = -1, start = text.indexOf(exact);
+    while (exact && start !== -1) {
+      var score = commonSuffix(text.slice(Math.max(0, start - prefix.length), start), prefix) +
+        commonPrefix(text.slice(start + exact.length, start + exact.length + suffix.length), suffix);
+      if (score > bestScore) { best = start; bestScore = score; }
+      start = text.indexOf(exact, start + 1);
+    }
+    return best;
+  }
+
+  function mark(root, item) {
+    var found = index(root);
+    var exact = item.getAttribute("data-exact");
+    var start = locate(found.text, exact, item.getAttribute("data-prefix") || "", item.getAttribute("data-suffix") || "");
+    if (start < 0) { return null; }
+    var pieces = [], i;
+    for (i = start; i < start + exact.length; i += 1) {
+      var at = found.map[i];
+      var last = pieces[pieces.length - 1];
+      if (last && last.node === at[0]) { last.end = at[1] + 1; } else { pieces.push({node: at[0], start: at[1], end: at[1] + 1}); }
+    }
+    var first = null;
+    for (i = pieces.length - 1; i >= 0; i -= 1) {
+      var piece = pieces[i];
+      var parent = piece.node.parentNode;
+      if (!parent || parent.namespaceURI !== "http://www.w3.org/1999/xhtml") { continue; }  // not inside MathML or SVG
+      var range = document.createRange();
+      range.setStart(piece.node, piece.start);
+      range.setEnd(piece.node, piece.end);
+      var box = document.createElement("mark");
+      box.className = "my-mark my-mark-" + (item.classList.contains("note-note") ? "note" : "highlight");
+      range.surroundContents(box);
+      first = box;
+    }
+    if (first) { first.id = "mark-" + item.getAttribute("data-note"); }
+    return first;
+  }
+
+  var pdf = article.classList.contains("pdf-book");
+  Array.prototype.forEach.call(document.querySelectorAll(".chapter-notes li[data-exact]"), function (item) {
+    var page = item.getAttribute("data-page");
+    var root = page ? document.querySelector("#page-" + page + " .pdf-text") : rootFor(article);
+    if (!root || (pdf && !page)) { return; }
+    var box = mark(root, item);
+    var go = item.querySelector(".note-goto");
+    if (box && go) { go.hidden = false; }
+  });
+  var wanted = /^#note-/.test(location.hash) && document.getElementById("mark-" + location.hash.slice(6));
+  if (wanted) {
+    wanted.scrollIntoView({block: "center"});
+    wanted.tabIndex = -1;
+    wanted.focus({preventScroll: true});
+  }
+
+  if (!form) { return; }
+  var shown = form.querySelector(".note-selection");
+  var pageField = form.elements.page;
+  var chosen = null;  // the last selection made in the book: tapping a button may clear it on a phone
+
+  function choose() {
+    var selection = window.getSelection();
+    if (!selection || selection.rangeCount === 0 || selection.isCollapsed) { return; }
+    var range = selection.getRangeAt(0);
+    if (!article.contains(range.commonAncestorContainer) && !article.contains(range.startContainer)) { return; }
+    var root = rootFor(range.startContainer);
+    if (!root.contains(range.endContainer)) { range = range.cloneRange(); range.setEnd(root, root.childNodes.length); }
+    var before = document.createRange();
+    before.setStart(root, 0);
+    before.setEnd(range.startContainer, range.startOffset);
+    var after = document.createRange();
+    after.setStart(range.endContainer, range.endOffset);
+    after.setEnd(root, root.childNodes.length);
+    var exact = collapse(range.cloneContents().textContent).slice(0, 1000);
+    if (!exact) { return; }
+    chosen = {exact: exact, prefix: collapse(before.cloneContents().textContent).slice(-CONTEXT),
+              suffix: collapse(after.cloneContents().textContent).slice(0, CONTEXT)};
+    var page = root.closest(".pdf-page");
+    if (page && pageField) { pageField.value = page.id.replace("page-", ""); }
+    shown.textContent = shown.getAttribute("data-template").replace("%s", exact.length > 80 ? exact.slice(0, 80) + "…" : exact);
+  }
+  document.addEventListener("selectionchange", choose);
+  article.addEventListener("mouseup", choose);
+  article.addEventListener("keyup", choose);
+
+  function firstVisible() {  // a bookmark or note without a selection: the first words on the screen
+    var blocks = article.querySelectorAll(pdf ? ".pdf-text span" : "p, li, h1, h2, h3, h4, td, figcaption, dd");
+    for (var i = 0; i < blocks.length; i += 1) {
+      var box = blocks[i].getBoundingClientRect();
+      if (box.bottom > 0 && box.top >= -4) {
+        var words = collapse(blocks[i].textContent);
+        if (!words) { continue; }
+        var root = rootFor(blocks[i]);
+        var before = document.createRange();
+        before.setStart(root, 0);
+        before.setEndBefore(blocks[i]);
+        var exact = words.slice(0, 60).replace(/ \S*$/, "") || words.slice(0, 60);
+        var page = blocks[i].closest(".pdf-page");
+        if (page && pageField) { pageField.value = page.id.replace("page-", ""); }
+        return {exact: exact, prefix: collapse(before.cloneContents().textContent).slice(-CONTEXT), suffix: ""};
+      }
+    }
+    return null;
+  }
+
+  if (pdf && pageField && "IntersectionObserver" in window) {  // the page field follows the reading
+    var seen = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.isIntersecting && !chosen) { pageField.value = entry.target.id.replace("page-", ""); }
+      });
+    }, {rootMargin: "0px 0px -60% 0px"});
+    Array.prototype.forEach.call(article.querySelectorAll(".pdf-page"), function (page) { seen.observe(page); });
+  }
+
+  form.addEventListener("submit", function (event) {
+    var kind = event.submitter ? event.submitter.value : "note";
+    var place = chosen || (kind !== "highlight" ? firstVisible() : null);
+    form.elements.exact.value = place ? place.exact : "";
+    form.elements.prefix.value = place ? place.prefix : "";
+    form.elements.suffix.value = place ? place.suffix : "";
+  });
+})();

@@ -1,0 +1,228 @@
+"""A student's bookmarks, highlights and notes in e-textbooks (content/notes.py): kept durably, found
+again after a pack update, and never seen by anybody else: not another student, not a teacher, not an
+admin, not the hub."""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from classroom_server.content import notes
+from classroom_server.content.services import install_pack
+from classroom_server.models import ReaderNote
+from content_packs.builder import build_pack
+
+from .helpers import csrf_of, post, sign_in_as
+from .pdfs import textbook
+
+CHAPTER_ONE = ("<p>The river Ili flows into Lake Balkhash.</p><p>Half of the lake is fresh water and "
+               "half is salty: a rare thing among the lakes of the world.</p><p>Fresh water is rare.</p>")
+CHAPTER_TWO = "<p>Mountains of the Altai reach 4506 metres.</p>"
+SECRET = "my secret thought about salt"
+
+
+def chapter(body: str) -> bytes:
+    return f'<!doctype html><html lang="en"><head><title>x</title></head><body>{body}</body></html>'.encode()
+
+
+def book_source(folder: Path, version: str, one: str = CHAPTER_ONE, two: str = CHAPTER_TWO, pages: int = 3,
+                swap: bool = False) -> Path:
+    """A pack with an e-textbook of two HTML chapters and a PDF textbook; `swap` puts chapter two first."""
+    (folder / "ebooks" / "geo" / "en").mkdir(parents=True, exist_ok=True)
+    (folder / "books").mkdir(parents=True, exist_ok=True)
+    (folder / "ebooks/geo/en/one.html").write_bytes(chapter(one))
+    (folder / "ebooks/geo/en/two.html").write_bytes(chapter(two))
+    (folder / "books/pdf.pdf").write_bytes(textbook(pages, "Lakes"))
+    chapters = [{"id": "geo.ch01", "kind": "chapter", "title": {"en": "Lakes"},
+                 "content": {"en": "ebooks/geo/en/one.html"}},
+                {"id": "geo.ch02", "kind": "chapter", "title": {"en": "Mountains"},
+                 "content": {"en": "ebooks/geo/en/two.html"}}]
+    if swap:
+        chapters = [dict(chapters[1], id="geo.ch01"), dict(chapters[0], id="geo.ch02")]
+    (folder / "pack.json").write_text(json.dumps({
+        "format_version": 1, "id": "local.geo", "version": version, "title": {"en": "Geography"},
+        "subject": "geography", "grades": [7], "languages": ["en"], "license": "CC0-1.0", "authors": ["Us"],
+        "review": {"status": "draft"},
+        "nodes": [{"id": "geo", "kind": "ebook", "title": {"en": "Geography of Kazakhstan"}, "children": chapters},
+                  {"id": "lakes", "kind": "ebook", "title": {"en": "Lakes (PDF)"},
+                   "pdf": {"en": "books/pdf.pdf"}}]}), encoding="utf-8")
+    return folder
+
+
+def install(app, settings, tmp_path, version: str = "1.0.0", **changes) -> None:
+    source = book_source(tmp_path / f"src-{version}", version, **changes)
+    build_pack(source, tmp_path / f"geo-{version}.ckpack")
+    with app.app_context():
+        install_pack(tmp_path / f"geo-{version}.ckpack", settings.data_dir, (), allow_unreviewed=True)
+
+
+@pytest.fixture
+def book(app, settings, tmp_path):
+    install(app, settings, tmp_path)
+
+
+def add(client, book_id: str = "geo", **fields):
+    return client.post(f"/library/local.geo/{book_id}/notes", json=fields,
+                       headers={"X-CSRF-Token": csrf_of(client)})
+
+
+def test_a_student_highlights_notes_and_bookmarks_and_sees_them_in_place(client, school, book):
+    sign_in_as(client, school, "student")
+    highlight = add(client, chapter="geo.ch01", kind="highlight", exact="Fresh water is rare.",
+                    prefix="among the lakes of the world.", suffix="")
+    assert highlight.status_code == 201, highlight.get_json()
+    found = highlight.get_json()
+    assert found["exact"] == "Fresh water is rare." and found["prefix"].endswith("lakes of the world.")
+    # "fresh water" twice in the chapter: the one chosen is the one whose context was sent
+    note = add(client, chapter="geo.ch01", kind="note", exact="fresh water", prefix="Half of the lake is ",
+               suffix=" and half", text=SECRET)
+    assert note.status_code == 201 and note.get_json()["prefix"].endswith("Half of the lake is ")
+    # a plain form without JavaScript: a bookmark of the chapter, back to the chapter at it
+    response = post(client, "/library/local.geo/geo/notes", {"chapter": "geo.ch02", "kind": "bookmark"})
+    assert response.status_code == 303 and re.search(r"/library/local.geo/geo.ch02#note-[\w-]+$",
+                                                     response.headers["Location"])
+    page = client.get("/library/local.geo/geo.ch01").get_data(as_text=True)
+    assert f'data-exact="Fresh water is rare."' in page and SECRET in page
+    assert 'class="note-tools"' in page and "/library/local.geo/geo/notes" in page
+    mine = client.get("/library/local.geo/geo/notes")
+    assert mine.status_code == 200
+    text = mine.get_data(as_text=True)
+    assert SECRET in text and text.count('class="note note-') == 3
+    assert text.index("Lakes") < text.index("Mountains")  # grouped by chapter, in the book's order
+    assert f'/library/local.geo/geo.ch01?lang=en#note-{found["id"]}' in text
+    listed = client.get("/library/local.geo/geo/notes?format=json").get_json()["notes"]
+    assert sorted(n["kind"] for n in listed) == ["bookmark", "highlight", "note"]
+    assert "My notes in this book (3)" in client.get("/library/local.geo/geo").get_data(as_text=True)
+    # change the words, then delete
+    changed = client.post(f"/library/local.geo/geo/notes/{note.get_json()['id']}", json={"text": "salt!"},
+                          headers={"X-CSRF-Token": csrf_of(client)})
+    assert changed.status_code == 200 and changed.get_json()["text"] == "salt!"
+    gone = client.post(f"/library/local.geo/geo/notes/{found['id']}", json={"delete": True},
+                       headers={"X-CSRF-Token": csrf_of(client)})
+    assert gone.status_code == 204
+    assert len(client.get("/library/local.geo/geo/notes?format=json").get_json()["notes"]) == 2
+
+
+def test_notes_on_the_pages_of_a_pdf_textbook(client, school, book):
+    sign_in_as(client, school, "student")
+    response = add(client, "lakes", kind="highlight", page=2, exact="Lakes on page 2")
+    assert response.status_code == 201 and response.get_json()["page"] == 2
+    assert add(client, "lakes", kind="highlight", page=3, exact="Lakes on page 2").status_code == 400
+    assert add(client, "lakes", kind="bookmark", page=99).status_code == 400
+    page = client.get("/library/local.geo/lakes").get_data(as_text=True)
+    assert 'data-page="2"' in page and 'name="page"' in page
+    listed = client.get("/library/local.geo/lakes/notes?format=json").get_json()["notes"]
+    assert listed[0]["url"].endswith(f"/library/local.geo/lakes?lang=en#note-{listed[0]['id']}")
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"kind": "highlight", "exact": "not in this chapter at all"}, "not in this chapter"),
+    ({"kind": "highlight"}, "select the words"),
+    ({"kind": "note", "exact": "Fresh water is rare."}, "write something"),
+    ({"kind": "scribble", "exact": "Fresh water is rare."}, "bookmark, a highlight or a note"),
+    ({"kind": "note", "text": "x" * 2001}, "at most 2000"),
+    ({"kind": "highlight", "exact": "x" * 1001}, "at most 1000"),
+    ({"kind": "bookmark", "chapter": "lakes"}, "not in the book"),
+    ({"kind": "bookmark", "chapter": "nowhere"}, "not in the book"),
+])
+def test_a_note_that_cannot_be_kept_says_what_to_change(client, school, book, fields, message):
+    sign_in_as(client, school, "student")
+    response = add(client, **{"chapter": "geo.ch01", **fields})
+    assert response.status_code == 400 and message in response.get_json()["message"]
+    assert ReaderNote.select().count() == 0
+
+
+@pytest.mark.parametrize("role", ["other student", "teacher", "admin", None])
+def test_nobody_else_sees_or_changes_a_students_notes(app, client, school, book, role):
+    sign_in_as(client, school, "student")
+    note = add(client, chapter="geo.ch01", kind="note", exact="Fresh water is rare.", text=SECRET).get_json()
+    client.get("/signout")
+    other = app.test_client()
+    if role == "other student":
+        post(other, f"/signin/class/{school.other_class.id}/student/{school.other_student.id}")
+    else:
+        sign_in_as(other, school, role)
+    mine = f"/library/local.geo/geo/notes/{note['id']}"
+    expected = {"other student": 404, "teacher": 403, "admin": 403, None: 302}[role]
+    for response in (other.post(mine, json={"delete": True}, headers={"X-CSRF-Token": csrf_of(other)}),
+                     other.post(mine, json={"text": "changed"}, headers={"X-CSRF-Token": csrf_of(other)})):
+        assert response.status_code == expected
+    listing = {"other student": 200, "teacher": 403, "admin": 403, None: 302}[role]
+    for url in ("/library/local.geo/geo/notes", "/library/local.geo/geo/notes?format=json"):
+        response = other.get(url)
+        assert response.status_code == listing and SECRET not in response.get_data(as_text=True)
+    if role is not None:  # the reader's pages, and every page the role has, never show it
+        assert SECRET not in other.get("/library/local.geo/geo.ch01").get_data(as_text=True)
+        for url in ("/coach/", "/admin/", "/api/v1/me", "/library/search?q=secret"):
+            assert SECRET not in other.get(url).get_data(as_text=True)
+    if role in ("teacher", "admin"):
+        assert add(other, chapter="geo.ch01", kind="bookmark").status_code == 403
+    with app.app_context():
+        assert ReaderNote.get_by_id(note["id"]).text == SECRET
+
+
+def test_a_teachers_exports_and_the_hubs_statements_never_carry_notes(app, client, school, book):
+    from sync.agent.records import prepare_batch
+    sign_in_as(client, school, "student")
+    client.get("/library/local.geo/geo.ch01")  # an 'opened' learning record, which does go to the hub
+    assert add(client, chapter="geo.ch01", kind="note", exact="Fresh water is rare.", text=SECRET).status_code == 201
+    with app.app_context():
+        batch = prepare_batch(0, 1000, "school-1", "https://hub.example")
+    body = gzip.decompress(batch.body).decode("utf-8")
+    assert batch.count >= 1 and "geo.ch01" in body
+    assert SECRET not in body and "Fresh water is rare" not in body and "note" not in body.lower().replace(
+        "node", "")
+    teacher = app.test_client()
+    sign_in_as(teacher, school, "teacher")
+    for url in ("/coach/", f"/coach/class/{school.pin_class.id}", f"/coach/class/{school.pin_class.id}/export.csv",
+                f"/coach/class/{school.pin_class.id}/activity"):
+        assert SECRET not in teacher.get(url).get_data(as_text=True)
+
+
+def test_an_acknowledged_note_is_on_disk_before_the_answer(client, school, book, settings):
+    """synchronous=FULL and one committed transaction before 201: another connection (as after a
+    power cut, the database file alone) holds the note."""
+    sign_in_as(client, school, "student")
+    response = add(client, chapter="geo.ch01", kind="note", exact="Fresh water is rare.", text=SECRET)
+    assert response.status_code == 201
+    url = settings.effective_database_url
+    if not url.startswith("sqlite:///"):
+        pytest.skip("the power-cut check reads the SQLite file")
+    with sqlite3.connect(url[len("sqlite:///"):]) as other:
+        row = other.execute("SELECT text, exact FROM reader_note WHERE id = ?", (response.get_json()["id"],)).fetchone()
+    assert row == (SECRET, "Fresh water is rare.")
+
+
+def test_notes_are_found_again_after_a_pack_update(app, client, school, settings, tmp_path, book):
+    sign_in_as(client, school, "student")
+    kept = add(client, chapter="geo.ch01", kind="highlight", exact="Fresh water is rare.").get_json()
+    moved = add(client, chapter="geo.ch02", kind="note", exact="4506 metres", text="high").get_json()
+    lost = add(client, chapter="geo.ch01", kind="note", exact="flows into Lake Balkhash", text=SECRET).get_json()
+    pdf = add(client, "lakes", kind="highlight", page=3, exact="Lakes on page 3").get_json()
+    # 1.1: the chapters change places (node ids follow positions), the river's sentence is rewritten,
+    # the PDF gains a fourth page
+    install(app, settings, tmp_path, "1.1.0", one="<p>A new first paragraph.</p>" + CHAPTER_ONE.replace(
+        "flows into Lake Balkhash", "ends in Lake Balkhash"), swap=True, pages=4)
+    with app.app_context():
+        found = {n.id: n for n in ReaderNote.select()}
+    assert not found[kept["id"]].lost and found[kept["id"]].chapter_id == "geo.ch02"
+    assert not found[moved["id"]].lost and found[moved["id"]].chapter_id == "geo.ch01"
+    assert found[lost["id"]].lost and found[lost["id"]].text == SECRET
+    assert not found[pdf["id"]].lost and found[pdf["id"]].page == 3  # its words are still on page 3
+    page = client.get("/library/local.geo/geo/notes").get_data(as_text=True)
+    assert "This passage is no longer in the book." in page and SECRET in page
+    assert f"/library/local.geo/geo.ch02?lang=en#note-{kept['id']}" in page
+    chapter_page = client.get("/library/local.geo/geo.ch02").get_data(as_text=True)
+    assert 'data-exact="Fresh water is rare."' in chapter_page
+
+
+def test_text_quote_selector_matching():
+    text = notes.normalize("  Fresh   water.\nHalf is fresh water and half is salty. fresh water ")
+    assert notes.locate(text, "fresh water", "Half is ", " and") == text.index("fresh water and")
+    assert notes.locate(text, "fresh water", "salty. ", "") == text.rindex("fresh water")
+    assert notes.locate(text, "sea", "", "") is None
+    assert notes.html_text("<p>A&amp;B</p><p>C <b>d</b>\n e</p>") == "A&BC d e"
