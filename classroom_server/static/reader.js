@@ -174,7 +174,8 @@
       range.setStart(piece.node, piece.start);
       range.setEnd(piece.node, piece.end);
       var box = document.createElement("mark");
-      box.className = "my-mark my-mark-" + (item.classList.contains("note-note") ? "note" : "highlight");
+      box.className = "my-mark my-mark-" + (item.classList.contains("note-note") ? "note"
+        : item.classList.contains("note-bookmark") ? "bookmark" : "highlight");
       range.surroundContents(box);
       first = box;
     }
@@ -192,10 +193,10 @@
     if (box && go) { go.hidden = false; }
   });
   var wanted = /^#note-/.test(location.hash) && document.getElementById("mark-" + location.hash.slice(6));
-  if (wanted) {
-    wanted.scrollIntoView({block: "center"});
+  if (wanted) {  // after the browser's own move to #note-..., which is the note in the list
     wanted.tabIndex = -1;
-    wanted.focus({preventScroll: true});
+    var go = function () { wanted.scrollIntoView({block: "center"}); wanted.focus({preventScroll: true}); };
+    if (document.readyState === "complete") { go(); } else { window.addEventListener("load", function () { setTimeout(go, 0); }); }
   }
 
   if (!form) { return; }
