@@ -472,3 +472,44 @@ def test_links_with_percent_escapes_are_escaped_once(tmp_path):
     stored.write_bytes(read.chapters[0].page)
     shown = str(reader.chapter_html("p", "ebooks/b/en/cover.html", str(stored)).body)
     assert 'src="/content/pack/p/ebooks/b/en/images/cover%20art.png"' in shown and "%2520" not in shown
+
+
+def epub2(rel: str, data: bytes) -> bytes:
+    """childrens-literature as an EPUB 2 book: no navigation document, only its NCX (toc.ncx)."""
+    if rel.endswith("package.opf"):
+        text = data.decode("utf-8").replace('version="3.0"', 'version="2.0"')
+        text = re.sub(r'\s*<item href="nav.xhtml"[^>]*/>', "", text)
+        return re.sub(r'\s*<itemref idref="nav"/>', "", text).encode("utf-8")
+    return data
+
+
+def test_an_epub2_book_gets_its_nested_contents_from_the_ncx(tmp_path):
+    """navPoint depth is the contents' nesting: the same tree the EPUB 3 navigation document gives."""
+    from content_packs.epub import read_epub
+    ncx_book = read_epub(zip_book("childrens-literature", tmp_path / "epub2.epub", epub2))
+    nav_book = read_epub(zip_book("childrens-literature", tmp_path / "epub3.epub"))
+    assert not any("nav" in c.href for c in ncx_book.chapters)
+
+    def shape(entries):
+        return [(e["href"], len(e["children"]), shape(e["children"])) for e in entries]
+
+    def depth(entries):
+        return 1 + max((depth(e["children"]) for e in entries), default=0) if entries else 0
+
+    def size(entries):
+        return sum(1 + size(e["children"]) for e in entries)
+
+    source = (BOOKS / "childrens-literature/EPUB/toc.ncx").read_text("utf-8")
+    assert size(ncx_book.toc) == source.count("<navPoint") == 22
+    assert depth(ncx_book.toc) == 3 and len(ncx_book.toc) == 1  # one section, its stories, their chapters
+    from xml.etree import ElementTree
+    ns = "{http://www.daisy.org/z3986/2005/ncx/}"
+
+    def source_shape(parent):
+        return [(point.find(f"{ns}content").get("src"), len(point.findall(f"{ns}navPoint")), source_shape(point))
+                for point in parent.findall(f"{ns}navPoint")]
+    assert shape(ncx_book.toc) == source_shape(ElementTree.fromstring(source.encode()).find(f"{ns}navMap"))
+    assert ncx_book.toc[0]["title"] == "SECTION IV FAIRY STORIES—MODERN FANTASTIC TALES"
+    assert ncx_book.toc[0]["children"][2]["children"][0]["title"] == "I. The Rabbi and the Diadem"
+    assert len(ncx_book.page_list) == source.count("<pageTarget") > 0
+    assert [p["href"] for p in ncx_book.page_list] == [p["href"] for p in nav_book.page_list]
