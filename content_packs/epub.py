@@ -159,7 +159,10 @@ class _Document:
                 out.append(html.escape(node.tail, quote=False))
             return
         text = self.attributes(node, local, foreign)
-        if local in VOID and not foreign:
+        if local == "style" and not foreign:  # raw text in HTML: no entities, and no end tag inside
+            css = "".join(node.itertext()).replace("</", "<\\/")
+            out.append(f"<style{text}>{css}</style>")
+        elif local in VOID and not foreign:
             out.append(f"<{local}{text}>")
         elif foreign and len(node) == 0 and not node.text:
             out.append(f"<{local}{text}/>")
@@ -211,12 +214,17 @@ class _Document:
         language = self.root.get(f"{XML}lang") or self.root.get("lang") or self.book.language
         text_direction = self.root.get("dir") or direction(language)
         styles = []
-        for link in head.iter(f"{XHTML}link") if head is not None else ():
-            rel = (link.get("rel") or "").lower().split()
-            if "stylesheet" in rel and "alternate" not in rel and link.get("href"):
-                href = self.resource(link.get("href"))
-                if href is not None:
-                    styles.append(f'<link rel="stylesheet" href="{html.escape(href)}">')
+        for element in head.iter() if head is not None else ():
+            if element.tag == f"{XHTML}link":
+                rel = (element.get("rel") or "").lower().split()
+                if "stylesheet" in rel and "alternate" not in rel and element.get("href"):
+                    href = self.resource(element.get("href"))
+                    if href is not None:
+                        styles.append(f'<link rel="stylesheet" href="{html.escape(href)}">')
+            elif element.tag == f"{XHTML}style":  # the document's own style element, kept (the reader cleans it)
+                out_style: list[str] = []
+                self.element(element, out_style)
+                styles.append("".join(out_style).rstrip())
         out: list[str] = []
         body_attributes = ""
         if body is not None:

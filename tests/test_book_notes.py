@@ -25,8 +25,14 @@ CHAPTER_TWO = "<p>Mountains of the Altai reach 4506 metres.</p>"
 SECRET = "my secret thought about salt"
 
 
+STYLE = ("<style>p { color: rgb(9, 8, 7); margin-left: 1em } p { background: url(http://evil.example/a.png) }"
+         "</style>")
+
+
 def chapter(body: str) -> bytes:
-    return f'<!doctype html><html lang="en"><head><title>x</title></head><body>{body}</body></html>'.encode()
+    """A chapter with a style element and a style attribute of its own (kept, cleaned: test_browser_notes)."""
+    body = body.replace("<p>", '<p style="color: rgb(200, 0, 0); font-size: 40px; position: fixed">', 1)
+    return f'<!doctype html><html lang="en"><head><title>x</title>{STYLE}</head><body>{body}</body></html>'.encode()
 
 
 def book_source(folder: Path, version: str, one: str = CHAPTER_ONE, two: str = CHAPTER_TWO, pages: int = 3,

@@ -182,7 +182,10 @@ def test_the_books_stylesheet_is_applied_sanitized_in_a_layer(client, school, in
     sign_in_as(client, school, "student")
     page = reader_page(client, installed.id, chapter_nodes("kusamakura")[1])
     sheets = re.findall(r'<link rel="stylesheet" href="(/library/[^"]+)"', page)
-    assert sheets == [f"/library/{installed.id}/style/ebooks/kusamakura/ja/css/vertical.css"]
+    assert sheets[0] == f"/library/{installed.id}/style/ebooks/kusamakura/ja/css/vertical.css"
+    # the chapter's own style="font-family: foobar;" (a dash set in another font), its own sheet after
+    assert sheets[1:] == [f"/library/{installed.id}/chapter-style/ebooks/kusamakura/ja/xhtml/%E4%B8%80.html"]
+    assert '[data-book-style="0"]{font-family:foobar}' in client.get(sheets[1]).get_data(as_text=True)
     css = client.get(sheets[0])
     assert css.status_code == 200 and css.mimetype == "text/css"
     text = css.get_data(as_text=True)
@@ -513,3 +516,61 @@ def test_an_epub2_book_gets_its_nested_contents_from_the_ncx(tmp_path):
     assert ncx_book.toc[0]["children"][2]["children"][0]["title"] == "I. The Rabbi and the Diadem"
     assert len(ncx_book.page_list) == source.count("<pageTarget") > 0
     assert [p["href"] for p in ncx_book.page_list] == [p["href"] for p in nav_book.page_list]
+
+
+HOSTILE_STYLE = ("<style>@import url(http://evil.example/a.css); @import 'css/nav.css';\n"
+                 "p.lead { color: rgb(1, 2, 3); } p > span { letter-spacing: .1em }\n"
+                 "p { position: fixed; background: url(https://evil.example/p.png); font-size: 30px;\n"
+                 "    width: expression(alert(1)); } </style>"
+                 "<style media=\"print\">p { color: rgb(4, 5, 6) }</style>")
+
+
+def styled(rel: str, data: bytes) -> bytes:
+    """childrens-literature with <style> elements and style="..." attributes, some of them hostile."""
+    if rel.endswith("s04.xhtml"):
+        text = data.decode("utf-8").replace("</head>", HOSTILE_STYLE + "</head>", 1)
+        text = text.replace("<p>The difficulties", '<p class="lead" style="color: rgb(9, 8, 7); font-size: 40px; '
+                            'background-image: url(https://evil.example/b.png); behavior: url(x.htc)">The difficulties', 1)
+        text = text.replace("<p>Without discussing", '<p style="color: red} .book-body {display: none">Without '
+                            'discussing', 1)
+        return text.replace("<p><span epub:type=\"bridgehead\">", '<p style="margin-left: 2em; '
+                            'background: url(images/cover.png)"><span epub:type="bridgehead">', 1).encode("utf-8")
+    return data
+
+
+def test_style_elements_and_attributes_are_kept_sanitized(tmp_path, app, settings, client, school):
+    source = tmp_path / "src"
+    zip_book("childrens-literature", source / "src" / "book.epub", styled)
+    (source / "pack.json").write_text(json.dumps({
+        "format_version": 1, "id": "local.styled", "version": "1.0.0", "title": {"en": "Styled"},
+        "subject": "literature", "grades": [5], "languages": ["en"], "license": "CC0-1.0", "authors": ["Us"],
+        "review": {"status": "draft"},
+        "nodes": [{"id": "book", "kind": "ebook", "title": {"en": "Styled"}, "epub": {"en": "src/book.epub"}}]}),
+        encoding="utf-8")
+    build_pack(source, tmp_path / "styled.ckpack")
+    with app.app_context():
+        install_pack(tmp_path / "styled.ckpack", settings.data_dir, (), allow_unreviewed=True)
+        chapter = next(n for n in chapter_nodes("book") if "s04" in json.loads(n.data)["content"]["en"])
+    sign_in_as(client, school, "student")
+    page = reader_page(client, "local.styled", chapter)
+    shown = article(page)
+    assert " style=" not in shown and "<style" not in shown and "evil.example" not in page
+    assert re.search(r'<p class="lead" data-book-style="0">The difficulties', shown)
+    assert shown.count("data-book-style=") == 3
+    sheet = re.search(r'<link rel="stylesheet" href="(/library/local.styled/chapter-style/[^"]+)"', page).group(1)
+    response = client.get(sheet)
+    assert response.status_code == 200 and response.mimetype == "text/css"
+    css = response.get_data(as_text=True)
+    scoped = css.split("@layer book{@scope (.book-body){", 1)[1]
+    # kept: the book's own rules and attributes, its own imported stylesheet, its own picture, media
+    assert "p.lead{color:rgb(1, 2, 3)}" in scoped and "p > span{letter-spacing:.1em}" in scoped
+    assert '[data-book-style="0"]{color:rgb(9, 8, 7)}' in scoped
+    assert '[data-book-style="1"]{margin-left:2em;background:url(/content/pack/local.styled/ebooks/book/en/images/' \
+           'cover.png)}' in scoped
+    assert "@media print{p{color:rgb(4, 5, 6)}}" in scoped
+    assert "nav" in scoped.lower() or "ol" in scoped  # css/nav.css, imported from the book itself
+    # gone: outside addresses, code, fixed position, absolute text sizes, a brace breaking out
+    for gone in ("evil.example", "expression", "behavior", "htc", "fixed", "30px", "40px", ".book-body {display",
+                 ".book-body{display", "color:red", '[data-book-style="2"]'):
+        assert gone not in css, gone
+    assert client.get(sheet, headers={"If-None-Match": response.headers["ETag"]}).status_code == 304

@@ -127,3 +127,17 @@ def test_notes_on_a_pdf_page_in_russian_and_my_notes_in_kazakh(student, app):
     assert axe_report(page, "My notes in Kazakh") == ""
     page.get_by_role("link", name="Сол жерге өту").click()
     expect(page.locator("#page-2 mark.my-mark-highlight")).to_be_focused()
+
+
+def test_a_chapters_own_styles_apply_under_the_readers_text_size_and_contrast(student):
+    page = student("English")
+    page.goto("/library/local.geo/geo.ch01")
+    first, second = page.locator("article.reader p").nth(0), page.locator("article.reader p").nth(1)
+    style = "e => { const s = getComputedStyle(e); return [s.color, s.position, s.fontSize, s.marginLeft]; }"
+    body_size = page.locator("article.reader .book-body").evaluate("e => getComputedStyle(e).fontSize")
+    assert first.evaluate(style) == ["rgb(200, 0, 0)", "static", body_size, second.evaluate(style)[3]]
+    assert second.evaluate(style)[0] == "rgb(9, 8, 7)"  # the <style> element's rule
+    page.get_by_role("button", name="Light text on dark").click()
+    page.wait_for_load_state("load")
+    assert first.evaluate(style)[0] == second.evaluate(style)[0] == "rgb(255, 255, 255)"
+    assert axe_report(page, "a chapter with its own styles, light text on dark") == ""

@@ -225,6 +225,29 @@ def book_stylesheet(pack_id: str, path: str):
                       "Cache-Control": "no-cache"}
 
 
+@bp.get("/library/<pack_id>/chapter-style/<path:path>")
+def chapter_stylesheet(pack_id: str, path: str):
+    """A chapter's own <style> elements and style="..." attributes, sanitized like the book's
+    stylesheets and scoped to the chapter (each attribute as a rule for data-book-style="N")."""
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    if safe_join("/", path) is None:
+        abort(404)
+    row = services.file_sha(pack, path) or abort(404)
+    if row.sha256 in request.if_none_match:
+        return "", 304, {"ETag": f'"{row.sha256}"'}
+    chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(row.sha256)))
+
+    def read(other: str) -> str | None:
+        found = services.file_sha(pack, other)
+        return _store().path(found.sha256).read_text("utf-8", "replace") if found is not None else None
+
+    css = bookcss.sanitize("\n".join(chapter.styles), path, read,
+                           lambda other: reader.pack_url(pack.pack_id, other),
+                           [(f'[data-book-style="{number}"]', value) for number, value in chapter.inline_styles])
+    return css, 200, {"Content-Type": "text/css; charset=utf-8", "ETag": f'"{row.sha256}"',
+                      "Cache-Control": "no-cache"}
+
+
 def _node_title(pack: ContentPack, node_id: str) -> str | None:
     found = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node_id)
     return found.title if found is not None else None
