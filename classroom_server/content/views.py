@@ -8,11 +8,9 @@ from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_te
 from flask_babel import gettext as _
 from werkzeug.security import safe_join
 
-from babel import Locale, UnknownLocaleError
-
 from content_packs.manifest import is_language_tag
 
-from ..i18n import LANGUAGE_NAMES, error_text, localized, localized_key, subject_name
+from ..i18n import error_text, language_name, localized, localized_key, subject_name
 from ..learn import practice
 from ..models import ContentFile, ContentNode, ContentPack
 from ..security import int_arg, page_arg, safe_next
@@ -306,12 +304,7 @@ def _subject_filter(subject: str) -> str:
 @bp.app_template_filter("language_name")
 def _language_name(code: str) -> str:
     """A content language by its own name: Қазақша, Русский, English, العربية, 日本語 ..."""
-    if code in LANGUAGE_NAMES:
-        return LANGUAGE_NAMES[code]
-    try:
-        return Locale.parse(code, sep="-").get_display_name(Locale.parse(code, sep="-")) or code
-    except (ValueError, UnknownLocaleError):
-        return code
+    return language_name(code)
 
 
 @bp.app_template_filter("localized")
