@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Callable
 
 from ..db import database, write_transaction
@@ -56,12 +57,17 @@ def html_text(markup: str) -> str:
     return normalize("".join(parser.parts))
 
 
-def pages_text(pages_json: bytes, page: int) -> str | None:
-    """One page's text of a PDF textbook's pages document (its lines, as the reader lays them)."""
+def pdf_pages(pages_json: bytes) -> list[dict] | None:
+    """The pages of a PDF textbook's pages document (content_packs/pdf.py made it)."""
     try:
         pages = json.loads(pages_json)["pages"]
     except (ValueError, KeyError, TypeError):
         return None
+    return pages if isinstance(pages, list) else None
+
+
+def page_text(pages: list[dict], page: int) -> str | None:
+    """One page's text (its lines, as the reader lays them), or None when there is no such page."""
     if not 1 <= page <= len(pages):
         return None
     return normalize(" ".join(str(line[4]) for line in pages[page - 1].get("lines") or []))
@@ -101,14 +107,19 @@ def context(text: str, start: int, length: int) -> tuple[str, str]:
     return text[max(0, start - CONTEXT):start], text[start + length:start + length + CONTEXT]
 
 
-def _text_of(pack: ContentPack, path: str, page: int | None, read: Callable[[str], str | None]) -> str | None:
-    """What the reader shows of a chapter file (or a PDF page), or None when the pack lacks it."""
+def _text_of(pack: ContentPack, path: str, page: int | None, read: Callable[[str], str | None],
+             documents: dict[str, list[dict] | None] | None = None) -> str | None:
+    """What the reader shows of a chapter file (or a PDF page), or None when the pack lacks it.
+    `documents` keeps the pages documents already read (a pack update looks through many pages)."""
+    documents = {} if documents is None else documents
+    if page is not None:
+        if path not in documents:
+            blob = read(path)
+            documents[path] = pdf_pages(Path(blob).read_bytes()) if blob is not None else None
+        return page_text(documents[path], page) if documents[path] is not None else None
     blob = read(path)
     if blob is None:
         return None
-    if page is not None:
-        with open(blob, "rb") as file:
-            return pages_text(file.read(), page)
     return html_text(str(reader.chapter_html(pack.pack_id, path, blob).body))
 
 
@@ -227,18 +238,16 @@ def reanchor(pack_id: str, read: Callable[[str], str | None]) -> tuple[int, int]
         return 0, 0
     books = _book_files(pack)
     texts: dict[tuple[str, int | None], str | None] = {}
+    documents: dict[str, list[dict] | None] = {}
 
     def text(path: str, page: int | None) -> str | None:
         if (path, page) not in texts:
-            texts[(path, page)] = _text_of(pack, path, page, read)
+            texts[(path, page)] = _text_of(pack, path, page, read, documents)
         return texts[(path, page)]
 
     def pages(path: str) -> int:
-        blob = read(path)
-        if blob is None:
-            return 0
-        with open(blob, "rb") as file:
-            return len(json.loads(file.read()).get("pages") or [])
+        text(path, 1)  # reads the pages document, once
+        return len(documents.get(path) or [])
 
     found = lost = 0
     for note in notes:

@@ -169,7 +169,7 @@
     for (i = pieces.length - 1; i >= 0; i -= 1) {
       var piece = pieces[i];
       var parent = piece.node.parentNode;
-      if (!parent || parent.namespaceURI !== "http://www.w3.org/1999/xhtml") { continue; }  // not inside MathML or SVG
+      if (!parent || parent.namespaceURI !== document.body.namespaceURI) { continue; }  // not inside MathML or SVG
       var range = document.createRange();
       range.setStart(piece.node, piece.start);
       range.setEnd(piece.node, piece.end);
