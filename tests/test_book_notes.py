@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -18,9 +19,12 @@ from content_packs.builder import build_pack
 
 from .helpers import csrf_of, post, sign_in_as
 from .pdfs import textbook
+from .test_postgres import pg_app, pg_schema  # noqa: F401  (fixtures)
 
 CHAPTER_ONE = ("<p>The river Ili flows into Lake Balkhash.</p><p>Half of the lake is fresh water and "
-               "half is salty: a rare thing among the lakes of the world.</p><p>Fresh water is rare.</p>")
+               "half is salty: a rare thing among the lakes of the world.</p><p>Fresh water is rare.</p>"
+               + "".join(f"<p>In season {n} the lakes of the steppe fill with melted snow and dry in the "
+                         f"summer sun, leaving white salt on their shores.</p>" for n in range(1, 13)))
 CHAPTER_TWO = "<p>Mountains of the Altai reach 4506 metres.</p>"
 SECRET = "my secret thought about salt"
 
@@ -183,9 +187,13 @@ def test_a_teachers_exports_and_the_hubs_statements_never_carry_notes(app, clien
     assert SECRET not in body and "Fresh water is rare" not in body
     teacher = app.test_client()
     sign_in_as(teacher, school, "teacher")
-    for url in ("/coach/", f"/coach/class/{school.pin_class.id}", f"/coach/class/{school.pin_class.id}/export.csv",
-                f"/coach/class/{school.pin_class.id}/activity"):
-        assert SECRET not in teacher.get(url).get_data(as_text=True)
+    room = f"/coach/class/{school.pin_class.id}"
+    for url in ("/coach/", room, f"{room}/gradebook.csv", f"{room}/records.json", f"{room}/report",
+                f"{room}/engagement", f"{room}/student/{school.student.id}/report"):
+        response = teacher.get(url)
+        assert response.status_code == 200, url
+        assert SECRET not in response.get_data(as_text=True) and "Fresh water" not in response.get_data(as_text=True)
+    assert "geo.ch01" in teacher.get(f"{room}/records.json").get_data(as_text=True)  # the record is there
 
 
 def test_an_acknowledged_note_is_on_disk_before_the_answer(client, school, book, settings):
@@ -231,3 +239,29 @@ def test_text_quote_selector_matching():
     assert notes.locate(text, "fresh water", "salty. ", "") == text.rindex("fresh water")
     assert notes.locate(text, "sea", "", "") is None
     assert notes.html_text("<p>A&amp;B</p><p>C <b>d</b>\n e</p>") == "A&BC d e"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get("CLASSROOM_TEST_POSTGRES_URL"),
+                    reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
+def test_notes_kept_and_found_again_on_postgres(pg_app, settings, tmp_path):
+    from classroom_server import migrations
+    from classroom_server.accounts import services as accounts
+    from classroom_server.db import database
+    migrations.migrate(database.obj)
+    with pg_app.app_context():
+        room = accounts.create_classroom("5А", 5, "pin")
+        student = accounts.create_user(None, "Әлия", "student")
+        accounts.enrol(student, room)
+        accounts.set_student_secret(student, room, "4321")
+    install(pg_app, settings, tmp_path)
+    client = pg_app.test_client()
+    post(client, f"/signin/class/{room.id}/student/{student.id}", {"pin": "4321"})
+    kept = add(client, chapter="geo.ch01", kind="highlight", exact="Fresh water is rare.")
+    assert kept.status_code == 201, kept.get_data(as_text=True)
+    lost = add(client, chapter="geo.ch01", kind="note", exact="flows into Lake Balkhash", text=SECRET).get_json()
+    install(pg_app, settings, tmp_path, "1.1.0", one=CHAPTER_ONE.replace("flows into", "ends in"), swap=True)
+    with pg_app.app_context():
+        found = {n.id: n for n in ReaderNote.select()}
+    assert found[kept.get_json()["id"]].chapter_id == "geo.ch02" and not found[kept.get_json()["id"]].lost
+    assert found[lost["id"]].lost and found[lost["id"]].text == SECRET

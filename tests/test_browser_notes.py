@@ -72,9 +72,15 @@ def test_highlight_a_note_and_a_bookmark_in_a_chapter(student, app):
     assert axe_report(page, "a chapter with the notes tools") == ""
     assert_no_horizontal_scroll(page, "a chapter with the notes tools")
     assert not small_targets(page), small_targets(page)
-    # the second "fresh water" (in "Fresh water is rare."), by the mouse
+    # the second "fresh water" (in "Fresh water is rare."), by the mouse, read far below the buttons:
+    # they come to the bottom of the screen, beside the words
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    assert page.locator(".note-tools").evaluate("e => e.getBoundingClientRect().bottom") < 0
     select_text(page, "article.reader p:nth-of-type(3)", "Fresh water is rare")
     expect(page.locator(".note-selection")).to_contain_text("Selected: “Fresh water is rare”")
+    expect(page.locator(".note-actions.lifted")).to_be_in_viewport()
+    assert not small_targets(page), small_targets(page)
+    assert axe_report(page, "the notes buttons beside the selected words") == ""
     page.get_by_role("button", name="Highlight", exact=True).click()
     expect(page).to_have_url(re.compile(r"/library/local\.geo/geo\.ch01#note-"))
     mark = page.locator("article.reader mark.my-mark-highlight")
@@ -88,8 +94,11 @@ def test_highlight_a_note_and_a_bookmark_in_a_chapter(student, app):
     page.get_by_label("Your note (only you see it)").press("Tab")
     page.keyboard.press("Enter")  # the focused "Save the note" button
     expect(page.locator("article.reader mark.my-mark-note")).to_have_text("salty")
-    # a bookmark without a selection: the first words on the screen
+    # a bookmark without a selection: the first words on the screen where the student was reading
     page.evaluate("window.getSelection().removeAllRanges()")
+    page.locator("article.reader p").nth(1).evaluate("e => window.scrollTo(0, e.getBoundingClientRect().top + scrollY)")
+    page.wait_for_timeout(700)  # the page notes the place a moment after scrolling stops
+    page.evaluate("window.scrollTo(0, 0)")
     page.get_by_role("button", name="Bookmark this place").click()
     expect(page.locator(".chapter-notes li.note")).to_have_count(3)
     assert axe_report(page, "a chapter with marks and notes") == ""
@@ -100,11 +109,11 @@ def test_highlight_a_note_and_a_bookmark_in_a_chapter(student, app):
     assert not small_targets(page), small_targets(page)
     page.locator("li.note-highlight").get_by_role("link", name="Go to the place").click()
     expect(page.locator("mark.my-mark-highlight")).to_be_focused()
-    expect(page.locator("mark.my-mark-bookmark")).to_have_text(re.compile(r"^The river Ili"))
+    expect(page.locator("mark.my-mark-bookmark[id]")).to_have_text(re.compile(r"^Half of the lake"))
     with app.app_context():
         kept = {n.kind: n for n in ReaderNote.select()}
     assert kept["highlight"].prefix.endswith("lakes of the world.")
-    assert kept["note"].exact == "salty" and kept["bookmark"].exact.startswith("The river Ili")
+    assert kept["note"].exact == "salty" and kept["bookmark"].exact.startswith("Half of the lake")
 
 
 def test_notes_on_a_pdf_page_in_russian_and_my_notes_in_kazakh(student, app):

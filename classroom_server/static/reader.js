@@ -201,8 +201,33 @@
 
   if (!form) { return; }
   var shown = form.querySelector(".note-selection");
+  var hint = shown.textContent;
+  var actions = form.querySelector(".note-actions");
+  var cancel = form.querySelector(".note-cancel");
   var pageField = form.elements.page;
   var chosen = null;  // the last selection made in the book: tapping a button may clear it on a phone
+  var lastPlace = null;  // where the student was reading, before scrolling up to the buttons
+
+  function lift(on) {  // the buttons beside the selected words: at the bottom of the screen
+    if (on && !actions.classList.contains("lifted")) {
+      form.style.minHeight = form.offsetHeight + "px";  // the page does not jump under the finger
+      actions.classList.add("lifted");
+    } else if (!on) {
+      actions.classList.remove("lifted");
+      form.style.minHeight = "";
+    }
+    cancel.hidden = !on;
+  }
+  cancel.addEventListener("click", function () {
+    chosen = null;
+    shown.textContent = hint;
+    lift(false);
+    var selection = window.getSelection();
+    if (selection) { selection.removeAllRanges(); }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && chosen) { cancel.click(); }
+  });
 
   function choose() {
     var selection = window.getSelection();
@@ -224,6 +249,7 @@
     var page = root.closest(".pdf-page");
     if (page && pageField) { pageField.value = page.id.replace("page-", ""); }
     shown.textContent = shown.getAttribute("data-template").replace("%s", exact.length > 80 ? exact.slice(0, 80) + "…" : exact);
+    lift(form.getBoundingClientRect().bottom < 0 || form.getBoundingClientRect().top > window.innerHeight);
   }
   document.addEventListener("selectionchange", choose);
   article.addEventListener("mouseup", choose);
@@ -258,9 +284,18 @@
     Array.prototype.forEach.call(article.querySelectorAll(".pdf-page"), function (page) { seen.observe(page); });
   }
 
+  var following = null;
+  window.addEventListener("scroll", function () {
+    if (following) { return; }
+    following = setTimeout(function () {
+      following = null;
+      if (article.getBoundingClientRect().top < 0) { lastPlace = firstVisible(); }
+    }, 300);
+  }, {passive: true});
+
   form.addEventListener("submit", function (event) {
     var kind = event.submitter ? event.submitter.value : "note";
-    var place = chosen || (kind !== "highlight" ? firstVisible() : null);
+    var place = chosen || (kind !== "highlight" ? (lastPlace || firstVisible()) : null);
     form.elements.exact.value = place ? place.exact : "";
     form.elements.prefix.value = place ? place.prefix : "";
     form.elements.suffix.value = place ? place.suffix : "";
