@@ -265,3 +265,51 @@ def test_notes_kept_and_found_again_on_postgres(pg_app, settings, tmp_path):
         found = {n.id: n for n in ReaderNote.select()}
     assert found[kept.get_json()["id"]].chapter_id == "geo.ch02" and not found[kept.get_json()["id"]].lost
     assert found[lost["id"]].lost and found[lost["id"]].text == SECRET
+
+
+@pytest.mark.slow  # crashes a server on purpose
+def test_no_acknowledged_note_is_lost_when_the_server_dies(app, school, settings, tmp_path):
+    """Students write notes while the server process is killed (SIGKILL, as a power cut takes it):
+    every note answered 201 is in the database afterwards."""
+    import signal
+    import threading
+    import requests
+    from classroom_server.db import database
+    from .test_serving import serving
+    install(app, settings, tmp_path)
+    pin_class, student = school.pin_class.id, school.student.id
+    database.close()
+    acknowledged: list[str] = []
+    with serving(settings.data_dir) as (pid, url):
+        browser = requests.Session()
+        page = browser.get(f"{url}/signin/class/{pin_class}/student/{student}", timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        assert browser.post(f"{url}/signin/class/{pin_class}/student/{student}", data={"pin": "4321",
+                            "csrf_token": token}, allow_redirects=False, timeout=30).status_code == 302
+        token = re.search(r'name="csrf_token" value="([^"]+)"',
+                          browser.get(f"{url}/library/local.geo/geo.ch01", timeout=10).text).group(1)
+
+        def write(writer: int) -> None:
+            for number in range(1000):
+                try:
+                    response = browser.post(f"{url}/library/local.geo/geo/notes", timeout=10,
+                                            headers={"X-CSRF-Token": token},
+                                            json={"chapter": "geo.ch01", "kind": "note", "text": f"{writer}-{number}",
+                                                  "exact": "Fresh water is rare."})
+                except requests.RequestException:
+                    return  # the server is gone
+                if response.status_code == 201:
+                    acknowledged.append(response.json()["id"])
+        writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+        for thread in writers:
+            thread.start()
+        while len(acknowledged) < 40:
+            assert any(thread.is_alive() for thread in writers)
+            threading.Event().wait(0.01)
+        os.kill(pid, signal.SIGKILL)
+        for thread in writers:
+            thread.join(timeout=30)
+    database.connect()
+    with app.app_context():
+        stored = {row.id for row in ReaderNote.select(ReaderNote.id)}
+    assert len(acknowledged) >= 40 and set(acknowledged) <= stored
