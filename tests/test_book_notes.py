@@ -107,7 +107,16 @@ def test_a_student_highlights_notes_and_bookmarks_and_sees_them_in_place(client,
     listed = client.get("/library/local.geo/geo/notes?format=json").get_json()["notes"]
     assert sorted(n["kind"] for n in listed) == ["bookmark", "highlight", "note"]
     assert "My notes in this book (3)" in client.get("/library/local.geo/geo").get_data(as_text=True)
-    # change the words, then delete
+    # a form that cannot be kept says why and gives back what the student wrote
+    refused = post(client, "/library/local.geo/geo/notes", {"chapter": "geo.ch01", "kind": "note",
+                                                            "exact": "no such words", "text": "my long thought"})
+    assert refused.status_code == 400
+    assert "select them again" in refused.get_data(as_text=True) and "my long thought" in refused.get_data(as_text=True)
+    # change the words with the page's form, then by JSON, then delete
+    edited = post(client, f"/library/local.geo/geo/notes/{note.get_json()['id']}",
+                  {"text": "salt!!", "next": "/library/local.geo/geo/notes"})
+    assert edited.status_code == 303 and edited.headers["Location"] == "/library/local.geo/geo/notes"
+    assert "salt!!" in client.get("/library/local.geo/geo/notes").get_data(as_text=True)
     changed = client.post(f"/library/local.geo/geo/notes/{note.get_json()['id']}", json={"text": "salt!"},
                           headers={"X-CSRF-Token": csrf_of(client)})
     assert changed.status_code == 200 and changed.get_json()["text"] == "salt!"

@@ -362,8 +362,9 @@ def _answer(status: int, pack: ContentPack, book: ContentNode, note=None, messag
             return jsonify(error="bad_note", message=message), status
         return (jsonify(notes.as_json(note)), status) if note is not None else ("", status)
     if message is not None:
+        words = request.form.get("text", "").strip()
         return render_template("content/note_error.html", pack=pack, book=book, message=message,
-                               back=back), status
+                               back=back, words=words[:notes.MAX_TEXT * 2]), status
     return redirect(back or url_for("content.my_notes", pack_id=pack.pack_id, book_id=book.node_id), 303)
 
 
