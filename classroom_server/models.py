@@ -299,7 +299,8 @@ class ReaderNote(BaseModel):
     """A student's bookmark, highlight or note in an e-textbook: theirs alone (no other role reads it).
 
     Anchored like a W3C Web Annotation: the chapter's file (`chapter_path`; a PDF textbook's pages
-    document with `page`) and a TextQuoteSelector (`exact` with `prefix`/`suffix`), found again in the
+    document with `page`) and a TextQuoteSelector (`exact` with `prefix`/`suffix`; `position`, a
+    TextPositionSelector's start, chooses among equally good places), found again in the
     new text when the pack is updated; `lost` when the passage is no longer in the book."""
     id = CharField(max_length=36, primary_key=True, default=lambda: str(uuid.uuid4()))
     user = ForeignKeyField(User, on_delete="CASCADE")
@@ -312,6 +313,7 @@ class ReaderNote(BaseModel):
     exact = TextField(default="")
     prefix = CharField(max_length=64, default="")
     suffix = CharField(max_length=64, default="")
+    position = IntegerField(default=0)  # where the passage starts in the text (a hint among repeats)
     text = TextField(default="")  # the student's own words (notes)
     lost = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)

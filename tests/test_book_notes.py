@@ -247,6 +247,9 @@ def test_text_quote_selector_matching():
     assert notes.locate(text, "fresh water", "Half is ", " and") == text.index("fresh water and")
     assert notes.locate(text, "fresh water", "salty. ", "") == text.rindex("fresh water")
     assert notes.locate(text, "sea", "", "") is None
+    repeated = "a b c. " * 5  # the same words in the same context: the position chooses
+    # (the last one ends the text: its context is poorer, so 99 finds the fourth)
+    assert [notes.locate(repeated, "b c.", "a ", " a", hint) for hint in (0, 9, 16, 99)] == [2, 9, 16, 23]
     assert notes.html_text("<p>A&amp;B</p><p>C <b>d</b>\n e</p>") == "A&BC d e"
 
 

@@ -87,16 +87,18 @@ def _common_prefix(a: str, b: str) -> int:
     return n
 
 
-def locate(text: str, exact: str, prefix: str = "", suffix: str = "") -> int | None:
-    """Where `exact` is in `text`: of several places, the one whose context best matches
-    prefix and suffix (TextQuoteSelector); None if it is not there."""
+def locate(text: str, exact: str, prefix: str = "", suffix: str = "", position: int = 0) -> int | None:
+    """Where `exact` is in `text`: of several places, the one whose context best matches prefix
+    and suffix (TextQuoteSelector), and of equally good ones the nearest to `position` (a
+    TextPositionSelector's start: a book that repeats a passage); None if it is not there."""
     if not exact:
         return None
-    best, best_score = None, -1
+    best, best_score = None, (-1, 0)
     start = text.find(exact)
     while start != -1:
         score = (_common_suffix(text[max(0, start - len(prefix)):start], prefix)
-                 + _common_prefix(text[start + len(exact):start + len(exact) + len(suffix)], suffix))
+                 + _common_prefix(text[start + len(exact):start + len(exact) + len(suffix)], suffix),
+                 -abs(start - position))
         if score > best_score:
             best, best_score = start, score
         start = text.find(exact, start + 1)
@@ -107,7 +109,7 @@ def context(text: str, start: int, length: int) -> tuple[str, str]:
     return text[max(0, start - CONTEXT):start], text[start + length:start + length + CONTEXT]
 
 
-def _text_of(pack: ContentPack, path: str, page: int | None, read: Callable[[str], str | None],
+def text_of(pack: ContentPack, path: str, page: int | None, read: Callable[[str], str | None],
              documents: dict[str, list[dict] | None] | None = None) -> str | None:
     """What the reader shows of a chapter file (or a PDF page), or None when the pack lacks it.
     `documents` keeps the pages documents already read (a pack update looks through many pages)."""
@@ -124,7 +126,7 @@ def _text_of(pack: ContentPack, path: str, page: int | None, read: Callable[[str
 
 
 def blob_reader(pack: ContentPack, store_path: Callable[[str], object]) -> Callable[[str], str | None]:
-    """pack path -> the blob's file name, for _text_of."""
+    """pack path -> the blob's file name, for text_of."""
     from ..models import ContentFile
 
     def read(path: str) -> str | None:
@@ -135,7 +137,7 @@ def blob_reader(pack: ContentPack, store_path: Callable[[str], object]) -> Calla
 
 def add(user: User, pack: ContentPack, book: ContentNode, chapter: ContentNode, path: str, kind: str,
         read: Callable[[str], str | None], exact: str = "", prefix: str = "", suffix: str = "", text: str = "",
-        page: int | None = None) -> ReaderNote:
+        page: int | None = None, position: int = 0) -> ReaderNote:
     """Keep a student's bookmark, highlight or note; returns once it is committed (synchronous=FULL)."""
     if user.role != "student":
         raise NoteError("only students keep notes in books")
@@ -150,12 +152,14 @@ def add(user: User, pack: ContentPack, book: ContentNode, chapter: ContentNode, 
         raise NoteError("write something in the note")
     if kind == "highlight" and not exact:
         raise NoteError("select the words to highlight first")
-    chapter_text = _text_of(pack, path, page, read)
+    chapter_text = text_of(pack, path, page, read)
     if chapter_text is None:
         raise NoteError("this page is not in the book")
     prefix_kept = suffix_kept = ""
+    start = 0
     if exact:
-        start = locate(chapter_text, exact, normalize(prefix or "")[-CONTEXT:], normalize(suffix or "")[:CONTEXT])
+        start = locate(chapter_text, exact, normalize(prefix or "")[-CONTEXT:], normalize(suffix or "")[:CONTEXT],
+                       position)
         if start is None:
             raise NoteError("the words you chose are not in this chapter; select them again")
         prefix_kept, suffix_kept = context(chapter_text, start, len(exact))
@@ -167,7 +171,7 @@ def add(user: User, pack: ContentPack, book: ContentNode, chapter: ContentNode, 
                             count=count)
         return ReaderNote.create(user=user.id, pack_id=pack.pack_id, book_id=book.node_id,
                                  chapter_id=chapter.node_id, chapter_path=path, page=page, kind=kind,
-                                 exact=exact, prefix=prefix_kept, suffix=suffix_kept, text=text)
+                                 exact=exact, prefix=prefix_kept, suffix=suffix_kept, text=text, position=start)
 
 
 def own(user: User, note_id: str) -> ReaderNote | None:
@@ -209,7 +213,8 @@ def for_chapter(user: User, pack_id: str, path: str) -> list[ReaderNote]:
 
 def as_json(note: ReaderNote) -> dict:
     return {"id": note.id, "kind": note.kind, "chapter": note.chapter_id, "page": note.page,
-            "exact": note.exact, "prefix": note.prefix, "suffix": note.suffix, "text": note.text,
+            "exact": note.exact, "prefix": note.prefix, "suffix": note.suffix, "position": note.position,
+            "text": note.text,
             "lost": note.lost, "created_at": note.created_at.isoformat() + "Z"}
 
 
@@ -242,7 +247,7 @@ def reanchor(pack_id: str, read: Callable[[str], str | None]) -> tuple[int, int]
 
     def text(path: str, page: int | None) -> str | None:
         if (path, page) not in texts:
-            texts[(path, page)] = _text_of(pack, path, page, read, documents)
+            texts[(path, page)] = text_of(pack, path, page, read, documents)
         return texts[(path, page)]
 
     def pages(path: str) -> int:
@@ -272,11 +277,12 @@ def reanchor(pack_id: str, read: Callable[[str], str | None]) -> tuple[int, int]
             ok = False
             for chapter_id, path, page in places:
                 chapter_text = text(path, page)
-                start = locate(chapter_text, note.exact, note.prefix, note.suffix) if chapter_text else None
+                start = locate(chapter_text, note.exact, note.prefix, note.suffix, note.position) \
+                    if chapter_text else None
                 if start is not None:
                     prefix, suffix = context(chapter_text, start, len(note.exact))
                     changes.update(chapter_id=chapter_id, chapter_path=path, page=page, prefix=prefix,
-                                   suffix=suffix)
+                                   suffix=suffix, position=start)
                     ok = True
                     break
         changes["lost"] = not ok

@@ -368,6 +368,14 @@ def _answer(status: int, pack: ContentPack, book: ContentNode, note=None, messag
     return redirect(back or url_for("content.my_notes", pack_id=pack.pack_id, book_id=book.node_id), 303)
 
 
+def _position(given) -> int:
+    """The TextPositionSelector's start the page sent (a hint: anything else counts as 0)."""
+    value = given.get("position")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return max(0, min(value, 10 ** 9))
+    return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 10 else 0
+
+
 @bp.post("/library/<pack_id>/<book_id>/notes")
 def add_note(pack_id: str, book_id: str):
     """Keep a bookmark, highlight or note (form or JSON); answered once it is committed."""
@@ -404,7 +412,7 @@ def add_note(pack_id: str, book_id: str):
     try:
         note = notes.add(g.user, pack, book, chapter, files[language], field("kind"),
                          notes.blob_reader(pack, _store().path), exact=field("exact"), prefix=field("prefix"),
-                         suffix=field("suffix"), text=field("text"), page=page)
+                         suffix=field("suffix"), text=field("text"), page=page, position=_position(given))
     except notes.NoteError as exc:
         return _answer(400, pack, book, message=error_text(exc), back=back)
     return _answer(201, pack, book, note, back=f"{back}#note-{note.id}")

@@ -28,6 +28,7 @@ class ReaderNote(Model):
     exact = TextField(default="")
     prefix = CharField(max_length=64, default="")
     suffix = CharField(max_length=64, default="")
+    position = IntegerField(default=0)
     text = TextField(default="")
     lost = BooleanField(default=False)
     created_at = DateTimeField(default=_now)
