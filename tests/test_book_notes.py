@@ -30,7 +30,7 @@ SECRET = "my secret thought about salt"
 
 
 STYLE = ("<style>p { color: rgb(9, 8, 7); margin-left: 1em } p { background: url(http://evil.example/a.png) }"
-         "</style>")
+         " body p:first-child { color: rgb(7, 7, 7) }</style>")  # the attribute must still win
 
 
 def chapter(body: str) -> bytes:

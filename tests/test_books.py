@@ -549,9 +549,11 @@ def test_style_elements_and_attributes_are_kept_sanitized(tmp_path, app, setting
     scoped = css.split("@layer book{@scope (.book-body){", 1)[1]
     # kept: the book's own rules and attributes, its own imported stylesheet, its own picture, media
     assert "p.lead{color:rgb(1, 2, 3)}" in scoped and "p > span{letter-spacing:.1em}" in scoped
-    assert '[data-book-style="0"]{color:rgb(9, 8, 7)}' in scoped
+    attributes = css.split("@layer book-style-attributes{@scope (.book-body){", 1)[1]
+    assert css.startswith("@layer book, book-style-attributes;")  # attributes beat the book's sheets
+    assert '[data-book-style="0"]{color:rgb(9, 8, 7)}' in attributes
     assert '[data-book-style="1"]{margin-left:2em;background:url(/content/pack/local.styled/ebooks/book/en/images/' \
-           'cover.png)}' in scoped
+           'cover.png)}' in attributes
     assert "@media print{p{color:rgb(4, 5, 6)}}" in scoped
     assert "nav" in scoped.lower() or "ol" in scoped  # css/nav.css, imported from the book itself
     # gone: outside addresses, code, fixed position, absolute text sizes, a brace breaking out

@@ -8,6 +8,8 @@ in selectors mean the chapter's box; `-epub-writing-mode` becomes `writing-mode`
 
 Everything comes out inside `@layer book { @scope (.book-body) { ... } }`: scoped to the chapter,
 and in a cascade layer, so any rule of our own stylesheet (text size, contrast) wins over the book's.
+A document's style="..." attributes (given as `inline` rules) come out in a layer after that one,
+so they beat the book's stylesheets as they do in the book.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import tinycss2
 from tinycss2 import ast
 
 SCOPE = ".book-body"
+INLINE_LAYER = "book-style-attributes"
 DROPPED_PROPERTIES = {"behavior", "-moz-binding", "-ms-behavior"}
 RENAMED = {"-epub-writing-mode": "writing-mode", "-webkit-writing-mode": "writing-mode",
            "-epub-text-orientation": "text-orientation", "-webkit-text-orientation": "text-orientation",
@@ -175,8 +178,15 @@ def sanitize(css: str, css_path: str, read: Callable[[str], str | None], url: Ca
     sanitizer = _Sanitizer(css_path, read, url)
     inside, fonts = sanitizer.rules(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True),
                                     css_path)
+    attributes = []
     for selector, declarations in inline:
         body = sanitizer.declarations(declarations, css_path)
         if body:
-            inside.append(f"{selector}{{{body}}}")
-    return "".join(f + "\n" for f in fonts) + f"@layer book{{@scope ({SCOPE}){{\n" + "\n".join(inside) + "\n}}\n"
+            attributes.append(f"{selector}{{{body}}}")
+    out = "".join(f + "\n" for f in fonts) + f"@layer book{{@scope ({SCOPE}){{\n" + "\n".join(inside) + "\n}}\n"
+    if attributes:
+        # style="..." beats the book's stylesheets whatever their selectors, as in the book: a layer
+        # after theirs (still under our own, unlayered, text size and contrast)
+        out = f"@layer book, {INLINE_LAYER};\n" + out + f"@layer {INLINE_LAYER}{{@scope ({SCOPE}){{\n" + \
+            "\n".join(attributes) + "\n}}\n"
+    return out
