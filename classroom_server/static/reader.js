@@ -337,7 +337,11 @@
     }, 300);
   }, {passive: true});
 
+  var sending = false;  // a second tap while the first is on its way would keep the note twice
+  window.addEventListener("pageshow", function () { sending = false; });
   form.addEventListener("submit", function (event) {
+    if (sending) { event.preventDefault(); return; }
+    sending = true;
     var kind = event.submitter ? event.submitter.value : "note";
     var place = chosen || (kind !== "highlight" ? (lastPlace || firstVisible()) : null);
     form.elements.exact.value = place ? place.exact : "";
