@@ -561,6 +561,8 @@ def test_style_elements_and_attributes_are_kept_sanitized(tmp_path, app, setting
                  ".book-body{display", "color:red", '[data-book-style="2"]'):
         assert gone not in css, gone
     assert client.get(sheet, headers={"If-None-Match": response.headers["ETag"]}).status_code == 304
+    for other in ("ebooks/book/en/images/cover.png", "ebooks/book/en/nothing.html", "../../etc/passwd.html"):
+        assert client.get(f"/library/local.styled/chapter-style/{other}").status_code == 404
 
 
 def test_every_style_attribute_of_the_five_books_is_kept(client, school, installed):

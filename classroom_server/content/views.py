@@ -228,7 +228,7 @@ def chapter_stylesheet(pack_id: str, path: str):
     """A chapter's own <style> elements and style="..." attributes, sanitized like the book's
     stylesheets and scoped to the chapter (each attribute as a rule for data-book-style="N")."""
     pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
-    if safe_join("/", path) is None:
+    if safe_join("/", path) is None or not path.lower().endswith((".html", ".htm", ".xhtml")):
         abort(404)
     row = services.file_sha(pack, path) or abort(404)
     if row.sha256 in request.if_none_match:
