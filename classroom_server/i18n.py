@@ -13,6 +13,17 @@ from .settings import LANGUAGES
 LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
 
 
+def language_name(code: str) -> str:
+    """A content language by its own name: Қазақша, Русский, English, العربية, 日本語 ... (CLDR via Babel)."""
+    if code in LANGUAGE_NAMES:
+        return LANGUAGE_NAMES[code]
+    from babel import Locale, UnknownLocaleError
+    try:
+        return Locale.parse(code, sep="-").get_display_name(Locale.parse(code, sep="-")) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+
+
 def select_locale() -> str:
     user = g.get("user")
     if user is not None and user.language in LANGUAGES:

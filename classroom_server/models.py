@@ -298,6 +298,38 @@ class ReaderPreference(BaseModel):
 MODELS = MODELS + (Assignment, AssignmentItem, AssignmentStudent, QuizAttempt, ReadingPosition, ReaderPreference)
 
 
+class ReaderNote(BaseModel):
+    """A student's bookmark, highlight or note in an e-textbook: theirs alone (no other role reads it).
+
+    Anchored like a W3C Web Annotation: the chapter's file (`chapter_path`; a PDF textbook's pages
+    document with `page`) and a TextQuoteSelector (`exact` with `prefix`/`suffix`; `position`, a
+    TextPositionSelector's start, chooses among equally good places), found again in the
+    new text when the pack is updated; `lost` when the passage is no longer in the book."""
+    id = CharField(max_length=36, primary_key=True, default=lambda: str(uuid.uuid4()))
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    pack_id = CharField(max_length=128)
+    book_id = CharField(max_length=128)
+    chapter_id = CharField(max_length=128)
+    chapter_path = CharField(max_length=512)
+    page = IntegerField(null=True)  # a PDF textbook's page (1-based)
+    kind = CharField(max_length=12)  # bookmark | highlight | note
+    exact = TextField(default="")
+    prefix = CharField(max_length=64, default="")
+    suffix = CharField(max_length=64, default="")
+    position = IntegerField(default=0)  # where the passage starts in the text (a hint among repeats)
+    text = TextField(default="")  # the student's own words (notes)
+    lost = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "reader_note"
+        indexes = ((("user", "pack_id", "book_id", "created_at"), False), (("pack_id",), False))
+
+
+MODELS = MODELS + (ReaderNote,)
+
+
 class StudentGroup(BaseModel):
     """Some students of a class the teacher works with together (a reading group, a catch-up group)."""
     classroom = ForeignKeyField(Classroom, backref="groups", on_delete="CASCADE")

@@ -29,6 +29,7 @@ MATHML = "{http://www.w3.org/1998/Math/MathML}"
 OPS = "{http://www.idpf.org/2007/ops}"
 XML = "{http://www.w3.org/XML/1998/namespace}"
 XLINK = "{http://www.w3.org/1999/xlink}"
+NCX = "{http://www.daisy.org/z3986/2005/ncx/}"
 MAX_EPUB_ENTRY = 64 * 1024 * 1024
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 # Resources a chapter may use, kept beside the chapters under their own names.
@@ -158,7 +159,10 @@ class _Document:
                 out.append(html.escape(node.tail, quote=False))
             return
         text = self.attributes(node, local, foreign)
-        if local in VOID and not foreign:
+        if local == "style" and not foreign:  # raw text in HTML: no entities, and no end tag inside
+            css = "".join(node.itertext()).replace("</", "<\\/")
+            out.append(f"<style{text}>{css}</style>")
+        elif local in VOID and not foreign:
             out.append(f"<{local}{text}>")
         elif foreign and len(node) == 0 and not node.text:
             out.append(f"<{local}{text}/>")
@@ -210,12 +214,17 @@ class _Document:
         language = self.root.get(f"{XML}lang") or self.root.get("lang") or self.book.language
         text_direction = self.root.get("dir") or direction(language)
         styles = []
-        for link in head.iter(f"{XHTML}link") if head is not None else ():
-            rel = (link.get("rel") or "").lower().split()
-            if "stylesheet" in rel and "alternate" not in rel and link.get("href"):
-                href = self.resource(link.get("href"))
-                if href is not None:
-                    styles.append(f'<link rel="stylesheet" href="{html.escape(href)}">')
+        for element in head.iter() if head is not None else ():
+            if element.tag == f"{XHTML}link":
+                rel = (element.get("rel") or "").lower().split()
+                if "stylesheet" in rel and "alternate" not in rel and element.get("href"):
+                    href = self.resource(element.get("href"))
+                    if href is not None:
+                        styles.append(f'<link rel="stylesheet" href="{html.escape(href)}">')
+            elif element.tag == f"{XHTML}style":  # the document's own style element, kept (the reader cleans it)
+                out_style: list[str] = []
+                self.element(element, out_style)
+                styles.append("".join(out_style).rstrip())
         out: list[str] = []
         body_attributes = ""
         if body is not None:
@@ -289,6 +298,23 @@ def _nav_list(document: _Document, ordered: ElementTree.Element | None) -> list[
     return entries
 
 
+def _ncx_points(document: _Document, parent: ElementTree.Element, tag: str = "navPoint") -> list[dict]:
+    """An EPUB 2 book's NCX navMap as nested contents: each navPoint's depth is its nesting."""
+    entries = []
+    for point in parent.findall(f"{NCX}{tag}"):
+        title = _text(point.find(f"{NCX}navLabel/{NCX}text"))
+        content = point.find(f"{NCX}content")
+        href = None
+        if content is not None and content.get("src"):
+            path, fragment = document.target(content.get("src"))
+            if path in document.book.spine:
+                href = path + (f"#{fragment}" if fragment else "")
+        children = _ncx_points(document, point, tag) if tag == "navPoint" else []
+        if href or children:
+            entries.append({"title": title or "…", "href": href, "children": children})
+    return entries
+
+
 def read_epub(path: Path) -> EpubBook:
     """The book's chapters, resources, contents and language; InvalidPack naming the book and the file."""
     try:
@@ -347,6 +373,22 @@ def read_epub(path: Path) -> EpubBook:
                     page_list = [{"title": e["title"], "href": e["href"]}
                                  for e in _nav_list(nav, element.find(f"{XHTML}ol")) if e["href"]]
 
+        spine = opf.find(".//opf:spine", _NS)
+        ncx_item = items.get(spine.get("toc") or "") if spine is not None else None
+        ncx_item = ncx_item or next((i for i in items.values()
+                                     if i.get("media-type") == "application/x-dtbncx+xml"), None)
+        if nav_item is None and ncx_item is not None:
+            # EPUB 2: the NCX's navPoints, nested as deep as they are (chapter > section > ...), and
+            # its pageList. An EPUB 3 book's navigation document is what counts, as reading systems do.
+            ncx = _Document(book, ncx_item["href"], book.parse(in_zip(ncx_item["href"])))
+            nav_map = ncx.root.find(f"{NCX}navMap")
+            if not toc and nav_map is not None:
+                toc = _ncx_points(ncx, nav_map)
+            pages = ncx.root.find(f"{NCX}pageList")
+            if not page_list and pages is not None:
+                page_list = [{"title": e["title"], "href": e["href"]}
+                             for e in _ncx_points(ncx, pages, "pageTarget") if e["href"]]
+        if toc:
             def first_titles(entries: list[dict]) -> None:
                 for entry in entries:
                     if entry["href"]:

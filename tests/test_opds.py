@@ -26,6 +26,7 @@ DC = "http://purl.org/dc/terms/"
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
 OPF = "http://www.idpf.org/2007/opf"
 XHTML = "http://www.w3.org/1999/xhtml"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
 NAVIGATION = "application/atom+xml;profile=opds-catalog;kind=navigation"
 ACQUISITION = "application/atom+xml;profile=opds-catalog;kind=acquisition"
 OPEN_ACCESS = "http://opds-spec.org/acquisition/open-access"
@@ -443,3 +444,50 @@ def test_epub_downloads_answer_conditionals_and_ranges_like_content_files(live_s
     url = f"{live_server}/opds/book/test.algebra/book.kk.epub"
     whole = requests.get(url)
     check_rfc9110_answers(url, whole.headers["ETag"], whole.content)
+
+
+@pytest.fixture
+def world_books(app, settings, tmp_path):
+    """Two publishers' EPUB 3 books: one in Arabic (right to left), one in English."""
+    from content_packs.builder import build_pack
+    from .epubs import book_pack
+    source = book_pack(tmp_path / "src", {"arabic": ("regime-anticancer-arabic", "ar"),
+                                          "georgia": ("georgia-cfi", "en")})
+    build_pack(source, tmp_path / "world.ckpack")
+    with app.app_context():
+        install_pack(tmp_path / "world.ckpack", settings.data_dir, (), allow_unreviewed=True)
+
+
+def test_books_in_every_content_language_are_listed_with_their_language_and_direction(client, world_books):
+    by_language = get_feed(client, "/opds/language/?lang=kk", NAVIGATION)
+    links = {entry.findtext(A("title")): entry.find(A("link")).get("href") for entry in entries(by_language).values()}
+    assert links == {"English": "/opds/language/en", "\u2067العربية\u2069": "/opds/language/ar"}
+    arabic_feed = get_feed(client, "/opds/language/ar?lang=kk", ACQUISITION)
+    [arabic] = entries(arabic_feed).values()
+    title = arabic.find(A("title"))
+    assert title.text.startswith("\u2067") and title.text.endswith("\u2069")  # right to left, isolated
+    assert title.get(f"{{{XML_NS}}}lang") == "ar"
+    assert [e.text for e in arabic.findall(f"{{{DC}}}language")] == ["ar"]
+    [epub_link] = [link for link in arabic.findall(A("link")) if link.get("type") == "application/epub+zip"]
+    assert epub_link.get("hreflang") == "ar" and epub_link.get("href") == "/opds/book/org.w3.epub3-samples/arabic.ar.epub"
+    assert epub_link.get("title") == "العربية (EPUB)"
+    assert arabic_feed.findtext(A("title")) == "\u2067العربية\u2069: Барлық электрондық оқулықтар"  # in the reader's language
+    [english] = entries(get_feed(client, "/opds/language/en", ACQUISITION)).values()
+    assert english.findtext(A("title")) == "georgia-cfi" and english.find(A("title")).get(f"{{{XML_NS}}}lang") is None
+    all_titles = [e.findtext(A("title")) for e in entries(get_feed(client, "/opds/all?lang=ru", ACQUISITION)).values()]
+    assert sorted(all_titles) == sorted(["georgia-cfi", "\u2067regime-anticancer-arabic\u2069"])
+    assert client.get("/opds/language/de").status_code == 404 and client.get("/opds/language/x!").status_code == 404
+    # the EPUB itself: its language and direction in the metadata, the spine and each document
+    response = client.get(epub_link.get("href"))
+    assert response.status_code == 200
+    book, package, base = check_epub(response.data)
+    assert package.find(f"{{{OPF}}}metadata").findtext("{http://purl.org/dc/elements/1.1/}language") == "ar"
+    assert package.get(f"{{{XML_NS}}}lang") == "ar"
+    assert package.find(f"{{{OPF}}}spine").get("page-progression-direction") == "rtl"
+    first = next(name for name in book.namelist() if name.endswith(".xhtml") and "/text/" in name)
+    root = ET.fromstring(book.read(first))
+    assert root.get("dir") == "rtl" and root.get("lang") == "ar"
+    english_book = client.get("/opds/book/org.w3.epub3-samples/georgia.en.epub")
+    _, english_package, _ = check_epub(english_book.data)
+    assert english_package.find(f"{{{OPF}}}spine").get("page-progression-direction") is None
+    assert client.get("/opds/book/org.w3.epub3-samples/georgia.ar.epub").status_code == 404

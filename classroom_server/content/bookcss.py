@@ -8,17 +8,20 @@ in selectors mean the chapter's box; `-epub-writing-mode` becomes `writing-mode`
 
 Everything comes out inside `@layer book { @scope (.book-body) { ... } }`: scoped to the chapter,
 and in a cascade layer, so any rule of our own stylesheet (text size, contrast) wins over the book's.
+A document's style="..." attributes (given as `inline` rules) come out in a layer after that one,
+so they beat the book's stylesheets as they do in the book.
 """
 from __future__ import annotations
 
 import posixpath
-from typing import Callable
+from typing import Callable, Iterable
 from urllib.parse import unquote, urlsplit
 
 import tinycss2
 from tinycss2 import ast
 
 SCOPE = ".book-body"
+INLINE_LAYER = "book-style-attributes"
 DROPPED_PROPERTIES = {"behavior", "-moz-binding", "-ms-behavior"}
 RENAMED = {"-epub-writing-mode": "writing-mode", "-webkit-writing-mode": "writing-mode",
            "-epub-text-orientation": "text-orientation", "-webkit-text-orientation": "text-orientation",
@@ -96,6 +99,9 @@ class _Sanitizer:
             name = RENAMED.get(declaration.lower_name, declaration.lower_name)
             if name in DROPPED_PROPERTIES:
                 continue
+            if any(isinstance(t, ast.CurlyBracketsBlock) or (isinstance(t, ast.LiteralToken) and t.value in "{}")
+                   for t in _tokens(declaration.value)):
+                continue  # a brace in a value (style="color:red} body{...") could end our rule
             words = [t for t in declaration.value if not isinstance(t, (ast.WhitespaceToken, ast.Comment))]
             if name == "position" and any(getattr(t, "lower_value", "") in ("fixed", "sticky") for t in words):
                 continue
@@ -164,10 +170,23 @@ class _Sanitizer:
         return inside, fonts
 
 
-def sanitize(css: str, css_path: str, read: Callable[[str], str | None], url: Callable[[str], str]) -> str:
+def sanitize(css: str, css_path: str, read: Callable[[str], str | None], url: Callable[[str], str],
+             inline: Iterable[tuple[str, str]] = ()) -> str:
     """The stylesheet at `css_path` (a pack path) safe for the reader; `read(pack path)` gives an
-    imported stylesheet's text (or None), `url(pack path)` the address of a font or picture."""
+    imported stylesheet's text (or None), `url(pack path)` the address of a font or picture.
+    `inline`: (selector, the declarations of a style="..." attribute) pairs, cleaned the same way."""
     sanitizer = _Sanitizer(css_path, read, url)
     inside, fonts = sanitizer.rules(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True),
                                     css_path)
-    return "".join(f + "\n" for f in fonts) + f"@layer book{{@scope ({SCOPE}){{\n" + "\n".join(inside) + "\n}}\n"
+    attributes = []
+    for selector, declarations in inline:
+        body = sanitizer.declarations(declarations, css_path)
+        if body:
+            attributes.append(f"{selector}{{{body}}}")
+    out = "".join(f + "\n" for f in fonts) + f"@layer book{{@scope ({SCOPE}){{\n" + "\n".join(inside) + "\n}}\n"
+    if attributes:
+        # style="..." beats the book's stylesheets whatever their selectors, as in the book: a layer
+        # after theirs (still under our own, unlayered, text size and contrast)
+        out = f"@layer book, {INLINE_LAYER};\n" + out + f"@layer {INLINE_LAYER}{{@scope ({SCOPE}){{\n" + \
+            "\n".join(attributes) + "\n}}\n"
+    return out

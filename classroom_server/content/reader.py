@@ -3,8 +3,9 @@ contrast apply to it and it reads without JavaScript.
 
 Lessons (interactive HTML5) keep their sandboxed frame; a chapter is a document, so it is
 sanitized with nh3 (the ammonia sanitizer): text, tables, pictures, presentation MathML and static
-SVG drawings stay; scripts, forms, frames, event handlers, inline styles and any address outside the
-school server go. Links to other chapters open them in the reader; the book's stylesheets are
+SVG drawings stay; scripts, forms, frames, event handlers and any address outside the school server
+go. The document's <style> elements and style attributes are taken out of the HTML and served as a
+stylesheet of the chapter's own, cleaned like the book's stylesheets (bookcss.py). Links to other chapters open them in the reader; the book's stylesheets are
 sanitized on their own (bookcss.py) and applied under the reader's text size and contrast.
 """
 from __future__ import annotations
@@ -64,7 +65,7 @@ SVG_ATTRIBUTES = {"alignment-baseline", "baseline-shift", "clip-path", "clip-rul
                   "textLength", "transform", "vector-effect", "viewBox", "visibility", "width", "word-spacing",
                   "writing-mode", "x", "x1", "x2", "xlink:href", "y", "y1", "y2"}
 ATTRIBUTES = {"*": {"class", "id", "lang", "title", "dir", "role", "epub:type", "aria-label", "aria-labelledby",
-                    "aria-describedby", "aria-hidden"},
+                    "aria-describedby", "aria-hidden", "style"},
               "a": {"href"}, "img": {"src", "alt", "width", "height"}, "td": {"colspan", "rowspan", "headers"},
               "th": {"colspan", "rowspan", "scope", "headers"}, "ol": {"start", "reversed", "type"},
               "li": {"value"}, "col": {"span"}, "colgroup": {"span"}, "time": {"datetime"}, "details": {"open"},
@@ -84,6 +85,41 @@ CONTRASTS = ("normal", "high", "dark")
 #: reading this far down a chapter counts as having read it
 READ_THROUGH = 0.9
 _READ = uuid.UUID("5c0b8e8a-2d7e-4a3f-8f47-9c8b2f0d6e31")
+
+
+class _Styles(HTMLParser):
+    """The text of a document's <style> elements (the reader cleans them like the book's stylesheets)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=False)
+        self.styles: list[str] = []
+        self._media: str | None = None
+        self._open = False
+        self._svg = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "svg":
+            self._svg += 1
+        elif tag == "style" and not self._svg:
+            media = (dict(attrs).get("media") or "").strip()
+            self._media = media if media and _MEDIA.match(media) and media.lower() != "all" else None
+            self._open = True
+            self.styles.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self._svg = max(0, self._svg - 1)
+        elif tag == "style" and self._open:
+            self._open = False
+            if self._media:
+                self.styles[-1] = f"@media {self._media}{{{self.styles[-1]}}}"
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            self.styles[-1] += data
+
+
+_MEDIA = re.compile(r"^[\w\s(),:.\-]{1,200}$")
 
 
 class _Head(HTMLParser):
@@ -121,6 +157,14 @@ class Chapter:
     stylesheets: tuple[str, ...]
     language: str | None
     direction: str | None
+    #: the document's own <style> elements, and its style="..." attributes by their number
+    #: (data-book-style="N" in the body), as the book wrote them: bookcss cleans them when served
+    styles: tuple[str, ...] = ()
+    inline_styles: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def has_styles(self) -> bool:
+        return bool(self.styles or self.inline_styles)
 
 
 def pack_url(pack_id: str, path: str) -> str:
@@ -185,7 +229,17 @@ def chapter_html(pack_id: str, chapter_path: str, blob: str,
             return pages[path] + place
         return pack_url(pack_id, path) + (f"#{fragment}" if fragment else "")
 
+    inline_styles: list[tuple[int, str]] = []
+    # An unguessable mark: nh3 keeps style="<mark>-N", which becomes data-book-style="N" below;
+    # text in the chapter cannot contain it.
+    style_mark = uuid.uuid4().hex
+
     def keep(element: str, attribute: str, value: str) -> str | None:
+        if attribute == "style":
+            if not value.strip() or len(value) > 4096:
+                return None
+            inline_styles.append((len(inline_styles), value))
+            return f"{style_mark}-{len(inline_styles) - 1}"
         # url_relative (local) rewrites hrefs after this: <use> may only point into the chapter,
         # an SVG <image> at a picture of the pack (like <img src>), <a> wherever local() allows.
         if attribute in ("href", "xlink:href") and element not in ("a", "image") and not value.startswith("#"):
@@ -201,6 +255,11 @@ def chapter_html(pack_id: str, chapter_path: str, blob: str,
     cleaned = nh3.clean(_svg_titles(html), tags=TAGS | MATHML_TAGS | SVG_TAGS, attributes=ATTRIBUTES,
                         clean_content_tags=DROP_WITH_CONTENT, url_schemes=set(), url_relative=local,
                         id_prefix=ID_PREFIX, link_rel=None, attribute_filter=keep)
+    if inline_styles:
+        cleaned = re.sub(f' style="{style_mark}-(\\d+)"', r' data-book-style="\1"', cleaned)
+    collector = _Styles()
+    collector.feed(html)
+    collector.close()
     stylesheets = []
     for href in head.stylesheets:
         path, _ = target(href)
@@ -215,7 +274,8 @@ def chapter_html(pack_id: str, chapter_path: str, blob: str,
         value = head.body.get(name)
         if value and re.match(r"^[A-Za-z0-9-]{1,35}$", value):
             attributes += f' {name}="{value}"'
-    return Chapter(Markup(f"<div{attributes}>{cleaned}</div>"), tuple(stylesheets), language, direction)
+    return Chapter(Markup(f"<div{attributes}>{cleaned}</div>"), tuple(stylesheets), language, direction,
+                   tuple(style for style in collector.styles if style.strip()), tuple(inline_styles))
 
 
 @functools.lru_cache(maxsize=16)

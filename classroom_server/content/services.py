@@ -28,6 +28,7 @@ from content_packs.signing import SignatureError, verify
 from ..i18n import pack_text
 from ..db import database, is_sqlite, placeholders, run_sql, sql
 from ..models import ContentFile, ContentNode, ContentPack, SchoolFile, utcnow
+from . import notes
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +251,9 @@ def install_pack(source: str | os.PathLike, data_dir: Path, trusted_keys: tuple[
             search_rows = _search_rows(manifest, lambda path: store.path(manifest.file(path).sha256).read_bytes())
             if before_switch:
                 before_switch()
-            _switch(manifest, manifest_sha, reviewed, signer, search_rows)
+            by_path = manifest.by_path()
+            _switch(manifest, manifest_sha, reviewed, signer, search_rows,
+                    lambda path: str(store.path(by_path[path].sha256)) if path in by_path else None)
         except BaseException:
             # Nothing references the new blobs: take them away again.
             referenced = _referenced_hashes()
@@ -311,8 +314,9 @@ def pack_about(pack: ContentPack, language: str | None = None) -> PackAbout:
 
 
 def _switch(manifest: Manifest, manifest_sha: str, reviewed: bool, signer: str | None,
-            search_rows: list[tuple]) -> None:
-    """Replace the pack's catalog rows with the new version's, in one transaction."""
+            search_rows: list[tuple], read: Callable[[str], str | None] | None = None) -> None:
+    """Replace the pack's catalog rows with the new version's, in one transaction; students' notes
+    in its books are found again in the new text (`read`: pack path -> the stored file)."""
     data = manifest.data
     review = data["review"]
     fields = dict(version=manifest.version, title=json.dumps(data["title"], ensure_ascii=False),
@@ -348,6 +352,11 @@ def _switch(manifest: Manifest, manifest_sha: str, reviewed: bool, signer: str |
         cursor = database.cursor()
         cursor.executemany(sql(f"INSERT INTO content_search (pack_id, node_id, language, title, body) "
                                f"VALUES ({placeholders(5)})"), search_rows)
+        if read is not None:
+            found, lost = notes.reanchor(manifest.id, read)
+            if found or lost:
+                log.info("%s: %d students' notes found again in the new version, %d passages gone",
+                         manifest.id, found, lost)
 
 
 def _batches(rows: list, size: int = 500) -> Iterator[list]:

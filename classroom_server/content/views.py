@@ -4,19 +4,17 @@ from __future__ import annotations
 import json
 import mimetypes
 
-from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.security import safe_join
 
-from babel import Locale, UnknownLocaleError
-
 from content_packs.manifest import is_language_tag
 
-from ..i18n import LANGUAGE_NAMES, localized, localized_key, pack_languages, subject_name
+from ..i18n import LANGUAGE_NAMES, error_text, language_name, localized, localized_key, pack_languages, subject_name
 from ..learn import practice
 from ..models import ContentFile, ContentNode, ContentPack
 from ..security import int_arg, page_arg, safe_next
-from . import bookcss, reader, services
+from . import bookcss, notes, reader, services
 from .files import send_blob
 from .services import BlobStore
 
@@ -179,10 +177,17 @@ def node_page(pack_id: str, node_id: str):
         pages = dict(_chapter_pages(pack, children, book_language))
         contents = _contents(pack, data["toc"][book_language], pages)
         page_list = _contents(pack, (data.get("page_list") or {}).get(book_language) or [], pages)
+    my_notes = book_id = None
+    if g.user is not None and g.user.role == "student" and path and (chapter is not None or pdf_pages):
+        book_id = node.parent_id if chapter is not None else node.node_id
+        notes_path = data["pdf_pages"][language] if pdf_pages else path
+        my_notes = notes.for_chapter(g.user, pack.pack_id, notes_path) if book_id else None
     return render_template(
         "content/node.html", pack=pack, node=node, data=data, language=language, content_languages=list(files),
         path=path, file_row=file_row, children=children, chapter=chapter, place=place, contents=contents,
-        page_list=page_list, pdf_pages=pdf_pages,
+        page_list=page_list, pdf_pages=pdf_pages, my_notes=my_notes, notes_book=book_id,
+        notes_count=notes.count(g.user, pack.pack_id, node.node_id)
+        if node.kind == "ebook" and g.user is not None and g.user.role == "student" else None,
         reader_pref=reader.preference(g.user) if chapter is not None else None,
         place_title=_node_title(pack, place.chapter_id) if place is not None and node.kind == "ebook" else None,
         previous=siblings[index - 1] if index > 0 else None,
@@ -263,6 +268,29 @@ def book_stylesheet(pack_id: str, path: str):
                       "Cache-Control": "no-cache"}
 
 
+@bp.get("/library/<pack_id>/chapter-style/<path:path>")
+def chapter_stylesheet(pack_id: str, path: str):
+    """A chapter's own <style> elements and style="..." attributes, sanitized like the book's
+    stylesheets and scoped to the chapter (each attribute as a rule for data-book-style="N")."""
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    if safe_join("/", path) is None or not path.lower().endswith((".html", ".htm", ".xhtml")):
+        abort(404)
+    row = services.file_sha(pack, path) or abort(404)
+    if row.sha256 in request.if_none_match:
+        return "", 304, {"ETag": f'"{row.sha256}"'}
+    chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(row.sha256)))
+
+    def read(other: str) -> str | None:
+        found = services.file_sha(pack, other)
+        return _store().path(found.sha256).read_text("utf-8", "replace") if found is not None else None
+
+    css = bookcss.sanitize("\n".join(chapter.styles), path, read,
+                           lambda other: reader.pack_url(pack.pack_id, other),
+                           [(f'[data-book-style="{number}"]', value) for number, value in chapter.inline_styles])
+    return css, 200, {"Content-Type": "text/css; charset=utf-8", "ETag": f'"{row.sha256}"',
+                      "Cache-Control": "no-cache"}
+
+
 def _node_title(pack: ContentPack, node_id: str) -> str | None:
     found = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node_id)
     return found.title if found is not None else None
@@ -321,12 +349,7 @@ def _subject_filter(subject: str) -> str:
 @bp.app_template_filter("language_name")
 def _language_name(code: str) -> str:
     """A content language by its own name: Қазақша, Русский, English, العربية, 日本語 ..."""
-    if code in LANGUAGE_NAMES:
-        return LANGUAGE_NAMES[code]
-    try:
-        return Locale.parse(code, sep="-").get_display_name(Locale.parse(code, sep="-")) or code
-    except (ValueError, UnknownLocaleError):
-        return code
+    return language_name(code)
 
 
 @bp.app_template_filter("localized")
@@ -338,3 +361,127 @@ def _localized_filter(texts, pack=None) -> str:
 
 def node_url(pack_id: str, node_id: str) -> str:
     return url_for("content.node_page", pack_id=pack_id, node_id=node_id)
+
+
+def _student_book(pack_id: str, book_id: str) -> tuple[ContentPack, ContentNode]:
+    """The book a student's notes are in; other roles get 403 (notes are the student's alone)."""
+    if g.user is None:
+        abort(401)
+    if g.user.role != "student":
+        abort(403)
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    book = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == book_id,
+                                   ContentNode.kind == "ebook") or abort(404)
+    return pack, book
+
+
+def _note_place(pack: ContentPack, note, languages: dict | None = None) -> str:
+    """The reader URL of a note's place: the chapter (or the PDF textbook) in the note's language, at the note."""
+    languages = {} if languages is None else languages
+    if note.chapter_id not in languages:
+        node = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == note.chapter_id)
+        data = json.loads(node.data) if node is not None else {}
+        languages[note.chapter_id] = {path: language for language, path in
+                                      {**(data.get("content") or {}), **(data.get("pdf_pages") or {})}.items()}
+    return url_for("content.node_page", pack_id=pack.pack_id, node_id=note.chapter_id,
+                   lang=languages[note.chapter_id].get(note.chapter_path)) + f"#note-{note.id}"
+
+
+@bp.get("/library/<pack_id>/<book_id>/notes")
+def my_notes(pack_id: str, book_id: str):
+    """A student's bookmarks, highlights and notes in one book, each with a link back to its place."""
+    pack, book = _student_book(pack_id, book_id)
+    found = notes.for_book(g.user, pack.pack_id, book.node_id)
+    languages: dict = {}
+    if request.args.get("format") == "json":
+        return jsonify(notes=[{**notes.as_json(n), "url": _note_place(pack, n, languages)} for n in found])
+    titles = {row.node_id: row.title for row in ContentNode.select(ContentNode.node_id, ContentNode.title)
+              .where(ContentNode.pack == pack, (ContentNode.parent_id == book.node_id)
+                     | (ContentNode.node_id == book.node_id))}
+    return render_template("content/notes.html", pack=pack, book=book, notes=found, titles=titles,
+                           note_url=lambda n: _note_place(pack, n, languages))
+
+
+def _answer(status: int, pack: ContentPack, book: ContentNode, note=None, message: str | None = None,
+            back: str | None = None):
+    if request.is_json:
+        if message is not None:
+            return jsonify(error="bad_note", message=message), status
+        return (jsonify(notes.as_json(note)), status) if note is not None else ("", status)
+    if message is not None:
+        words = request.form.get("text", "").strip()
+        return render_template("content/note_error.html", pack=pack, book=book, message=message,
+                               back=back, words=words[:notes.MAX_TEXT * 2]), status
+    return redirect(back or url_for("content.my_notes", pack_id=pack.pack_id, book_id=book.node_id), 303)
+
+
+def _position(given) -> int:
+    """The TextPositionSelector's start the page sent (a hint: anything else counts as 0)."""
+    value = given.get("position")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return max(0, min(value, 10 ** 9))
+    return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 10 else 0
+
+
+@bp.post("/library/<pack_id>/<book_id>/notes")
+def add_note(pack_id: str, book_id: str):
+    """Keep a bookmark, highlight or note (form or JSON); answered once it is committed."""
+    pack, book = _student_book(pack_id, book_id)
+    given = request.get_json(silent=True) if request.is_json else request.form
+    if not isinstance(given, dict) and not hasattr(given, "get"):
+        abort(400, description=_("Send the note as a form or as JSON."))
+
+    def field(name: str) -> str:
+        value = given.get(name)
+        return value if isinstance(value, str) else ""
+    chapter_id = field("chapter") or book.node_id
+    chapter = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == chapter_id)
+    if chapter is None or (chapter.node_id != book.node_id and chapter.parent_id != book.node_id):
+        return _answer(400, pack, book, message=_("This page is not in the book."))
+    data = json.loads(chapter.data)
+    files = data.get("pdf_pages") if chapter.kind == "ebook" else data.get("content")
+    files = files or {}
+    language = field("lang") if field("lang") in files else localized_key(files)
+    back = url_for("content.node_page", pack_id=pack.pack_id, node_id=chapter.node_id,
+                   lang=field("lang") or None) if chapter.kind == "chapter" else \
+        url_for("content.node_page", pack_id=pack.pack_id, node_id=chapter.node_id)
+    page = None
+    if chapter.kind == "ebook":
+        page_text = given.get("page")
+        try:
+            page = int(page_text) if not isinstance(page_text, bool) else None
+        except (TypeError, ValueError):
+            page = None
+        if page is None or not 1 <= page <= 100000:
+            return _answer(400, pack, book, message=_("Say which page of the book the note is on."), back=back)
+    if not language:
+        return _answer(400, pack, book, message=_("This page is not in the book."), back=back)
+    try:
+        note = notes.add(g.user, pack, book, chapter, files[language], field("kind"),
+                         notes.blob_reader(pack, _store().path), exact=field("exact"), prefix=field("prefix"),
+                         suffix=field("suffix"), text=field("text"), page=page, position=_position(given))
+    except notes.NoteError as exc:
+        return _answer(400, pack, book, message=error_text(exc), back=back)
+    return _answer(201, pack, book, note, back=f"{back}#note-{note.id}")
+
+
+@bp.post("/library/<pack_id>/<book_id>/notes/<note_id>")
+def change_note(pack_id: str, book_id: str, note_id: str):
+    """Change a note's words, or delete it (`delete` in the form or JSON)."""
+    pack, book = _student_book(pack_id, book_id)
+    note = notes.own(g.user, note_id)
+    if note is None or note.pack_id != pack.pack_id or note.book_id != book.node_id:
+        abort(404)
+    given = request.get_json(silent=True) if request.is_json else request.form
+    given = given if hasattr(given, "get") else {}
+    back = safe_next(given.get("next") if isinstance(given.get("next"), str) else None)
+    if back is not None and not back.startswith("/library/"):
+        back = None
+    if given.get("delete"):
+        notes.delete(note)
+        return _answer(204, pack, book, back=back) if request.is_json else _answer(200, pack, book, back=back)
+    try:
+        notes.update_text(note, given.get("text") if isinstance(given.get("text"), str) else "")
+    except notes.NoteError as exc:
+        return _answer(400, pack, book, message=error_text(exc), back=back)
+    return _answer(200, pack, book, notes.own(g.user, note_id), back=back)

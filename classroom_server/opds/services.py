@@ -42,10 +42,8 @@ class Book:
 
     @property
     def languages(self) -> tuple[str, ...]:
-        # The catalog's feeds and links speak kk/ru/en so far (views.py); other content languages
-        # are built by epub_file (chapter_languages) but not yet listed.
-        found = set(self.pdfs) | set(self.chapter_languages)
-        return tuple(language for language in LANGUAGES if language in found)
+        """Every language the book can be read in (any BCP 47 tag): kk, ru, en first, then the others."""
+        return _ordered(set(self.pdfs) | set(self.chapter_languages))
 
     @property
     def grades(self) -> list[int]:

@@ -20,7 +20,10 @@ from flask import Blueprint, Response, abort, current_app, request, url_for
 from flask_babel import force_locale, get_locale, lazy_gettext
 
 from ..content.files import send_blob
-from ..i18n import LANGUAGE_NAMES
+from content_packs.epub import direction
+from content_packs.manifest import is_language_tag
+
+from ..i18n import language_name
 from ..security import page_arg
 from ..settings import LANGUAGES
 from . import services
@@ -195,12 +198,24 @@ def _attachment(fallback: str, title: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(clean or fallback, safe='')}"
 
 
-def _book_entry(feed: Element, item: Book, language: str, only_language: bool = False) -> None:
+def _title_language(texts: dict[str, str], text: str, fallback: str) -> str:
+    return next((code for code, value in texts.items() if value == text), fallback)
+
+
+def _book_entry(feed: Element, item: Book, language: str, only_language: bool = False,
+                content_language: str | None = None) -> None:
     pack, node = item.pack, item.node
-    # Texts in the feed's language when the pack has them; downloads in that language first.
-    shown = language if language in item.languages else item.languages[0]
+    # Texts in the feed's language when the pack has them; downloads in that language first
+    # (in a language's own feed, that language).
+    shown = content_language or (language if language in item.languages else item.languages[0])
     entry = _add(feed, "entry")
-    _add(entry, "title", item.title(language))
+    title = item.title(content_language or language)
+    # The title's own language (Atom's xml:lang), and for a right-to-left one its direction as
+    # Unicode's isolate marks (RLI ... PDI): Atom text has no dir attribute, plain text keeps these.
+    title_language = _title_language(item.titles, title, shown)
+    title_element = _add(entry, "title", f"\u2067{title}\u2069" if direction(title_language) == "rtl" else title)
+    if title_language != language:
+        title_element.set(XML_LANG, title_language)
     _add(entry, "id", f"urn:classroom:{pack.pack_id}:{node.node_id}")
     _add(entry, "updated", _time(pack.installed_at))
     for author in item.authors(language):
@@ -229,15 +244,15 @@ def _book_entry(feed: Element, item: Book, language: str, only_language: bool = 
             name = posixpath.basename(pdf.path)
             name = name if name.lower().endswith(".pdf") else name + ".pdf"
             _link(entry, OPEN_ACCESS, url_for("content.blob", sha256=pdf.sha256, name=name), PDF_TYPE,
-                  hreflang=code, title=f"{LANGUAGE_NAMES[code]} (PDF)", length=str(pdf.size))
+                  hreflang=code, title=f"{language_name(code)} (PDF)", length=str(pdf.size))
         if code in item.chapter_languages:
             _link(entry, OPEN_ACCESS, url_for("opds.book_epub", pack_id=pack.pack_id,
                                               filename=f"{node.node_id}.{code}.epub"),
-                  EPUB_TYPE, hreflang=code, title=f"{LANGUAGE_NAMES[code]} (EPUB)")
+                  EPUB_TYPE, hreflang=code, title=f"{language_name(code)} (EPUB)")
 
 
 def _acquisition(feed_id: str, title: str, items: list[Book], language: str, up: str,
-                 only_language: bool = False) -> Response:
+                 only_language: bool = False, content_language: str | None = None) -> Response:
     """An acquisition feed, PAGE_SIZE entries a page, with first/previous/next/last links."""
     pages = max(1, math.ceil(len(items) / PAGE_SIZE))
     page = page_arg()
@@ -260,7 +275,7 @@ def _acquisition(feed_id: str, title: str, items: list[Book], language: str, up:
     _add(feed, f"{{{OPENSEARCH}}}itemsPerPage", str(PAGE_SIZE))
     _add(feed, f"{{{OPENSEARCH}}}startIndex", str((page - 1) * PAGE_SIZE + 1))
     for item in shown:
-        _book_entry(feed, item, language, only_language)
+        _book_entry(feed, item, language, only_language, content_language)
     return _respond(feed, ACQUISITION)
 
 
@@ -301,7 +316,7 @@ def _navigation_of(feed_id: str, title: str, groups: dict, label: Callable, link
     language = _language()
     every = [item for items in groups.values() for item in items]
     feed = _feed(NAVIGATION, feed_id, title, services.last_update(every), language, up=_url("opds.root"))
-    for value in sorted(groups, key=lambda v: LANGUAGES.index(v) if v in LANGUAGES else v):
+    for value in sorted(groups, key=lambda v: (0, LANGUAGES.index(v)) if v in LANGUAGES else (1, v)):
         items = groups[value]
         _navigation_entry(feed, f"{feed_id}:{quote(str(value), safe='')}", label(value), link(value), ACQUISITION,
                           _t("count", language, n=len(items)), services.last_update(items))
@@ -347,20 +362,30 @@ def grade(grade: int):
 def languages():
     language = _language()
     return _navigation_of("urn:classroom:opds:language", _t("by_language", language),
-                          _groups(lambda b: list(b.languages)), lambda code: LANGUAGE_NAMES[code],
+                          _groups(lambda b: list(b.languages)), _own_name,
                           # Each language's feed speaks that language.
                           lambda code: url_for("opds.language", code=code))
 
 
+def _own_name(code: str) -> str:
+    """A language's own name, isolated in its own direction (العربية in a Kazakh list)."""
+    name = language_name(code)
+    return f"\u2067{name}\u2069" if direction(code) == "rtl" else name
+
+
 @bp.get("/language/<code>")
 def language(code: str):
-    if code not in LANGUAGES:
+    """The books in one content language (any BCP 47 tag the library holds): a kk/ru/en feed speaks
+    its language; another language's feed is in the interface language, its books in their own."""
+    if not is_language_tag(code):
         abort(404)
     items = services.books(language=code)
     if not items:
         abort(404)
-    return _acquisition(f"urn:classroom:opds:language:{code}", f"{LANGUAGE_NAMES[code]}: {_t('all', code)}",
-                        items, code, up=url_for("opds.languages", lang=code), only_language=True)
+    speaks = code if code in LANGUAGES else _language()
+    return _acquisition(f"urn:classroom:opds:language:{code}", f"{_own_name(code)}: {_t('all', speaks)}",
+                        items, code if code in LANGUAGES else speaks,
+                        up=url_for("opds.languages", lang=speaks), only_language=True, content_language=code)
 
 
 @bp.get("/search")
@@ -388,14 +413,15 @@ def opensearch():
     return _respond(root, OPENSEARCH_TYPE)
 
 
-_EPUB_NAME = re.compile(r"^(?P<node>[a-z0-9][a-z0-9._-]*)\.(?P<lang>[a-z]{2})\.epub$")
+_EPUB_NAME = re.compile(r"^(?P<node>[a-z0-9][a-z0-9._-]*)\.(?P<lang>[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*)\.epub$")
 
 
 @bp.get("/book/<pack_id>/<path:filename>")
 def book_epub(pack_id: str, filename: str):
-    """An e-textbook's HTML chapters as an EPUB 3, built once per pack version and language."""
+    """An e-textbook's HTML chapters as an EPUB 3, built once per pack version and language (any
+    BCP 47 content language: `<node>.ar.epub`, `<node>.zh-Hant.epub`)."""
     match = _EPUB_NAME.match(filename)
-    if match is None or match["lang"] not in LANGUAGES:
+    if match is None or not is_language_tag(match["lang"]):
         abort(404)
     item = services.book(pack_id, match["node"]) or abort(404)
     try:

@@ -1,0 +1,327 @@
+"""A student's bookmarks, highlights and notes in e-textbooks (content/notes.py): kept durably, found
+again after a pack update, and never seen by anybody else: not another student, not a teacher, not an
+admin, not the hub."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from classroom_server.content import notes
+from classroom_server.content.services import install_pack
+from classroom_server.models import ReaderNote
+from content_packs.builder import build_pack
+
+from .helpers import csrf_of, post, sign_in_as
+from .pdfs import textbook
+from .test_postgres import pg_app, pg_schema  # noqa: F401  (fixtures)
+
+CHAPTER_ONE = ("<p>The river Ili flows into Lake Balkhash.</p><p>Half of the lake is fresh water and "
+               "half is salty: a rare thing among the lakes of the world.</p><p>Fresh water is rare.</p>"
+               + "".join(f"<p>In season {n} the lakes of the steppe fill with melted snow and dry in the "
+                         f"summer sun, leaving white salt on their shores.</p>" for n in range(1, 13)))
+CHAPTER_TWO = "<p>Mountains of the Altai reach 4506 metres.</p>"
+SECRET = "my secret thought about salt"
+
+
+STYLE = ("<style>p { color: rgb(9, 8, 7); margin-left: 1em } p { background: url(http://evil.example/a.png) }"
+         " body p:first-child { color: rgb(7, 7, 7) }</style>")  # the attribute must still win
+
+
+def chapter(body: str) -> bytes:
+    """A chapter with a style element and a style attribute of its own (kept, cleaned: test_browser_notes)."""
+    body = body.replace("<p>", '<p style="color: rgb(200, 0, 0); font-size: 40px; position: fixed">', 1)
+    return f'<!doctype html><html lang="en"><head><title>x</title>{STYLE}</head><body>{body}</body></html>'.encode()
+
+
+def book_source(folder: Path, version: str, one: str = CHAPTER_ONE, two: str = CHAPTER_TWO, pages: int = 3,
+                swap: bool = False) -> Path:
+    """A pack with an e-textbook of two HTML chapters and a PDF textbook; `swap` puts chapter two first."""
+    (folder / "ebooks" / "geo" / "en").mkdir(parents=True, exist_ok=True)
+    (folder / "books").mkdir(parents=True, exist_ok=True)
+    (folder / "ebooks/geo/en/one.html").write_bytes(chapter(one))
+    (folder / "ebooks/geo/en/two.html").write_bytes(chapter(two))
+    (folder / "books/pdf.pdf").write_bytes(textbook(pages, "Lakes"))
+    chapters = [{"id": "geo.ch01", "kind": "chapter", "title": {"en": "Lakes"},
+                 "content": {"en": "ebooks/geo/en/one.html"}},
+                {"id": "geo.ch02", "kind": "chapter", "title": {"en": "Mountains"},
+                 "content": {"en": "ebooks/geo/en/two.html"}}]
+    if swap:
+        chapters = [dict(chapters[1], id="geo.ch01"), dict(chapters[0], id="geo.ch02")]
+    (folder / "pack.json").write_text(json.dumps({
+        "format_version": 1, "id": "local.geo", "version": version, "title": {"en": "Geography"},
+        "subject": "geography", "grades": [7], "languages": ["en"], "license": "CC0-1.0", "authors": ["Us"],
+        "review": {"status": "draft"},
+        "nodes": [{"id": "geo", "kind": "ebook", "title": {"en": "Geography of Kazakhstan"}, "children": chapters},
+                  {"id": "lakes", "kind": "ebook", "title": {"en": "Lakes (PDF)"},
+                   "pdf": {"en": "books/pdf.pdf"}}]}), encoding="utf-8")
+    return folder
+
+
+def install(app, settings, tmp_path, version: str = "1.0.0", **changes) -> None:
+    source = book_source(tmp_path / f"src-{version}", version, **changes)
+    build_pack(source, tmp_path / f"geo-{version}.ckpack")
+    with app.app_context():
+        install_pack(tmp_path / f"geo-{version}.ckpack", settings.data_dir, (), allow_unreviewed=True)
+
+
+@pytest.fixture
+def book(app, settings, tmp_path):
+    install(app, settings, tmp_path)
+
+
+def add(client, book_id: str = "geo", **fields):
+    return client.post(f"/library/local.geo/{book_id}/notes", json=fields,
+                       headers={"X-CSRF-Token": csrf_of(client)})
+
+
+def test_a_student_highlights_notes_and_bookmarks_and_sees_them_in_place(client, school, book):
+    sign_in_as(client, school, "student")
+    highlight = add(client, chapter="geo.ch01", kind="highlight", exact="Fresh water is rare.",
+                    prefix="among the lakes of the world.", suffix="")
+    assert highlight.status_code == 201, highlight.get_json()
+    found = highlight.get_json()
+    assert found["exact"] == "Fresh water is rare." and found["prefix"].endswith("lakes of the world.")
+    # "fresh water" twice in the chapter: the one chosen is the one whose context was sent
+    note = add(client, chapter="geo.ch01", kind="note", exact="fresh water", prefix="Half of the lake is ",
+               suffix=" and half", text=SECRET)
+    assert note.status_code == 201 and note.get_json()["prefix"].endswith("Half of the lake is ")
+    # a plain form without JavaScript: a bookmark of the chapter, back to the chapter at it
+    response = post(client, "/library/local.geo/geo/notes", {"chapter": "geo.ch02", "kind": "bookmark"})
+    assert response.status_code == 303 and re.search(r"/library/local.geo/geo.ch02#note-[\w-]+$",
+                                                     response.headers["Location"])
+    page = client.get("/library/local.geo/geo.ch01").get_data(as_text=True)
+    assert f'data-exact="Fresh water is rare."' in page and SECRET in page
+    assert 'class="note-tools"' in page and "/library/local.geo/geo/notes" in page
+    mine = client.get("/library/local.geo/geo/notes")
+    assert mine.status_code == 200
+    text = mine.get_data(as_text=True)
+    assert SECRET in text and text.count('class="note note-') == 3
+    assert text.index("Lakes") < text.index("Mountains")  # grouped by chapter, in the book's order
+    assert f'/library/local.geo/geo.ch01?lang=en#note-{found["id"]}' in text
+    listed = client.get("/library/local.geo/geo/notes?format=json").get_json()["notes"]
+    assert sorted(n["kind"] for n in listed) == ["bookmark", "highlight", "note"]
+    assert "My notes in this book (3)" in client.get("/library/local.geo/geo").get_data(as_text=True)
+    # a form that cannot be kept says why and gives back what the student wrote
+    refused = post(client, "/library/local.geo/geo/notes", {"chapter": "geo.ch01", "kind": "note",
+                                                            "exact": "no such words", "text": "my long thought"})
+    assert refused.status_code == 400
+    assert "select them again" in refused.get_data(as_text=True) and "my long thought" in refused.get_data(as_text=True)
+    # change the words with the page's form, then by JSON, then delete
+    edited = post(client, f"/library/local.geo/geo/notes/{note.get_json()['id']}",
+                  {"text": "salt!!", "next": "/library/local.geo/geo/notes"})
+    assert edited.status_code == 303 and edited.headers["Location"] == "/library/local.geo/geo/notes"
+    assert "salt!!" in client.get("/library/local.geo/geo/notes").get_data(as_text=True)
+    changed = client.post(f"/library/local.geo/geo/notes/{note.get_json()['id']}", json={"text": "salt!"},
+                          headers={"X-CSRF-Token": csrf_of(client)})
+    assert changed.status_code == 200 and changed.get_json()["text"] == "salt!"
+    gone = client.post(f"/library/local.geo/geo/notes/{found['id']}", json={"delete": True},
+                       headers={"X-CSRF-Token": csrf_of(client)})
+    assert gone.status_code == 204
+    assert len(client.get("/library/local.geo/geo/notes?format=json").get_json()["notes"]) == 2
+
+
+def test_notes_on_the_pages_of_a_pdf_textbook(client, school, book):
+    sign_in_as(client, school, "student")
+    response = add(client, "lakes", kind="highlight", page=2, exact="Lakes on page 2")
+    assert response.status_code == 201 and response.get_json()["page"] == 2
+    assert add(client, "lakes", kind="highlight", page=3, exact="Lakes on page 2").status_code == 400
+    assert add(client, "lakes", kind="bookmark", page=99).status_code == 400
+    page = client.get("/library/local.geo/lakes").get_data(as_text=True)
+    assert 'data-page="2"' in page and 'name="page"' in page
+    listed = client.get("/library/local.geo/lakes/notes?format=json").get_json()["notes"]
+    assert listed[0]["url"].endswith(f"/library/local.geo/lakes?lang=en#note-{listed[0]['id']}")
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"kind": "highlight", "exact": "not in this chapter at all"}, "not in this chapter"),
+    ({"kind": "highlight"}, "select the words"),
+    ({"kind": "note", "exact": "Fresh water is rare."}, "write something"),
+    ({"kind": "scribble", "exact": "Fresh water is rare."}, "bookmark, a highlight or a note"),
+    ({"kind": "note", "text": "x" * 2001}, "at most 2000"),
+    ({"kind": "highlight", "exact": "x" * 1001}, "at most 1000"),
+    ({"kind": "bookmark", "chapter": "lakes"}, "not in the book"),
+    ({"kind": "bookmark", "chapter": "nowhere"}, "not in the book"),
+])
+def test_a_note_that_cannot_be_kept_says_what_to_change(client, school, book, fields, message):
+    sign_in_as(client, school, "student")
+    response = add(client, **{"chapter": "geo.ch01", **fields})
+    assert response.status_code == 400 and message in response.get_json()["message"]
+    assert ReaderNote.select().count() == 0
+
+
+@pytest.mark.parametrize("role", ["other student", "teacher", "admin", None])
+def test_nobody_else_sees_or_changes_a_students_notes(app, client, school, book, role):
+    sign_in_as(client, school, "student")
+    note = add(client, chapter="geo.ch01", kind="note", exact="Fresh water is rare.", text=SECRET).get_json()
+    client.get("/signout")
+    other = app.test_client()
+    if role == "other student":
+        post(other, f"/signin/class/{school.other_class.id}/student/{school.other_student.id}")
+    else:
+        sign_in_as(other, school, role)
+    mine = f"/library/local.geo/geo/notes/{note['id']}"
+    expected = {"other student": 404, "teacher": 403, "admin": 403, None: 302}[role]
+    for response in (other.post(mine, json={"delete": True}, headers={"X-CSRF-Token": csrf_of(other)}),
+                     other.post(mine, json={"text": "changed"}, headers={"X-CSRF-Token": csrf_of(other)})):
+        assert response.status_code == expected
+    listing = {"other student": 200, "teacher": 403, "admin": 403, None: 302}[role]
+    for url in ("/library/local.geo/geo/notes", "/library/local.geo/geo/notes?format=json"):
+        response = other.get(url)
+        assert response.status_code == listing and SECRET not in response.get_data(as_text=True)
+    if role is not None:  # the reader's pages, and every page the role has, never show it
+        assert SECRET not in other.get("/library/local.geo/geo.ch01").get_data(as_text=True)
+        for url in ("/coach/", "/admin/", "/api/v1/me", "/library/search?q=secret"):
+            assert SECRET not in other.get(url).get_data(as_text=True)
+    if role in ("teacher", "admin"):
+        assert add(other, chapter="geo.ch01", kind="bookmark").status_code == 403
+    with app.app_context():
+        assert ReaderNote.get_by_id(note["id"]).text == SECRET
+
+
+def test_a_teachers_exports_and_the_hubs_statements_never_carry_notes(app, client, school, book):
+    from sync.agent.records import prepare_batch
+    sign_in_as(client, school, "student")
+    client.get("/library/local.geo/geo.ch01")  # an 'opened' learning record, which does go to the hub
+    assert add(client, chapter="geo.ch01", kind="note", exact="Fresh water is rare.", text=SECRET).status_code == 201
+    with app.app_context():
+        batch = prepare_batch(0, 1000, "school-1", "https://hub.example")
+    body = gzip.decompress(batch.body).decode("utf-8")
+    assert batch.count >= 1 and "geo.ch01" in body
+    assert SECRET not in body and "Fresh water is rare" not in body
+    teacher = app.test_client()
+    sign_in_as(teacher, school, "teacher")
+    room = f"/coach/class/{school.pin_class.id}"
+    for url in ("/coach/", room, f"{room}/gradebook.csv", f"{room}/records.json", f"{room}/report",
+                f"{room}/engagement", f"{room}/student/{school.student.id}/report"):
+        response = teacher.get(url)
+        assert response.status_code == 200, url
+        assert SECRET not in response.get_data(as_text=True) and "Fresh water" not in response.get_data(as_text=True)
+    assert "geo.ch01" in teacher.get(f"{room}/records.json").get_data(as_text=True)  # the record is there
+
+
+def test_an_acknowledged_note_is_on_disk_before_the_answer(client, school, book, settings):
+    """synchronous=FULL and one committed transaction before 201: another connection (as after a
+    power cut, the database file alone) holds the note."""
+    sign_in_as(client, school, "student")
+    response = add(client, chapter="geo.ch01", kind="note", exact="Fresh water is rare.", text=SECRET)
+    assert response.status_code == 201
+    url = settings.effective_database_url
+    if not url.startswith("sqlite:///"):
+        pytest.skip("the power-cut check reads the SQLite file")
+    with sqlite3.connect(url[len("sqlite:///"):]) as other:
+        row = other.execute("SELECT text, exact FROM reader_note WHERE id = ?", (response.get_json()["id"],)).fetchone()
+    assert row == (SECRET, "Fresh water is rare.")
+
+
+def test_notes_are_found_again_after_a_pack_update(app, client, school, settings, tmp_path, book):
+    sign_in_as(client, school, "student")
+    kept = add(client, chapter="geo.ch01", kind="highlight", exact="Fresh water is rare.").get_json()
+    moved = add(client, chapter="geo.ch02", kind="note", exact="4506 metres", text="high").get_json()
+    lost = add(client, chapter="geo.ch01", kind="note", exact="flows into Lake Balkhash", text=SECRET).get_json()
+    pdf = add(client, "lakes", kind="highlight", page=3, exact="Lakes on page 3").get_json()
+    # 1.1: the chapters change places (node ids follow positions), the river's sentence is rewritten,
+    # the PDF gains a fourth page
+    install(app, settings, tmp_path, "1.1.0", one="<p>A new first paragraph.</p>" + CHAPTER_ONE.replace(
+        "flows into Lake Balkhash", "ends in Lake Balkhash"), swap=True, pages=4)
+    with app.app_context():
+        found = {n.id: n for n in ReaderNote.select()}
+    assert not found[kept["id"]].lost and found[kept["id"]].chapter_id == "geo.ch02"
+    assert not found[moved["id"]].lost and found[moved["id"]].chapter_id == "geo.ch01"
+    assert found[lost["id"]].lost and found[lost["id"]].text == SECRET
+    assert not found[pdf["id"]].lost and found[pdf["id"]].page == 3  # its words are still on page 3
+    page = client.get("/library/local.geo/geo/notes").get_data(as_text=True)
+    assert "This passage is no longer in the book." in page and SECRET in page
+    assert f"/library/local.geo/geo.ch02?lang=en#note-{kept['id']}" in page
+    chapter_page = client.get("/library/local.geo/geo.ch02").get_data(as_text=True)
+    assert 'data-exact="Fresh water is rare."' in chapter_page
+
+
+def test_text_quote_selector_matching():
+    text = notes.normalize("  Fresh   water.\nHalf is fresh water and half is salty. fresh water ")
+    assert notes.locate(text, "fresh water", "Half is ", " and") == text.index("fresh water and")
+    assert notes.locate(text, "fresh water", "salty. ", "") == text.rindex("fresh water")
+    assert notes.locate(text, "sea", "", "") is None
+    repeated = "a b c. " * 5  # the same words in the same context: the position chooses
+    # (the last one ends the text: its context is poorer, so 99 finds the fourth)
+    assert [notes.locate(repeated, "b c.", "a ", " a", hint) for hint in (0, 9, 16, 99)] == [2, 9, 16, 23]
+    assert notes.html_text("<p>A&amp;B</p><p>C <b>d</b>\n e</p>") == "A&BC d e"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get("CLASSROOM_TEST_POSTGRES_URL"),
+                    reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
+def test_notes_kept_and_found_again_on_postgres(pg_app, settings, tmp_path):
+    from classroom_server import migrations
+    from classroom_server.accounts import services as accounts
+    from classroom_server.db import database
+    migrations.migrate(database.obj)
+    with pg_app.app_context():
+        room = accounts.create_classroom("5А", 5, "pin")
+        student = accounts.create_user(None, "Әлия", "student")
+        accounts.enrol(student, room)
+        accounts.set_student_secret(student, room, "4321")
+    install(pg_app, settings, tmp_path)
+    client = pg_app.test_client()
+    post(client, f"/signin/class/{room.id}/student/{student.id}", {"pin": "4321"})
+    kept = add(client, chapter="geo.ch01", kind="highlight", exact="Fresh water is rare.")
+    assert kept.status_code == 201, kept.get_data(as_text=True)
+    lost = add(client, chapter="geo.ch01", kind="note", exact="flows into Lake Balkhash", text=SECRET).get_json()
+    install(pg_app, settings, tmp_path, "1.1.0", one=CHAPTER_ONE.replace("flows into", "ends in"), swap=True)
+    with pg_app.app_context():
+        found = {n.id: n for n in ReaderNote.select()}
+    assert found[kept.get_json()["id"]].chapter_id == "geo.ch02" and not found[kept.get_json()["id"]].lost
+    assert found[lost["id"]].lost and found[lost["id"]].text == SECRET
+
+
+@pytest.mark.slow  # crashes a server on purpose
+def test_no_acknowledged_note_is_lost_when_the_server_dies(app, school, settings, tmp_path):
+    """Students write notes while the server process is killed (SIGKILL, as a power cut takes it):
+    every note answered 201 is in the database afterwards."""
+    import signal
+    import threading
+    import requests
+    from classroom_server.db import database
+    from .test_serving import serving
+    install(app, settings, tmp_path)
+    pin_class, student = school.pin_class.id, school.student.id
+    database.close()
+    acknowledged: list[str] = []
+    with serving(settings.data_dir) as (pid, url):
+        browser = requests.Session()
+        page = browser.get(f"{url}/signin/class/{pin_class}/student/{student}", timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        assert browser.post(f"{url}/signin/class/{pin_class}/student/{student}", data={"pin": "4321",
+                            "csrf_token": token}, allow_redirects=False, timeout=30).status_code == 302
+        token = re.search(r'name="csrf_token" value="([^"]+)"',
+                          browser.get(f"{url}/library/local.geo/geo.ch01", timeout=10).text).group(1)
+
+        def write(writer: int) -> None:
+            for number in range(1000):
+                try:
+                    response = browser.post(f"{url}/library/local.geo/geo/notes", timeout=10,
+                                            headers={"X-CSRF-Token": token},
+                                            json={"chapter": "geo.ch01", "kind": "note", "text": f"{writer}-{number}",
+                                                  "exact": "Fresh water is rare."})
+                except requests.RequestException:
+                    return  # the server is gone
+                if response.status_code == 201:
+                    acknowledged.append(response.json()["id"])
+        writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+        for thread in writers:
+            thread.start()
+        while len(acknowledged) < 40:
+            assert any(thread.is_alive() for thread in writers)
+            threading.Event().wait(0.01)
+        os.kill(pid, signal.SIGKILL)
+        for thread in writers:
+            thread.join(timeout=30)
+    database.connect()
+    with app.app_context():
+        stored = {row.id for row in ReaderNote.select(ReaderNote.id)}
+    assert len(acknowledged) >= 40 and set(acknowledged) <= stored

@@ -1,0 +1,152 @@
+"""A student's highlights, notes and bookmarks in Chromium on a 360 px phone at http://school.test:
+selecting words with the mouse or the keyboard, the marks in the text after reload, "My notes" leading
+back to the place, a PDF textbook's page; tap targets of 44 px, axe-core clean, in Russian and English."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from classroom_server.models import ReaderNote
+
+from .test_book_notes import install
+from .test_browser import (PHONE, assert_no_horizontal_scroll, axe_report, lan_browser,  # noqa: F401  (fixture)
+                           sign_in_student_pin, sync_api)
+
+expect = sync_api.expect
+pytestmark = pytest.mark.browser
+STUDENT = ("5А", "Әлия Нұрланқызы", "4321")
+
+
+def small_targets(page) -> list[str]:
+    return page.evaluate("""() => [...document.querySelectorAll(
+        '.note-tools button, .note-tools summary, .note-tools a, .note-tools input, li.note a, li.note button')]
+      .filter(e => e.offsetParent !== null)
+      .map(e => [e, e.getBoundingClientRect()]).filter(([e, b]) => b.height < 44)
+      .map(([e, b]) => `${e.tagName} '${e.textContent.trim()}' ${Math.round(b.width)}x${Math.round(b.height)}`)""")
+
+
+@pytest.fixture
+def student(lan_browser, live_server, app, settings, school, tmp_path):
+    install(app, settings, tmp_path)
+    base = live_server.replace("127.0.0.1", "school.test")
+    pages = []
+
+    def open_page(language: str):
+        context = lan_browser.new_context(base_url=base, locale="en-US", viewport=PHONE)
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        sign_in_student_pin(page, *STUDENT)
+        if language != "English":
+            page.get_by_role("button", name=language).click()
+        pages.append(context)
+        return page
+    yield open_page
+    for context in pages:
+        context.close()
+
+
+def select_text(page, selector: str, words: str) -> None:
+    """Select `words` inside the element as a finger or mouse would (a DOM selection)."""
+    page.evaluate("""([selector, words]) => {
+      const element = document.querySelector(selector);
+      const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+      let node;
+      while ((node = walker.nextNode())) {
+        const at = node.data.indexOf(words);
+        if (at >= 0) {
+          const range = document.createRange();
+          range.setStart(node, at); range.setEnd(node, at + words.length);
+          const selection = window.getSelection();
+          selection.removeAllRanges(); selection.addRange(range);
+          return;
+        }
+      }
+      throw new Error('not found: ' + words);
+    }""", [selector, words])
+
+
+def test_highlight_a_note_and_a_bookmark_in_a_chapter(student, app):
+    page = student("English")
+    page.goto("/library/local.geo/geo.ch01")
+    assert axe_report(page, "a chapter with the notes tools") == ""
+    assert_no_horizontal_scroll(page, "a chapter with the notes tools")
+    assert not small_targets(page), small_targets(page)
+    # the second "fresh water" (in "Fresh water is rare."), by the mouse, read far below the buttons:
+    # they come to the bottom of the screen, beside the words
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    assert page.locator(".note-tools").evaluate("e => e.getBoundingClientRect().bottom") < 0
+    select_text(page, "article.reader p:nth-of-type(3)", "Fresh water is rare")
+    expect(page.locator(".note-selection")).to_contain_text("Selected: “Fresh water is rare”")
+    expect(page.locator(".note-actions.lifted")).to_be_in_viewport()
+    assert not small_targets(page), small_targets(page)
+    assert axe_report(page, "the notes buttons beside the selected words") == ""
+    page.get_by_role("button", name="Highlight", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/library/local\.geo/geo\.ch01#note-"))
+    mark = page.locator("article.reader mark.my-mark-highlight")
+    expect(mark).to_have_text("Fresh water is rare")
+    assert mark.evaluate("e => e.closest('p').textContent").startswith("Fresh water is rare")
+    # a note on words in the second paragraph, written with the keyboard
+    select_text(page, "article.reader p:nth-of-type(2)", "salty")
+    page.locator("summary", has_text="Write a note").focus()
+    page.keyboard.press("Enter")
+    page.get_by_label("Your note (only you see it)").fill("Balkhash: half fresh, half salty")
+    page.get_by_label("Your note (only you see it)").press("Tab")
+    page.keyboard.press("Enter")  # the focused "Save the note" button
+    expect(page.locator("article.reader mark.my-mark-note")).to_have_text("salty")
+    # a bookmark without a selection: the first words on the screen where the student was reading
+    page.evaluate("window.getSelection().removeAllRanges()")
+    page.locator("article.reader p").nth(1).evaluate("e => window.scrollTo(0, e.getBoundingClientRect().top + scrollY)")
+    page.wait_for_timeout(700)  # the page notes the place a moment after scrolling stops
+    page.evaluate("window.scrollTo(0, 0)")
+    page.get_by_role("button", name="Bookmark this place").click()
+    expect(page.locator(".chapter-notes li.note")).to_have_count(3)
+    assert axe_report(page, "a chapter with marks and notes") == ""
+    # My notes leads back to the place
+    page.get_by_role("link", name="My notes in this book").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("My notes")
+    assert axe_report(page, "My notes") == ""
+    assert not small_targets(page), small_targets(page)
+    page.locator("li.note-highlight").get_by_role("link", name="Go to the place").click()
+    expect(page.locator("mark.my-mark-highlight")).to_be_focused()
+    expect(page.locator("mark.my-mark-bookmark[id]")).to_have_text(re.compile(r"^Half of the lake"))
+    with app.app_context():
+        kept = {n.kind: n for n in ReaderNote.select()}
+    assert kept["highlight"].prefix.endswith("lakes of the world.")
+    assert kept["note"].exact == "salty" and kept["bookmark"].exact.startswith("Half of the lake")
+
+
+def test_notes_on_a_pdf_page_in_russian_and_my_notes_in_kazakh(student, app):
+    page = student("Русский")
+    page.goto("/library/local.geo/lakes")
+    expect(page.get_by_role("button", name="Поставить закладку здесь")).to_be_visible()
+    page.locator("#page-2").scroll_into_view_if_needed()
+    select_text(page, "#page-2 .pdf-text", "Lakes on page 2")
+    expect(page.locator(".note-tools input[name=page]")).to_have_value("2")
+    page.get_by_role("button", name="Выделить", exact=True).click()
+    expect(page.locator("#page-2 mark.my-mark")).to_have_count(1)
+    assert axe_report(page, "a PDF textbook with a highlight, in Russian") == ""
+    assert_no_horizontal_scroll(page, "a PDF textbook with the notes tools")
+    assert not small_targets(page), small_targets(page)
+    with app.app_context():
+        assert [(n.page, n.exact) for n in ReaderNote.select()] == [(2, "Lakes on page 2")]
+    page.get_by_role("button", name="Қазақша").click()
+    page.get_by_role("link", name="Осы кітаптағы белгілерім").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Менің белгілерім")
+    assert axe_report(page, "My notes in Kazakh") == ""
+    page.get_by_role("link", name="Сол жерге өту").click()
+    expect(page.locator("#page-2 mark.my-mark-highlight")).to_be_focused()
+
+
+def test_a_chapters_own_styles_apply_under_the_readers_text_size_and_contrast(student):
+    page = student("English")
+    page.goto("/library/local.geo/geo.ch01")
+    first, second = page.locator("article.reader p").nth(0), page.locator("article.reader p").nth(1)
+    style = "e => { const s = getComputedStyle(e); return [s.color, s.position, s.fontSize, s.marginLeft]; }"
+    body_size = page.locator("article.reader .book-body").evaluate("e => getComputedStyle(e).fontSize")
+    assert first.evaluate(style) == ["rgb(200, 0, 0)", "static", body_size, second.evaluate(style)[3]]
+    assert second.evaluate(style)[0] == "rgb(9, 8, 7)"  # the <style> element's rule
+    page.get_by_role("button", name="Light text on dark").click()
+    page.wait_for_load_state("load")
+    assert first.evaluate(style)[0] == second.evaluate(style)[0] == "rgb(255, 255, 255)"
+    assert axe_report(page, "a chapter with its own styles, light text on dark") == ""
