@@ -9,6 +9,8 @@ from typing import Any
 
 from . import analytics, operators
 from .analytics import COUNTRY, suppressed
+from peewee import JOIN
+
 from .models import RegisterSchool, School
 
 MONTHS = 12
@@ -78,6 +80,98 @@ def label(area: str) -> str:
     return area[2:].replace("/", ", ")
 
 
+# --- complementary suppression ---------------------------------------------------------------------
+# A hidden cell beside its siblings and their shown total is found by subtraction. So in every group of
+# cells whose total a page or an export shows, one hidden cell never stays alone: a second one (the
+# smallest shown, by answers) is hidden too. The groups: an area's parts against the area (a district's
+# schools, a region's districts and schools outside the register, the country's regions), and an
+# area's months against its whole period. The choice depends only on the numbers, never on who asks,
+# so every view of a cell hides it alike.
+
+def parent_of(area: str) -> str | None:
+    """The area whose total holds this one's, as the aggregates sum them (analytics.areas_of)."""
+    if area == COUNTRY:
+        return None
+    if area.startswith("d:"):
+        return "r:" + area[2:].split("/", 1)[0]
+    if area.startswith("s:"):
+        row = RegisterSchool.get_or_none(RegisterSchool.hub_school == area[2:])
+        if row is not None:
+            return f"d:{row.region}/{row.district}"
+        school = School.get_or_none(School.id == area[2:])
+        return f"r:{school.region}" if school is not None and school.region else COUNTRY
+    return COUNTRY
+
+
+def members(area: str) -> list[str]:
+    """Every part whose sums make up the area's (also those no page lists: schools outside the register)."""
+    outside = (School.select(School.id, School.region)
+               .join(RegisterSchool, JOIN.LEFT_OUTER, on=(RegisterSchool.hub_school == School.id))
+               .where(RegisterSchool.register_id.is_null()))
+    if area == COUNTRY:
+        regions = {f"r:{r}" for (r,) in RegisterSchool.select(RegisterSchool.region).distinct().tuples()}
+        loose = []
+        for school_id, region in outside.tuples():
+            if region:
+                regions.add(f"r:{region}")
+            else:
+                loose.append(f"s:{school_id}")
+        return sorted(regions) + sorted(loose)
+    if area.startswith("r:"):
+        region = area[2:]
+        districts = {f"d:{region}/{d}" for (d,) in RegisterSchool.select(RegisterSchool.district)
+                     .where(RegisterSchool.region == region).distinct().tuples()}
+        return sorted(districts) + sorted(f"s:{s}" for s, r in outside.tuples() if r == region)
+    if area.startswith("d:"):
+        region, district = area[2:].split("/", 1)
+        return sorted(f"s:{s}" for (s,) in RegisterSchool.select(RegisterSchool.hub_school).where(
+            (RegisterSchool.region == region) & (RegisterSchool.district == district)
+            & RegisterSchool.hub_school.is_null(False)).tuples())
+    return []
+
+
+def small(cell: dict | None) -> bool:
+    return cell is not None and cell.get("learners", 0) < analytics.MIN_STUDENTS
+
+
+def complement(total_hidden: bool, parts: dict[Any, dict | None], hidden: set | frozenset = frozenset()) -> set:
+    """The parts to hide as well so that no hidden part is the total minus the shown ones: `parts` are
+    raw cells (None: no data, a known zero), `hidden` parts already hidden for another reason."""
+    if total_hidden:
+        return set()
+    gone = {name for name, cell in parts.items() if small(cell)} | set(hidden)
+    if len(gone) != 1:
+        return set()
+    shown = sorted((cell["answers"], str(name), name) for name, cell in parts.items()
+                   if cell is not None and cell.get("answers") and name not in gone)
+    return {shown[0][2]} if shown else set()
+
+
+def hidden_by_parent(area: str, period: tuple[datetime.date, datetime.date]) -> set[str]:
+    """The subject-and-grade keys whose cell of `area` its parent's group hides as a complement."""
+    parent = parent_of(area)
+    if parent is None:
+        return set()
+    siblings = members(parent)
+    if area not in siblings:
+        return set()
+    totals = analytics.cells([parent], "u", period)
+    parts = analytics.cells(siblings, "u", period)
+    out = set()
+    for (_, key), total in totals.items():
+        if area in complement(small(total), {s: parts.get((s, key)) for s in siblings}):
+            out.add(key)
+    return out
+
+
+def hide(cell: dict | None, reason: str) -> dict | None:
+    """A cell shown as hidden: `small` (fewer than MIN_STUDENTS students) or `complement` (so that a small
+    one cannot be worked out)."""
+    if cell is None:
+        return None
+    return {**{k: None for k in cell}, "suppressed": True, "reason": reason}
+
+
 def _pct(cell: dict | None) -> float | None:
     return None if cell is None or cell.get("suppressed") else cell.get("percent_correct")
 
@@ -99,16 +193,35 @@ def view(scope: operators.Scope, area: str | None, subject: str | None, grade: i
 
     def cell(table: dict, index: tuple) -> dict | None:
         found = table.get(index)
-        return suppressed(found) if found is not None else None
+        return None if found is None else hide(found, "small") if small(found) else {**found, "suppressed": False}
 
-    subject_rows = [{"subject": s, "grade": int(g), "cells": {a: cell(subjects, (a, f"{s}\t{g}")) for a in shown}}
+    by_parent = {a: hidden_by_parent(a, period) for a in shown}
+
+    def period_cell(a: str, k: str) -> dict | None:
+        found = subjects.get((a, k))
+        if found is not None and not small(found) and k in by_parent[a]:
+            return hide(found, "complement")
+        return cell(subjects, (a, k))
+
+    subject_rows = [{"subject": s, "grade": int(g), "cells": {a: period_cell(a, f"{s}\t{g}") for a in shown}}
                     for s, g in pairs]
     growth = []
     skills_rows = []
     child_rows = []
     if key is not None:
         by_month = analytics.cells(shown, "u", period, by_month=True, key_prefix=key)
-        growth = [{"month": m.isoformat()[:7], "cells": {a: cell(by_month, (a, key, m)) for a in shown}} for m in months]
+        month_cells = {}
+        for a in shown:
+            total = period_cell(a, key)
+            raw = {m: by_month.get((a, key, m)) for m in months}
+            if total is not None and total["suppressed"] and total["reason"] == "complement":
+                # the total is hidden: its months must not add up to it either
+                extra = set() if any(small(c) for c in raw.values()) else complement(False, raw, {"total"})
+            else:
+                extra = complement(total is None or total["suppressed"], raw)
+            month_cells[a] = {m: hide(raw[m], "complement") if m in extra else cell(by_month, (a, key, m))
+                              for m in months}
+        growth = [{"month": m.isoformat()[:7], "cells": {a: month_cells[a][m] for a in shown}} for m in months]
         skills = analytics.cells(shown, "s", period, key_prefix=key + "\t")
         for skill in sorted({k.split("\t")[2] for (a, k) in skills if a == area}):
             cells = {a: cell(skills, (a, f"{key}\t{skill}")) for a in shown}
@@ -116,8 +229,13 @@ def view(scope: operators.Scope, area: str | None, subject: str | None, grade: i
             skills_rows.append({"skill": skill, "cells": cells,
                                 "far_below": here is not None and country is not None and here < country - FAR_BELOW})
         kids = children(scope, area)
-        kid_cells = analytics.cells([k for k, _ in kids], "u", period, key_prefix=key)
-        child_rows = [{"area": k, "label": name, "cell": cell(kid_cells, (k, key))} for k, name in kids]
+        parts = members(area)
+        kid_cells = analytics.cells(sorted(set(parts) | {k for k, _ in kids}), "u", period, key_prefix=key)
+        total = period_cell(area, key)
+        extra = complement(total is None or total["suppressed"], {k: kid_cells.get((k, key)) for k in parts})
+        child_rows = [{"area": k, "label": name,
+                       "cell": hide(kid_cells.get((k, key)), "complement") if k in extra else cell(kid_cells, (k, key))}
+                      for k, name in kids]
     packs = analytics.cells([area], "p", period)
     content = sorted(({"pack_id": k, **suppressed(c)} for (_, k), c in packs.items()),
                      key=lambda row: -(row["answers"] or 0))
@@ -140,7 +258,9 @@ def csv_rows(data: dict) -> list[dict]:
         cell = cell or {}
         rows.append({"table": table, "area": area, **what,
                      "percent_correct": cell.get("percent_correct"), "answers": cell.get("answers"),
-                     "students": cell.get("learners"), "suppressed": "yes" if cell.get("suppressed") else ""})
+                     "students": cell.get("learners"),
+                     "suppressed": ("complement" if cell.get("reason") == "complement" else "yes")
+                     if cell.get("suppressed") else ""})
     for row in data["subjects"]:
         for area, cell in row["cells"].items():
             add("subject", area, cell, subject=row["subject"], grade=row["grade"])

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import Babel, get_locale, gettext
 
-from . import alerts, charts, evaluation, learning, operators, pilot
+from . import alerts, charts, evaluation, learning, operators, pilot, spreadsheet
 from .models import Operator
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -64,7 +64,7 @@ def load_operator():
             abort(400, description="the form is out of date or was not sent from this site: reload the page "
                                    "and send it again")
     if request.endpoint not in ("ops.login", "ops.language") and g.operator is None:
-        if request.path.endswith((".json", ".csv")):
+        if request.path.endswith((".json", ".csv", ".xlsx")):
             abort(401, description="sign in first: POST /ops/login, then send the hub_session cookie")
         return redirect(url_for("ops.login", next=request.full_path.rstrip("?")))
     return None
@@ -185,6 +185,32 @@ def schools_csv():
                     headers={"Content-Disposition": 'attachment; filename="schools.csv"'})
 
 
+def column_titles() -> dict[str, str]:
+    """Header texts of the spreadsheets, in the operator's language."""
+    return {"school_id": gettext("Hub school id"), "name": gettext("Name"), "register_id": gettext("Register id"),
+            "region": gettext("Region"), "district": gettext("District"), "locality": gettext("Locality"),
+            "rural": gettext("Rural"), "language": gettext("Language of instruction"),
+            "students": gettext("Students"), "status": gettext("Status"), "last_contact": gettext("Last contact (UTC)"),
+            "records_received": gettext("Records received"), "table": gettext("Table"), "area": gettext("Area"),
+            "subject": gettext("Subject"), "grade": gettext("Grade"), "month": gettext("Month"),
+            "skill": gettext("Skill"), "pack": gettext("Pack"), "percent_correct": gettext("Correct answers, %"),
+            "answers": gettext("Answers"), "suppressed": gettext("Hidden")}
+
+
+def _xlsx(name: str, sheets: list) -> Response:
+    g.audit_action = "export"
+    titles = column_titles()
+    body = spreadsheet.workbook((title, columns, [titles[c] for c in columns], rows, dates)
+                                for title, columns, rows, dates in sheets)
+    return Response(body, mimetype=spreadsheet.MIME,
+                    headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+
+
+@bp.get("/schools.xlsx")
+def schools_xlsx():
+    return _xlsx("schools", [(gettext("Schools"), SCHOOL_COLUMNS, _schools(), {"last_contact"})])
+
+
 @bp.get("/schools/<school_id>")
 def school_page(school_id: str):
     found = [s for s in _schools() if s["school_id"] == school_id]
@@ -241,6 +267,8 @@ def _pct_text(cell: dict | None) -> str:
     if cell is None:
         return ""
     if cell.get("suppressed"):
+        if cell.get("reason") == "complement":
+            return gettext("hidden, so that a smaller cell cannot be worked out")
         return gettext("fewer than %(count)d students", count=learning.analytics.MIN_STUDENTS)
     return "" if cell.get("percent_correct") is None else f"{cell['percent_correct']:g} %"
 
@@ -276,6 +304,27 @@ def learning_csv():
     body = operators.csv_text(learning.csv_rows(data), learning.CSV_COLUMNS)
     return Response("\ufeff" + body, mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="learning.csv"'})
+
+
+def learning_sheets(data: dict) -> list:
+    """The learning export as one sheet per table, named in the operator's language; a hidden cell's
+    "Hidden" says why: fewer than 5 students, or hidden as a complement."""
+    titles = {"subject": gettext("By subject and grade"), "month": gettext("Month by month"),
+              "skill": gettext("Skills"), "part": gettext("Side by side"), "pack": gettext("Content used")}
+    why = {"yes": gettext("fewer than %(count)d students", count=learning.analytics.MIN_STUDENTS),
+           "complement": gettext("complementary")}
+    numbers = ["percent_correct", "answers", "students", "suppressed"]
+    columns = {"subject": ["area", "subject", "grade"], "month": ["area", "subject", "grade", "month"],
+               "skill": ["area", "subject", "grade", "skill"], "part": ["area", "subject", "grade"],
+               "pack": ["area", "pack"]}
+    rows = [{**row, "suppressed": why.get(row["suppressed"], "")} for row in learning.csv_rows(data)]
+    return [(titles[table], columns[table] + numbers, [r for r in rows if r["table"] == table], {"month"})
+            for table in titles]
+
+
+@bp.get("/learning.xlsx")
+def learning_xlsx():
+    return _xlsx("learning", learning_sheets(_learning()))
 
 
 def alert_text(alert: alerts.Alert) -> str:
