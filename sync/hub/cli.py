@@ -1139,5 +1139,98 @@ def pilot_evaluate(obj: Context, pilot_ids, pilot_file, comparison_ids, comparis
                    f"{', '.join(left_out)}", err=True)
 
 
+@pilot.command("create")
+@click.option("--name", required=True, help="The programme's name.")
+@click.option("--subject", "subjects", required=True, multiple=True, help="A subject, as the packs name it (repeatable).")
+@click.option("--grade", "grades", required=True, multiple=True, type=click.IntRange(0, 12), help="A grade (repeatable).")
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="The day the programme began.")
+@click.option("--pilot", "pilot_ids", multiple=True, help="Pilot school ids (hub or register ids; comma-separated "
+                                                          "or repeated).")
+@click.option("--pilot-file", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--comparison", "comparison_ids", multiple=True, help="Comparison school ids, chosen by you.")
+@click.option("--comparison-file", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--match", "match_per_pilot", type=click.IntRange(1, 5),
+              help="Instead of --comparison: match this many comparison schools per pilot school on the register "
+                   "(region, rural/urban, language of instruction, size).")
+@click.option("--outcome", type=click.Choice(["mastery", "diagnostic"]), default="mastery", show_default=True)
+@click.option("--baseline-months", type=click.IntRange(1, 24), default=3, show_default=True,
+              help="Mastery: months measured before the start, and from it.")
+@click.option("--before", "diagnostic_before", help="Diagnostic: the national assignment sent before the start.")
+@click.option("--after", "diagnostic_after", help="Diagnostic: the national assignment sent after it.")
+@click.option("--plan-students", type=click.IntRange(0, 100000), help="Expected active students per pilot school "
+                                                                       "per week.")
+@click.option("--plan-sessions", type=click.IntRange(0, 100000), help="Expected sessions (a student's day of work) "
+                                                                       "per pilot school per week.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def pilot_create(obj: Context, name, subjects, grades, start, pilot_ids, pilot_file, comparison_ids, comparison_file,
+                 match_per_pilot, outcome, baseline_months, diagnostic_before, diagnostic_after, plan_students,
+                 plan_sessions, as_json: bool) -> None:
+    """Keep a pilot programme on the hub: its schools, outcome and plan; the pages show its estimate."""
+    from . import operators, programmes
+    obj.database()
+    try:
+        made = programmes.create(
+            None, name=name, subjects=subjects, grades=grades, start=start.date(),
+            pilot_schools=_school_list(pilot_ids, pilot_file),
+            comparison_schools=_school_list(comparison_ids, comparison_file), match_per_pilot=match_per_pilot or 0,
+            outcome=outcome, baseline_months=baseline_months, diagnostic_before=diagnostic_before,
+            diagnostic_after=diagnostic_after, plan=programmes.Plan(plan_students, plan_sessions))
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    operators.audit(None, "programme_create", "cli", programme=made.id, name=made.name)
+    shown = programmes.as_dict(made)
+    if as_json:
+        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"programme {made.id} {made.name}: {len(shown['pilot_schools'])} pilot and "
+               f"{len(shown['comparison_schools'])} comparison school(s) ({made.matching})")
+
+
+@pilot.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def pilot_list(obj: Context, as_json: bool) -> None:
+    """The programmes kept on the hub."""
+    from . import operators, programmes
+    obj.database()
+    found = [programmes.as_dict(p) for p in programmes.visible(operators.Scope("ministry"))]
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    for p in found:
+        click.echo(f"{p['id']}\t{p['name']}\t{','.join(p['subjects'])}\t{p['start']}\t"
+                   f"{len(p['pilot_schools'])} pilot\t{len(p['comparison_schools'])} comparison")
+
+
+@pilot.command("show")
+@click.argument("programme_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def pilot_show(obj: Context, programme_id: str, as_json: bool) -> None:
+    """A programme's estimate, with the sentence for the meeting."""
+    import dataclasses
+
+    from . import evaluation, operators, programmes
+    obj.database()
+    found = programmes.get(operators.Scope("ministry"), programme_id)
+    if found is None:
+        raise click.UsageError(f"no programme {programme_id}: see `classroom-hub pilot list`")
+    body = programmes.as_dict(found)
+    try:
+        result, left_out = programmes.evaluate(found)
+    except evaluation.EvaluationError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        body["estimate"] = {**dataclasses.asdict(result), "sentence": result.sentence(),
+                            "significant": result.significant, "left_out": left_out}
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{found.name}: " + result.sentence() + ".")
+    if left_out:
+        click.echo(f"left out (fewer than {programmes.pilot.MIN_STUDENTS} students measured before or after): "
+                   f"{', '.join(left_out)}", err=True)
+
+
 if __name__ == "__main__":
     main()

@@ -9,7 +9,8 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import Babel, get_locale, gettext
 
-from . import alerts, charts, evaluation, learning, operators, pilot, spreadsheet
+from . import alerts, charts, evaluation, learning, operators, pilot, programmes, spreadsheet
+from .db import database
 from .models import Operator
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -48,6 +49,10 @@ def init_app(app) -> None:
 
 
 def error_text(exc: operators.OperatorError) -> str:
+    return gettext(exc.message, **exc.params)
+
+
+def evaluation_text(exc: evaluation.EvaluationError) -> str:
     return gettext(exc.message, **exc.params)
 
 
@@ -348,6 +353,14 @@ def alert_text(alert: alerts.Alert) -> str:
                        "went from %(d0)s %% to %(d1)s %% (%(students)d students)", name=alert.name,
                        s0=e["school_percent"][0], s1=e["school_percent"][1], m0=e["months"][0], m1=e["months"][1],
                        d0=e["district_percent"][0], d1=e["district_percent"][1], students=e["students"])
+    if alert.kind == "behind_plan":
+        return gettext("%(name)s, pilot school of %(programme)s: %(s0)d and %(s1)d active students, %(n0)d and %(n1)d "
+                       "sessions in the weeks of %(w0)s and %(w1)s, against a plan of %(plan_students)s students and "
+                       "%(plan_sessions)s sessions a week", name=alert.name, programme=e["programme"],
+                       s0=e["students"][0], s1=e["students"][1], n0=e["sessions"][0], n1=e["sessions"][1],
+                       w0=e["weeks"][0], w1=e["weeks"][1],
+                       plan_students="-" if e["plan_students"] is None else e["plan_students"],
+                       plan_sessions="-" if e["plan_sessions"] is None else e["plan_sessions"])
     return gettext("%(name)s: skill %(skill)s (%(subject)s, grade %(grade)s) %(percent)s %% correct against "
                    "%(country)s %% in the country, %(students)d students, %(first)s to %(last)s", name=alert.name,
                    skill=e["skill"], subject=e["subject"], grade=e["grade"], percent=e["percent"],
@@ -358,7 +371,8 @@ def alert_titles() -> dict[str, str]:
     return {"silent": gettext("Silent schools"), "broken_sync": gettext("Broken sync"),
             "activity_stalled": gettext("Activity stalled while the district moves"),
             "mastery_stalled": gettext("Mastery stalled while the district moves"),
-            "skill_far_below": gettext("Skills far below the country")}
+            "skill_far_below": gettext("Skills far below the country"),
+            "behind_plan": gettext("Pilot schools falling behind their plan")}
 
 
 @bp.get("/warnings")
@@ -397,7 +411,7 @@ def pilot_page():
         try:
             result, left_out = _evaluate(form)
         except (operators.OperatorError, evaluation.EvaluationError) as exc:
-            error = error_text(exc) if isinstance(exc, operators.OperatorError) else str(exc)
+            error = error_text(exc) if isinstance(exc, operators.OperatorError) else evaluation_text(exc)
     return _page("ops/pilot.html", form=form, result=result, error=error, left_out=left_out)
 
 
@@ -416,3 +430,119 @@ def _evaluate(form: dict):
     if set(pilot_ids) & set(comparison_ids):
         raise operators.OperatorError("a school cannot be both pilot and comparison")
     return pilot.evaluate(pilot_ids, comparison_ids, start, form["subject"], grade)
+
+
+# --- pilot programmes kept on the hub (programmes.py) ------------------------------------------------------
+
+PROGRAMME_FIELDS = ("name", "subjects", "grades", "start", "pilot", "comparison", "matching", "per_pilot", "outcome",
+                    "before", "after", "baseline", "plan_students", "plan_sessions")
+
+
+def _whole(form: dict, name: str, message: str, default: int | None = None) -> int | None:
+    raw = form.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise operators.OperatorError(message)
+    return int(raw)
+
+
+def _create_programme(form: dict):
+    import datetime
+    try:
+        start = datetime.date.fromisoformat(form.get("start", "").strip())
+    except ValueError:
+        raise operators.OperatorError("give the start as a date, YYYY-MM-DD") from None
+    grades = [g for g in form.get("grades", "").replace(",", " ").split()]
+    if not all(g.isdigit() for g in grades):
+        raise operators.OperatorError("give at least one grade, each a whole number from 0 to 12")
+    matched = form.get("matching") == "matched"
+    return programmes.create(
+        g.operator, name=form.get("name", ""), subjects=form.get("subjects", "").split(","),
+        grades=[int(x) for x in grades], start=start,
+        pilot_schools=form.get("pilot", "").replace(",", " ").split(),
+        comparison_schools=[] if matched else form.get("comparison", "").replace(",", " ").split(),
+        match_per_pilot=(_whole(form, "per_pilot", "comparison schools per pilot school is a whole number from 1 "
+                                                   "to 5", 1) if matched else 0),
+        outcome=form.get("outcome", "mastery"),
+        baseline_months=_whole(form, "baseline", "the baseline is 1 to 24 months", 3),
+        diagnostic_before=form.get("before", "").strip() or None, diagnostic_after=form.get("after", "").strip() or None,
+        plan=programmes.Plan(_whole(form, "plan_students", "a plan is a whole number from 0 to 100000 per school and "
+                                                           "week"),
+                             _whole(form, "plan_sessions", "a plan is a whole number from 0 to 100000 per school "
+                                                           "and week")))
+
+
+@bp.route("/programmes", methods=["GET", "POST"])
+def programmes_page():
+    if g.operator.level == "school":
+        abort(403, description=gettext("a school director's account does not evaluate programmes"))
+    form = {name: request.form.get(name, "") for name in PROGRAMME_FIELDS}
+    error, status = None, 200
+    if request.method == "POST":
+        g.audit_action = "programme_create"
+        g.audit_detail = {"name": form["name"][:200]}
+        per_pilot = form["per_pilot"].strip()
+        try:
+            if form["matching"] == "matched" and per_pilot and (not per_pilot.isdigit()
+                                                                or not 1 <= int(per_pilot) <= 5):
+                raise operators.OperatorError("comparison schools per pilot school is a whole number from 1 to 5")
+            made = _create_programme(form)
+        except operators.OperatorError as exc:
+            error, status = error_text(exc), 400
+        else:
+            g.audit_detail["programme"] = made.id
+            return redirect(url_for("ops.programme_page", programme_id=made.id), 303)
+    listed = [(p, programmes.schools(p)) for p in programmes.visible(operators.scope_of(g.operator))]
+    diagnostics = list(programmes.NationalAssignment.select().order_by(
+        programmes.NationalAssignment.created_at.desc()).limit(200))
+    return _page("ops/programmes.html", listed=listed, form=form, error=error, diagnostics=diagnostics), status
+
+
+def _programme_or_404(programme_id: str):
+    found = programmes.get(operators.scope_of(g.operator), programme_id)
+    if found is None:
+        abort(404, description=gettext("no such programme in your scope"))
+    return found
+
+
+def _programme_result(programme) -> tuple[dict | None, str | None]:
+    try:
+        result, left_out = programmes.evaluate(programme)
+    except evaluation.EvaluationError as exc:
+        return None, evaluation_text(exc)
+    return {"estimate": result, "left_out": left_out}, None
+
+
+@bp.get("/programmes/<programme_id>")
+def programme_page(programme_id: str):
+    if g.operator.level == "school":
+        abort(403, description=gettext("a school director's account does not evaluate programmes"))
+    programme = _programme_or_404(programme_id)
+    pilots, comparisons = programmes.schools(programme)
+    with database.reading() as source:  # the estimate reads only aggregates and records: a replica will do
+        result, error = _programme_result(programme)
+        plan = programmes.plan_table(programme)
+        names = dict(programmes.School.select(programmes.School.id, programmes.School.name).where(
+            programmes.School.id.in_(pilots + comparisons)).tuples())
+    return _page("ops/programme.html", programme=programme, pilots=pilots, comparisons=comparisons, names=names,
+                 result=result, error=error, plan=plan, read_from=source)
+
+
+@bp.get("/programmes/<programme_id>.json")
+def programme_json(programme_id: str):
+    if g.operator.level == "school":
+        abort(403, description=gettext("a school director's account does not evaluate programmes"))
+    programme = _programme_or_404(programme_id)
+    import dataclasses
+    with database.reading() as source:
+        result, error = _programme_result(programme)
+    body = programmes.as_dict(programme)
+    if result is not None:
+        estimate = result["estimate"]
+        body["estimate"] = {**dataclasses.asdict(estimate), "sentence": estimate.sentence(),
+                            "significant": estimate.significant, "left_out": result["left_out"]}
+    else:
+        body["estimate"], body["error"] = None, error
+    body["read_from"] = source["database"]
+    return body
