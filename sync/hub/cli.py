@@ -925,6 +925,24 @@ def user_disable(obj: Context, username: str, undo: bool) -> None:
     click.echo(f"{username}: {'enabled' if undo else 'disabled'}")
 
 
+@user.command("email")
+@click.argument("username")
+@click.option("--email", help="The operator's e-mail address (empty: none).")
+@click.option("--digest/--no-digest", default=True, show_default=True,
+              help="Mail them the weekly digest ([mail] settings, `classroom-hub digest --send`).")
+@click.pass_obj
+def user_email(obj: Context, username: str, email: str | None, digest: bool) -> None:
+    """Set an operator's e-mail address and whether the weekly digest is mailed to them."""
+    from . import operators
+    obj.database()
+    try:
+        operators.set_email(username, email, digest)
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    operators.audit(None, "user_email", "cli", username=username, digest=digest)
+    click.echo(f"{username}: {email or 'no address'}; weekly digest by e-mail {'on' if digest else 'off'}")
+
+
 @user.command("password")
 @click.argument("username")
 @click.option("--password-file", type=click.Path(exists=True, dir_okay=False))
@@ -1040,31 +1058,58 @@ def analytics_reindex(obj: Context) -> None:
 
 
 @main.command()
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Write each operator's digest into this folder, as USERNAME-YYYY-Www.txt.")
+@click.option("--send", is_flag=True, help="Mail it to each operator with an address who opted in ([mail] settings; "
+                                           "`user email`), once a week each.")
+@click.option("--loop", is_flag=True, help="With --send: keep running and send every week at [mail] weekday and "
+                                           "hour (UTC).")
 @click.option("--user", "usernames", multiple=True, help="Only this operator (repeatable).")
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Write it as on this day (default: today, UTC).")
 @click.pass_obj
-def digest(obj: Context, out_dir: str, usernames: tuple[str, ...], today) -> None:
-    """Write the weekly digest of every operator (or those named): the week's records and the warnings of
-    their scope with their evidence, in their language. Run it weekly, e.g. from a systemd timer."""
+def digest(obj: Context, out_dir: str | None, send: bool, loop: bool, usernames: tuple[str, ...], today) -> None:
+    """The weekly digest of every operator (or those named): the week's records and the warnings of their
+    scope with their evidence, in their language; written to files (--out) or mailed (--send)."""
     from flask_babel import force_locale
 
-    from . import operator_views
+    from . import mailer, operator_views
     from .app import create_app
     from .models import Operator
+    if bool(out_dir) == bool(send):
+        raise click.UsageError("give --out FOLDER to write the digests, or --send to mail them")
+    if loop and not send:
+        raise click.UsageError("--loop goes with --send")
     settings = obj.settings()
     obj.database(settings)
     app = create_app(settings)
     day = (today.date() if today else None) or operator_views.operators.utcnow().date()
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     query = Operator.select().where(Operator.disabled_at.is_null()).order_by(Operator.username)
     if usernames:
         query = query.where(Operator.username.in_(usernames))
         missing = set(usernames) - {o.username for o in query}
         if missing:
             raise click.UsageError(f"no operator {', '.join(sorted(missing))}: see `classroom-hub user list`")
+    if send:
+        if loop:
+            click.echo(f"sending the weekly digest on ISO weekday {settings.mail_weekday} at "
+                       f"{settings.mail_hour:02d}:00 UTC; Ctrl-C stops", err=True)
+            try:
+                mailer.run_scheduler(app, settings)
+            except KeyboardInterrupt:
+                click.echo("stopped", err=True)
+            return
+        try:
+            outcome = mailer.send_digests(app, settings, day, list(usernames) or None)
+        except mailer.MailError as exc:
+            raise click.ClickException(str(exc)) from None
+        for username, why in outcome.failed.items():
+            click.echo(f"{username}: not sent: {why}", err=True)
+        click.echo(f"mailed {len(outcome.sent)} digest(s); {len(outcome.already)} had this week's already")
+        if outcome.failed:
+            raise SystemExit(1)
+        return
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     year, week, _ = day.isocalendar()
     written = 0
     with app.test_request_context("/ops/"):

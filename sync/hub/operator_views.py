@@ -546,3 +546,23 @@ def programme_json(programme_id: str):
         body["estimate"], body["error"] = None, error
     body["read_from"] = source["database"]
     return body
+
+
+@bp.route("/account", methods=["GET", "POST"])
+def account():
+    """The operator's own e-mail address and the weekly digest by mail."""
+    error = done = None
+    status = 200
+    email, digest_on = g.operator.email or "", bool(g.operator.digest_email)
+    if request.method == "POST":
+        g.audit_action = "account_email"
+        email, digest_on = request.form.get("email", "").strip(), request.form.get("digest") == "yes"
+        g.audit_detail = {"digest": digest_on}
+        try:
+            operators.set_email(g.operator.username, email, digest_on)
+            done = True
+        except operators.OperatorError as exc:
+            error, status = error_text(exc), 400
+    mail_on = bool(current_app.config["HUB_SETTINGS"].mail_host)
+    return _page("ops/account.html", email=email, digest_on=digest_on, error=error, done=done,
+                 mail_on=mail_on), status
