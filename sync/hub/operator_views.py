@@ -66,11 +66,11 @@ def load_operator():
         sent = request.form.get("csrf", "")
         expected = g.session.csrf if g.session is not None else request.cookies.get("hub_csrf_login", "")
         if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-            abort(400, description="the form is out of date or was not sent from this site: reload the page "
-                                   "and send it again")
+            abort(400, description=gettext("the form is out of date or was not sent from this site: reload the "
+                                           "page and send it again"))
     if request.endpoint not in ("ops.login", "ops.language") and g.operator is None:
         if request.path.endswith((".json", ".csv", ".xlsx")):
-            abort(401, description="sign in first: POST /ops/login, then send the hub_session cookie")
+            abort(401, description=gettext("sign in first: POST /ops/login, then send the hub_session cookie"))
         return redirect(url_for("ops.login", next=request.full_path.rstrip("?")))
     return None
 
@@ -167,7 +167,7 @@ def home():
     raw = request.args.get("page", "1").strip()
     pages = max(1, -(-len(schools) // PAGE_SIZE))
     if not raw.isdigit() or not 1 <= int(raw) <= pages:
-        abort(400, description=f"page must be a whole number from 1 to {pages}")
+        abort(400, description=gettext("page must be a whole number from 1 to %(pages)d", pages=pages))
     page = int(raw)
     shown = schools[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
     return _page("ops/home.html", schools=shown, count=len(schools), page=page, pages=pages,
@@ -220,7 +220,7 @@ def schools_xlsx():
 def school_page(school_id: str):
     found = [s for s in _schools() if s["school_id"] == school_id]
     if not found:
-        abort(404, description="no such school in your scope")
+        abort(404, description=gettext("no such school in your scope"))
     return _page("ops/school.html", school=found[0])
 
 
@@ -228,7 +228,7 @@ def school_page(school_id: str):
 def users():
     creates = operators.CREATES[g.operator.level]
     if not creates:
-        abort(403, description="a school director's account is read-only and manages no users")
+        abort(403, description=gettext("a school director's account is read-only and manages no users"))
     error = done = None
     status = 200
     if request.method == "POST":
@@ -259,13 +259,16 @@ def audit_page():
 def _learning() -> dict:
     grade = request.args.get("grade", "").strip()
     if grade and not grade.lstrip("-").isdigit():
-        abort(400, description="grade must be a whole number")
+        abort(400, description=gettext("grade must be a whole number"))
     subject = request.args.get("subject", "").strip() or None
-    try:
-        return learning.view(operators.scope_of(g.operator), request.args.get("area", "").strip() or None,
-                             subject, int(grade) if grade and subject else None)
-    except learning.OutOfScope:
-        abort(404, description="no such area in your scope")
+    with database.reading() as source:  # aggregates only: a streaming replica serves them when one is set
+        try:
+            data = learning.view(operators.scope_of(g.operator), request.args.get("area", "").strip() or None,
+                                 subject, int(grade) if grade and subject else None)
+        except learning.OutOfScope:
+            abort(404, description=gettext("no such area in your scope"))
+    data["read_from"] = source
+    return data
 
 
 def _pct_text(cell: dict | None) -> str:
@@ -293,7 +296,7 @@ def learning_page():
                               grade=data["grade"]),
             gettext("Lines for %(areas)s; the table below gives every month's numbers.",
                     areas=", ".join(names[a] for a in data["shown"])), data["months"], series)
-    return _page("ops/learning.html", data=data, names=names, chart=chart, pct=_pct_text,
+    return _page("ops/learning.html", data=data, names=names, chart=chart, pct=_pct_text, read_from=data["read_from"],
                  others=", ".join(names[a] for a in data["compare"]) or "-")
 
 
@@ -377,15 +380,17 @@ def alert_titles() -> dict[str, str]:
 
 @bp.get("/warnings")
 def warnings_page():
-    found, computed_at = alerts.from_snapshot(operators.scope_of(g.operator))
+    with database.reading() as source:
+        found, computed_at = alerts.from_snapshot(operators.scope_of(g.operator))
     groups = [(kind, alert_titles()[kind], [alert_text(a) for a in found if a.kind == kind]) for kind in alerts.KINDS]
-    return _page("ops/warnings.html", groups=groups, count=len(found),
+    return _page("ops/warnings.html", groups=groups, count=len(found), read_from=source,
                  computed_at=computed_at.replace(microsecond=0).isoformat() if computed_at else None)
 
 
 @bp.get("/warnings.json")
 def warnings_json():
-    found, computed_at = alerts.from_snapshot(operators.scope_of(g.operator))
+    with database.reading():
+        found, computed_at = alerts.from_snapshot(operators.scope_of(g.operator))
     return {"computed_at": operators._iso(computed_at), "warnings": [a.as_dict() for a in found]}
 
 
@@ -403,16 +408,17 @@ def digest(operator: Operator, today) -> str:
 def pilot_page():
     """The pilot evaluation (GET: nothing changes, so no CSRF): pilot and comparison schools of one's scope."""
     if g.operator.level == "school":
-        abort(403, description="a school director's account does not evaluate programmes")
+        abort(403, description=gettext("a school director's account does not evaluate programmes"))
     args = request.args
     form = {name: args.get(name, "").strip() for name in ("pilot", "comparison", "start", "subject", "grade")}
-    result = error = left_out = None
+    result = error = left_out = source = None
     if any(form.values()):
-        try:
-            result, left_out = _evaluate(form)
-        except (operators.OperatorError, evaluation.EvaluationError) as exc:
-            error = error_text(exc) if isinstance(exc, operators.OperatorError) else evaluation_text(exc)
-    return _page("ops/pilot.html", form=form, result=result, error=error, left_out=left_out)
+        with database.reading() as source:
+            try:
+                result, left_out = _evaluate(form)
+            except (operators.OperatorError, evaluation.EvaluationError) as exc:
+                error = error_text(exc) if isinstance(exc, operators.OperatorError) else evaluation_text(exc)
+    return _page("ops/pilot.html", form=form, result=result, error=error, left_out=left_out, read_from=source)
 
 
 def _evaluate(form: dict):
