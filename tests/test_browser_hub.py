@@ -67,7 +67,7 @@ def test_a_district_operator_on_a_phone(hub, world, sent):  # noqa: F811
             page.get_by_label("Пән").fill("mathematics")
             page.get_by_label("Сынып", exact=True).fill("5")
             page.get_by_role("button", name="Бағалау").click()
-            expect(page.get_by_role("alert")).to_contain_text("at least 2 pilot and 2 comparison schools")
+            expect(page.get_by_role("alert")).to_contain_text("кемінде 2 пилоттық және 2 салыстырмалы мектеп керек")  # translated
             check("pilot evaluation page with its answer")
             page.get_by_role("link", name="Мектептер").first.click()
             page.get_by_role("link", name="Kargaly 2").click()
