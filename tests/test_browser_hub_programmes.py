@@ -10,77 +10,54 @@ import io
 import openpyxl
 import pytest
 
-from .test_browser import CHROMIUM_ARGS, assert_no_horizontal_scroll, axe_report, expect, sync_api  # noqa: F401
+from .test_browser import expect
+from .test_browser_hub import hub_phone
 from .test_hub_learning import sent  # noqa: F401  (module fixtures)
 from .test_hub_operators import PASSWORD, hub, hub_database_url, world  # noqa: F401
-from .test_hub_programmes import aggregates  # noqa: F401
+from .test_hub_pilot import aggregates  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 360, "height": 740}
-
 
 def test_a_region_operator_makes_a_programme_on_a_phone(hub, world, sent, aggregates):  # noqa: F811
-    port = hub.url.rsplit(":", 1)[1]
-    base = f"http://hub.test:{port}"
-    requested, reports = [], []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                             args=CHROMIUM_ARGS + ["--host-resolver-rules=MAP hub.test 127.0.0.1"])
-        try:
-            context = browser.new_context(viewport=PHONE, locale="ru-RU", is_mobile=True, has_touch=True,
-                                          accept_downloads=True)
-            context.set_default_timeout(15_000)
-            context.on("request", lambda request: requested.append(request.url))
-            page = context.new_page()
+    with hub_phone(hub) as (base, page, check):
+        page.goto(base + "/ops/login")
+        page.get_by_label("Имя").fill("aktobe")
+        page.get_by_label("Пароль").fill(PASSWORD)
+        page.get_by_role("button", name="Войти").click()
+        page.get_by_role("link", name="Пилотные программы").click()
+        expect(page.locator("h1")).to_have_text("Пилотные программы")
+        check("programmes page, none yet")
+        page.get_by_label("Название программы").fill("Математика с тьютором")
+        page.get_by_label("Предметы (как в пакетах, через запятую)").fill("mathematics")
+        page.get_by_label("Классы (через пробел или запятую)").fill("5")
+        page.get_by_label("Начало (ГГГГ-ММ-ДД)").fill("2026-03-01")
+        page.get_by_label("Пилотные школы (идентификаторы через пробел или запятую)").fill("KZ-1")
+        page.get_by_role("button", name="Создать программу").click()
+        expect(page.get_by_role("alert")).to_contain_text("укажите контрольные школы или подберите их по реестру")
+        check("programmes page with an error")
+        page.get_by_label("Подобрать по реестру: область, село или город, язык обучения, размер").check()
+        page.get_by_label("План: активных учеников на пилотную школу в неделю").fill("5")
+        page.get_by_role("button", name="Создать программу").click()
+        expect(page.locator("h1")).to_have_text("Математика с тьютором")
+        expect(page.locator("#programme-schools tbody tr")).to_have_count(2)  # the pilot and its match
+        expect(page.locator("#programme-schools")).to_contain_text("Kargaly 2")
+        expect(page.locator("#plan")).to_be_visible()
+        check("programme page")
+        page.get_by_role("link", name="Пилотные программы").click()
+        expect(page.locator("#programmes")).to_contain_text("Математика с тьютором")
+        check("programmes page with one")
 
-            def check(what: str) -> None:
-                assert_no_horizontal_scroll(page, what)
-                reports.append(axe_report(page, what))
+        page.get_by_role("link", name="Моя учётная запись").click()
+        page.get_by_label("Адрес электронной почты").fill("aktobe@edu.test")
+        page.get_by_label("Присылать мне недельную сводку по электронной почте").check()
+        page.get_by_role("button", name="Сохранить").click()
+        expect(page.get_by_role("status")).to_have_text("Сохранено.")
+        check("account page")
 
-            page.goto(base + "/ops/login")
-            page.get_by_label("Имя").fill("aktobe")
-            page.get_by_label("Пароль").fill(PASSWORD)
-            page.get_by_role("button", name="Войти").click()
-            page.get_by_role("link", name="Пилотные программы").click()
-            expect(page.locator("h1")).to_have_text("Пилотные программы")
-            check("programmes page, none yet")
-            page.get_by_label("Название программы").fill("Математика с тьютором")
-            page.get_by_label("Предметы (как в пакетах, через запятую)").fill("mathematics")
-            page.get_by_label("Классы (через пробел или запятую)").fill("5")
-            page.get_by_label("Начало (ГГГГ-ММ-ДД)").fill("2026-03-01")
-            page.get_by_label("Пилотные школы (идентификаторы через пробел или запятую)").fill("KZ-1")
-            page.get_by_role("button", name="Создать программу").click()
-            expect(page.get_by_role("alert")).to_contain_text("укажите контрольные школы или подберите их по реестру")
-            check("programmes page with an error")
-            page.get_by_label("Подобрать по реестру: область, село или город, язык обучения, размер").check()
-            page.get_by_label("План: активных учеников на пилотную школу в неделю").fill("5")
-            page.get_by_role("button", name="Создать программу").click()
-            expect(page.locator("h1")).to_have_text("Математика с тьютором")
-            expect(page.locator("#programme-schools tbody tr")).to_have_count(2)  # the pilot and its match
-            expect(page.locator("#programme-schools")).to_contain_text("Kargaly 2")
-            expect(page.locator("#plan")).to_be_visible()
-            check("programme page")
-            page.get_by_role("link", name="Пилотные программы").click()
-            expect(page.locator("#programmes")).to_contain_text("Математика с тьютором")
-            check("programmes page with one")
-
-            page.get_by_role("link", name="Моя учётная запись").click()
-            page.get_by_label("Адрес электронной почты").fill("aktobe@edu.test")
-            page.get_by_label("Присылать мне недельную сводку по электронной почте").check()
-            page.get_by_role("button", name="Сохранить").click()
-            expect(page.get_by_role("status")).to_have_text("Сохранено.")
-            check("account page")
-
-            page.get_by_role("link", name="Результаты обучения").click()
-            with page.expect_download() as download:
-                page.get_by_role("link", name="Скачать в Excel (.xlsx)").click()
-            book = openpyxl.load_workbook(io.BytesIO(open(download.value.path(), "rb").read()))
-            assert book.sheetnames[0] == "По предметам и классам"
-            check("learning page with its Excel link")
-        finally:
-            browser.close()
-    found = "\n".join(r for r in reports if r)
-    assert not found, "axe-core found accessibility problems:\n" + found
-    outside = [url for url in requested if not url.startswith(base + "/")]
-    assert requested and not outside, f"pages loaded things from elsewhere: {outside}"
+        page.get_by_role("link", name="Результаты обучения").click()
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Скачать в Excel (.xlsx)").click()
+        book = openpyxl.load_workbook(io.BytesIO(open(download.value.path(), "rb").read()))
+        assert book.sheetnames[0] == "По предметам и классам"
+        check("learning page with its Excel link")

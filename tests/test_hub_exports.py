@@ -144,10 +144,21 @@ def areas_of_scope(world, username: str) -> list[str | None]:
 @pytest.mark.parametrize("username", ["minister", "aktobe", "kargaly", "director"])
 def test_no_hidden_cell_can_be_worked_out_from_the_totals(hub, world, sent, username):
     session = sign_in(hub, username)
+    session.cookies.set("hub_lang", "en")
     problems = []
+    sheets = {"subject": "By subject and grade", "month": "Month by month", "skill": "Skills", "part": "Side by side",
+              "pack": "Content used"}
     for area in areas_of_scope(world, username):
         rows = export(session, hub, area)
         problems += [f"{area}: {p}" for p in derivable(rows)]
+        # the workbook hides exactly what the CSV hides, and holds no number in a hidden row
+        book = workbook(session, hub, "/ops/learning.xlsx", **({"area": area} if area else {}))
+        for table, title in sheets.items():
+            in_csv = sorted((r["area"], r["suppressed"] != "") for r in rows if r["table"] == table)
+            in_book = sheet_rows(book[title])
+            assert sorted((r["Area"], r["Hidden"] is not None) for r in in_book) == in_csv, (area, table)
+            assert all(r["Answers"] is None and r["Correct answers, %"] is None and r["Students"] is None
+                       for r in in_book if r["Hidden"] is not None)
     assert not problems, "\n".join(problems)
 
 

@@ -6,39 +6,21 @@ from __future__ import annotations
 
 import datetime
 import json
-import random
 import subprocess
 
 import pytest
 
 from sync.hub import alerts, analytics, operators, pilot, programmes, roster
-from sync.hub.models import LearnerCell, LearnerWeek, PilotProgramme
+from sync.hub.models import LearnerWeek, PilotProgramme
 from tests.hubprocess import console_script
 from tests.test_hub import Agent
 from tests.test_hub_learning import PACK, answer
 from tests.test_hub_operators import _base_env, csrf_of, hub, hub_database_url, sign_in, world  # noqa: F401
+from tests.test_hub_pilot import aggregates  # noqa: F401  (pilot schools gain ~15 points, comparison ~3)
 
 pytestmark = pytest.mark.slow  # a real hub on loopback
 
 START = datetime.date(2026, 3, 1)
-
-
-@pytest.fixture(scope="module")
-def aggregates(hub, world):
-    """Pilot schools Kargaly 1 and Khromtau gain about 15 points in mathematics 5, comparison schools
-    Inder and the unregistered one about 3 (as tests/test_hub_pilot.py)."""
-    rng = random.Random(7)
-    ids = world["ids"]
-    rows = []
-    for key, gain, students in (("kar1", 15, 12), ("khr", 14, 10), ("ind", 3, 12), ("unreg", 4, 9), ("kar2", 30, 3)):
-        for n in range(students):
-            level = rng.uniform(30, 70)
-            for month, shift in ((datetime.date(2026, 1, 1), 0), (datetime.date(2026, 3, 1), gain)):
-                right = max(0, min(20, round((level + shift + rng.gauss(0, 5)) / 5)))
-                rows.append({"school": ids[key], "month": month, "learner": f"p-{n}", "dim": "u",
-                             "key": "mathematics\t5", "answers": 20, "correct": right})
-    LearnerCell.insert_many(rows).execute()
-    return ids
 
 
 def new_programme(session, hub, **fields):
@@ -48,7 +30,7 @@ def new_programme(session, hub, **fields):
 
 
 def test_a_programme_made_on_the_page_shows_its_estimate(hub, world, aggregates):
-    ids = aggregates
+    ids = world["ids"]
     session = sign_in(hub, "aktobe")
     session.cookies.set("hub_lang", "en")
     made = new_programme(session, hub, pilot="KZ-1 KZ-3", comparison=f"{ids['unreg']}, {ids['kar2']}")
@@ -95,7 +77,7 @@ def test_bad_programmes_are_refused_with_what_to_fix(hub, world, fields, message
 
 
 def test_programmes_stay_in_scope(hub, world, aggregates):
-    ids = aggregates
+    ids = world["ids"]
     made = programmes.create(operators.Operator.get(operators.Operator.username == "kargaly"), name="Kargaly reading",
                              subjects=["reading"], grades=[3], start=START, pilot_schools=["KZ-1"],
                              comparison_schools=["KZ-2"])
@@ -132,7 +114,7 @@ def test_matching_on_the_register(pilots, expected):
 
 
 def test_the_command_line_matches_comparison_schools(hub, world, aggregates):
-    ids = aggregates
+    ids = world["ids"]
     done = subprocess.run([console_script("classroom-hub"), "pilot", "create", "--name", "Matched maths",
                            "--subject", "mathematics", "--grade", "5", "--start", "2026-03-01", "--pilot", "KZ-1",
                            "--match", "1", "--plan-students", "5", "--json"],
@@ -170,7 +152,7 @@ def test_a_diagnostic_outcome_and_weeks_of_work(hub, world, aggregates):
     """A national diagnostic sent in January and again in April: pilot schools' students get 3 more of
     ten right in April, comparison schools' 1 more; the estimate comes from those answers alone. The
     analytics job also counts each school's active students and sessions per week."""
-    ids = aggregates
+    ids = world["ids"]
     analytics.index_pack(PACK)
     parts = [{"pack_id": "kz.math.5", "node_id": "fractions-1", "item_id": None}]
     schools = [ids["kar1"], ids["khr"], ids["ind"], ids["unreg"]]
@@ -212,7 +194,7 @@ def test_a_diagnostic_outcome_and_weeks_of_work(hub, world, aggregates):
 
 
 def test_pilot_schools_falling_behind_their_plan(hub, world, aggregates):
-    ids = aggregates
+    ids = world["ids"]
     today = datetime.date.today()
     monday = today - datetime.timedelta(days=today.weekday())
     weeks = [monday - datetime.timedelta(weeks=2), monday - datetime.timedelta(weeks=1)]

@@ -73,8 +73,10 @@ def workbook(sheets: Iterable[Sheet]) -> bytes:
     return out.getvalue()
 
 
-def _cell(sheet, value: Any, is_date: bool) -> WriteOnlyCell:
+def _cell(sheet, value: Any, is_date: bool) -> Any:
     value, number_format = typed(value, is_date)
+    if number_format is None and not (isinstance(value, str) and value.startswith("=")):
+        return value  # a plain value: openpyxl types it, and is several times faster than with a cell object
     cell = WriteOnlyCell(sheet, value=value)
     if isinstance(value, str):
         cell.data_type = "s"  # a name starting with "=" stays text: openpyxl would write it as a formula
