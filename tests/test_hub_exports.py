@@ -179,6 +179,31 @@ def test_a_complement_hides_the_smallest_sibling_in_every_view(hub, world, sent)
     assert next(r for r in director if r["table"] == "subject" and r["area"] == kar1)["suppressed"] == "complement"
 
 
+def test_no_hidden_cell_can_be_worked_out_across_pages(hub, world, sent):
+    """A month of a school is also a part of its district's month, on another page: across every export
+    the ministry can download, no shown month of an area has exactly one hidden month among its parts,
+    and a part hidden in its parent's table is hidden on its own page too."""
+    session = sign_in(hub, "minister")
+    exports = {area or "c": export(session, hub, area) for area in areas_of_scope(world, "minister")}
+
+    def rows_of(area: str, table: str) -> dict:
+        return {r["month"] if table == "month" else r["area"]: r for r in exports.get(area, [])
+                if r["table"] == table and r["area"] == area}
+    problems = []
+    for parent, rows in exports.items():
+        parts = [p for p in learning.members(parent) if p in exports]
+        for month, total in rows_of(parent, "month").items():
+            cells = [rows_of(p, "month").get(month) for p in parts]
+            gone = [c for c in cells if c is not None and _hidden(c)]
+            if not _hidden(total) and total["answers"] and len(gone) == 1:
+                problems.append(f"{gone[0]['area']} {month}: {parent}'s month less its other parts")
+        for row in (r for r in rows if r["table"] == "part" and r["area"] in exports):
+            own = rows_of(row["area"], "subject").get(row["area"])
+            if own is not None and _hidden(own) != _hidden(row):
+                problems.append(f"{row['area']}: hidden on one page and shown on the other")
+    assert not problems, "\n".join(problems)
+
+
 @pytest.mark.parametrize("total_hidden, parts, hidden, expected", [
     (False, {"a": {"learners": 3, "answers": 30}, "b": {"learners": 9, "answers": 90},
              "c": {"learners": 7, "answers": 40}}, set(), {"c"}),

@@ -147,21 +147,81 @@ def complement(total_hidden: bool, parts: dict[Any, dict | None], hidden: set | 
     return {shown[0][2]} if shown else set()
 
 
-def hidden_by_parent(area: str, period: tuple[datetime.date, datetime.date]) -> set[str]:
-    """The subject-and-grade keys whose cell of `area` its parent's group hides as a complement."""
+def _settle(total: str | None, parts: dict[Any, dict | None], hidden: set) -> set:
+    """The parts to hide as well in one group, given its total's state (None: no data, "shown", "small",
+    "complement") and the parts hidden already: a shown total never beside a single hidden part, and a
+    total hidden as a complement never the sum of parts all shown."""
+    if total in (None, "small"):  # a small total's parts are small too (fewer students still)
+        return set()
+    if total == "complement":
+        if any(small(c) for c in parts.values()) or set(parts) & hidden:
+            return set()
+        return complement(False, parts, {_TOTAL})
+    return complement(False, parts, set(parts) & hidden)
+
+
+_TOTAL = object()
+
+
+def ancestors(area: str) -> list[str]:
+    """The areas whose totals hold this one's, the country first."""
+    chain = []
     parent = parent_of(area)
-    if parent is None:
-        return set()
-    siblings = members(parent)
-    if area not in siblings:
-        return set()
-    totals = analytics.cells([parent], "u", period)
-    parts = analytics.cells(siblings, "u", period)
-    out = set()
-    for (_, key), total in totals.items():
-        if area in complement(small(total), {s: parts.get((s, key)) for s in siblings}):
-            out.add(key)
-    return out
+    while parent is not None:
+        chain.append(parent)
+        parent = parent_of(parent)
+    return chain[::-1]
+
+
+def hidden_cells(area: str, months: list[datetime.date], key_prefix: str | None = None) -> dict[tuple, str]:
+    """Which subject-and-grade cells to hide, and why ("small" or "complement"), for the view of `area`: the
+    whole period's (month None) and each month's, of the area, its ancestors and its parts.
+
+    Each area's cells form a grid with its parts: the parts' totals against the area's total, each month's
+    parts against the area's month, and each part's months against its total. Going down from the
+    country (whose own months against its total come first), every grid is settled with the area's row as
+    its parent's grid left it, until no group has a lone hidden cell beside a shown total; so a cell is
+    hidden alike on every page and in every export that shows it, whoever looks."""
+    period = (months[0], months[-1])
+    grids = ancestors(area) + [area]
+    parts = {p: members(p) for p in grids}
+    involved = sorted(set(grids) | {m for ms in parts.values() for m in ms})
+    totals = analytics.cells(involved, "u", period, key_prefix=key_prefix)
+    monthly = analytics.cells(involved, "u", period, by_month=True, key_prefix=key_prefix)
+    keys = sorted({k for (_, k) in totals})
+    hidden: dict[tuple, str] = {}
+    for (a, k), c in totals.items():
+        if small(c):
+            hidden[(a, k, None)] = "small"
+    for (a, k, m), c in monthly.items():
+        if small(c):
+            hidden[(a, k, m)] = "small"
+
+    def state(a: str, k: str, m) -> str | None:
+        c = totals.get((a, k)) if m is None else monthly.get((a, k, m))
+        return None if c is None else hidden.get((a, k, m), "shown")
+
+    def settle(group: list[tuple], total: tuple) -> bool:
+        cells = {i: (totals.get(i[:2]) if i[2] is None else monthly.get(i)) for i in group}
+        added = _settle(state(*total), cells, {i for i in group if i in hidden})
+        for i in added:
+            hidden[i] = "complement"
+        return bool(added)
+
+    root = grids[0]
+    for k in keys:
+        while settle([(root, k, m) for m in months], (root, k, None)):
+            pass
+        for p in grids:
+            kids = parts[p]
+            changed = True
+            while changed:
+                changed = settle([(c, k, None) for c in kids], (p, k, None))
+                for m in months:
+                    changed |= settle([(c, k, m) for c in kids], (p, k, m))
+                for c in kids:
+                    changed |= settle([(c, k, m) for m in months], (c, k, None))
+    return hidden
 
 
 def hide(cell: dict | None, reason: str) -> dict | None:
@@ -195,33 +255,24 @@ def view(scope: operators.Scope, area: str | None, subject: str | None, grade: i
         found = table.get(index)
         return None if found is None else hide(found, "small") if small(found) else {**found, "suppressed": False}
 
-    by_parent = {a: hidden_by_parent(a, period) for a in shown}
+    hidden = hidden_cells(area, months)
 
-    def period_cell(a: str, k: str) -> dict | None:
-        found = subjects.get((a, k))
-        if found is not None and not small(found) and k in by_parent[a]:
-            return hide(found, "complement")
-        return cell(subjects, (a, k))
+    def grid_cell(raw: dict | None, index: tuple) -> dict | None:
+        if raw is None:
+            return None
+        why = hidden.get(index) or ("small" if small(raw) else None)
+        return hide(raw, why) if why else {**raw, "suppressed": False}
 
-    subject_rows = [{"subject": s, "grade": int(g), "cells": {a: period_cell(a, f"{s}\t{g}") for a in shown}}
+    subject_rows = [{"subject": s, "grade": int(g),
+                     "cells": {a: grid_cell(subjects.get((a, f"{s}\t{g}")), (a, f"{s}\t{g}", None)) for a in shown}}
                     for s, g in pairs]
     growth = []
     skills_rows = []
     child_rows = []
     if key is not None:
         by_month = analytics.cells(shown, "u", period, by_month=True, key_prefix=key)
-        month_cells = {}
-        for a in shown:
-            total = period_cell(a, key)
-            raw = {m: by_month.get((a, key, m)) for m in months}
-            if total is not None and total["suppressed"] and total["reason"] == "complement":
-                # the total is hidden: its months must not add up to it either
-                extra = set() if any(small(c) for c in raw.values()) else complement(False, raw, {"total"})
-            else:
-                extra = complement(total is None or total["suppressed"], raw)
-            month_cells[a] = {m: hide(raw[m], "complement") if m in extra else cell(by_month, (a, key, m))
-                              for m in months}
-        growth = [{"month": m.isoformat()[:7], "cells": {a: month_cells[a][m] for a in shown}} for m in months]
+        growth = [{"month": m.isoformat()[:7],
+                   "cells": {a: grid_cell(by_month.get((a, key, m)), (a, key, m)) for a in shown}} for m in months]
         skills = analytics.cells(shown, "s", period, key_prefix=key + "\t")
         for skill in sorted({k.split("\t")[2] for (a, k) in skills if a == area}):
             cells = {a: cell(skills, (a, f"{key}\t{skill}")) for a in shown}
@@ -229,12 +280,8 @@ def view(scope: operators.Scope, area: str | None, subject: str | None, grade: i
             skills_rows.append({"skill": skill, "cells": cells,
                                 "far_below": here is not None and country is not None and here < country - FAR_BELOW})
         kids = children(scope, area)
-        parts = members(area)
-        kid_cells = analytics.cells(sorted(set(parts) | {k for k, _ in kids}), "u", period, key_prefix=key)
-        total = period_cell(area, key)
-        extra = complement(total is None or total["suppressed"], {k: kid_cells.get((k, key)) for k in parts})
-        child_rows = [{"area": k, "label": name,
-                       "cell": hide(kid_cells.get((k, key)), "complement") if k in extra else cell(kid_cells, (k, key))}
+        kid_cells = analytics.cells([k for k, _ in kids], "u", period, key_prefix=key)
+        child_rows = [{"area": k, "label": name, "cell": grid_cell(kid_cells.get((k, key)), (k, key, None))}
                       for k, name in kids]
     packs = analytics.cells([area], "p", period)
     content = sorted(({"pack_id": k, **suppressed(c)} for (_, k), c in packs.items()),
