@@ -186,17 +186,19 @@ def test_no_hidden_cell_can_be_worked_out_across_pages(hub, world, sent):
     session = sign_in(hub, "minister")
     exports = {area or "c": export(session, hub, area) for area in areas_of_scope(world, "minister")}
 
+    field = {"month": "month", "skill": "skill", "pack": "pack", "subject": "area"}
+
     def rows_of(area: str, table: str) -> dict:
-        return {r["month"] if table == "month" else r["area"]: r for r in exports.get(area, [])
-                if r["table"] == table and r["area"] == area}
+        return {r[field[table]]: r for r in exports.get(area, []) if r["table"] == table and r["area"] == area}
     problems = []
     for parent, rows in exports.items():
         parts = [p for p in learning.members(parent) if p in exports]
-        for month, total in rows_of(parent, "month").items():
-            cells = [rows_of(p, "month").get(month) for p in parts]
-            gone = [c for c in cells if c is not None and _hidden(c)]
-            if not _hidden(total) and total["answers"] and len(gone) == 1:
-                problems.append(f"{gone[0]['area']} {month}: {parent}'s month less its other parts")
+        for table in ("month", "skill", "pack"):  # each also a part of its parent's, on the parent's page
+            for which, total in rows_of(parent, table).items():
+                cells = [rows_of(p, table).get(which) for p in parts]
+                gone = [c for c in cells if c is not None and _hidden(c)]
+                if not _hidden(total) and total["answers"] and len(gone) == 1:
+                    problems.append(f"{gone[0]['area']} {table} {which}: {parent}'s less its other parts")
         for row in (r for r in rows if r["table"] == "part" and r["area"] in exports):
             own = rows_of(row["area"], "subject").get(row["area"])
             if own is not None and _hidden(own) != _hidden(row):

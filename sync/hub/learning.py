@@ -8,7 +8,7 @@ import datetime
 from typing import Any
 
 from . import analytics, operators
-from .analytics import COUNTRY, suppressed
+from .analytics import COUNTRY
 from peewee import JOIN
 
 from .models import RegisterSchool, School
@@ -173,21 +173,27 @@ def ancestors(area: str) -> list[str]:
     return chain[::-1]
 
 
-def hidden_cells(area: str, months: list[datetime.date], key_prefix: str | None = None) -> dict[tuple, str]:
-    """Which subject-and-grade cells to hide, and why ("small" or "complement"), for the view of `area`: the
-    whole period's (month None) and each month's, of the area, its ancestors and its parts.
+def hidden_cells(area: str, months: list[datetime.date], dim: str = "u", key_prefix: str | None = None,
+                 period: tuple[datetime.date, datetime.date] | None = None,
+                 parts: dict[str, list[str]] | None = None) -> dict[tuple, str]:
+    """Which cells of one kind (`dim`: u subject and grade, s skill, p pack, g assignment work) to hide, and
+    why ("small" or "complement"), for the view of `area`: the whole period's (month None) and each of
+    `months` (none: the period only), of the area, its ancestors and its parts.
 
     Each area's cells form a grid with its parts: the parts' totals against the area's total, each month's
     parts against the area's month, and each part's months against its total. Going down from the
     country (whose own months against its total come first), every grid is settled with the area's row as
     its parent's grid left it, until no group has a lone hidden cell beside a shown total; so a cell is
     hidden alike on every page and in every export that shows it, whoever looks."""
-    period = (months[0], months[-1])
+    period = period or (months[0], months[-1])
     grids = ancestors(area) + [area]
-    parts = {p: members(p) for p in grids}
-    involved = sorted(set(grids) | {m for ms in parts.values() for m in ms})
-    totals = analytics.cells(involved, "u", period, key_prefix=key_prefix)
-    monthly = analytics.cells(involved, "u", period, by_month=True, key_prefix=key_prefix)
+    parts = parts if parts is not None else {}
+    for p in grids:
+        if p not in parts:
+            parts[p] = members(p)
+    involved = sorted(set(grids) | {m for p in grids for m in parts[p]})
+    totals = analytics.cells(involved, dim, period, key_prefix=key_prefix)
+    monthly = analytics.cells(involved, dim, period, by_month=True, key_prefix=key_prefix) if months else {}
     keys = sorted({k for (_, k) in totals})
     hidden: dict[tuple, str] = {}
     for (a, k), c in totals.items():
@@ -255,12 +261,13 @@ def view(scope: operators.Scope, area: str | None, subject: str | None, grade: i
         found = table.get(index)
         return None if found is None else hide(found, "small") if small(found) else {**found, "suppressed": False}
 
-    hidden = hidden_cells(area, months)
+    parts: dict[str, list[str]] = {}  # each grid's parts, read once for the four kinds of cell
+    hidden = hidden_cells(area, months, parts=parts)
 
-    def grid_cell(raw: dict | None, index: tuple) -> dict | None:
+    def grid_cell(raw: dict | None, index: tuple, flags: dict | None = None) -> dict | None:
         if raw is None:
             return None
-        why = hidden.get(index) or ("small" if small(raw) else None)
+        why = (hidden if flags is None else flags).get(index) or ("small" if small(raw) else None)
         return hide(raw, why) if why else {**raw, "suppressed": False}
 
     subject_rows = [{"subject": s, "grade": int(g),
@@ -274,8 +281,10 @@ def view(scope: operators.Scope, area: str | None, subject: str | None, grade: i
         growth = [{"month": m.isoformat()[:7],
                    "cells": {a: grid_cell(by_month.get((a, key, m)), (a, key, m)) for a in shown}} for m in months]
         skills = analytics.cells(shown, "s", period, key_prefix=key + "\t")
+        hidden_skills = hidden_cells(area, [], "s", key + "\t", period, parts)
         for skill in sorted({k.split("\t")[2] for (a, k) in skills if a == area}):
-            cells = {a: cell(skills, (a, f"{key}\t{skill}")) for a in shown}
+            cells = {a: grid_cell(skills.get((a, f"{key}\t{skill}")), (a, f"{key}\t{skill}", None), hidden_skills)
+                     for a in shown}
             here, country = _pct(cells.get(area)), _pct(cells.get(COUNTRY))
             skills_rows.append({"skill": skill, "cells": cells,
                                 "far_below": here is not None and country is not None and here < country - FAR_BELOW})
@@ -284,12 +293,14 @@ def view(scope: operators.Scope, area: str | None, subject: str | None, grade: i
         child_rows = [{"area": k, "label": name, "cell": grid_cell(kid_cells.get((k, key)), (k, key, None))}
                       for k, name in kids]
     packs = analytics.cells([area], "p", period)
-    content = sorted(({"pack_id": k, **suppressed(c)} for (_, k), c in packs.items()),
+    hidden_packs = hidden_cells(area, [], "p", None, period, parts)
+    content = sorted(({"pack_id": k, **grid_cell(c, (area, k, None), hidden_packs)} for (_, k), c in packs.items()),
                      key=lambda row: -(row["answers"] or 0))
     work = analytics.cells([area], "g", period, by_month=True)
-    assignments = [{"month": m.isoformat()[:7], **(suppressed(work[(area, "", m)]) if (area, "", m) in work
-                                                   else {"answers": 0, "completions": 0, "learners": 0,
-                                                         "suppressed": False})} for m in months]
+    hidden_work = hidden_cells(area, months, "g", None, period, parts)
+    assignments = [{"month": m.isoformat()[:7],
+                    **(grid_cell(work[(area, "", m)], (area, "", m), hidden_work) if (area, "", m) in work
+                       else {"answers": 0, "completions": 0, "learners": 0, "suppressed": False})} for m in months]
     return {"area": area, "label": label(area), "compare": compare, "labels": {a: label(a) for a in shown},
             "shown": shown, "subject": subject, "grade": grade, "pairs": [(s, int(g)) for s, g in pairs],
             "months": [m.isoformat()[:7] for m in months], "subjects": subject_rows, "growth": growth,
