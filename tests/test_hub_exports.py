@@ -14,7 +14,7 @@ import pytest
 
 from sync.hub import learning
 from sync.hub.models import AreaCell
-from tests.test_hub_learning import LAST_MONTH, THIS_MONTH, sent  # noqa: F401  (module fixtures)
+from tests.test_hub_learning import LAST_MONTH, sent  # noqa: F401  (module fixtures)
 from tests.test_hub_operators import hub, hub_database_url, sign_in, world  # noqa: F401
 
 pytestmark = pytest.mark.slow  # a real hub on loopback
