@@ -308,7 +308,8 @@ def suppressed(cell: dict) -> dict:
             "suppressed": True}
 
 
-def _cell(row: dict) -> dict:
+def cell_of(row: dict) -> dict:
+    """A cell as pages read it: the sums, and the share of correct answers."""
     answers = int(row["answers"])
     cell = {n: int(row[n]) for n in SUMS}
     cell["percent_correct"] = round(100 * int(row["correct"]) / answers, 1) if answers else None
@@ -337,7 +338,7 @@ def cells(areas: list[str], dim: str, months: tuple[datetime.date, datetime.date
         else:
             for name in SUMS:
                 held[name] = max(held[name], row[name]) if name == "learners" else held[name] + row[name]
-    return {index: _cell(row) for index, row in out.items()}
+    return {index: cell_of(row) for index, row in out.items()}
 
 
 def month_range(months: int, today: datetime.date | None = None) -> list[datetime.date]:

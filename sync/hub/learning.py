@@ -103,15 +103,24 @@ def parent_of(area: str) -> str | None:
     return COUNTRY
 
 
-def members(area: str) -> list[str]:
-    """Every part whose sums make up the area's (also those no page lists: schools outside the register)."""
-    outside = (School.select(School.id, School.region)
-               .join(RegisterSchool, JOIN.LEFT_OUTER, on=(RegisterSchool.hub_school == School.id))
-               .where(RegisterSchool.register_id.is_null()))
+def outside_register() -> list[tuple[str, str | None]]:
+    """(school id, region given at enrolment) of the enrolled schools the register does not place."""
+    return list(School.select(School.id, School.region)
+                .join(RegisterSchool, JOIN.LEFT_OUTER, on=(RegisterSchool.hub_school == School.id))
+                .where(RegisterSchool.register_id.is_null()).tuples())
+
+
+def members(area: str, outside: list[tuple[str, str | None]] | None = None) -> list[str]:
+    """Every part whose sums make up the area's (also those no page lists: schools outside the register;
+    `outside` is outside_register(), read once by a caller that asks for several areas)."""
+    if area.startswith("s:"):
+        return []
+    if outside is None and area[:2] != "d:":
+        outside = outside_register()
     if area == COUNTRY:
         regions = {f"r:{r}" for (r,) in RegisterSchool.select(RegisterSchool.region).distinct().tuples()}
         loose = []
-        for school_id, region in outside.tuples():
+        for school_id, region in outside:
             if region:
                 regions.add(f"r:{region}")
             else:
@@ -121,7 +130,7 @@ def members(area: str) -> list[str]:
         region = area[2:]
         districts = {f"d:{region}/{d}" for (d,) in RegisterSchool.select(RegisterSchool.district)
                      .where(RegisterSchool.region == region).distinct().tuples()}
-        return sorted(districts) + sorted(f"s:{s}" for s, r in outside.tuples() if r == region)
+        return sorted(districts) + sorted(f"s:{s}" for s, r in outside if r == region)
     if area.startswith("d:"):
         region, district = area[2:].split("/", 1)
         return sorted(f"s:{s}" for (s,) in RegisterSchool.select(RegisterSchool.hub_school).where(
@@ -145,6 +154,19 @@ def complement(total_hidden: bool, parts: dict[Any, dict | None], hidden: set | 
     shown = sorted((cell["answers"], str(name), name) for name, cell in parts.items()
                    if cell is not None and cell.get("answers") and name not in gone)
     return {shown[0][2]} if shown else set()
+
+
+def _period_totals(monthly: dict[tuple, dict]) -> dict[tuple, dict]:
+    """{(area, key): cell} from {(area, key, month): cell}, as analytics.cells sums a period."""
+    sums: dict[tuple, dict] = {}
+    for (area, key, _), cell in monthly.items():
+        held = sums.get((area, key))
+        if held is None:
+            sums[(area, key)] = {n: cell[n] for n in analytics.SUMS}
+        else:
+            for n in analytics.SUMS:
+                held[n] = max(held[n], cell[n]) if n == "learners" else held[n] + cell[n]
+    return {index: analytics.cell_of(row) for index, row in sums.items()}
 
 
 def _settle(total: str | None, parts: dict[Any, dict | None], hidden: set) -> set:
@@ -188,12 +210,16 @@ def hidden_cells(area: str, months: list[datetime.date], dim: str = "u", key_pre
     period = period or (months[0], months[-1])
     grids = ancestors(area) + [area]
     parts = parts if parts is not None else {}
-    for p in grids:
-        if p not in parts:
-            parts[p] = members(p)
+    missing = [p for p in grids if p not in parts]
+    outside = outside_register() if any(p[:2] not in ("d:", "s:") for p in missing) else None
+    for p in missing:
+        parts[p] = members(p, outside)
     involved = sorted(set(grids) | {m for p in grids for m in parts[p]})
-    totals = analytics.cells(involved, dim, period, key_prefix=key_prefix)
-    monthly = analytics.cells(involved, dim, period, by_month=True, key_prefix=key_prefix) if months else {}
+    if months:  # one query: the period's totals are the months' sums (students: the busiest month's)
+        monthly = analytics.cells(involved, dim, period, by_month=True, key_prefix=key_prefix)
+        totals = _period_totals(monthly)
+    else:
+        monthly, totals = {}, analytics.cells(involved, dim, period, key_prefix=key_prefix)
     keys = sorted({k for (_, k) in totals})
     hidden: dict[tuple, str] = {}
     for (a, k), c in totals.items():
