@@ -200,7 +200,7 @@ OPTIONS: tuple[Option, ...] = (
            "With `certificates issue --loop`: seconds between passes."),
     Option("mail", "host", _text, "",
            "SMTP server that sends the weekly digest to operators who gave an address and opted in "
-           "(`classroom-hub digest send`); empty: no mail."),
+           "(`classroom-hub digest --send`); empty: no mail."),
     Option("mail", "port", _int_between(1, 65535), "25", "SMTP port (587 with starttls, 25 on a local relay)."),
     Option("mail", "starttls", _yes_no, "no", "yes: upgrade the SMTP connection with STARTTLS before sending."),
     Option("mail", "username", _text, "", "SMTP user name, if the server wants one (with starttls)."),
