@@ -207,8 +207,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("mail", "password", _text, "", "SMTP password."),
     Option("mail", "sender", _text, "", "The From address of the digests, e.g. analytics@edu.example.kz."),
     Option("mail", "weekday", _int_between(1, 7), "1",
-           "With `digest send --loop`: the ISO weekday the digests go out on (1 Monday ... 7 Sunday)."),
-    Option("mail", "hour", _int_between(0, 23), "6", "With `digest send --loop`: the UTC hour they go out at."),
+           "With `digest --send --loop`: the ISO weekday the digests go out on (1 Monday ... 7 Sunday)."),
+    Option("mail", "hour", _int_between(0, 23), "6", "With `digest --send --loop`: the UTC hour they go out at."),
 )
 
 
