@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=os.environ.get("CLASSROOM_TEST_POSTGRES_URL") or DEFAULT_URL)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]  # the machine may be shared: the figures mean little under a high load
     database_url, schema, drop = fresh_schema(args.postgres)
     try:
         with tempfile.TemporaryDirectory(prefix="hub-analytics-bench-") as folder:
@@ -147,11 +148,14 @@ def main(argv: list[str] | None = None) -> int:
                      ("minister", "GET /ops/schools.json", "/ops/schools.json", {}),
                      ("minister", "GET /ops/learning (country)", "/ops/learning", {}),
                      ("minister", "GET /ops/learning.json (country)", "/ops/learning.json", {}),
+                     ("minister", "GET /ops/schools.xlsx (7,500 schools)", "/ops/schools.xlsx", {}),
                      ("minister", "GET /ops/learning.csv (country)", "/ops/learning.csv", {}),
+                     ("minister", "GET /ops/learning.xlsx (country)", "/ops/learning.xlsx", {}),
                      ("minister", "GET /ops/warnings (country)", "/ops/warnings", {}),
                      ("almaty", "GET /ops/learning (a region)", "/ops/learning", {}),
                      ("almaty", "GET /ops/warnings.json (a region)", "/ops/warnings.json", {}),
                      ("district", "GET /ops/learning (a district)", "/ops/learning", {}),
+                     ("district", "GET /ops/learning.xlsx (a district)", "/ops/learning.xlsx", {}),
                      ("district", "GET /ops/learning?area=s:... (a school)", "/ops/learning",
                       {"area": "s:sch-b00037"})]
             results = []
@@ -164,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{label} x {args.requests} ...", file=sys.stderr)
                     results.append((label, time_gets(client, base, path, params, args.requests)))
                 rss = server.memory().rss_mib
+                load_after = os.getloadavg()[0]
     finally:
         drop()
     header, rows = latency_table(results, TARGET_MS)
@@ -184,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         f"warm up, then {args.requests} one after another, signed in. Hub RSS afterwards: {rss:.0f} MiB. The "
         "warnings pages read what the last `classroom-hub analytics refresh` pass found for the whole country; "
         f"that pass (here with no new records, 7,500 cursors and the country's warnings) took {refresh_seconds:.1f} s "
-        "including the command's start.", "",
+        f"including the command's start. Load average (1 min) {load_before:.1f} before the run and {load_after:.1f} "
+        "after the requests.", "",
         markdown_table(header, rows),
     ])
     replace_section(args.out, NAME, body)

@@ -8,7 +8,9 @@ school table, the per-day counts and the analytics' sums (never from raw stateme
 - mastery stalled: a school's share of correct answers did not grow last month while its district's
   grew by MASTERY_MOVE points or more;
 - skill far below: a district's share of correct answers in a skill more than FAR_BELOW points under
-  the country's over the last three months.
+  the country's over the last three months;
+- behind plan: a pilot school under its programme's plan (active students or sessions per week) in
+  each of the last two complete weeks (programmes.py).
 
 Cells about fewer than MIN_STUDENTS students give no warning (their numbers would show them).
 """
@@ -21,7 +23,7 @@ from typing import Any
 
 from peewee import Case, fn
 
-from . import analytics, operators
+from . import analytics, operators, programmes
 from .analytics import COUNTRY, MIN_STUDENTS
 from .models import AlertSnapshot, Record, SchoolDay, utcnow
 
@@ -31,7 +33,7 @@ STALL_DAYS = 14
 STALL_MIN_RECORDS = 100  # a school with fewer records before is too small to call stalled
 MASTERY_MOVE = 3.0
 FAR_BELOW = 15.0
-KINDS = ("silent", "broken_sync", "activity_stalled", "mastery_stalled", "skill_far_below")
+KINDS = ("silent", "broken_sync", "activity_stalled", "mastery_stalled", "skill_far_below", "behind_plan")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ def for_scope(scope: operators.Scope, today: datetime.date | None = None,
     out += _activity_stalls(schools, today)
     out += _mastery_stalls(schools, today)
     out += _skills_far_below(schools, today)
+    ids = {s["school_id"] for s in schools}
+    out += [Alert("behind_plan", f"s:{found['school']}", found["name"], found["evidence"])
+            for found in programmes.behind_plan(today) if found["school"] in ids]
     return out
 
 

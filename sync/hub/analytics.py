@@ -24,7 +24,8 @@ from typing import Any, Iterable
 from peewee import EXCLUDED, SqliteDatabase
 
 from .db import database, is_postgres
-from .models import (AnalyticsCursor, AreaCell, ContentItem, LearnerCell, Record, RegisterSchool, School)
+from .models import (AnalyticsCursor, AreaCell, ContentItem, LearnerCell, LearnerWeek, Record, RegisterSchool,
+                     School)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Fact:
     completed: bool
     duration_ms: int
     assignment: bool
+    day: datetime.date | None = None  # the statement's UTC day (weeks of work for the programmes' plans)
 
 
 def duration_ms(text: Any) -> int:
@@ -65,6 +67,7 @@ def fact_of(statement: dict) -> Fact | None:
     try:
         learner = statement["actor"]["account"]["name"]
         month = datetime.date(int(statement["timestamp"][:4]), int(statement["timestamp"][5:7]), 1)
+        day = datetime.date(month.year, month.month, int(statement["timestamp"][8:10]))
         verb = statement["verb"]["id"]
         object_id = statement["object"]["id"]
     except (KeyError, TypeError, ValueError):
@@ -80,7 +83,8 @@ def fact_of(statement: dict) -> Fact | None:
                 item=(item.group(1), item.group(2), item.group(3)) if item else None,
                 correct=success if isinstance(success, bool) else None,
                 completed=verb.endswith(COMPLETING), duration_ms=duration_ms(result.get("duration")),
-                assignment=bool(context.get("registration")) or any(k.endswith("/xapi/assignment") for k in extensions))
+                assignment=bool(context.get("registration")) or any(k.endswith("/xapi/assignment") for k in extensions),
+                day=day)
 
 
 def cells_of(fact: Fact, items: dict[tuple[str, str, str], tuple[str, int, list[str]]]) -> list[tuple[str, str, dict]]:
@@ -190,10 +194,13 @@ def _refresh_chunk(school_id: str, after: int, acked: int, items, place) -> tupl
         last = rows[-1][0] if rows else acked
         sums: dict[tuple[str, str, datetime.date], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         learner_sums: dict[tuple[datetime.date, str, str, str], list[int]] = {}
+        weeks: dict[tuple[datetime.date, str], int] = defaultdict(int)
         for _, statement in rows:
             fact = fact_of(statement) if isinstance(statement, dict) else None
             if fact is None:
                 continue
+            if fact.day is not None:
+                weeks[(fact.day - datetime.timedelta(days=fact.day.weekday()), fact.learner)] |= 1 << fact.day.weekday()
             for dim, key, values in cells_of(fact, items):
                 cell = sums[(dim, key, fact.month)]
                 for name, value in values.items():
@@ -201,6 +208,7 @@ def _refresh_chunk(school_id: str, after: int, acked: int, items, place) -> tupl
                 held = learner_sums.setdefault((fact.month, fact.learner, dim, key), [0, 0])
                 held[0] += values.get("answers", 0)
                 held[1] += values.get("correct", 0)
+        _add_weeks(school_id, weeks)
         new_learners = _add_learners(school_id, learner_sums)
         for (dim, key, month), count in new_learners.items():
             sums[(dim, key, month)]["learners"] += count
@@ -214,6 +222,16 @@ def _transaction():
     if isinstance(database.obj, SqliteDatabase):
         return database.atomic(lock_type="IMMEDIATE")
     return database.atomic()
+
+
+def _add_weeks(school_id: str, weeks: dict[tuple[datetime.date, str], int]) -> None:
+    """Remember each learner's days of work per week (bits, Monday first): sessions and active students."""
+    rows = [{"school": school_id, "week": week, "learner": learner, "days": days}
+            for (week, learner), days in weeks.items()]
+    for start in range(0, len(rows), 500):
+        LearnerWeek.insert_many(rows[start:start + 500]).on_conflict(
+            conflict_target=[LearnerWeek.school, LearnerWeek.week, LearnerWeek.learner],
+            update={LearnerWeek.days: LearnerWeek.days.bin_or(EXCLUDED.days)}).execute()
 
 
 def _add_learners(school_id: str, learner_sums: dict) -> dict[tuple[str, str, datetime.date], int]:
@@ -290,7 +308,8 @@ def suppressed(cell: dict) -> dict:
             "suppressed": True}
 
 
-def _cell(row: dict) -> dict:
+def cell_of(row: dict) -> dict:
+    """A cell as pages read it: the sums, and the share of correct answers."""
     answers = int(row["answers"])
     cell = {n: int(row[n]) for n in SUMS}
     cell["percent_correct"] = round(100 * int(row["correct"]) / answers, 1) if answers else None
@@ -319,7 +338,7 @@ def cells(areas: list[str], dim: str, months: tuple[datetime.date, datetime.date
         else:
             for name in SUMS:
                 held[name] = max(held[name], row[name]) if name == "learners" else held[name] + row[name]
-    return {index: _cell(row) for index, row in out.items()}
+    return {index: cell_of(row) for index, row in out.items()}
 
 
 def month_range(months: int, today: datetime.date | None = None) -> list[datetime.date]:

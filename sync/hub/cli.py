@@ -925,6 +925,24 @@ def user_disable(obj: Context, username: str, undo: bool) -> None:
     click.echo(f"{username}: {'enabled' if undo else 'disabled'}")
 
 
+@user.command("email")
+@click.argument("username")
+@click.option("--email", help="The operator's e-mail address (empty: none).")
+@click.option("--digest/--no-digest", default=True, show_default=True,
+              help="Mail them the weekly digest ([mail] settings, `classroom-hub digest --send`).")
+@click.pass_obj
+def user_email(obj: Context, username: str, email: str | None, digest: bool) -> None:
+    """Set an operator's e-mail address and whether the weekly digest is mailed to them."""
+    from . import operators
+    obj.database()
+    try:
+        operators.set_email(username, email, digest)
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    operators.audit(None, "user_email", "cli", username=username, digest=digest)
+    click.echo(f"{username}: {email or 'no address'}; weekly digest by e-mail {'on' if digest else 'off'}")
+
+
 @user.command("password")
 @click.argument("username")
 @click.option("--password-file", type=click.Path(exists=True, dir_okay=False))
@@ -1040,31 +1058,58 @@ def analytics_reindex(obj: Context) -> None:
 
 
 @main.command()
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Write each operator's digest into this folder, as USERNAME-YYYY-Www.txt.")
+@click.option("--send", is_flag=True, help="Mail it to each operator with an address who opted in ([mail] settings; "
+                                           "`user email`), once a week each.")
+@click.option("--loop", is_flag=True, help="With --send: keep running and send every week at [mail] weekday and "
+                                           "hour (UTC).")
 @click.option("--user", "usernames", multiple=True, help="Only this operator (repeatable).")
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Write it as on this day (default: today, UTC).")
 @click.pass_obj
-def digest(obj: Context, out_dir: str, usernames: tuple[str, ...], today) -> None:
-    """Write the weekly digest of every operator (or those named): the week's records and the warnings of
-    their scope with their evidence, in their language. Run it weekly, e.g. from a systemd timer."""
+def digest(obj: Context, out_dir: str | None, send: bool, loop: bool, usernames: tuple[str, ...], today) -> None:
+    """The weekly digest of every operator (or those named): the week's records and the warnings of their
+    scope with their evidence, in their language; written to files (--out) or mailed (--send)."""
     from flask_babel import force_locale
 
-    from . import operator_views
+    from . import mailer, operator_views
     from .app import create_app
     from .models import Operator
+    if bool(out_dir) == bool(send):
+        raise click.UsageError("give --out FOLDER to write the digests, or --send to mail them")
+    if loop and not send:
+        raise click.UsageError("--loop goes with --send")
     settings = obj.settings()
     obj.database(settings)
     app = create_app(settings)
     day = (today.date() if today else None) or operator_views.operators.utcnow().date()
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     query = Operator.select().where(Operator.disabled_at.is_null()).order_by(Operator.username)
     if usernames:
         query = query.where(Operator.username.in_(usernames))
         missing = set(usernames) - {o.username for o in query}
         if missing:
             raise click.UsageError(f"no operator {', '.join(sorted(missing))}: see `classroom-hub user list`")
+    if send:
+        if loop:
+            click.echo(f"sending the weekly digest on ISO weekday {settings.mail_weekday} at "
+                       f"{settings.mail_hour:02d}:00 UTC; Ctrl-C stops", err=True)
+            try:
+                mailer.run_scheduler(app, settings)
+            except KeyboardInterrupt:
+                click.echo("stopped", err=True)
+            return
+        try:
+            outcome = mailer.send_digests(app, settings, day, list(usernames) or None)
+        except mailer.MailError as exc:
+            raise click.ClickException(str(exc)) from None
+        for username, why in outcome.failed.items():
+            click.echo(f"{username}: not sent: {why}", err=True)
+        click.echo(f"mailed {len(outcome.sent)} digest(s); {len(outcome.already)} had this week's already")
+        if outcome.failed:
+            raise SystemExit(1)
+        return
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     year, week, _ = day.isocalendar()
     written = 0
     with app.test_request_context("/ops/"):
@@ -1136,6 +1181,99 @@ def pilot_evaluate(obj: Context, pilot_ids, pilot_file, comparison_ids, comparis
                f"(baseline SD {result.sd:.1f}); p = {result.p_value:.3f}; df {result.df:.1f}")
     if left_out:
         click.echo(f"left out (fewer than {pilots.MIN_STUDENTS} students measured before or after): "
+                   f"{', '.join(left_out)}", err=True)
+
+
+@pilot.command("create")
+@click.option("--name", required=True, help="The programme's name.")
+@click.option("--subject", "subjects", required=True, multiple=True, help="A subject, as the packs name it (repeatable).")
+@click.option("--grade", "grades", required=True, multiple=True, type=click.IntRange(0, 12), help="A grade (repeatable).")
+@click.option("--start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="The day the programme began.")
+@click.option("--pilot", "pilot_ids", multiple=True, help="Pilot school ids (hub or register ids; comma-separated "
+                                                          "or repeated).")
+@click.option("--pilot-file", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--comparison", "comparison_ids", multiple=True, help="Comparison school ids, chosen by you.")
+@click.option("--comparison-file", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--match", "match_per_pilot", type=click.IntRange(1, 5),
+              help="Instead of --comparison: match this many comparison schools per pilot school on the register "
+                   "(region, rural/urban, language of instruction, size).")
+@click.option("--outcome", type=click.Choice(["mastery", "diagnostic"]), default="mastery", show_default=True)
+@click.option("--baseline-months", type=click.IntRange(1, 24), default=3, show_default=True,
+              help="Mastery: months measured before the start, and from it.")
+@click.option("--before", "diagnostic_before", help="Diagnostic: the national assignment sent before the start.")
+@click.option("--after", "diagnostic_after", help="Diagnostic: the national assignment sent after it.")
+@click.option("--plan-students", type=click.IntRange(0, 100000), help="Expected active students per pilot school "
+                                                                       "per week.")
+@click.option("--plan-sessions", type=click.IntRange(0, 100000), help="Expected sessions (a student's day of work) "
+                                                                       "per pilot school per week.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def pilot_create(obj: Context, name, subjects, grades, start, pilot_ids, pilot_file, comparison_ids, comparison_file,
+                 match_per_pilot, outcome, baseline_months, diagnostic_before, diagnostic_after, plan_students,
+                 plan_sessions, as_json: bool) -> None:
+    """Keep a pilot programme on the hub: its schools, outcome and plan; the pages show its estimate."""
+    from . import operators, programmes
+    obj.database()
+    try:
+        made = programmes.create(
+            None, name=name, subjects=subjects, grades=grades, start=start.date(),
+            pilot_schools=_school_list(pilot_ids, pilot_file),
+            comparison_schools=_school_list(comparison_ids, comparison_file), match_per_pilot=match_per_pilot or 0,
+            outcome=outcome, baseline_months=baseline_months, diagnostic_before=diagnostic_before,
+            diagnostic_after=diagnostic_after, plan=programmes.Plan(plan_students, plan_sessions))
+    except operators.OperatorError as exc:
+        raise click.UsageError(str(exc)) from None
+    operators.audit(None, "programme_create", "cli", programme=made.id, name=made.name)
+    shown = programmes.as_dict(made)
+    if as_json:
+        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"programme {made.id} {made.name}: {len(shown['pilot_schools'])} pilot and "
+               f"{len(shown['comparison_schools'])} comparison school(s) ({made.matching})")
+
+
+@pilot.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def pilot_list(obj: Context, as_json: bool) -> None:
+    """The programmes kept on the hub."""
+    from . import operators, programmes
+    obj.database()
+    found = [programmes.as_dict(p) for p in programmes.visible(operators.Scope("ministry"))]
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    for p in found:
+        click.echo(f"{p['id']}\t{p['name']}\t{','.join(p['subjects'])}\t{p['start']}\t"
+                   f"{len(p['pilot_schools'])} pilot\t{len(p['comparison_schools'])} comparison")
+
+
+@pilot.command("show")
+@click.argument("programme_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def pilot_show(obj: Context, programme_id: str, as_json: bool) -> None:
+    """A programme's estimate, with the sentence for the meeting."""
+    import dataclasses
+
+    from . import evaluation, operators, programmes
+    obj.database()
+    found = programmes.get(operators.Scope("ministry"), programme_id)
+    if found is None:
+        raise click.UsageError(f"no programme {programme_id}: see `classroom-hub pilot list`")
+    body = programmes.as_dict(found)
+    try:
+        result, left_out = programmes.evaluate(found)
+    except evaluation.EvaluationError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        body["estimate"] = {**dataclasses.asdict(result), "sentence": result.sentence(),
+                            "significant": result.significant, "left_out": left_out}
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{found.name}: " + result.sentence() + ".")
+    if left_out:
+        click.echo(f"left out (fewer than {programmes.pilot.MIN_STUDENTS} students measured before or after): "
                    f"{', '.join(left_out)}", err=True)
 
 

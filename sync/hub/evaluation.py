@@ -23,7 +23,12 @@ from typing import Sequence
 
 
 class EvaluationError(ValueError):
-    """Too little data to estimate; the message says what is missing."""
+    """Too little data to estimate; `message` is an English msgid with %(name)s fields (pages translate it)."""
+
+    def __init__(self, message: str, **params: object):
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,9 @@ def estimate(schools: Sequence[SchoolPeriods], min_students: int = 1) -> Estimat
     pilot = [_mean(s.after) - _mean(s.before) for s in usable if s.pilot]
     comparison = [_mean(s.after) - _mean(s.before) for s in usable if not s.pilot]
     if len(pilot) < 2 or len(comparison) < 2:
-        raise EvaluationError(f"need at least 2 pilot and 2 comparison schools with students measured before and "
-                              f"after the start; have {len(pilot)} and {len(comparison)}")
+        raise EvaluationError("need at least 2 pilot and 2 comparison schools with students measured before and "
+                              "after the start; have %(pilot)d and %(comparison)d", pilot=len(pilot),
+                              comparison=len(comparison))
     difference = _mean(pilot) - _mean(comparison)
     vp, vc = _var(pilot) / len(pilot), _var(comparison) / len(comparison)
     se = math.sqrt(vp + vc)

@@ -308,6 +308,8 @@ class Operator(BaseModel):
     created_by = CharField(max_length=64, null=True)  # null: made on the command line
     created_at = DateTimeField(default=utcnow)
     disabled_at = DateTimeField(null=True)
+    email = CharField(max_length=254, null=True)
+    digest_email = BooleanField(default=False)  # the weekly digest by e-mail, when they opted in
 
     class Meta:
         table_name = "operator"
@@ -413,3 +415,66 @@ class AlertSnapshot(BaseModel):
 
 
 MODELS += [AlertSnapshot]
+
+
+# --- pilot programmes, weekly activity, operators' e-mail (migration 0009; docs/hub.md#pilot-programmes) ---
+
+class PilotProgramme(BaseModel):
+    """A programme tried in some schools and evaluated against comparison schools. Its place (region,
+    district) is its creator's: operators see the programmes of their scope."""
+    id = BigAutoField()
+    name = CharField(max_length=200)
+    subjects = JSONField(default=list)  # subjects as the packs name them
+    grades = JSONField(default=list)  # whole numbers
+    start = DateField()
+    baseline_months = IntegerField(default=3)  # months before the start measured, and months from it
+    outcome = CharField(max_length=16, default="mastery")  # mastery | diagnostic
+    diagnostic_before = CharField(max_length=36, null=True)  # national assignment ids
+    diagnostic_after = CharField(max_length=36, null=True)
+    matching = CharField(max_length=16, default="chosen")  # chosen | matched (on the register's fields)
+    plan_students = IntegerField(null=True)  # expected active students per pilot school per week
+    plan_sessions = IntegerField(null=True)  # expected sessions (a student's day of work) per school per week
+    region = CharField(max_length=100, null=True)
+    district = CharField(max_length=100, null=True)
+    created_by = CharField(max_length=64, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "pilot_programme"
+
+
+class PilotSchool(BaseModel):
+    programme = BigIntegerField(column_name="programme_id")
+    school = CharField(max_length=32, column_name="school_id")
+    role = CharField(max_length=12)  # pilot | comparison
+
+    class Meta:
+        table_name = "pilot_school"
+        primary_key = CompositeKey("programme", "school")
+
+
+class LearnerWeek(BaseModel):
+    """One pseudonymous learner's days of work in one ISO week (bit 0 Monday): active students and sessions
+    per school and week, for the programmes' plans (filled by `analytics.refresh`)."""
+    school = CharField(max_length=32, column_name="school_id")
+    week = DateField()  # the week's Monday
+    learner = CharField(max_length=64)
+    days = IntegerField(default=0)
+
+    class Meta:
+        table_name = "learner_week"
+        primary_key = CompositeKey("school", "week", "learner")
+
+
+class DigestSent(BaseModel):
+    """A weekly digest mailed to an operator (one per operator and ISO week: a job run twice sends once)."""
+    operator = CharField(max_length=64, column_name="operator_id")
+    week = CharField(max_length=8)  # 2026-W49
+    sent_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "digest_sent"
+        primary_key = CompositeKey("operator", "week")
+
+
+MODELS += [PilotProgramme, PilotSchool, LearnerWeek, DigestSent]

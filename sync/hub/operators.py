@@ -10,6 +10,7 @@ import csv
 import datetime
 import hashlib
 import io
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -183,6 +184,20 @@ def set_password(username: str, password: str) -> None:
     if not Operator.update(password_hash=hash_password(password)).where(Operator.username == username).execute():
         raise OperatorError("no operator %(username)s", username=username)
     OperatorSession.delete().where(OperatorSession.operator == username).execute()
+
+
+_EMAIL = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+
+
+def set_email(username: str, email: str | None, digest: bool) -> None:
+    """An operator's address and whether the weekly digest is mailed to it (empty address: no mail)."""
+    email = (email or "").strip() or None
+    if email is not None and not _EMAIL.match(email):
+        raise OperatorError("%(email)s is not an e-mail address like name@example.kz", email=email)
+    if digest and email is None:
+        raise OperatorError("give an e-mail address to receive the weekly digest")
+    if not Operator.update(email=email, digest_email=digest).where(Operator.username == username).execute():
+        raise OperatorError("no operator %(username)s", username=username)
 
 
 def disable_operator(username: str, undo: bool = False) -> None:

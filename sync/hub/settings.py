@@ -198,6 +198,17 @@ OPTIONS: tuple[Option, ...] = (
            "A PEM file of CAs to trust for the ACME server's own HTTPS (a test CA); empty: the system's."),
     Option("acme", "interval", _seconds, "3600",
            "With `certificates issue --loop`: seconds between passes."),
+    Option("mail", "host", _text, "",
+           "SMTP server that sends the weekly digest to operators who gave an address and opted in "
+           "(`classroom-hub digest --send`); empty: no mail."),
+    Option("mail", "port", _int_between(1, 65535), "25", "SMTP port (587 with starttls, 25 on a local relay)."),
+    Option("mail", "starttls", _yes_no, "no", "yes: upgrade the SMTP connection with STARTTLS before sending."),
+    Option("mail", "username", _text, "", "SMTP user name, if the server wants one (with starttls)."),
+    Option("mail", "password", _text, "", "SMTP password."),
+    Option("mail", "sender", _text, "", "The From address of the digests, e.g. analytics@edu.example.kz."),
+    Option("mail", "weekday", _int_between(1, 7), "1",
+           "With `digest --send --loop`: the ISO weekday the digests go out on (1 Monday ... 7 Sunday)."),
+    Option("mail", "hour", _int_between(0, 23), "6", "With `digest --send --loop`: the UTC hour they go out at."),
 )
 
 
@@ -234,6 +245,14 @@ class HubSettings:
     acme_propagation_seconds: int
     acme_ca_bundle: str
     acme_interval: float
+    mail_host: str
+    mail_port: int
+    mail_starttls: bool
+    mail_username: str
+    mail_password: str
+    mail_sender: str
+    mail_weekday: int
+    mail_hour: int
 
     @property
     def ini_path(self) -> Path:
