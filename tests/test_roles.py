@@ -11,7 +11,10 @@ from .helpers import csrf_of, sign_in_as
 # Which roles may use each blueprint (None: anyone signed in).
 ALLOWED = {"learn": {"student"}, "coach": {"teacher", "admin"}, "admin": {"admin"}}
 ENDPOINT_ALLOWED = {"api.classes": {"teacher", "admin"}, "accounts.change_password": {"teacher", "admin"},
-                    "api.answers": {"student"}, "api.quiz_answers": {"student"}}
+                    "api.answers": {"student"}, "api.quiz_answers": {"student"},
+                    # a student's own bookmarks, highlights and notes: no other role sees or writes them
+                    "content.my_notes": {"student"}, "content.add_note": {"student"},
+                    "content.change_note": {"student"}}
 
 
 def _routes(app, school):

@@ -26,6 +26,8 @@ STUDENT_FILES = (
     "classroom_server/api/views.py",                         # the answers the student's device sends
     "classroom_server/domain/scoring.py",                    # why an answer does not fit its question
     "classroom_server/domain/adaptive.py",                   # why the tutor chose this question
+    "classroom_server/content/notes.py",                     # a student's own bookmarks, highlights, notes
+    "classroom_server/content/templates/content/note",       # note_*.html, notes*.html: only students
 )
 # Pages and messages for teachers, the IT person, and the pack author who reads import errors.
 ADULT_FILES = (
@@ -44,6 +46,8 @@ BY_MSGID = {
     "That PIN is not right. Try again.": STUDENT,
     "Those pictures are not right. Try again.": STUDENT,
     "Students: choose your class": STUDENT,
+    "Send the note as a form or as JSON.": STUDENT,          # content/views.py: only students write notes
+    "Say which page of the book the note is on.": STUDENT,
     "Wrong username or password. Check them and try again.": ADULT,
     "The two passwords differ. Type the same password twice.": ADULT,
     "Could not create the account: %(reason)s": ADULT,

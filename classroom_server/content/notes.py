@@ -21,7 +21,7 @@ from typing import Callable
 
 from ..db import database, write_transaction
 from ..i18n import Problem
-from ..models import ContentNode, ContentPack, ReaderNote, User, utcnow
+from ..models import ContentFile, ContentNode, ContentPack, ReaderNote, User, utcnow
 from . import reader
 
 KINDS = ("bookmark", "highlight", "note")
@@ -127,8 +127,6 @@ def text_of(pack: ContentPack, path: str, page: int | None, read: Callable[[str]
 
 def blob_reader(pack: ContentPack, store_path: Callable[[str], object]) -> Callable[[str], str | None]:
     """pack path -> the blob's file name, for text_of."""
-    from ..models import ContentFile
-
     def read(path: str) -> str | None:
         row = ContentFile.get_or_none(ContentFile.pack == pack, ContentFile.path == path)
         return str(store_path(row.sha256)) if row is not None else None
