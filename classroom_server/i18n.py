@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime
+import functools
+import json
 
 from flask import current_app, g, request, session
 from jinja2 import pass_context
@@ -55,11 +57,14 @@ def error_text(exc: BaseException) -> str:
     return f"{where}: {text}" if where else text
 
 
+# A title stored as JSON is shown on every page that links to it: parsed once per process.
+_stored_texts = functools.lru_cache(maxsize=4096)(json.loads)
+
+
 def localized(texts: dict | str | None, language: str | None = None) -> str:
     """One text out of {"kk": ..., "ru": ..., "en": ...}: the user's language, else the first there is."""
-    import json
     if isinstance(texts, str):
-        texts = json.loads(texts)
+        texts = _stored_texts(texts)
     if not texts:
         return ""
     language = language or str(get_locale() or "kk")
