@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    python benchmarks/profile_pages.py [--requests 400 --top 25 --data-dir DIR] [--page home ...]
+    python benchmarks/profile_pages.py [--requests 400 --top 25 --data-dir DIR] [--page 'student home' ...]
 
 It makes the demo school in a temporary data folder (or uses `--data-dir`, made by
 `classroom-server demo --no-serve`), signs in a 5А student over the app's own sign-in form, then
@@ -26,15 +26,9 @@ from pathlib import Path
 from werkzeug.test import EnvironBuilder
 
 from harness import BenchmarkError
+from load_home import STUDENT_PAGES
 
-PACK = "kz.sample.math5-fractions"
-# The four pages a student opens most (issue 18): name -> path
-PAGES = {
-    "home": "/learn/",
-    "lesson": f"/library/{PACK}/fractions.lesson.compare",
-    "chapter": f"/library/{PACK}/fractions.ch1",
-    "practice": f"/learn/practice/{PACK}/fractions.ex.basics",
-}
+PAGES = STUDENT_PAGES  # the four pages a student opens most (issue 18), as load_home.py loads them
 
 
 def make_app(data_dir: Path):
