@@ -238,7 +238,13 @@ def save_position(user: User, pack_id: str, book_id: str, chapter_id: str, fract
     """Where the student is now. `fraction` None (the chapter was opened): keep the place in the
     same chapter, start at the top of another one."""
     now = now or utcnow()
-    if fraction is not None:
+    if fraction is None:
+        # Opening the chapter the place is already in changes nothing: no write (each would be a
+        # commit, and the disk's flush, on every chapter view).
+        before = position(user, pack_id, book_id)
+        if before is not None and before.chapter_id == chapter_id:
+            return before
+    else:
         fraction = min(1.0, max(0.0, fraction))
     # One statement (it used to be read, write, read again): the place it keeps cannot change between.
     row_id, stored = run_sql(_SAVE_POSITION, (user.id, pack_id, book_id, chapter_id, fraction,
