@@ -52,6 +52,7 @@ def percentile(values: Sequence[float], pct: float) -> float:
 class Memory:
     rss_mib: float  # VmRSS
     hwm_mib: float  # VmHWM: the peak RSS so far
+    pss_mib: float = 0.0  # the sum of the processes' PSS: shared pages counted once (0: not read)
 
 
 class Server:
@@ -92,20 +93,20 @@ class Server:
         process reports its RSS, as before. The peak is the sum of each process's own peak RSS.
         """
         pids = process_tree(self.proc.pid)
-        resident = peak = 0.0
+        resident = peak = pss = 0.0
         for pid in pids:
             try:
                 with open(f"/proc/{pid}/status", encoding="ascii") as status:
                     fields = {key: value for key, _, value in (line.partition(":") for line in status)}
                 own = int(fields["VmRSS"].split()[0])
                 peak += int(fields["VmHWM"].split()[0]) / 1024  # kB -> MiB
-                if len(pids) > 1:
-                    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
-                        own = next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
-                resident += own / 1024
+                with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+                    proportional = next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+                pss += proportional / 1024
+                resident += (proportional if len(pids) > 1 else own) / 1024
             except (FileNotFoundError, StopIteration):
                 continue
-        return Memory(resident, peak)
+        return Memory(resident, peak, pss)
 
     def stderr_tail(self) -> str:
         return "".join(self._tail)

@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask, current_app, g, jsonify, render_template, request, url_for
 from flask_babel import Babel, get_locale, get_translations
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import Rule
 
 from . import __version__, diskfull, security
 from .accounts.views import bp as accounts_bp
@@ -80,9 +81,32 @@ def _memo_url_for(endpoint: str, **values) -> str:
         return url_for(endpoint, **values)
 
 
+class _Rule(Rule):
+    """werkzeug's Rule, whose URL builders are compiled once per process.
+
+    werkzeug compiles two Python functions from each rule's AST as the rule is added: about 0.5 ms
+    a rule, most of create_app's time, paid again by every app a process makes (the test suite makes
+    one per test). A builder depends only on the rule's parsed parts and `append_unknown` (it reads
+    the converters from the rule it is bound to), so same rules share one; a rule with defaults
+    (resolved into its builder) compiles its own, as before.
+    """
+
+    _builders: dict[tuple, object] = {}
+
+    def _compile_builder(self, append_unknown: bool = True):
+        if self.defaults:
+            return super()._compile_builder(append_unknown)
+        key = (self.rule, tuple(self._trace), append_unknown)
+        builder = self._builders.get(key)
+        if builder is None:
+            builder = self._builders[key] = super()._compile_builder(append_unknown)
+        return builder
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
+    app.url_rule_class = _Rule
     app.url_map.converters["int"] = security.DatabaseIntConverter  # before any route is added
     app.config.update(
         CLASSROOM_SETTINGS=settings,

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import datetime
+import functools
+import json
 from typing import Any, Iterable
 
 from flask import current_app, g, request, session
 from jinja2 import pass_context
+from markupsafe import Markup
 from flask_babel import format_datetime, get_locale, gettext, lazy_gettext
 
 from .settings import LANGUAGES
@@ -67,12 +70,15 @@ def error_text(exc: BaseException) -> str:
     return f"{where}: {text}" if where else text
 
 
+# A title stored as JSON is shown on every page that links to it: parsed once per process.
+_stored_texts = functools.lru_cache(maxsize=4096)(json.loads)
+
+
 def localized(texts: dict | str | None, language: str | None = None, fallback: Iterable[str] = ()) -> str:
     """One text out of {"kk": ..., "ru": ..., "en": ...}: the reader's language, else the first of
     `fallback` there is (a pack's own languages, in its order), else kk, ru, en, else any."""
-    import json
     if isinstance(texts, str):
-        texts = json.loads(texts)
+        texts = _stored_texts(texts)
     if not texts:
         return ""
     language = language or str(get_locale() or "kk")
@@ -92,10 +98,9 @@ def pack_text(value: dict | str | None, pack: Any = None, language: str | None =
 
 def pack_languages(pack: Any) -> list[str]:
     """The content languages a pack names (`languages` of pack.json), in its order."""
-    import json
     languages = getattr(pack, "languages", None) if pack is not None else None
     if isinstance(languages, str):
-        languages = json.loads(languages)
+        languages = _stored_texts(languages)
     return list(languages or [])
 
 
@@ -146,6 +151,25 @@ def install_template_gettext(env) -> None:
         return context["_translations"].ungettext(singular, plural, number)
 
     env.install_gettext_callables(template_gettext, template_ngettext, newstyle=True)
+
+    # What Jinja's newstyle wrappers do (jinja2.ext._make_new_gettext), in one call: `_()` went
+    # through three (the `_` alias, the wrapper, the function), and a page says `_()` ~30 times.
+    @pass_context
+    def gettext(context, message: str, **variables) -> str:
+        text = context["_translations"].ugettext(message)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables
+
+    @pass_context
+    def ngettext(context, singular: str, plural: str, number: int, **variables) -> str:
+        variables.setdefault("num", number)
+        text = context["_translations"].ungettext(singular, plural, number)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables
+
+    env.globals.update(gettext=gettext, _=gettext, ngettext=ngettext)
     env.globals["kind_names"] = KIND_LABELS
     env.filters["when"] = when
 

@@ -278,7 +278,7 @@ class ReadingPosition(BaseModel):
     book_id = CharField(max_length=128)
     chapter_id = CharField(max_length=128)
     fraction = FloatField(default=0.0)
-    updated_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)  # when the place last changed
 
     class Meta:
         table_name = "reading_position"

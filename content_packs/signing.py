@@ -6,12 +6,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from .manifest import InvalidPack
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+# `cryptography` is imported by the functions that sign or verify, when first called: loading it
+# (OpenSSL's bindings) costs about 8 MiB in every process, and a school's web server, which imports
+# this module for SignatureError, verifies a signature only when a pack is installed.
 
 
 class SignatureError(InvalidPack):
@@ -26,6 +30,8 @@ class Signature:
 
 def generate_key() -> tuple[bytes, str]:
     """A new signing key: (PEM private key to keep secret, base64 public key to give to schools)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
@@ -33,6 +39,7 @@ def generate_key() -> tuple[bytes, str]:
 
 
 def public_key_of(key: Ed25519PrivateKey) -> str:
+    from cryptography.hazmat.primitives import serialization
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode("ascii")
 
@@ -46,6 +53,8 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
 
 
 def load_private_key_bytes(pem: bytes, path: str | Path = "(in memory)") -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
@@ -84,6 +93,8 @@ def verify(manifest_bytes: bytes, sig_bytes: bytes | None, trusted_keys: tuple[s
     if sig_bytes is None:
         raise SignatureError("the pack is not signed (no pack.sig)")
     signature = parse_signature(sig_bytes)
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     public = Ed25519PublicKey.from_public_bytes(base64.b64decode(signature.public_key))
     try:
         public.verify(signature.signature, manifest_bytes)
@@ -157,6 +168,8 @@ def verify_rotation(statement) -> tuple[str, str, bool]:
     """(previous key, new key, whether it links both ways) of a rotation statement whose two signatures
     hold, or of a vouch statement (one way: the new key vouches for the previous) whose signature holds;
     RotationError if not."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     try:
         previous, key, made_at = statement["previous"], statement["key"], statement["made_at"]
         kind = statement.get("kind")

@@ -358,11 +358,18 @@ def pdf_pack(folder: Path, pages: int = 40) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def pdf_ckpack(tmp_path_factory):
+    """The PDF textbook pack, built once for the module: rendering its 40 pages is the slow part."""
+    folder = tmp_path_factory.mktemp("pdf")
+    return build_pack(pdf_pack(folder / "src"), folder / "pdf.ckpack"), folder / "pdf.ckpack"
+
+
 @pytest.fixture
-def pdf_book(app, settings, tmp_path):
-    manifest = build_pack(pdf_pack(tmp_path / "pdf"), tmp_path / "pdf.ckpack")
+def pdf_book(app, settings, pdf_ckpack):
+    manifest, path = pdf_ckpack
     with app.app_context():
-        install_pack(tmp_path / "pdf.ckpack", settings.data_dir, (), allow_unreviewed=True)
+        install_pack(path, settings.data_dir, (), allow_unreviewed=True)
     return manifest
 
 

@@ -11,9 +11,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
-
 from classroom_server.models import SchoolSetting, utcnow
 
 TLS_FOLDER = "tls"
@@ -67,6 +64,9 @@ def read_certificate(path: Path) -> Certificate | None:
         data = Path(path).read_bytes()
     except OSError:
         return None
+    # Imported here, on the admin's HTTPS page: OpenSSL's bindings cost every process about 8 MiB.
+    from cryptography import x509
+    from cryptography.x509.oid import ExtensionOID
     try:
         cert = x509.load_pem_x509_certificates(data)[0]
     except (ValueError, IndexError):

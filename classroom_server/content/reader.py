@@ -23,6 +23,7 @@ from urllib.parse import quote, unquote, urlsplit
 import nh3
 from markupsafe import Markup
 
+from ..db import Prepared, run_sql
 from ..models import ReaderPreference, ReadingPosition, User, utcnow
 
 TAGS = {"a", "abbr", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd",
@@ -285,9 +286,22 @@ def pdf_pages(blob: str) -> list[dict]:
     return json.loads(Path(blob).read_text(encoding="utf-8"))["pages"]
 
 
+# Read (and the position written) on every chapter a student opens: SQL built once.
+_PREFERENCE = Prepared(lambda: ReaderPreference.select().where(ReaderPreference.user == 0))
+_POSITION = Prepared(lambda: ReadingPosition.select().where(
+    ReadingPosition.user == 0, ReadingPosition.pack_id == "", ReadingPosition.book_id == ""))
+# fraction NULL (the chapter was opened): keep the place in the same chapter, the top of another one.
+_SAVE_POSITION = (
+    "INSERT INTO reading_position (user_id, pack_id, book_id, chapter_id, fraction, updated_at)"
+    " VALUES (?, ?, ?, ?, COALESCE(?, 0.0), ?) ON CONFLICT (user_id, pack_id, book_id) DO UPDATE SET"
+    " fraction = COALESCE(?, CASE WHEN reading_position.chapter_id = excluded.chapter_id"
+    " THEN reading_position.fraction ELSE 0.0 END),"
+    " chapter_id = excluded.chapter_id, updated_at = excluded.updated_at RETURNING id, fraction")
+
+
 def preference(user: User | None) -> ReaderPreference:
-    found = ReaderPreference.get_or_none(ReaderPreference.user == user.id) if user is not None else None
-    return found or ReaderPreference(text_size=0, contrast="normal")
+    found = _PREFERENCE(user.id) if user is not None else None
+    return found[0] if found else ReaderPreference(text_size=0, contrast="normal")
 
 
 def save_preference(user: User, text_size: int, contrast: str) -> None:
@@ -300,8 +314,8 @@ def save_preference(user: User, text_size: int, contrast: str) -> None:
 
 
 def position(user: User, pack_id: str, book_id: str) -> ReadingPosition | None:
-    return ReadingPosition.get_or_none(ReadingPosition.user == user.id, ReadingPosition.pack_id == pack_id,
-                                       ReadingPosition.book_id == book_id)
+    found = _POSITION(user.id, pack_id, book_id)
+    return found[0] if found else None
 
 
 def save_position(user: User, pack_id: str, book_id: str, chapter_id: str, fraction: float | None,
@@ -310,16 +324,18 @@ def save_position(user: User, pack_id: str, book_id: str, chapter_id: str, fract
     same chapter, start at the top of another one."""
     now = now or utcnow()
     if fraction is None:
+        # Opening the chapter the place is already in changes nothing: no write (each would be a
+        # commit, and the disk's flush, on every chapter view).
         before = position(user, pack_id, book_id)
-        fraction = before.fraction if before is not None and before.chapter_id == chapter_id else 0.0
-    fraction = min(1.0, max(0.0, fraction))
-    (ReadingPosition.insert(user=user.id, pack_id=pack_id, book_id=book_id, chapter_id=chapter_id,
-                            fraction=fraction, updated_at=now)
-     .on_conflict(conflict_target=[ReadingPosition.user, ReadingPosition.pack_id, ReadingPosition.book_id],
-                  update={ReadingPosition.chapter_id: chapter_id, ReadingPosition.fraction: fraction,
-                          ReadingPosition.updated_at: now})
-     .execute())
-    return position(user, pack_id, book_id)
+        if before is not None and before.chapter_id == chapter_id:
+            return before
+    else:
+        fraction = min(1.0, max(0.0, fraction))
+    # One statement (it used to be read, write, read again): the place it keeps cannot change between.
+    row_id, stored = run_sql(_SAVE_POSITION, (user.id, pack_id, book_id, chapter_id, fraction,
+                                              ReadingPosition.updated_at.db_value(now), fraction)).fetchone()
+    return ReadingPosition(id=row_id, user=user.id, pack_id=pack_id, book_id=book_id, chapter_id=chapter_id,
+                           fraction=stored, updated_at=now)
 
 
 def read_record_id(user: User, pack_id: str, chapter_id: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import html
 import json
@@ -26,7 +27,7 @@ from content_packs.reader import (Limits, PackReader, copy_verified, open_pack, 
 from content_packs.signing import SignatureError, verify
 
 from ..i18n import pack_text
-from ..db import database, is_sqlite, placeholders, run_sql, sql
+from ..db import Prepared, database, is_sqlite, placeholders, run_sql, sql
 from ..models import ContentFile, ContentNode, ContentPack, SchoolFile, utcnow
 from . import notes
 
@@ -552,8 +553,67 @@ def pack_tree(pack: ContentPack) -> list[dict]:
     return grow(None)
 
 
+# --- what the pages of an installed pack read ----------------------------------------------------
+# Every lesson, chapter and exercise page reads its pack, its node, the node's file, its children
+# and siblings. Peewee building those queries cost more than the rest of the page. The pack row is
+# read on every request (it says which version is installed); what an installed version holds
+# (nodes, files: written only by install_pack from pack.json) is remembered per process, keyed by
+# the pack row and its manifest's hash. A new version or a reinstall rewrites the pack row's
+# manifest_sha256, so such a key never names rows that changed; remove_pack deletes the row, and
+# a page then finds no pack before it asks for its nodes. Read-only: callers must not change the
+# rows or the parsed data they get.
+
+_PACK = Prepared(lambda: ContentPack.select().where(ContentPack.pack_id == ""))
+_NODE = Prepared(lambda: ContentNode.select().where(ContentNode.pack == 0, ContentNode.node_id == ""))
+_CHILDREN = Prepared(lambda: ContentNode.select().where(ContentNode.pack == 0, ContentNode.parent_id == "")
+                     .order_by(ContentNode.position))
+_TOP = Prepared(lambda: ContentNode.select().where(ContentNode.pack == 0, ContentNode.parent_id.is_null())
+                .order_by(ContentNode.position))
+_FILE = Prepared(lambda: ContentFile.select().where(ContentFile.pack == 0, ContentFile.path == ""))
+
+
+def pack_by_id(pack_id: str) -> ContentPack | None:
+    """The installed pack `pack_id` (its current version), or None."""
+    found = _PACK(pack_id)
+    return found[0] if found else None
+
+
+@functools.lru_cache(maxsize=2048)
+def _node(pack_row: int, manifest_sha256: str, node_id: str) -> ContentNode | None:
+    found = _NODE(pack_row, node_id)
+    return found[0] if found else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _children(pack_row: int, manifest_sha256: str, parent_id: str | None) -> tuple[ContentNode, ...]:
+    return tuple(_CHILDREN(pack_row, parent_id) if parent_id is not None else _TOP(pack_row))
+
+
+@functools.lru_cache(maxsize=4096)
+def _file(pack_row: int, manifest_sha256: str, path: str) -> ContentFile | None:
+    found = _FILE(pack_row, path)
+    return found[0] if found else None
+
+
+def node(pack: ContentPack, node_id: str) -> ContentNode | None:
+    """A node of the pack's installed version (remembered: do not change it)."""
+    return _node(pack.id, pack.manifest_sha256, node_id)
+
+
+def children(pack: ContentPack, parent_id: str | None) -> tuple[ContentNode, ...]:
+    """The nodes under `parent_id` (None: the pack's top level) in their order (remembered)."""
+    return _children(pack.id, pack.manifest_sha256, parent_id)
+
+
 def file_sha(pack: ContentPack, path: str) -> ContentFile | None:
-    return ContentFile.get_or_none(ContentFile.pack == pack, ContentFile.path == path)
+    """The pack's file at `path` (its hash and size), or None (remembered)."""
+    return _file(pack.id, pack.manifest_sha256, path)
+
+
+@functools.lru_cache(maxsize=4096)
+def parsed(text: str) -> dict:
+    """A catalog row's JSON (a node's data or title), parsed once per process: read-only."""
+    return json.loads(text)
 
 
 def _subfolders(folder: Path) -> list[Path]:

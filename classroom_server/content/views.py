@@ -102,7 +102,7 @@ def pack_file(pack_id: str, path: str):
     """A file of a pack's current version by its path, so lessons' relative links work."""
     if safe_join("/", path) is None:
         abort(404)
-    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    pack = services.pack_by_id(pack_id) or abort(404)
     row = services.file_sha(pack, path) or abort(404)
     if request.args.get("frame") == "1" and mimetypes.guess_type(path)[0] == "text/html":
         return _framed_lesson(row.sha256)
@@ -140,24 +140,22 @@ def pack_page(pack_id: str):
 
 @bp.get("/library/<pack_id>/<node_id>")
 def node_page(pack_id: str, node_id: str):
-    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
-    node = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node_id) or abort(404)
-    data = json.loads(node.data)
+    pack = services.pack_by_id(pack_id) or abort(404)
+    node = services.node(pack, node_id) or abort(404)
+    data = services.parsed(node.data)
     files = data.get("content") or data.get("media") or data.get("pdf") or {}
     language = request.args.get("lang") if request.args.get("lang") in files else localized_key(files)
     path = files.get(language) if language else None
     file_row = services.file_sha(pack, path) if path else None
-    children = list(ContentNode.select().where(ContentNode.pack == pack, ContentNode.parent_id == node.node_id)
-                    .order_by(ContentNode.position))
-    siblings = list(ContentNode.select().where(ContentNode.pack == pack, ContentNode.parent_id == node.parent_id)
-                    .order_by(ContentNode.position))
+    children = services.children(pack, node.node_id)
+    siblings = services.children(pack, node.parent_id)
     index = [s.node_id for s in siblings].index(node.node_id)
     # The device keeping assigned pages for offline use fetches them ahead: that is not opening them.
     student = (g.user is not None and g.user.role == "student"
                and request.headers.get("X-Classroom-Prefetch") is None)
     if student and node.kind != "topic":
         practice.record_opened(g.user, pack.pack_id, node.node_id, node.kind,
-                               language or localized_key(json.loads(node.title)) or "kk")
+                               language or localized_key(services.parsed(node.title)) or "kk")
     chapter = place = None
     if node.kind == "chapter" and file_row is not None:
         chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(file_row.sha256)),
@@ -192,15 +190,14 @@ def node_page(pack_id: str, node_id: str):
         place_title=_node_title(pack, place.chapter_id) if place is not None and node.kind == "ebook" else None,
         previous=siblings[index - 1] if index > 0 else None,
         next_node=siblings[index + 1] if index + 1 < len(siblings) else None,
-        parent=ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node.parent_id)
-        if node.parent_id else None)
+        parent=services.node(pack, node.parent_id) if node.parent_id else None)
 
 
-def _chapter_pages(pack: ContentPack, chapters: list[ContentNode], language: str | None) -> tuple:
+def _chapter_pages(pack: ContentPack, chapters: tuple[ContentNode, ...], language: str | None) -> tuple:
     """(chapter file, reader URL) of a book's chapters in one language: links between them stay in the reader."""
     pages = []
     for chapter in chapters:
-        content = json.loads(chapter.data).get("content") or {}
+        content = services.parsed(chapter.data).get("content") or {}
         if chapter.kind == "chapter" and language in content:
             pages.append((content[language], url_for("content.node_page", pack_id=pack.pack_id,
                                                      node_id=chapter.node_id, lang=request.args.get("lang"))))
@@ -292,7 +289,7 @@ def chapter_stylesheet(pack_id: str, path: str):
 
 
 def _node_title(pack: ContentPack, node_id: str) -> str | None:
-    found = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == node_id)
+    found = services.node(pack, node_id)
     return found.title if found is not None else None
 
 

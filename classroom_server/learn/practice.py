@@ -158,10 +158,16 @@ def _answers(user: User, ex: Exercise):
             .order_by(LearningRecord.seq))
 
 
+# Asked on every practice page: SQL built once, and only the two columns it needs.
+_STATES = Prepared(lambda: LearningRecord.select(LearningRecord.item_id, LearningRecord.correct).where(
+    LearningRecord.user == 0, LearningRecord.pack_id == "", LearningRecord.node_id == "",
+    LearningRecord.verb == "answered", LearningRecord.assignment.is_null()).order_by(LearningRecord.seq))
+
+
 def states(user: User, ex: Exercise) -> dict[str, ItemState]:
     """Each item's tries and results so far (items never answered are left out)."""
     found: dict[str, ItemState] = {}
-    for row in _answers(user, ex):
+    for row in _STATES(user.id, ex.pack.pack_id, ex.node.node_id, "answered"):
         before = found.get(row.item_id, ItemState(0, False, False))
         found[row.item_id] = ItemState(before.tries + 1, bool(row.correct), before.ever_right or bool(row.correct))
     return found
