@@ -24,7 +24,7 @@ pytestmark = pytest.mark.browser
 # a glyph, named by their aria-label), and each language button's own name (a Kazakh page offers
 # English as "English").
 ALLOWED = {"PDF", "EPUB", "OPDS", "PIN", "CSV", "JSON", "xAPI", "UTF-8", "UTF-16", "Windows-1251", "Ctrl+P",
-           "A4", "IT", "English", "CC-BY-4.0", "A−", "A+"}
+           "A4", "IT", "English", "CC-BY-4.0", "A−", "A+", "PNG", "JPEG", "WebP"}  # file formats by their names
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*[A-Za-z]|[A-Za-z]")
 
 READ_PAGE = """() => {
