@@ -207,10 +207,10 @@ def test_pilot_schools_falling_behind_their_plan(hub, world, aggregates):
         rows += [{"school": ids["khr"], "week": week, "learner": f"w-{n}", "days": 0b101} for n in range(6)]
     LearnerWeek.insert_many(rows).execute()
     found = [a for a in alerts.for_scope(operators.Scope("ministry")) if a.kind == "behind_plan"]
-    # Kargaly 1 is also the pilot of the matched programme made on the command line (a plan of 5 students)
-    assert sorted((a.area, a.evidence["programme"]) for a in found) == [(f"s:{ids['kar1']}", "Matched maths"),
-                                                                        (f"s:{ids['kar1']}", "Planned maths")]
+    # Only Kargaly 1 is behind this programme's plan (Khromtau meets it). Other programmes of the module
+    # (the one made on the command line, when it ran first) may warn about their own schools.
     found = [a for a in found if a.evidence["programme"] == "Planned maths"]
+    assert [a.area for a in found] == [f"s:{ids['kar1']}"]
     assert found[0].evidence["students"] == [3, 3] and found[0].evidence["sessions"] == [6, 6]
     assert found[0].evidence["weeks"] == [w.isoformat() for w in weeks]
     alerts.save_snapshot()
