@@ -10,7 +10,7 @@ from werkzeug.security import safe_join
 
 from content_packs.manifest import is_language_tag
 
-from ..i18n import LANGUAGE_NAMES, error_text, language_name, localized, localized_key, pack_languages, subject_name
+from ..i18n import error_text, language_name, localized, localized_key, pack_languages, subject_name
 from ..learn import practice
 from ..models import ContentFile, ContentNode, ContentPack
 from ..security import int_arg, page_arg, safe_next
