@@ -16,30 +16,9 @@ from classroom_server.models import SyncState, utcnow
 
 from .helpers import PASSWORD
 from .test_browser import assert_no_horizontal_scroll, axe_report, expect, lan_browser  # noqa: F401  (fixture)
+from .test_browser_teacher_day import LAPTOP, PHONE, new_page  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
-
-LAPTOP = {"width": 1366, "height": 768}
-PHONE = {"width": 360, "height": 740}
-
-
-@pytest.fixture
-def new_page(lan_browser, live_server):
-    base = live_server.replace("127.0.0.1", "school.test")
-    contexts, requested = [], []
-
-    def make(locale: str, viewport: dict):
-        context = lan_browser.new_context(base_url=base, locale=locale, viewport=viewport)
-        context.set_default_timeout(15_000)
-        context.on("request", lambda request: requested.append(request.url))
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert requested and not [url for url in requested if not url.startswith(base + "/") and
-                              not url.startswith("data:")], "a page loaded something from elsewhere"
 
 
 def sign_in(page, username: str) -> None:
