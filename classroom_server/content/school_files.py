@@ -20,7 +20,6 @@ from pathlib import Path
 
 from werkzeug.wrappers import Response
 from peewee import fn
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..accounts.services import get_setting, put_setting
 from ..db import database
@@ -138,6 +137,8 @@ class Picture:
 
 def check_picture(data: bytes) -> Picture:
     """The picture re-encoded, if its bytes are a PNG, JPEG or WebP we accept; SchoolFileError if not."""
+    # Pillow (3.4 MiB) is loaded by the first upload, not by every idle server (docs/BENCHMARKS.md).
+    from PIL import Image, ImageOps, UnidentifiedImageError
     if len(data) > MAX_PICTURE_BYTES:
         raise SchoolFileError("The picture is %(size)s MB; at most %(limit)d MB is accepted. Save it smaller "
                               "(for example 1600 pixels wide) and try again.",
