@@ -19,7 +19,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable
 
-from ..db import database, write_transaction
+from ..db import Prepared, database, write_transaction
 from ..i18n import Problem
 from ..models import ContentFile, ContentNode, ContentPack, ReaderNote, User, utcnow
 from . import reader
@@ -203,10 +203,14 @@ def count(user: User, pack_id: str, book_id: str) -> int:
                                      ReaderNote.book_id == book_id).count()
 
 
+# Every chapter view reads its notes: the SQL is built once (peewee building it was a fifth of the page).
+_FOR_CHAPTER = Prepared(lambda: ReaderNote.select()
+                        .where(ReaderNote.user == 0, ReaderNote.pack_id == "", ReaderNote.chapter_path == "")
+                        .order_by(ReaderNote.page, ReaderNote.created_at))
+
+
 def for_chapter(user: User, pack_id: str, path: str) -> list[ReaderNote]:
-    return list(ReaderNote.select().where(ReaderNote.user == user.id, ReaderNote.pack_id == pack_id,
-                                          ReaderNote.chapter_path == path)
-                .order_by(ReaderNote.page, ReaderNote.created_at))
+    return _FOR_CHAPTER(user.id, pack_id, path)
 
 
 def as_json(note: ReaderNote) -> dict:
