@@ -28,6 +28,7 @@ from .learn import tutor_views, views as learn_views  # noqa: F401
 from .learn.blueprint import bp as learn_bp
 from .opds.views import bp as opds_bp
 from .permissions import make_folder
+from .rendering import PageEnvironment
 from .settings import LANGUAGES, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
     app.url_rule_class = _Rule
+    app.jinja_environment = PageEnvironment  # templates compiled per language (rendering.py)
     app.url_map.converters["int"] = security.DatabaseIntConverter  # before any route is added
     app.config.update(
         CLASSROOM_SETTINGS=settings,

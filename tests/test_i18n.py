@@ -13,6 +13,8 @@ from collections import Counter
 import pytest
 from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import read_mo
+from flask import render_template, render_template_string
+from jinja2 import ChoiceLoader, DictLoader
 from markupsafe import escape
 
 from classroom_server.i18n_tools import extract, po_path, read_catalog, untranslated
@@ -180,3 +182,42 @@ def test_account_errors_are_shown_in_the_users_language(language, client, school
     assert response.status_code == 400
     reason = catalogs[language].get("a password needs at least %(count)d characters").string % {"count": 8}
     assert str(escape(reason)) in response.get_data(as_text=True)
+
+
+# One template exercising what classroom_server.rendering writes in at compile time, and what it
+# must leave as a call.
+FOLDED_SOURCE = (
+    '{{ _("Sign out") }}|{{ gettext("Library") }}|{{ _("Hello, %(name)s!", name=who) }}|'
+    '{{ _("Answers waiting to be sent: %(count)s.", count="{count}") }}|'
+    '{{ url_for("static", filename="style.css") }}|{{ url_for("content.library") }}|'
+    '{{ url_for("content.node_page", pack_id=pack, node_id="n 1") }}|{{ _(word) }}|'
+    '<a title="{{ _("Sign out") }}">{% set names = {"a": _("Library")} %}{{ names.a }}</a>'
+)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_templates_compiled_per_language_say_what_the_calls_say(app, language, monkeypatch, catalogs):
+    """A template compiled for a language (its fixed words and links written in) renders exactly as
+    the same source does with every `_()` and `url_for()` called, fields escaped the same way."""
+    env = app.jinja_env
+    monkeypatch.setattr(env, "loader", ChoiceLoader([DictLoader({"folded.html": FOLDED_SOURCE}), env.loader]))
+    values = {"who": '<b>"Ада"</b>', "pack": "kz.pack", "word": "Library"}
+    with app.test_request_context("/", headers={"Accept-Language": language}):
+        folded = render_template("folded.html", **values)
+        called = render_template_string(FOLDED_SOURCE, **values)  # compiled as written: every call made
+    assert folded == called
+    assert "&lt;b&gt;&#34;Ада&#34;&lt;/b&gt;" in folded and "<b>" not in folded
+    translated = catalogs[language].get("Sign out")
+    expected = translated.string if translated is not None and translated.string else "Sign out"
+    assert folded.startswith(f"{escape(expected)}|")
+    assert "/static/style.css|/library/|/library/kz.pack/n%201|" in folded
+
+
+def test_a_template_is_compiled_once_per_language(app, monkeypatch):
+    env = app.jinja_env
+    monkeypatch.setattr(env, "loader", ChoiceLoader([DictLoader({"folded.html": FOLDED_SOURCE}), env.loader]))
+    compiled = {}
+    for language in ("kk", "ru", "kk"):
+        with app.test_request_context("/", headers={"Accept-Language": language}):
+            compiled.setdefault(language, set()).add(id(env.get_template("folded.html")))
+    assert len(compiled["kk"]) == 1 and compiled["kk"] != compiled["ru"]

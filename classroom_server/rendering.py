@@ -1,0 +1,125 @@
+"""Templates compiled once per interface language, with their fixed words and links written in.
+
+A student page says `_("...")` thirty to fifty times and `url_for(...)` twenty times, and Jinja calls
+each through its per-call machinery on every request (`Context.call`, argument inspection, escaping):
+about a third of a page's CPU, for text that is the same on every request in that language. So the
+app's Jinja environment keeps one compiled copy of each template per (language, script root) and,
+while compiling it, replaces
+
+- `_("literal")` / `gettext("literal", name=...)` by the catalog's translation of that language (the
+  `%(name)s` fields are still filled, and escaped, on each request), and
+- `url_for('endpoint', key='literal', ...)` with only literal arguments by the link it builds
+  (the same link `url_for` would give under this script root: the app's routes do not change),
+
+which is what the calls returned, now computed once. Anything else (a message or an argument that
+is an expression, `ngettext`, `url_for` of a relative endpoint or with `_external` and the like)
+stays a call. A template rendered outside a request (no language, no script root) is compiled
+unchanged. The translations cannot change while the process runs: the catalogs are files compiled
+at release time (docs/translating.md).
+"""
+from __future__ import annotations
+
+import contextvars
+import weakref
+
+from flask import has_request_context, request
+from flask.templating import Environment as FlaskEnvironment
+from flask_babel import get_locale, get_translations
+from jinja2 import nodes
+from jinja2.visitor import NodeTransformer
+from werkzeug.routing import BuildError
+
+# The variant the template being compiled is for: (language, script root), or None while nothing is.
+_COMPILING: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("compiling", default=None)
+GETTEXT_NAMES = ("_", "gettext")
+
+
+def _literal(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Const) and isinstance(node.value, (str, int, float, bool))
+
+
+class _Folder(NodeTransformer):
+    """Rewrites a parsed template for one language: see the module's docstring."""
+
+    def __init__(self, translations, build_url):
+        self.translations = translations
+        self.build_url = build_url
+
+    def visit_Call(self, node: nodes.Call) -> nodes.Node:
+        node = self.generic_visit(node)
+        callee = node.node
+        if not isinstance(callee, nodes.Name) or node.dyn_args is not None or node.dyn_kwargs is not None:
+            return node
+        if callee.name in GETTEXT_NAMES:
+            return self._translated(node)
+        if callee.name == "url_for":
+            return self._link(node)
+        return node
+
+    def _translated(self, node: nodes.Call) -> nodes.Node:
+        if len(node.args) != 1 or not isinstance(node.args[0], nodes.Const) or not isinstance(node.args[0].value, str):
+            return node
+        text = self.translations.ugettext(node.args[0].value)
+        if not node.kwargs:
+            try:
+                text = text % {}  # what the call does to a message without fields ("%%" -> "%")
+            except (KeyError, ValueError, TypeError):
+                return node  # it would fail on each request as it does now: keep the call
+            return nodes.MarkSafeIfAutoescape(nodes.Const(text), lineno=node.lineno)
+        # The translation is trusted markup (as the call made it); the fields are escaped by `%`.
+        fields = nodes.Dict([nodes.Pair(nodes.Const(keyword.key), keyword.value, lineno=node.lineno)
+                             for keyword in node.kwargs], lineno=node.lineno)
+        return nodes.Mod(nodes.MarkSafeIfAutoescape(nodes.Const(text), lineno=node.lineno), fields,
+                         lineno=node.lineno)
+
+    def _link(self, node: nodes.Call) -> nodes.Node:
+        if len(node.args) != 1 or not _literal(node.args[0]) or not all(_literal(k.value) for k in node.kwargs):
+            return node
+        endpoint = node.args[0].value
+        if not isinstance(endpoint, str) or endpoint.startswith(".") or any(k.key.startswith("_") for k in node.kwargs):
+            return node  # relative to the request's blueprint, or external, anchored ...: per request
+        try:
+            url = self.build_url(endpoint, **{keyword.key: keyword.value.value for keyword in node.kwargs})
+        except BuildError:
+            return node  # fails on each request as before, with the same error
+        return nodes.Const(url, lineno=node.lineno)
+
+
+class PageEnvironment(FlaskEnvironment):
+    """Flask's Jinja environment, keeping each template compiled once per (language, script root)."""
+
+    def __init__(self, app, **options):
+        # room for every template in each of the three languages, and the unchanged copies
+        options.setdefault("cache_size", 2000)
+        super().__init__(app, **options)
+
+    @staticmethod
+    def _variant() -> tuple[str, str] | None:
+        if not has_request_context():
+            return None
+        return str(get_locale() or ""), request.script_root
+
+    def _load_template(self, name, globals):
+        variant = self._variant()
+        if variant is None or self.loader is None or self.cache is None:
+            return super()._load_template(name, globals)
+        key = (weakref.ref(self.loader), name, variant)
+        template = self.cache.get(key)
+        if template is not None and (not self.auto_reload or template.is_up_to_date):
+            if globals:
+                template.globals.update(globals)
+            return template
+        token = _COMPILING.set(variant)
+        try:
+            template = self.loader.load(self, name, self.make_globals(globals))
+        finally:
+            _COMPILING.reset(token)
+        self.cache[key] = template
+        return template
+
+    def _parse(self, source, name, filename):
+        tree = super()._parse(source, name, filename)
+        if _COMPILING.get() is None:
+            return tree
+        build_url = self.globals["url_for"]
+        return _Folder(get_translations(), build_url).visit(tree)
