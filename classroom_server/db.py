@@ -286,7 +286,6 @@ class Prepared:
     def __init__(self, build):
         self.build = build
         self.sql: dict[type, str] = {}
-        self.readers: dict[type, list] = {}  # per database kind: (column index, field name, converter)
         self.model = None
 
     def _sql(self) -> str:
@@ -304,21 +303,27 @@ class Prepared:
         return row[0] if row else None
 
     def __call__(self, *params) -> list:
-        cursor = database.execute_sql(self._sql(), params)
-        readers = self.readers.get(type(database.obj))
-        if readers is None:
-            columns = self.model._meta.columns
-            readers = self.readers[type(database.obj)] = [
-                (index, field.name, field.python_value) for index, field in
-                enumerate(columns.get(d[0]) for d in cursor.description) if field is not None]
-        model = self.model
-        rows = []
-        for values in cursor.fetchall():
-            # What peewee's cursor wrapper does, minus its generality: one object per row, made as
-            # peewee makes a row it read (no defaults, the values as read).
-            rows.append(model(__no_default__=1, **{name: (convert(values[index]) if values[index] is not None
-                                                         else None) for index, name, convert in readers}))
-        return rows
+        cursor = database.execute_sql(self._sql(), params)  # first: building the SQL names the model
+        return model_rows(self.model, cursor)
+
+
+_readers: dict[tuple, list] = {}
+
+
+def model_rows(model, cursor) -> list:
+    """The rows of `cursor` (SQL over `model`'s table) as `model` objects, as peewee makes a row it
+    read (no defaults, the values as read), minus its generality: what hot queries written in SQL or
+    with Prepared give back."""
+    description = tuple(d[0] for d in cursor.description)
+    key = (model, type(database.obj), description)
+    readers = _readers.get(key)
+    if readers is None:
+        columns = model._meta.columns
+        readers = _readers[key] = [(index, field.name, field.python_value) for index, field in
+                                   enumerate(columns.get(name) for name in description) if field is not None]
+    return [model(__no_default__=1, **{name: (convert(values[index]) if values[index] is not None else None)
+                                       for index, name, convert in readers})
+            for values in cursor.fetchall()]
 
 
 _FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")

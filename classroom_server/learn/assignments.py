@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from ..db import Prepared, placeholders, run_sql, sql
+from ..db import Prepared, model_rows, placeholders, run_sql, sql
 from ..models import (Assignment, AssignmentItem, AssignmentStudent, LearningRecord, Membership, TeacherComment, User,
                       utcnow)
 
@@ -77,8 +77,8 @@ def _in_list(count: int) -> str:
 def _parts_of(assignment_ids: list[str]) -> list[AssignmentItem]:
     """The parts of these assignments in order: SQL written here (a student's home page asks every
     time, and peewee would build this query anew each time)."""
-    return list(AssignmentItem.raw(sql(f"SELECT * FROM assignment_item WHERE assignment_id IN "
-                                       f"{_in_list(len(assignment_ids))} ORDER BY position"), *assignment_ids))
+    return model_rows(AssignmentItem, run_sql(f"SELECT * FROM assignment_item WHERE assignment_id IN "
+                                              f"{_in_list(len(assignment_ids))} ORDER BY position", assignment_ids))
 
 
 def installed_nodes(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:

@@ -22,7 +22,7 @@ from ..domain import scoring
 from ..i18n import localized_key
 from ..models import ContentNode, ContentPack, LearningRecord, User, utcnow
 from . import records
-from .held import held_for
+from .held import Held, held_for
 
 DEVICE_COOKIE = "classroom_device"
 DEVICE_COOKIE_SECONDS = 2 * 365 * 24 * 3600
@@ -190,12 +190,12 @@ def tries_left(ex: Exercise, used: int) -> int | None:
     return None if ex.attempts is None else max(0, ex.attempts - used)
 
 
-def next_index(user: User, ex: Exercise) -> int | None:
+def next_index(user: User, ex: Exercise, held: Held | None = None) -> int | None:
     """The first item not yet answered right that has tries left, whose explanation was not just
-    shown (a right answer to it would not count now) and that no quiz holds (learn/held.py); None
-    when there is none."""
+    shown (a right answer to it would not count now) and that no quiz holds (learn/held.py, or
+    `held` when the caller has it already); None when there is none."""
     known = states(user, ex)
-    held = held_for(user)
+    held = held if held is not None else held_for(user)
     for index, item in enumerate(ex.items):
         state = known.get(item["id"], ItemState(0, False, False))
         if (not state.ever_right and tries_left(ex, state.tries) != 0
@@ -376,15 +376,18 @@ def record_opened(user: User, pack_id: str, node_id: str, node_kind: str, langua
 _LAST_OPENED = Prepared(lambda: LearningRecord.select(LearningRecord.pack_id, LearningRecord.node_id).where(
     LearningRecord.user == 0, LearningRecord.verb == "opened").order_by(LearningRecord.seq.desc()).limit(1))
 
+# Asked on every home page once the student has opened something (building it was a fifth of the page).
+_NODE_TITLE = Prepared(lambda: ContentNode.select(ContentNode.title).join(ContentPack).where(
+    ContentPack.pack_id == "", ContentNode.node_id == "").limit(1))
+
 
 def last_opened(user: User) -> tuple[str, str, str] | None:
     """(pack id, node id, title JSON) of what this student opened last, if it is still in the library."""
     found = _LAST_OPENED(user.id, "opened", 1)
     if not found:
         return None
-    node = (ContentNode.select(ContentNode.title).join(ContentPack)
-            .where(ContentPack.pack_id == found[0].pack_id, ContentNode.node_id == found[0].node_id).first())
-    return (found[0].pack_id, found[0].node_id, node.title) if node else None
+    node = _NODE_TITLE(found[0].pack_id, found[0].node_id, 1)
+    return (found[0].pack_id, found[0].node_id, node[0].title) if node else None
 
 
 def chapter(pack_id: str, node_id: str) -> ContentNode | None:

@@ -13,7 +13,7 @@ from ..content import reader, school_files
 from ..domain import scoring
 from ..i18n import error_text
 from . import assignments, practice, quizzes
-from .held import HELD_MESSAGE, held_for
+from .held import HELD_MESSAGE, Held, held_for
 from .blueprint import MAX_ANSWER_BYTES, bp, form_response, int_arg, now_ms, record_id
 from .records import RecordError
 
@@ -65,9 +65,9 @@ def _practice_set(ex: practice.Exercise) -> list[Markup]:
 
 
 def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int | None = None,
-              error: str | None = None, status: int = 200):
+              error: str | None = None, status: int = 200, held: Held | None = None):
     item = ex.items[index]
-    if error is None and held_for(g.user).holds(ex.pack.pack_id, ex.node.node_id, item["id"]):
+    if error is None and (held if held is not None else held_for(g.user)).holds(ex.pack.pack_id, ex.node.node_id, item["id"]):
         error = str(HELD_MESSAGE)
     language = practice.content_language(item)
     public = scoring.public_item(item, language)
@@ -89,15 +89,16 @@ def practise(pack_id: str, node_id: str):
     if not ex.items:
         abort(404)
     index = int_arg(request.args.get("item"))
+    held = held_for(g.user)  # once for the page: which item comes next and whether it is held
     if "item" in request.args:
         if index is None or not 0 <= index < len(ex.items):
             abort(404)
     else:
-        index = practice.next_index(g.user, ex)
+        index = practice.next_index(g.user, ex, held)
         if index is None:
             return redirect(url_for("learn.result", pack_id=pack_id, node_id=node_id))
     return _question(ex, index, hints=int_arg(request.args.get("hints")) or 0,
-                     shown_at=int_arg(request.args.get("shown_at")))
+                     shown_at=int_arg(request.args.get("shown_at")), held=held)
 
 
 @bp.post("/practice/<pack_id>/<node_id>/<item_id>")
