@@ -34,12 +34,12 @@ _TEMPLATES: dict[tuple, Markup] = {}
 _TEMPLATES_KEPT = 4096
 
 
-def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, version: object,
+def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, version: object, interface: str,
                assignment: str | None = None, attempt: int | None = None) -> Markup:
     """One question as the page's script may show it offline (learn/_question_template.html): the
     public item only, never the answer. The same for every student: made once per item `version`
-    (what changes when the item can), interface language and quiz try, then kept."""
-    key = (kind, index, pack_id, node_id, version, str(get_locale()), assignment, attempt)
+    (what changes when the item can), `interface` language and quiz try, then kept."""
+    key = (kind, index, pack_id, node_id, version, interface, assignment, attempt)
     found = _TEMPLATES.get(key)
     if found is None:
         language = practice.content_language(item)
@@ -58,8 +58,9 @@ def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, ve
 def _practice_set(ex: practice.Exercise) -> list[Markup]:
     """The exercise's items that still have tries left."""
     known = practice.states(g.user, ex) if ex.attempts is not None else {}
+    interface = str(get_locale())
     return [_set_entry(index, "practice", item, ex.pack.pack_id, ex.node.node_id,
-                       (ex.pack.id, ex.pack.manifest_sha256, item["id"]))
+                       (ex.pack.id, ex.pack.manifest_sha256, item["id"]), interface)
             for index, item in enumerate(ex.items)
             if item["id"] not in known or practice.tries_left(ex, known[item["id"]].tries) != 0]
 
@@ -241,8 +242,10 @@ def _quiz_question(quiz, going, questions, index: int, error: str | None = None,
     question = questions[index]
     language = practice.content_language(question.item)
     answered = quizzes.saved(quiz, g.user, going)
+    interface = str(get_locale())
     question_set = [_set_entry(q.index, "quiz", q.item, q.pack_id, q.node_id,
-                               json.dumps(q.item, sort_keys=True, ensure_ascii=False), quiz.id, going.number)
+                               json.dumps(q.item, sort_keys=True, ensure_ascii=False), interface, quiz.id,
+                               going.number)
                     for q in questions]
     return render_template(
         "learn/quiz_question.html", quiz=quiz, going=going, index=index, total=len(questions), question=question,
