@@ -165,6 +165,7 @@ def _serve(app, settings: Settings, banner: list[str] | None = None, one_cpu: bo
                                        before_fork=database.close, trusted_proxy=settings.server_trusted_proxy)
         click.echo("stopped", err=True)
         sys.exit(status)
+    serving.freeze_startup_objects()
     try:
         server.run()
     except KeyboardInterrupt:
