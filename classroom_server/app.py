@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask, current_app, g, jsonify, render_template, request, url_for
-from flask_babel import Babel, get_locale, get_translations
+from flask_babel import Babel, get_translations
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Rule
 
@@ -23,7 +23,8 @@ from .coach.blueprint import bp as coach_bp
 from .content.views import bp as content_bp
 from .db import database, open_database
 from .health import health_report
-from .i18n import LANGUAGE_NAMES, PICTURE_LABELS, error_text, install_template_gettext, select_locale
+from .i18n import (LANGUAGE_NAMES, PICTURE_LABELS, error_text, install_template_gettext, interface_language,
+                   select_locale)
 from .learn import tutor_views, views as learn_views  # noqa: F401
 from .learn.blueprint import bp as learn_bp
 from .opds.views import bp as opds_bp
@@ -163,7 +164,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.context_processor
     def _globals() -> dict:
-        return {"csrf_token": security.csrf_token, "csp_nonce": security.csp_nonce, "lang": str(get_locale() or "kk"),
+        return {"csrf_token": security.csrf_token, "csp_nonce": security.csp_nonce, "lang": interface_language(),
                 "_translations": get_translations(), "languages": LANGUAGES,
                 "language_names": LANGUAGE_NAMES, "current_user": g.get("user"),
                 "picture_labels": PICTURE_LABELS, "error_text": error_text, "version": __version__}

@@ -27,6 +27,17 @@ def language_name(code: str) -> str:
         return code
 
 
+def interface_language(default: str = "kk") -> str:
+    """The code of the language this request's pages speak (kk, ru or en), or `default` outside one.
+
+    `str(get_locale())` builds the code from the locale's parts on every call, and a page asks a
+    dozen times; the interface locales have a language and nothing else."""
+    locale = get_locale()
+    if locale is None:
+        return default
+    return locale.language if not (locale.territory or locale.script or locale.variant) else str(locale)
+
+
 def select_locale() -> str:
     user = g.get("user")
     if user is not None and user.language in LANGUAGES:
@@ -81,7 +92,7 @@ def localized(texts: dict | str | None, language: str | None = None, fallback: I
         texts = _stored_texts(texts)
     if not texts:
         return ""
-    language = language or str(get_locale() or "kk")
+    language = language or interface_language()
     for choice in (language, *fallback, *LANGUAGES):
         if texts.get(choice):
             return texts[choice]
@@ -106,7 +117,7 @@ def pack_languages(pack: Any) -> list[str]:
 
 def localized_key(options: dict, language: str | None = None) -> str | None:
     """Which language of `options` to show: the user's, else the first there is."""
-    language = language or str(get_locale() or "kk")
+    language = language or interface_language()
     for choice in (language, *LANGUAGES):
         if choice in options:
             return choice
@@ -178,7 +189,7 @@ def when(moment) -> str:
     """A stored UTC time as the school reads it: short date and time in its time zone."""
     if not moment:
         return ""
-    return _when(moment, str(get_locale()), str(get_timezone()))
+    return _when(moment, interface_language(), str(get_timezone()))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -24,10 +24,12 @@ import weakref
 
 from flask import has_request_context, request
 from flask.templating import Environment as FlaskEnvironment
-from flask_babel import get_locale, get_translations
+from flask_babel import get_translations
 from jinja2 import nodes
 from jinja2.visitor import NodeTransformer
 from werkzeug.routing import BuildError
+
+from .i18n import interface_language
 
 # The variant the template being compiled is for: (language, script root), or None while nothing is.
 _COMPILING: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("compiling", default=None)
@@ -97,7 +99,7 @@ class PageEnvironment(FlaskEnvironment):
     def _variant() -> tuple[str, str] | None:
         if not has_request_context():
             return None
-        return str(get_locale() or ""), request.script_root
+        return interface_language(""), request.script_root
 
     def _load_template(self, name, globals):
         variant = self._variant()

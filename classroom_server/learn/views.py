@@ -4,14 +4,13 @@ from __future__ import annotations
 import json
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 
 from ..accounts.services import user_classrooms
 from ..content import reader, school_files
 from ..domain import scoring
-from ..i18n import error_text
+from ..i18n import error_text, interface_language
 from . import assignments, practice, quizzes
 from .held import HELD_MESSAGE, Held, held_for
 from .blueprint import MAX_ANSWER_BYTES, bp, form_response, int_arg, now_ms, record_id
@@ -58,7 +57,7 @@ def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, ve
 def _practice_set(ex: practice.Exercise) -> list[Markup]:
     """The exercise's items that still have tries left."""
     known = practice.states(g.user, ex) if ex.attempts is not None else {}
-    interface = str(get_locale())
+    interface = interface_language()
     return [_set_entry(index, "practice", item, ex.pack.pack_id, ex.node.node_id,
                        (ex.pack.id, ex.pack.manifest_sha256, item["id"]), interface)
             for index, item in enumerate(ex.items)
@@ -242,7 +241,7 @@ def _quiz_question(quiz, going, questions, index: int, error: str | None = None,
     question = questions[index]
     language = practice.content_language(question.item)
     answered = quizzes.saved(quiz, g.user, going)
-    interface = str(get_locale())
+    interface = interface_language()
     question_set = [_set_entry(q.index, "quiz", q.item, q.pack_id, q.node_id,
                                json.dumps(q.item, sort_keys=True, ensure_ascii=False), interface, quiz.id,
                                going.number)
