@@ -115,6 +115,20 @@ def _die_with_parent() -> None:
         pass
 
 
+def _return_free_memory() -> None:
+    """glibc: give the heap's free pages back to the system before a fork.
+
+    Starting frees much of what it allocated (each imported module's compiled file is read whole,
+    then dropped; the database's schema check); glibc keeps those free pages, resident, and each
+    forked worker would hold them too. 3 MiB of idle PSS on two workers (issue 18). Not glibc:
+    nothing to do.
+    """
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _run_worker(app, sock: socket.socket, index: int, threads: int, one_cpu: bool,
                 max_request_body_size: int, parent: int, trusted_proxy: str) -> None:
     _die_with_parent()
@@ -147,6 +161,7 @@ def serve_workers(app, sockets: list[socket.socket], threads: int, one_cpu: bool
         # The objects made so far (the whole app) leave the garbage collector's care: a collection in
         # a worker would otherwise write to every one of them, and so copy every page they share.
         gc.freeze()
+        _return_free_memory()
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
