@@ -25,7 +25,7 @@ from typing import Iterator, Sequence
 
 import requests
 
-BANNER_RE = re.compile(r"Serving on (http://127\.0\.0\.1:(\d+)/)")
+BANNER_RE = re.compile(r"Serving on (http://127\.0\.0\.1:(\d+)/)(?:\s+\((\d+) worker processes)?")
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -62,6 +62,7 @@ class Server:
         self.proc = proc
         self.url = ""
         self.cold_start = 0.0  # seconds from process start to the first 200 on the health path
+        self.workers = 0  # worker processes the banner announced (0: the server serves in its own process)
         self.stderr_lines = 0  # lines the server has logged so far
         self._tail: collections.deque[str] = collections.deque(maxlen=40)
         self._listening = threading.Event()
@@ -78,6 +79,7 @@ class Server:
                 match = BANNER_RE.search(line)
                 if match:
                     self.url = match.group(1)
+                    self.workers = int(match.group(3) or 0)
                     self._listening.set()
         self._listening.set()
 
@@ -150,6 +152,12 @@ def start_server(argv: Sequence[str], health_path: str = "/healthz", timeout: fl
                                          f"\n{server.stderr_tail()}")
                 time.sleep(0.005)  # a poll interval, not a guess at the start-up time
         server.cold_start = time.perf_counter() - started
+        # The first worker may answer before the last is forked: memory read now would miss it.
+        while len(process_tree(server.proc.pid)) < 1 + server.workers:
+            if server.proc.poll() is not None or time.perf_counter() > deadline:
+                raise BenchmarkError(f"{argv[0]} did not start its {server.workers} worker processes:"
+                                     f"\n{server.stderr_tail()}")
+            time.sleep(0.005)
         yield server
     finally:
         server.stop()

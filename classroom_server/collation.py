@@ -9,8 +9,10 @@ of the same name (migration 0016).
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
-import icu
+if TYPE_CHECKING:
+    import icu
 
 NAMES = "names"  # the collation's name in SQL: Field.collate(NAMES)
 LOCALE = "kk-KZ"
@@ -22,6 +24,9 @@ def _collator() -> icu.Collator:
     # nothing and leaves no doubt.
     collator = getattr(_local, "collator", None)
     if collator is None:
+        # Imported by the first comparison, not at start: ICU's libraries are ~5 MiB of an idle
+        # server's memory (issue 18), and a server's supervisor process never sorts a name.
+        import icu
         collator = _local.collator = icu.Collator.createInstance(icu.Locale(LOCALE))
     return collator
 

@@ -185,3 +185,15 @@ def test_x_forwarded_for_counts_only_from_the_trusted_proxy(tmp_path, trusted):
         # Another device behind a trusted proxy is not locked out; without a trusted proxy the header
         # is anyone's to write, so the limit counted the real peer (127.0.0.1) and holds for it.
         assert staff_signin(url, PASSWORD, "10.0.0.3") == (302 if trusted else 429)
+
+
+def test_a_server_starts_without_the_libraries_only_some_requests_need(tmp_path):
+    """What `serve` imports before it forks its workers is shared by them (waitress included); ICU
+    (sorting names), nh3 (a book's chapter), Pillow (a picture upload) and cryptography wait for
+    their first use: each was megabytes of every idle server's memory (issue 18)."""
+    code = ("import sys; from classroom_server.cli import Context; Context(sys.argv[1]).app(); "
+            "from classroom_server import serving; "
+            "print(*sorted(m for m in ('icu', 'nh3', 'PIL', 'cryptography', 'waitress') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["waitress"]

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-import nh3
 from markupsafe import Markup
 
 from ..db import Prepared, run_sql
@@ -253,6 +252,9 @@ def chapter_html(pack_id: str, chapter_path: str, blob: str,
             return _URL_REFERENCE.sub(lambda m: f"url({m.group(1)}#{ID_PREFIX}", value)
         return value
 
+    # Imported by the first chapter sanitized, not at start: nh3's library is ~1.5 MiB of an idle
+    # server's memory (issue 18), and the supervisor process never renders a chapter.
+    import nh3
     cleaned = nh3.clean(_svg_titles(html), tags=TAGS | MATHML_TAGS | SVG_TAGS, attributes=ATTRIBUTES,
                         clean_content_tags=DROP_WITH_CONTENT, url_schemes=set(), url_relative=local,
                         id_prefix=ID_PREFIX, link_rel=None, attribute_filter=keep)
