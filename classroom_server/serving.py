@@ -168,9 +168,7 @@ def serve_workers(app, sockets: list[socket.socket], threads: int, one_cpu: bool
 
     def start(index: int) -> None:
         before_fork()  # no database connection may cross a fork
-        # The objects made so far (the whole app) leave the garbage collector's care: a collection in
-        # a worker would otherwise write to every one of them, and so copy every page they share.
-        gc.freeze()
+        freeze_startup_objects()
         _return_free_memory()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -192,7 +190,6 @@ def serve_workers(app, sockets: list[socket.socket], threads: int, one_cpu: bool
 
     previous = {name: signal.signal(name, stop) for name in (signal.SIGTERM, signal.SIGINT)}
     status = 0
-    freeze_startup_objects()
     try:
         for index in range(len(sockets)):
             start(index)
