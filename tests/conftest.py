@@ -21,7 +21,7 @@ from classroom_server.models import Classroom, User
 from classroom_server.permissions import create_private, make_folder
 from classroom_server.settings import load_settings
 
-from .helpers import PASSWORD, EnglishClient, School
+from .helpers import PASSWORD, TEST_HASH_METHOD, EnglishClient, School
 
 
 def _is_local(address) -> bool:
@@ -183,15 +183,8 @@ def _make_school() -> list:
             other_student]
 
 
-# The template school's stored hashes, remade with a light scrypt. werkzeug reads the parameters
-# back from each stored hash, so signing in checks them as it checks any other (a wrong password or
-# PIN still fails), in about 1 ms instead of 25-70 ms: most tests sign someone in. Only these
-# fixture rows: every hash the code under test makes keeps the production parameters
-# (accounts.services), and nothing outside tests/ names this one.
-TEST_HASH_METHOD = "scrypt:1024:8:1"
-
-
 def _lighten_hashes(ids: list[int]) -> None:
+    """The template school's stored hashes, remade with helpers.TEST_HASH_METHOD."""
     staff, student, picture_student = [ids[i] for i in (0, 1, 2)], ids[6], ids[7]
     for user_id in staff:
         User.update(password_hash=generate_password_hash(PASSWORD, TEST_HASH_METHOD)).where(User.id == user_id).execute()
