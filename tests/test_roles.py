@@ -139,8 +139,9 @@ def test_a_later_app_has_the_same_routes_each_with_its_own_converters(tmp_path, 
     first, second = rules(app), rules(later)
     assert first.keys() == second.keys() and len(first) > 100
     for key, rule in second.items():
-        assert (rule._parts, rule._trace, rule.arguments) == (first[key]._parts, first[key]._trace, first[key].arguments)
-        assert [type(c) for c in rule._converters.values()] == [type(c) for c in first[key]._converters.values()]
+        same = first[key]
+        assert (rule._parts, rule._trace, rule.arguments) == (same._parts, same._trace, same.arguments)
+        assert [type(c) for c in rule._converters.values()] == [type(c) for c in same._converters.values()]
         assert all(converter.map is later.url_map for converter in rule._converters.values())
     urls = later.url_map.bind("school.local")
     assert urls.match("/admin/users/5") == ("admin.user_page", {"user_id": 5})
