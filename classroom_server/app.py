@@ -84,7 +84,7 @@ def _memo_url_for(endpoint: str, **values) -> str:
 
 
 class _Rule(Rule):
-    """werkzeug's Rule, whose URL builders are compiled once per process.
+    """werkzeug's Rule, whose text is parsed and URL builders compiled once per process.
 
     werkzeug compiles two Python functions from each rule's AST as the rule is added: about 0.5 ms
     a rule, most of create_app's time, paid again by every app a process makes (the test suite makes
@@ -94,6 +94,31 @@ class _Rule(Rule):
     """
 
     _builders: dict[tuple, object] = {}
+    _parsed: dict[tuple, tuple] = {}
+
+    def compile(self) -> None:
+        """werkzeug's compile, with the parsing of the rule's text done once per process too (the
+        rest of create_app's time): the parts and trace are reused, the converters made anew for
+        this rule's map from the arguments parsed then."""
+        key = (self.rule, self.subdomain, self.host, self.merge_slashes, self.map.host_matching,
+               tuple(self.map.converters.items()))
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            super().compile()
+            self._parsed[key] = (tuple(self._parts), tuple(self._trace), tuple(
+                (name, *self._converter_specs[name]) for name in self._converters))
+            return
+        parts, trace, converters = parsed
+        self._parts, self._trace = list(parts), list(trace)
+        self._converters = {name: self.get_converter(name, converter, args, kwargs)
+                            for name, converter, args, kwargs in converters}
+        self.arguments.update(self._converters)
+        self._build = self._compile_builder(False).__get__(self, None)
+        self._build_unknown = self._compile_builder(True).__get__(self, None)
+
+    def get_converter(self, variable_name, converter_name, args, kwargs):
+        self.__dict__.setdefault("_converter_specs", {})[variable_name] = (converter_name, args, kwargs)
+        return super().get_converter(variable_name, converter_name, args, kwargs)
 
     def _compile_builder(self, append_unknown: bool = True):
         if self.defaults:

@@ -4,10 +4,13 @@ Helpers that tests import (sign-in, forms, small disks) are in helpers.py."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 from pathlib import Path
 
+import flask
+import jinja2
 import pytest
 from werkzeug.security import generate_password_hash
 
@@ -18,7 +21,7 @@ from classroom_server.models import Classroom, User
 from classroom_server.permissions import create_private, make_folder
 from classroom_server.settings import load_settings
 
-from .helpers import PASSWORD, EnglishClient, School
+from .helpers import PASSWORD, TEST_HASH_METHOD, EnglishClient, School
 
 
 def _is_local(address) -> bool:
@@ -35,6 +38,7 @@ def _is_local(address) -> bool:
 
 def pytest_configure(config):
     """Tests talk to loopback only: any other connection is a bug (offline means offline)."""
+    _temp_in_memory(config)
     original = socket.socket.connect
 
     def guarded(self, address):
@@ -43,6 +47,54 @@ def pytest_configure(config):
         return original(self, address)
 
     socket.socket.connect = guarded
+    # Every Flask app this process makes (one per test) compiles its templates through one shared
+    # cache instead of parsing and compiling each page again: Jinja's own bytecode cache mechanism,
+    # kept in memory. A template's code is reused only for the same source (its checksum) and the
+    # same compile options, so a changed template is compiled again and what a page renders is
+    # what a fresh app renders. Tests only: a server makes one app and compiles each page once.
+    flask.Flask.jinja_options = {**flask.Flask.jinja_options, "bytecode_cache": SharedTemplateCode()}
+
+
+def _temp_in_memory(config) -> None:
+    """Test folders (tmp_path) in RAM, /dev/shm, when it is there and no one chose another place.
+
+    Each test writes a database with synchronous=FULL, so on a disk every commit waits for an
+    fsync: on this machine that was half the fast run's wall time, spent waiting, not computing.
+    The code under test is the same (it still asks for each fsync; a tmpfs just answers at once);
+    the suites that need a real disk or a full one make their own (tests/helpers.py tmpfs, the
+    crash suites). TMPDIR, --basetemp or PYTEST_DEBUG_TEMPROOT keep the usual place; a run keeps
+    only its failed tests' folders (setup.cfg tmp_path_retention_policy), so little stays in RAM."""
+    memory = Path("/dev/shm")
+    if (config.option.basetemp or os.environ.get("TMPDIR") or os.environ.get("PYTEST_DEBUG_TEMPROOT")
+            or not memory.is_dir() or not os.access(memory, os.W_OK | os.X_OK)):
+        return
+    os.environ["PYTEST_DEBUG_TEMPROOT"] = str(memory)  # read by pytest's tmp_path_factory, lazily
+
+
+class SharedTemplateCode(jinja2.BytecodeCache):
+    """Compiled template code, kept in memory for the whole test process (see pytest_configure)."""
+
+    def __init__(self) -> None:
+        self._code: dict[tuple, object] = {}
+
+    @staticmethod
+    def _key(bucket) -> tuple:
+        env = bucket.environment
+        autoescape = env.autoescape
+        # What the compiler reads from the environment besides the source (jinja2.compiler,
+        # jinja2.ext): delimiters, whitespace, extensions, gettext style, autoescaping.
+        return (bucket.key, bucket.checksum, env.block_start_string, env.block_end_string,
+                env.variable_start_string, env.variable_end_string, env.comment_start_string,
+                env.comment_end_string, env.line_statement_prefix, env.line_comment_prefix,
+                env.trim_blocks, env.lstrip_blocks, env.newline_sequence, env.keep_trailing_newline,
+                env.optimized, tuple(sorted(env.extensions)), getattr(env, "newstyle_gettext", None),
+                autoescape.__qualname__ if callable(autoescape) else autoescape)
+
+    def load_bytecode(self, bucket) -> None:
+        bucket.code = self._code.get(self._key(bucket))
+
+    def dump_bytecode(self, bucket) -> None:
+        self._code[self._key(bucket)] = bucket.code
 
 
 @pytest.fixture
@@ -131,15 +183,8 @@ def _make_school() -> list:
             other_student]
 
 
-# The template school's stored hashes, remade with a light scrypt. werkzeug reads the parameters
-# back from each stored hash, so signing in checks them as it checks any other (a wrong password or
-# PIN still fails), in about 1 ms instead of 25-70 ms: most tests sign someone in. Only these
-# fixture rows: every hash the code under test makes keeps the production parameters
-# (accounts.services), and nothing outside tests/ names this one.
-TEST_HASH_METHOD = "scrypt:1024:8:1"
-
-
 def _lighten_hashes(ids: list[int]) -> None:
+    """The template school's stored hashes, remade with helpers.TEST_HASH_METHOD."""
     staff, student, picture_student = [ids[i] for i in (0, 1, 2)], ids[6], ids[7]
     for user_id in staff:
         User.update(password_hash=generate_password_hash(PASSWORD, TEST_HASH_METHOD)).where(User.id == user_id).execute()

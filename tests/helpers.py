@@ -18,6 +18,14 @@ from classroom_server.db import database, open_database
 
 PASSWORD = "correct-horse-42"
 
+# Fixture accounts' stored hashes are remade with this light scrypt (the school template in
+# conftest.py, the hub operators of tests/test_hub_operators.py). werkzeug reads the parameters back
+# from each stored hash, so signing in checks them as it checks any other (a wrong password or PIN
+# still fails), in about 1 ms instead of 25-70 ms: most tests sign someone in. Only those fixture
+# rows: every hash the code under test makes keeps the production parameters, and nothing outside
+# tests/ names this one.
+TEST_HASH_METHOD = "scrypt:1024:8:1"
+
 
 class EnglishClient(FlaskClient):
     """A test client whose browser asks for English, so assertions can read English text.

@@ -24,6 +24,9 @@ from schemathesis.generation import GenerationMode  # noqa: E402
 from .helpers import PASSWORD  # noqa: E402
 from .test_practice import pack  # noqa: E402,F401  (the practice pack: exercises to answer)
 
+# Property-based: a few hundred generated requests against a real waitress server.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = 25  # per operation, role and mode: a few hundred requests in all
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           negative_data_rejection]

@@ -123,3 +123,26 @@ def test_every_coach_route_refuses_another_teachers_class(app, school):
     with app.app_context():
         assert {model.__name__: model.select().count() for model in MODELS} == counts
     assert checked >= 15
+
+
+def test_a_later_app_has_the_same_routes_each_with_its_own_converters(tmp_path, monkeypatch):
+    """app._Rule parses a rule's text once per process; the apps made after the first reuse it."""
+    from classroom_server import create_app
+    from classroom_server.app import _Rule
+    from classroom_server.settings import load_settings
+    monkeypatch.setattr(_Rule, "_parsed", {})  # as in a fresh process: the first app parses its rules
+    app = create_app(load_settings(tmp_path / "first", environ={}))
+    later = create_app(load_settings(tmp_path / "later", environ={}))
+
+    def rules(an_app):
+        return {(rule.rule, rule.endpoint, tuple(sorted(rule.methods))): rule for rule in an_app.url_map.iter_rules()}
+    first, second = rules(app), rules(later)
+    assert first.keys() == second.keys() and len(first) > 100
+    for key, rule in second.items():
+        same = first[key]
+        assert (rule._parts, rule._trace, rule.arguments) == (same._parts, same._trace, same.arguments)
+        assert [type(c) for c in rule._converters.values()] == [type(c) for c in same._converters.values()]
+        assert all(converter.map is later.url_map for converter in rule._converters.values())
+    urls = later.url_map.bind("school.local")
+    assert urls.match("/admin/users/5") == ("admin.user_page", {"user_id": 5})
+    assert urls.build("admin.user_page", {"user_id": 7}) == "/admin/users/7"

@@ -50,6 +50,7 @@ def cpus_of_threads(pid: int) -> dict[int, str]:
     return found
 
 
+@pytest.mark.slow  # a real server process loaded with 150 idle connections
 def test_more_students_than_waitress_serves_by_default_all_get_answers(tmp_path):
     # Phones keep their connections open between requests; waitress's default stops accepting at 100.
     assert CONNECTION_LIMIT > 150
@@ -68,6 +69,7 @@ def test_more_students_than_waitress_serves_by_default_all_get_answers(tmp_path)
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="needs Linux and two CPUs or more")
+@pytest.mark.slow  # real server processes, their threads' CPUs read from /proc
 def test_request_threads_share_one_cpu_and_password_hashing_uses_them_all(tmp_path):
     every = os.sched_getaffinity(0)
     (tmp_path / "password").write_text(PASSWORD)
@@ -168,6 +170,7 @@ def staff_signin(url: str, password: str, forwarded_for: str) -> int:
                            headers={"X-Forwarded-For": forwarded_for}, allow_redirects=False, timeout=30).status_code
 
 
+@pytest.mark.slow  # a real server process per case, behind a pretend proxy
 @pytest.mark.parametrize("trusted", [False, True])
 def test_x_forwarded_for_counts_only_from_the_trusted_proxy(tmp_path, trusted):
     (tmp_path / "password").write_text(PASSWORD)

@@ -309,8 +309,9 @@ def run_daemon(agent: Agent) -> None:
                                   job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None})
     scheduler.add_job(sync_job, "interval", seconds=agent.settings.sync_interval_seconds, id=SYNC_JOB,
                       args=[agent, scheduler], next_run_time=_aware_now(), max_instances=1, coalesce=True)
+    # First at once: its heartbeat shows the admin page the agent running from its start, not 5 s later.
     scheduler.add_job(watch_requests_job, "interval", seconds=REQUEST_POLL_SECONDS, id=REQUESTS_JOB,
-                      args=[agent, scheduler], max_instances=1, coalesce=True)
+                      args=[agent, scheduler], next_run_time=_aware_now(), max_instances=1, coalesce=True)
     scheduler.add_job(content_job, "interval", seconds=max(CONTENT_INTERVAL, agent.settings.sync_interval_seconds),
                       id=CONTENT_JOB, args=[agent, scheduler], max_instances=1, coalesce=True)
     nightly = backup_trigger(agent.settings)
