@@ -36,6 +36,12 @@ _COMPILING: contextvars.ContextVar[tuple[str, str] | None] = contextvars.Context
 GETTEXT_NAMES = ("_", "gettext")
 
 
+def compiling_for() -> tuple[str, str] | None:
+    """The (language, script root) the template being compiled is for, None when it is compiled as
+    written: a Jinja bytecode cache must keep one entry per value (tests/conftest.py does)."""
+    return _COMPILING.get()
+
+
 def _literal(node: nodes.Node) -> bool:
     return isinstance(node, nodes.Const) and isinstance(node.value, (str, int, float, bool))
 
