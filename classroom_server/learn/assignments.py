@@ -101,12 +101,16 @@ def _last_done(user: User, pairs: set[tuple[str, str]],
     every assignment shown; each assignment then counts only what came after it was made)."""
     if not pairs:
         return {}
+    packs = sorted({pack_id for pack_id, _ in pairs})
     nodes = sorted({node_id for _, node_id in pairs})
+    # pack_id IN lets SQLite seek the (user, verb, pack, node) index to these nodes' records only;
+    # without it, it read every record of each verb the student ever made (a year's "opened").
     rows = run_sql(
         "SELECT pack_id, node_id, verb, MAX(created_at) FROM learning_record"
         " WHERE user_id = ? AND created_at >= ? AND verb IN ('opened', 'read', 'completed')"
-        f" AND node_id IN {_in_list(len(nodes))} GROUP BY pack_id, node_id, verb",
-        [user.id, LearningRecord.created_at.db_value(since), *nodes])
+        f" AND pack_id IN {_in_list(len(packs))} AND node_id IN {_in_list(len(nodes))}"
+        " GROUP BY pack_id, node_id, verb",
+        [user.id, LearningRecord.created_at.db_value(since), *packs, *nodes])
     stored_at = LearningRecord.created_at.python_value
     return {(pack_id, node_id, verb): stored_at(when) for pack_id, node_id, verb, when in rows
             if (pack_id, node_id) in pairs}
