@@ -5,6 +5,7 @@ import json
 import mimetypes
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from jinja2 import pass_context
 from flask_babel import gettext as _
 from werkzeug.security import safe_join
 
@@ -350,10 +351,12 @@ def _language_name(code: str) -> str:
 
 
 @bp.app_template_filter("localized")
-def _localized_filter(texts, pack=None) -> str:
+@pass_context
+def _localized_filter(context, texts, pack=None) -> str:
     """`title|localized`, or `title|localized(pack)`: missing the reader's language, the pack's own
-    languages come first."""
-    return localized(texts, fallback=pack_languages(pack))
+    languages come first. The reader's language is the page's `lang` (what the context processor
+    read once for this render, in force_locale too), not looked up again for every title."""
+    return localized(texts, context.get("lang"), fallback=pack_languages(pack))
 
 
 def node_url(pack_id: str, node_id: str) -> str:
