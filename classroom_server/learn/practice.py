@@ -17,7 +17,7 @@ from flask_babel import get_locale
 from peewee import fn
 
 from ..accounts.services import user_classrooms
-from ..db import Prepared
+from ..db import Prepared, run_sql
 from ..domain import scoring
 from ..i18n import localized_key
 from ..models import ContentNode, ContentPack, LearningRecord, User, utcnow
@@ -373,21 +373,18 @@ def record_opened(user: User, pack_id: str, node_id: str, node_kind: str, langua
         classroom=first_class_id(user)))
 
 
-_LAST_OPENED = Prepared(lambda: LearningRecord.select(LearningRecord.pack_id, LearningRecord.node_id).where(
-    LearningRecord.user == 0, LearningRecord.verb == "opened").order_by(LearningRecord.seq.desc()).limit(1))
-
-# Asked on every home page once the student has opened something (building it was a fifth of the page).
-_NODE_TITLE = Prepared(lambda: ContentNode.select(ContentNode.title).join(ContentPack).where(
-    ContentPack.pack_id == "", ContentNode.node_id == "").limit(1))
+# On every home page: one query (each query a page makes hands the GIL to another request thread).
+_LAST_OPENED = ("SELECT r.pack_id, r.node_id, n.title FROM"
+                " (SELECT pack_id, node_id FROM learning_record WHERE user_id = ? AND verb = 'opened'"
+                " ORDER BY seq DESC LIMIT 1) AS r"
+                " JOIN content_pack AS p ON p.pack_id = r.pack_id"
+                " JOIN content_node AS n ON n.pack_id = p.id AND n.node_id = r.node_id")
 
 
 def last_opened(user: User) -> tuple[str, str, str] | None:
     """(pack id, node id, title JSON) of what this student opened last, if it is still in the library."""
-    found = _LAST_OPENED(user.id, "opened", 1)
-    if not found:
-        return None
-    node = _NODE_TITLE(found[0].pack_id, found[0].node_id, 1)
-    return (found[0].pack_id, found[0].node_id, node[0].title) if node else None
+    found = run_sql(_LAST_OPENED, [user.id]).fetchone()
+    return tuple(found) if found else None
 
 
 def chapter(pack_id: str, node_id: str) -> ContentNode | None:
