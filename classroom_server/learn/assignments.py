@@ -95,25 +95,35 @@ def installed_nodes(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[
             if (pack_id, node_id) in pairs}
 
 
-def _last_done(user: User, pairs: set[tuple[str, str]],
+# When the student last did a verb for a node, from a time on: one index walk each.
+# - "opened" comes again and again (each view of a lesson): the node's records newest first along
+#   the (user, pack, node) index, where the newest is nearly always an "opened";
+# - "read" and "completed" come a few times a node: the largest time among them, from the
+#   (user, verb, pack, node, ...) index alone.
+# A GROUP BY with MAX over them all read every "opened" of the node (before it named the packs,
+# every one the student ever made): the home page grew slower with each view of a lesson.
+_LATEST = {
+    "opened": ("(SELECT created_at FROM learning_record WHERE user_id = ? AND pack_id = ? AND node_id = ?"
+               " AND verb = ? AND created_at >= ? ORDER BY seq DESC LIMIT 1)"),
+    "other": ("(SELECT MAX(created_at) FROM learning_record WHERE user_id = ? AND pack_id = ? AND node_id = ?"
+              " AND verb = ? AND created_at >= ?)"),
+}
+
+
+def _last_done(user: User, wanted: set[tuple[str, str, str]],
                since: datetime.datetime) -> dict[tuple[str, str, str], datetime.datetime]:
     """(pack id, node id, verb) -> when the student last did that, from `since` on (one query for
     every assignment shown; each assignment then counts only what came after it was made)."""
-    if not pairs:
+    if not wanted:
         return {}
-    packs = sorted({pack_id for pack_id, _ in pairs})
-    nodes = sorted({node_id for _, node_id in pairs})
-    # pack_id IN lets SQLite seek the (user, verb, pack, node) index to these nodes' records only;
-    # without it, it read every record of each verb the student ever made (a year's "opened").
-    rows = run_sql(
-        "SELECT pack_id, node_id, verb, MAX(created_at) FROM learning_record"
-        " WHERE user_id = ? AND created_at >= ? AND verb IN ('opened', 'read', 'completed')"
-        f" AND pack_id IN {_in_list(len(packs))} AND node_id IN {_in_list(len(nodes))}"
-        " GROUP BY pack_id, node_id, verb",
-        [user.id, LearningRecord.created_at.db_value(since), *packs, *nodes])
+    triples = sorted(wanted)
+    after = LearningRecord.created_at.db_value(since)
+    rows = run_sql(" UNION ALL ".join(f"SELECT ?, ?, ?, {_LATEST['opened' if verb == 'opened' else 'other']}"
+                                      for _, _, verb in triples),
+                   [value for pack_id, node_id, verb in triples
+                    for value in (pack_id, node_id, verb, user.id, pack_id, node_id, verb, after)])
     stored_at = LearningRecord.created_at.python_value
-    return {(pack_id, node_id, verb): stored_at(when) for pack_id, node_id, verb, when in rows
-            if (pack_id, node_id) in pairs}
+    return {(pack_id, node_id, verb): stored_at(when) for pack_id, node_id, verb, when in rows if when is not None}
 
 
 def _submitted(user: User, quiz_ids: list[str]) -> set[str]:
@@ -135,7 +145,9 @@ def describe(user: User, assignments: list[Assignment], now: datetime.datetime |
     nodes = installed_nodes(pairs)
     work = [a for a in assignments if a.kind != "quiz"]
     since = min((a.created_at for a in work), default=now)
-    done = _last_done(user, {(p.pack_id, p.node_id) for a in work for p in parts_of[a.id]}, since)
+    done = _last_done(user, {(p.pack_id, p.node_id, verb) for a in work for p in parts_of[a.id]
+                             for verb in DONE_VERBS.get(nodes.get((p.pack_id, p.node_id), ("",))[0] or "", ())},
+                      since)
     handed_in = _submitted(user, [a.id for a in assignments if a.kind == "quiz"])
     result = []
     for assignment in assignments:
