@@ -19,8 +19,7 @@ at release time (docs/translating.md).
 """
 from __future__ import annotations
 
-import contextvars
-import weakref
+import threading
 
 from flask import has_request_context, request
 from flask.templating import Environment as FlaskEnvironment
@@ -31,15 +30,7 @@ from werkzeug.routing import BuildError
 
 from .i18n import interface_language
 
-# The variant the template being compiled is for: (language, script root), or None while nothing is.
-_COMPILING: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("compiling", default=None)
 GETTEXT_NAMES = ("_", "gettext")
-
-
-def compiling_for() -> tuple[str, str] | None:
-    """The (language, script root) the template being compiled is for, None when it is compiled as
-    written: a Jinja bytecode cache must keep one entry per value (tests/conftest.py does)."""
-    return _COMPILING.get()
 
 
 def _literal(node: nodes.Node) -> bool:
@@ -94,40 +85,41 @@ class _Folder(NodeTransformer):
 
 
 class PageEnvironment(FlaskEnvironment):
-    """Flask's Jinja environment, keeping each template compiled once per (language, script root)."""
+    """Flask's Jinja environment, with one overlay per (language, script root) that compiles and keeps
+    each template for it (Jinja's `overlay`: the same loader, globals and filters, a cache of its own).
+
+    A template a request asks for is looked up in its variant's overlay; the templates that one
+    extends and includes are asked of the overlay itself, so the variant is worked out once a page."""
+
+    #: the (language, script root) this environment compiles for; None: the app's own, which
+    #: compiles templates as written (outside a request) and hands requests to the overlays
+    variant: tuple[str, str] | None = None
 
     def __init__(self, app, **options):
-        # room for every template in each of the three languages, and the unchanged copies
-        options.setdefault("cache_size", 2000)
         super().__init__(app, **options)
+        self._overlays: dict[tuple[str, str], PageEnvironment] = {}
+        self._overlays_made = threading.Lock()
 
-    @staticmethod
-    def _variant() -> tuple[str, str] | None:
-        if not has_request_context():
-            return None
-        return interface_language(""), request.script_root
+    def for_variant(self, variant: tuple[str, str]) -> PageEnvironment:
+        found = self._overlays.get(variant)
+        if found is None:
+            with self._overlays_made:
+                found = self._overlays.get(variant)
+                if found is None:
+                    found = self.overlay(cache_size=800)  # every template of the app, with room
+                    found.variant = variant
+                    found._overlays = {}
+                    self._overlays[variant] = found
+        return found
 
     def _load_template(self, name, globals):
-        variant = self._variant()
-        if variant is None or self.loader is None or self.cache is None:
-            return super()._load_template(name, globals)
-        key = (weakref.ref(self.loader), name, variant)
-        template = self.cache.get(key)
-        if template is not None and (not self.auto_reload or template.is_up_to_date):
-            if globals:
-                template.globals.update(globals)
-            return template
-        token = _COMPILING.set(variant)
-        try:
-            template = self.loader.load(self, name, self.make_globals(globals))
-        finally:
-            _COMPILING.reset(token)
-        self.cache[key] = template
-        return template
+        if self.variant is None and has_request_context():
+            return self.for_variant((interface_language(""), request.script_root))._load_template(name, globals)
+        return super()._load_template(name, globals)
 
     def _parse(self, source, name, filename):
         tree = super()._parse(source, name, filename)
-        if _COMPILING.get() is None:
+        if self.variant is None:
             return tree
-        build_url = self.globals["url_for"]
-        return _Folder(get_translations(), build_url).visit(tree)
+        # Compiled inside a request of this variant: its catalog is this language's.
+        return _Folder(get_translations(), self.globals["url_for"]).visit(tree)

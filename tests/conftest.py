@@ -19,7 +19,6 @@ from classroom_server.accounts import services as accounts
 from classroom_server.db import database
 from classroom_server.models import Classroom, User
 from classroom_server.permissions import create_private, make_folder
-from classroom_server.rendering import compiling_for
 from classroom_server.settings import load_settings
 
 from .helpers import PASSWORD, TEST_HASH_METHOD, EnglishClient, School
@@ -84,9 +83,9 @@ class SharedTemplateCode(jinja2.BytecodeCache):
         autoescape = env.autoescape
         # What the compiler reads from the environment besides the source (jinja2.compiler,
         # jinja2.ext): delimiters, whitespace, extensions, gettext style, autoescaping.
-        # rendering.compiling_for(): the language and script root the school's app is compiling this
-        # template for (their translations and links are written into its code).
-        return (bucket.key, bucket.checksum, compiling_for(), env.block_start_string, env.block_end_string,
+        # The language and script root a school app's environment compiles for (rendering.PageEnvironment:
+        # their translations and links are written into the code).
+        return (bucket.key, bucket.checksum, getattr(env, "variant", None), env.block_start_string, env.block_end_string,
                 env.variable_start_string, env.variable_end_string, env.comment_start_string,
                 env.comment_end_string, env.line_statement_prefix, env.line_comment_prefix,
                 env.trim_blocks, env.lstrip_blocks, env.newline_sequence, env.keep_trailing_newline,
