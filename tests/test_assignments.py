@@ -437,3 +437,38 @@ def test_each_assignment_counts_only_what_came_after_it_was_made(app, school, st
     early_line = home[home.index("Early work"):home.index("</li>", home.index("Early work"))]
     later_line = home[home.index("Later work"):home.index("</li>", home.index("Later work"))]
     assert "Done" in early_line and "0 of 1 done" in later_line
+
+
+def many_lessons_source(folder, count):
+    """A pack of `count` one-paragraph lessons: more parts than one of the home page's lookups takes."""
+    (folder / "lessons").mkdir(parents=True, exist_ok=True)
+    nodes = []
+    for number in range(count):
+        (folder / "lessons" / f"l{number}.html").write_text(
+            f"<!doctype html><html lang='en'><title>Lesson {number}</title><p>Lesson {number}.</p></html>")
+        nodes.append({"id": f"l{number}", "kind": "lesson", "title": {"en": f"Lesson {number}"},
+                      "content": {"en": f"lessons/l{number}.html"}})
+    manifest = {
+        "format_version": 1, "id": "test.many", "version": "1.0.0", "title": {"en": "Many lessons"},
+        "subject": "science", "grades": [5], "languages": ["en"], "license": "CC-BY-4.0", "authors": ["Test"],
+        "review": {"status": "approved", "body": "Tests", "date": "2026-11-01"}, "nodes": nodes,
+    }
+    (folder / "pack.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
+def test_home_counts_done_parts_of_work_with_hundreds_of_parts(app, school, student, settings, tmp_path):
+    """The home page looks up when each part was last done in batches (LOOKUPS_PER_QUERY): SQLite
+    refuses a UNION of more than 500 SELECTs."""
+    from classroom_server.content.services import install_pack
+    from classroom_server.learn.assignments import LOOKUPS_PER_QUERY
+    count = 520  # past SQLite's 500, and more than two batches
+    key_path, public = make_key(tmp_path)
+    with app.app_context():
+        install_pack(build(many_lessons_source(tmp_path / "src-many", count), tmp_path / "many.ckpack", key_path),
+                     settings.data_dir, (public,))
+    make(app, school, [("test.many", f"l{number}", None) for number in range(count)], title="Read them all")
+    assert f"0 of {count} done" in student.get("/learn/").get_data(as_text=True)
+    for number in (0, LOOKUPS_PER_QUERY, count - 1):  # one part in each of the first two batches and the last
+        assert student.get(f"/library/test.many/l{number}").status_code == 200
+    assert f"3 of {count} done" in student.get("/learn/").get_data(as_text=True)

@@ -110,20 +110,28 @@ _LATEST = {
 }
 
 
+LOOKUPS_PER_QUERY = 200
+
+
 def _last_done(user: User, wanted: set[tuple[str, str, str]],
                since: datetime.datetime) -> dict[tuple[str, str, str], datetime.datetime]:
     """(pack id, node id, verb) -> when the student last did that, from `since` on (one query for
     every assignment shown; each assignment then counts only what came after it was made)."""
-    if not wanted:
-        return {}
     triples = sorted(wanted)
     after = LearningRecord.created_at.db_value(since)
-    rows = run_sql(" UNION ALL ".join(f"SELECT ?, ?, ?, {_LATEST['opened' if verb == 'opened' else 'other']}"
-                                      for _, _, verb in triples),
-                   [value for pack_id, node_id, verb in triples
-                    for value in (pack_id, node_id, verb, user.id, pack_id, node_id, verb, after)])
     stored_at = LearningRecord.created_at.python_value
-    return {(pack_id, node_id, verb): stored_at(when) for pack_id, node_id, verb, when in rows if when is not None}
+    found: dict[tuple[str, str, str], datetime.datetime] = {}
+    # SQLite takes at most 500 SELECTs in one UNION (SQLITE_MAX_COMPOUND_SELECT): a student with
+    # very many assigned parts gets a query per LOOKUPS_PER_QUERY of them.
+    for start in range(0, len(triples), LOOKUPS_PER_QUERY):
+        some = triples[start:start + LOOKUPS_PER_QUERY]
+        rows = run_sql(" UNION ALL ".join(f"SELECT ?, ?, ?, {_LATEST['opened' if verb == 'opened' else 'other']}"
+                                          for _, _, verb in some),
+                       [value for pack_id, node_id, verb in some
+                        for value in (pack_id, node_id, verb, user.id, pack_id, node_id, verb, after)])
+        found.update({(pack_id, node_id, verb): stored_at(when) for pack_id, node_id, verb, when in rows
+                      if when is not None})
+    return found
 
 
 def _submitted(user: User, quiz_ids: list[str]) -> set[str]:
