@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from ..db import Prepared, model_rows, placeholders, run_sql, sql
+from ..db import Prepared, model_rows, placeholders, run_sql
 from ..models import (Assignment, AssignmentItem, AssignmentStudent, LearningRecord, Membership, TeacherComment, User,
                       utcnow)
 

@@ -67,7 +67,8 @@ def _practice_set(ex: practice.Exercise) -> list[Markup]:
 def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int | None = None,
               error: str | None = None, status: int = 200, held: Held | None = None):
     item = ex.items[index]
-    if error is None and (held if held is not None else held_for(g.user)).holds(ex.pack.pack_id, ex.node.node_id, item["id"]):
+    held = held if held is not None else held_for(g.user)
+    if error is None and held.holds(ex.pack.pack_id, ex.node.node_id, item["id"]):
         error = str(HELD_MESSAGE)
     language = practice.content_language(item)
     public = scoring.public_item(item, language)
