@@ -5,8 +5,8 @@ import json
 import mimetypes
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
-from jinja2 import pass_context
 from flask_babel import gettext as _
+from jinja2 import pass_context
 from werkzeug.security import safe_join
 
 from content_packs.manifest import is_language_tag
