@@ -10,9 +10,10 @@ import datetime
 import json
 
 from flask import Response, current_app, render_template, request, stream_with_context
-from flask_babel import format_date, get_locale, get_timezone
+from flask_babel import format_date, get_timezone
 from flask_babel import gettext as _
 
+from ..i18n import interface_language
 from ..models import utcnow
 from . import charts, reports
 from .blueprint import bp, own_classroom, report_helpers, status_names, student_of
@@ -27,10 +28,6 @@ WHO_ASSIGNMENTS = 10  # the overview names the students of this many of the late
 def _school_zone() -> datetime.tzinfo:
     """The school's time zone (`[i18n] timezone`), as the pages show times."""
     return get_timezone()
-
-
-def _language() -> str:
-    return str(get_locale() or "kk")
 
 
 def _overview_chart(overview: reports.Overview):
@@ -68,7 +65,7 @@ def class_report_print(class_id: int):
 def _student_page(template: str, class_id: int, student_id: int, timeline: int):
     room = own_classroom(class_id)
     student = student_of(room, student_id)
-    report = reports.student_report(room, student, _school_zone(), timeline=timeline, language=_language())
+    report = reports.student_report(room, student, _school_zone(), timeline=timeline, language=interface_language())
     return render_template(template, classroom=room, student=student, report=report, today=utcnow(),
                            **report_helpers())
 
@@ -88,7 +85,7 @@ def item_analysis(class_id: int):
     room = own_classroom(class_id)
     period = request.args.get("days", "")
     days = int(period) if period.isdigit() and int(period) in reports.ITEM_PERIODS else None
-    items, answered = reports.item_analysis(room, _language(), days=days)
+    items, answered = reports.item_analysis(room, interface_language(), days=days)
     return render_template("coach/report_items.html", classroom=room, items=items, answered=answered, days=days,
                            periods=reports.ITEM_PERIODS, **report_helpers())
 

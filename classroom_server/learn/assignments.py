@@ -154,7 +154,7 @@ def describe(user: User, assignments: list[Assignment], now: datetime.datetime |
     work = [a for a in assignments if a.kind != "quiz"]
     since = min((a.created_at for a in work), default=now)
     done = _last_done(user, {(p.pack_id, p.node_id, verb) for a in work for p in parts_of[a.id]
-                             for verb in DONE_VERBS.get(nodes.get((p.pack_id, p.node_id), ("",))[0] or "", ())},
+                             for verb in DONE_VERBS.get(nodes.get((p.pack_id, p.node_id), (None,))[0], ())},
                       since)
     handed_in = _submitted(user, [a.id for a in assignments if a.kind == "quiz"])
     result = []

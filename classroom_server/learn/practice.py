@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 from babel.numbers import get_decimal_symbol
 from flask import current_app, g, request
-from flask_babel import get_locale
 from peewee import fn
 
 from ..accounts.services import user_classrooms
 from ..db import Prepared, run_sql
 from ..domain import scoring
-from ..i18n import localized_key
+from ..i18n import interface_language, localized_key
 from ..models import ContentNode, ContentPack, LearningRecord, User, utcnow
 from . import records
 from .held import Held, held_for
@@ -146,7 +145,7 @@ def shown_response(row: LearningRecord, item: dict) -> str:
     """A stored answer as the student saw and typed it: choice texts in the language it was given
     in, a typed number or text exactly as typed ("1/2" stays "1/2"); a number stored before the
     typed text was kept, with the interface's decimal mark ("0,5" in kk and ru)."""
-    return scoring.shown_response(item, row.response or "", row.language, get_decimal_symbol(str(get_locale())),
+    return scoring.shown_response(item, row.response or "", row.language, get_decimal_symbol(interface_language()),
                                   typed=row.typed)
 
 

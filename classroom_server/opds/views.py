@@ -17,13 +17,13 @@ from urllib.parse import quote
 from xml.etree.ElementTree import Element, SubElement
 
 from flask import Blueprint, Response, abort, current_app, request, url_for
-from flask_babel import force_locale, get_locale, lazy_gettext
+from flask_babel import force_locale, lazy_gettext
 
 from ..content.files import send_blob
 from content_packs.epub import direction
 from content_packs.manifest import is_language_tag
 
-from ..i18n import language_name
+from ..i18n import interface_language, language_name
 from ..security import page_arg
 from ..settings import LANGUAGES
 from . import services
@@ -81,7 +81,7 @@ def _language() -> str:
     chosen = request.args.get("lang")
     if chosen in LANGUAGES:
         return chosen
-    return str(get_locale() or current_app.config["CLASSROOM_SETTINGS"].i18n_default_language)
+    return interface_language(current_app.config["CLASSROOM_SETTINGS"].i18n_default_language)
 
 
 def _url(endpoint: str, **values) -> str:
