@@ -130,9 +130,21 @@ class _Rule(Rule):
         return builder
 
 
+class ClassroomFlask(Flask):
+    """Flask, with each view's and hook's "is it async?" worked out once.
+
+    Flask asks `inspect` of every hook and the view on every request (eight times a page); ours are
+    all plain functions, and a function's kind does not change. Bounded: a callback made anew for
+    one request (`after_this_request`) only passes through."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ensure_sync = functools.lru_cache(maxsize=256)(super().ensure_sync)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
-    app = Flask(__name__)
+    app = ClassroomFlask(__name__)
     app.url_rule_class = _Rule
     app.jinja_environment = PageEnvironment  # templates compiled per language (rendering.py)
     app.url_map.converters["int"] = security.DatabaseIntConverter  # before any route is added

@@ -6,10 +6,13 @@ import functools
 import json
 from typing import Any, Iterable
 
+from babel import Locale, UnknownLocaleError
 from flask import current_app, g, request, session
 from jinja2 import pass_context
 from markupsafe import Markup
 from flask_babel import format_datetime, get_locale, get_timezone, gettext, lazy_gettext
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from .settings import LANGUAGES
 
@@ -20,7 +23,6 @@ def language_name(code: str) -> str:
     """A content language by its own name: Қазақша, Русский, English, العربية, 日本語 ... (CLDR via Babel)."""
     if code in LANGUAGE_NAMES:
         return LANGUAGE_NAMES[code]
-    from babel import Locale, UnknownLocaleError
     try:
         return Locale.parse(code, sep="-").get_display_name(Locale.parse(code, sep="-")) or code
     except (ValueError, UnknownLocaleError):
@@ -38,15 +40,27 @@ def interface_language(default: str = "kk") -> str:
     return locale.language if not (locale.territory or locale.script or locale.variant) else str(locale)
 
 
-def select_locale() -> str:
+# The interface languages as Babel locales, made once: Flask-Babel takes a Locale the selector gives
+# as it is (a code it would parse on every request).
+_LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
+
+
+@functools.lru_cache(maxsize=512)
+def _browser_language(header: str) -> str | None:
+    """The interface language a browser's Accept-Language header asks for first, if any: each
+    device sends the same header with every page, so each header is parsed once per process."""
+    return parse_accept_header(header, LanguageAccept).best_match(LANGUAGES)
+
+
+def select_locale() -> Locale:
     user = g.get("user")
     if user is not None and user.language in LANGUAGES:
-        return user.language
+        return _LOCALES[user.language]
     chosen = session.get("lang")
     if chosen in LANGUAGES:
-        return chosen
-    best = request.accept_languages.best_match(LANGUAGES)
-    return best or current_app.config["CLASSROOM_SETTINGS"].i18n_default_language
+        return _LOCALES[chosen]
+    best = _browser_language(request.headers.get("Accept-Language", ""))
+    return _LOCALES[best or current_app.config["CLASSROOM_SETTINGS"].i18n_default_language]  # one of LANGUAGES
 
 # Words for the picture-code pictures (see accounts.services.PICTURES), read aloud and shown small.
 PICTURE_LABELS = {"cat": lazy_gettext("cat"), "dog": lazy_gettext("dog"), "sun": lazy_gettext("sun"),
