@@ -75,7 +75,7 @@ def sql(query: str) -> str:
 
 def run_sql(query: str, params: Sequence = ()):
     """Run raw SQL written with `?` placeholders; the cursor."""
-    return database.execute_sql(sql(query), params)
+    return database.obj.execute_sql(sql(query), params)  # not through the proxy: that costs a call
 
 
 def placeholders(count: int) -> str:
@@ -135,11 +135,12 @@ def write_transaction():
     commits: check-then-write (a count, then an insert) is atomic against every other writer."""
     # IMMEDIATE: take SQLite's write lock at BEGIN (a deferred transaction that reads first
     # could fail to upgrade its lock instead of waiting for it).
-    if not is_sqlite():
-        with database.atomic():
+    db = database.obj  # the database itself: peewee's transaction asks it for its stack a few times
+    if not isinstance(db, SqliteDatabase):
+        with db.atomic():
             yield
         return
-    with writer_lock.held(), database.atomic(lock_type="IMMEDIATE"):
+    with writer_lock.held(), db.atomic(lock_type="IMMEDIATE"):
         yield
 
 W = TypeVar("W")  # what one write needs
@@ -158,7 +159,9 @@ class _Write(Generic[W, R]):
         self.result: R | None = None
         self.error: BaseException | None = None
         self.stored = False  # committed
-        self.ready = threading.Event()  # set when stored or failed, or to make this write's thread lead
+        # Set when stored or failed, or to make this write's thread lead. Made only for a write
+        # that waits behind a group; a writer that comes alone leads at once and waits for nothing.
+        self.ready: threading.Event | None = None
 
     @property
     def finished(self) -> bool:
@@ -168,6 +171,10 @@ class _Write(Generic[W, R]):
         if self.error is not None:
             raise self.error
         return self.result  # type: ignore[return-value]
+
+    def wake(self) -> None:
+        if self.ready is not None:
+            self.ready.set()
 
 
 class GroupCommit(Generic[W, R]):
@@ -194,16 +201,18 @@ class GroupCommit(Generic[W, R]):
 
     def run(self, item: W) -> R:
         """Store `item` together with whatever other threads are storing; its result once committed."""
-        if database.in_transaction():
+        if database.obj.in_transaction():
             # The caller's own transaction: the write commits, or not, with the rest of it.
             with database.atomic():
                 return self.one(item)
         write: _Write[W, R] = _Write(item)
         with self._mutex:
-            self._queue.append(write)
             follow, self._leading = self._leading, True
+            if follow:
+                write.ready = threading.Event()  # before another thread can take it from the queue
+            self._queue.append(write)
         if follow:
-            write.ready.wait()
+            write.ready.wait()  # type: ignore[union-attr]
         if not write.finished:  # the first one here, or handed the lead by the last leader
             self._lead()
         return write.outcome()
@@ -248,9 +257,9 @@ class GroupCommit(Generic[W, R]):
                 heir = self._queue[0] if self._queue else None
                 self._leading = heir is not None
             if heir is not None:
-                heir.ready.set()  # first: the next group's writes start while this one's threads reply
+                heir.wake()  # first: the next group's writes start while this one's threads reply
             for write in group:
-                write.ready.set()
+                write.wake()
 
     _transaction = staticmethod(write_transaction)
 

@@ -10,7 +10,8 @@ from peewee import IntegrityError
 
 from classroom_server.db import database
 from classroom_server.domain.statements import validate_statement
-from classroom_server.learn.records import Interaction, RecordError, new_device_id, record, statement_for
+from classroom_server.learn.records import (Interaction, RecordError, new_device_id, record, statement_for,
+                                            store)
 from classroom_server.models import LearningRecord, User
 
 ANSWER = Interaction(verb="answered", pack_id="kz.sample.math5-fractions", node_id="fractions.ex1",
@@ -37,6 +38,37 @@ def test_the_same_record_twice_is_stored_once(app, school):
     again, new_again = record(school.student, device, ANSWER, record_uuid=record_id)
     assert new and not new_again and again.seq == stored.seq
     assert LearningRecord.select().count() == 1
+
+
+def test_store_writes_what_record_writes_and_says_whether_it_is_new(app, school):
+    device, record_id = new_device_id(), str(uuid.uuid4())
+    assert store(school.student, device, OPENED) is True
+    assert store(school.student, device, OPENED, record_uuid=record_id) is True
+    assert store(school.student, device, OPENED, record_uuid=record_id) is False  # uploaded again
+    again, new = record(school.student, device, OPENED, record_uuid=record_id)
+    assert not new and again.device_sequence == 2 and LearningRecord.select().count() == 2
+    assert (again.verb, again.node_id, again.language, again.learner, again.user_id) == (
+        "opened", "fractions.lesson1", "ru", User.get_by_id(school.student.id).pseudonym, school.student.id)
+
+
+def test_a_value_of_another_type_is_stored_as_peewees_own_insert_stores_it(app, school):
+    # records._store converts only what is not of its column's type already; peewee converts all.
+    odd = Interaction(verb="answered", pack_id="p", node_id="n", node_kind="exercise", language="kk",  # type: ignore
+                      item_id=7, classroom="3", response=b"b", correct=1, score=1, duration_ms=4200.0)
+    device = new_device_id()
+    ours, _ = record(school.student, device, odd, occurred_at="2026-03-02T08:30:00")  # type: ignore[arg-type]
+    theirs = str(uuid.uuid4())
+    LearningRecord.insert(
+        uuid=theirs, device=device, device_sequence=2, created_at=ours.created_at, occurred_at="2026-03-02T08:30:00",
+        user=school.student.id, learner=ours.learner, verb="answered", pack_id="p", node_id="n",
+        node_kind="exercise", item_id=7, language="kk", classroom="3", response=b"b", correct=1, score=1,
+        duration_ms=4200.0).execute()
+    columns = ("occurred_at", "item_id", "classroom", "response", "correct", "score", "duration_ms")
+    stored = {row[0]: row[1:] for row in database.execute_sql(
+        "SELECT uuid, " + ", ".join(f"{name}, typeof({name})" for name in columns)
+        + " FROM learning_record")}
+    assert stored[ours.uuid] == stored[theirs]
+    assert stored[ours.uuid][:2] == ("2026-03-02 08:30:00", "text")
 
 
 @pytest.mark.parametrize("interaction,record_id,device,message", [

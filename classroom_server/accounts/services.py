@@ -492,6 +492,16 @@ def user_classrooms(user: User) -> list[Classroom]:
     return _USER_CLASSROOMS(user.id)
 
 
+# Every record names the student's first class: its id only, no model objects (learn.practice).
+_FIRST_CLASSROOM_ID = Prepared(lambda: Classroom.select(Classroom.id).join(Membership).where(Membership.user == 0)
+                               .order_by(Classroom.grade, Classroom.name))
+
+
+def first_classroom_id(user: User) -> int | None:
+    """The id of the first of `user_classrooms(user)`, or None."""
+    return _FIRST_CLASSROOM_ID.scalar(user.id)
+
+
 # --- CSV import ----------------------------------------------------------------------------------
 
 CSV_COLUMNS = ("role", "username", "display_name", "password", "class", "pin", "language")

@@ -15,7 +15,7 @@ from babel.numbers import get_decimal_symbol
 from flask import current_app, g, request
 from peewee import fn
 
-from ..accounts.services import user_classrooms
+from ..accounts.services import first_classroom_id
 from ..db import Prepared, run_sql
 from ..domain import scoring
 from ..i18n import interface_language, localized_key
@@ -214,8 +214,8 @@ def clamp_duration(value: int | None) -> int | None:
 
 
 def first_class_id(user: User) -> int | None:
-    classes = user_classrooms(user)
-    return classes[0].id if classes else None
+    """The id of the first of the user's classes (as user_classrooms orders them), or None."""
+    return first_classroom_id(user)
 
 
 def answer(user: User, device: str, ex: Exercise, item_id: str, response: object,
@@ -367,7 +367,7 @@ def record_read_book(user: User, pack_id: str, book: ContentNode, record_uuid: s
 
 def record_opened(user: User, pack_id: str, node_id: str, node_kind: str, language: str) -> None:
     """A student opened a lesson, chapter, media, e-textbook or exercise page: one `opened` record."""
-    records.record(user, device_id(), records.Interaction(
+    records.store(user, device_id(), records.Interaction(
         verb="opened", pack_id=pack_id, node_id=node_id, node_kind=node_kind, language=language,
         classroom=first_class_id(user)))
 

@@ -9,11 +9,14 @@ pure `domain.statements`); coach's export and the sync agent both send what it m
 """
 from __future__ import annotations
 
-import collections
 import datetime
+import functools
 import re
 import uuid
 from dataclasses import dataclass
+
+from peewee import (AutoField, BooleanField, CharField, DateTimeField, Field, FloatField, ForeignKeyField,
+                    IntegerField, TextField)
 
 from ..db import GroupCommit, placeholders, run_sql
 from ..domain.statements import PlainRecord, to_statement
@@ -66,7 +69,7 @@ def _check(interaction: Interaction, record_uuid: str) -> None:
         raise RecordError("a record id is a lowercase UUID")
     if (interaction.item_id is None) != (interaction.verb != "answered"):
         raise RecordError("an answer names its item, and only an answer does")
-    if any(text is not None and len(text) > 2000 for text in (interaction.response, interaction.typed)):
+    if len(interaction.response or "") > 2000 or len(interaction.typed or "") > 2000:
         raise RecordError("the response is too long")
 
 
@@ -81,6 +84,22 @@ def record(user: User, device_id: str, interaction: Interaction, record_uuid: st
     (a double tap, two devices, two worker processes) are numbered 1 and 2, never 1 and 1; with
     `tries_allowed`, one beyond it raises NoTriesLeft and is not stored.
     """
+    stored, new = _GROUP.run(_pending(user, device_id, interaction, record_uuid, occurred_at, tries_allowed))
+    # Made here, in the thread that asked, not by the group's leader: most writers never look at it.
+    row = stored if isinstance(stored, LearningRecord) else LearningRecord(__no_default__=1, **stored)
+    return row, new
+
+
+def store(user: User, device_id: str, interaction: Interaction, record_uuid: str | None = None) -> bool:
+    """`record` for a caller that does not look at the stored record: whether it is new.
+
+    The same write, as durable (it returns once committed); it only makes no model object of it.
+    """
+    return _GROUP.run(_pending(user, device_id, interaction, record_uuid, None, None))[1]
+
+
+def _pending(user: User, device_id: str, interaction: Interaction, record_uuid: str | None,
+             occurred_at: datetime.datetime | None, tries_allowed: int | None) -> _Pending:
     client_made = record_uuid is not None
     record_uuid = record_uuid or str(uuid.uuid4())
     _check(interaction, record_uuid)
@@ -94,9 +113,9 @@ def record(user: User, device_id: str, interaction: Interaction, record_uuid: st
         language=interaction.language, classroom=interaction.classroom, assignment=interaction.assignment,
         response=interaction.response, typed=interaction.typed, correct=interaction.correct, score=interaction.score,
         duration_ms=interaction.duration_ms, progress=interaction.progress, attempt=interaction.attempt)
-    # Answers that arrive together share one transaction and one fsync (db.GroupCommit); this
+    # Answers that arrive together share one transaction and one fsync (db.GroupCommit); `run`
     # returns once the commit that holds this record is done.
-    return _GROUP.run(_Pending(fields, client_made, tries_allowed))
+    return _Pending(fields, client_made, tries_allowed)
 
 
 @dataclass(frozen=True)
@@ -138,13 +157,19 @@ def _number_attempts(group: list[_Pending], indexes: list[int]) -> None:
         pending.fields["attempt"] = found[key]
 
 
-def _store(group: list[_Pending]) -> list[tuple[LearningRecord, bool]]:
+# What the group gives each write back: the stored row's values (seq included) for a record stored
+# now, the model object read for one stored before (an offline record uploaded again); and whether
+# it is new.
+_Stored = tuple["dict | LearningRecord", bool]
+
+
+def _store(group: list[_Pending]) -> list[_Stored]:
     """Store a group of records with three statements, inside the group's IMMEDIATE transaction.
 
     The transaction holds SQLite's write lock, so no other writer can take the same device
     sequence numbers. Plain SQL, no query building: this runs for every answer of every student.
     """
-    results: list[tuple[LearningRecord, bool] | None] = [None] * len(group)
+    results: list[_Stored | None] = [None] * len(group)
     client_made = [pending.fields["uuid"] for pending in group if pending.client_made]
     known = ({row.uuid: row for row in LearningRecord.select().where(LearningRecord.uuid.in_(client_made))}
              if client_made else {})
@@ -161,42 +186,72 @@ def _store(group: list[_Pending]) -> list[tuple[LearningRecord, bool]]:
     if fresh:
         _number_attempts(group, list(fresh.values()))
         rows = [group[index].fields for index in fresh.values()]
-        per_device = collections.Counter(fields["device"] for fields in rows)
+        per_device: dict[str, int] = {}  # how many records each device numbers now
+        for fields in rows:
+            per_device[fields["device"]] = per_device.get(fields["device"], 0) + 1
         last = dict(run_sql(
-            "INSERT INTO device (id, created_at, last_sequence) VALUES "
-            + ", ".join(["(?, ?, ?)"] * len(per_device))
-            + " ON CONFLICT (id) DO UPDATE SET last_sequence = device.last_sequence + excluded.last_sequence"
-            " RETURNING id, last_sequence",
+            _count_devices_sql(len(per_device)),
             [value for device, count in per_device.items() for value in (device, rows[0]["created_at"], count)]))
         following = {device: last[device] - count + 1 for device, count in per_device.items()}
         values = []
+        params: list = []
         for fields in rows:
-            values.append({**fields, "device_sequence": following[fields["device"]]})
+            row = {**fields, "device_sequence": following[fields["device"]]}
             following[fields["device"]] += 1
-        seqs = dict(run_sql(
-            f"INSERT INTO learning_record ({_COLUMN_NAMES}) VALUES " + ", ".join([_ROW] * len(values))
-            + " RETURNING uuid, seq",
-            [field.db_value(row.get(field.name)) for row in values for field in _COLUMNS]))
-        stored = [LearningRecord(__no_default__=1, **row) for row in values]  # as peewee makes a row it read
-        for row, index in zip(stored, fresh.values()):
-            row.seq = seqs[row.uuid]
+            values.append(row)
+            for name, own_type, db_value in _COLUMNS:
+                value = row[name]
+                params.append(value if value is None or type(value) is own_type else db_value(value))
+        seqs = dict(run_sql(_insert_sql(len(values)), params))
+        for row, index in zip(values, fresh.values()):
+            row["seq"] = seqs[row["uuid"]]
             results[index] = (row, True)
     for index in again:
         results[index] = (results[fresh[group[index].fields["uuid"]]][0], False)
     return results  # type: ignore[return-value]
 
 
-def _store_one(pending: _Pending) -> tuple[LearningRecord, bool]:
+def _store_one(pending: _Pending) -> _Stored:
     return _store([pending])[0]
 
 
-_GROUP: GroupCommit[_Pending, tuple[LearningRecord, bool]] = GroupCommit(_store, _store_one)
-_COLUMNS = [LearningRecord._meta.fields[name] for name in (
-    "uuid", "device", "created_at", "occurred_at", "user", "learner", "verb", "pack_id", "node_id", "node_kind",
-    "item_id", "language", "classroom", "assignment", "response", "typed", "correct", "score", "duration_ms",
-    "progress", "attempt", "device_sequence")]
-_COLUMN_NAMES = ", ".join(field.column_name for field in _COLUMNS)
-_ROW = f"({placeholders(len(_COLUMNS))})"
+@functools.lru_cache(maxsize=64)
+def _count_devices_sql(devices: int) -> str:
+    """Add each device's new records to its count; its last number after them."""
+    return ("INSERT INTO device (id, created_at, last_sequence) VALUES " + ", ".join(["(?, ?, ?)"] * devices)
+            + " ON CONFLICT (id) DO UPDATE SET last_sequence = device.last_sequence + excluded.last_sequence"
+            " RETURNING id, last_sequence")
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(rows: int) -> str:
+    row = f"({placeholders(len(_COLUMNS))})"
+    return (f"INSERT INTO learning_record ({_COLUMN_NAMES}) VALUES " + ", ".join([row] * rows)
+            + " RETURNING uuid, seq")
+
+
+# The field classes whose db_value gives a value of this Python type back unchanged (exact classes:
+# a subclass may convert, as FixedCharField strips).
+_UNCHANGED = {CharField: str, TextField: str, DateTimeField: datetime.datetime, BooleanField: bool,
+              FloatField: float, IntegerField: int, AutoField: int}
+
+
+def _own_type(field: Field) -> type | None:
+    """The Python type whose values `field.db_value` gives back unchanged (None: call it always)."""
+    if type(field) is ForeignKeyField:
+        field = field.rel_field
+    return _UNCHANGED.get(type(field))
+
+
+_GROUP: GroupCommit[_Pending, _Stored] = GroupCommit(_store, _store_one)
+# (name, type, db_value) per column. A value of the column's own type (or None) is stored as it
+# is, which is what db_value would give back; any other (an int for a text column) goes through
+# db_value, as peewee would convert it: the same stored values, without two calls per column.
+_COLUMNS = [(name, _own_type(LearningRecord._meta.fields[name]), LearningRecord._meta.fields[name].db_value)
+            for name in ("uuid", "device", "created_at", "occurred_at", "user", "learner", "verb", "pack_id",
+                         "node_id", "node_kind", "item_id", "language", "classroom", "assignment", "response",
+                         "typed", "correct", "score", "duration_ms", "progress", "attempt", "device_sequence")]
+_COLUMN_NAMES = ", ".join(LearningRecord._meta.fields[name].column_name for name, _, _ in _COLUMNS)
 
 
 def plain_record(row: LearningRecord, school_id: str) -> PlainRecord:
