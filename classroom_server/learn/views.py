@@ -54,9 +54,12 @@ def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, ve
     return found
 
 
-def _practice_set(ex: practice.Exercise) -> list[Markup]:
-    """The exercise's items that still have tries left."""
-    known = practice.states(g.user, ex) if ex.attempts is not None else {}
+def _practice_set(ex: practice.Exercise, known: dict[str, practice.ItemState] | None = None) -> list[Markup]:
+    """The exercise's items that still have tries left (`known`: the states, when the caller has them)."""
+    if ex.attempts is None:
+        known = {}
+    elif known is None:
+        known = practice.states(g.user, ex)
     interface = interface_language()
     return [_set_entry(index, "practice", item, ex.pack.pack_id, ex.node.node_id,
                        (ex.pack.id, ex.pack.manifest_sha256, item["id"]), interface)
@@ -65,14 +68,19 @@ def _practice_set(ex: practice.Exercise) -> list[Markup]:
 
 
 def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int | None = None,
-              error: str | None = None, status: int = 200, held: Held | None = None):
+              error: str | None = None, status: int = 200, held: Held | None = None,
+              known: dict[str, practice.ItemState] | None = None):
+    """The question page; `held` and `known` (the items' states) when the caller has them already."""
     item = ex.items[index]
     held = held if held is not None else held_for(g.user)
     if error is None and held.holds(ex.pack.pack_id, ex.node.node_id, item["id"]):
         error = str(HELD_MESSAGE)
     language = practice.content_language(item)
     public = scoring.public_item(item, language)
-    used = practice.tries_used(g.user, ex, item["id"])
+    if known is None and ex.attempts is not None:  # the set leaves out the items with no tries left
+        known = practice.states(g.user, ex)
+    used = (known[item["id"]].tries if item["id"] in known else 0) if known is not None else \
+        practice.tries_used(g.user, ex, item["id"])
     hints = max(0, min(hints, public["hint_count"]))
     now = now_ms()
     if shown_at is None or not now - practice.MAX_DURATION_MS <= shown_at <= now:
@@ -81,7 +89,7 @@ def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int |
         "learn/question.html", ex=ex, index=index, total=len(ex.items), item=public, language=language,
         hints=[scoring.hint(item, i, language) for i in range(hints)], hint_count=hints,
         shown_at=shown_at, attempt=used + 1, tries_left=practice.tries_left(ex, used), error=error,
-        question_set=_practice_set(ex), stored_records=()), status
+        question_set=_practice_set(ex, known), stored_records=()), status
 
 
 @bp.get("/practice/<pack_id>/<node_id>")
@@ -90,16 +98,19 @@ def practise(pack_id: str, node_id: str):
     if not ex.items:
         abort(404)
     index = int_arg(request.args.get("item"))
-    held = held_for(g.user)  # once for the page: which item comes next and whether it is held
+    # Once for the page: which item comes next, whether it is held, and its tries.
+    held = held_for(g.user)
+    known = None
     if "item" in request.args:
         if index is None or not 0 <= index < len(ex.items):
             abort(404)
     else:
-        index = practice.next_index(g.user, ex, held)
+        known = practice.states(g.user, ex)
+        index = practice.next_index(g.user, ex, held, known)
         if index is None:
             return redirect(url_for("learn.result", pack_id=pack_id, node_id=node_id))
     return _question(ex, index, hints=int_arg(request.args.get("hints")) or 0,
-                     shown_at=int_arg(request.args.get("shown_at")), held=held)
+                     shown_at=int_arg(request.args.get("shown_at")), held=held, known=known)
 
 
 @bp.post("/practice/<pack_id>/<node_id>/<item_id>")
