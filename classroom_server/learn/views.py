@@ -33,25 +33,32 @@ _TEMPLATES: dict[tuple, Markup] = {}
 _TEMPLATES_KEPT = 4096
 
 
+def _kept(key: tuple, template: str, context) -> Markup:
+    """A part of a page that is the same for every student: rendered once per `key`, which names all
+    it depends on (`context()` gives the template's variables), then kept."""
+    found = _TEMPLATES.get(key)
+    if found is None:
+        found = Markup(render_template(template, **context()))
+        if len(_TEMPLATES) >= _TEMPLATES_KEPT:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = found
+    return found
+
+
 def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, version: object, interface: str,
                assignment: str | None = None, attempt: int | None = None) -> Markup:
     """One question as the page's script may show it offline (learn/_question_template.html): the
     public item only, never the answer. The same for every student: made once per item `version`
     (what changes when the item can), `interface` language and quiz try, then kept."""
-    key = (kind, index, pack_id, node_id, version, interface, assignment, attempt)
-    found = _TEMPLATES.get(key)
-    if found is None:
+    def entry():
         language = practice.content_language(item)
         action = (url_for("learn.quiz_answer", assignment_id=assignment, index=index) if kind == "quiz" else
                   url_for("learn.answer", pack_id=pack_id, node_id=node_id, item_id=item["id"]))
-        entry = {"index": index, "kind": kind, "item": scoring.public_item(item, language), "language": language,
-                 "pack_id": pack_id, "node_id": node_id, "action": action, "assignment": assignment,
-                 "attempt": attempt}
-        found = Markup(render_template("learn/_question_template.html", entry=entry))
-        if len(_TEMPLATES) >= _TEMPLATES_KEPT:
-            _TEMPLATES.clear()
-        _TEMPLATES[key] = found
-    return found
+        return {"entry": {"index": index, "kind": kind, "item": scoring.public_item(item, language),
+                          "language": language, "pack_id": pack_id, "node_id": node_id, "action": action,
+                          "assignment": assignment, "attempt": attempt}}
+    return _kept((kind, index, pack_id, node_id, version, interface, assignment, attempt, request.script_root),
+                 "learn/_question_template.html", entry)
 
 
 def _practice_set(ex: practice.Exercise, known: dict[str, practice.ItemState] | None = None) -> list[Markup]:
@@ -85,10 +92,17 @@ def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int |
     now = now_ms()
     if shown_at is None or not now - practice.MAX_DURATION_MS <= shown_at <= now:
         shown_at = now
+    tries_left = practice.tries_left(ex, used)
+    # The crumbs and the answer fields are the same for every student: made once per pack version
+    # and interface language (learn/_crumbs.html, learn/_item_fields.html), then kept.
+    version = (ex.pack.id, ex.pack.manifest_sha256, ex.node.node_id, interface_language(), request.script_root)
+    crumbs = _kept(("crumbs", *version), "learn/_crumbs.html", lambda: {"ex": ex})
+    fields = (_kept(("fields", *version, item["id"]), "learn/_item_fields.html",
+                    lambda: {"item": public, "language": language}) if tries_left != 0 else None)
     return render_template(
         "learn/question.html", ex=ex, index=index, total=len(ex.items), item=public, language=language,
         hints=[scoring.hint(item, i, language) for i in range(hints)], hint_count=hints,
-        shown_at=shown_at, attempt=used + 1, tries_left=practice.tries_left(ex, used), error=error,
+        shown_at=shown_at, attempt=used + 1, tries_left=tries_left, error=error, crumbs=crumbs, fields=fields,
         question_set=_practice_set(ex, known), stored_records=()), status
 
 
