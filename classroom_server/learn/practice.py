@@ -149,9 +149,10 @@ def _exercise_node(pack_row: int, manifest_sha256: str, node_id: str) -> tuple[C
     return node, tuple(data.get("items") or []), data.get("attempts")
 
 
-def content_language(item: dict) -> str:
-    """The language an item is shown in: the interface's when the item has it, else a fallback."""
-    return localized_key(item.get("prompt") or {}) or "kk"
+def content_language(item: dict, interface: str | None = None) -> str:
+    """The language an item is shown in: the `interface` language's (default: this request's) when
+    the item has it, else a fallback."""
+    return localized_key(item.get("prompt") or {}, interface) or "kk"
 
 
 def shown_response(row: LearningRecord, item: dict) -> str:
