@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -67,6 +67,35 @@ def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, ve
     return _kept((kind, index, pack_id, node_id, version, variant, assignment, attempt), make)
 
 
+class _Links(NamedTuple):
+    """A question page's links (learn/question.html): the same for every student."""
+    answer: str  # where its form posts the answer
+    practise: str  # the exercise's practice page (the hint form asks it again)
+    lesson: str  # the exercise in the library
+    next: str | None  # the next question, if there is one
+
+
+_LINKS: dict[tuple, _Links] = {}
+
+
+def _links(ex: practice.Exercise, index: int, variant: tuple[str, str]) -> _Links:
+    """The question's links, built once per question and variant (four url_for calls in the
+    template were a twentieth of the page's CPU), then kept."""
+    pack_id, node_id, item_id = ex.pack.pack_id, ex.node.node_id, ex.items[index]["id"]
+    key = (pack_id, node_id, index, item_id, len(ex.items), variant)
+    found = _LINKS.get(key)
+    if found is None:
+        found = _Links(url_for("learn.answer", pack_id=pack_id, node_id=node_id, item_id=item_id),
+                       url_for("learn.practise", pack_id=pack_id, node_id=node_id),
+                       url_for("content.node_page", pack_id=pack_id, node_id=node_id),
+                       url_for("learn.practise", pack_id=pack_id, node_id=node_id, item=index + 1)
+                       if index + 1 < len(ex.items) else None)
+        if len(_LINKS) >= _TEMPLATES_KEPT:
+            _LINKS.clear()
+        _LINKS[key] = found
+    return found
+
+
 def _practice_set(ex: practice.Exercise, known: dict[str, practice.ItemState] | None = None,
                   variant: tuple[str, str] | None = None) -> list[Markup]:
     """The exercise's items that still have tries left (`known`: the states, when the caller has them).
@@ -118,6 +147,7 @@ def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int |
         "learn/question.html", ex=ex, index=index, total=len(ex.items), item=public, language=language,
         hints=[scoring.hint(item, i, language) for i in range(hints)], hint_count=hints,
         shown_at=shown_at, attempt=used + 1, tries_left=tries_left, error=error, crumbs=crumbs, fields=fields,
+        links=_links(ex, index, variant),
         question_set=_practice_set(ex, known, variant), stored_records=()), status
 
 
