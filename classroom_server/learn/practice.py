@@ -108,6 +108,19 @@ _WRONG = Prepared(lambda: LearningRecord.select(fn.COUNT(LearningRecord.seq)).wh
 EXPLANATION_REMEMBERED = datetime.timedelta(hours=12)
 
 
+# Which row holds the pack's installed version, and when it was written: every install or
+# reinstall rewrites the whole row with a new installed_at (content.services._switch), so the row
+# read once per (id, installed_at) is the row as it is now, in every worker process. Reading its
+# twenty columns on each answer and page cost about four times this lookup.
+_PACK_INSTALLED = "SELECT id, installed_at FROM content_pack WHERE pack_id = ?"
+
+
+@functools.lru_cache(maxsize=256)
+def _installed_pack(pack_row: int, installed_at: object) -> ContentPack | None:
+    packs = _PACK_ROW(pack_row)
+    return packs[0] if packs else None  # None: uninstalled meanwhile
+
+
 def exercise(pack_id: str, node_id: str) -> Exercise:
     found = run_sql(_PACK_INSTALLED, (pack_id,)).fetchone()
     if found is None:
@@ -118,19 +131,6 @@ def exercise(pack_id: str, node_id: str) -> Exercise:
         raise NotAnExercise(f"{pack_id}/{node_id}")
     node, items, attempts = exercise_node
     return Exercise(pack, node, list(items), attempts)
-
-
-# Which row holds the pack's installed version, and when it was written: every install or
-# reinstall rewrites the whole row with a new installed_at (content.services._switch), so the row
-# read once per (id, installed_at) is the row as it is now, in every worker process. Reading its
-# twenty columns on each answer and page cost three times this lookup.
-_PACK_INSTALLED = "SELECT id, installed_at FROM content_pack WHERE pack_id = ?"
-
-
-@functools.lru_cache(maxsize=256)
-def _installed_pack(pack_row: int, installed_at: object) -> ContentPack | None:
-    packs = _PACK_ROW(pack_row)
-    return packs[0] if packs else None  # None: uninstalled meanwhile
 
 
 @functools.lru_cache(maxsize=512)
