@@ -8,8 +8,10 @@ import re
 
 import pytest
 
+from classroom_server.accounts import services as accounts
 from classroom_server.coach import services as coach
 from classroom_server.learn import tutor
+from classroom_server.learn.held import held_for
 from classroom_server.models import Assignment, LearningRecord, User
 
 from .helpers import csrf_of, post, sign_in_as
@@ -110,6 +112,19 @@ def test_other_students_are_not_held(app, school, packs):  # noqa: F811
     sign_in_as(client, school, None)
     post(client, f"/signin/class/{school.other_class.id}/student/{school.other_student.id}")
     assert practice_answer(client).status_code == 200
+
+
+def test_a_quiz_for_some_students_holds_its_pack_items_for_them_only(app, school, packs):  # noqa: F811
+    own = {**SINGLE, "id": "own-1"}  # a teacher's own question: in no pack, nothing to hold
+    with app.app_context():
+        classmate = accounts.create_user(None, "Classmate", "student")
+        accounts.enrol(classmate, school.pin_class)
+        quiz = coach.create_assignment(school.pin_class, school.teacher, "Quiz for one", [(PACK, MIX, "s1"), own],
+                                       kind="quiz", results="teacher", students=[school.student])
+        mine, theirs = held_for(User.get_by_id(school.student.id)), held_for(classmate)
+    assert mine.quizzes == {quiz.id} and mine.items == {(PACK, MIX, "s1")}
+    assert mine.holds(PACK, MIX, "s1") and not mine.holds(PACK, MIX, "m1")
+    assert theirs.quizzes == frozenset() and not theirs.holds(PACK, MIX, "s1")
 
 
 def mastery(app, school) -> dict:

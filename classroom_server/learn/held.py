@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext
+from peewee import JOIN, fn
 
-from ..db import Prepared
-from ..models import Assignment, LearningRecord, QuizAttempt, User, utcnow
-from .assignments import _parts_of, assigned_to, is_open, results_released
+from ..db import database
+from ..models import Assignment, AssignmentItem, LearningRecord, QuizAttempt, User, utcnow
+from .assignments import assigned_to, is_open, results_released
 
 
 HELD_MESSAGE = lazy_gettext("This question is in a quiz you have not finished yet: practise it once the quiz's "
@@ -34,32 +36,67 @@ class Held:
         return (pack_id, node_id, item_id) in self.items or (pack_id, node_id, None) in self.items
 
 
-def _is_held(quiz: Assignment, goes: list[QuizAttempt], now: datetime.datetime) -> bool:
+class _Quiz(NamedTuple):
+    """The fields of a quiz (models.Assignment) that its release rules read (results_released,
+    is_open): read with held_for's query, without making a model row (its defaults alone, a new
+    id and a time, cost as much as the rest)."""
+    results: str
+    due_at: datetime.datetime | None
+    closed_at: datetime.datetime | None
+    released_at: datetime.datetime | None
+    attempts: int
+
+
+def _is_held(quiz: Assignment | _Quiz, goes: int, in_progress: bool, now: datetime.datetime) -> bool:
+    """`goes`: how many goes the student has had at the quiz; `in_progress`: one of them is not handed in."""
     if not results_released(quiz, now):
         return True
-    in_progress = any(go.submitted_at is None for go in goes)
-    can_answer = is_open(quiz, now) and (in_progress or len(goes) < quiz.attempts)
+    can_answer = is_open(quiz, now) and (in_progress or goes < quiz.attempts)
     return can_answer
 
 
-# Asked on every practice answer: SQL built once (peewee would build it anew each time, ~1 ms).
-_QUIZZES = Prepared(lambda: assigned_to(User(id=0)).where(Assignment.kind == "quiz"))
-_GOES = Prepared(lambda: QuizAttempt.select().where(QuizAttempt.user == 0))
+# Asked on every practice page and answer: one query (each query hands the GIL to another request
+# thread), its SQL built once per database kind (peewee would build it anew each time). A row per
+# pack part of each quiz assigned to the student (one row with no part when it has none), with the
+# quiz's release fields and how many goes the student has at it, and how many are still going.
+_STUDENT = -1  # stands for the student's id while the SQL is built
+_held_sql: dict[type, tuple[str, list]] = {}
+
+
+def _held_query() -> tuple[str, list]:
+    kind = type(database.obj)
+    found = _held_sql.get(kind)
+    if found is None:
+        goes = QuizAttempt.select(fn.COUNT(QuizAttempt.id)).where(QuizAttempt.assignment == Assignment.id,
+                                                                 QuizAttempt.user == _STUDENT)
+        going = goes.where(QuizAttempt.submitted_at.is_null())
+        query = (assigned_to(User(id=_STUDENT)).where(Assignment.kind == "quiz")
+                 .select(Assignment.id, Assignment.results, Assignment.due_at, Assignment.closed_at,
+                         Assignment.released_at, Assignment.attempts, goes, going,
+                         AssignmentItem.pack_id, AssignmentItem.node_id, AssignmentItem.item_id)
+                 .join(AssignmentItem, JOIN.LEFT_OUTER,
+                       on=(AssignmentItem.assignment == Assignment.id) & AssignmentItem.item_data.is_null()))
+        found = _held_sql[kind] = query.sql()
+    return found
 
 
 def held_for(user: User, now: datetime.datetime | None = None) -> Held:
     """The quizzes held for this student now, and their pack items."""
     now = now or utcnow()
-    quizzes = _QUIZZES(user.id, "student", user.id, "quiz")
-    if not quizzes:
+    sql, params = _held_query()
+    rows = database.execute_sql(sql, [user.id if value == _STUDENT else value for value in params]).fetchall()
+    if not rows:
         return Held(frozenset(), frozenset())
-    goes: dict[str, list[QuizAttempt]] = {}
-    for go in _GOES(user.id):
-        goes.setdefault(go.assignment_id, []).append(go)
-    held = frozenset(q.id for q in quizzes if _is_held(q, goes.get(q.id, []), now))
-    items = frozenset((part.pack_id, part.node_id, part.item_id) for part in (_parts_of(sorted(held)) if held else [])
-                      if part.item_data is None)
-    return Held(held, items)
+    dated = Assignment.due_at.python_value
+    held: dict[str, bool] = {}
+    items = set()
+    for quiz_id, results, due_at, closed_at, released_at, attempts, goes, going, pack_id, node_id, item_id in rows:
+        if quiz_id not in held:
+            quiz = _Quiz(results, dated(due_at), dated(closed_at), dated(released_at), attempts)
+            held[quiz_id] = _is_held(quiz, goes, going > 0, now)
+        if held[quiz_id] and pack_id is not None:
+            items.add((pack_id, node_id, item_id))
+    return Held(frozenset(quiz for quiz, holds in held.items() if holds), frozenset(items))
 
 
 def hidden_answers(user: User, held: Held | None = None) -> frozenset[str]:

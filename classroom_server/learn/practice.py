@@ -94,7 +94,7 @@ class ItemState:
 
 
 # Every answer looks these up: their SQL is built once (db.Prepared).
-_PACK = Prepared(lambda: ContentPack.select().where(ContentPack.pack_id == ""))
+_PACK_ROW = Prepared(lambda: ContentPack.select().where(ContentPack.id == 0))
 _NODE = Prepared(lambda: ContentNode.select().where(ContentNode.pack == 0, ContentNode.node_id == ""))
 _TRIES = Prepared(lambda: LearningRecord.select(fn.COUNT(LearningRecord.seq)).where(
     LearningRecord.user == 0, LearningRecord.pack_id == "", LearningRecord.node_id == "",
@@ -108,15 +108,28 @@ _WRONG = Prepared(lambda: LearningRecord.select(fn.COUNT(LearningRecord.seq)).wh
 EXPLANATION_REMEMBERED = datetime.timedelta(hours=12)
 
 
+# Which row holds the pack's installed version, and when it was written: every install or
+# reinstall rewrites the whole row with a new installed_at (content.services._switch), so the row
+# read once per (id, installed_at) is the row as it is now, in every worker process. Reading its
+# twenty columns on each answer and page cost about four times this lookup.
+_PACK_INSTALLED = "SELECT id, installed_at FROM content_pack WHERE pack_id = ?"
+
+
+@functools.lru_cache(maxsize=256)
+def _installed_pack(pack_row: int, installed_at: object) -> ContentPack | None:
+    packs = _PACK_ROW(pack_row)
+    return packs[0] if packs else None  # None: uninstalled meanwhile
+
+
 def exercise(pack_id: str, node_id: str) -> Exercise:
-    packs = _PACK(pack_id)
-    pack = packs[0] if packs else None
-    if pack is None:
-        raise NotAnExercise(f"{pack_id}/{node_id}")
-    found = _exercise_node(pack.id, pack.manifest_sha256, node_id)
+    found = run_sql(_PACK_INSTALLED, (pack_id,)).fetchone()
     if found is None:
         raise NotAnExercise(f"{pack_id}/{node_id}")
-    node, items, attempts = found
+    pack = _installed_pack(*found)
+    exercise_node = _exercise_node(pack.id, pack.manifest_sha256, node_id) if pack is not None else None
+    if exercise_node is None:
+        raise NotAnExercise(f"{pack_id}/{node_id}")
+    node, items, attempts = exercise_node
     return Exercise(pack, node, list(items), attempts)
 
 
@@ -136,9 +149,10 @@ def _exercise_node(pack_row: int, manifest_sha256: str, node_id: str) -> tuple[C
     return node, tuple(data.get("items") or []), data.get("attempts")
 
 
-def content_language(item: dict) -> str:
-    """The language an item is shown in: the interface's when the item has it, else a fallback."""
-    return localized_key(item.get("prompt") or {}) or "kk"
+def content_language(item: dict, interface: str | None = None) -> str:
+    """The language an item is shown in: the `interface` language's (default: this request's) when
+    the item has it, else a fallback."""
+    return localized_key(item.get("prompt") or {}, interface) or "kk"
 
 
 def shown_response(row: LearningRecord, item: dict) -> str:
@@ -157,18 +171,20 @@ def _answers(user: User, ex: Exercise):
             .order_by(LearningRecord.seq))
 
 
-# Asked on every practice page: SQL built once, and only the two columns it needs.
-_STATES = Prepared(lambda: LearningRecord.select(LearningRecord.item_id, LearningRecord.correct).where(
-    LearningRecord.user == 0, LearningRecord.pack_id == "", LearningRecord.node_id == "",
-    LearningRecord.verb == "answered", LearningRecord.assignment.is_null()).order_by(LearningRecord.seq))
+# Asked on every practice page: written here, and only the two columns it needs, read as they come
+# (a model row for each answer cost more than the query).
+_STATES = ("SELECT item_id, correct FROM learning_record WHERE user_id = ? AND pack_id = ? AND node_id = ?"
+           " AND verb = 'answered' AND assignment IS NULL ORDER BY seq")
 
 
 def states(user: User, ex: Exercise) -> dict[str, ItemState]:
     """Each item's tries and results so far (items never answered are left out)."""
     found: dict[str, ItemState] = {}
-    for row in _STATES(user.id, ex.pack.pack_id, ex.node.node_id, "answered"):
-        before = found.get(row.item_id, ItemState(0, False, False))
-        found[row.item_id] = ItemState(before.tries + 1, bool(row.correct), before.ever_right or bool(row.correct))
+    for item_id, correct in run_sql(_STATES, (user.id, ex.pack.pack_id, ex.node.node_id)).fetchall():
+        right = bool(correct)
+        before = found.get(item_id)
+        found[item_id] = (ItemState(before.tries + 1, right, before.ever_right or right) if before is not None
+                          else ItemState(1, right, right))
     return found
 
 
@@ -189,11 +205,12 @@ def tries_left(ex: Exercise, used: int) -> int | None:
     return None if ex.attempts is None else max(0, ex.attempts - used)
 
 
-def next_index(user: User, ex: Exercise, held: Held | None = None) -> int | None:
+def next_index(user: User, ex: Exercise, held: Held | None = None,
+               known: dict[str, ItemState] | None = None) -> int | None:
     """The first item not yet answered right that has tries left, whose explanation was not just
-    shown (a right answer to it would not count now) and that no quiz holds (learn/held.py, or
-    `held` when the caller has it already); None when there is none."""
-    known = states(user, ex)
+    shown (a right answer to it would not count now) and that no quiz holds (learn/held.py); None
+    when there is none. `held` and `known` (states) when the caller has them already."""
+    known = known if known is not None else states(user, ex)
     held = held if held is not None else held_for(user)
     for index, item in enumerate(ex.items):
         state = known.get(item["id"], ItemState(0, False, False))

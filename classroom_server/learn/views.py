@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Callable, NamedTuple
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -33,55 +34,121 @@ _TEMPLATES: dict[tuple, Markup] = {}
 _TEMPLATES_KEPT = 4096
 
 
-def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, version: object, interface: str,
-               assignment: str | None = None, attempt: int | None = None) -> Markup:
-    """One question as the page's script may show it offline (learn/_question_template.html): the
-    public item only, never the answer. The same for every student: made once per item `version`
-    (what changes when the item can), `interface` language and quiz try, then kept."""
-    key = (kind, index, pack_id, node_id, version, interface, assignment, attempt)
+def _variant() -> tuple[str, str]:
+    """(interface language, script root): what a kept part of a page depends on besides its key."""
+    return interface_language(), request.script_root
+
+
+def _kept(key: tuple, make: Callable[[], str]) -> Markup:
+    """A part of a page that is the same for every student: made once per `key`, which names all
+    it depends on, then kept."""
     found = _TEMPLATES.get(key)
     if found is None:
-        language = practice.content_language(item)
-        action = (url_for("learn.quiz_answer", assignment_id=assignment, index=index) if kind == "quiz" else
-                  url_for("learn.answer", pack_id=pack_id, node_id=node_id, item_id=item["id"]))
-        entry = {"index": index, "kind": kind, "item": scoring.public_item(item, language), "language": language,
-                 "pack_id": pack_id, "node_id": node_id, "action": action, "assignment": assignment,
-                 "attempt": attempt}
-        found = Markup(render_template("learn/_question_template.html", entry=entry))
+        found = Markup(make())
         if len(_TEMPLATES) >= _TEMPLATES_KEPT:
             _TEMPLATES.clear()
         _TEMPLATES[key] = found
     return found
 
 
-def _practice_set(ex: practice.Exercise) -> list[Markup]:
-    """The exercise's items that still have tries left."""
-    known = practice.states(g.user, ex) if ex.attempts is not None else {}
-    interface = interface_language()
-    return [_set_entry(index, "practice", item, ex.pack.pack_id, ex.node.node_id,
-                       (ex.pack.id, ex.pack.manifest_sha256, item["id"]), interface)
-            for index, item in enumerate(ex.items)
-            if item["id"] not in known or practice.tries_left(ex, known[item["id"]].tries) != 0]
+def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, version: object,
+               variant: tuple[str, str], assignment: str | None = None, attempt: int | None = None) -> Markup:
+    """One question as the page's script may show it offline (learn/_question_template.html): the
+    public item only, never the answer. The same for every student: made once per item `version`
+    (what changes when the item can), `variant` (_variant) and quiz try, then kept."""
+    def make() -> str:
+        language = practice.content_language(item)
+        action = (url_for("learn.quiz_answer", assignment_id=assignment, index=index) if kind == "quiz" else
+                  url_for("learn.answer", pack_id=pack_id, node_id=node_id, item_id=item["id"]))
+        entry = {"index": index, "kind": kind, "item": scoring.public_item(item, language), "language": language,
+                 "pack_id": pack_id, "node_id": node_id, "action": action, "assignment": assignment,
+                 "attempt": attempt}
+        return render_template("learn/_question_template.html", entry=entry)
+    return _kept((kind, index, pack_id, node_id, version, variant, assignment, attempt), make)
+
+
+class _Links(NamedTuple):
+    """A question page's links (learn/question.html): the same for every student."""
+    answer: str  # where its form posts the answer
+    practise: str  # the exercise's practice page (the hint form asks it again)
+    lesson: str  # the exercise in the library
+    next: str | None  # the next question, if there is one
+
+
+_LINKS: dict[tuple, _Links] = {}
+
+
+def _links(ex: practice.Exercise, index: int, variant: tuple[str, str]) -> _Links:
+    """The question's links, built once per question and variant (four url_for calls in the
+    template were a twentieth of the page's CPU), then kept."""
+    pack_id, node_id, item_id = ex.pack.pack_id, ex.node.node_id, ex.items[index]["id"]
+    key = (pack_id, node_id, index, item_id, len(ex.items), variant)
+    found = _LINKS.get(key)
+    if found is None:
+        found = _Links(url_for("learn.answer", pack_id=pack_id, node_id=node_id, item_id=item_id),
+                       url_for("learn.practise", pack_id=pack_id, node_id=node_id),
+                       url_for("content.node_page", pack_id=pack_id, node_id=node_id),
+                       url_for("learn.practise", pack_id=pack_id, node_id=node_id, item=index + 1)
+                       if index + 1 < len(ex.items) else None)
+        if len(_LINKS) >= _TEMPLATES_KEPT:
+            _LINKS.clear()
+        _LINKS[key] = found
+    return found
+
+
+def _practice_set(ex: practice.Exercise, known: dict[str, practice.ItemState] | None = None,
+                  variant: tuple[str, str] | None = None) -> list[Markup]:
+    """The exercise's items that still have tries left (`known`: the states, when the caller has them).
+    With unlimited tries that is every item, the same for every student: joined once and kept."""
+    variant = variant or _variant()
+
+    def entries(left: dict[str, practice.ItemState]) -> list[Markup]:
+        return [_set_entry(index, "practice", item, ex.pack.pack_id, ex.node.node_id,
+                           (ex.pack.id, ex.pack.manifest_sha256, item["id"]), variant)
+                for index, item in enumerate(ex.items)
+                if item["id"] not in left or practice.tries_left(ex, left[item["id"]].tries) != 0]
+    if ex.attempts is None:
+        return [_kept(("practice set", ex.pack.id, ex.pack.manifest_sha256, ex.node.node_id, variant),
+                      lambda: "".join(entries({})))]
+    return entries(known if known is not None else practice.states(g.user, ex))
 
 
 def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int | None = None,
-              error: str | None = None, status: int = 200, held: Held | None = None):
+              error: str | None = None, status: int = 200, held: Held | None = None,
+              known: dict[str, practice.ItemState] | None = None):
+    """The question page; `held` and `known` (the items' states) when the caller has them already."""
+    user = g.user
     item = ex.items[index]
-    held = held if held is not None else held_for(g.user)
+    held = held if held is not None else held_for(user)
     if error is None and held.holds(ex.pack.pack_id, ex.node.node_id, item["id"]):
         error = str(HELD_MESSAGE)
-    language = practice.content_language(item)
+    variant = _variant()
+    language = practice.content_language(item, variant[0])
     public = scoring.public_item(item, language)
-    used = practice.tries_used(g.user, ex, item["id"])
+    if known is None and ex.attempts is not None:  # the set leaves out the items with no tries left
+        known = practice.states(user, ex)
+    if known is not None:
+        used = known[item["id"]].tries if item["id"] in known else 0
+    else:
+        used = practice.tries_used(user, ex, item["id"])
     hints = max(0, min(hints, public["hint_count"]))
     now = now_ms()
     if shown_at is None or not now - practice.MAX_DURATION_MS <= shown_at <= now:
         shown_at = now
+    tries_left = practice.tries_left(ex, used)
+    # The crumbs and the answer fields are the same for every student: made once per pack version
+    # and variant (learn/_crumbs.html, learn/_item_fields.html), then kept.
+    version = (ex.pack.id, ex.pack.manifest_sha256, ex.node.node_id, variant)
+    crumbs = _kept(("crumbs", *version), lambda: render_template("learn/_crumbs.html", ex=ex))
+    fields = (_kept(("fields", *version, item["id"]),
+                    lambda: render_template("learn/_item_fields.html", item=public, language=language))
+              if tries_left != 0 else None)
     return render_template(
         "learn/question.html", ex=ex, index=index, total=len(ex.items), item=public, language=language,
         hints=[scoring.hint(item, i, language) for i in range(hints)], hint_count=hints,
-        shown_at=shown_at, attempt=used + 1, tries_left=practice.tries_left(ex, used), error=error,
-        question_set=_practice_set(ex), stored_records=()), status
+        shown_at=shown_at, attempt=used + 1, tries_left=tries_left, error=error, crumbs=crumbs, fields=fields,
+        links=_links(ex, index, variant),
+        question_set=_practice_set(ex, known, variant), stored_records=()), status
 
 
 @bp.get("/practice/<pack_id>/<node_id>")
@@ -89,17 +156,21 @@ def practise(pack_id: str, node_id: str):
     ex = _exercise(pack_id, node_id)
     if not ex.items:
         abort(404)
-    index = int_arg(request.args.get("item"))
-    held = held_for(g.user)  # once for the page: which item comes next and whether it is held
-    if "item" in request.args:
+    user, args = g.user, request.args
+    # Once for the page: which item comes next, whether it is held, and its tries.
+    held = held_for(user)
+    known = None
+    if "item" in args:
+        index = int_arg(args.get("item"))
         if index is None or not 0 <= index < len(ex.items):
             abort(404)
     else:
-        index = practice.next_index(g.user, ex, held)
+        known = practice.states(user, ex)
+        index = practice.next_index(user, ex, held, known)
         if index is None:
             return redirect(url_for("learn.result", pack_id=pack_id, node_id=node_id))
-    return _question(ex, index, hints=int_arg(request.args.get("hints")) or 0,
-                     shown_at=int_arg(request.args.get("shown_at")), held=held)
+    return _question(ex, index, hints=int_arg(args.get("hints")) or 0, shown_at=int_arg(args.get("shown_at")),
+                     held=held, known=known)
 
 
 @bp.post("/practice/<pack_id>/<node_id>/<item_id>")
@@ -242,9 +313,9 @@ def _quiz_question(quiz, going, questions, index: int, error: str | None = None,
     question = questions[index]
     language = practice.content_language(question.item)
     answered = quizzes.saved(quiz, g.user, going)
-    interface = interface_language()
+    variant = _variant()
     question_set = [_set_entry(q.index, "quiz", q.item, q.pack_id, q.node_id,
-                               json.dumps(q.item, sort_keys=True, ensure_ascii=False), interface, quiz.id,
+                               json.dumps(q.item, sort_keys=True, ensure_ascii=False), variant, quiz.id,
                                going.number)
                     for q in questions]
     return render_template(
