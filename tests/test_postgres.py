@@ -75,6 +75,16 @@ def test_sign_in_on_postgres(pg_app):
     assert client.get("/healthz").get_json()["status"] == "ok"
 
 
+def test_school_settings_on_postgres(pg_app):
+    """The first-run page names the school, and a later change replaces the name (an upsert that
+    was SQLite's alone failed here)."""
+    migrations.migrate(database.obj)
+    with pg_app.app_context():
+        accounts.put_setting("school_name", "Ауыл мектебі")
+        accounts.put_setting("school_name", "№ 7 мектеп")
+        assert accounts.get_setting("school_name") == "№ 7 мектеп"
+
+
 def test_packs_install_and_search_on_postgres(pg_app, settings, tmp_path):
     from classroom_server.content.services import install_pack, remove_pack, search
 

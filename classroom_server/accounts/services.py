@@ -294,7 +294,9 @@ def get_setting(key: str, default: str | None = None) -> str | None:
 
 
 def put_setting(key: str, value: str) -> None:
-    SchoolSetting.insert(key=key, value=value).on_conflict_replace().execute()
+    # An upsert both SQLite and PostgreSQL know (INSERT OR REPLACE is SQLite's alone).
+    (SchoolSetting.insert(key=key, value=value)
+     .on_conflict(conflict_target=[SchoolSetting.key], update={SchoolSetting.value: value}).execute())
 
 
 # --- Sign-in -------------------------------------------------------------------------------------
