@@ -376,7 +376,7 @@ def my_progress(user: User) -> list[ExerciseProgress]:
 def record_read_book(user: User, pack_id: str, book: ContentNode, record_uuid: str) -> None:
     """The student scrolled to the end of a PDF textbook: one `read` record, like a chapter's."""
     languages = list(json.loads(book.data).get("pdf") or {})
-    records.record(user, device_id(), records.Interaction(
+    records.store(user, device_id(), records.Interaction(
         verb="read", pack_id=pack_id, node_id=book.node_id, node_kind="ebook",
         language=languages[0] if len(languages) == 1 else localized_key(json.loads(book.title)) or "kk",
         classroom=first_class_id(user), progress=1.0), record_uuid=record_uuid)
@@ -415,7 +415,7 @@ def record_read(user: User, pack_id: str, node_id: str, record_uuid: str) -> Non
     """The student reached the end of a chapter: one `read` record (the id makes it one per chapter)."""
     node = chapter(pack_id, node_id)
     languages = list((json.loads(node.data).get("content") or {}) if node else {})
-    records.record(user, device_id(), records.Interaction(
+    records.store(user, device_id(), records.Interaction(
         verb="read", pack_id=pack_id, node_id=node_id, node_kind="chapter",
         language=languages[0] if len(languages) == 1 else localized_key(json.loads(node.title)) or "kk",
         classroom=first_class_id(user), progress=1.0), record_uuid=record_uuid)

@@ -202,7 +202,7 @@ def submit(assignment: Assignment, user: User, device: str, attempt: QuizAttempt
     total = len(items)
     score = right / total if total else 0.0
     language = content_language(items[0].item) if items else "kk"
-    records.record(user, device, records.Interaction(
+    records.store(user, device, records.Interaction(
         verb="submitted", pack_id=QUIZ_PACK, node_id=assignment.id, node_kind="exercise", language=language,
         classroom=assignment.classroom_id, assignment=assignment.id, score=score, progress=1.0,
         attempt=attempt.number),
