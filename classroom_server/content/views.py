@@ -143,66 +143,85 @@ def pack_page(pack_id: str):
 def node_page(pack_id: str, node_id: str):
     pack = services.pack_by_id(pack_id) or abort(404)
     node = services.node(pack, node_id) or abort(404)
+    user, lang_arg = g.user, request.args.get("lang")
     data = services.parsed(node.data)
     files = data.get("content") or data.get("media") or data.get("pdf") or {}
-    language = request.args.get("lang") if request.args.get("lang") in files else localized_key(files)
+    language = lang_arg if lang_arg in files else localized_key(files)
     path = files.get(language) if language else None
     file_row = services.file_sha(pack, path) if path else None
     children = services.children(pack, node.node_id)
     siblings = services.children(pack, node.parent_id)
     index = [s.node_id for s in siblings].index(node.node_id)
+    is_student = user is not None and user.role == "student"
     # The device keeping assigned pages for offline use fetches them ahead: that is not opening them.
-    student = (g.user is not None and g.user.role == "student"
-               and request.headers.get("X-Classroom-Prefetch") is None)
+    student = is_student and request.headers.get("X-Classroom-Prefetch") is None
     if student and node.kind != "topic":
-        practice.record_opened(g.user, pack.pack_id, node.node_id, node.kind,
+        practice.record_opened(user, pack.pack_id, node.node_id, node.kind,
                                language or localized_key(services.parsed(node.title)) or "kk")
-    chapter = place = None
+    chapter = place = reader_pref = my_notes = book_id = None
     if node.kind == "chapter" and file_row is not None:
         chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(file_row.sha256)),
-                                      _chapter_pages(pack, siblings, language))
-        if student and node.parent_id:
-            place = reader.save_position(g.user, pack.pack_id, node.parent_id, node.node_id, None)
+                                      _chapter_pages(pack, node.parent_id, language, lang_arg))
+        if is_student and node.parent_id:
+            book_id = node.parent_id
+        if student and book_id:
+            # The reader's settings, the place in the book (kept: this chapter is the place now) and
+            # whether there are notes here, in one query; the notes themselves only when there are.
+            reading = reader.open_chapter(user, pack.pack_id, book_id, node.node_id, path)
+            reader_pref, place = reading.preference, reading.place
+            my_notes = notes.for_chapter(user, pack.pack_id, path) if reading.has_notes else []
+        else:
+            reader_pref = reader.preference(user)
+            my_notes = notes.for_chapter(user, pack.pack_id, path) if book_id else None
     elif node.kind == "ebook" and student:
-        place = reader.position(g.user, pack.pack_id, node.node_id)
+        place = reader.position(user, pack.pack_id, node.node_id)
     contents = page_list = pdf_pages = None
     if node.kind == "ebook" and language and (data.get("pdf_pages") or {}).get(language):
         pdf_pages = _pdf_pages(pack, data["pdf_pages"][language])
         if place is not None and place.chapter_id != node.node_id:
             place = None
+        if is_student and path and pdf_pages:
+            book_id = node.node_id
+            my_notes = notes.for_chapter(user, pack.pack_id, data["pdf_pages"][language])
     if node.kind == "ebook" and data.get("toc"):
-        book_language = request.args.get("lang") if request.args.get("lang") in data["toc"] \
-            else localized_key(data["toc"])
-        pages = dict(_chapter_pages(pack, children, book_language))
+        book_language = lang_arg if lang_arg in data["toc"] else localized_key(data["toc"])
+        pages = dict(_chapter_pages(pack, node.node_id, book_language, lang_arg))
         contents = _contents(pack, data["toc"][book_language], pages)
         page_list = _contents(pack, (data.get("page_list") or {}).get(book_language) or [], pages)
-    my_notes = book_id = None
-    if g.user is not None and g.user.role == "student" and path and (chapter is not None or pdf_pages):
-        book_id = node.parent_id if chapter is not None else node.node_id
-        notes_path = data["pdf_pages"][language] if pdf_pages else path
-        my_notes = notes.for_chapter(g.user, pack.pack_id, notes_path) if book_id else None
     return render_template(
         "content/node.html", pack=pack, node=node, data=data, language=language, content_languages=list(files),
         path=path, file_row=file_row, children=children, chapter=chapter, place=place, contents=contents,
-        page_list=page_list, pdf_pages=pdf_pages, my_notes=my_notes, notes_book=book_id,
-        notes_count=notes.count(g.user, pack.pack_id, node.node_id)
-        if node.kind == "ebook" and g.user is not None and g.user.role == "student" else None,
-        reader_pref=reader.preference(g.user) if chapter is not None else None,
+        page_list=page_list, pdf_pages=pdf_pages, my_notes=my_notes, notes_book=book_id, lang_arg=lang_arg,
+        notes_count=notes.count(user, pack.pack_id, node.node_id) if node.kind == "ebook" and is_student else None,
+        reader_pref=reader_pref,
         place_title=_node_title(pack, place.chapter_id) if place is not None and node.kind == "ebook" else None,
         previous=siblings[index - 1] if index > 0 else None,
         next_node=siblings[index + 1] if index + 1 < len(siblings) else None,
         parent=services.node(pack, node.parent_id) if node.parent_id else None)
 
 
-def _chapter_pages(pack: ContentPack, chapters: tuple[ContentNode, ...], language: str | None) -> tuple:
-    """(chapter file, reader URL) of a book's chapters in one language: links between them stay in the reader."""
-    pages = []
-    for chapter in chapters:
-        content = services.parsed(chapter.data).get("content") or {}
-        if chapter.kind == "chapter" and language in content:
-            pages.append((content[language], url_for("content.node_page", pack_id=pack.pack_id,
-                                                     node_id=chapter.node_id, lang=request.args.get("lang"))))
-    return tuple(pages)
+def _chapter_pages(pack: ContentPack, book_id: str, language: str | None, lang_arg: str | None) -> tuple:
+    """(chapter file, reader URL) of a book's chapters in one language: links between them stay in the reader.
+
+    The same for every reader of this version of the pack (the URLs carry `?lang=` when the page's
+    did): remembered per process, keyed like the catalog rows it is made of (services)."""
+    key = (pack.id, pack.manifest_sha256, book_id, language, lang_arg, request.script_root)
+    found = _book_pages.get(key)
+    if found is None:
+        found = []
+        for chapter in services.children(pack, book_id):
+            content = services.parsed(chapter.data).get("content") or {}
+            if chapter.kind == "chapter" and language in content:
+                found.append((content[language], url_for("content.node_page", pack_id=pack.pack_id,
+                                                         node_id=chapter.node_id, lang=lang_arg)))
+        found = tuple(found)
+        if len(_book_pages) >= 512:
+            _book_pages.clear()
+        _book_pages[key] = found
+    return found
+
+
+_book_pages: dict[tuple, tuple] = {}
 
 
 def _pdf_pages(pack: ContentPack, pages_path: str) -> list[dict] | None:
