@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -147,21 +148,16 @@ def node_page(pack_id: str, node_id: str):
     data = services.parsed(node.data)
     files = data.get("content") or data.get("media") or data.get("pdf") or {}
     language = lang_arg if lang_arg in files else localized_key(files)
-    path = files.get(language) if language else None
-    file_row = services.file_sha(pack, path) if path else None
-    children = services.children(pack, node.node_id)
-    siblings = services.children(pack, node.parent_id)
-    index = [s.node_id for s in siblings].index(node.node_id)
+    parts = _node_parts(pack, node, language, lang_arg)
+    path, file_row, chapter = parts.path, parts.file_row, parts.chapter
     is_student = user is not None and user.role == "student"
     # The device keeping assigned pages for offline use fetches them ahead: that is not opening them.
     student = is_student and request.headers.get("X-Classroom-Prefetch") is None
     if student and node.kind != "topic":
         practice.record_opened(user, pack.pack_id, node.node_id, node.kind,
                                language or localized_key(services.parsed(node.title)) or "kk")
-    chapter = place = reader_pref = my_notes = book_id = None
-    if node.kind == "chapter" and file_row is not None:
-        chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(file_row.sha256)),
-                                      _chapter_pages(pack, node.parent_id, language, lang_arg))
+    place = reader_pref = my_notes = book_id = None
+    if chapter is not None:
         if is_student and node.parent_id:
             book_id = node.parent_id
         if student and book_id:
@@ -189,15 +185,98 @@ def node_page(pack_id: str, node_id: str):
         contents = _contents(pack, data["toc"][book_language], pages)
         page_list = _contents(pack, (data.get("page_list") or {}).get(book_language) or [], pages)
     return render_template(
-        "content/node.html", pack=pack, node=node, data=data, language=language, content_languages=list(files),
-        path=path, file_row=file_row, children=children, chapter=chapter, place=place, contents=contents,
+        "content/node.html", pack=pack, node=node, data=data, language=language, links=parts.links,
+        path=path, file_row=file_row, children=parts.children, chapter=chapter, place=place, contents=contents,
         page_list=page_list, pdf_pages=pdf_pages, my_notes=my_notes, notes_book=book_id, lang_arg=lang_arg,
         notes_count=notes.count(user, pack.pack_id, node.node_id) if node.kind == "ebook" and is_student else None,
         reader_pref=reader_pref,
         place_title=_node_title(pack, place.chapter_id) if place is not None and node.kind == "ebook" else None,
-        previous=siblings[index - 1] if index > 0 else None,
-        next_node=siblings[index + 1] if index + 1 < len(siblings) else None,
-        parent=services.node(pack, node.parent_id) if node.parent_id else None)
+        previous=parts.previous, next_node=parts.next_node, parent=parts.parent)
+
+
+@dataclass(frozen=True)
+class NodeLinks:
+    """The links of a node's page (url_for each, once)."""
+    pack: str
+    here: str  # the page itself, with the ?lang= it was asked with
+    languages: tuple[tuple[str, str], ...]  # (content language, the page in it)
+    parent: str | None = None
+    previous: str | None = None
+    next_node: str | None = None
+    file: str | None = None  # the node's file on a page of its own
+    frame: str | None = None  # a lesson's file in the page's frame
+    stylesheets: tuple[str, ...] = ()  # a chapter's book stylesheets, sanitized
+    chapter_style: str | None = None  # a chapter's own styles, sanitized
+    add_note: str | None = None  # the notes of the book the node is (or is in)
+    my_notes: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeParts:
+    """What a node's page shows that is the same for everyone opening it in this version of the
+    pack, content language and `?lang=`: its file, neighbours, chapter HTML and links."""
+    path: str | None
+    file_row: ContentFile | None
+    children: tuple[ContentNode, ...]
+    parent: ContentNode | None
+    previous: ContentNode | None
+    next_node: ContentNode | None
+    chapter: reader.Chapter | None
+    links: NodeLinks
+
+
+def _node_parts(pack: ContentPack, node: ContentNode, language: str | None, lang_arg: str | None) -> NodeParts:
+    """Remembered per process, keyed like the catalog rows they are made of (services: the pack
+    row and its manifest's hash, so an update or reinstall in any process is a new key)."""
+    data_dir = current_app.config["CLASSROOM_SETTINGS"].data_dir  # tests run schools side by side
+    key = (pack.id, pack.manifest_sha256, node.node_id, language, lang_arg, request.script_root, data_dir)
+    found = _parts.get(key)
+    if found is None:
+        found = _make_node_parts(pack, node, language, lang_arg)
+        if len(_parts) >= 1024:
+            _parts.clear()
+        _parts[key] = found
+    return found
+
+
+_parts: dict[tuple, NodeParts] = {}
+
+
+def _make_node_parts(pack: ContentPack, node: ContentNode, language: str | None, lang_arg: str | None) -> NodeParts:
+    data = services.parsed(node.data)
+    files = data.get("content") or data.get("media") or data.get("pdf") or {}
+    path = files.get(language) if language else None
+    file_row = services.file_sha(pack, path) if path else None
+    siblings = services.children(pack, node.parent_id)
+    index = [s.node_id for s in siblings].index(node.node_id)
+    parent = services.node(pack, node.parent_id) if node.parent_id else None
+    previous = siblings[index - 1] if index > 0 else None
+    next_node = siblings[index + 1] if index + 1 < len(siblings) else None
+    chapter = None
+    if node.kind == "chapter" and file_row is not None:
+        chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(file_row.sha256)),
+                                      _chapter_pages(pack, node.parent_id, language, lang_arg))
+    book_id = node.parent_id if chapter is not None else node.node_id if node.kind == "ebook" else None
+
+    def page(node_id: str, lang: str | None = None) -> str:
+        return url_for("content.node_page", pack_id=pack.pack_id, node_id=node_id, lang=lang)
+
+    links = NodeLinks(
+        pack=url_for("content.pack_page", pack_id=pack.pack_id), here=page(node.node_id, lang_arg),
+        languages=tuple((code, page(node.node_id, code)) for code in files),
+        parent=page(parent.node_id) if parent else None,
+        previous=page(previous.node_id) if previous else None,
+        next_node=page(next_node.node_id) if next_node else None,
+        file=url_for("content.pack_file", pack_id=pack.pack_id, path=path) if path else None,
+        frame=url_for("content.pack_file", pack_id=pack.pack_id, path=path, frame=1) if path else None,
+        stylesheets=tuple(url_for("content.book_stylesheet", pack_id=pack.pack_id, path=sheet)
+                          for sheet in chapter.stylesheets) if chapter is not None else (),
+        chapter_style=url_for("content.chapter_stylesheet", pack_id=pack.pack_id, path=path)
+        if chapter is not None and chapter.has_styles else None,
+        add_note=url_for("content.add_note", pack_id=pack.pack_id, book_id=book_id) if book_id else None,
+        my_notes=url_for("content.my_notes", pack_id=pack.pack_id, book_id=book_id) if book_id else None)
+    return NodeParts(path, file_row, services.children(pack, node.node_id), parent, previous, next_node,
+                     chapter, links)
 
 
 def _chapter_pages(pack: ContentPack, book_id: str, language: str | None, lang_arg: str | None) -> tuple:
