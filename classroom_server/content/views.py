@@ -149,7 +149,9 @@ def node_page(pack_id: str, node_id: str):
     files = data.get("content") or data.get("media") or data.get("pdf") or {}
     language = lang_arg if lang_arg in files else localized_key(files)
     parts = _node_parts(pack, node, language, lang_arg)
-    path, file_row, chapter = parts.path, parts.file_row, parts.chapter
+    path, file_row = parts.path, parts.file_row
+    # Cached by its blob (reader.chapter_html keeps a few dozen: chapters can be large).
+    chapter = reader.chapter_html(pack.pack_id, path, parts.blob, parts.chapter_pages) if parts.blob else None
     is_student = user is not None and user.role == "student"
     # The device keeping assigned pages for offline use fetches them ahead: that is not opening them.
     student = is_student and request.headers.get("X-Classroom-Prefetch") is None
@@ -214,20 +216,23 @@ class NodeLinks:
 @dataclass(frozen=True)
 class NodeParts:
     """What a node's page shows that is the same for everyone opening it in this version of the
-    pack, content language and `?lang=`: its file, neighbours, chapter HTML and links."""
+    pack, content language and `?lang=`: its file, neighbours and links; for a chapter, its blob
+    and the book's other chapters (what reader.chapter_html makes the chapter's HTML from)."""
     path: str | None
     file_row: ContentFile | None
     children: tuple[ContentNode, ...]
     parent: ContentNode | None
     previous: ContentNode | None
     next_node: ContentNode | None
-    chapter: reader.Chapter | None
     links: NodeLinks
+    blob: str | None = None
+    chapter_pages: tuple[tuple[str, str], ...] = ()
 
 
 def _node_parts(pack: ContentPack, node: ContentNode, language: str | None, lang_arg: str | None) -> NodeParts:
-    """Remembered per process, keyed like the catalog rows they are made of (services: the pack
-    row and its manifest's hash, so an update or reinstall in any process is a new key)."""
+    """The node page's parts, remembered per process, keyed like the catalog rows they are made of
+    (services: the pack row and its manifest's hash, so an update or a reinstall in any process is a
+    new key) and by what the links depend on."""
     data_dir = current_app.config["CLASSROOM_SETTINGS"].data_dir  # tests run schools side by side
     key = (pack.id, pack.manifest_sha256, node.node_id, language, lang_arg, request.script_root, data_dir)
     found = _parts.get(key)
@@ -252,10 +257,12 @@ def _make_node_parts(pack: ContentPack, node: ContentNode, language: str | None,
     parent = services.node(pack, node.parent_id) if node.parent_id else None
     previous = siblings[index - 1] if index > 0 else None
     next_node = siblings[index + 1] if index + 1 < len(siblings) else None
-    chapter = None
+    chapter = blob = None
+    chapter_pages: tuple = ()
     if node.kind == "chapter" and file_row is not None:
-        chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(file_row.sha256)),
-                                      _chapter_pages(pack, node.parent_id, language, lang_arg))
+        blob = str(_store().path(file_row.sha256))
+        chapter_pages = _chapter_pages(pack, node.parent_id, language, lang_arg)
+        chapter = reader.chapter_html(pack.pack_id, path, blob, chapter_pages)
     book_id = node.parent_id if chapter is not None else node.node_id if node.kind == "ebook" else None
 
     def page(node_id: str, lang: str | None = None) -> str:
@@ -276,7 +283,7 @@ def _make_node_parts(pack: ContentPack, node: ContentNode, language: str | None,
         add_note=url_for("content.add_note", pack_id=pack.pack_id, book_id=book_id) if book_id else None,
         my_notes=url_for("content.my_notes", pack_id=pack.pack_id, book_id=book_id) if book_id else None)
     return NodeParts(path, file_row, services.children(pack, node.node_id), parent, previous, next_node,
-                     chapter, links)
+                     links, blob, chapter_pages)
 
 
 def _chapter_pages(pack: ContentPack, book_id: str, language: str | None, lang_arg: str | None) -> tuple:
