@@ -1,6 +1,7 @@
 """The library: content files by hash, pack pages, the topic tree, search."""
 from __future__ import annotations
 
+import functools
 import json
 import mimetypes
 from dataclasses import dataclass
@@ -461,7 +462,18 @@ def _localized_filter(context, texts, pack=None) -> str:
     """`title|localized`, or `title|localized(pack)`: missing the reader's language, the pack's own
     languages come first. The reader's language is the page's `lang` (what the context processor
     read once for this render, in force_locale too), not looked up again for every title."""
-    return localized(texts, context.get("lang"), fallback=pack_languages(pack))
+    language = context.get("lang")
+    languages = getattr(pack, "languages", None) if pack is not None else None
+    if language and isinstance(texts, str) and (languages is None or isinstance(languages, str)):
+        return _localized_text(texts, language, languages)
+    return localized(texts, language, fallback=pack_languages(pack))
+
+
+@functools.lru_cache(maxsize=4096)
+def _localized_text(texts: str, language: str, languages: str | None) -> str:
+    """A title as stored (JSON) in one language, for a pack's languages as stored: a page shows a
+    dozen, the same on every request (remembered per process)."""
+    return localized(texts, language, fallback=json.loads(languages) if languages else ())
 
 
 def node_url(pack_id: str, node_id: str) -> str:
