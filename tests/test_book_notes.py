@@ -272,6 +272,11 @@ def test_notes_kept_and_found_again_on_postgres(pg_app, settings, tmp_path):
     kept = add(client, chapter="geo.ch01", kind="highlight", exact="Fresh water is rare.")
     assert kept.status_code == 201, kept.get_data(as_text=True)
     lost = add(client, chapter="geo.ch01", kind="note", exact="flows into Lake Balkhash", text=SECRET).get_json()
+    post(client, "/library/reader", {"contrast": "dark"})
+    for _ in range(2):  # the chapter page reads the settings, the place and the notes in one query
+        opened = client.get("/library/local.geo/geo.ch01").get_data(as_text=True)
+        assert 'contrast-dark' in opened and 'data-position="0.0000"' in opened
+        assert "Fresh water is rare." in opened.split('class="chapter-notes"')[1] and SECRET in opened
     install(pg_app, settings, tmp_path, "1.1.0", one=CHAPTER_ONE.replace("flows into", "ends in"), swap=True)
     with pg_app.app_context():
         found = {n.id: n for n in ReaderNote.select()}

@@ -6,7 +6,7 @@ import io
 import pytest
 import requests
 
-from classroom_server.content.services import install_pack
+from classroom_server.content.services import install_pack, remove_pack
 from classroom_server.models import ContentFile, ContentPack
 
 from .helpers import post, sign_in_as
@@ -161,6 +161,31 @@ def test_search_enforces_what_its_description_declares(client, school, installed
 
 def test_search_needs_sign_in(client, installed):
     assert client.get("/api/v1/search", query_string={"q": "x"}).status_code == 401
+
+
+def test_pages_show_the_installed_version_after_an_update_a_removal_and_a_reinstall(client, school, settings,
+                                                                                    tmp_path):
+    """What a node page keeps per process (the pack row, catalog rows, chapter HTML, links) is keyed by
+    the installed version: an update, a removal and a reinstall of the same file show on the next view."""
+    key_path, public = make_key(tmp_path)
+    first = build(pack_source(tmp_path / "v1", lesson_text="Бірінші нұсқа."), tmp_path / "v1.ckpack", key_path)
+    install_pack(first, settings.data_dir, (), allow_unreviewed=True)  # its key not trusted: not reviewed
+    row = ContentPack.get().id
+    sign_in_as(client, school, "student")
+    page = client.get("/library/test.algebra/book.ch1").get_data(as_text=True)
+    assert "Бірінші нұсқа." in page and 'class="badge"' in page
+    remove_pack("test.algebra", settings.data_dir)
+    assert client.get("/library/test.algebra/book.ch1").status_code == 404
+    install_pack(first, settings.data_dir, (public,))  # the same file, now signed by a trusted key
+    assert ContentPack.get().id == row  # SQLite gave the row its id again: the install time tells them apart
+    assert 'class="badge"' not in client.get("/library/test.algebra/book.ch1").get_data(as_text=True)
+    second = build(pack_source(tmp_path / "v2", version="1.1.0", lesson_text="Екінші нұсқа."),
+                   tmp_path / "v2.ckpack", key_path)
+    install_pack(second, settings.data_dir, (public,))
+    page = client.get("/library/test.algebra/book.ch1").get_data(as_text=True)
+    assert "Екінші нұсқа." in page and "Бірінші нұсқа." not in page
+    lesson = client.get("/library/test.algebra/intro").get_data(as_text=True)
+    assert 'src="/content/pack/test.algebra/lessons/intro.kk.html?frame=1"' in lesson
 
 
 def test_admin_uploads_a_pack_and_removes_it(client, school, settings, tmp_path, app):

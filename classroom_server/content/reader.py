@@ -299,11 +299,23 @@ _SAVE_POSITION = (
     " fraction = COALESCE(?, CASE WHEN reading_position.chapter_id = excluded.chapter_id"
     " THEN reading_position.fraction ELSE 0.0 END),"
     " chapter_id = excluded.chapter_id, updated_at = excluded.updated_at RETURNING id, fraction")
+# What a student's chapter page reads of theirs, in one query (each is a round to SQLite under the
+# GIL): the reader's settings, the place in the book, whether they have notes in this chapter file.
+_OPENED = (
+    "SELECT p.text_size, p.contrast, r.id, r.chapter_id, r.fraction, r.updated_at,"
+    " EXISTS (SELECT 1 FROM reader_note n WHERE n.user_id = ? AND n.pack_id = ? AND n.chapter_path = ?)"
+    " FROM (SELECT 1 AS one) AS here"
+    " LEFT JOIN reader_preference p ON p.user_id = ?"
+    " LEFT JOIN reading_position r ON r.user_id = ? AND r.pack_id = ? AND r.book_id = ?")
 
 
 def preference(user: User | None) -> ReaderPreference:
     found = _PREFERENCE(user.id) if user is not None else None
-    return found[0] if found else ReaderPreference(text_size=0, contrast="normal")
+    return found[0] if found else _default_preference()
+
+
+def _default_preference() -> ReaderPreference:
+    return ReaderPreference(text_size=0, contrast="normal")
 
 
 def save_preference(user: User, text_size: int, contrast: str) -> None:
@@ -324,7 +336,6 @@ def save_position(user: User, pack_id: str, book_id: str, chapter_id: str, fract
                   now: datetime.datetime | None = None) -> ReadingPosition:
     """Where the student is now. `fraction` None (the chapter was opened): keep the place in the
     same chapter, start at the top of another one."""
-    now = now or utcnow()
     if fraction is None:
         # Opening the chapter the place is already in changes nothing: no write (each would be a
         # commit, and the disk's flush, on every chapter view).
@@ -333,11 +344,39 @@ def save_position(user: User, pack_id: str, book_id: str, chapter_id: str, fract
             return before
     else:
         fraction = min(1.0, max(0.0, fraction))
+    return _write_position(user, pack_id, book_id, chapter_id, fraction, now or utcnow())
+
+
+def _write_position(user: User, pack_id: str, book_id: str, chapter_id: str, fraction: float | None,
+                    now: datetime.datetime) -> ReadingPosition:
     # One statement (it used to be read, write, read again): the place it keeps cannot change between.
     row_id, stored = run_sql(_SAVE_POSITION, (user.id, pack_id, book_id, chapter_id, fraction,
                                               ReadingPosition.updated_at.db_value(now), fraction)).fetchone()
     return ReadingPosition(id=row_id, user=user.id, pack_id=pack_id, book_id=book_id, chapter_id=chapter_id,
                            fraction=stored, updated_at=now)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A student's chapter page: their reader settings, their place in the book, notes here or not."""
+    preference: ReaderPreference
+    place: ReadingPosition
+    has_notes: bool
+
+
+def open_chapter(user: User, pack_id: str, book_id: str, chapter_id: str, chapter_path: str) -> Reading:
+    """A student opens a chapter of a book: the place in the book becomes this chapter (as
+    save_position with no fraction: kept where it was in this chapter, else its top)."""
+    text_size, contrast, row_id, place_chapter, fraction, updated_at, has_notes = run_sql(
+        _OPENED, (user.id, pack_id, chapter_path, user.id, user.id, pack_id, book_id)).fetchone()
+    preference = (ReaderPreference(user=user.id, text_size=text_size, contrast=contrast)
+                  if text_size is not None else _default_preference())
+    if row_id is not None and place_chapter == chapter_id:
+        place = ReadingPosition(id=row_id, user=user.id, pack_id=pack_id, book_id=book_id, chapter_id=chapter_id,
+                                fraction=fraction, updated_at=ReadingPosition.updated_at.python_value(updated_at))
+    else:
+        place = _write_position(user, pack_id, book_id, chapter_id, None, utcnow())
+    return Reading(preference, place, bool(has_notes))
 
 
 def read_record_id(user: User, pack_id: str, chapter_id: str) -> str:

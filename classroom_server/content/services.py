@@ -555,15 +555,17 @@ def pack_tree(pack: ContentPack) -> list[dict]:
 
 # --- what the pages of an installed pack read ----------------------------------------------------
 # Every lesson, chapter and exercise page reads its pack, its node, the node's file, its children
-# and siblings. Peewee building those queries cost more than the rest of the page. The pack row is
-# read on every request (it says which version is installed); what an installed version holds
-# (nodes, files: written only by install_pack from pack.json) is remembered per process, keyed by
-# the pack row and its manifest's hash. A new version or a reinstall rewrites the pack row's
-# manifest_sha256, so such a key never names rows that changed; remove_pack deletes the row, and
-# a page then finds no pack before it asks for its nodes. Read-only: callers must not change the
-# rows or the parsed data they get.
+# and siblings. Peewee building those queries cost more than the rest of the page. Which version of
+# the pack is installed is read on every request: the pack row's id, manifest hash and install
+# time, three columns. What an installed version holds (the pack row's other columns, its nodes and
+# files: written only by install_pack's catalog switch, from pack.json) is remembered per process,
+# keyed by the pack row and its manifest's hash. A new version or a reinstall rewrites the pack
+# row's manifest_sha256 and installed_at, so such a key never names rows that changed, whichever
+# process changed them; remove_pack deletes the row, and a page then finds no pack before it asks
+# for its nodes. Read-only: callers must not change the rows or the parsed data they get.
 
 _PACK = Prepared(lambda: ContentPack.select().where(ContentPack.pack_id == ""))
+_INSTALLED = "SELECT id, manifest_sha256, installed_at FROM content_pack WHERE pack_id = ?"
 _NODE = Prepared(lambda: ContentNode.select().where(ContentNode.pack == 0, ContentNode.node_id == ""))
 _CHILDREN = Prepared(lambda: ContentNode.select().where(ContentNode.pack == 0, ContentNode.parent_id == "")
                      .order_by(ContentNode.position))
@@ -573,9 +575,27 @@ _FILE = Prepared(lambda: ContentFile.select().where(ContentFile.pack == 0, Conte
 
 
 def pack_by_id(pack_id: str) -> ContentPack | None:
-    """The installed pack `pack_id` (its current version), or None."""
-    found = _PACK(pack_id)
-    return found[0] if found else None
+    """The installed pack `pack_id` (its current version), or None (remembered: do not change it)."""
+    installed = run_sql(_INSTALLED, (pack_id,)).fetchone()
+    if installed is None:
+        return None
+    # The install time too: a pack removed and installed again from the same file may get the
+    # same row id back, and be reviewed this time (a key the school trusts now).
+    key = (pack_id, *installed)
+    pack = _packs.get(key)
+    if pack is None:
+        found = _PACK(pack_id)
+        if not found:
+            return None  # removed in between
+        pack = found[0]
+        if (pack.id, pack.manifest_sha256) == tuple(installed[:2]):  # not switched in between
+            if len(_packs) >= 256:
+                _packs.clear()
+            _packs[key] = pack
+    return pack
+
+
+_packs: dict[tuple, ContentPack] = {}
 
 
 @functools.lru_cache(maxsize=2048)

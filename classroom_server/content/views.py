@@ -1,8 +1,10 @@
 """The library: content files by hash, pack pages, the topic tree, search."""
 from __future__ import annotations
 
+import functools
 import json
 import mimetypes
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -143,66 +145,170 @@ def pack_page(pack_id: str):
 def node_page(pack_id: str, node_id: str):
     pack = services.pack_by_id(pack_id) or abort(404)
     node = services.node(pack, node_id) or abort(404)
+    user, lang_arg = g.user, request.args.get("lang")
     data = services.parsed(node.data)
     files = data.get("content") or data.get("media") or data.get("pdf") or {}
-    language = request.args.get("lang") if request.args.get("lang") in files else localized_key(files)
-    path = files.get(language) if language else None
-    file_row = services.file_sha(pack, path) if path else None
-    children = services.children(pack, node.node_id)
-    siblings = services.children(pack, node.parent_id)
-    index = [s.node_id for s in siblings].index(node.node_id)
+    language = lang_arg if lang_arg in files else localized_key(files)
+    parts = _node_parts(pack, node, language, lang_arg)
+    path, file_row = parts.path, parts.file_row
+    # Cached by its blob (reader.chapter_html keeps a few dozen: chapters can be large).
+    chapter = reader.chapter_html(pack.pack_id, path, parts.blob, parts.chapter_pages) if parts.blob else None
+    is_student = user is not None and user.role == "student"
     # The device keeping assigned pages for offline use fetches them ahead: that is not opening them.
-    student = (g.user is not None and g.user.role == "student"
-               and request.headers.get("X-Classroom-Prefetch") is None)
+    student = is_student and request.headers.get("X-Classroom-Prefetch") is None
     if student and node.kind != "topic":
-        practice.record_opened(g.user, pack.pack_id, node.node_id, node.kind,
+        practice.record_opened(user, pack.pack_id, node.node_id, node.kind,
                                language or localized_key(services.parsed(node.title)) or "kk")
-    chapter = place = None
-    if node.kind == "chapter" and file_row is not None:
-        chapter = reader.chapter_html(pack.pack_id, path, str(_store().path(file_row.sha256)),
-                                      _chapter_pages(pack, siblings, language))
-        if student and node.parent_id:
-            place = reader.save_position(g.user, pack.pack_id, node.parent_id, node.node_id, None)
+    place = reader_pref = my_notes = book_id = None
+    if chapter is not None:
+        if is_student and node.parent_id:
+            book_id = node.parent_id
+        if student and book_id:
+            # The reader's settings, the place in the book (kept: this chapter is the place now) and
+            # whether there are notes here, in one query; the notes themselves only when there are.
+            reading = reader.open_chapter(user, pack.pack_id, book_id, node.node_id, path)
+            reader_pref, place = reading.preference, reading.place
+            my_notes = notes.for_chapter(user, pack.pack_id, path) if reading.has_notes else []
+        else:
+            reader_pref = reader.preference(user)
+            my_notes = notes.for_chapter(user, pack.pack_id, path) if book_id else None
     elif node.kind == "ebook" and student:
-        place = reader.position(g.user, pack.pack_id, node.node_id)
+        place = reader.position(user, pack.pack_id, node.node_id)
     contents = page_list = pdf_pages = None
     if node.kind == "ebook" and language and (data.get("pdf_pages") or {}).get(language):
         pdf_pages = _pdf_pages(pack, data["pdf_pages"][language])
         if place is not None and place.chapter_id != node.node_id:
             place = None
+        if is_student and path and pdf_pages:
+            book_id = node.node_id
+            my_notes = notes.for_chapter(user, pack.pack_id, data["pdf_pages"][language])
     if node.kind == "ebook" and data.get("toc"):
-        book_language = request.args.get("lang") if request.args.get("lang") in data["toc"] \
-            else localized_key(data["toc"])
-        pages = dict(_chapter_pages(pack, children, book_language))
+        book_language = lang_arg if lang_arg in data["toc"] else localized_key(data["toc"])
+        pages = dict(_chapter_pages(pack, node.node_id, book_language, lang_arg))
         contents = _contents(pack, data["toc"][book_language], pages)
         page_list = _contents(pack, (data.get("page_list") or {}).get(book_language) or [], pages)
-    my_notes = book_id = None
-    if g.user is not None and g.user.role == "student" and path and (chapter is not None or pdf_pages):
-        book_id = node.parent_id if chapter is not None else node.node_id
-        notes_path = data["pdf_pages"][language] if pdf_pages else path
-        my_notes = notes.for_chapter(g.user, pack.pack_id, notes_path) if book_id else None
     return render_template(
-        "content/node.html", pack=pack, node=node, data=data, language=language, content_languages=list(files),
-        path=path, file_row=file_row, children=children, chapter=chapter, place=place, contents=contents,
-        page_list=page_list, pdf_pages=pdf_pages, my_notes=my_notes, notes_book=book_id,
-        notes_count=notes.count(g.user, pack.pack_id, node.node_id)
-        if node.kind == "ebook" and g.user is not None and g.user.role == "student" else None,
-        reader_pref=reader.preference(g.user) if chapter is not None else None,
+        "content/node.html", pack=pack, node=node, data=data, language=language, links=parts.links,
+        path=path, file_row=file_row, children=parts.children, chapter=chapter, place=place, contents=contents,
+        page_list=page_list, pdf_pages=pdf_pages, my_notes=my_notes, notes_book=book_id, lang_arg=lang_arg,
+        notes_count=notes.count(user, pack.pack_id, node.node_id) if node.kind == "ebook" and is_student else None,
+        reader_pref=reader_pref,
         place_title=_node_title(pack, place.chapter_id) if place is not None and node.kind == "ebook" else None,
-        previous=siblings[index - 1] if index > 0 else None,
-        next_node=siblings[index + 1] if index + 1 < len(siblings) else None,
-        parent=services.node(pack, node.parent_id) if node.parent_id else None)
+        previous=parts.previous, next_node=parts.next_node, parent=parts.parent)
 
 
-def _chapter_pages(pack: ContentPack, chapters: tuple[ContentNode, ...], language: str | None) -> tuple:
-    """(chapter file, reader URL) of a book's chapters in one language: links between them stay in the reader."""
-    pages = []
-    for chapter in chapters:
-        content = services.parsed(chapter.data).get("content") or {}
-        if chapter.kind == "chapter" and language in content:
-            pages.append((content[language], url_for("content.node_page", pack_id=pack.pack_id,
-                                                     node_id=chapter.node_id, lang=request.args.get("lang"))))
-    return tuple(pages)
+@dataclass(frozen=True)
+class NodeLinks:
+    """The links of a node's page (url_for each, once)."""
+    pack: str
+    here: str  # the page itself, with the ?lang= it was asked with
+    languages: tuple[tuple[str, str], ...]  # (content language, the page in it)
+    parent: str | None = None
+    previous: str | None = None
+    next_node: str | None = None
+    file: str | None = None  # the node's file on a page of its own
+    frame: str | None = None  # a lesson's file in the page's frame
+    stylesheets: tuple[str, ...] = ()  # a chapter's book stylesheets, sanitized
+    chapter_style: str | None = None  # a chapter's own styles, sanitized
+    add_note: str | None = None  # the notes of the book the node is (or is in)
+    my_notes: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeParts:
+    """What a node's page shows that is the same for everyone opening it in this version of the
+    pack, content language and `?lang=`: its file, neighbours and links; for a chapter, its blob
+    and the book's other chapters (what reader.chapter_html makes the chapter's HTML from)."""
+    path: str | None
+    file_row: ContentFile | None
+    children: tuple[ContentNode, ...]
+    parent: ContentNode | None
+    previous: ContentNode | None
+    next_node: ContentNode | None
+    links: NodeLinks
+    blob: str | None = None
+    chapter_pages: tuple[tuple[str, str], ...] = ()
+
+
+def _node_parts(pack: ContentPack, node: ContentNode, language: str | None, lang_arg: str | None) -> NodeParts:
+    """The node page's parts, remembered per process, keyed like the catalog rows they are made of
+    (services: the pack row and its manifest's hash, so an update or a reinstall in any process is a
+    new key) and by what the links depend on."""
+    data_dir = current_app.config["CLASSROOM_SETTINGS"].data_dir  # tests run schools side by side
+    key = (pack.id, pack.manifest_sha256, node.node_id, language, lang_arg, request.script_root, data_dir)
+    found = _parts.get(key)
+    if found is None:
+        found = _make_node_parts(pack, node, language, lang_arg)
+        if len(_parts) >= 1024:
+            _parts.clear()
+        _parts[key] = found
+    return found
+
+
+_parts: dict[tuple, NodeParts] = {}
+
+
+def _make_node_parts(pack: ContentPack, node: ContentNode, language: str | None, lang_arg: str | None) -> NodeParts:
+    data = services.parsed(node.data)
+    files = data.get("content") or data.get("media") or data.get("pdf") or {}
+    path = files.get(language) if language else None
+    file_row = services.file_sha(pack, path) if path else None
+    siblings = services.children(pack, node.parent_id)
+    index = [s.node_id for s in siblings].index(node.node_id)
+    parent = services.node(pack, node.parent_id) if node.parent_id else None
+    previous = siblings[index - 1] if index > 0 else None
+    next_node = siblings[index + 1] if index + 1 < len(siblings) else None
+    chapter = blob = None
+    chapter_pages: tuple = ()
+    if node.kind == "chapter" and file_row is not None:
+        blob = str(_store().path(file_row.sha256))
+        chapter_pages = _chapter_pages(pack, node.parent_id, language, lang_arg)
+        chapter = reader.chapter_html(pack.pack_id, path, blob, chapter_pages)
+    book_id = node.parent_id if chapter is not None else node.node_id if node.kind == "ebook" else None
+
+    def page(node_id: str, lang: str | None = None) -> str:
+        return url_for("content.node_page", pack_id=pack.pack_id, node_id=node_id, lang=lang)
+
+    links = NodeLinks(
+        pack=url_for("content.pack_page", pack_id=pack.pack_id), here=page(node.node_id, lang_arg),
+        languages=tuple((code, page(node.node_id, code)) for code in files),
+        parent=page(parent.node_id) if parent else None,
+        previous=page(previous.node_id) if previous else None,
+        next_node=page(next_node.node_id) if next_node else None,
+        file=url_for("content.pack_file", pack_id=pack.pack_id, path=path) if path else None,
+        frame=url_for("content.pack_file", pack_id=pack.pack_id, path=path, frame=1) if path else None,
+        stylesheets=tuple(url_for("content.book_stylesheet", pack_id=pack.pack_id, path=sheet)
+                          for sheet in chapter.stylesheets) if chapter is not None else (),
+        chapter_style=url_for("content.chapter_stylesheet", pack_id=pack.pack_id, path=path)
+        if chapter is not None and chapter.has_styles else None,
+        add_note=url_for("content.add_note", pack_id=pack.pack_id, book_id=book_id) if book_id else None,
+        my_notes=url_for("content.my_notes", pack_id=pack.pack_id, book_id=book_id) if book_id else None)
+    return NodeParts(path, file_row, services.children(pack, node.node_id), parent, previous, next_node,
+                     links, blob, chapter_pages)
+
+
+def _chapter_pages(pack: ContentPack, book_id: str, language: str | None, lang_arg: str | None) -> tuple:
+    """(chapter file, reader URL) of a book's chapters in one language: links between them stay in the reader.
+
+    The same for every reader of this version of the pack (the URLs carry `?lang=` when the page's
+    did): remembered per process, keyed like the catalog rows it is made of (services)."""
+    key = (pack.id, pack.manifest_sha256, book_id, language, lang_arg, request.script_root)
+    found = _book_pages.get(key)
+    if found is None:
+        found = []
+        for chapter in services.children(pack, book_id):
+            content = services.parsed(chapter.data).get("content") or {}
+            if chapter.kind == "chapter" and language in content:
+                found.append((content[language], url_for("content.node_page", pack_id=pack.pack_id,
+                                                         node_id=chapter.node_id, lang=lang_arg)))
+        found = tuple(found)
+        if len(_book_pages) >= 512:
+            _book_pages.clear()
+        _book_pages[key] = found
+    return found
+
+
+_book_pages: dict[tuple, tuple] = {}
 
 
 def _pdf_pages(pack: ContentPack, pages_path: str) -> list[dict] | None:
@@ -356,7 +462,18 @@ def _localized_filter(context, texts, pack=None) -> str:
     """`title|localized`, or `title|localized(pack)`: missing the reader's language, the pack's own
     languages come first. The reader's language is the page's `lang` (what the context processor
     read once for this render, in force_locale too), not looked up again for every title."""
-    return localized(texts, context.get("lang"), fallback=pack_languages(pack))
+    language = context.get("lang")
+    languages = getattr(pack, "languages", None) if pack is not None else None
+    if language and isinstance(texts, str) and (languages is None or isinstance(languages, str)):
+        return _localized_text(texts, language, languages)
+    return localized(texts, language, fallback=pack_languages(pack))
+
+
+@functools.lru_cache(maxsize=4096)
+def _localized_text(texts: str, language: str, languages: str | None) -> str:
+    """A title as stored (JSON) in one language, for a pack's languages as stored: a page shows a
+    dozen, the same on every request (remembered per process)."""
+    return localized(texts, language, fallback=json.loads(languages) if languages else ())
 
 
 def node_url(pack_id: str, node_id: str) -> str:
