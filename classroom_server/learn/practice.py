@@ -16,6 +16,7 @@ from flask import current_app, g, request
 from peewee import fn
 
 from ..accounts.services import first_classroom_id
+from ..content.services import pack_by_id
 from ..db import Prepared, run_sql
 from ..domain import scoring
 from ..i18n import interface_language, localized_key
@@ -94,7 +95,6 @@ class ItemState:
 
 
 # Every answer looks these up: their SQL is built once (db.Prepared).
-_PACK_ROW = Prepared(lambda: ContentPack.select().where(ContentPack.id == 0))
 _NODE = Prepared(lambda: ContentNode.select().where(ContentNode.pack == 0, ContentNode.node_id == ""))
 _TRIES = Prepared(lambda: LearningRecord.select(fn.COUNT(LearningRecord.seq)).where(
     LearningRecord.user == 0, LearningRecord.pack_id == "", LearningRecord.node_id == "",
@@ -108,28 +108,13 @@ _WRONG = Prepared(lambda: LearningRecord.select(fn.COUNT(LearningRecord.seq)).wh
 EXPLANATION_REMEMBERED = datetime.timedelta(hours=12)
 
 
-# Which row holds the pack's installed version, and when it was written: every install or
-# reinstall rewrites the whole row with a new installed_at (content.services._switch), so the row
-# read once per (id, installed_at) is the row as it is now, in every worker process. Reading its
-# twenty columns on each answer and page cost about four times this lookup.
-_PACK_INSTALLED = "SELECT id, installed_at FROM content_pack WHERE pack_id = ?"
-
-
-@functools.lru_cache(maxsize=256)
-def _installed_pack(pack_row: int, installed_at: object) -> ContentPack | None:
-    packs = _PACK_ROW(pack_row)
-    return packs[0] if packs else None  # None: uninstalled meanwhile
-
-
 def exercise(pack_id: str, node_id: str) -> Exercise:
-    found = run_sql(_PACK_INSTALLED, (pack_id,)).fetchone()
+    # The installed version's row, remembered per process like every pack page's (content.services).
+    pack = pack_by_id(pack_id)
+    found = _exercise_node(pack.id, pack.manifest_sha256, node_id) if pack is not None else None
     if found is None:
         raise NotAnExercise(f"{pack_id}/{node_id}")
-    pack = _installed_pack(*found)
-    exercise_node = _exercise_node(pack.id, pack.manifest_sha256, node_id) if pack is not None else None
-    if exercise_node is None:
-        raise NotAnExercise(f"{pack_id}/{node_id}")
-    node, items, attempts = exercise_node
+    node, items, attempts = found
     return Exercise(pack, node, list(items), attempts)
 
 
