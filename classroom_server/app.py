@@ -139,7 +139,13 @@ class ClassroomFlask(Flask):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.ensure_sync = functools.lru_cache(maxsize=256)(super().ensure_sync)
+        self._checked = functools.lru_cache(maxsize=256)(super().ensure_sync)
+
+    def ensure_sync(self, func):
+        try:
+            return self._checked(func)
+        except TypeError:  # an unhashable callable: asked each time, as Flask does
+            return super().ensure_sync(func)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
