@@ -19,7 +19,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, Callable, Generic, Hashable, Iterator, TypeVar
 
 from content_packs.manifest import InvalidPack, Manifest, iter_nodes, version_key
 from content_packs.reader import (Limits, PackReader, copy_verified, open_pack, read_manifest,
@@ -574,6 +574,34 @@ _TOP = Prepared(lambda: ContentNode.select().where(ContentNode.pack == 0, Conten
 _FILE = Prepared(lambda: ContentFile.select().where(ContentFile.pack == 0, ContentFile.path == ""))
 
 
+V = TypeVar("V")
+
+
+class Kept(Generic[V]):
+    """What the pages of an installed pack version share, kept per process: at most `limit` values,
+    then all forgotten at once (a school's few packs refill it in moments). A key names everything
+    its value depends on (docs/architecture.md: the pack row and its manifest's hash, and the
+    language and script root for anything with words or links in it)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._values: dict[Hashable, V] = {}
+
+    def get(self, key: Hashable) -> V | None:
+        return self._values.get(key)
+
+    def put(self, key: Hashable, value: V) -> V:
+        if len(self._values) >= self.limit:
+            self._values.clear()
+        self._values[key] = value
+        return value
+
+    def __call__(self, key: Hashable, make: Callable[[], V]) -> V:
+        """The value kept for `key`, made by `make` the first time."""
+        found = self._values.get(key)
+        return found if found is not None else self.put(key, make())
+
+
 def pack_by_id(pack_id: str) -> ContentPack | None:
     """The installed pack `pack_id` (its current version), or None (remembered: do not change it)."""
     installed = run_sql(_INSTALLED, (pack_id,)).fetchone()
@@ -589,13 +617,11 @@ def pack_by_id(pack_id: str) -> ContentPack | None:
             return None  # removed in between
         pack = found[0]
         if (pack.id, pack.manifest_sha256) == tuple(installed[:2]):  # not switched in between
-            if len(_packs) >= 256:
-                _packs.clear()
-            _packs[key] = pack
+            _packs.put(key, pack)
     return pack
 
 
-_packs: dict[tuple, ContentPack] = {}
+_packs: Kept[ContentPack] = Kept(256)
 
 
 @functools.lru_cache(maxsize=2048)

@@ -236,16 +236,10 @@ def _node_parts(pack: ContentPack, node: ContentNode, language: str | None, lang
     new key) and by what the links depend on."""
     data_dir = current_app.config["CLASSROOM_SETTINGS"].data_dir  # tests run schools side by side
     key = (pack.id, pack.manifest_sha256, node.node_id, language, lang_arg, request.script_root, data_dir)
-    found = _parts.get(key)
-    if found is None:
-        found = _make_node_parts(pack, node, language, lang_arg)
-        if len(_parts) >= 1024:
-            _parts.clear()
-        _parts[key] = found
-    return found
+    return _parts(key, lambda: _make_node_parts(pack, node, language, lang_arg))
 
 
-_parts: dict[tuple, NodeParts] = {}
+_parts: services.Kept[NodeParts] = services.Kept(1024)
 
 
 def _make_node_parts(pack: ContentPack, node: ContentNode, language: str | None, lang_arg: str | None) -> NodeParts:
@@ -292,23 +286,18 @@ def _chapter_pages(pack: ContentPack, book_id: str, language: str | None, lang_a
 
     The same for every reader of this version of the pack (the URLs carry `?lang=` when the page's
     did): remembered per process, keyed like the catalog rows it is made of (services)."""
-    key = (pack.id, pack.manifest_sha256, book_id, language, lang_arg, request.script_root)
-    found = _book_pages.get(key)
-    if found is None:
-        found = []
+    def make() -> tuple:
+        pages = []
         for chapter in services.children(pack, book_id):
             content = services.parsed(chapter.data).get("content") or {}
             if chapter.kind == "chapter" and language in content:
-                found.append((content[language], url_for("content.node_page", pack_id=pack.pack_id,
+                pages.append((content[language], url_for("content.node_page", pack_id=pack.pack_id,
                                                          node_id=chapter.node_id, lang=lang_arg)))
-        found = tuple(found)
-        if len(_book_pages) >= 512:
-            _book_pages.clear()
-        _book_pages[key] = found
-    return found
+        return tuple(pages)
+    return _book_pages((pack.id, pack.manifest_sha256, book_id, language, lang_arg, request.script_root), make)
 
 
-_book_pages: dict[tuple, tuple] = {}
+_book_pages: services.Kept[tuple] = services.Kept(512)
 
 
 def _pdf_pages(pack: ContentPack, pages_path: str) -> list[dict] | None:

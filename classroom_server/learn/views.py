@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from ..accounts.services import user_classrooms
 from ..content import reader, school_files
+from ..content.services import Kept
 from ..domain import scoring
 from ..i18n import error_text, interface_language
 from . import assignments, practice, quizzes
@@ -30,8 +31,7 @@ def _exercise(pack_id: str, node_id: str) -> practice.Exercise:
         abort(404)
 
 
-_TEMPLATES: dict[tuple, Markup] = {}
-_TEMPLATES_KEPT = 4096
+_TEMPLATES: Kept[Markup] = Kept(4096)
 
 
 def _variant() -> tuple[str, str]:
@@ -42,13 +42,7 @@ def _variant() -> tuple[str, str]:
 def _kept(key: tuple, make: Callable[[], str]) -> Markup:
     """A part of a page that is the same for every student: made once per `key`, which names all
     it depends on, then kept."""
-    found = _TEMPLATES.get(key)
-    if found is None:
-        found = Markup(make())
-        if len(_TEMPLATES) >= _TEMPLATES_KEPT:
-            _TEMPLATES.clear()
-        _TEMPLATES[key] = found
-    return found
+    return _TEMPLATES(key, lambda: Markup(make()))
 
 
 def _set_entry(index: int, kind: str, item: dict, pack_id: str, node_id: str, version: object,
@@ -75,25 +69,19 @@ class _Links(NamedTuple):
     next: str | None  # the next question, if there is one
 
 
-_LINKS: dict[tuple, _Links] = {}
+_LINKS: Kept[_Links] = Kept(4096)
 
 
 def _links(ex: practice.Exercise, index: int, variant: tuple[str, str]) -> _Links:
     """The question's links, built once per question and variant (four url_for calls in the
     template were a twentieth of the page's CPU), then kept."""
     pack_id, node_id, item_id = ex.pack.pack_id, ex.node.node_id, ex.items[index]["id"]
-    key = (pack_id, node_id, index, item_id, len(ex.items), variant)
-    found = _LINKS.get(key)
-    if found is None:
-        found = _Links(url_for("learn.answer", pack_id=pack_id, node_id=node_id, item_id=item_id),
-                       url_for("learn.practise", pack_id=pack_id, node_id=node_id),
-                       url_for("content.node_page", pack_id=pack_id, node_id=node_id),
-                       url_for("learn.practise", pack_id=pack_id, node_id=node_id, item=index + 1)
-                       if index + 1 < len(ex.items) else None)
-        if len(_LINKS) >= _TEMPLATES_KEPT:
-            _LINKS.clear()
-        _LINKS[key] = found
-    return found
+    return _LINKS((pack_id, node_id, index, item_id, len(ex.items), variant), lambda: _Links(
+        url_for("learn.answer", pack_id=pack_id, node_id=node_id, item_id=item_id),
+        url_for("learn.practise", pack_id=pack_id, node_id=node_id),
+        url_for("content.node_page", pack_id=pack_id, node_id=node_id),
+        url_for("learn.practise", pack_id=pack_id, node_id=node_id, item=index + 1)
+        if index + 1 < len(ex.items) else None))
 
 
 def _practice_set(ex: practice.Exercise, known: dict[str, practice.ItemState] | None = None,
