@@ -153,20 +153,20 @@ class _WriterPriority:
             yield
             return
         thread = threading.get_native_id()
-        before = os.getpriority(os.PRIO_PROCESS, thread)
-        if before <= self.NICE:
-            yield
-            return
         try:
-            os.setpriority(os.PRIO_PROCESS, thread, self.NICE)
-        except PermissionError:
-            self.allowed = False  # not given to this process: not asked again
+            before = os.getpriority(os.PRIO_PROCESS, thread)
+            if before > self.NICE:
+                os.setpriority(os.PRIO_PROCESS, thread, self.NICE)
+        except OSError as exc:  # not given to this process (or refused by a system call filter)
+            log.debug("the writing thread keeps its priority: %s", exc)
+            self.allowed = False  # not asked again
             yield
             return
         try:
             yield
         finally:
-            os.setpriority(os.PRIO_PROCESS, thread, before)  # raising a nice value is always allowed
+            if before > self.NICE:
+                os.setpriority(os.PRIO_PROCESS, thread, before)  # raising a nice value is always allowed
 
 
 writer_priority = _WriterPriority()
