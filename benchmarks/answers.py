@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 
 from harness import (AcceptQueueWatch, BenchmarkError, CpuMeter, clean_env, console_script, http_session,
-                     machine_facts, markdown_table, parse_wrk, replace_section, start_server, text_table,
-                     wait_until_quiet)
+                     machine_facts, markdown_table, measured_on, parse_wrk, replace_section, start_server,
+                     text_table, wait_until_quiet)
 from load_home import find_students, make_demo, measure_bare, sign_in
 
 NAME = "answers"
@@ -253,7 +253,7 @@ def report(args, load: dict, bare, crash: dict, facts: dict) -> str:
     ratio = answers_per_s / bare.load.rps if bare.load.rps else 0.0
     non2xx = wrk.non_200
     cpu = load["cpu"]
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.datetime.now(datetime.timezone.utc)
     # For answers the script counts replies other than 201 Created in the "non-200" line.
     rows = [
         ["bare Flask + waitress (8 threads), 5 KB string", f"{bare.load.rps:,.0f}",
@@ -280,7 +280,7 @@ def report(args, load: dict, bare, crash: dict, facts: dict) -> str:
     lines = [
         "## Students answering (`benchmarks/answers.py`)", "",
         "How to run: `python benchmarks/answers.py [--connections 200 --duration 20 --crashes 10]`.", "",
-        f"Measured {when} on {facts.get('cores (nproc)', '?')} cores, Python {facts.get('Python', '?')}: the demo "
+        f"{measured_on(when, facts)}: the demo "
         f"school on `classroom-server serve --threads 8` (`[server] workers = auto`: one process per core, "
         f"sharing the port), {args.connections} wrk connections (`wrk -t2 "
         f"-c{args.connections} -d{args.duration}s`, client and server sharing the cores) cycling through "

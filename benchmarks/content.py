@@ -43,8 +43,8 @@ from typing import Any, Sequence
 from urllib.parse import urlencode, urlsplit
 
 from harness import (REPO, BenchmarkError, CpuUse, Memory, NginxProcess, WrkResult, clean_env, console_script,
-                     http_session, machine_busy, machine_facts, markdown_table, own_cpu, parse_wrk, percentile, process_cpu,
-                     replace_section, start_server, text_table)
+                     http_session, machine_busy, machine_facts, markdown_table, measured_on, own_cpu, parse_wrk,
+                     percentile, process_cpu, replace_section, start_server, text_table)
 
 NAME = "content"
 SERVER_THREADS = 8
@@ -830,7 +830,7 @@ def report(args: argparse.Namespace, imp: ImportFigures, school: School, serve: 
            search: SearchFigures, memory: tuple[Memory, Memory, Memory], loadavg: str) -> tuple[str, str]:
     """The console text and the Markdown section."""
     facts = machine_facts()
-    when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    when = datetime.datetime.now(datetime.timezone.utc)
     n, d = args.connections, args.duration
     nginx = nginx_version()
 
@@ -914,9 +914,9 @@ def report(args: argparse.Namespace, imp: ImportFigures, school: School, serve: 
         "--out docs/BENCHMARKS.md]` (needs `wrk` and `nginx`, and about 4 × the pack size of free disk "
         "in the temporary folder; everything it makes is removed at the end).",
         "",
-        f"Measured {when} with `python benchmarks/content.py --pack-mib {args.pack_mib} --connections {n} "
-        f"--duration {d}` on {facts['cores (nproc)']} cores, {facts['memory (free -h)']}, {facts['CPU']}, "
-        f"Python {facts['Python']}, {facts['wrk']}, {nginx} (load average before the run: {loadavg}), "
+        measured_on(when, facts, memory=True, cpu=True,
+                    command=f"python benchmarks/content.py --pack-mib {args.pack_mib} --connections {n} --duration {d}")
+        + f", {facts['wrk']}, {nginx} (load average before the run: {loadavg}), "
         "all on loopback, one load at a time.",
         "",
         "### Importing a large pack",

@@ -5,6 +5,7 @@ Benchmarks report figures; they never assert a time.
 from __future__ import annotations
 
 import collections
+import datetime
 import json
 import math
 import os
@@ -21,7 +22,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import requests
 
@@ -513,6 +514,28 @@ def machine_facts() -> dict[str, str]:
     return {"cores (nproc)": run("nproc"), "memory (free -h)": memory, "CPU": cpu,
             "kernel": platform.release(), "Python": platform.python_version(),
             "wrk": wrk_line[0].split(" [")[0] if wrk_line else "?"}
+
+
+def measured_on(when: datetime.datetime, facts: Mapping[str, str], *, command: str = "",
+                memory: bool = False, cpu: bool = False) -> str:
+    """How a section of BENCHMARKS.md opens: "Measured 2026-12-07 08:40 UTC on 2 cores, Python 3.11.7".
+
+    `command` adds "with `command`" after the time; `memory` and `cpu` add those facts before Python.
+    The time is said in UTC whatever the machine's zone, so that sections measured on different
+    machines compare. A fact the machine did not give (missing or empty) is "?".
+    """
+    def fact(key: str) -> str:
+        return facts.get(key) or "?"
+
+    machine = [f"{fact('cores (nproc)')} cores"]
+    if memory:
+        machine.append(fact("memory (free -h)"))
+    if cpu:
+        machine.append(fact("CPU"))
+    machine.append(f"Python {fact('Python')}")
+    run = f" with `{command}`" if command else ""
+    return (f"Measured {when.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC{run} "
+            f"on {', '.join(machine)}")
 
 
 def replace_section(path: Path, name: str, body: str) -> None:

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import (BenchmarkError, console_script, http_session, machine_facts, markdown_table,
+from harness import (BenchmarkError, console_script, http_session, machine_facts, markdown_table, measured_on,
                      replace_section, start_server, text_table)
 from hub_dashboard import DEFAULT_URL, REGIONS, fill, fresh_schema, latency_table, time_gets
 
@@ -174,12 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     header, rows = latency_table(results, TARGET_MS)
     print(text_table(header, rows))
     facts = machine_facts()
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.datetime.now(datetime.timezone.utc)
     body = "\n".join([
         "## The education department's pages at national scale (`benchmarks/hub_analytics.py`)", "",
         f"How to run: `python benchmarks/hub_analytics.py [--schools {args.schools} --requests {args.requests} "
         "--postgres URL]` (a fresh PostgreSQL schema, dropped afterwards).", "",
-        f"Measured {when} on {facts.get('cores (nproc)', '?')} cores, Python {facts.get('Python', '?')}, "
+        f"{measured_on(when, facts)}, "
         f"PostgreSQL {filled['pg_version']} on the same machine, `classroom-hub serve --threads {args.threads}`. "
         f"{args.schools:,} schools in {len(REGIONS)} regions and {len(REGIONS) * DISTRICTS_PER_REGION} districts "
         f"(the school register), 60 days of per-day counters, and a year of learning sums in aggregated form: "

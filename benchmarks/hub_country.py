@@ -24,8 +24,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import (BenchmarkError, NginxProcess, http_session, machine_busy, markdown_table, own_cpu, percentile,
-                     process_cpu, replace_section, start_server, text_table, wait_until_quiet)
+from harness import (BenchmarkError, NginxProcess, http_session, machine_busy, machine_facts, markdown_table,
+                     measured_on, own_cpu, percentile, process_cpu, replace_section, start_server, text_table,
+                     wait_until_quiet)
 from hub_dashboard import fresh_schema
 from hub_ingest import DEFAULT_URL, make_records, postgres_cpu, run_cli
 
@@ -175,13 +176,13 @@ def main() -> int:
              f"{r['p99'] * 1000:.0f} ms", r["errors"], f"{r['hub']:.0f}%", f"{r['pg']:.0f}%", f"{r['client']:.0f}%",
              f"{r['other']:.0f}%"] for r in results]
     print(text_table(header, rows))
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.datetime.now(datetime.timezone.utc)
     first = results[0]["rate"]
     body = f"""## A country-shaped burst against 1, 2 and 3 hub processes (`benchmarks/hub_country.py`)
 
 How to run: `python benchmarks/hub_country.py [--schools {args.schools} --records {args.records} --batch {args.batch} --concurrent {args.concurrent} --postgres URL]`.
 
-Measured {when} on this 2-core machine, shared with other work. For each row, {args.schools:,} new schools (a
+{measured_on(when, machine_facts())}, shared with other work. For each row, {args.schools:,} new schools (a
 country's 7,500 scaled to what the machine can prepare) whose links come up at once, each sending {args.records:,}
 records in signed gzip batches of {args.batch} as its agent does (in order, a new signature and nonce for each
 POST, a failed POST sent again), {args.concurrent} schools at the same moment from a pool of client threads,

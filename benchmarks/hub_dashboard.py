@@ -23,8 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import (BenchmarkError, console_script, http_session, machine_facts, markdown_table, percentile,
-                     replace_section, start_server, text_table)
+from harness import (BenchmarkError, console_script, http_session, machine_facts, markdown_table, measured_on,
+                     percentile, replace_section, start_server, text_table)
 
 NAME = "hub_dashboard"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -199,13 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     header, rows = latency_table(results, TARGET_MS)
     print(text_table(header, rows))
     facts = machine_facts()
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.datetime.now(datetime.timezone.utc)
     body = "\n".join([
         "## Hub dashboard (`benchmarks/hub_dashboard.py`)", "",
         f"How to run: `python benchmarks/hub_dashboard.py [--schools {args.schools} --history-days "
         f"{args.history_days} --requests {args.requests} --postgres URL]` (a fresh PostgreSQL schema, dropped "
         "afterwards).", "",
-        f"Measured {when} on {facts.get('cores (nproc)', '?')} cores, Python {facts.get('Python', '?')}, "
+        f"{measured_on(when, facts)}, "
         f"PostgreSQL {filled['pg_version']} on the same machine; `classroom-hub serve --threads {args.threads}` "
         f"on loopback. {filled['schools']:,} schools in {len(REGIONS)} regions and {filled['day_rows']:,} "
         f"per-day counter rows ({args.history_days} days of history, COPYed in {filled['seconds']:.1f} s), as "

@@ -27,7 +27,8 @@ import uuid
 from pathlib import Path
 
 from harness import (BenchmarkError, CpuMeter, console_script, http_session, machine_facts, markdown_table,
-                     percentile, process_cpu, replace_section, start_server, text_table, wait_until_quiet)
+                     measured_on, percentile, process_cpu, replace_section, start_server, text_table,
+                     wait_until_quiet)
 
 from hub_dashboard import fresh_schema
 
@@ -180,7 +181,7 @@ def measure_store(database_url: str, records: int, batch: int) -> dict:
 
 def report(args, runs: list[dict], repeat: dict, store: dict, final: dict, sizes: dict, facts: dict) -> str:
     median = sorted(runs, key=lambda r: r["rate"])[len(runs) // 2]
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.datetime.now(datetime.timezone.utc)
     header = ["path", "records", "batches", "seconds", "records/s", "batch p50", "batch p99",
               "hub CPU", "PostgreSQL CPU", "others' CPU"]
     rows = []
@@ -214,7 +215,7 @@ def report(args, runs: list[dict], repeat: dict, store: dict, final: dict, sizes
         f"How to run: `python benchmarks/hub_ingest.py [--records {args.records} --batch {args.batch} --schools "
         f"{args.schools} --runs {args.runs} --postgres URL]` (PostgreSQL named by `--postgres`, else "
         "`CLASSROOM_TEST_POSTGRES_URL`; a fresh schema, dropped afterwards).", "",
-        f"Measured {when} on {facts.get('cores (nproc)', '?')} cores, Python {facts.get('Python', '?')}, "
+        f"{measured_on(when, facts)}, "
         f"PostgreSQL {final['pg_version']} on the same machine: `classroom-hub serve --threads {args.threads}` on "
         f"loopback. Each run: {args.records:,} realistic xAPI statements (built by "
         f"`classroom_server.domain.statements.to_statement`, {sizes['raw'] / sizes['records']:,.0f} bytes of JSON "

@@ -23,7 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import BenchmarkError, machine_facts, markdown_table, replace_section, text_table, wait_until_quiet
+from harness import (BenchmarkError, machine_facts, markdown_table, measured_on, replace_section, text_table,
+                     wait_until_quiet)
 from hub_ingest import make_records
 
 from sync import protocol
@@ -175,7 +176,7 @@ def main() -> int:
         for schema in made:
             schema.drop()
 
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.datetime.now(datetime.timezone.utc)
     rows = []
     for kind in ("plain", "partitioned"):
         for number, run in enumerate(results[kind], 1):
@@ -198,7 +199,7 @@ def main() -> int:
 How to run: `python benchmarks/hub_partitions.py [--records 200000 --schools 20 --batch 1000 --runs 2 --postgres URL]`
 (fresh schemas on the PostgreSQL named, dropped afterwards).
 
-Measured {when} on {machine_facts().get('cores (nproc)', '?')} cores shared with other work, PostgreSQL {pg_version}
+{measured_on(when, machine_facts())}, shared with other work; PostgreSQL {pg_version}
 on the same machine (its stock settings). `services.store_batch` in-process, one batch after another, {args.schools}
 schools taking turns, batches of {args.batch:,} realistic statements (the `hub_ingest` ones): the ingest's whole
 database work (the school row locked, COPY, the ack moved, the day counted). The same batches into the plain table

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from harness import (REPO, BenchmarkError, CpuMeter, CpuUse, Memory, Server, WrkResult, clean_env, console_script,
-                     http_session, machine_facts, markdown_table, percentile, replace_section, run_wrk,
+                     http_session, machine_facts, markdown_table, measured_on, percentile, replace_section, run_wrk,
                      start_server, text_table, wait_until_quiet)
 
 NAME = "load_home"
@@ -361,7 +361,7 @@ def report(args: argparse.Namespace, figures: Figures, scrypt: tuple[str, float]
     tables = [(load_header, load_rows), (cpu_header, cpu_rows), (signin_header, signin_rows),
               (memory_header, memory_rows), (target_header, target_rows)]
     facts = machine_facts()
-    when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    when = datetime.datetime.now(datetime.timezone.utc)
     scrypt_note = f"one scrypt check ({scrypt[0]}) takes {scrypt[1]:.0f} ms on one core"
     parts = scrypt[0].split(":")
     if parts[0] == "scrypt" and len(parts) == 4:  # werkzeug's "scrypt:N:r:p" uses 128 * N * r bytes
@@ -374,10 +374,10 @@ def report(args: argparse.Namespace, figures: Figures, scrypt: tuple[str, float]
     markdown = "\n".join([
         "## Student pages under load (`benchmarks/load_home.py`)",
         "",
-        f"Measured {when} with `python benchmarks/load_home.py --connections {n} --duration {args.duration} "
-        f"--threads {args.threads} --rounds {args.rounds}` "
-        f"on {facts['cores (nproc)']} cores, {facts['memory (free -h)']}, Python {facts['Python']} "
-        f"(load average before the run: {loadavg}; other people's work took a median {other:.0f} % of one "
+        measured_on(when, facts, memory=True,
+                    command=f"python benchmarks/load_home.py --connections {n} --duration {args.duration} "
+                            f"--threads {args.threads} --rounds {args.rounds}")
+        + f" (load average before the run: {loadavg}; other people's work took a median {other:.0f} % of one "
         "core during the loads, see \"other CPU\"): the demo school, "
         f"`classroom-server serve --threads {args.threads} --workers {args.workers}` and the bare app running "
         f"together on loopback, one load at a time, `{wrk_line}` (client and server share the cores). Each "

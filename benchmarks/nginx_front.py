@@ -28,7 +28,7 @@ from pathlib import Path
 
 from content import Load, free_port, load
 from harness import (REPO, BenchmarkError, NginxProcess, clean_env, console_script, http_session, machine_facts,
-                     markdown_table, replace_section, start_server, text_table)
+                     markdown_table, measured_on, replace_section, start_server, text_table)
 from load_home import find_students, make_demo, sign_in
 
 NAME = "nginx"
@@ -174,14 +174,15 @@ def report(args: argparse.Namespace, pairs: list[Pair], nginx: str, loadavg: str
               f"{pair.front.bytes_per_response / pair.direct.bytes_per_response:.2f}"
               if pair.direct.bytes_per_response else ""] for pair in pairs]
     facts = machine_facts()
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.datetime.now(datetime.timezone.utc)
     markdown = "\n\n".join([
         "## nginx in front (`benchmarks/nginx_front.py`)",
         "How to run: `python benchmarks/nginx_front.py [--connections 50 --duration 10 --out docs/BENCHMARKS.md]` "
         "(needs `wrk` and `nginx`).",
-        f"Measured {when} with `python benchmarks/nginx_front.py --connections {args.connections} --duration "
-        f"{args.duration}` on {facts['cores (nproc)']} cores, {facts['memory (free -h)']}, {facts['CPU']}, Python "
-        f"{facts['Python']}, {facts['wrk']}, {nginx} (load average before the run: {loadavg}), all on loopback, one "
+        measured_on(when, facts, memory=True, cpu=True,
+                    command=f"python benchmarks/nginx_front.py --connections {args.connections} "
+                            f"--duration {args.duration}")
+        + f", {facts['wrk']}, {nginx} (load average before the run: {loadavg}), all on loopback, one "
         f"load at a time. The demo school; the server as `install.sh --with-nginx` starts it "
         f"(`classroom-server serve` trusting nginx at 127.0.0.1 for the device's address, 8 threads, `[server] workers = auto`); the nginx site "
         f"rendered by `deploy/helper.py` as install.sh does, in an nginx with Debian's defaults (worker_processes "

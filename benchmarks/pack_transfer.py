@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness import REPO, BenchmarkError, machine_facts, markdown_table, replace_section
+from harness import REPO, BenchmarkError, machine_facts, markdown_table, measured_on, replace_section
 from sync_link import enroll, mib, open_agent
 
 sys.path.insert(0, str(REPO))
@@ -155,7 +155,7 @@ def main() -> None:
     update_min = update["down"] / bandwidth + setup_rtts * rtt
     per_file_min = fresh["down"] / bandwidth + (setup_rtts + args.files) * rtt
     facts = machine_facts()
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.datetime.now(datetime.timezone.utc)
     changed_bytes = args.changed * size
     ratios = (fresh["seconds"] / fresh_min, update["seconds"] / update_min)
     verdict = ("met" if max(ratios) <= 1.2 else "not met") + f" ({ratios[0]:.2f}x fresh, {ratios[1]:.2f}x update)"
@@ -163,7 +163,7 @@ def main() -> None:
         "## Content packs over a satellite link (`benchmarks/pack_transfer.py`)", "",
         f"How to run: `python benchmarks/pack_transfer.py [--mb {args.mb:g} --files {args.files} --changed "
         f"{args.changed} --latency {args.latency} --mbit {args.mbit:g} --cuts {args.cuts}]`.", "",
-        f"Measured {when} on {facts.get('cores (nproc)', '?')} cores, Python {facts.get('Python', '?')}: the agent's "
+        f"{measured_on(when, facts)}: the agent's "
         f"content step (`sync/agent/content.py`) fetching a pack of {args.files} incompressible files ({mib(fresh_size)} "
         f"with pack.json and pack.sig) from the real `classroom-hub serve` through `tests/faultlink.py` with "
         f"{args.latency * 1000:.0f} ms each way ({rtt * 1000:.0f} ms round trip) and {args.mbit:g} Mbit/s each way. "

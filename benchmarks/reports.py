@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import (REPO, BenchmarkError, clean_env, console_script, http_session, machine_facts, markdown_table,
-                     percentile, replace_section, start_server, text_table, wait_until_quiet)
+                     measured_on, percentile, replace_section, start_server, text_table, wait_until_quiet)
 from load_home import make_demo
 
 NAME = "reports"
@@ -450,7 +450,7 @@ def report(args: argparse.Namespace, facts: dict, timings: list[Timing], without
                   f"attempts handed in) over {facts['school_days']} school days from {facts['first_day']} to "
                   f"{facts['last_day']}")
     machine = machine_facts()
-    when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    when = datetime.datetime.now(datetime.timezone.utc)
     console = "\n\n".join([f"reports: {facts_line}; made in {facts['made_s']:.1f} s, written in "
                            f"{facts['written_s']:.1f} s",
                            text_table(header, [[str(c).replace("`", "") for c in r] for r in rows]),
@@ -462,8 +462,8 @@ def report(args: argparse.Namespace, facts: dict, timings: list[Timing], without
         f"How to run: `python benchmarks/reports.py [--students {args.students} --records {args.records} "
         f"--requests {args.requests} --out docs/BENCHMARKS.md]`.",
         "",
-        f"Measured {when} on {machine['cores (nproc)']} cores, {machine['memory (free -h)']}, Python "
-        f"{machine['Python']} (load average before the run: {loadavg}; the rest of the machine used "
+        measured_on(when, machine, memory=True)
+        + f" (load average before the run: {loadavg}; the rest of the machine used "
         f"{busy:.0f} % of a core just before the requests): the demo school's class {CLASS_NAME} with "
         f"{facts_line}, written with bulk inserts (seed {args.seed}). `classroom-server serve --threads "
         f"{args.threads}` on SQLite, the class's teacher signed in over HTTP; each report requested one at a "

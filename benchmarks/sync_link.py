@@ -34,8 +34,8 @@ import threading
 import time
 from pathlib import Path
 
-from harness import (REPO, BenchmarkError, clean_env, console_script, machine_facts, markdown_table, replace_section,
-                     wait_until_quiet)
+from harness import (REPO, BenchmarkError, clean_env, console_script, machine_facts, markdown_table, measured_on,
+                     replace_section, wait_until_quiet)
 
 sys.path.insert(0, str(REPO))
 from tests.faultlink import FaultLink  # noqa: E402  (the test suite's fault-injecting proxy)
@@ -243,13 +243,13 @@ def main() -> None:
     per_record = clean["body"] / total
     per_cut = cut["resent_records"] / cut["hit_batches"] if cut["hit_batches"] else 0.0
     facts = machine_facts()
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.datetime.now(datetime.timezone.utc)
 
     lines = [
         "## Sync over a satellite link (`benchmarks/sync_link.py`)", "",
         f"How to run: `python benchmarks/sync_link.py [--students {args.students} --records {args.records} "
         f"--latency {args.latency} --mbit {args.mbit:g} --cuts {args.cuts} --down {args.down:g}]`.", "",
-        f"Measured {when} on {facts.get('cores (nproc)', '?')} cores, Python {facts.get('Python', '?')} (load "
+        f"{measured_on(when, facts)} (load "
         f"average before the clean run: {load}; other work shares the machine and slows the agent's and the "
         f"hub's CPU-bound parts): one "
         f"school-day, {args.students} students x {args.records} records = {total:,} learning records "

@@ -44,8 +44,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # benchmarks/: the shared harness
 sys.path.insert(0, str(HERE.parent.parent))  # the repository, when the project is not installed
 
-from harness import (machine_busy, machine_facts, markdown_table, own_cpu, percentile, replace_section,  # noqa: E402
-                     wait_until_quiet)
+from harness import (machine_busy, machine_facts, markdown_table, measured_on, own_cpu, percentile,  # noqa: E402
+                     replace_section, wait_until_quiet)
 
 from candidates import Elo, ItemAverage  # noqa: E402
 from classroom_server.domain.adaptive import (Item, Model, Params, Policy, Record, StudentState,  # noqa: E402
@@ -516,7 +516,7 @@ def report(args: argparse.Namespace, packs: dict[str, list[Item]], predictions: 
     items = all_items(packs)
     skills = {s for item in items for s in item.skills}
     multi = sum(len(item.skills) > 1 for item in items)
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.datetime.now(datetime.timezone.utc)
     command = (f"python benchmarks/adaptive/evaluate.py --train {args.train} --test {args.test} --teach {args.teach} "
                f"--year-answers {args.year_answers} --seed {args.seed}"
                + (" --pybkt-multigs" if args.pybkt_multigs else ""))
@@ -527,8 +527,8 @@ def report(args: argparse.Namespace, packs: dict[str, list[Item]], predictions: 
         "--year-answers 1800 --seed 8 --pybkt-multigs]` (pyBKT is installed on the first run into a venv of its own, "
         f"`{DEFAULT_VENV.relative_to(Path.home())}` under the home folder: {', '.join(PYBKT_PINS)}; the server never "
         "depends on it). What the simulated learners are: `benchmarks/adaptive/README.md`.", "",
-        f"Measured {when} with `{command}` on {facts.get('cores (nproc)', '?')} cores, {facts.get('CPU', '?')}, "
-        f"Python {facts.get('Python', '?')} (load average before the run: {args.load}; others' work on the machine "
+        measured_on(when, facts, command=command, cpu=True)
+        + f" (load average before the run: {args.load}; others' work on the machine "
         f"slows the timings, not the other figures); pyBKT venv: {versions}. The whole run took "
         f"{total_seconds / 60:.1f} min.",
         "",
