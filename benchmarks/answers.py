@@ -30,10 +30,10 @@ import threading
 import time
 from pathlib import Path
 
-from harness import (AcceptQueueWatch, BenchmarkError, CpuMeter, clean_env, console_script, http_session,
-                     machine_facts, markdown_table, measured_on, parse_wrk, replace_section, start_server,
+from harness import (AcceptQueueWatch, BenchmarkError, CpuMeter, WrkResult, clean_env, console_script, http_session,
+                     machine_facts, markdown_table, measured_on, parse_wrk, replace_section, run_wrk, start_server,
                      text_table, wait_until_quiet)
-from load_home import find_students, make_demo, measure_bare, sign_in
+from load_home import BARE_APP, find_students, make_demo, sign_in
 
 NAME = "answers"
 DEVICE_COOKIE = "classroom_device"
@@ -245,19 +245,27 @@ def crash_test(data_dir: Path, secrets: dict, crashes: int, clients: int, interv
             "failed_requests": failures, "stored_total": len(stored), "devices": check_device_sequences(data_dir)}
 
 
-def report(args, load: dict, bare, crash: dict, facts: dict) -> str:
+def measure_bare(connections: int, duration: int, threads: int) -> WrkResult:
+    """The bare Flask + waitress app (5 KB at /) alone under the same wrk load: this machine's ceiling."""
+    with start_server([sys.executable, str(BARE_APP), "--port", "0", "--threads", str(threads)],
+                      health_path="/") as bare:
+        wait_until_quiet()
+        return run_wrk(bare.url, connections, duration)
+
+
+def report(args, load: dict, bare: WrkResult, crash: dict, facts: dict) -> str:
     wrk = load["wrk"]
     paced = load["paced"]
     paced_ok = paced.rps >= TARGET_ANSWERS_PER_S * 0.98  # wrk's pauses come a few ms apart from exact
     answers_per_s = wrk.rps
-    ratio = answers_per_s / bare.load.rps if bare.load.rps else 0.0
+    ratio = answers_per_s / bare.rps if bare.rps else 0.0
     non2xx = wrk.non_200
     cpu = load["cpu"]
     when = datetime.datetime.now(datetime.timezone.utc)
     # For answers the script counts replies other than 201 Created in the "non-200" line.
     rows = [
-        ["bare Flask + waitress (8 threads), 5 KB string", f"{bare.load.rps:,.0f}",
-         f"{bare.load.p50_ms:.1f} ms", f"{bare.load.p99_ms:.1f} ms", f"{bare.load.requests:,}", bare.load.non_2xx_3xx],
+        ["bare Flask + waitress (8 threads), 5 KB string", f"{bare.rps:,.0f}",
+         f"{bare.p50_ms:.1f} ms", f"{bare.p99_ms:.1f} ms", f"{bare.requests:,}", bare.non_2xx_3xx],
         [f"answers POST /api/v1/answers, {args.connections} connections, flat out", f"{answers_per_s:,.0f}",
          f"{wrk.p50_ms:.1f} ms", f"{wrk.p99_ms:.1f} ms", f"{wrk.requests:,}", wrk.non_200],
         [f"answers, {args.connections} connections paced to {args.rate:,}/s in all", f"{paced.rps:,.0f}",
