@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -264,3 +268,18 @@ def test_a_blueprint_over_several_files_is_imported_by_its_view_files_never_the_
                 if level == 1:
                     used = [module.split(".")[0]] if module else list(names)
                     assert not set(used) & views, f"{feature}/{stem}.py imports another view file {used}"
+
+
+# The benchmark scripts (a module they import has no `__main__`).
+BENCHMARKS = sorted(path for path in (ROOT / "benchmarks").glob("**/*.py")
+                    if '__name__ == "__main__"' in path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_benchmark_script_starts(script):
+    # The figures in docs/BENCHMARKS.md come from these: one whose imports broke (answers.py once
+    # imported a function load_home.py no longer had) could not measure again, and nothing ran it.
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "usage:" in done.stdout
