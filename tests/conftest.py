@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-import threading
 from pathlib import Path
 
 import flask
@@ -21,7 +20,7 @@ from classroom_server.models import Classroom, User
 from classroom_server.permissions import create_private, make_folder
 from classroom_server.settings import load_settings
 
-from .helpers import PASSWORD, TEST_HASH_METHOD, EnglishClient, School
+from .helpers import PASSWORD, TEST_HASH_METHOD, EnglishClient, School, serve_in_thread
 
 
 def _is_local(address) -> bool:
@@ -215,19 +214,6 @@ def school(app, settings, templates) -> School:
 @pytest.fixture
 def live_server(app):
     """The app on a real waitress server on a free loopback port; yields its base URL."""
-    from waitress import create_server
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    stop = threading.Event()
-
-    def loop():
-        # waitress has no stop(): poll in short rounds so the fixture can end the loop, then close.
-        while not stop.is_set():
-            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    stop.set()
-    thread.join(timeout=5)
-    server.task_dispatcher.shutdown()
-    server.close()
+    url, stop = serve_in_thread(app)
+    yield url
+    stop()

@@ -1,15 +1,17 @@
 """What tests share besides fixtures: the test school's password and shape, sign-in and form
-helpers, small disks. Tests import these from here (`from .helpers import post, sign_in_as`); the
-fixtures that use them are in conftest.py."""
+helpers, an app on a real server in a thread, small disks. Tests import these from here
+(`from .helpers import post, sign_in_as`); the fixtures that use them are in conftest.py, the hub's
+in hubtesting.py."""
 from __future__ import annotations
 
 import os
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 from flask.testing import FlaskClient
@@ -87,6 +89,31 @@ def post(client, url: str, data: dict | None = None, **kwargs):
 
 def form_token(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def serve_in_thread(app, *, max_request_body_size: int | None = None) -> tuple[str, Callable[[], None]]:
+    """`app` on a real waitress server on a free loopback port, served by a thread of this process;
+    returns (its base URL, a function that stops it). `max_request_body_size`: waitress's own limit,
+    where the caller needs one other than waitress's default."""
+    from waitress import create_server
+    limit = {} if max_request_body_size is None else {"max_request_body_size": max_request_body_size}
+    server = create_server(app, host="127.0.0.1", port=0, threads=4, **limit)
+    stopping = threading.Event()
+
+    def loop():
+        # waitress has no stop(): poll in short rounds so stop() can end the loop, then close.
+        while not stopping.is_set():
+            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopping.set()
+        thread.join(timeout=5)
+        server.task_dispatcher.shutdown()
+        server.close()
+    return f"http://127.0.0.1:{server.effective_port}", stop
 
 
 def tmpfs(mount: Path, size: str) -> Iterator[Path]:

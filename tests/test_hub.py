@@ -12,154 +12,34 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 from click.testing import CliRunner
 
-from classroom_server.domain.statements import PlainRecord, to_statement
 from sync import protocol
 from sync.hub import migrations, partitions, services
-from sync.hub.app import create_app
 from sync.hub.cli import main as hub_cli
-from sync.hub.db import database, open_database
 from sync.hub.models import MODELS, Nonce, Record, School, utcnow
 from sync.hub.settings import OPTIONS, load_settings
+from tests.hubtesting import PG_URL, PLATFORM, Agent, Hub, hub_env, hub_on_loopback, http, make_records, statement_for
+from tests.hubtesting import hub_database_url  # noqa: F401  (a module fixture)
 
-PG_URL = os.environ.get("CLASSROOM_TEST_POSTGRES_URL")
 REPO = Path(__file__).resolve().parent.parent
-PLATFORM = "https://platform.example.kz"
-VERBS = ("opened", "answered", "answered", "answered", "completed", "progressed", "read")
-
-
-def statement_for(school_id: str, seq: int, uid: str | None = None) -> dict:
-    """A realistic xAPI statement, built the way the school's agent builds it."""
-    uid = uid or str(uuid.uuid4())
-    verb = VERBS[seq % len(VERBS)]
-    answered = verb == "answered"
-    record = PlainRecord(
-        id=uid, device_id="dev-" + school_id[-4:], sequence=seq,
-        timestamp=datetime.datetime(2025, 3, 1, 9, 0, tzinfo=datetime.timezone.utc) + datetime.timedelta(seconds=seq),
-        learner=f"p-{seq % 500:04d}", school_id=school_id, verb=verb, pack_id="kz.math.5", node_id="fractions-1",
-        node_kind="exercise" if answered else "lesson", language="kk", item_id=f"q{seq % 12}" if answered else None,
-        class_id="5A", response="b" if answered else None, correct=(seq % 3 != 0) if answered else None,
-        score=1.0 if answered and seq % 3 else (0.0 if answered else None), duration_ms=12000 if answered else None,
-        attempt=1 if answered else None)
-    return to_statement(record, PLATFORM)
-
-
-def make_records(school_id: str, seqs) -> list[dict]:
-    out = []
-    for seq in seqs:
-        uid = str(uuid.uuid4())
-        out.append({"seq": seq, "uuid": uid, "statement": statement_for(school_id, seq, uid)})
-    return out
 
 
 # --- the hub on loopback ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def hub_database_url():
-    """A fresh PostgreSQL schema for this module, or "" for SQLite in the data folder."""
-    if not PG_URL:
-        yield ""
-        return
-    psycopg2 = pytest.importorskip("psycopg2")
-    admin = psycopg2.connect(PG_URL)
-    admin.autocommit = True
-    schema = "hub_" + uuid.uuid4().hex[:12]
-    admin.cursor().execute(f"CREATE SCHEMA {schema}")
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    if not database.is_closed():
-        database.close()
-    if hasattr(database.obj, "close_all"):
-        database.obj.close_all()
-    admin.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
-    admin.close()
-
-
-def serve_in_thread(app):
-    """The app on a real waitress server on a free loopback port; returns (url, stop)."""
-    from waitress import create_server
-    server = create_server(app, host="127.0.0.1", port=0, threads=4,
-                           max_request_body_size=protocol.MAX_BODY_BYTES + 1024)
-    stopping = threading.Event()
-
-    def loop():
-        while not stopping.is_set():
-            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-
-    def stop():
-        stopping.set()
-        thread.join(timeout=5)
-        server.task_dispatcher.shutdown()
-        server.close()
-    return f"http://127.0.0.1:{server.effective_port}", stop
-
-
-@dataclass
-class Hub:
-    url: str
-    app: object
-    data_dir: Path
-    env: dict  # the environment a `classroom-hub` command needs to reach this hub's database
-
-
-@pytest.fixture(scope="module")
 def hub(tmp_path_factory, hub_database_url):
     data_dir = tmp_path_factory.mktemp("hub")
-    env = {"CLASSROOM_HUB_DATA_DIR": str(data_dir)}
-    if hub_database_url:
-        env["CLASSROOM_HUB_DATABASE_URL"] = hub_database_url
-    settings = load_settings(data_dir, environ=env)
-    migrations.migrate(open_database(settings.effective_database_url))
-    app = create_app(settings)
-    url, stop = serve_in_thread(app)
-    yield Hub(url, app, data_dir, env)
-    stop()
-
-
-def http() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # loopback only, never a proxy from the environment
-    return session
-
-
-class Agent:
-    """A minimal signed client, as the school's agent talks to the hub."""
-
-    def __init__(self, hub: Hub, school_id: str, secret: str):
-        self.hub, self.school_id, self.secret = hub, school_id, secret
-        self.session = http()
-
-    def request(self, method: str, path: str, body: bytes = b"", *, now: float | None = None,
-                secret: str | None = None, school_id: str | None = None, headers: dict | None = None,
-                signed: bool = True) -> requests.Response:
-        sent = {"User-Agent": "classroom-sync/9.9.9-test"}
-        if method == "POST":
-            sent.update({"Content-Type": "application/json", "Content-Encoding": "gzip"})
-        if signed:
-            sent.update(protocol.sign_request(school_id or self.school_id, secret or self.secret, method, path, body,
-                                              now=now))
-        sent.update(headers or {})
-        return self.session.request(method, self.hub.url + path, data=body, headers=sent, timeout=60)
-
-    def send(self, records: list[dict], batch_school: str | None = None, **kwargs) -> requests.Response:
-        body = protocol.encode_batch(batch_school or self.school_id, "9.9.9-test", records)
-        return self.request("POST", "/api/v1/records", body, **kwargs)
-
-    def cursor(self, **kwargs) -> requests.Response:
-        return self.request("GET", "/api/v1/records/cursor", **kwargs)
+    with hub_on_loopback(data_dir, hub_env(data_dir, hub_database_url)) as running:
+        yield running
 
 
 @pytest.fixture

@@ -11,15 +11,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from sync.hub import dashboard, migrations, services
-from sync.hub.app import create_app
-from sync.hub.db import open_database
+from sync.hub import dashboard, services
 from sync.hub.models import School, SchoolDay, utcnow
-from sync.hub.settings import load_settings
-from tests import test_hub
-from tests.test_hub import Agent, Hub, http, make_records, serve_in_thread
-
-hub_database_url = test_hub.hub_database_url  # the same fresh PostgreSQL schema (or SQLite) fixture
+from tests.hubtesting import Agent, hub_env, hub_on_loopback, http, make_records
+from tests.hubtesting import hub_database_url  # noqa: F401  (a module fixture)
 
 TOKEN = "operator-token-7"
 
@@ -27,15 +22,9 @@ TOKEN = "operator-token-7"
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory, hub_database_url):
     data_dir = tmp_path_factory.mktemp("hub")
-    env = {"CLASSROOM_HUB_DATA_DIR": str(data_dir), "CLASSROOM_HUB_DASHBOARD_TOKEN": TOKEN}
-    if hub_database_url:
-        env["CLASSROOM_HUB_DATABASE_URL"] = hub_database_url
-    settings = load_settings(data_dir, environ=env)
-    migrations.migrate(open_database(settings.effective_database_url))
-    app = create_app(settings)
-    url, stop = serve_in_thread(app)
-    yield Hub(url, app, data_dir, env)
-    stop()
+    env = hub_env(data_dir, hub_database_url, CLASSROOM_HUB_DASHBOARD_TOKEN=TOKEN)
+    with hub_on_loopback(data_dir, env) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

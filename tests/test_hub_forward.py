@@ -20,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -29,11 +28,11 @@ from click.testing import CliRunner
 
 from sync.hub import forward, migrations, services
 from sync.hub.cli import main as hub_cli
-from sync.hub.db import database, open_database
+from sync.hub.db import open_database
 from sync.hub.models import School
 from sync.hub.settings import load_settings
 
-from .test_hub import PG_URL, make_records
+from .hubtesting import hub_database, make_records
 
 REPO = Path(__file__).resolve().parent.parent
 LRS_USER, LRS_PASSWORD = "hub", "lrs-password-for-tests"
@@ -60,24 +59,12 @@ def hub_settings(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("hub")
     env = {"CLASSROOM_HUB_FORWARD_RETRIES": "1", "CLASSROOM_HUB_FORWARD_BACKOFF": "0.05",
            "CLASSROOM_HUB_FORWARD_BATCH_SIZE": "50", "CLASSROOM_HUB_FORWARD_TIMEOUT": "20"}
-    admin = schema = None
-    if PG_URL:
-        psycopg2 = pytest.importorskip("psycopg2")
-        admin = psycopg2.connect(PG_URL)
-        admin.autocommit = True
-        schema = "hubfw_" + uuid.uuid4().hex[:12]
-        admin.cursor().execute(f"CREATE SCHEMA {schema}")
-        env["CLASSROOM_HUB_DATABASE_URL"] = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    settings = load_settings(data_dir, environ=env)
-    migrations.migrate(open_database(settings.effective_database_url))
-    yield settings, {**env, "CLASSROOM_HUB_DATA_DIR": str(data_dir)}
-    if not database.is_closed():
-        database.close()
-    if hasattr(database.obj, "close_all"):
-        database.obj.close_all()
-    if admin is not None:
-        admin.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
-        admin.close()
+    with hub_database("hubfw_") as database_url:
+        if database_url:
+            env["CLASSROOM_HUB_DATABASE_URL"] = database_url
+        settings = load_settings(data_dir, environ=env)
+        migrations.migrate(open_database(settings.effective_database_url))
+        yield settings, {**env, "CLASSROOM_HUB_DATA_DIR": str(data_dir)}
 
 
 class Ralph:

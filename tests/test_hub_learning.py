@@ -14,7 +14,7 @@ import pytest
 from classroom_server.domain.statements import PlainRecord, to_statement
 from sync.hub import analytics
 from sync.hub.models import AreaCell
-from tests.test_hub import Agent, PLATFORM
+from tests.hubtesting import PLATFORM, Agent
 from tests.test_hub_operators import hub, hub_database_url, sign_in, world  # noqa: F401  (module fixtures)
 
 pytestmark = pytest.mark.slow  # a real hub process

@@ -14,17 +14,12 @@ import subprocess
 import pytest
 from werkzeug.security import generate_password_hash
 
-from sync.hub import migrations, operators, services
-from sync.hub.app import create_app
-from sync.hub.db import open_database
+from sync.hub import operators, services
 from sync.hub.models import AuditEntry, Operator
-from sync.hub.settings import load_settings
-from tests import test_hub
 from tests.helpers import TEST_HASH_METHOD
 from tests.hubprocess import console_script
-from tests.test_hub import Hub, http, serve_in_thread
-
-hub_database_url = test_hub.hub_database_url
+from tests.hubtesting import hub_database_url  # noqa: F401  (a module fixture, and the modules using `hub` import it)
+from tests.hubtesting import hub_env, hub_on_loopback, http
 
 PASSWORD = "correct horse 42"
 # As Excel saves a register in Russian Windows: Windows-1251, `;` between cells, CRLF lines.
@@ -39,15 +34,8 @@ REGISTER = ("Код;Наименование;Область;Район;Насе�
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory, hub_database_url):
     data_dir = tmp_path_factory.mktemp("hub")
-    env = {"CLASSROOM_HUB_DATA_DIR": str(data_dir)}
-    if hub_database_url:
-        env["CLASSROOM_HUB_DATABASE_URL"] = hub_database_url
-    settings = load_settings(data_dir, environ=env)
-    migrations.migrate(open_database(settings.effective_database_url))
-    app = create_app(settings)
-    url, stop = serve_in_thread(app)
-    yield Hub(url, app, data_dir, env)
-    stop()
+    with hub_on_loopback(data_dir, hub_env(data_dir, hub_database_url)) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from sync.hub import migrations, partitions, services
-from sync.hub.app import create_app
 from sync.hub.cli import main as hub_cli
 from sync.hub.db import database, open_database
 from sync.hub.models import Record, RecordArchive, School, SchoolDay, utcnow
-from sync.hub.settings import load_settings
-from tests.test_hub import PG_URL, Agent, Hub, make_records, serve_in_thread
+from tests.hubtesting import PG_URL, Agent, Hub, hub_database, hub_env, hub_on_loopback, make_records
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="partitions need PostgreSQL: set CLASSROOM_TEST_POSTGRES_URL="
                                                    "postgresql://postgres@127.0.0.1:5432/test (CI does)")
@@ -31,29 +29,17 @@ pytestmark = pytest.mark.skipif(not PG_URL, reason="partitions need PostgreSQL: 
 @pytest.fixture
 def schema_url():
     """A fresh PostgreSQL schema for one test."""
-    import psycopg2
-    admin = psycopg2.connect(PG_URL)
-    admin.autocommit = True
-    schema = "hubpart_" + uuid.uuid4().hex[:12]
-    admin.cursor().execute(f"CREATE SCHEMA {schema}")
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    if not database.is_closed():
-        database.close()
-    if hasattr(database.obj, "close_all"):
-        database.obj.close_all()
-    admin.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
-    admin.close()
+    with hub_database("hubpart_") as url:
+        yield url
 
 
 @pytest.fixture
 def hub(tmp_path, schema_url):
-    env = {"CLASSROOM_HUB_DATA_DIR": str(tmp_path), "CLASSROOM_HUB_DATABASE_URL": schema_url}
+    env = hub_env(tmp_path, schema_url)
     init = CliRunner().invoke(hub_cli, ["init"], env=env, catch_exceptions=False)
     assert init.exit_code == 0, init.output
-    app = create_app(load_settings(tmp_path, environ=env))
-    url, stop = serve_in_thread(app)
-    yield Hub(url, app, tmp_path, env)
-    stop()
+    with hub_on_loopback(tmp_path, env, migrate=False) as running:
+        yield running
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import requests
 from sync import protocol
 from tests import pgcluster
 from tests.hubprocess import console_script
-from tests.test_hub import PG_URL, make_records
+from tests.hubtesting import PG_URL, make_records
 
 REPO = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -13,7 +13,7 @@ import pytest
 from sync.hub import alerts, analytics, operators, pilot, programmes, roster
 from sync.hub.models import LearnerWeek, PilotProgramme
 from tests.hubprocess import console_script
-from tests.test_hub import Agent
+from tests.hubtesting import Agent
 from tests.test_hub_learning import PACK, answer
 from tests.test_hub_operators import _base_env, csrf_of, hub, hub_database_url, sign_in, world  # noqa: F401
 from tests.test_hub_pilot import aggregates  # noqa: F401  (pilot schools gain ~15 points, comparison ~3)

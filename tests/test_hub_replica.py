@@ -12,12 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from sync.hub import services
-from sync.hub.app import create_app
 from sync.hub.cli import main as hub_cli
 from sync.hub.db import database
-from sync.hub.settings import load_settings
 from tests import pgcluster
-from tests.test_hub import Agent, Hub, http, make_records, serve_in_thread
+from tests.hubtesting import Agent, Hub, hub_on_loopback, http, make_records
 
 pytestmark = pytest.mark.skipif(pgcluster.available() is not None, reason=str(pgcluster.available()))
 
@@ -37,10 +35,8 @@ def hub(tmp_path_factory, cluster):
            "CLASSROOM_HUB_DATABASE_READ_URL": cluster.url("standby"), "CLASSROOM_HUB_DASHBOARD_TOKEN": TOKEN}
     init = CliRunner().invoke(hub_cli, ["init"], env=env, catch_exceptions=False)
     assert init.exit_code == 0, init.output
-    app = create_app(load_settings(data_dir, environ=env))
-    url, stop = serve_in_thread(app)
-    yield Hub(url, app, data_dir, env)
-    stop()
+    with hub_on_loopback(data_dir, env, migrate=False) as running:
+        yield running
     if hasattr(database.obj, "close_all"):
         database.obj.close_all()
     if database.replica is not None:

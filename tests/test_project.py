@@ -162,6 +162,8 @@ def test_every_suite_wears_its_markers_and_imports_helpers_not_conftest():
         if name == "test_project.py":  # names these words to look for them
             continue
         assert "from .conftest import" not in text, f"{name}: import helpers from tests/helpers.py"
+        assert not re.search(r"from (tests|)\.test_hub import|from tests import test_hub$", text, re.M), \
+            f"{name}: import the hub's test helpers from tests/hubtesting.py"
         if "sync_playwright" in text or "chromium.launch" in text or name.startswith("test_browser"):
             assert "mark.browser" in text, f"{name} drives Chromium: mark it browser"
         if "HubProcess(" in text or "tmpfs(" in text or "install.sh" in text:
