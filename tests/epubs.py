@@ -46,3 +46,8 @@ def book_pack(source: Path, books: dict[str, tuple[str, str]], languages=("en",)
         "license": "CC-BY-SA-3.0", "authors": ["W3C EPUB 3 Community Group"],
         "review": {"status": "draft"}, "nodes": nodes}, ensure_ascii=False), encoding="utf-8")
     return source
+
+
+SAMPLES = {"children": ("childrens-literature", "en"), "arabic": ("regime-anticancer-arabic", "ar"),
+           "kusamakura": ("kusamakura-preview", "ja"), "georgia": ("georgia-cfi", "en"),
+           "algebra": ("linear-algebra-part", "en")}

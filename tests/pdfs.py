@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import ctypes
 import io
+import json
+from pathlib import Path
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as raw
@@ -30,3 +32,16 @@ def textbook(pages: int, words: str = "Fractions") -> bytes:
     document.save(out)
     document.close()
     return out.getvalue()
+
+
+def pdf_pack(folder: Path, pages: int = 40) -> Path:
+    from .pdfs import textbook
+    (folder / "books").mkdir(parents=True, exist_ok=True)
+    (folder / "books" / "fractions.pdf").write_bytes(textbook(pages))
+    (folder / "pack.json").write_text(json.dumps({
+        "format_version": 1, "id": "local.pdf", "version": "1.0.0", "title": {"en": "A PDF textbook"},
+        "subject": "mathematics", "grades": [5], "languages": ["en"], "license": "CC0-1.0", "authors": ["Us"],
+        "review": {"status": "draft"},
+        "nodes": [{"id": "fractions", "kind": "ebook", "title": {"en": "Fractions"},
+                   "pdf": {"en": "books/fractions.pdf"}}]}), encoding="utf-8")
+    return folder

@@ -19,7 +19,7 @@ from classroom_server.settings import load_settings, render_ini
 from sync.agent import Agent
 from sync.agent.jobs import backup_job, backup_trigger
 
-from . import test_postgres
+from . import pgtesting
 from .helpers import PASSWORD, csrf_of, post, sign_in_as, sign_in_staff
 
 LESSON = Interaction(verb="opened", pack_id="kz.sample.math5-fractions", node_id="fractions.lesson.compare",
@@ -405,12 +405,12 @@ def test_csrf_is_required_for_every_panel_action(client, school):
 
 # --- on PostgreSQL -----------------------------------------------------------------------------------
 
-pg_schema = test_postgres.pg_schema
-pg_app = test_postgres.pg_app
+pg_schema = pgtesting.pg_schema
+pg_app = pgtesting.pg_app
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not test_postgres.URL, reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
+@pytest.mark.skipif(not pgtesting.URL, reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
 def test_admin_panels_on_postgres(pg_app):
     from classroom_server import migrations
     from classroom_server.accounts import services as accounts

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-import requests
 from click.testing import CliRunner
 
 from classroom_server import migrations
@@ -22,31 +21,22 @@ from classroom_server.admin.sync import sync_status
 from classroom_server.cli import main as server_cli
 from classroom_server.db import database
 from classroom_server.demo import import_sample_packs
-from classroom_server.learn.records import Interaction, new_device_id, record
-from classroom_server.models import LearningRecord, SyncLog, SyncRequest, SyncState, User
+from classroom_server.models import LearningRecord, SyncLog, SyncRequest, SyncState
 from classroom_server.settings import SettingsError, load_settings
-from classroom_server.simulate import simulate
-from sync.agent import Agent, main as sync_cli
-from sync.agent import records as records_step
+from sync.agent import main as sync_cli, records as records_step
 from sync.agent.jobs import sync_job, watch_requests_job
 from sync.agent.school import school_now, within_hours
 
-from .helpers import fill_disk, post, reopen_database, sign_in_as, tmpfs
 from .faultlink import FaultLink
-from .hubprocess import HubProcess
+from .helpers import fill_disk, post, reopen_database, sign_in_as, tmpfs
+from .schoolsync import (TEMPLATE_RECORDS, add_records, assert_hub_has_exactly_the_school, copy_school, cursor, enroll,
+    enrolled, make_school_template, open_agent)
+from .schoolsync import hub  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow  # a real hub subprocess on loopback
 
-TEMPLATE_RECORDS = 2000  # 20 students x 100
-
 
 # --- fixtures and helpers ---------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    with HubProcess(tmp_path_factory.mktemp("hub")) as running:
-        running.cli("keys", "generate")  # a school enrols with its fingerprint
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -54,30 +44,9 @@ def school_template(tmp_path_factory) -> Path:
     return make_school_template(tmp_path_factory)
 
 
-def make_school_template(tmp_path_factory) -> Path:
-    """A school with the sample packs and 2000 simulated records, made once and copied per test."""
-    folder = tmp_path_factory.mktemp("school-template")
-    settings = load_settings(folder, environ={})
-    reopen_database(settings.effective_database_url)
-    migrations.migrate(database.obj)
-    import_sample_packs(settings)
-    simulate(students=20, records=100, seed=7)
-    database.close()  # the last connection checkpoints the WAL into the file
-    return folder
-
-
 @pytest.fixture
 def school_dir(school_template, tmp_path) -> Path:
     yield from copy_school(school_template, tmp_path)
-
-
-def copy_school(school_template: Path, tmp_path: Path):
-    """A copy of the template school for one test (its content files left out: sync does not need them)."""
-    folder = tmp_path / "school"
-    shutil.copytree(school_template, folder, ignore=shutil.ignore_patterns("content", "demo-packs"))
-    yield folder
-    if database.obj is not None and not database.is_closed():
-        database.close()
 
 
 @pytest.fixture
@@ -86,48 +55,8 @@ def link(hub):
         yield running
 
 
-def open_agent(folder: Path, **env: str) -> Agent:
-    """The agent of the school in `folder`, as `classroom-sync` opens it, with settings from `env`."""
-    settings = load_settings(folder, environ={"CLASSROOM_SYNC_TIMEOUT_SECONDS": "5", **env})
-    reopen_database(settings.effective_database_url)
-    session = requests.Session()
-    session.trust_env = False  # loopback only, whatever proxy the environment names
-    return Agent(settings, session)
-
-
-def enroll(hub, folder: Path, url: str, enrolment, tmp_path: Path, expect_ok: bool = True):
-    secret_file = tmp_path / f"secret-{enrolment.school_id}.txt"
-    secret_file.write_text(enrolment.secret + "\n", encoding="ascii")
-    result = CliRunner().invoke(sync_cli, ["--data-dir", str(folder),
-                                           *hub.enroll_args(url, enrolment.school_id, secret_file)])
-    assert (result.exit_code == 0) == expect_ok, result.output
-    return result
-
-
-def enrolled(hub, link, school_dir, tmp_path, **env) -> tuple[Agent, str]:
-    enrolment = hub.add_school("Test school")
-    enroll(hub, school_dir, link.url, enrolment, tmp_path)
-    return open_agent(school_dir, **env), enrolment.school_id
-
-
-def school_records() -> list[tuple[int, str]]:
-    return [(r.seq, r.uuid) for r in LearningRecord.select(LearningRecord.seq, LearningRecord.uuid)
-            .order_by(LearningRecord.seq)]
-
-
-def cursor() -> int:
-    return SyncState.get_by_id(1).acked_seq
-
-
 def state() -> SyncState:
     return SyncState.get_by_id(1)
-
-
-def assert_hub_has_exactly_the_school(hub, school_id: str) -> None:
-    held = hub.records(school_id)
-    assert len(held) == len({uid for _, uid in held}), "a record is doubled at the hub"
-    assert held == school_records(), "the hub does not hold exactly the school's records"
-    assert hub.acked(school_id) == cursor() == held[-1][0]
 
 
 def canned(status: str, body: bytes, content_type: str = "text/html") -> bytes:
@@ -155,15 +84,6 @@ def fail_batches(head: bytes, body: bytes) -> tuple[bytes, bytes]:
     if b'"stored"' in body:
         head = head.replace(b" 200 OK", b" 500 INTERNAL SERVER ERROR", 1)
     return head, body
-
-
-def add_records(count: int) -> None:
-    """Students answering while the agent works."""
-    student = User.select().where(User.role == "student").first()
-    device = new_device_id()
-    for _ in range(count):
-        record(student, device, Interaction(verb="opened", pack_id="kz.sample.math5-fractions",
-                                            node_id="fractions.lesson.compare", node_kind="lesson", language="kk"))
 
 
 # --- enrolment, a full sync, status -------------------------------------------------------------------

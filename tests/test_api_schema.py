@@ -22,7 +22,7 @@ from schemathesis.core.failures import FailureGroup  # noqa: E402
 from schemathesis.generation import GenerationMode  # noqa: E402
 
 from .helpers import PASSWORD  # noqa: E402
-from .test_practice import pack  # noqa: E402,F401  (the practice pack: exercises to answer)
+from .practicepack import pack  # noqa: E402,F401  (the practice pack: exercises to answer)
 
 # Property-based: a few hundred generated requests against a real waitress server.
 pytestmark = pytest.mark.slow

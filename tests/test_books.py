@@ -19,12 +19,10 @@ from classroom_server.models import ContentNode
 from content_packs.builder import build_pack
 from content_packs.manifest import InvalidPack
 
+from .epubs import BOOKS, SAMPLES, book_pack, zip_book
 from .helpers import sign_in_as
-from .epubs import BOOKS, book_pack, zip_book
+from .pdfs import pdf_pack
 
-SAMPLES = {"children": ("childrens-literature", "en"), "arabic": ("regime-anticancer-arabic", "ar"),
-           "kusamakura": ("kusamakura-preview", "ja"), "georgia": ("georgia-cfi", "en"),
-           "algebra": ("linear-algebra-part", "en")}
 MATHML = ("math", "mtable", "mtr", "mtd", "mi", "mn", "mo", "mrow", "msub", "msup", "mfrac", "mover", "munder",
           "msubsup", "mtext", "mspace", "mstyle", "msqrt")
 
@@ -345,19 +343,6 @@ def test_svg_pictures_copied_into_an_opds_epub_are_sanitized(tmp_path, app, sett
         assert gone not in picture
 
 
-def pdf_pack(folder: Path, pages: int = 40) -> Path:
-    from .pdfs import textbook
-    (folder / "books").mkdir(parents=True, exist_ok=True)
-    (folder / "books" / "fractions.pdf").write_bytes(textbook(pages))
-    (folder / "pack.json").write_text(json.dumps({
-        "format_version": 1, "id": "local.pdf", "version": "1.0.0", "title": {"en": "A PDF textbook"},
-        "subject": "mathematics", "grades": [5], "languages": ["en"], "license": "CC0-1.0", "authors": ["Us"],
-        "review": {"status": "draft"},
-        "nodes": [{"id": "fractions", "kind": "ebook", "title": {"en": "Fractions"},
-                   "pdf": {"en": "books/fractions.pdf"}}]}), encoding="utf-8")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def pdf_ckpack(tmp_path_factory):
     """The PDF textbook pack, built once for the module: rendering its pages is the slow part, so it
@@ -431,7 +416,6 @@ def test_the_library_filters_by_any_content_language(client, school, installed):
     assert "regime-anticancer-arabic" in found or "/library/org.w3.epub3-samples/arabic.ch03" in found
     assert "/library/org.w3.epub3-samples/arabic.ch03" not in client.get(
         "/library/search?q=السرطان&language=en").get_data(as_text=True)
-
 
 
 def test_search_inside_the_book_being_read(client, school, installed):

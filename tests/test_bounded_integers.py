@@ -6,8 +6,8 @@ import pytest
 from werkzeug.routing.converters import NumberConverter
 
 from .helpers import csrf_of, sign_in_as
-from .test_coach_work import pack  # noqa: F401  (a fixture: an installed practice pack)
-from .test_practice import MIX, PACK
+from .practicepack import MIX, PACK
+from .practicepack import pack  # noqa: F401  (fixtures)
 
 HUGE = "99999999999999999999999"  # beyond SQLite's 2**63 - 1
 JUST_OVER = str(2 ** 63)  # 9223372036854775808

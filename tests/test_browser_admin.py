@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from . import test_browser
-from .test_browser import PHONE, assert_no_horizontal_scroll, axe_report, expect, sign_in_staff
+from . import browsertesting
+from .browsertesting import PHONE, assert_no_horizontal_scroll, axe_report, expect, sign_in_staff
+from .helpers import issued_certificate
 
-# The browser fixtures of test_browser.py (one Chromium per file; pages that stay on the server).
-browser = test_browser.browser
-new_page = test_browser.new_page
+# The browser fixtures of tests/browsertesting.py (one Chromium per file; pages that stay on the server).
+browser = browsertesting.browser
+new_page = browsertesting.new_page
 
 pytestmark = pytest.mark.browser
 
@@ -79,11 +80,10 @@ def test_the_secure_address_card_warns_near_the_end_readable_on_a_phone(new_page
 
     from classroom_server.admin import https
 
-    from .test_https import _issued
     now = datetime.datetime.now(datetime.timezone.utc)
     https.chain_path(settings.data_dir).parent.mkdir(parents=True, exist_ok=True)
     https.chain_path(settings.data_dir).write_bytes(
-        _issued(["sch-7f3k2q.schools.example.kz"], now - datetime.timedelta(days=75), 90))
+        issued_certificate(["sch-7f3k2q.schools.example.kz"], now - datetime.timedelta(days=75), 90))
     page = new_page(viewport=PHONE)
     sign_in_staff(page, "boss")
     page.goto("/admin/")

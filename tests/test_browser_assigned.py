@@ -13,16 +13,15 @@ import pytest
 from classroom_server.coach import services as coach
 from classroom_server.models import LearningRecord, QuizAttempt, ReadingPosition, utcnow
 
+from .browsertesting import (PHONE, STUDENT, assert_no_horizontal_scroll, axe_report, expect, fill, queued_answers,
+    sign_in_student_pin, wait_for_service_worker, wait_until_kept, wait_until_sent)
+from .browsertesting import browser, new_page, practice_pack  # noqa: F401  (fixtures)
 from .packs import build, make_key
-from .test_browser import (PHONE, assert_no_horizontal_scroll, axe_report, browser,  # noqa: F401
-                           expect, new_page, practice_pack, queued_answers, sign_in_student_pin,
-                           wait_for_service_worker, wait_until_kept, wait_until_sent)
-from .test_practice import ITEMS, MIX, PACK, right_and_wrong
+from .practicepack import ITEMS, MIX, PACK, right_and_wrong
 
 pytestmark = pytest.mark.browser
 
 BOOK = "test.longbook"
-STUDENT = ("5А", "Әлия Нұрланқызы", "4321")
 
 
 def long_book_source(folder):
@@ -118,21 +117,6 @@ def test_assigned_lesson_chapter_place_and_reader_settings(new_page, school, hom
     assert LearningRecord.select().where(LearningRecord.verb == "read").count() == 1
     found = "\n".join(r for r in reports if r)
     assert not found, "axe-core found accessibility problems:\n" + found
-
-
-def fill(page, item: dict, fields: dict) -> None:
-    """Answer `item` on its question page the way a person would, from form fields."""
-    kind = item["type"]
-    form = page.locator("form.question")
-    if kind in ("single", "multiple"):
-        values = fields["answer"] if isinstance(fields["answer"], list) else [fields["answer"]]
-        for value in values:
-            form.locator(f"input[name=answer][value='{value}']").check()
-    elif kind in ("numeric", "text"):
-        form.locator("input[name=answer]").fill(fields["answer"])
-    else:
-        for name, value in fields.items():
-            form.locator(f"select[name='{name}']").select_option(value)
 
 
 def test_every_item_type_answered_online_and_offline_each_stored_once(new_page, school, homework):

@@ -8,10 +8,10 @@ import pytest
 from classroom_server.content.services import install_pack
 from content_packs.builder import build_pack
 
-from .epubs import book_pack
-from .test_books import SAMPLES, pdf_pack
-from .test_browser import (PHONE, assert_no_horizontal_scroll, axe_report, lan_browser,  # noqa: F401  (fixture)
-                           sign_in_staff, sign_in_student_pin, sync_api)
+from .browsertesting import PHONE, assert_no_horizontal_scroll, axe_report, sign_in_staff, sign_in_student_pin, sync_api
+from .browsertesting import lan_browser  # noqa: F401  (fixtures)
+from .epubs import SAMPLES, book_pack
+from .pdfs import pdf_pack
 
 expect = sync_api.expect
 pytestmark = pytest.mark.browser

@@ -10,12 +10,10 @@ import pytest
 from classroom_server.models import LearningRecord
 from classroom_server.settings import load_settings
 
-from .helpers import tmpfs
-from .test_browser import expect, practice_pack, queued_answers, sign_in_student_pin, wait_until_sent  # noqa: F401
-from .test_browser_assigned import STUDENT, fill
-from .test_browser_offline import homework, lan_browser, school_page  # noqa: F401
-from .test_full_disk import checkpoint, fill as fill_disk, shrink
-from .test_practice import ITEMS, right_and_wrong
+from .browsertesting import STUDENT, expect, fill, queued_answers, sign_in_student_pin, wait_until_sent
+from .browsertesting import homework, lan_browser, practice_pack, school_page  # noqa: F401  (fixtures)
+from .helpers import checkpoint, fill_disk, shrink, tmpfs
+from .practicepack import ITEMS, right_and_wrong
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,7 +40,7 @@ def test_an_answer_refused_by_a_full_disk_stays_on_the_device_until_there_is_roo
 
     shrink(small_disk)
     checkpoint(settings.data_dir / "classroom.sqlite3")
-    filler = fill_disk(small_disk)
+    filler = fill_disk(small_disk / "filler")
     fill(page, ITEMS[0], right_and_wrong(ITEMS[0])[0])
     page.get_by_role("button", name="Check my answer").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("The school server's disk is full")

@@ -5,47 +5,16 @@ creates a director, reads the audit log and signs out; axe-core finds nothing on
 scrolls sideways, and no request leaves the hub."""
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterator
-
 import pytest
 
-from .test_browser import CHROMIUM_ARGS, assert_no_horizontal_scroll, axe_report, expect, sync_api  # noqa: F401
-from .test_hub_learning import sent  # noqa: F401  (module fixtures)
-from .test_hub_operators import PASSWORD, hub, hub_database_url, world  # noqa: F401
+from .browsertesting import expect, hub_phone
+from .hubtesting import hub_database_url  # noqa: F401  (fixtures)
+from .hubworld import PASSWORD
+from .hubworld import hub, sent, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 360, "height": 740}
-
-
-@contextlib.contextmanager
-def hub_phone(hub, locale: str = "ru-RU") -> Iterator[tuple[str, Any, Callable[[str], None]]]:
-    """Chromium as a 360 px phone at http://hub.test:<port>/: (base URL, page, check(what)); check runs
-    axe-core and the sideways-scroll test. At the end: no accessibility problem, nothing from elsewhere."""
-    port = hub.url.rsplit(":", 1)[1]
-    base = f"http://hub.test:{port}"
-    requested, reports = [], []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                             args=CHROMIUM_ARGS + ["--host-resolver-rules=MAP hub.test 127.0.0.1"])
-        try:
-            context = browser.new_context(viewport=PHONE, locale=locale, is_mobile=True, has_touch=True,
-                                          accept_downloads=True)
-            context.set_default_timeout(15_000)
-            context.on("request", lambda request: requested.append(request.url))
-            page = context.new_page()
-
-            def check(what: str) -> None:
-                assert_no_horizontal_scroll(page, what)
-                reports.append(axe_report(page, what))
-            yield base, page, check
-        finally:
-            browser.close()
-    found = "\n".join(r for r in reports if r)
-    assert not found, "axe-core found accessibility problems:\n" + found
-    outside = [url for url in requested if not url.startswith(base + "/")]
-    assert requested and not outside, f"pages loaded things from elsewhere: {outside}"
 
 
 def test_a_district_operator_on_a_phone(hub, world, sent):  # noqa: F811

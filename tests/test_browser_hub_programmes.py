@@ -10,11 +10,10 @@ import io
 import openpyxl
 import pytest
 
-from .test_browser import expect
-from .test_browser_hub import hub_phone
-from .test_hub_learning import sent  # noqa: F401  (module fixtures)
-from .test_hub_operators import PASSWORD, hub, hub_database_url, world  # noqa: F401
-from .test_hub_pilot import aggregates  # noqa: F401
+from .browsertesting import expect, hub_phone
+from .hubtesting import hub_database_url  # noqa: F401  (fixtures)
+from .hubworld import PASSWORD
+from .hubworld import aggregates, hub, sent, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 

@@ -14,9 +14,11 @@ import pytest
 from classroom_server.admin import sync as admin_sync
 from classroom_server.models import SyncState, utcnow
 
+from .browserday import LAPTOP
+from .browserday import new_page  # noqa: F401  (fixtures)
+from .browsertesting import PHONE, assert_no_horizontal_scroll, axe_report, expect
+from .browsertesting import lan_browser  # noqa: F401  (fixtures)
 from .helpers import PASSWORD
-from .test_browser import assert_no_horizontal_scroll, axe_report, expect, lan_browser  # noqa: F401  (fixture)
-from .test_browser_teacher_day import LAPTOP, PHONE, new_page  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 

@@ -13,8 +13,9 @@ from classroom_server.coach import services as coach
 from classroom_server.demo import import_sample_packs
 from classroom_server.models import utcnow
 
+from .browsertesting import LAN_NAME, expect
+from .browsertesting import lan_browser  # noqa: F401  (fixtures)
 from .helpers import PASSWORD
-from .test_browser import LAN_NAME, expect, lan_browser  # noqa: F401 (lan_browser: a fixture)
 
 pytestmark = pytest.mark.browser
 

@@ -9,9 +9,9 @@ import pytest
 
 from classroom_server.models import ReaderNote
 
-from .test_book_notes import install
-from .test_browser import (PHONE, assert_no_horizontal_scroll, axe_report, lan_browser,  # noqa: F401  (fixture)
-                           sign_in_student_pin, sync_api)
+from .browsertesting import PHONE, assert_no_horizontal_scroll, axe_report, sign_in_student_pin, sync_api
+from .browsertesting import lan_browser  # noqa: F401  (fixtures)
+from .geobook import install
 
 expect = sync_api.expect
 pytestmark = pytest.mark.browser

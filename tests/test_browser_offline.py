@@ -5,53 +5,24 @@ on answering from what the page holds, comes back online, and every answer is in
 exactly once with "sent ✓" and its result on the page."""
 from __future__ import annotations
 
-import datetime
 import re
 import time
 
 import pytest
 
 from classroom_server.coach import services as coach
-from classroom_server.models import LearningRecord, QuizAttempt, utcnow
+from classroom_server.models import LearningRecord, QuizAttempt
 
-from .test_browser import (LAN_NAME, PHONE, assert_no_horizontal_scroll, axe_report, expect,  # noqa: F401
-                           lan_browser, practice_pack, put_back, queued_answers, sign_in_student_pin,
-                           wait_until_sent)
-from .test_browser_assigned import STUDENT, fill
-from .test_practice import ITEMS, MIX, PACK, right_and_wrong
-from .test_tutor import tutor_pack  # noqa: F401
+from .browsertesting import (STUDENT, assert_no_horizontal_scroll, assert_not_a_secure_context, axe_report, expect,
+    fill, put_back, queued_answers, sign_in_student_pin, wait_until_sent)
+from .browsertesting import homework, lan_browser, practice_pack, school_page  # noqa: F401  (fixtures)
+from .practicepack import ITEMS, MIX, PACK, right_and_wrong
+from .tutorpack import tutor_pack  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
 #: what each of the six answers is, by question: right, wrong, right, ...
 RIGHT = [index % 2 == 0 for index in range(len(ITEMS))]
-
-
-@pytest.fixture
-def school_page(lan_browser, live_server):
-    """A phone's page on http://school.test:<port>/; afterwards, every request stayed on it."""
-    base = live_server.replace("127.0.0.1", LAN_NAME)
-    context = lan_browser.new_context(base_url=base, locale="en-US", viewport=PHONE)
-    context.set_default_timeout(10_000)
-    requested = []
-    context.on("request", lambda request: requested.append(request.url))
-    page = context.new_page()
-    yield page
-    context.close()
-    outside = [url for url in requested if not (url.startswith(base + "/") or url.startswith("data:"))]
-    assert requested and not outside, f"pages loaded things from outside {base}: {outside}"
-
-
-@pytest.fixture
-def homework(school, practice_pack):
-    return coach.create_assignment(school.pin_class, school.teacher, "Six questions", [(PACK, MIX, None)],
-                                   due_at=utcnow() + datetime.timedelta(days=3))
-
-
-def assert_not_a_secure_context(page) -> None:
-    assert page.evaluate("window.isSecureContext") is False
-    assert page.evaluate("typeof crypto.randomUUID") == "undefined"
-    assert page.evaluate("'serviceWorker' in navigator") is False
 
 
 def answered(**where) -> list[LearningRecord]:

@@ -10,8 +10,8 @@ import pytest
 
 from classroom_server.content.services import install_pack
 
+from .browsertesting import CHROMIUM, CHROMIUM_ARGS, sign_in_staff, sync_api
 from .packs import build, make_key, pack_source
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, sign_in_staff, sync_api  # noqa: F401
 
 pytestmark = pytest.mark.browser
 

@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from .test_browser import (PHONE, assert_no_horizontal_scroll, axe_report, browser, expect,  # noqa: F401
-                           new_page, sign_in_staff, sign_in_student_pin, tab_to)
-from .test_tutor import tutor_pack  # noqa: F401
+from .browsertesting import (PHONE, assert_no_horizontal_scroll, axe_report, expect, sign_in_staff, sign_in_student_pin,
+    tab_to)
+from .browsertesting import browser, new_page  # noqa: F401  (fixtures)
+from .tutorpack import tutor_pack  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 

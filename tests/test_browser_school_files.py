@@ -7,14 +7,13 @@ import pytest
 
 from classroom_server.coach import services as coach
 
-from . import test_browser
-from .test_browser import (PHONE, assert_no_horizontal_scroll, axe_report, expect, sign_in_staff,
-                           sign_in_student_pin)
-from .test_practice import SINGLE
-from .test_school_files import picture
+from . import browsertesting
+from .browsertesting import PHONE, assert_no_horizontal_scroll, axe_report, expect, sign_in_staff, sign_in_student_pin
+from .pictures import picture
+from .practicepack import SINGLE
 
-browser = test_browser.browser
-new_page = test_browser.new_page
+browser = browsertesting.browser
+new_page = browsertesting.new_page
 
 pytestmark = pytest.mark.browser
 

@@ -19,9 +19,10 @@ import classroom_server
 from classroom_server.coach import services as coach
 from classroom_server.models import LearningRecord, QuizAttempt, utcnow
 
-from .test_browser import assert_no_horizontal_scroll, axe_report, expect, lan_browser  # noqa: F401
-from .test_browser_offline import assert_not_a_secure_context
-from .test_browser_teacher_day import new_page, sample_packs, sign_in_student  # noqa: F401  (fixtures)
+from .browserday import new_page, sample_packs  # noqa: F401  (fixtures)
+from .browserday import sign_in_student
+from .browsertesting import assert_no_horizontal_scroll, assert_not_a_secure_context, axe_report, expect
+from .browsertesting import lan_browser  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from .test_browser import (PHONE, assert_no_horizontal_scroll, axe_report, browser, expect,  # noqa: F401
-                           new_page, practice_pack, sign_in_staff, sign_in_student_pin)
-from .test_practice import ITEMS, MIX, PACK, right_and_wrong  # noqa: F401
+from .browsertesting import PHONE, assert_no_horizontal_scroll, axe_report, expect, sign_in_staff, sign_in_student_pin
+from .browsertesting import browser, new_page, practice_pack  # noqa: F401  (fixtures)
+from .practicepack import MIX, PACK
 
 pytestmark = pytest.mark.browser
 

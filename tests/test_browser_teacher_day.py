@@ -14,21 +14,20 @@ import re
 
 import pytest
 
-from content_packs.samples import HERE as SAMPLES
-
 from classroom_server.accounts import services as accounts
 from classroom_server.db import database
-from classroom_server.learn import records
-from classroom_server.learn import tutor
+from classroom_server.learn import records, tutor
 from classroom_server.models import ExtraTry, TeacherComment
+from content_packs.samples import HERE as SAMPLES
 
+from .browserday import new_page, sample_packs  # noqa: F401  (fixtures)
+from .browserday import sign_in_student
+from .browsertesting import axe_report, expect, lan_browser, practice_pack  # noqa: F401  (fixtures)
 from .helpers import PASSWORD
-from .test_browser import axe_report, expect, lan_browser, practice_pack  # noqa: F401  (fixtures)
-from .test_practice import MIX, PACK
+from .practicepack import MIX, PACK
 
 pytestmark = pytest.mark.browser
 
-LAPTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 360, "height": 740}
 #: A4 landscape less the 10 mm margins of mastery.css's @page: 277 mm at 96 CSS px per inch
 A4_LANDSCAPE_PX = round(277 / 25.4 * 96)
@@ -39,52 +38,12 @@ NAMES = ["Әлия Нұрланқызы", "Айдана Серікбаева", "
          "Ұлжан Бейсенова", "Фариза Тұрсынова", "Шыңғыс Қалиев", "Юлия Петренко", "Ярослав Ковальчук"]
 
 
-@pytest.fixture
-def new_page(lan_browser, live_server):
-    base = live_server.replace("127.0.0.1", "school.test")
-    contexts, requested = [], []
-
-    def make(locale: str = "ru-RU", viewport: dict = LAPTOP):
-        context = lan_browser.new_context(base_url=base, locale=locale, viewport=viewport)
-        context.set_default_timeout(15_000)
-        context.on("request", lambda request: requested.append(request.url))
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert requested and not [url for url in requested if not url.startswith(base + "/") and
-                              not url.startswith("data:")], "a page loaded something from elsewhere"
-
-
-@pytest.fixture
-def sample_packs(app, settings, tmp_path):
-    from content_packs.samples import build_samples
-    from content_packs.signing import generate_key, load_private_key
-
-    from classroom_server.content.services import install_pack
-    pem, public = generate_key()
-    (tmp_path / "sample.pem").write_bytes(pem)
-    for path in build_samples(tmp_path / "samples", load_private_key(tmp_path / "sample.pem")):
-        install_pack(path, settings.data_dir, (public,))
-
-
 def sign_in(page, username: str) -> None:
     page.goto("/signin")
     page.locator("input[name=username]").fill(username)
     page.locator("input[name=password]").fill(PASSWORD)
     page.locator("form", has=page.locator("input[name=username]")).locator("button[type=submit]").click()
     expect(page.locator("form[action='/signout'] button")).to_be_visible()
-
-
-def sign_in_student(page, class_name: str, name: str, pin: str) -> None:
-    page.goto("/signin")
-    page.get_by_role("link", name=class_name, exact=True).click()
-    page.get_by_role("link", name=name).click()
-    page.locator("input[name=pin]").fill(pin)
-    page.locator("main form button[type=submit]").first.click()
-    expect(page).to_have_url(re.compile(r"/learn/$"))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from classroom_server import __version__, migrations
 from classroom_server.cli import main
+from tests.helpers import serving
 
 
 def run(data_dir, *args, input=None, env=None):
@@ -136,7 +137,6 @@ def test_demo_is_made_once_and_reused(tmp_path):
 
 
 def test_serve_on_a_free_port_answers_healthz(tmp_path):
-    from .test_serving import serving
     with serving(tmp_path) as (_, url):
         health = requests.get(f"{url}/healthz", timeout=10)
         assert health.status_code == 200

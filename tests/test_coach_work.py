@@ -11,21 +11,11 @@ import re
 import pytest
 
 from classroom_server.models import (Assignment, AssignmentItem, AssignmentStudent, GroupMember, Membership,
-                                     StudentGroup, User)
+    StudentGroup, User)
 
 from .helpers import post, sign_in_as
-from .test_practice import MIX, PACK, practice_source
-
-
-@pytest.fixture
-def pack(app, settings, tmp_path):
-    from classroom_server.content.services import install_pack
-
-    from .packs import build, make_key
-    key_path, public = make_key(tmp_path)
-    with app.app_context():
-        install_pack(build(practice_source(tmp_path / "src"), tmp_path / "p.ckpack", key_path), settings.data_dir,
-                     (public,))
+from .practicepack import MIX, PACK
+from .practicepack import pack  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

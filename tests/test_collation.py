@@ -12,7 +12,8 @@ from classroom_server.collation import name_key
 from classroom_server.db import database
 
 from .helpers import sign_in_as
-from .test_postgres import URL, pg_app, pg_schema  # noqa: F401  (fixtures)
+from .pgtesting import URL
+from .pgtesting import pg_app, pg_schema  # noqa: F401  (fixtures)
 
 # The Kazakh alphabet: А Ә Б В Г Ғ Д Е Ё Ж З И Й К Қ Л М Н Ң О Ө П Р С Т У Ұ Ү Ф Х Һ Ц Ч Ш Щ Ъ Ы І Ь Э Ю Я
 IN_ORDER = ["Арман", "Әлия", "Гүлнар", "Ғалым", "Ербол", "Ёркін", "Кәмила", "Қайрат", "Нұрлан", "Ңаз",

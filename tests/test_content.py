@@ -9,7 +9,7 @@ import requests
 from classroom_server.content.services import install_pack, remove_pack
 from classroom_server.models import ContentFile, ContentPack
 
-from .helpers import post, sign_in_as
+from .helpers import check_rfc9110_answers, post, sign_in_as
 from .packs import build, make_key, pack_source
 
 
@@ -249,43 +249,6 @@ def test_admin_uploads_a_pack_larger_than_the_form_limit(client, school, setting
 
 
 # --- RFC 9110 to the letter: /content and /opds/book answer through one helper (test_opds.py) ---
-
-def check_rfc9110_answers(url: str, etag: str, whole: bytes) -> None:
-    """Conditionals and ranges as RFC 9110 has them, checked against a live server."""
-    size = len(whole)
-    weak = requests.get(url, headers={"If-None-Match": f"W/{etag}"})  # 13.1.2: weak comparison
-    assert weak.status_code == 304 and weak.content == b""
-    listed = requests.get(url, headers={"If-None-Match": f'"other", W/{etag}'})
-    assert listed.status_code == 304
-    assert requests.get(url, headers={"If-Match": etag}).status_code == 200
-    for wanted in ('"other"', f"W/{etag}"):  # 13.1.1: strong comparison; a weak tag never matches
-        refused = requests.get(url, headers={"If-Match": wanted})
-        assert refused.status_code == 412 and refused.content == b"", wanted
-    assert requests.get(url, headers={"If-Match": "*"}).status_code == 200
-    # 14.1.1: a suffix longer than the file is the whole file; a zero-length suffix is unsatisfiable.
-    longer = requests.get(url, headers={"Range": f"bytes=-{size + 100}"})
-    assert longer.status_code == 206 and longer.content == whole
-    assert longer.headers["Content-Range"] == f"bytes 0-{size - 1}/{size}"
-    for unsatisfiable in ("bytes=-0", f"bytes={size}-", f"bytes={size}-,{size + 5}-{size + 9}"):
-        answer = requests.get(url, headers={"Range": unsatisfiable})
-        assert answer.status_code == 416, unsatisfiable
-        assert answer.headers["Content-Range"] == f"bytes */{size}"
-    # Several satisfiable ranges: served (merged into one when they touch) or the whole file.
-    merged = requests.get(url, headers={"Range": "bytes=0-9, 5-19"})
-    assert merged.status_code == 206 and merged.content == whole[:20]
-    apart = requests.get(url, headers={"Range": "bytes=0-9, 30-39"})
-    assert apart.status_code == 200 and apart.content == whole
-    # One satisfiable range among unsatisfiable ones is served.
-    one = requests.get(url, headers={"Range": f"bytes={size + 5}-, 10-19"})
-    assert one.status_code == 206 and one.content == whole[10:20]
-    # An invalid header (last < first, another unit) is ignored: the whole file.
-    for ignored in ("bytes=9-0", "items=0-1", "bytes=abc"):
-        answer = requests.get(url, headers={"Range": ignored})
-        assert answer.status_code == 200 and answer.content == whole, ignored
-    # A wrong method: 405 with the methods that are allowed (15.5.6).
-    refused = requests.post(url)
-    assert refused.status_code == 405
-    assert {m.strip() for m in refused.headers["Allow"].split(",")} >= {"GET", "HEAD"}
 
 
 def test_content_files_answer_conditionals_and_ranges_to_the_letter(live_server, installed):

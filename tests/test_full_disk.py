@@ -5,7 +5,6 @@ and answers are stored again once there is room."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 import threading
 import time
 import uuid
@@ -18,13 +17,13 @@ from classroom_server.accounts import services as accounts
 from classroom_server.models import ContentFile, LoginFailure
 from classroom_server.settings import load_settings
 
-from .helpers import PASSWORD, fill_disk, form_token, tmpfs
-from . import test_practice
-from .test_practice import MIX, PACK
+from . import practicepack
+from .helpers import PASSWORD, checkpoint, fill_disk, form_token, shrink, tmpfs
+from .practicepack import MIX, PACK
 
 pytestmark = pytest.mark.slow  # full disks made of small tmpfs mounts
 
-pack = test_practice.pack  # the practice pack, installed in the school (a fixture)
+pack = practicepack.pack  # the practice pack, installed in the school (a fixture)
 
 STUDENTS = 6
 
@@ -42,22 +41,8 @@ def settings(small_disk):
     return load_settings(small_disk / "data", environ={})
 
 
-def shrink(mount: Path, size: str = "24m") -> None:
-    subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True, capture_output=True)
-
-
 def fill(folder: Path) -> Path:
     return fill_disk(folder / "filler")
-
-
-def checkpoint(db_path: Path) -> None:
-    """Empty the write-ahead log, so the next writes need new disk space."""
-    conn = sqlite3.connect(str(db_path), timeout=30)
-    try:
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    finally:
-        conn.close()
 
 
 class Student:

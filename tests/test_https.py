@@ -28,10 +28,10 @@ from sync.agent import certificate
 from sync.hub import certificates as hub_certificates
 
 from .acmeca import MISSING, PebbleCA, binaries, free_port, spki_sha256_base64
-from .helpers import reopen_database
 from .faultlink import FaultLink
+from .helpers import issued_certificate, reopen_database, serving
 from .hubprocess import HubProcess
-from .test_agent import enroll, open_agent
+from .schoolsync import enroll, open_agent
 
 pytestmark = pytest.mark.slow  # a real hub subprocess and an ACME test CA
 
@@ -293,7 +293,6 @@ class school_server:
     """`classroom-server serve` on the school's data folder, on a free loopback port."""
 
     def __init__(self, folder: Path):
-        from .test_serving import serving
         self._context = serving(folder)
 
     def __enter__(self) -> str:
@@ -364,7 +363,7 @@ def test_chromium_finds_a_secure_context_and_a_service_worker_at_the_schools_htt
     if not chromium.exists():
         pytest.skip(f"browser tests need Debian's Chromium at {chromium} (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
-    from .test_browser import CHROMIUM_ARGS
+    from .browsertesting import CHROMIUM_ARGS
     folder = tmp_path / "school"
     agent, school_id = new_school(folder, hub.url, hub, tmp_path, ca)
     name = f"{school_id}.schools.test"
@@ -397,17 +396,6 @@ def test_chromium_finds_a_secure_context_and_a_service_worker_at_the_schools_htt
 
 # --- the admin page ----------------------------------------------------------------------------------------
 
-def _issued(names, not_before, days):
-    """A certificate for `names` signed by a CA of its own (not self-signed, as a CA's would be)."""
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(not_before)
-            .not_valid_after(not_before + days * DAY)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-            .sign(ca_key, hashes.SHA256())).public_bytes(serialization.Encoding.PEM)
-
 
 @pytest.mark.parametrize("days_ago, warned", [(10, False), (70, True), (95, True)])
 def test_the_admin_page_shows_the_name_and_expiry_and_warns_near_the_end(app, client, school, settings,
@@ -415,7 +403,7 @@ def test_the_admin_page_shows_the_name_and_expiry_and_warns_near_the_end(app, cl
     from .helpers import sign_in_as
     now = datetime.datetime.now(datetime.timezone.utc)
     https.chain_path(settings.data_dir).parent.mkdir(parents=True)
-    https.chain_path(settings.data_dir).write_bytes(_issued(["sch-abc.schools.test"], now - days_ago * DAY, 90))
+    https.chain_path(settings.data_dir).write_bytes(issued_certificate(["sch-abc.schools.test"], now - days_ago * DAY, 90))
     sign_in_as(client, school, "admin")
     for page in ("/admin/", "/admin/sync"):
         html = client.get(page).get_data(as_text=True)

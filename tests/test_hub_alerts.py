@@ -7,39 +7,12 @@ import subprocess
 
 import pytest
 
-from sync.hub import alerts, analytics, operators
-from sync.hub.models import AlertSnapshot, AreaCell, Operator, Record, SchoolDay, utcnow
+from sync.hub import alerts, operators
+from sync.hub.models import AlertSnapshot, Operator, utcnow
 from tests.hubprocess import console_script
-from tests.test_hub_learning import LAST_MONTH, THIS_MONTH, answer, sent  # noqa: F401  (module fixtures)
-from tests.test_hub_operators import _base_env, hub, hub_database_url, sign_in, world  # noqa: F401
-
-NEXT_MONTH = (THIS_MONTH + datetime.timedelta(days=32)).replace(day=1)
-KHROMTAU = "d:Актюбинская/Хромтауский"
-
-
-@pytest.fixture(scope="module")
-def troubles(hub, world, sent):
-    """Kargaly 2 holds a record beyond a gap since two days; Kargaly 1's records fell by 90 % while
-    Kargaly 2's grew; Khromtau 5 stalls in mastery while its district grows, and its district is far
-    below the country in one skill (sums put straight into the aggregates: the job is tested elsewhere)."""
-    ids = world["ids"]
-    assert sent["kar2"].send([answer(ids["kar2"], 40, "p-000", "q1", True, THIS_MONTH)]).status_code == 200
-    Record.update(received_at=utcnow() - datetime.timedelta(days=2)).where(
-        (Record.school == ids["kar2"]) & (Record.seq == 40)).execute()
-    today = utcnow().date()
-    for school, before, after in ((ids["kar1"], 200, 20), (ids["kar2"], 100, 120)):
-        SchoolDay.insert_many([{"day": today - datetime.timedelta(days=20), "school": school, "records": before},
-                               {"day": today - datetime.timedelta(days=3), "school": school, "records": after}]).execute()
-    rows = []
-    for area, month, answers, correct in ((f"s:{ids['khr']}", THIS_MONTH, 100, 70), (f"s:{ids['khr']}", NEXT_MONTH, 100, 65),
-                                          (KHROMTAU, THIS_MONTH, 300, 180), (KHROMTAU, NEXT_MONTH, 300, 210)):
-        rows.append({"area": area, "dim": "u", "key": "mathematics\t5", "month": month, "answers": answers,
-                     "correct": correct, "learners": 8})
-    rows.append({"area": KHROMTAU, "dim": "s", "key": "mathematics\t5\tfractions.add", "month": LAST_MONTH,
-                 "answers": 100, "correct": 30, "learners": 8})
-    AreaCell.insert_many(rows).execute()
-    alerts.save_snapshot()  # what each `analytics refresh` pass does; the pages read it
-    return ids
+from tests.hubtesting import hub_database_url  # noqa: F401  (fixtures)
+from tests.hubworld import KHROMTAU, NEXT_MONTH, THIS_MONTH, base_env, sign_in
+from tests.hubworld import hub, sent, troubles, world  # noqa: F401  (fixtures)
 
 
 def kinds(found, area=None) -> set[tuple[str, str]]:
@@ -107,7 +80,7 @@ def test_the_pages_read_the_last_pass(hub, world, troubles):
 def test_the_weekly_digest(hub, world, troubles, tmp_path):
     Operator.update(language="ru").where(Operator.username == "kargaly").execute()
     done = subprocess.run([console_script("classroom-hub"), "digest", "--out", str(tmp_path), "--user", "kargaly",
-                           "--user", "atyrau"], env={**_base_env(), **hub.env}, capture_output=True, text=True,
+                           "--user", "atyrau"], env={**base_env(), **hub.env}, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
     year, week, _ = utcnow().date().isocalendar()
@@ -119,5 +92,5 @@ def test_the_weekly_digest(hub, world, troubles, tmp_path):
     atyrau = (tmp_path / f"atyrau-{year}-W{week:02d}.txt").read_text(encoding="utf-8")
     assert "Kargaly" not in atyrau
     wrong = subprocess.run([console_script("classroom-hub"), "digest", "--out", str(tmp_path), "--user", "nobody"],
-                           env={**_base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
+                           env={**base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 2 and "no operator nobody" in wrong.stderr

@@ -11,8 +11,9 @@ from sync.hub import alerts, operators, services
 from sync.hub.db import database
 from sync.hub.models import AreaCell, RegisterSchool
 from tests import pgcluster
-from tests.test_hub_operators import PASSWORD, sign_in
-from tests.test_hub_replica import cluster, hub, wait_until  # noqa: F401  (module fixtures)
+from tests.hubreplica import cluster, hub  # noqa: F401  (fixtures)
+from tests.hubreplica import wait_until
+from tests.hubworld import PASSWORD, sign_in
 
 pytestmark = [pytest.mark.skipif(pgcluster.available() is not None, reason=str(pgcluster.available())),
               pytest.mark.slow]  # a primary and a standby of its own

@@ -6,8 +6,8 @@ Schools talk to it with signed requests, as their agents do.
 """
 from __future__ import annotations
 
-import hashlib
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -24,9 +24,9 @@ from content_packs import signing
 from content_packs.builder import build_pack
 from content_packs.samples import HERE as SAMPLES
 from sync import protocol
+from tests.helpers import check_rfc9110_answers
 from tests.hubprocess import HubProcess, console_script
 from tests.packs import pack_source
-from tests.test_content import check_rfc9110_answers
 
 pytestmark = pytest.mark.slow  # a real hub subprocess on loopback
 

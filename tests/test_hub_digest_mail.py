@@ -14,10 +14,10 @@ from sync.hub import mailer, operators
 from sync.hub.models import DigestSent, Operator, utcnow
 from sync.hub.settings import load_settings
 from tests.hubprocess import console_script
+from tests.hubtesting import hub_database_url  # noqa: F401  (fixtures)
+from tests.hubworld import base_env, csrf_of, sign_in
+from tests.hubworld import hub, sent, troubles, world  # noqa: F401  (fixtures)
 from tests.smtpsink import SmtpSink
-from tests.test_hub_alerts import troubles  # noqa: F401  (module fixtures)
-from tests.test_hub_learning import sent  # noqa: F401
-from tests.test_hub_operators import _base_env, csrf_of, hub, hub_database_url, sign_in, world  # noqa: F401
 
 pytestmark = pytest.mark.slow  # a real hub and a real SMTP server on loopback
 
@@ -83,7 +83,7 @@ def test_no_server_no_mail(hub, world, addresses):
 
 
 def test_the_command_sends_and_says_what_it_did(hub, world, addresses, sink):
-    env = {**_base_env(), **hub.env, "CLASSROOM_HUB_MAIL_HOST": "127.0.0.1", "CLASSROOM_HUB_MAIL_PORT": str(sink.port),
+    env = {**base_env(), **hub.env, "CLASSROOM_HUB_MAIL_HOST": "127.0.0.1", "CLASSROOM_HUB_MAIL_PORT": str(sink.port),
            "CLASSROOM_HUB_MAIL_SENDER": "analytics@edu.test"}
     later = (utcnow().date() + datetime.timedelta(days=14)).isoformat()
     done = subprocess.run([console_script("classroom-hub"), "digest", "--send", "--today", later, "--user", "kargaly"],

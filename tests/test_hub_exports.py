@@ -14,8 +14,9 @@ import pytest
 
 from sync.hub import learning
 from sync.hub.models import AreaCell
-from tests.test_hub_learning import LAST_MONTH, sent  # noqa: F401  (module fixtures)
-from tests.test_hub_operators import hub, hub_database_url, sign_in, world  # noqa: F401
+from tests.hubtesting import hub_database_url  # noqa: F401  (fixtures)
+from tests.hubworld import LAST_MONTH, sign_in
+from tests.hubworld import hub, sent, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow  # a real hub on loopback
 

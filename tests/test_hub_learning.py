@@ -4,70 +4,18 @@ scope in every route, and small-cell suppression in pages, JSON and CSV."""
 from __future__ import annotations
 
 import csv
-import json
-import datetime
 import io
-import uuid
+import json
 
 import pytest
 
-from classroom_server.domain.statements import PlainRecord, to_statement
 from sync.hub import analytics
 from sync.hub.models import AreaCell
-from tests.hubtesting import PLATFORM, Agent
-from tests.test_hub_operators import hub, hub_database_url, sign_in, world  # noqa: F401  (module fixtures)
+from tests.hubtesting import hub_database_url  # noqa: F401  (fixtures)
+from tests.hubworld import LAST_MONTH, THIS_MONTH, answer, sign_in
+from tests.hubworld import hub, sent, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow  # a real hub process
-
-PACK = {"id": "kz.math.5", "subject": "mathematics", "grades": [5], "nodes": [
-    {"id": "fractions", "kind": "topic", "children": [
-        {"id": "fractions-1", "kind": "exercise", "items": [
-            {"id": "q1", "skills": ["fractions.compare"]},
-            {"id": "q2", "skills": ["fractions.add", "fractions.compare"]}]}]}]}
-THIS_MONTH = datetime.date.today().replace(day=1)
-LAST_MONTH = (THIS_MONTH - datetime.timedelta(days=1)).replace(day=1)
-
-
-def answer(school_id: str, seq: int, learner: str, item: str, correct: bool, month: datetime.date,
-           verb: str = "answered", assignment: str | None = None) -> dict:
-    uid = str(uuid.uuid4())
-    record = PlainRecord(
-        id=uid, device_id="dev-1", sequence=seq,
-        timestamp=datetime.datetime(month.year, month.month, 2, 9, tzinfo=datetime.timezone.utc)
-        + datetime.timedelta(seconds=seq), learner=learner, school_id=school_id, verb=verb, pack_id="kz.math.5",
-        node_id="fractions-1", node_kind="exercise", language="kk", item_id=item if verb == "answered" else None,
-        class_id="5A", assignment_id=assignment, response="b" if verb == "answered" else None,
-        correct=correct if verb == "answered" else None, duration_ms=60_000,
-        attempt=1 if verb == "answered" else None)
-    return {"seq": seq, "uuid": uid, "statement": to_statement(record, PLATFORM)}
-
-
-def answers(school_id: str, learners: int, month: datetime.date, right_of_ten: int, first_seq: int) -> list[dict]:
-    """Ten answers per learner (q1 and q2 alternately), `right_of_ten` of them right."""
-    out, seq = [], first_seq
-    for n in range(learners):
-        for k in range(10):
-            out.append(answer(school_id, seq, f"p-{n:03d}", "q1" if k % 2 else "q2", k < right_of_ten, month))
-            seq += 1
-    return out
-
-
-@pytest.fixture(scope="module")
-def sent(hub, world):
-    """Kargaly 1: 6 learners, 50 % right last month, 80 % this month; Kargaly 2: 3 learners (a small
-    cell), 30 %; Inder (another region): 6 learners, 90 %. Then one pass of the job."""
-    analytics.index_pack(PACK)
-    agents = {key: Agent(hub, world["ids"][key], world["secrets"][key]) for key in ("kar1", "kar2", "ind")}
-    batches = {"kar1": answers(world["ids"]["kar1"], 6, LAST_MONTH, 5, 1)
-               + answers(world["ids"]["kar1"], 6, THIS_MONTH, 8, 61),
-               "kar2": answers(world["ids"]["kar2"], 3, THIS_MONTH, 3, 1)
-               + [answer(world["ids"]["kar2"], 31, "p-000", None, False, THIS_MONTH, "completed", "hw-7")],
-               "ind": answers(world["ids"]["ind"], 6, THIS_MONTH, 9, 1)}
-    for key, records in batches.items():
-        for start in range(0, len(records), 50):
-            assert agents[key].send(records[start:start + 50]).status_code == 200
-    assert analytics.refresh() == 120 + 31 + 60
-    return agents
 
 
 def get_json(session, hub, **params):

@@ -12,72 +12,14 @@ import re
 import subprocess
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 from sync.hub import operators, services
 from sync.hub.models import AuditEntry, Operator
-from tests.helpers import TEST_HASH_METHOD
 from tests.hubprocess import console_script
+from tests.hubtesting import http
 from tests.hubtesting import hub_database_url  # noqa: F401  (a module fixture, and the modules using `hub` import it)
-from tests.hubtesting import hub_env, hub_on_loopback, http
-
-PASSWORD = "correct horse 42"
-# As Excel saves a register in Russian Windows: Windows-1251, `;` between cells, CRLF lines.
-REGISTER = ("Код;Наименование;Область;Район;Населенный пункт;Город/село;Язык обучения;Учащихся;hub_school_id\r\n"
-            "KZ-1;Каргалинская СШ №1;Актюбинская;Каргалинский;Бадамша;село;казахский;412;{kar1}\r\n"
-            "KZ-2;Каргалинская СШ №2;Актюбинская;Каргалинский;Бадамша;село;русский;198;{kar2}\r\n"
-            "KZ-3;Хромтауская СШ №5;Актюбинская;Хромтауский;Хромтау;город;казахский;903;{khr}\r\n"
-            "KZ-4;Индерская СШ;Атырауская;Индерский;Индерборский;село;казахский;350;{ind}\r\n"
-            "KZ-5;Школа без сервера;Атырауская;Индерский;Индерборский;село;казахский;77;\r\n")
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory, hub_database_url):
-    data_dir = tmp_path_factory.mktemp("hub")
-    with hub_on_loopback(data_dir, hub_env(data_dir, hub_database_url)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def world(hub):
-    """Five enrolled schools (four in the register, one only with the region given at enrolment) and
-    one operator per level, plus a second region's operator."""
-    ids, secrets = {}, {}
-    for key, name, region in (("kar1", "Kargaly 1", None), ("kar2", "Kargaly 2", None), ("khr", "Khromtau 5", None),
-                              ("ind", "Inder", None), ("unreg", "Not in the register", "Актюбинская")):
-        school, secrets[key] = services.enrol_school(name, region)
-        ids[key] = school.id
-    summary = operators.import_register(REGISTER.format(**ids).encode("cp1251"))
-    assert summary == operators.RegisterSummary(added=5, changed=0, linked=4)
-    people = {"minister": ("ministry", {}), "aktobe": ("region", {"region": "Актюбинская"}),
-              "atyrau": ("region", {"region": "Атырауская"}),
-              "kargaly": ("district", {"region": "Актюбинская", "district": "Каргалинский"}),
-              "director": ("school", {"school": "KZ-1"})}  # by register id
-    for username, (level, place) in people.items():
-        operators.create_operator(username, PASSWORD, level, **place)
-        # Most tests sign one of them in: their stored hashes remade light (helpers.TEST_HASH_METHOD).
-        Operator.update(password_hash=generate_password_hash(PASSWORD, TEST_HASH_METHOD)).where(
-            Operator.username == username).execute()
-    visible = {"minister": set(ids.values()),
-               "aktobe": {ids["kar1"], ids["kar2"], ids["khr"], ids["unreg"]},
-               "atyrau": {ids["ind"]},
-               "kargaly": {ids["kar1"], ids["kar2"]},
-               "director": {ids["kar1"]}}
-    return {"ids": ids, "secrets": secrets, "visible": visible}
-
-
-def sign_in(hub, username: str, password: str = PASSWORD):
-    session = http()
-    page = session.get(hub.url + "/ops/login", timeout=30)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    answer = session.post(hub.url + "/ops/login", data={"username": username, "password": password, "csrf": csrf},
-                          allow_redirects=False, timeout=30)
-    session.answer = answer
-    return session
-
-
-def csrf_of(session, hub) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', session.get(hub.url + "/ops/", timeout=30).text).group(1)
+from tests.hubworld import PASSWORD, base_env, csrf_of, sign_in
+from tests.hubworld import hub, world  # noqa: F401  (fixtures)
 
 
 def schools_seen(session, hub, route: str) -> set[str]:
@@ -243,7 +185,7 @@ def test_register_problems_are_named_by_line():
 
 def test_the_command_line_imports_the_register_and_creates_operators(hub, world, tmp_path):
     def run(*args):
-        return subprocess.run([console_script("classroom-hub"), *args], env={**_base_env(), **hub.env},
+        return subprocess.run([console_script("classroom-hub"), *args], env={**base_env(), **hub.env},
                               capture_output=True, text=True, timeout=120)
     register = tmp_path / "register.csv"
     register.write_bytes(("Код;Наименование;Область;Район\r\nKZ-9;Новая школа;Костанайская;Аулиекольский\r\n")
@@ -264,11 +206,6 @@ def test_the_command_line_imports_the_register_and_creates_operators(hub, world,
     assert done.returncode == 2 and "at least 10 characters" in done.stderr
     assert sign_in(hub, "kostanay").answer.status_code == 303
     assert Operator.get(Operator.username == "kostanay").password_hash.startswith("scrypt:")
-
-
-def _base_env() -> dict:
-    import os
-    return {k: v for k, v in os.environ.items() if not k.startswith("CLASSROOM_")}
 
 
 def test_the_hub_catalogs_are_complete_and_compiled():

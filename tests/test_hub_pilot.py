@@ -3,18 +3,17 @@ and `classroom-hub pilot evaluate` on the real hub's aggregates. Its coverage ov
 programmes is measured by benchmarks/pilot_evaluation.py (docs/BENCHMARKS.md)."""
 from __future__ import annotations
 
-import datetime
 import json
 import math
-import random
 import subprocess
 
 import pytest
 
 from sync.hub.evaluation import EvaluationError, SchoolPeriods, estimate, t_cdf, t_quantile
-from sync.hub.models import LearnerCell
 from tests.hubprocess import console_script
-from tests.test_hub_operators import _base_env, hub, hub_database_url, world  # noqa: F401  (module fixtures)
+from tests.hubtesting import hub_database_url  # noqa: F401  (fixtures)
+from tests.hubworld import aggregates, hub, world  # noqa: F401  (fixtures)
+from tests.hubworld import base_env, sign_in
 
 
 @pytest.mark.parametrize("df, expected", [(1, 12.7062), (2, 4.3027), (5, 2.5706), (10, 2.2281), (29.5, 2.0437),
@@ -48,23 +47,6 @@ def test_too_little_data_is_explained():
                   SchoolPeriods("c2", False, [1, 2], [])])
 
 
-@pytest.fixture(scope="module")
-def aggregates(hub, world):
-    """Two pilot schools whose students gain about 15 points, two comparison schools about 3; one small
-    school (3 students), to be left out."""
-    rng = random.Random(7)
-    ids = world["ids"]
-    rows = []
-    for key, gain, students in (("kar1", 15, 12), ("khr", 14, 10), ("ind", 3, 12), ("unreg", 4, 9), ("kar2", 30, 3)):
-        for n in range(students):
-            level = rng.uniform(30, 70)
-            for month, shift in ((datetime.date(2026, 1, 1), 0), (datetime.date(2026, 3, 1), gain)):
-                right = max(0, min(20, round((level + shift + rng.gauss(0, 5)) / 5)))
-                rows.append({"school": ids[key], "month": month, "learner": f"p-{n}", "dim": "u",
-                             "key": "mathematics\t5", "answers": 20, "correct": right})
-    LearnerCell.insert_many(rows).execute()
-
-
 def test_the_command_on_the_hubs_aggregates(hub, world, aggregates, tmp_path):
     ids = world["ids"]
     pilot_file = tmp_path / "pilot.csv"
@@ -72,7 +54,7 @@ def test_the_command_on_the_hubs_aggregates(hub, world, aggregates, tmp_path):
     done = subprocess.run([console_script("classroom-hub"), "pilot", "evaluate", "--pilot-file", str(pilot_file),
                            "--comparison", f"{ids['ind']},{ids['unreg']}", "--comparison", ids["kar2"],
                            "--start", "2026-03", "--subject", "mathematics", "--grade", "5", "--json"],
-                          env={**_base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
+                          env={**base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["left_out"] == [ids["kar2"]]
@@ -83,12 +65,11 @@ def test_the_command_on_the_hubs_aggregates(hub, world, aggregates, tmp_path):
     assert result["sentence"].startswith("pilot schools grew") and "2 vs 2 schools" in result["sentence"]
     same = subprocess.run([console_script("classroom-hub"), "pilot", "evaluate", "--pilot", ids["kar1"],
                            "--comparison", ids["kar1"], "--start", "2026-03", "--subject", "mathematics",
-                           "--grade", "5"], env={**_base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
+                           "--grade", "5"], env={**base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
     assert same.returncode == 2 and "both pilot and comparison" in same.stderr
 
 
 def test_the_pilot_page_in_scope(hub, world, aggregates):
-    from tests.test_hub_operators import sign_in
     ids = world["ids"]
     query = {"pilot": "KZ-1, KZ-3", "comparison": f"{ids['ind']} {ids['unreg']} {ids['kar2']}", "start": "2026-03",
              "subject": "mathematics", "grade": "5"}

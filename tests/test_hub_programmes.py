@@ -14,9 +14,9 @@ from sync.hub import alerts, analytics, operators, pilot, programmes, roster
 from sync.hub.models import LearnerWeek, PilotProgramme
 from tests.hubprocess import console_script
 from tests.hubtesting import Agent
-from tests.test_hub_learning import PACK, answer
-from tests.test_hub_operators import _base_env, csrf_of, hub, hub_database_url, sign_in, world  # noqa: F401
-from tests.test_hub_pilot import aggregates  # noqa: F401  (pilot schools gain ~15 points, comparison ~3)
+from tests.hubtesting import hub_database_url  # noqa: F401  (fixtures)
+from tests.hubworld import PACK, answer, base_env, csrf_of, sign_in
+from tests.hubworld import aggregates, hub, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow  # a real hub on loopback
 
@@ -118,21 +118,21 @@ def test_the_command_line_matches_comparison_schools(hub, world, aggregates):
     done = subprocess.run([console_script("classroom-hub"), "pilot", "create", "--name", "Matched maths",
                            "--subject", "mathematics", "--grade", "5", "--start", "2026-03-01", "--pilot", "KZ-1",
                            "--match", "1", "--plan-students", "5", "--json"],
-                          env={**_base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
+                          env={**base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     made = json.loads(done.stdout)
     # Kargaly 2: same district, rural, another language, 198 against 412 students: nearer than Khromtau
     # (urban, 903) or Inder (another region); the school outside the register is never matched
     assert made["comparison_schools"] == [ids["kar2"]] and made["matching"] == "matched"
     listed = subprocess.run([console_script("classroom-hub"), "pilot", "list", "--json"],
-                            env={**_base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
+                            env={**base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
     assert "Matched maths" in {p["name"] for p in json.loads(listed.stdout)}
     shown = subprocess.run([console_script("classroom-hub"), "pilot", "show", str(made["id"])],
-                           env={**_base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
+                           env={**base_env(), **hub.env}, capture_output=True, text=True, timeout=120)
     assert shown.returncode == 1 and "need at least 2 pilot and 2 comparison schools" in shown.stderr
     both = subprocess.run([console_script("classroom-hub"), "pilot", "create", "--name", "x", "--subject", "m",
                            "--grade", "5", "--start", "2026-03-01", "--pilot", "KZ-1", "--match", "1",
-                           "--comparison", "KZ-2"], env={**_base_env(), **hub.env}, capture_output=True, text=True,
+                           "--comparison", "KZ-2"], env={**base_env(), **hub.env}, capture_output=True, text=True,
                           timeout=120)
     assert both.returncode == 2 and "not both" in both.stderr
 

@@ -16,9 +16,10 @@ import pytest
 
 from classroom_server.models import ContentPack
 from tests import pgcluster
+from tests.contentsync import big_pack, catalog_pack, enrolled, publish, run_content
+from tests.contentsync import school_dir  # noqa: F401  (fixtures)
 from tests.faultlink import FaultLink
 from tests.hubprocess import HubProcess
-from tests.test_content_sync import big_pack, catalog_pack, enrolled, publish, run_content, school_dir  # noqa: F401
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 

@@ -15,7 +15,7 @@ from sync.agent import main as sync_cli
 from sync.agent.status import status_lines
 
 from .helpers import post, sign_in_as, sign_in_staff
-from .test_sync_badlink import start_daemon, stop_daemon, wait_for
+from .schoolsync import start_daemon, stop_daemon, wait_for
 
 
 def _deactivate(client, user) -> None:
@@ -346,7 +346,7 @@ def test_the_settings_page_explains_each_setting_and_how_a_change_counts(client,
 
 # --- enrolment from the admin page ---------------------------------------------------------------------
 
-from .test_agent import hub  # noqa: E402,F401  (the real hub on loopback, one per module)
+from .schoolsync import hub  # noqa: E402,F401  (the real hub on loopback, one per module)
 
 
 def test_the_school_is_enrolled_from_the_sync_page(client, school, settings, hub):
@@ -471,13 +471,13 @@ def test_the_gradebook_file_is_named_with_the_schools_date(app, client, school, 
 
 # --- on PostgreSQL ----------------------------------------------------------------------------------------
 
-from . import test_postgres  # noqa: E402
+from . import pgtesting  # noqa: E402
 
-pg_schema = test_postgres.pg_schema
-pg_app = test_postgres.pg_app
+pg_schema = pgtesting.pg_schema
+pg_app = pgtesting.pg_app
 
 
-@pytest.mark.skipif(not test_postgres.URL, reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
+@pytest.mark.skipif(not pgtesting.URL, reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
 def test_the_heartbeat_and_the_new_admin_actions_on_postgres(pg_app):
     from classroom_server import migrations
     from classroom_server.accounts import services as accounts

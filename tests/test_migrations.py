@@ -8,17 +8,7 @@ from peewee import SqliteDatabase
 
 from classroom_server import migrations
 from classroom_server.models import MODELS
-
-
-def schema_of(db, tables):
-    result = {}
-    for table in tables:
-        columns = {(c.name, c.data_type.upper().split("(")[0], c.null, c.primary_key)
-                   for c in db.get_columns(table)}
-        indexes = {(tuple(i.columns), i.unique) for i in db.get_indexes(table)}
-        foreign = {(f.column, f.dest_table, f.dest_column) for f in db.get_foreign_keys(table)}
-        result[table] = (columns, indexes, foreign)
-    return result
+from tests.helpers import schema_of
 
 
 def test_migrating_an_empty_database_gives_the_models(tmp_path):

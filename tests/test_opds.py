@@ -18,8 +18,8 @@ import requests
 from classroom_server.content.services import install_pack
 from classroom_server.models import ContentFile
 
+from .helpers import check_rfc9110_answers
 from .packs import build, make_key, pack_source
-from .test_content import check_rfc9110_answers
 
 ATOM = "http://www.w3.org/2005/Atom"
 DC = "http://purl.org/dc/terms/"

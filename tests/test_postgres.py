@@ -4,52 +4,21 @@ Runs when CLASSROOM_TEST_POSTGRES_URL names a server (CI sets it); each test use
 """
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 from playhouse.db_url import connect
 
-from classroom_server import create_app, migrations
+from classroom_server import migrations
 from classroom_server.accounts import services as accounts
 from classroom_server.db import database
 from classroom_server.models import MODELS
 
-from .helpers import PASSWORD, sign_in_staff
-from .test_migrations import schema_of
+from .helpers import PASSWORD, schema_of, sign_in_staff
+from .pgtesting import URL
+from .pgtesting import pg_app, pg_schema  # noqa: F401  (fixtures)
 
-URL = os.environ.get("CLASSROOM_TEST_POSTGRES_URL")
 pytestmark = [pytest.mark.postgres, pytest.mark.skipif(
     not URL, reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL="
                     "postgresql://postgres@127.0.0.1:5432/test to run these")]
-
-
-@pytest.fixture
-def pg_schema():
-    """A factory of throw-away schemas on the test server; yields URLs whose search_path is one."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    admin = psycopg2.connect(URL)
-    admin.autocommit = True
-    made = []
-
-    def make() -> str:
-        schema = "t_" + uuid.uuid4().hex[:12]
-        admin.cursor().execute(f"CREATE SCHEMA {schema}")
-        made.append(schema)
-        return f"{URL}?options=-csearch_path%3D{schema}"
-
-    yield make
-    for schema in made:
-        admin.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
-    admin.close()
-
-
-@pytest.fixture
-def pg_app(settings, pg_schema):
-    app = create_app(settings.replace(database_url=pg_schema()))
-    database.connect(reuse_if_open=True)
-    yield app
-    database.close()
 
 
 def test_migrations_on_postgres_match_the_models(pg_app, pg_schema):

@@ -153,17 +153,35 @@ def test_raw_sql_is_written_one_way_and_nothing_writes_peewee_internals():
             assert not other_ways.search(line), f"{relative}:{number}: {line.strip()}"
 
 
+def _test_modules_imported(path: Path) -> list[str]:
+    """The test modules (tests/test_*.py) that `path` imports, anywhere in its code."""
+    found = []
+    for module, names, level, _ in _imports(path):
+        if level > 1 or (level == 0 and module != "tests" and not module.startswith("tests.")):
+            continue  # not inside tests/
+        tail = module.rsplit(".", 1)[-1]
+        if tail.startswith("test_"):
+            found.append(tail)
+        elif tail in ("", "tests"):  # `from . import test_x`, `from tests import test_x`
+            found += [name for name in names if name.startswith("test_")]
+    return found
+
+
 def test_every_suite_wears_its_markers_and_imports_helpers_not_conftest():
     """`pytest -m "not slow and not browser"` (docs/development.md) leaves out every test that drives
-    Chromium, starts a real hub or fills a disk, so it stays the minute a developer waits."""
+    Chromium, starts a real hub or fills a disk, so it stays the minute a developer waits. Tests share
+    code through helper modules (tests/helpers.py, tests/hubtesting.py, ...) and conftest.py's
+    fixtures, never through another test module: a test module changes for its own tests, and its
+    markers and module-level skips do not come with what it would lend."""
     for path in (ROOT / "tests").glob("test_*.py"):
         text = path.read_text(encoding="utf-8")
         name = path.name
+        assert not _test_modules_imported(path), \
+            f"{name} imports {_test_modules_imported(path)}: move what it needs to a helper module " \
+            f"(tests/helpers.py, tests/hubtesting.py, ...) or a fixture in tests/conftest.py"
         if name == "test_project.py":  # names these words to look for them
             continue
         assert "from .conftest import" not in text, f"{name}: import helpers from tests/helpers.py"
-        assert not re.search(r"from (tests|)\.test_hub import|from tests import test_hub$", text, re.M), \
-            f"{name}: import the hub's test helpers from tests/hubtesting.py"
         if "sync_playwright" in text or "chromium.launch" in text or name.startswith("test_browser"):
             assert "mark.browser" in text, f"{name} drives Chromium: mark it browser"
         if "HubProcess(" in text or "tmpfs(" in text or "install.sh" in text:

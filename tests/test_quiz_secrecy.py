@@ -14,10 +14,11 @@ from classroom_server.learn import tutor
 from classroom_server.learn.held import held_for
 from classroom_server.models import Assignment, LearningRecord, User
 
+from .assignmentpacks import make, quiz_form
+from .assignmentpacks import packs, student  # noqa: F401  (fixtures)
 from .helpers import csrf_of, post, sign_in_as
 from .packs import build, make_key
-from .test_assignments import make, packs, quiz_form, student  # noqa: F401  (fixtures)
-from .test_practice import ITEMS, MIX, PACK, right_and_wrong
+from .practicepack import ITEMS, MIX, PACK, right_and_wrong
 
 SINGLE = ITEMS[0]
 

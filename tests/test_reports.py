@@ -17,16 +17,16 @@ from peewee import fn
 from classroom_server.accounts import services as accounts
 from classroom_server.app import create_app
 from classroom_server.coach import reports
-from classroom_server.learn import tutor
 from classroom_server.domain.statements import validate_statement
+from classroom_server.learn import tutor
 from classroom_server.models import Assignment, LearningRecord, QuizAttempt, SyncState, User
 
+from . import assignmentpacks
+from .assignmentpacks import make, quiz_form
 from .helpers import csrf_of, post, sign_in_as
-from . import test_assignments
-from .test_assignments import make, quiz_form
-from .test_practice import ITEMS, MIX, PACK, right_and_wrong
+from .practicepack import ITEMS, MIX, PACK, right_and_wrong
 
-packs = test_assignments.packs  # the practice and e-textbook packs installed (a fixture)
+packs = assignmentpacks.packs  # the practice and e-textbook packs installed (a fixture)
 
 KAIRAT_PIN = "1111"
 

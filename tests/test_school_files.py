@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import random
 import re
 import struct
 import tarfile
@@ -24,18 +23,8 @@ from classroom_server.content.services import BlobStore, collect_garbage
 from classroom_server.models import SchoolFile
 
 from .helpers import csrf_of, post, sign_in_as, sign_in_staff
-from .test_practice import SINGLE
-
-
-def picture(kind: str = "PNG", size: tuple[int, int] = (64, 48), noise: bool = False, exif: bytes | None = None,
-            seed: int = 5) -> bytes:
-    image = Image.new("RGB", size, (30, 120, 200))
-    if noise:
-        rng = random.Random(seed)
-        image = Image.frombytes("RGB", size, bytes(rng.getrandbits(8) for _ in range(size[0] * size[1] * 3)))
-    out = io.BytesIO()
-    image.save(out, format=kind, **({"exif": exif} if exif else {}))
-    return out.getvalue()
+from .pictures import picture
+from .practicepack import SINGLE
 
 
 @pytest.fixture

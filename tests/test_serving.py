@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,29 +15,7 @@ import requests
 
 from classroom_server.serving import CONNECTION_LIMIT
 
-from .helpers import PASSWORD
-
-
-@contextmanager
-def serving(data: Path, *options: str):
-    """`classroom-server serve` on a free loopback port in a process of its own; yields (pid, base URL)."""
-    env = {**os.environ, "CLASSROOM_DATA_DIR": str(data)}
-    process = subprocess.Popen([sys.executable, "-m", "classroom_server.cli", "serve", "--host", "127.0.0.1",
-                                "--port", "0", "--threads", "4", *options],
-                               env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        port = None
-        for line in process.stderr:
-            match = re.search(r"Serving on http://127\.0\.0\.1:(\d+)/", line)
-            if match:
-                port = int(match.group(1))
-                break
-        assert port, "the server never said where it serves"
-        yield process.pid, f"http://127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=10)
+from .helpers import PASSWORD, serving
 
 
 def cpus_of_threads(pid: int) -> dict[int, str]:

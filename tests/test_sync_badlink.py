@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 
 from classroom_server.models import LearningRecord, SyncRequest, SyncState
 
-from .helpers import post, sign_in_staff
 from .faultlink import FaultLink
-from .hubprocess import HubProcess, console_script
-from .test_agent import (TEMPLATE_RECORDS, add_records, assert_hub_has_exactly_the_school, copy_school, cursor,
-                         enrolled, make_school_template)
+from .helpers import post, sign_in_staff
+from .hubprocess import HubProcess
+from .schoolsync import (TEMPLATE_RECORDS, add_records, assert_hub_has_exactly_the_school, copy_school, cursor,
+    enrolled, make_school_template, start_daemon, stop_daemon, wait_for)
 
 pytestmark = pytest.mark.slow  # a real hub subprocess behind a faulty link
 
@@ -126,33 +123,6 @@ def test_corrupted_bytes_are_refused_by_the_hub_and_sent_again(hub, link, school
 
 
 # --- the daemon, as a process of its own --------------------------------------------------------------
-
-def start_daemon(folder, **env: str) -> subprocess.Popen:
-    environ = {k: v for k, v in os.environ.items()
-               if not k.startswith("CLASSROOM_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-    environ.update(CLASSROOM_DATA_DIR=str(folder), **env)
-    return subprocess.Popen([console_script("classroom-sync"), "run"], env=environ, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def stop_daemon(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate(timeout=10)
-    return err
-
-
-def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the daemon exited ({proc.returncode}) while waiting for {what}:\n{proc.stderr.read()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_the_daemon_recovers_by_itself_when_the_link_returns(hub, link, school_dir, tmp_path):

@@ -14,12 +14,13 @@ import pytz
 
 from classroom_server.coach import assign
 from classroom_server.models import (Assignment, AssignmentItem, AuditLog, Classroom, ExtraTry, Membership, QuizAttempt,
-                                     TeacherComment)
+    TeacherComment)
 
+from .assignmentpacks import make
+from .assignmentpacks import packs, student  # noqa: F401  (fixtures)
 from .helpers import post, sign_in_as, sign_in_staff
-from .test_assignments import make, packs, student  # noqa: F401  (fixtures)
-from .test_postgres import pg_app, pg_schema  # noqa: F401  (fixtures)
-from .test_practice import MIX, PACK
+from .pgtesting import pg_app, pg_schema  # noqa: F401  (fixtures)
+from .practicepack import MIX, PACK
 
 
 def teacher_client(app, school):

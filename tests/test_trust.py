@@ -28,19 +28,20 @@ from sync.agent import Agent, main as sync_cli
 from sync.agent.content import Downloader
 from sync.agent.status import status_lines
 
-from . import test_browser
+from . import browsertesting
+from .browsertesting import PHONE, assert_no_horizontal_scroll, axe_report, expect, sign_in_staff
+from .contentsync import hub, school_dir  # noqa: F401  (fixtures)
+from .contentsync import open_agent
 from .helpers import sign_in_as
 from .hostilehub import HostileHub
 from .hubprocess import HubProcess
 from .packs import build, make_key, pack_source
-from .test_browser import PHONE, assert_no_horizontal_scroll, axe_report, expect, sign_in_staff
-from .test_content_sync import hub, open_agent, school_dir  # noqa: F401 - hub, school_dir: fixtures
 
 pytestmark = pytest.mark.slow  # a real hub subprocess on loopback
 
-# The browser fixtures of test_browser.py (one Chromium per file), for the admin page's trust panel.
-browser = test_browser.browser
-new_page = test_browser.new_page
+# The browser fixtures of tests/browsertesting.py (one Chromium per file), for the admin page's trust panel.
+browser = browsertesting.browser
+new_page = browsertesting.new_page
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------------

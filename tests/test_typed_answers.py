@@ -12,10 +12,10 @@ from classroom_server.coach import services as coach
 from classroom_server.learn import records
 from classroom_server.models import Assignment, LearningRecord
 
+from .assignmentpacks import quiz_form
 from .helpers import post, sign_in_as
-from .test_assignments import quiz_form
-from .test_practice import MIX, PACK, answer_url, practice_source  # noqa: F401
-from .test_practice import pack  # noqa: F401  (fixture)
+from .practicepack import MIX, PACK, answer_url
+from .practicepack import pack  # noqa: F401  (fixtures)
 
 NUMERIC_INDEX, TEXT_INDEX = 2, 3  # n1 "Half as a decimal?" (0.5), t1 "Name the field"
 
