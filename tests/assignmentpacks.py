@@ -15,8 +15,6 @@ from tests.packs import build, make_key
 from tests.practicepack import practice_source
 
 BOOK_PACK = "test.book"
-
-
 CHAPTER_HTML = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Chapter one</title>
 <style>body{color:red}</style><script>window.stolen = document.cookie</script></head>
 <body><main><h1>Chapter one</h1>

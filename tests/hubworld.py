@@ -3,12 +3,13 @@ module, on PostgreSQL when CLASSROOM_TEST_POSTGRES_URL names a server), five enr
 operator per level (`world`), a term of answers sent to it (`sent`), learner cells for the pilot
 evaluation (`aggregates`) and the troubles the alerts find (`troubles`).
 
-A module using a fixture imports it by name, with the fixtures it stands on:
-`from tests.hubworld import hub, hub_database_url, world  # noqa: F401  (module fixtures)`.
+A module using a fixture imports it by name, with the fixtures it stands on (`hub` stands on
+tests/hubtesting.py's `hub_database_url`): `from tests.hubworld import hub, world  # noqa: F401`.
 """
 from __future__ import annotations
 
 import datetime
+import os
 import random
 import re
 import uuid
@@ -84,7 +85,8 @@ def csrf_of(session, hub) -> str:
 
 
 def base_env() -> dict:
-    import os
+    """This process's environment less its CLASSROOM_* variables, for a `classroom-hub` command given
+    the hub's own (`hub.env`)."""
     return {k: v for k, v in os.environ.items() if not k.startswith("CLASSROOM_")}
 
 
@@ -93,11 +95,7 @@ PACK = {"id": "kz.math.5", "subject": "mathematics", "grades": [5], "nodes": [
         {"id": "fractions-1", "kind": "exercise", "items": [
             {"id": "q1", "skills": ["fractions.compare"]},
             {"id": "q2", "skills": ["fractions.add", "fractions.compare"]}]}]}]}
-
-
 THIS_MONTH = datetime.date.today().replace(day=1)
-
-
 LAST_MONTH = (THIS_MONTH - datetime.timedelta(days=1)).replace(day=1)
 
 
@@ -161,8 +159,6 @@ def aggregates(hub, world):
 
 
 NEXT_MONTH = (THIS_MONTH + datetime.timedelta(days=32)).replace(day=1)
-
-
 KHROMTAU = "d:Актюбинская/Хромтауский"
 
 

@@ -13,14 +13,8 @@ from classroom_server.domain.scoring import public_item
 from tests.packs import build, make_key
 
 PACK = "test.practice"
-
-
 MIX = "mix"
-
-
 LIMITED = "limited"
-
-
 SINGLE = {"id": "s1", "type": "single", "skills": ["x"],
           "prompt": {"kk": "Қай түс?", "ru": "Какой цвет?", "en": "Which colour is the sky?"},
           "choices": [{"id": "a", "text": {"en": "Green", "kk": "Жасыл"}},
@@ -29,38 +23,24 @@ SINGLE = {"id": "s1", "type": "single", "skills": ["x"],
           "answer": "b", "explanation": {"en": "SECRET-EXPLANATION the sky scatters blue light",
                                          "kk": "SECRET-EXPLANATION көк"},
           "hints": [{"en": "Look up on a clear day", "kk": "Жоғары қара"}, {"en": "Not green", "kk": "Жасыл емес"}]}
-
-
 MULTIPLE = {"id": "m1", "type": "multiple", "skills": ["x"], "prompt": {"en": "Which are even?", "kk": "Жұп сандар?"},
             "choices": [{"id": "a", "text": {"en": "two"}}, {"id": "b", "text": {"en": "three"}},
                         {"id": "c", "text": {"en": "four"}}, {"id": "d", "text": {"en": "five"}}],
             "answer": ["a", "c"]}
-
-
 NUMERIC = {"id": "n1", "type": "numeric", "skills": ["x"], "prompt": {"en": "Half as a decimal?", "kk": "Жарты?"},
            "answer": 0.5, "tolerance": 0}
-
-
 TEXT = {"id": "t1", "type": "text", "skills": ["x"], "prompt": {"en": "Name the field", "kk": "Атау"},
         "accepted": {"en": ["machine learning"], "kk": ["машиналық оқыту"], "ru": ["машинное обучение"]}}
-
-
 ORDERING = {"id": "o1", "type": "ordering", "skills": ["x"], "prompt": {"en": "Smallest first", "kk": "Кішіден"},
             "choices": [{"id": "a", "text": {"en": "ten"}}, {"id": "b", "text": {"en": "one"}},
                         {"id": "c", "text": {"en": "five"}}],
             "answer": ["b", "c", "a"]}
-
-
 MATCHING = {"id": "p1", "type": "matching", "skills": ["x"],
             "prompt": {"en": "Match the numbers", "kk": "Сәйкестендір"},
             "pairs": [{"id": "p1", "left": {"en": "1"}, "right": {"en": "one"}},
                       {"id": "p2", "left": {"en": "2"}, "right": {"en": "two"}},
                       {"id": "p3", "left": {"en": "3"}, "right": {"en": "three"}}]}
-
-
 ITEMS = [SINGLE, MULTIPLE, NUMERIC, TEXT, ORDERING, MATCHING]
-
-
 LIMITED_ITEM = {"id": "only", "type": "single", "skills": ["x"], "prompt": {"en": "Pick yes", "kk": "Иә"},
                 "choices": [{"id": "y", "text": {"en": "yes"}}, {"id": "n", "text": {"en": "no"}}], "answer": "y"}
 

@@ -26,14 +26,8 @@ def single_item(item_id: str, skills, difficulty=None, answer="a") -> dict:
 
 
 COMPARE = [single_item(f"c{i}", ["fractions.compare"], difficulty=i - 2) for i in range(5)]
-
-
 ADD = [single_item(f"a{i}", ["fractions.add"]) for i in range(4)]
-
-
 BOTH = [single_item("both", ["fractions.add", "fractions.compare"], difficulty=1)]
-
-
 UNTAGGED = [single_item("loose1", ["misc.placeholder"]), single_item("loose2", ["misc.placeholder"])]
 
 
