@@ -171,14 +171,14 @@ def test_every_suite_wears_its_markers_and_imports_helpers_not_conftest():
     """`pytest -m "not slow and not browser"` (docs/development.md) leaves out every test that drives
     Chromium, starts a real hub or fills a disk, so it stays the minute a developer waits. Tests share
     code through helper modules (tests/helpers.py, tests/hubtesting.py, ...) and conftest.py's
-    fixtures, never through another test module: a test module changes for its own tests, and its
-    markers and module-level skips do not come with what it would lend."""
+    fixtures, never through another test module: that one changes for its own tests, and its markers
+    do not come with what it lends."""
     for path in (ROOT / "tests").glob("test_*.py"):
         text = path.read_text(encoding="utf-8")
         name = path.name
-        assert not _test_modules_imported(path), \
-            f"{name} imports {_test_modules_imported(path)}: move what it needs to a helper module " \
-            f"(tests/helpers.py, tests/hubtesting.py, ...) or a fixture in tests/conftest.py"
+        borrowed = _test_modules_imported(path)
+        assert not borrowed, f"{name} imports {borrowed}: move what it needs to a helper module " \
+                             f"(tests/helpers.py, tests/hubtesting.py, ...) or a fixture in tests/conftest.py"
         if name == "test_project.py":  # names these words to look for them
             continue
         assert "from .conftest import" not in text, f"{name}: import helpers from tests/helpers.py"
