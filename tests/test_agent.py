@@ -30,7 +30,7 @@ from sync.agent.school import school_now, within_hours
 from .faultlink import FaultLink
 from .helpers import fill_disk, post, reopen_database, sign_in_as, tmpfs
 from .schoolsync import (TEMPLATE_RECORDS, add_records, assert_hub_has_exactly_the_school, copy_school, cursor, enroll,
-    enrolled, make_school_template, open_agent)
+                         enrolled, make_school_template, open_agent)
 from .schoolsync import hub  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow  # a real hub subprocess on loopback

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from .browsertesting import (PHONE, assert_no_horizontal_scroll, axe_report, expect, open_student_secret_page, put_back,
-    queued_answers, sign_in_staff, sign_in_student_pin, tab_to, wait_for_service_worker, wait_until_kept,
-    wait_until_sent)
+                             queued_answers, sign_in_staff, sign_in_student_pin, tab_to, wait_for_service_worker,
+                             wait_until_kept, wait_until_sent)
 from .browsertesting import browser, new_page, practice_pack  # noqa: F401  (fixtures)
 from .practicepack import MIX, PACK, practice_source
 

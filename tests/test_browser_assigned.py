@@ -14,7 +14,7 @@ from classroom_server.coach import services as coach
 from classroom_server.models import LearningRecord, QuizAttempt, ReadingPosition, utcnow
 
 from .browsertesting import (PHONE, STUDENT, assert_no_horizontal_scroll, axe_report, expect, fill, queued_answers,
-    sign_in_student_pin, wait_for_service_worker, wait_until_kept, wait_until_sent)
+                             sign_in_student_pin, wait_for_service_worker, wait_until_kept, wait_until_sent)
 from .browsertesting import browser, new_page, practice_pack  # noqa: F401  (fixtures)
 from .packs import build, make_key
 from .practicepack import ITEMS, MIX, PACK, right_and_wrong

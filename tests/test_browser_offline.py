@@ -14,7 +14,7 @@ from classroom_server.coach import services as coach
 from classroom_server.models import LearningRecord, QuizAttempt
 
 from .browsertesting import (STUDENT, assert_no_horizontal_scroll, assert_not_a_secure_context, axe_report, expect,
-    fill, put_back, queued_answers, sign_in_student_pin, wait_until_sent)
+                             fill, put_back, queued_answers, sign_in_student_pin, wait_until_sent)
 from .browsertesting import homework, lan_browser, practice_pack, school_page  # noqa: F401  (fixtures)
 from .practicepack import ITEMS, MIX, PACK, right_and_wrong
 from .tutorpack import tutor_pack  # noqa: F401  (fixtures)

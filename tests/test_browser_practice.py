@@ -8,7 +8,7 @@ import re
 import pytest
 
 from .browsertesting import (PHONE, assert_no_horizontal_scroll, axe_report, expect, sign_in_staff, sign_in_student_pin,
-    tab_to)
+                             tab_to)
 from .browsertesting import browser, new_page  # noqa: F401  (fixtures)
 from .tutorpack import tutor_pack  # noqa: F401  (fixtures)
 

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from classroom_server.models import (Assignment, AssignmentItem, AssignmentStudent, GroupMember, Membership,
-    StudentGroup, User)
+                                     StudentGroup, User)
 
 from .helpers import post, sign_in_as
 from .practicepack import MIX, PACK

@@ -13,7 +13,7 @@ from classroom_server.models import LearningRecord, User
 
 from .helpers import csrf_of, post, sign_in_as
 from .practicepack import (ITEMS, LIMITED, MATCHING, MIX, NUMERIC, ORDERING, PACK, SINGLE, answer_url, right_and_wrong,
-    tokens)
+                           tokens)
 from .practicepack import pack  # noqa: F401  (fixtures)
 
 

@@ -20,7 +20,7 @@ from .faultlink import FaultLink
 from .helpers import post, sign_in_staff
 from .hubprocess import HubProcess
 from .schoolsync import (TEMPLATE_RECORDS, add_records, assert_hub_has_exactly_the_school, copy_school, cursor,
-    enrolled, make_school_template, start_daemon, stop_daemon, wait_for)
+                         enrolled, make_school_template, start_daemon, stop_daemon, wait_for)
 
 pytestmark = pytest.mark.slow  # a real hub subprocess behind a faulty link
 

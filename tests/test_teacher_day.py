@@ -14,7 +14,7 @@ import pytz
 
 from classroom_server.coach import assign
 from classroom_server.models import (Assignment, AssignmentItem, AuditLog, Classroom, ExtraTry, Membership, QuizAttempt,
-    TeacherComment)
+                                     TeacherComment)
 
 from .assignmentpacks import make
 from .assignmentpacks import packs, student  # noqa: F401  (fixtures)
