@@ -20,7 +20,12 @@ from classroom_server.models import Classroom, User
 from classroom_server.permissions import create_private, make_folder
 from classroom_server.settings import load_settings
 
-from .helpers import PASSWORD, TEST_HASH_METHOD, EnglishClient, School, serve_in_thread
+# Fixtures and checks shared from helper modules assert too: pytest rewrites their asserts (as it does
+# in test modules) only if told before they are first imported, which is here.
+pytest.register_assert_rewrite(*sorted(f"tests.{path.stem}" for path in Path(__file__).parent.glob("*.py")
+                                       if not path.stem.startswith(("test_", "conftest", "__init__"))))
+
+from .helpers import PASSWORD, TEST_HASH_METHOD, EnglishClient, School, serve_in_thread  # noqa: E402
 
 
 def _is_local(address) -> bool:
