@@ -9,28 +9,15 @@ import re
 
 import pytest
 
-from tests.browsertesting import expect
+from tests.browsertesting import expect, pages_at
 
 LAPTOP = {"width": 1366, "height": 768}
 
 
 @pytest.fixture
 def new_page(lan_browser, live_server):
-    base = live_server.replace("127.0.0.1", "school.test")
-    contexts, requested = [], []
-
-    def make(locale: str = "ru-RU", viewport: dict = LAPTOP):
-        context = lan_browser.new_context(base_url=base, locale=locale, viewport=viewport)
-        context.set_default_timeout(15_000)
-        context.on("request", lambda request: requested.append(request.url))
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert requested and not [url for url in requested if not url.startswith(base + "/") and
-                              not url.startswith("data:")], "a page loaded something from elsewhere"
+    with pages_at(lan_browser, live_server.replace("127.0.0.1", "school.test"), timeout_ms=15_000) as make:
+        yield lambda locale="ru-RU", viewport=LAPTOP: make(locale=locale, viewport=viewport)
 
 
 @pytest.fixture

@@ -58,14 +58,15 @@ def lan_browser():
         browser.close()
 
 
-@pytest.fixture
-def new_page(browser, live_server):
-    """Open pages in fresh browser contexts; afterwards check that every request stayed on the server."""
+@contextlib.contextmanager
+def pages_at(browser, base: str, timeout_ms: int) -> Iterator[Callable[..., Any]]:
+    """`make(**context options)` opens a page in a fresh browser context on `base`; once the block
+    ends, every request those pages made must have stayed on that server (offline means offline)."""
     contexts, requested = [], []
 
     def make(**options):
-        context = browser.new_context(base_url=live_server, locale="en-US", **options)
-        context.set_default_timeout(10_000)
+        context = browser.new_context(base_url=base, **options)
+        context.set_default_timeout(timeout_ms)
         context.on("request", lambda request: requested.append(request.url))
         contexts.append(context)
         return context.new_page()
@@ -73,10 +74,16 @@ def new_page(browser, live_server):
     yield make
     for context in contexts:
         context.close()
-    outside = [url for url in requested
-               if not (url.startswith(live_server + "/") or url.startswith("data:"))]
+    outside = [url for url in requested if not (url.startswith(base + "/") or url.startswith("data:"))]
     assert requested, "the browser made no requests at all: did the test open any page?"
-    assert not outside, f"pages loaded things from outside {live_server}: {outside}"
+    assert not outside, f"pages loaded things from outside {base}: {outside}"
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """Open pages in fresh browser contexts; afterwards check that every request stayed on the server."""
+    with pages_at(browser, live_server, timeout_ms=10_000) as make:
+        yield lambda **options: make(**{"locale": "en-US", **options})
 
 
 def sign_in_staff(page, username: str, password: str = PASSWORD) -> None:
