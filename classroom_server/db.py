@@ -131,7 +131,9 @@ writer_lock = _WriterLock()
 
 
 class _WriterPriority:
-    """The thread that holds the write lock runs at a higher CPU priority until it lets go (Linux).
+    """The thread that takes and holds the write lock runs at a higher CPU priority until it lets go
+    (Linux): a writer waiting for the lock file is at that priority too, so it runs the moment the
+    lock is handed to it.
 
     Each worker's request threads share one CPU (serving.pin_to_one_cpu). The thread writing a
     group needs that CPU for SQLite's own work and wakes from each disk write behind its
