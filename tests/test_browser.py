@@ -11,7 +11,7 @@ from .browsertesting import (PHONE, assert_no_horizontal_scroll, axe_report, exp
                              queued_answers, sign_in_staff, sign_in_student_pin, tab_to, wait_for_service_worker,
                              wait_until_kept, wait_until_sent)
 from .browsertesting import browser, new_page, practice_pack  # noqa: F401  (fixtures)
-from .practicepack import MIX, PACK, practice_source
+from .practicepack import MIX, PACK
 
 pytestmark = pytest.mark.browser
 
@@ -282,16 +282,8 @@ def test_admin_content_page_has_no_axe_violations(new_page, school, library):
     assert not report, "axe-core found accessibility problems:\n" + report
 
 
-def test_student_practises_an_exercise_with_the_keyboard(new_page, school, library, app, settings, tmp_path):
+def test_student_practises_an_exercise_with_the_keyboard(new_page, school, library, practice_pack):
     """Wrong, then right, keyboard only; the question and feedback pages pass axe-core at 360 px."""
-    from classroom_server.content.services import install_pack
-
-    from .packs import build, make_key
-    (tmp_path / "practice-key").mkdir()
-    key_path, public = make_key(tmp_path / "practice-key")
-    install_pack(build(practice_source(tmp_path / "practice-src"), tmp_path / "practice.ckpack", key_path),
-                 settings.data_dir, (public,))
-
     page = new_page(viewport=PHONE)
     sign_in_student_pin(page, "5А", "Әлия Нұрланқызы", "4321")
     expect(page).to_have_url(re.compile(r"/learn/$"))
