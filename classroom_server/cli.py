@@ -166,12 +166,8 @@ def _serve(app, settings: Settings, banner: list[str] | None = None, one_cpu: bo
         click.echo("stopped", err=True)
         sys.exit(status)
     serving.freeze_startup_objects()
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
-    finally:
-        server.close()
+    serving.run_until_stopped(server)
+    click.echo("stopped", err=True)
 
 
 @main.command()

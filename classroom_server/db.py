@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Generic, Sequence, TypeVar
 
@@ -197,9 +198,9 @@ class WriteLost(DatabaseError):
 
 
 class _Write(Generic[W, R]):
-    __slots__ = ("item", "result", "error", "stored", "ready")
+    __slots__ = ("item", "result", "error", "stored", "ready", "waits")
 
-    def __init__(self, item: W):
+    def __init__(self, item: W, waits: bool = True):
         self.item = item
         self.result: R | None = None
         self.error: BaseException | None = None
@@ -207,6 +208,7 @@ class _Write(Generic[W, R]):
         # Set when stored or failed, or to make this write's thread lead. Made only for a write
         # that waits behind a group; a writer that comes alone leads at once and waits for nothing.
         self.ready: threading.Event | None = None
+        self.waits = waits  # its thread waits for the commit (False: GroupCommit.run(wait=False))
 
     @property
     def finished(self) -> bool:
@@ -229,12 +231,20 @@ class GroupCommit(Generic[W, R]):
     hold its lock, so answers that each commit alone queue behind each other's fsync. Here the
     first writer to come leads: it takes every write queued so far, stores them with `many` (a
     few statements for the whole group) in one IMMEDIATE transaction, commits once and wakes their
-    threads; writers that come meanwhile queue, and the first of them leads the next group. The
-    web server runs no background thread, so request threads do this themselves.
+    threads; writers that come meanwhile queue, and the first of them leads the next group. Request
+    threads do this themselves (the flusher below leads only groups nobody waits for).
 
     A write returns (or raises) only after the commit that holds it: an acknowledged write is as
     durable as one committed alone. If `many` fails, the group is written again with `one` per
     write, each in a savepoint: the write that fails raises in its own thread, the others are stored.
+
+    A write nobody is told about (a page was opened: `run(item, wait=False)`) need not hold its
+    thread: when a group is being written, it is queued and its thread goes on at once to send the
+    page; the next group stores it, within milliseconds. When the writes left queued after a group
+    are all of that kind, no request thread is waiting to lead them, so a thread of the process's
+    own (the flusher, started when first needed) leads that group. Such a write is lost if the
+    process dies in those milliseconds (a power cut, SIGKILL); a worker stopped with SIGTERM or an
+    interpreter that exits stores its queue first (`flush`).
     """
 
     def __init__(self, many: Callable[[list[W]], list[R]], one: Callable[[W], R], limit: int = 256):
@@ -243,17 +253,26 @@ class GroupCommit(Generic[W, R]):
         self._mutex = threading.Lock()
         self._queue: collections.deque[_Write[W, R]] = collections.deque()
         self._leading = False
+        self._flusher: _Flusher | None = None
+        _GROUPS.append(self)
 
-    def run(self, item: W) -> R:
-        """Store `item` together with whatever other threads are storing; its result once committed."""
+    def run(self, item: W, wait: bool = True) -> R | None:
+        """Store `item` together with whatever other threads are storing; its result once committed.
+
+        With `wait` False, a write that finds a group being written is queued and None comes back at
+        once (its outcome is logged if it fails); alone, it is written at once, as any other.
+        """
         if database.obj.in_transaction():
             # The caller's own transaction: the write commits, or not, with the rest of it.
             with database.atomic():
                 return self.one(item)
-        write: _Write[W, R] = _Write(item)
+        write: _Write[W, R] = _Write(item, wait)
         with self._mutex:
             follow, self._leading = self._leading, True
             if follow:
+                if not wait:
+                    self._queue.append(write)
+                    return None
                 write.ready = threading.Event()  # before another thread can take it from the queue
             self._queue.append(write)
         if follow:
@@ -261,6 +280,16 @@ class GroupCommit(Generic[W, R]):
         if not write.finished:  # the first one here, or handed the lead by the last leader
             self._lead()
         return write.outcome()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until no group is being written: every write queued before is stored (or has failed).
+        Whether that happened within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self._leading:  # set while anything is queued or being written; its leader hands on
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+        return True
 
     @property
     def queued(self) -> int:
@@ -298,13 +327,27 @@ class GroupCommit(Generic[W, R]):
             for write in group:
                 if not write.finished:  # this thread was interrupted mid-group; nothing was committed
                     write.error = WriteLost("the write was not stored: its group stopped early")
+                if write.error is not None and not write.waits:  # no thread will raise it
+                    log.warning("a write was not stored: %s", write.error)
             with self._mutex:
-                heir = self._queue[0] if self._queue else None
-                self._leading = heir is not None
+                # The next group is led by the first queued write whose thread waits for it, else
+                # (only writes whose threads went on) by the flusher.
+                # Within the next group's reach: a queue longer than `limit` holds more than one group.
+                heir = next((write for _, write in zip(range(self.limit), self._queue) if write.waits), None)
+                self._leading = bool(self._queue)
+                flusher = self._flusher_here() if self._queue and heir is None else None
             if heir is not None:
                 heir.wake()  # first: the next group's writes start while this one's threads reply
+            elif flusher is not None:
+                flusher.wake()
             for write in group:
                 write.wake()
+
+    def _flusher_here(self) -> _Flusher:
+        """This process's flusher (a fork leaves the parent's thread behind: a child starts its own)."""
+        if self._flusher is None or self._flusher.pid != os.getpid():
+            self._flusher = _Flusher(self._lead)
+        return self._flusher
 
     _transaction = staticmethod(write_transaction)
 
@@ -327,6 +370,39 @@ class GroupCommit(Generic[W, R]):
             return
         for write in group:
             write.stored = write.error is None
+
+
+class _Flusher:
+    """A daemon thread that leads a group when the writes queued are all ones whose threads went on."""
+
+    def __init__(self, lead: Callable[[], None]):
+        self.pid = os.getpid()
+        self._lead = lead
+        self._woken = threading.Event()
+        threading.Thread(target=self._run, name="group-commit-flusher", daemon=True).start()
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def _run(self) -> None:
+        while True:
+            self._woken.wait()
+            self._woken.clear()
+            try:
+                self._lead()  # woken only when the lead was handed to it; keeps its connection open
+            except Exception:  # noqa: BLE001 - logged; the next wake leads again
+                log.exception("the flusher's group failed")
+
+
+#: every GroupCommit, for flush_all
+_GROUPS: list[GroupCommit] = []
+
+
+def flush_all(timeout: float = 10.0) -> None:
+    """Store every queued write of every group (before a worker stops)."""
+    for group in _GROUPS:
+        if not group.flush(timeout):
+            log.warning("writes were still queued after %.0f s; they are not stored", timeout)
 
 
 class Prepared:

@@ -27,6 +27,8 @@ from typing import Callable
 # two workers, measured with benchmarks/load_home.py).
 from waitress import create_server
 
+from .db import flush_all
+
 log = logging.getLogger(__name__)
 
 #: Open connections served at once per process. Phones and browsers keep theirs open between
@@ -106,6 +108,32 @@ def make_server(app, sock: socket.socket, threads: int, max_request_body_size: i
                          max_request_body_size=max_request_body_size, **proxy)
 
 
+class _Stopped(SystemExit):
+    """SIGTERM or SIGINT reached a serving process. A SystemExit: waitress's loop lets those through
+    (any other exception raised in it only closes the connection it was serving)."""
+
+
+def _raise_stopped(signum, frame):
+    raise _Stopped()
+
+
+def run_until_stopped(server) -> None:
+    """Serve until SIGTERM or SIGINT, then close the socket and store the writes still queued.
+
+    A page opened in the last milliseconds has its record queued, not yet stored (db.GroupCommit:
+    nobody waits for it); stopping stores it first. Requests in progress end with the process.
+    """
+    for name in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(name, _raise_stopped)
+    try:
+        server.run()
+    except _Stopped:
+        pass
+    finally:
+        server.close()
+        flush_all(timeout=5.0)
+
+
 def freeze_startup_objects() -> None:
     """Take what starting made (modules, the app, its routes: ~80,000 objects) out of the garbage
     collector's view: they live as long as the process, yet every full collection walked them all,
@@ -144,15 +172,11 @@ def _run_worker(app, sock: socket.socket, index: int, threads: int, one_cpu: boo
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before prctl took hold
         os._exit(0)
-    for name in (signal.SIGTERM, signal.SIGINT):
+    for name in (signal.SIGTERM, signal.SIGINT):  # until run_until_stopped sets its own
         signal.signal(name, signal.SIG_DFL)
     if one_cpu:
         pin_to_one_cpu(index)
-    server = make_server(app, sock, threads, max_request_body_size, trusted_proxy)
-    try:
-        server.run()
-    finally:
-        server.close()
+    run_until_stopped(make_server(app, sock, threads, max_request_body_size, trusted_proxy))
 
 
 class _Stop(Exception):

@@ -10,6 +10,8 @@ import json
 import os
 import resource
 import shutil
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
 from peewee import IntegrityError
 
 from classroom_server import create_app, db, migrations
@@ -67,8 +70,13 @@ def students(db_app):
         return [accounts.create_user(None, f"Student {n}", "student") for n in range(3)]
 
 
+def opened(node_id: str = "fractions.lesson.compare") -> Interaction:
+    return Interaction(verb="opened", pack_id="kz.sample.math5-fractions", node_id=node_id, node_kind="lesson",
+                       language="kk")
+
+
 @contextmanager
-def write_lock_held_elsewhere():
+def write_lock_held_elsewhere(group: db.GroupCommit = records._GROUP):
     """Hold the database's write lock on a connection of our own; writers wait until the block ends.
 
     Yields a function that tells whether a writer is waiting for that lock.
@@ -77,7 +85,7 @@ def write_lock_held_elsewhere():
         other = sqlite3.connect(database.obj.database, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         # A leader waits in BEGIN IMMEDIATE before it takes its group: its own write is still queued.
-        waiting = lambda: records._GROUP.queued >= 1  # noqa: E731
+        waiting = lambda: group.queued >= 1  # noqa: E731
     else:
         import psycopg2
         other = psycopg2.connect(dbname=database.obj.database, **database.obj.connect_params)
@@ -243,6 +251,119 @@ def test_an_answer_beyond_the_tries_allowed_is_refused_inside_the_write(students
     assert sorted(r.attempt for r in LearningRecord.select()) == [1, 2]
     # The refused ones gave their device numbers back.
     assert sorted(r.device_sequence for r in LearningRecord.select()) == [1, 2]
+
+
+def test_a_page_opened_while_a_group_is_written_is_sent_at_once_and_its_record_stored_after(students):
+    device = new_device_id()
+    with write_lock_held_elsewhere() as leader_waits:
+        threads, _, errors = in_threads([lambda: record(students[0], device, answer())])
+        wait_for(leader_waits)
+        # The lock is still held elsewhere, so no commit can have happened: this returns without one.
+        assert records.store_soon(students[1], device, opened()) is None
+        assert records._GROUP.queued >= 1
+        assert LearningRecord.select().count() == 0
+    join(threads)
+    assert errors == [None]
+    # The answer's group takes it (SQLite: queued before that group took its writes) or the flusher
+    # does (PostgreSQL: that group was taken at BEGIN).
+    wait_for(lambda: LearningRecord.select().count() == 2)
+    assert sorted(r.device_sequence for r in LearningRecord.select()) == [1, 2]
+
+
+def test_records_no_thread_waits_for_are_led_by_the_flusher_and_a_waiting_writer_still_gets_its_own(students):
+    # One write a group: after the first group, only writes whose threads went on are at the head of
+    # the queue, and the one waiting answer is beyond the next group's reach.
+    group = db.GroupCommit(records._store, records._store_one, limit=1)
+    device = new_device_id()
+
+    def pending(student, interaction):
+        return records._pending(student, device, interaction, None, None, None)
+
+    with write_lock_held_elsewhere(group) as leader_waits:
+        threads, results, errors = in_threads([lambda: group.run(pending(students[0], answer()))])
+        wait_for(leader_waits)
+        for node_id in ("n1", "n2"):
+            assert group.run(pending(students[1], opened(node_id)), wait=False) is None
+        queued = group.queued
+        waiting, waiting_results, waiting_errors = in_threads([lambda: group.run(pending(students[2], answer()))])
+        wait_for(lambda: group.queued == queued + 1)
+    join(threads + waiting)
+    assert errors == waiting_errors == [None]
+    stored = {r.uuid: r for r in LearningRecord.select()}
+    assert len(stored) == 4
+    answered, new = waiting_results[0]
+    assert new and stored[answered["uuid"]].user_id == students[2].id  # what it got back is what was stored
+    assert sorted(r.node_id for r in stored.values() if r.verb == "opened") == ["n1", "n2"]
+    assert "group-commit-flusher" in {thread.name for thread in threading.enumerate()}
+
+
+# Writes queued, not yet stored, when the server is told to stop (SIGTERM): it stores them first.
+STOP_PROBE = """
+import socket, sys, threading
+from pathlib import Path
+from classroom_server import create_app, migrations, serving
+from classroom_server.accounts import services as accounts
+from classroom_server.db import database
+from classroom_server.learn import records
+from classroom_server.learn.records import Interaction, new_device_id
+from classroom_server.settings import load_settings
+app = create_app(load_settings(data_dir=Path(sys.argv[1]), environ={}))
+database.connect(reuse_if_open=True)
+migrations.migrate(database.obj)
+with app.app_context():
+    student = accounts.create_user(None, "Student", "student")
+device = new_device_id()
+print("ready", flush=True)
+sys.stdin.readline()  # the test holds the write lock now
+answer = Interaction(verb="answered", pack_id="p", node_id="n", node_kind="exercise", language="kk",
+                     item_id="q1", correct=True)
+# A daemon thread, as waitress's request threads are: it ends with the process.
+threading.Thread(target=records.store, args=(student, device, answer), daemon=True).start()
+while records._GROUP.queued == 0:
+    pass
+for n in range(3):
+    records.store_soon(student, device, Interaction(verb="opened", pack_id="p", node_id=f"n{n}",
+                                                    node_kind="lesson", language="kk"))
+sock = socket.create_server(("127.0.0.1", 0))
+print(sock.getsockname()[1], flush=True)
+serving.run_until_stopped(serving.make_server(app, sock, 2, 1024))
+"""
+
+
+@pytest.mark.slow  # a server process stopped while its writes wait for the lock
+def test_a_server_told_to_stop_stores_the_records_still_queued_first(tmp_path):
+    data = tmp_path / "school"
+    probe = subprocess.Popen([sys.executable, "-c", STOP_PROBE, str(data)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+    try:
+        assert probe.stdout.readline().strip() == "ready"
+        holder = sqlite3.connect(data / "classroom.sqlite3", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        probe.stdin.write("go\n")
+        probe.stdin.flush()
+        port = int(probe.stdout.readline())
+        # It answers: it is serving, and so listening for SIGTERM.
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=30).status_code == 200
+        probe.send_signal(signal.SIGTERM)
+
+        def closed() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except ConnectionRefusedError:
+                return True
+            return False
+
+        wait_for(closed)  # the server stopped serving; its queued writes wait for the lock
+        assert probe.poll() is None
+        holder.execute("COMMIT")
+        holder.close()
+        assert probe.wait(timeout=30) == 0
+    finally:
+        if probe.poll() is None:
+            probe.kill()
+    stored = sqlite3.connect(data / "classroom.sqlite3").execute(
+        "SELECT verb, node_id FROM learning_record ORDER BY node_id").fetchall()
+    assert stored == [("answered", "n"), ("opened", "n0"), ("opened", "n1"), ("opened", "n2")]
 
 
 # A school's writes, in a process of its own: the nice value of the writing thread before, inside

@@ -368,8 +368,9 @@ def record_read_book(user: User, pack_id: str, book: ContentNode, record_uuid: s
 
 
 def record_opened(user: User, pack_id: str, node_id: str, node_kind: str, language: str) -> None:
-    """A student opened a lesson, chapter, media, e-textbook or exercise page: one `opened` record."""
-    records.store(user, device_id(), records.Interaction(
+    """A student opened a lesson, chapter, media, e-textbook or exercise page: one `opened` record,
+    stored as the page is sent (records.store_soon): nobody waits for it to be saved."""
+    records.store_soon(user, device_id(), records.Interaction(
         verb="opened", pack_id=pack_id, node_id=node_id, node_kind=node_kind, language=language,
         classroom=first_class_id(user)))
 

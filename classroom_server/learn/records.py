@@ -98,6 +98,17 @@ def store(user: User, device_id: str, interaction: Interaction, record_uuid: str
     return _GROUP.run(_pending(user, device_id, interaction, record_uuid, None, None))[1]
 
 
+def store_soon(user: User, device_id: str, interaction: Interaction) -> None:
+    """Store a record nobody is told about (a page was opened) without holding the caller to the commit.
+
+    When a group is being written, the record is queued for the next one and this returns at once:
+    the page is sent while the record is stored, a few milliseconds later (db.GroupCommit). A power
+    cut in those milliseconds loses it; an answer, which the student is told was saved, never goes
+    this way.
+    """
+    _GROUP.run(_pending(user, device_id, interaction, None, None, None), wait=False)
+
+
 def _pending(user: User, device_id: str, interaction: Interaction, record_uuid: str | None,
              occurred_at: datetime.datetime | None, tries_allowed: int | None) -> _Pending:
     client_made = record_uuid is not None
