@@ -6,15 +6,17 @@ from __future__ import annotations
 import concurrent.futures
 import datetime
 import json
+import threading
 
 import pytest
 import requests
 
 from classroom_server.accounts import services as accounts
+from classroom_server.db import database
 from classroom_server.models import AuditLog, LoginFailure, utcnow
 from classroom_server.security import safe_next
 
-from .helpers import PASSWORD, csrf_of, form_token, post, sign_in_staff
+from .helpers import PASSWORD, csrf_of, form_token, post, serving, sign_in_staff
 
 SESSION_COOKIE = "classroom_session"
 
@@ -90,6 +92,41 @@ def test_forty_wrong_tries_at_once_are_never_checked_beyond_the_limit(live_serve
     with app.app_context():
         key = f"account:teacher|127.0.0.1"
         assert LoginFailure.select().where(LoginFailure.key == key).count() == limit
+
+
+@pytest.mark.slow  # a real server: worker processes, each with request threads
+def test_a_class_behind_one_router_signing_in_at_once_with_right_pins_all_get_in(app, school, settings):
+    """A class behind one NAT'ed Wi-Fi router presses "enter" in the same second, every PIN right.
+    Each try is counted as wrong until its PIN is checked; with more request threads in all the
+    processes (2 x 8) than the address may have wrong tries (10), all those counts at once would
+    lock the router's address out, though nobody typed anything wrong."""
+    students = 16
+    with app.app_context():
+        made = []
+        for number in range(students):
+            student = accounts.create_user(None, f"Student {number:02d}", "student")
+            accounts.enrol(student, school.pin_class)
+            accounts.set_student_secret(student, school.pin_class, f"{1000 + number}")  # the real (slow) hash
+            made.append((student.id, f"{1000 + number}"))
+    database.close()
+    (settings.data_dir / "classroom-server.ini").write_text("[security]\naddress_attempts = 10\n")
+    with serving(settings.data_dir, "--workers", "2", "--threads", "8") as (_, url):
+        ready = threading.Barrier(students)
+
+        def sign_in(made_student):
+            student_id, pin = made_student
+            page = f"{url}/signin/class/{school.pin_class.id}/student/{student_id}"
+            with requests.Session() as tablet:
+                token = form_token(tablet.get(page, timeout=30).text)
+                ready.wait(timeout=60)  # every tablet has its form: "enter" at once
+                answer = tablet.post(page, data={"pin": pin, "csrf_token": token}, allow_redirects=False,
+                                     timeout=60)
+                return answer.status_code, answer.headers.get("Location", "")
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=students) as pool:
+            answers = list(pool.map(sign_in, made))
+    assert [status for status, _ in answers] == [302] * students  # none 429
+    assert all(location.endswith("/learn/") for _, location in answers), answers
 
 
 # --- Lockouts per account and device, growing waits ------------------------------------------------

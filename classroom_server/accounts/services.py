@@ -121,7 +121,8 @@ def _on_every_cpu() -> None:
         os.sched_setaffinity(0, _EVERY_CPU)
 
 
-_HASHING = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="scrypt",
+HASHING_THREADS = 2
+_HASHING = concurrent.futures.ThreadPoolExecutor(max_workers=HASHING_THREADS, thread_name_prefix="scrypt",
                                                  initializer=_on_every_cpu)
 # PINs (10^4) and picture codes (8^3) are guarded by the rate limit, not by the hash's cost:
 # a lighter scrypt (16 MiB, ~25 ms) for them; passwords keep werkzeug's default (32 MiB, ~70 ms).
@@ -348,6 +349,16 @@ def _minutes(delta: datetime.timedelta) -> int:
 _UNSTORED: dict[str, list[datetime.datetime]] = {}
 _UNSTORED_LOCK = threading.Lock()
 
+# Sign-in checks under way in this process: no more than the hashing threads, from before a try is
+# counted until its check is done. Each try counts against its address from its claim until a
+# right secret takes it back, so with every request thread (4 processes x 8 threads = 32) holding
+# a claim while it waits for the two hashing threads, a class of 31 behind one Wi-Fi router, every
+# PIN right, would reach `address_attempts` (30) on claims alone and be told to wait. Bounded
+# here, one address has at most `workers x HASHING_THREADS` tries counted at once (8 with 4
+# workers); the others wait their turn before they are counted, which costs them nothing, since
+# they could not be hashed any sooner.
+_CHECKS = threading.BoundedSemaphore(HASHING_THREADS)
+
 
 def _refuse_if_limited(pair: str, by_address: str, limits: Limits, now: datetime.datetime) -> None:
     """RateLimited when the account's wait from this address, or the address's window, is not over."""
@@ -408,12 +419,13 @@ def authenticate_staff(username: str, password: str, address: str, limits: Limit
     """The teacher or admin with these credentials, or None. Raises RateLimited, and Deactivated for
     the right password of a deactivated account (only the right password learns that)."""
     username = username.strip().lower()[:64]
-    claimed = _claim_attempt(username, address, limits)
-    user = User.get_or_none(User.username == username, User.role != "student")
-    ok = check_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
-    if user is None or not ok:
-        return None
-    _succeeded(username, address, claimed)
+    with _CHECKS:  # until the claim is taken back, or left counted as wrong
+        claimed = _claim_attempt(username, address, limits)
+        user = User.get_or_none(User.username == username, User.role != "student")
+        ok = check_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+        if user is None or not ok:
+            return None
+        _succeeded(username, address, claimed)
     if not user.is_active:
         raise Deactivated(username)
     return user
@@ -426,16 +438,17 @@ def student_account(student: User) -> str:
 def authenticate_student(student: User, classroom: Classroom, secret: str, address: str,
                          limits: Limits) -> bool:
     """Check a student's PIN or picture code for a class that asks for one. Raises RateLimited."""
-    claimed = _claim_attempt(student_account(student), address, limits)
-    if classroom.signin_mode == "picture":
-        try:
-            secret = check_picture_code(secret)
-        except AccountError:
-            secret = ""
-    ok = bool(student.secret_hash) and check_hash(student.secret_hash, secret.strip())
-    if not ok:
-        return False
-    _succeeded(student_account(student), address, claimed)
+    with _CHECKS:  # until the claim is taken back, or left counted as wrong
+        claimed = _claim_attempt(student_account(student), address, limits)
+        if classroom.signin_mode == "picture":
+            try:
+                secret = check_picture_code(secret)
+            except AccountError:
+                secret = ""
+        ok = bool(student.secret_hash) and check_hash(student.secret_hash, secret.strip())
+        if not ok:
+            return False
+        _succeeded(student_account(student), address, claimed)
     return True
 
 
