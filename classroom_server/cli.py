@@ -148,6 +148,13 @@ def _serve(app, settings: Settings, banner: list[str] | None = None, one_cpu: bo
         raise click.ClickException(f"cannot listen on {settings.server_host}:{settings.server_port}: "
                                    f"{exc.strerror or exc}; pick another [server] port or stop what uses it") from None
     port = sockets[0].getsockname()[1]
+    from .accounts.services import HASHING_THREADS
+    if workers * HASHING_THREADS >= settings.security_address_attempts:
+        # Sign-ins under way count as wrong tries until checked: a class behind one router, every
+        # PIN right, could be told to wait (docs/security.md).
+        click.echo(f"warning: {workers} worker processes check up to {workers * HASHING_THREADS} sign-ins at "
+                   f"once, and [security] address_attempts is {settings.security_address_attempts}: raise it "
+                   f"above {workers * HASHING_THREADS} or lower [server] workers", err=True)
     server = None
     if workers == 1:
         if one_cpu:

@@ -139,6 +139,26 @@ def test_bad_workers_value_is_refused_with_the_fix(tmp_path):
     assert "expected auto or a whole number" in done.stderr
 
 
+@pytest.mark.slow  # starts real worker processes
+def test_serve_warns_when_sign_ins_under_way_could_reach_the_address_limit(tmp_path):
+    # 2 workers check up to 4 sign-ins at once, each counted as wrong until checked: a limit of 4
+    # could refuse a class behind one router with every PIN right.
+    (tmp_path / "classroom-server.ini").write_text("[security]\naddress_attempts = 4\n")
+    process = subprocess.Popen([sys.executable, "-m", "classroom_server.cli", "--data-dir", str(tmp_path), "serve",
+                                "--host", "127.0.0.1", "--port", "0", "--workers", "2"],
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        said = []
+        for line in process.stderr:
+            said.append(line)
+            if line.startswith("Serving on"):
+                break
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert any("address_attempts is 4: raise it above 4" in line for line in said), said
+
+
 def staff_signin(url: str, password: str, forwarded_for: str) -> int:
     with requests.Session() as client:
         page = client.get(url + "/signin", timeout=10).text
