@@ -231,3 +231,22 @@ def test_notes_written_while_the_server_cannot_be_reached_are_kept_then_stored_o
         bookmark = ReaderNote.get(ReaderNote.kind == "bookmark")
     assert bookmark.client_id and page.locator(f"li[data-note-client='{bookmark.client_id}']").count() == 1
     wait_for_kept(page, [theirs["client_id"]])
+
+
+def test_a_highlight_on_a_pdf_page_kept_offline_in_russian(student, app):
+    page = student("Русский")
+    page.goto("/library/local.geo/lakes")
+    page.locator("#page-2").scroll_into_view_if_needed()
+    page.context.set_offline(True)
+    select_text(page, "#page-2 .pdf-text", "Lakes on page 2")
+    page.get_by_role("button", name="Выделить", exact=True).click()
+    expect(page.locator(".note-selection")).to_have_text(
+        "Сохранено на этом устройстве: будет сохранено на школьном сервере, когда он станет доступен.")
+    expect(page.locator("#page-2 mark.my-mark-kept")).to_have_count(1)
+    with app.app_context():
+        assert ReaderNote.select().count() == 0
+    page.context.set_offline(False)
+    expect(page.locator(".note-selection")).to_have_text("Сохранено на школьном сервере.")
+    expect(page.locator("#page-2 mark.my-mark-kept")).to_have_count(0)
+    with app.app_context():
+        assert [(n.page, n.exact, n.kind) for n in ReaderNote.select()] == [(2, "Lakes on page 2", "highlight")]
