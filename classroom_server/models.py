@@ -321,10 +321,14 @@ class ReaderNote(BaseModel):
     lost = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    # The id the student's device gave a note it kept while offline (a UUID; None from the plain form):
+    # the same note sent again is recognised by it and stored once.
+    client_id = CharField(max_length=36, null=True)
 
     class Meta:
         table_name = "reader_note"
-        indexes = ((("user", "pack_id", "book_id", "created_at"), False), (("pack_id",), False))
+        indexes = ((("user", "pack_id", "book_id", "created_at"), False), (("pack_id",), False),
+                   (("user", "client_id"), True))
 
 
 MODELS = MODELS + (ReaderNote,)

@@ -196,6 +196,29 @@ def wait_until_sent(page, seconds: float = 10.0) -> None:
         page.wait_for_timeout(200)
 
 
+# The notes a student kept on the device while the server could not be reached (static/app.js).
+NOTES_STORE_JS = """([entry]) => new Promise((resolve, reject) => {
+    const open = indexedDB.open("classroom-notes", 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("notes", {keyPath: "client_id"});
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+        const tx = open.result.transaction("notes", entry ? "readwrite" : "readonly");
+        const request = entry ? tx.objectStore("notes").put(entry) : tx.objectStore("notes").getAll();
+        tx.oncomplete = () => { open.result.close(); resolve(entry ? null : request.result); };
+        tx.onerror = () => reject(tx.error);
+    };
+})"""
+
+
+def kept_notes(page) -> list:
+    return page.evaluate(NOTES_STORE_JS, [None])
+
+
+def put_back_note(page, entry: dict) -> None:
+    """Put a note back among those the device keeps, as if the server's reply to it had been lost."""
+    page.evaluate(NOTES_STORE_JS, [entry])
+
+
 def wait_until_kept(page, urls, seconds: float = 10.0) -> None:
     """Wait until the service worker has put these pages in its cache (it does so after answering)."""
     deadline = time.monotonic() + seconds

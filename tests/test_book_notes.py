@@ -14,7 +14,7 @@ from classroom_server.content import notes
 from classroom_server.models import ReaderNote
 
 from .geobook import CHAPTER_ONE, install
-from .helpers import csrf_of, post, serving, sign_in_as
+from .helpers import csrf_of, post, serve_in_thread, serving, sign_in_as
 from .pgtesting import pg_app, pg_schema  # noqa: F401  (fixtures)
 
 SECRET = "my secret thought about salt"
@@ -203,10 +203,8 @@ def test_text_quote_selector_matching():
     assert notes.html_text("<p>A&amp;B</p><p>C <b>d</b>\n e</p>") == "A&BC d e"
 
 
-@pytest.mark.postgres
-@pytest.mark.skipif(not os.environ.get("CLASSROOM_TEST_POSTGRES_URL"),
-                    reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
-def test_notes_kept_and_found_again_on_postgres(pg_app, settings, tmp_path):
+def pg_school_with_book(pg_app, settings, tmp_path) -> tuple:
+    """A migrated PostgreSQL school with a PIN class, a student (PIN 4321) and the geography book."""
     from classroom_server import migrations
     from classroom_server.accounts import services as accounts
     from classroom_server.db import database
@@ -217,6 +215,14 @@ def test_notes_kept_and_found_again_on_postgres(pg_app, settings, tmp_path):
         accounts.enrol(student, room)
         accounts.set_student_secret(student, room, "4321")
     install(pg_app, settings, tmp_path)
+    return room, student
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get("CLASSROOM_TEST_POSTGRES_URL"),
+                    reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
+def test_notes_kept_and_found_again_on_postgres(pg_app, settings, tmp_path):
+    room, student = pg_school_with_book(pg_app, settings, tmp_path)
     client = pg_app.test_client()
     post(client, f"/signin/class/{room.id}/student/{student.id}", {"pin": "4321"})
     kept = add(client, chapter="geo.ch01", kind="highlight", exact="Fresh water is rare.")
@@ -279,3 +285,97 @@ def test_no_acknowledged_note_is_lost_when_the_server_dies(app, school, settings
     with app.app_context():
         stored = {row.id for row in ReaderNote.select(ReaderNote.id)}
     assert len(acknowledged) >= 40 and set(acknowledged) <= stored
+
+
+KEPT_ID = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"  # as a device makes one for a note it kept offline
+
+
+def test_a_note_kept_on_the_device_and_sent_again_is_stored_once(app, client, school, book):
+    """The reply to a kept note's send was lost, so the device sends it again: the server answers
+    with the note it stored (200), by JSON or by the form, and keeps one. The id is the student's own:
+    another student's device may make the same one without meeting the first student's note."""
+    sign_in_as(client, school, "student")
+    fields = dict(chapter="geo.ch01", kind="note", exact="Fresh water is rare.", text=SECRET, client_id=KEPT_ID)
+    first = add(client, **fields)
+    assert first.status_code == 201, first.get_json()
+    again = add(client, **{**fields, "text": "sent twice"})
+    assert again.status_code == 200 and again.get_json()["id"] == first.get_json()["id"]
+    assert again.get_json()["text"] == SECRET
+    by_form = post(client, "/library/local.geo/geo/notes", {**fields, "client_id": KEPT_ID.upper()})
+    assert by_form.status_code == 303
+    assert by_form.headers["Location"].endswith(f"/library/local.geo/geo.ch01?lang=en#note-{first.get_json()['id']}")
+    with app.app_context():
+        assert [(n.text, n.client_id) for n in ReaderNote.select()] == [(SECRET, KEPT_ID)]
+    # the chapter page names the kept id, so the device stops keeping the note (static/app.js)
+    assert f'data-note-client="{KEPT_ID}"' in client.get("/library/local.geo/geo.ch01").get_data(as_text=True)
+    # notes without an id (the form without JavaScript) are as many as are sent
+    assert add(client, chapter="geo.ch01", kind="bookmark").status_code == 201
+    assert add(client, chapter="geo.ch01", kind="bookmark").status_code == 201
+    broken = add(client, **{**fields, "client_id": "not-a-uuid"})
+    assert broken.status_code == 400 and "broken id" in broken.get_json()["message"]
+    # refused by the form: the error page names the id, so the device stops keeping a note it cannot store
+    other_id = KEPT_ID.replace("6f1c", "7a2d")
+    refused = post(client, "/library/local.geo/geo/notes", {**fields, "exact": "no such words", "client_id": other_id})
+    assert refused.status_code == 400 and f'data-note-client="{other_id}"' in refused.get_data(as_text=True)
+    client.get("/signout")
+    other = app.test_client()
+    post(other, f"/signin/class/{school.other_class.id}/student/{school.other_student.id}")
+    theirs = add(other, **{**fields, "text": "mine"})
+    assert theirs.status_code == 201 and theirs.get_json()["id"] != first.get_json()["id"]
+    with app.app_context():
+        assert sorted(n.text for n in ReaderNote.select().where(ReaderNote.client_id == KEPT_ID)) == ["mine", SECRET]
+        assert ReaderNote.select().count() == 4
+
+
+def sent_at_once(url: str, room_id: int, student_id: int, times: int = 4) -> list:
+    """The same kept note sent `times` times at one moment by a signed-in student's device, as the
+    page's timer and the online event (or two tabs) might: the server's answers."""
+    import threading
+    import requests
+    browser = requests.Session()
+    page = browser.get(f"{url}/signin/class/{room_id}/student/{student_id}", timeout=10).text
+    signed_in = browser.post(f"{url}/signin/class/{room_id}/student/{student_id}", allow_redirects=False,
+                             data={"pin": "4321", "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"',
+                                                                          page).group(1)}, timeout=30)
+    assert signed_in.status_code == 302
+    token = browser.get(f"{url}/api/v1/me", timeout=10).json()["csrf_token"]
+    answers: list = []
+    start = threading.Barrier(times)
+
+    def send() -> None:
+        start.wait()
+        answers.append(browser.post(f"{url}/library/local.geo/geo/notes", timeout=30, headers={"X-CSRF-Token": token},
+                                    json={"chapter": "geo.ch01", "kind": "highlight", "client_id": KEPT_ID,
+                                          "exact": "Fresh water is rare."}))
+    senders = [threading.Thread(target=send) for _ in range(times)]
+    for thread in senders:
+        thread.start()
+    for thread in senders:
+        thread.join(timeout=60)
+    return answers
+
+
+def test_a_kept_note_sent_twice_at_once_is_stored_once(app, school, book, live_server):
+    """On a real server: one send stores the note, the others are answered with it."""
+    answers = sent_at_once(live_server, school.pin_class.id, school.student.id)
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    with app.app_context():
+        assert ReaderNote.select().count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get("CLASSROOM_TEST_POSTGRES_URL"),
+                    reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
+def test_a_kept_note_sent_twice_at_once_is_stored_once_on_postgres(pg_app, settings, tmp_path):
+    """PostgreSQL takes no school-wide write lock: the unique (user, client_id) index lets one in."""
+    room, student = pg_school_with_book(pg_app, settings, tmp_path)
+    url, stop = serve_in_thread(pg_app)
+    try:
+        answers = sent_at_once(url, room.id, student.id, times=6)
+    finally:
+        stop()
+    assert sorted(a.status_code for a in answers) == [200] * 5 + [201], [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    with pg_app.app_context():
+        assert ReaderNote.select().where(ReaderNote.client_id == KEPT_ID).count() == 1

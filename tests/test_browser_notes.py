@@ -4,12 +4,14 @@ back to the place, a PDF textbook's page; tap targets of 44 px, axe-core clean, 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
 from classroom_server.models import ReaderNote
 
-from .browsertesting import PHONE, assert_no_horizontal_scroll, axe_report, sign_in_student_pin, sync_api
+from .browsertesting import (PHONE, assert_no_horizontal_scroll, axe_report, kept_notes, put_back_note,
+                             sign_in_student_pin, sync_api)
 from .browsertesting import lan_browser  # noqa: F401  (fixtures)
 from .geobook import install
 
@@ -151,3 +153,100 @@ def test_a_chapters_own_styles_apply_under_the_readers_text_size_and_contrast(st
     page.wait_for_load_state("load")
     assert first.evaluate(style)[0] == second.evaluate(style)[0] == "rgb(255, 255, 255)"
     assert axe_report(page, "a chapter with its own styles, light text on dark") == ""
+
+
+def wait_for_kept(page, client_ids: list[str], seconds: float = 10.0) -> None:
+    """Wait until the device keeps exactly these notes (it forgets the others once the server has them)."""
+    deadline = time.monotonic() + seconds
+    while sorted(entry["client_id"] for entry in kept_notes(page)) != sorted(client_ids):
+        assert time.monotonic() < deadline, f"kept on the device: {kept_notes(page)}, wanted {client_ids}"
+        page.wait_for_timeout(100)
+
+
+def test_notes_written_while_the_server_cannot_be_reached_are_kept_then_stored_once(student, app, school):
+    """The Wi-Fi drops while a student reads at http://school.test: a note and a highlight are kept on
+    the phone (said beside the buttons, marked in the text), not lost to the browser's error page;
+    back online they are stored once each, even when the device sends one again; a kept note of
+    another student who used this phone is not sent under this student's session."""
+    page = student("English")
+    page.goto("/library/local.geo/geo.ch01")
+    assert page.evaluate("window.isSecureContext") is False  # no service worker: IndexedDB does the keeping
+    page.context.set_offline(True)
+    select_text(page, "article.reader p:nth-of-type(2)", "salty")
+    page.locator("summary", has_text="Write a note").click()
+    page.get_by_label("Your note (only you see it)").fill("Balkhash: half fresh, half salty")
+    page.get_by_role("button", name="Save the note").click()
+    kept_text = "Kept on this device: it will be saved when the school server can be reached."
+    expect(page.locator(".note-selection")).to_have_text(kept_text)
+    expect(page.locator("article.reader mark.my-mark-kept")).to_have_text("salty")
+    expect(page.get_by_label("Your note (only you see it)")).to_have_value("")
+    select_text(page, "article.reader p:nth-of-type(3)", "Fresh water is rare")
+    page.get_by_role("button", name="Highlight", exact=True).click()
+    expect(page.locator("article.reader mark.my-mark-kept.my-mark-highlight")).to_have_text("Fresh water is rare")
+    expect(page.locator(".note-selection")).to_have_text(kept_text)
+    assert "chrome-error" not in page.url and page.url.endswith("/library/local.geo/geo.ch01")
+    kept = kept_notes(page)
+    assert sorted(entry["kind"] for entry in kept) == ["highlight", "note"]
+    assert {entry["user"] for entry in kept} == {str(school.student.id)}
+    with app.app_context():
+        assert ReaderNote.select().count() == 0
+    assert axe_report(page, "a chapter with notes kept on the device") == ""
+
+    # Another student's note, kept on this phone before: never sent under this student's session.
+    theirs = {**kept[0], "client_id": "0b7e2f4c-3a1d-4e5f-9a6b-7c8d9e0f1a2b", "user": str(school.other_student.id),
+              "text": "not mine"}
+    put_back_note(page, theirs)
+
+    page.context.set_offline(False)  # the "online" event sends what waits
+    expect(page.locator(".note-selection")).to_have_text("Saved on the school server.")
+    expect(page.locator("article.reader mark.my-mark-kept")).to_have_count(0)
+    expect(page.locator("article.reader mark.my-mark-note")).to_have_text("salty")
+    with app.app_context():
+        stored = {n.kind: n for n in ReaderNote.select()}
+    assert sorted(stored) == ["highlight", "note"]
+    assert stored["note"].text == "Balkhash: half fresh, half salty" and stored["note"].exact == "salty"
+    assert stored["note"].user_id == school.student.id
+    assert {n.client_id for n in stored.values()} == {entry["client_id"] for entry in kept}
+    assert [entry["client_id"] for entry in kept_notes(page)] == [theirs["client_id"]]
+
+    # The reply to a send was lost: the device sends the note again; it is not stored twice.
+    put_back_note(page, kept[0])
+    page.evaluate("window.classroomUpload()")
+    wait_for_kept(page, [theirs["client_id"]])
+    with app.app_context():
+        assert ReaderNote.select().count() == 2
+
+    # The chapter shows them as any note, from the server.
+    page.reload()
+    expect(page.locator(".chapter-notes li.note")).to_have_count(2)
+    expect(page.locator("article.reader mark.my-mark-highlight")).to_have_text("Fresh water is rare")
+    expect(page.locator(".chapter-notes li.note-note")).to_contain_text("Balkhash: half fresh, half salty")
+    expect(page.locator("article.reader mark.my-mark-kept")).to_have_count(0)  # theirs is not shown here
+
+    # Online, the form posts as before, carrying the id it was kept under: the page that comes back
+    # names it, and the device stops keeping it.
+    page.get_by_role("button", name="Bookmark this place").click()
+    expect(page.locator(".chapter-notes li.note")).to_have_count(3)
+    with app.app_context():
+        bookmark = ReaderNote.get(ReaderNote.kind == "bookmark")
+    assert bookmark.client_id and page.locator(f"li[data-note-client='{bookmark.client_id}']").count() == 1
+    wait_for_kept(page, [theirs["client_id"]])
+
+
+def test_a_highlight_on_a_pdf_page_kept_offline_in_russian(student, app):
+    page = student("Русский")
+    page.goto("/library/local.geo/lakes")
+    page.locator("#page-2").scroll_into_view_if_needed()
+    page.context.set_offline(True)
+    select_text(page, "#page-2 .pdf-text", "Lakes on page 2")
+    page.get_by_role("button", name="Выделить", exact=True).click()
+    expect(page.locator(".note-selection")).to_have_text(
+        "Сохранено на этом устройстве: будет сохранено на школьном сервере, когда он станет доступен.")
+    expect(page.locator("#page-2 mark.my-mark-kept")).to_have_count(1)
+    with app.app_context():
+        assert ReaderNote.select().count() == 0
+    page.context.set_offline(False)
+    expect(page.locator(".note-selection")).to_have_text("Сохранено на школьном сервере.")
+    expect(page.locator("#page-2 mark.my-mark-kept")).to_have_count(0)
+    with app.app_context():
+        assert [(n.page, n.exact, n.kind) for n in ReaderNote.select()] == [(2, "Lakes on page 2", "highlight")]

@@ -48,6 +48,9 @@ BY_MSGID = {
     "Students: choose your class": STUDENT,
     "Send the note as a form or as JSON.": STUDENT,          # content/views.py: only students write notes
     "Say which page of the book the note is on.": STUDENT,
+    # content/node.html's notes tools (a macro since notes_tools.html was folded in): only students have them
+    "Select words in the book to highlight them or to write a note about them.": STUDENT,
+    "Your note (only you see it)": STUDENT,
     "Wrong username or password. Check them and try again.": ADULT,
     "The two passwords differ. Type the same password twice.": ADULT,
     "Could not create the account: %(reason)s": ADULT,

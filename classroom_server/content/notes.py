@@ -19,6 +19,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable
 
+from peewee import IntegrityError
+
 from ..db import Prepared, database, write_transaction
 from ..i18n import Problem
 from ..models import ContentFile, ContentNode, ContentPack, ReaderNote, User, utcnow
@@ -30,6 +32,8 @@ MAX_EXACT = 1000
 MAX_TEXT = 2000
 MAX_NOTES_PER_BOOK = 2000
 _SPACE = re.compile(r"\s+")
+# The id a device gives a note it kept while the server could not be reached (static/app.js newId).
+_CLIENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 class NoteError(Problem):
@@ -135,10 +139,16 @@ def blob_reader(pack: ContentPack, store_path: Callable[[str], object]) -> Calla
 
 def add(user: User, pack: ContentPack, book: ContentNode, chapter: ContentNode, path: str, kind: str,
         read: Callable[[str], str | None], exact: str = "", prefix: str = "", suffix: str = "", text: str = "",
-        page: int | None = None, position: int = 0) -> ReaderNote:
-    """Keep a student's bookmark, highlight or note; returns once it is committed (synchronous=FULL)."""
+        page: int | None = None, position: int = 0, client_id: str | None = None) -> tuple[ReaderNote, bool]:
+    """Keep a student's bookmark, highlight or note; returns once it is committed (synchronous=FULL),
+    with whether this call stored it.
+
+    `client_id` is the id the student's device kept the note under while offline: a note already
+    stored under it (the reply to an earlier send was lost) is returned, not stored again."""
     if user.role != "student":
         raise NoteError("only students keep notes in books")
+    if client_id is not None and not is_client_id(client_id):
+        raise NoteError("this device sent the note with a broken id; write the note again")
     if kind not in KINDS:
         raise NoteError("choose a bookmark, a highlight or a note")
     exact, text = normalize(exact or ""), (text or "").strip()
@@ -161,15 +171,36 @@ def add(user: User, pack: ContentPack, book: ContentNode, chapter: ContentNode, 
         if start is None:
             raise NoteError("the words you chose are not in this chapter; select them again")
         prefix_kept, suffix_kept = context(chapter_text, start, len(exact))
-    with write_transaction():
-        count = ReaderNote.select().where(ReaderNote.user == user.id, ReaderNote.pack_id == pack.pack_id,
-                                          ReaderNote.book_id == book.node_id).count()
-        if count >= MAX_NOTES_PER_BOOK:
-            raise NoteError("you have %(count)d notes in this book, the most it keeps; delete some first",
-                            count=count)
-        return ReaderNote.create(user=user.id, pack_id=pack.pack_id, book_id=book.node_id,
-                                 chapter_id=chapter.node_id, chapter_path=path, page=page, kind=kind,
-                                 exact=exact, prefix=prefix_kept, suffix=suffix_kept, text=text, position=start)
+    try:
+        with write_transaction():
+            earlier = sent_before(user, client_id) if client_id is not None else None
+            if earlier is not None:
+                return earlier, False
+            count = ReaderNote.select().where(ReaderNote.user == user.id, ReaderNote.pack_id == pack.pack_id,
+                                              ReaderNote.book_id == book.node_id).count()
+            if count >= MAX_NOTES_PER_BOOK:
+                raise NoteError("you have %(count)d notes in this book, the most it keeps; delete some first",
+                                count=count)
+            return ReaderNote.create(user=user.id, pack_id=pack.pack_id, book_id=book.node_id,
+                                     chapter_id=chapter.node_id, chapter_path=path, page=page, kind=kind,
+                                     exact=exact, prefix=prefix_kept, suffix=suffix_kept, text=text,
+                                     position=start, client_id=client_id), True
+    except IntegrityError:
+        # The same note in two requests at once (PostgreSQL takes no school-wide write lock): the
+        # unique (user, client_id) index let one in; this one is that note.
+        earlier = sent_before(user, client_id) if client_id is not None else None
+        if earlier is None:
+            raise
+        return earlier, False
+
+
+def is_client_id(value: str) -> bool:
+    return bool(_CLIENT_ID.match(value))
+
+
+def sent_before(user: User, client_id: str) -> ReaderNote | None:
+    """The note this student's device already sent under `client_id`, if the server stored it."""
+    return ReaderNote.get_or_none(ReaderNote.user == user.id, ReaderNote.client_id == client_id)
 
 
 def own(user: User, note_id: str) -> ReaderNote | None:

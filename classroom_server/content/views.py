@@ -516,8 +516,10 @@ def _answer(status: int, pack: ContentPack, book: ContentNode, note=None, messag
         return (jsonify(notes.as_json(note)), status) if note is not None else ("", status)
     if message is not None:
         words = request.form.get("text", "").strip()
+        client_id = request.form.get("client_id", "").lower()
         return render_template("content/note_error.html", pack=pack, book=book, message=message,
-                               back=back, words=words[:notes.MAX_TEXT * 2]), status
+                               back=back, words=words[:notes.MAX_TEXT * 2],
+                               client_id=client_id if notes.is_client_id(client_id) else None), status
     return redirect(back or url_for("content.my_notes", pack_id=pack.pack_id, book_id=book.node_id), 303)
 
 
@@ -540,6 +542,13 @@ def add_note(pack_id: str, book_id: str):
     def field(name: str) -> str:
         value = given.get(name)
         return value if isinstance(value, str) else ""
+    client_id = field("client_id").lower() or None
+    if client_id is not None and notes.is_client_id(client_id):
+        # A note the device kept offline, sent again because the reply to the first send was lost:
+        # already stored, it is the answer, before any check (its passage may have moved since).
+        earlier = notes.sent_before(g.user, client_id)
+        if earlier is not None:
+            return _answer(200, pack, book, earlier, back=_note_place(pack, earlier))
     chapter_id = field("chapter") or book.node_id
     chapter = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == chapter_id)
     if chapter is None or (chapter.node_id != book.node_id and chapter.parent_id != book.node_id):
@@ -563,12 +572,13 @@ def add_note(pack_id: str, book_id: str):
     if not language:
         return _answer(400, pack, book, message=_("This page is not in the book."), back=back)
     try:
-        note = notes.add(g.user, pack, book, chapter, files[language], field("kind"),
-                         notes.blob_reader(pack, _store().path), exact=field("exact"), prefix=field("prefix"),
-                         suffix=field("suffix"), text=field("text"), page=page, position=_position(given))
+        note, stored = notes.add(g.user, pack, book, chapter, files[language], field("kind"),
+                                 notes.blob_reader(pack, _store().path), exact=field("exact"),
+                                 prefix=field("prefix"), suffix=field("suffix"), text=field("text"), page=page,
+                                 position=_position(given), client_id=client_id)
     except notes.NoteError as exc:
         return _answer(400, pack, book, message=error_text(exc), back=back)
-    return _answer(201, pack, book, note, back=f"{back}#note-{note.id}")
+    return _answer(201 if stored else 200, pack, book, note, back=f"{back}#note-{note.id}")
 
 
 @bp.post("/library/<pack_id>/<book_id>/notes/<note_id>")

@@ -2,7 +2,8 @@
    one (a secure context), says when the page is offline and how many answers wait, keeps every answer
    in IndexedDB until the school server has stored it (sent to POST /api/v1/answers or
    /api/v1/quiz-answers), and, when the server cannot be reached, shows the next question from the
-   ones the page holds. Nothing here needs a secure context: a school address on plain HTTP works.
+   ones the page holds; keeps a note written in an e-textbook the same way until the server has it.
+   Nothing here needs a secure context: a school address on plain HTTP works.
    No framework. */
 (function () {
   "use strict";
@@ -25,13 +26,13 @@
 
   // -- IndexedDB -------------------------------------------------------------------------------
 
-  function openDb() {
+  function openDb(name, storeName, key) {
     return new Promise(function (resolve, reject) {
       if (!window.indexedDB) { reject(new Error("no IndexedDB")); return; }
-      var request = indexedDB.open(DB_NAME, 1);
+      var request = indexedDB.open(name, 1);
       request.onupgradeneeded = function () {
-        if (!request.result.objectStoreNames.contains(STORE)) {
-          request.result.createObjectStore(STORE, {keyPath: "record_id"});
+        if (!request.result.objectStoreNames.contains(storeName)) {
+          request.result.createObjectStore(storeName, {keyPath: key});
         }
       };
       request.onsuccess = function () { resolve(request.result); };
@@ -39,17 +40,26 @@
     });
   }
 
-  function withStore(mode, work) {
-    return openDb().then(function (db) {
+  function inStore(name, storeName, key, mode, work) {
+    return openDb(name, storeName, key).then(function (db) {
       return new Promise(function (resolve, reject) {
-        var tx = db.transaction(STORE, mode);
-        var result = work(tx.objectStore(STORE));
+        var tx = db.transaction(storeName, mode);
+        var result = work(tx.objectStore(storeName));
         tx.oncomplete = function () { db.close(); resolve(result && "result" in result ? result.result : result); };
         tx.onerror = function () { db.close(); reject(tx.error); };
         tx.onabort = function () { db.close(); reject(tx.error); };
       });
     });
   }
+
+  function withStore(mode, work) { return inStore(DB_NAME, STORE, "record_id", mode, work); }
+
+  // Notes in e-textbooks have a database of their own: the answers' keeps its version 1, which
+  // phones already hold, and each can be read without knowing the other.
+  var NOTES_DB = "classroom-notes";
+  var NOTES = "notes";
+
+  function withNotes(mode, work) { return inStore(NOTES_DB, NOTES, "client_id", mode, work); }
 
   function queued() {
     return withStore("readonly", function (store) { return store.getAll(); }).then(function (all) {
@@ -352,6 +362,12 @@
       });
       return;
     }
+    if (user && form.matches("form.note-tools") && !event.defaultPrevented && form.getAttribute("data-checked") !== "1") {
+      event.preventDefault();
+      var button = event.submitter && event.submitter.name === "kind" ? event.submitter : noteButton;
+      keepNote(form, button && form.contains(button) ? button.value : "note");
+      return;
+    }
     if (!user || !form.matches("form.question[data-kind]") || form.getAttribute("data-checked") === "1") { return; }
     event.preventDefault();
     var response = formResponse(form);
@@ -384,6 +400,10 @@
     // Back to a page the browser kept as it was left (the back button): its form was sent, with
     // its buttons off. Sending it again is a new answer, with an id of its own.
     if (!event.persisted) { return; }
+    document.querySelectorAll("form.note-tools[data-checked]").forEach(function (form) {
+      form.removeAttribute("data-checked");
+      form.querySelectorAll("input.kept-field").forEach(function (field) { field.remove(); });
+    });
     document.querySelectorAll("form.question[data-checked]").forEach(function (form) {
       form.removeAttribute("data-checked");
       var field = form.querySelector("input[name=record_id]");
@@ -405,6 +425,163 @@
       if (chosen) { showQuestion(chosen); } else { showDone(); }
     });
   });
+
+  // -- notes in e-textbooks: kept on the device while the server cannot be reached ------------------
+  // The notes form (reader.js has filled in the words) is kept under an id the device makes, then
+  // sent: by the form itself when the server answers, else later as JSON. The server stores a note
+  // once per id (reader_note.client_id), so a send repeated after a lost reply is not stored twice.
+  // reader.js marks a kept note in the text ("classroom-note-kept") and hears how it went.
+
+  // The notes button tapped, for browsers older than SubmitEvent.submitter (before 2020).
+  var noteButton = null;
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("form.note-tools button[name=kind]");
+    if (button) { noteButton = button; }
+  }, true);
+
+  function noteEntry(form, kind) {
+    function value(name) {
+      var field = form.elements[name];
+      return field && typeof field.value === "string" ? field.value : "";
+    }
+    return {client_id: newId(), user: user, url: new URL(form.action, location.href).pathname,
+            page: location.pathname, kind: kind, text: value("text"), exact: value("exact"),
+            prefix: value("prefix"), suffix: value("suffix"), position: value("position"),
+            chapter: value("chapter"), lang: value("lang"), pdf_page: value("page"),
+            kept_at: new Date().toISOString()};
+  }
+
+  function keptNotes() {
+    return withNotes("readonly", function (store) { return store.getAll(); }).then(function (all) {
+      return all.filter(function (entry) { return entry.user === user; });
+    });
+  }
+
+  function forgetNote(clientId) {
+    return withNotes("readwrite", function (store) { return store.delete(clientId); });
+  }
+
+  function tellReader(name, detail) {
+    var event;
+    try { event = new CustomEvent(name, {detail: detail}); } catch (error) { return; }
+    document.dispatchEvent(event);
+  }
+
+  function hiddenField(form, name, value) {
+    var field = document.createElement("input");
+    field.type = "hidden";
+    field.name = name;
+    field.value = value;
+    field.className = "kept-field";
+    form.appendChild(field);
+  }
+
+  function submitNoteForm(form, kind, entry) {
+    // As without this script; form.submit() sends no button, so the button's kind goes as a field.
+    form.querySelectorAll("input.kept-field").forEach(function (field) { field.remove(); });
+    hiddenField(form, "kind", kind);
+    if (entry) { hiddenField(form, "client_id", entry.client_id); }
+    form.setAttribute("data-checked", "1");
+    form.submit();
+  }
+
+  function keepNote(form, kind) {
+    var entry = noteEntry(form, kind);
+    withNotes("readwrite", function (store) { return store.put(entry); }).then(function () {
+      return serverReachable().then(function (online) {
+        if (online) { submitNoteForm(form, kind, entry); return; }
+        if ((kind === "note" && !entry.text.trim()) || (kind === "highlight" && !entry.exact)) {
+          // Nothing to keep (the server would refuse it): the words are to be written or chosen first.
+          tellReader("classroom-note-refused", {entry: entry, message: ""});
+          var words = form.elements.text;
+          if (words) { words.focus(); }
+          return forgetNote(entry.client_id);
+        }
+        var typed = form.elements.text;
+        if (typed) { typed.value = ""; }
+        tellReader("classroom-note-kept", {entry: entry, text: form.getAttribute("data-kept-text") || ""});
+      });
+    }, function (error) {
+      // No IndexedDB (a private window, a full phone): the form goes as it would without this script.
+      console.warn("classroom: the note could not be kept on this device", error);
+      submitNoteForm(form, kind, null);
+    });
+  }
+
+  function sendNote(entry, token) {
+    var sent = {client_id: entry.client_id, kind: entry.kind, text: entry.text, exact: entry.exact,
+                prefix: entry.prefix, suffix: entry.suffix, position: Number(entry.position) || 0,
+                chapter: entry.chapter};
+    if (entry.lang) { sent.lang = entry.lang; }
+    if (entry.pdf_page) { sent.page = Number(entry.pdf_page); }
+    var form = document.querySelector("form.note-tools");
+    return fetch(entry.url, {
+      method: "POST", credentials: "same-origin", cache: "no-store",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": token},
+      body: JSON.stringify(sent)
+    }).then(function (response) {
+      var reply = response.json().catch(function () { return {}; });
+      if (response.status === 200 || response.status === 201) {  // 200: stored before, from an earlier send
+        return reply.then(function (note) {
+          return forgetNote(entry.client_id).then(function () {
+            tellReader("classroom-note-saved", {entry: entry, note: note,
+                                                text: form ? form.getAttribute("data-saved-text") || "" : ""});
+          });
+        });
+      }
+      if (response.status >= 400 && response.status < 500 && response.status !== 401 && response.status !== 403) {
+        return reply.then(function (problem) {
+          if (problem.error === "csrf") { return "stop"; }  // a stale token: the note is fine, keep it
+          console.error("classroom: the server refused a kept note, so it is dropped:", response.status, problem);
+          return forgetNote(entry.client_id).then(function () {
+            tellReader("classroom-note-refused", {entry: entry, message: problem.message || ""});
+          });
+        });
+      }
+      return "stop";  // signed out, the disk full (507), 5xx: keep it and try later
+    }, function () { return "stop"; });  // the server cannot be reached: keep it
+  }
+
+  var sendingNotes = false;
+
+  function uploadNotes() {
+    if (sendingNotes || !user || !navigator.onLine) { return Promise.resolve(); }
+    sendingNotes = true;
+    return keptNotes().then(function (list) {
+      if (!list.length) { return; }
+      return session().then(function (me) {
+        if (!me || String(me.id) !== user) { return; }  // unreachable, or someone else is signed in
+        list.sort(function (a, b) { return a.kept_at < b.kept_at ? -1 : 1; });
+        return list.reduce(function (chain, entry) {
+          return chain.then(function (outcome) { return outcome === "stop" ? outcome : sendNote(entry, me.csrf_token); });
+        }, Promise.resolve());
+      });
+    }).catch(function (error) {
+      console.warn("classroom: could not send the kept notes", error);
+    }).then(function () { sendingNotes = false; });
+  }
+
+  function forgetStoredNotes() {
+    // Notes this page shows as stored (sent by its form, or refused on a note's error page).
+    var ids = [];
+    document.querySelectorAll("[data-note-client]").forEach(function (element) {
+      ids.push(element.getAttribute("data-note-client"));
+    });
+    if (!user || !document.querySelector("form.note-tools, [data-note-client]")) { return Promise.resolve(); }
+    return ids.reduce(function (chain, id) {
+      return chain.then(function () { return forgetNote(id); });
+    }, Promise.resolve()).then(function () {
+      var form = document.querySelector("form.note-tools");
+      if (!form) { return; }
+      return keptNotes().then(function (list) {  // the ones still waiting that belong here: marked again
+        list.forEach(function (entry) {
+          if (entry.page === location.pathname) {
+            tellReader("classroom-note-kept", {entry: entry, text: form.getAttribute("data-kept-text") || ""});
+          }
+        });
+      });
+    }).catch(function () {});
+  }
 
   // -- sending ---------------------------------------------------------------------------------
 
@@ -614,9 +791,12 @@
   keepAssignedPages();
   followReading();
   runQuizClock();
-  window.addEventListener("online", function () { upload(); });
+  window.addEventListener("online", function () { upload(); uploadNotes(); });
   window.addEventListener("offline", showBanner);
-  setInterval(function () { upload(); }, 30000);
-  window.classroomUpload = function () { return upload(); };  // lets tests and the console send now
+  setInterval(function () { upload(); uploadNotes(); }, 30000);
+  window.classroomUpload = function () {  // lets tests and the console send now
+    return Promise.all([upload(), uploadNotes()]);
+  };
   forgetStored().then(function () { return upload(); });
+  forgetStoredNotes().then(function () { return uploadNotes(); });
 })();

@@ -201,6 +201,10 @@
         var strongest = covering.reduce(function (a, b) { return STRENGTH[kindOf(b)] > STRENGTH[kindOf(a)] ? b : a; });
         var box = document.createElement("mark");
         box.className = "my-mark my-mark-" + kindOf(strongest);
+        if (strongest.hasAttribute("data-kept")) {  // kept on this device, not yet on the server
+          box.classList.add("my-mark-kept");
+          box.setAttribute("data-kept", strongest.getAttribute("data-kept"));
+        }
         box.textContent = text;
         covering.forEach(function (item) { if (!first.has(item)) { first.set(item, box); } });
         pieces.appendChild(box);
@@ -339,6 +343,47 @@
 
   var sending = false;  // a second tap while the first is on its way would keep the note twice
   window.addEventListener("pageshow", function () { sending = false; });
+
+  // app.js kept a note on this device (the server could not be reached), sent it, or saw it refused:
+  // the words are marked as kept, and the place beside the buttons says what happened.
+  function say(text) {
+    chosen = null;
+    shown.textContent = text || hint;
+    var selection = window.getSelection();
+    if (selection) { selection.removeAllRanges(); }
+    sending = false;
+  }
+  document.addEventListener("classroom-note-kept", function (event) {
+    var entry = event.detail.entry;
+    say(event.detail.text);
+    if (!entry.exact || document.querySelector("mark[data-kept='" + entry.client_id + "']")) { return; }
+    var item = document.createElement("li");  // as a note of the list would be, for markAll
+    item.className = "note note-" + entry.kind;
+    item.setAttribute("data-note", "kept-" + entry.client_id);
+    item.setAttribute("data-kept", entry.client_id);
+    item.setAttribute("data-exact", entry.exact);
+    item.setAttribute("data-prefix", entry.prefix);
+    item.setAttribute("data-suffix", entry.suffix);
+    item.setAttribute("data-position", entry.position || "0");
+    var root = pdf && entry.pdf_page ? document.querySelector("#page-" + entry.pdf_page + " .pdf-text") : rootFor(article);
+    if (root && (!pdf || entry.pdf_page)) { markAll(root, [item]); }
+  });
+  document.addEventListener("classroom-note-saved", function (event) {
+    var id = event.detail.entry.client_id;
+    Array.prototype.forEach.call(document.querySelectorAll("mark[data-kept='" + id + "']"), function (box) {
+      box.classList.remove("my-mark-kept");
+      box.removeAttribute("data-kept");
+      if (box.id === "mark-kept-" + id && event.detail.note && event.detail.note.id) { box.id = "mark-" + event.detail.note.id; }
+    });
+    if (!chosen && event.detail.entry.page === location.pathname) { say(event.detail.text); }
+  });
+  document.addEventListener("classroom-note-refused", function (event) {
+    var id = event.detail.entry.client_id;
+    Array.prototype.forEach.call(document.querySelectorAll("mark[data-kept='" + id + "']"), function (box) {
+      box.parentNode.replaceChild(document.createTextNode(box.textContent), box);
+    });
+    if (event.detail.entry.page === location.pathname && (!chosen || !event.detail.message)) { say(event.detail.message); }
+  });
   form.addEventListener("submit", function (event) {
     if (sending) { event.preventDefault(); return; }
     sending = true;
