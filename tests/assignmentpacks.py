@@ -11,7 +11,7 @@ import pytest
 
 from classroom_server.coach import services as coach
 from tests.helpers import sign_in_as
-from tests.packs import build, make_key
+from tests.packs import install_signed
 from tests.practicepack import practice_source
 
 BOOK_PACK = "test.book"
@@ -45,12 +45,9 @@ def book_source(folder):
 
 @pytest.fixture
 def packs(app, settings, tmp_path):
-    from classroom_server.content.services import install_pack
-    key_path, public = make_key(tmp_path)
     with app.app_context():
         for name, source in (("p", practice_source), ("b", book_source)):
-            ckpack = build(source(tmp_path / f"src-{name}"), tmp_path / f"{name}.ckpack", key_path)
-            install_pack(ckpack, settings.data_dir, (public,))
+            install_signed(source(tmp_path / f"src-{name}"), settings.data_dir)
 
 
 @pytest.fixture

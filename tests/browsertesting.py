@@ -152,14 +152,9 @@ QUEUED_COUNT_JS = """() => new Promise((resolve, reject) => {
 
 @pytest.fixture
 def practice_pack(app, settings, tmp_path):
-    from classroom_server.content.services import install_pack
-
-    from .packs import build, make_key
+    from .packs import install_signed
     from .practicepack import practice_source
-    (tmp_path / "practice-key").mkdir()
-    key_path, public = make_key(tmp_path / "practice-key")
-    install_pack(build(practice_source(tmp_path / "practice-src"), tmp_path / "practice.ckpack", key_path),
-                 settings.data_dir, (public,))
+    install_signed(practice_source(tmp_path / "practice-src"), settings.data_dir)
 
 
 def wait_for_service_worker(page) -> None:

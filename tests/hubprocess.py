@@ -13,10 +13,12 @@ import subprocess
 import sys
 import threading
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-POSTGRES_URL = os.environ.get("CLASSROOM_TEST_POSTGRES_URL")
+from tests.pgtesting import URL as POSTGRES_URL
+from tests.pgtesting import throwaway_schema
 
 
 def console_script(name: str) -> str:
@@ -66,17 +68,13 @@ class HubProcess:
     def __init__(self, folder: Path, name: str = "test-hub"):
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.schema = None
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CLASSROOM_")}
         self.env.update(CLASSROOM_HUB_DATA_DIR=str(folder), CLASSROOM_HUB_HUB_NAME=name,
                         CLASSROOM_HUB_SERVER_THREADS="4")
-        if POSTGRES_URL:
-            import psycopg2
-            self.schema = "hub_" + uuid.uuid4().hex[:12]
-            with psycopg2.connect(POSTGRES_URL) as conn, conn.cursor() as cursor:
-                cursor.execute(f"CREATE SCHEMA {self.schema}")
-            conn.close()
-            self.env["CLASSROOM_HUB_DATABASE_URL"] = f"{POSTGRES_URL}?options=-csearch_path%3D{self.schema}"
+        self._schema = ExitStack()  # closed by stop(): the schema is dropped
+        self.database_url = self._schema.enter_context(throwaway_schema("hub_")) if POSTGRES_URL else ""
+        if self.database_url:
+            self.env["CLASSROOM_HUB_DATABASE_URL"] = self.database_url
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.port = 0
@@ -84,7 +82,7 @@ class HubProcess:
 
     @property
     def kind(self) -> str:
-        return "postgresql" if self.schema else "sqlite"
+        return "postgresql" if self.database_url else "sqlite"
 
     def cli(self, *args: str) -> str:
         done = subprocess.run([console_script("classroom-hub"), *args], env=self.env, capture_output=True,
@@ -102,12 +100,7 @@ class HubProcess:
     def stop(self) -> None:
         end(self.proc)
         self.proc = None
-        if self.schema:
-            import psycopg2
-            with psycopg2.connect(POSTGRES_URL) as conn, conn.cursor() as cursor:
-                cursor.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
-            conn.close()
-            self.schema = None
+        self._schema.close()
 
     def __enter__(self) -> "HubProcess":
         return self.start()
@@ -137,9 +130,9 @@ class HubProcess:
     # --- what it holds ----------------------------------------------------------------------------
 
     def _query(self, sql: str, params: tuple) -> list[tuple]:
-        if self.schema:
+        if self.database_url:
             import psycopg2
-            conn = psycopg2.connect(POSTGRES_URL, options=f"-csearch_path={self.schema}")
+            conn = psycopg2.connect(self.database_url)
             try:
                 with conn, conn.cursor() as cursor:
                     cursor.execute(sql.replace("?", "%s"), params)

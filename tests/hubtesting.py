@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -25,6 +25,7 @@ from sync.hub.app import create_app
 from sync.hub.db import database, open_database
 from sync.hub.settings import load_settings
 from tests.helpers import serve_in_thread
+from tests.pgtesting import throwaway_schema
 
 PG_URL = os.environ.get("CLASSROOM_TEST_POSTGRES_URL")
 PLATFORM = "https://platform.example.kz"
@@ -66,23 +67,14 @@ def hub_database(prefix: str = "hub_") -> Iterator[str]:
 
     On leaving, this process's connections to the hub database are closed, then the schema is dropped
     (with a pooled connection still open the drop would wait for it)."""
-    admin = schema = None
-    if PG_URL:
-        psycopg2 = pytest.importorskip("psycopg2")
-        admin = psycopg2.connect(PG_URL)
-        admin.autocommit = True
-        schema = prefix + uuid.uuid4().hex[:12]
-        admin.cursor().execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}" if schema else ""
-    finally:
-        if not database.is_closed():
-            database.close()
-        if hasattr(database.obj, "close_all"):
-            database.obj.close_all()
-        if admin is not None:
-            admin.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
-            admin.close()
+    with throwaway_schema(prefix) if PG_URL else nullcontext("") as url:
+        try:
+            yield url
+        finally:
+            if not database.is_closed():
+                database.close()
+            if hasattr(database.obj, "close_all"):
+                database.obj.close_all()
 
 
 @pytest.fixture(scope="module")

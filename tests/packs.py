@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from classroom_server.content.services import install_pack
 from content_packs.builder import build_pack
 from content_packs.signing import generate_key, load_private_key
 
@@ -62,3 +63,17 @@ def pack_source(folder: Path, pack_id: str = "test.algebra", version: str = "1.0
 def build(folder: Path, out: Path, key_path: Path | None) -> Path:
     build_pack(folder, out, load_private_key(key_path) if key_path else None)
     return out
+
+
+def install_signed(source: Path, data_dir: Path) -> tuple[Path, str]:
+    """Build the pack in the folder `source`, signed with a new key, and install it into `data_dir`
+    with that key trusted: a reviewed pack as a school gets one. Returns (key file, public key), as
+    make_key does, for a next version signed with the same key.
+
+    The key and the built pack go in `<source>-signed/` beside `source`, so a test's own
+    make_key(tmp_path) never replaces this key."""
+    signed = source.parent / f"{source.name}-signed"
+    signed.mkdir(exist_ok=True)
+    key_path, public = make_key(signed)
+    install_pack(build(source, signed / "pack.ckpack", key_path), data_dir, (public,))
+    return key_path, public

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from classroom_server.domain.scoring import public_item
-from tests.packs import build, make_key
+from tests.packs import install_signed
 
 PACK = "test.practice"
 MIX = "mix"
@@ -65,11 +65,8 @@ def practice_source(folder):
 
 @pytest.fixture
 def pack(app, settings, tmp_path):
-    from classroom_server.content.services import install_pack
-    key_path, public = make_key(tmp_path)
-    ckpack = build(practice_source(tmp_path / "src"), tmp_path / "p.ckpack", key_path)
     with app.app_context():
-        install_pack(ckpack, settings.data_dir, (public,))
+        install_signed(practice_source(tmp_path / "src"), settings.data_dir)
 
 
 def tokens(item: dict, field: str) -> dict[str, str]:

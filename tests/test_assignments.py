@@ -15,7 +15,7 @@ from classroom_server.models import Assignment, LearningRecord, QuizAttempt, Rea
 from .assignmentpacks import BOOK_PACK, make, quiz_form
 from .assignmentpacks import packs, student  # noqa: F401  (fixtures)
 from .helpers import csrf_of, post
-from .packs import build, make_key
+from .packs import install_signed
 from .practicepack import ITEMS, MIX, PACK, right_and_wrong
 
 
@@ -407,13 +407,10 @@ def many_lessons_source(folder, count):
 def test_home_counts_done_parts_of_work_with_hundreds_of_parts(app, school, student, settings, tmp_path):
     """The home page looks up when each part was last done in batches (LOOKUPS_PER_QUERY): SQLite
     refuses a UNION of more than 500 SELECTs."""
-    from classroom_server.content.services import install_pack
     from classroom_server.learn.assignments import LOOKUPS_PER_QUERY
     count = 520  # past SQLite's 500, and more than two batches
-    key_path, public = make_key(tmp_path)
     with app.app_context():
-        install_pack(build(many_lessons_source(tmp_path / "src-many", count), tmp_path / "many.ckpack", key_path),
-                     settings.data_dir, (public,))
+        install_signed(many_lessons_source(tmp_path / "src-many", count), settings.data_dir)
     make(app, school, [("test.many", f"l{number}", None) for number in range(count)], title="Read them all")
     assert f"0 of {count} done" in student.get("/learn/").get_data(as_text=True)
     for number in (0, LOOKUPS_PER_QUERY, count - 1):  # one part in each of the first two batches and the last

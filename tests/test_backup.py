@@ -13,11 +13,10 @@ from click.testing import CliRunner
 from classroom_server import create_app
 from classroom_server.admin import backup
 from classroom_server.cli import main
-from classroom_server.content.services import install_pack
 from classroom_server.db import database
 from classroom_server.settings import load_settings
 
-from .packs import build, make_key, pack_source
+from .packs import install_signed, pack_source
 
 TABLES = ("user", "classroom", "membership", "school_setting", "content_pack", "content_node", "content_file",
           "migration_history")
@@ -38,9 +37,7 @@ def dump(db_path) -> dict[str, list[tuple]]:
 @pytest.fixture
 def full_school(school, settings, tmp_path):
     """The conftest school plus an installed pack whose key is trusted in the INI file."""
-    key_path, public = make_key(tmp_path)
-    install_pack(build(pack_source(tmp_path / "src"), tmp_path / "p.ckpack", key_path), settings.data_dir,
-                 (public,))
+    key_path, public = install_signed(pack_source(tmp_path / "src"), settings.data_dir)
     settings.ini_path.write_text(f"[content]\ntrusted_keys = {public}\n", encoding="utf-8")
     (settings.data_dir / "school-signing-key.pem").write_bytes(key_path.read_bytes())
     return settings

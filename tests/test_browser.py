@@ -219,12 +219,8 @@ def test_first_run_setup_page_has_no_axe_violations(page):
 @pytest.fixture
 def library(app, settings, tmp_path):
     """A signed test pack installed in the school."""
-    from classroom_server.content.services import install_pack
-
-    from .packs import build, make_key, pack_source
-    key_path, public = make_key(tmp_path)
-    ckpack = build(pack_source(tmp_path / "pack-src"), tmp_path / "p.ckpack", key_path)
-    install_pack(ckpack, settings.data_dir, (public,))
+    from .packs import install_signed, pack_source
+    install_signed(pack_source(tmp_path / "pack-src"), settings.data_dir)
 
 
 def test_student_reads_a_lesson_listens_and_searches(new_page, school, library):

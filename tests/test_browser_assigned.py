@@ -16,7 +16,7 @@ from classroom_server.models import LearningRecord, QuizAttempt, ReadingPosition
 from .browsertesting import (PHONE, STUDENT, assert_no_horizontal_scroll, axe_report, expect, fill, queued_answers,
                              sign_in_student_pin, wait_for_service_worker, wait_until_kept, wait_until_sent)
 from .browsertesting import browser, new_page, practice_pack  # noqa: F401  (fixtures)
-from .packs import build, make_key
+from .packs import install_signed
 from .practicepack import ITEMS, MIX, PACK, right_and_wrong
 
 pytestmark = pytest.mark.browser
@@ -44,11 +44,7 @@ def long_book_source(folder):
 
 @pytest.fixture
 def long_book(app, settings, tmp_path):
-    from classroom_server.content.services import install_pack
-    (tmp_path / "book-key").mkdir()
-    key_path, public = make_key(tmp_path / "book-key")
-    install_pack(build(long_book_source(tmp_path / "book-src"), tmp_path / "book.ckpack", key_path),
-                 settings.data_dir, (public,))
+    install_signed(long_book_source(tmp_path / "book-src"), settings.data_dir)
 
 
 @pytest.fixture

@@ -114,12 +114,9 @@ def test_settings_enrolment_restore_and_a_pack_replacement_in_russian_on_a_phone
                                                                                   tmp_path):
     """The pages this day added, on a phone in Russian: each readable (no sideways scroll), axe-clean."""
     from classroom_server.admin import backup
-    from classroom_server.content.services import install_pack
-
-    from .packs import build, make_key, pack_source
-    key, public = make_key(tmp_path)
+    from .packs import build, install_signed, pack_source
     with app.app_context():
-        install_pack(build(pack_source(tmp_path / "v1"), tmp_path / "v1.ckpack", key), settings.data_dir, (public,))
+        key, _public = install_signed(pack_source(tmp_path / "v1"), settings.data_dir)
         backup.backup_into_folder(settings, "manual")
     draft = build(pack_source(tmp_path / "v2", version="1.1.0", status="draft"), tmp_path / "draft.ckpack", key)
     page = new_page("ru-RU", PHONE)

@@ -8,10 +8,9 @@ import hashlib
 
 import pytest
 
-from classroom_server.content.services import install_pack
 
 from .browsertesting import CHROMIUM, CHROMIUM_ARGS, sign_in_staff, sync_api
-from .packs import build, make_key, pack_source
+from .packs import install_signed, pack_source
 
 pytestmark = pytest.mark.browser
 
@@ -25,11 +24,10 @@ try { document.title += " cookie:" + document.cookie; } catch (e) { document.tit
 
 @pytest.fixture
 def evil_pack(app, settings, tmp_path):
-    key_path, public = make_key(tmp_path)
     source = pack_source(tmp_path / "src", extra_files={"lessons/intro.kk.html": EVIL_HTML,
                                                          "lessons/evil.js": EVIL_JS})
     with app.app_context():
-        install_pack(build(source, tmp_path / "p.ckpack", key_path), settings.data_dir, (public,))
+        install_signed(source, settings.data_dir)
     return hashlib.sha256(EVIL_JS).hexdigest()
 
 

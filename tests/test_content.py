@@ -10,14 +10,12 @@ from classroom_server.content.services import install_pack, remove_pack
 from classroom_server.models import ContentFile, ContentPack
 
 from .helpers import check_rfc9110_answers, post, sign_in_as
-from .packs import build, make_key, pack_source
+from .packs import build, install_signed, make_key, pack_source
 
 
 @pytest.fixture
 def installed(app, settings, tmp_path):
-    key_path, public = make_key(tmp_path)
-    ckpack = build(pack_source(tmp_path / "src"), tmp_path / "p.ckpack", key_path)
-    install_pack(ckpack, settings.data_dir, (public,))
+    install_signed(pack_source(tmp_path / "src"), settings.data_dir)
     return {row.path: row for row in ContentFile.select()}
 
 

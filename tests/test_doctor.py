@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from classroom_server.cli import main
-from classroom_server.content.services import BlobStore, install_pack
+from classroom_server.content.services import BlobStore
 from classroom_server.db import database
 from classroom_server.models import ContentFile
 
-from .packs import build, make_key, pack_source
+from .packs import install_signed, pack_source
 
 
 def doctor(data_dir, *args):
@@ -28,9 +28,7 @@ def level(output: str, name: str) -> str:
 @pytest.fixture
 def healthy(school, settings, tmp_path):
     """A demo-like school: accounts, an installed pack, a trusted key, the session key."""
-    key_path, public = make_key(tmp_path)
-    install_pack(build(pack_source(tmp_path / "src"), tmp_path / "p.ckpack", key_path), settings.data_dir,
-                 (public,))
+    _key_path, public = install_signed(pack_source(tmp_path / "src"), settings.data_dir)
     settings.ini_path.write_text(f"[content]\ntrusted_keys = {public}\n", encoding="utf-8")
     return settings
 

@@ -32,7 +32,8 @@ from classroom_server.learn import records
 from classroom_server.learn.records import Interaction, new_device_id, record
 from classroom_server.models import LearningRecord, User
 
-PG_URL = os.environ.get("CLASSROOM_TEST_POSTGRES_URL")
+from .pgtesting import URL
+from .pgtesting import pg_schema  # noqa: F401  (fixture, for a schema of db_app's own)
 
 
 def answer(item: str = "q1") -> Interaction:
@@ -44,24 +45,15 @@ def answer(item: str = "q1") -> Interaction:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_app(request, settings):
     """A migrated school on SQLite (the data folder's file) or on a throw-away PostgreSQL schema."""
-    schema = None
     if request.param == "postgresql":
-        if not PG_URL:
+        if not URL:
             pytest.skip("no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
-        psycopg2 = pytest.importorskip("psycopg2")
-        schema = "t_" + uuid.uuid4().hex[:12]
-        admin = psycopg2.connect(PG_URL)
-        admin.autocommit = True
-        admin.cursor().execute(f"CREATE SCHEMA {schema}")
-        settings = settings.replace(database_url=f"{PG_URL}?options=-csearch_path%3D{schema}")
+        settings = settings.replace(database_url=request.getfixturevalue("pg_schema")())
     app = create_app(settings)
     database.connect(reuse_if_open=True)
     migrations.migrate(database.obj)
     yield app
     database.close()
-    if schema:
-        admin.cursor().execute(f"DROP SCHEMA {schema} CASCADE")
-        admin.close()
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from sync.hub.models import MODELS, Nonce, Record, School, utcnow
 from sync.hub.settings import OPTIONS, load_settings
 from tests.hubtesting import PG_URL, PLATFORM, Agent, Hub, hub_env, hub_on_loopback, http, make_records, statement_for
 from tests.hubtesting import hub_database_url  # noqa: F401  (a module fixture)
+from tests.pgtesting import throwaway_schema
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -407,25 +408,22 @@ def test_postgresql_is_used_when_named(hub):
                                   **_postgres_params(hub.env["CLASSROOM_HUB_DATABASE_URL"]))
     columns = {c.name: c.data_type for c in migrated.get_columns("record")}
     assert columns["statement"] == "json" and columns["uuid"] == "uuid"
-    schema = "hubdirect_" + uuid.uuid4().hex[:8]
-    migrated.execute_sql(f"CREATE SCHEMA {schema}")
     try:
-        direct = PostgresqlDatabase(field_types=POSTGRES_FIELD_TYPES,
-                                    **_postgres_params(f"{PG_URL}?options=-csearch_path%3D{schema}"))
-        with direct.bind_ctx(MODELS):
-            direct.create_tables(MODELS)
-        tables = [m._meta.table_name for m in MODELS]
-        expected = schema_of(direct, tables)
-        # The record table is partitioned by month: its unique keys are on every partition, not on it.
-        partitions.ensure_ahead(1, db=migrated)
-        made = partitions.partitions(migrated)
-        assert len(made) >= 2 and partitions.is_partitioned(migrated)
-        for partition in made:
-            assert schema_of(migrated, [partition.name])[f"{partition.name} indexes"] == expected["record indexes"]
-        assert schema_of(migrated, tables) == expected | {"record indexes": []}
-        direct.close()
+        with throwaway_schema("hubdirect_") as url:
+            direct = PostgresqlDatabase(field_types=POSTGRES_FIELD_TYPES, **_postgres_params(url))
+            with direct.bind_ctx(MODELS):
+                direct.create_tables(MODELS)
+            tables = [m._meta.table_name for m in MODELS]
+            expected = schema_of(direct, tables)
+            # The record table is partitioned by month: its unique keys are on every partition, not on it.
+            partitions.ensure_ahead(1, db=migrated)
+            made = partitions.partitions(migrated)
+            assert len(made) >= 2 and partitions.is_partitioned(migrated)
+            for partition in made:
+                assert schema_of(migrated, [partition.name])[f"{partition.name} indexes"] == expected["record indexes"]
+            assert schema_of(migrated, tables) == expected | {"record indexes": []}
+            direct.close()
     finally:
-        migrated.execute_sql(f"DROP SCHEMA {schema} CASCADE")
         migrated.close()
 
 

@@ -234,11 +234,8 @@ def test_backup_file_names_are_in_the_schools_time_zone(app, tmp_path):
 
 
 def test_a_small_pack_is_shown_in_kb_not_as_zero_mb(client, school, settings, tmp_path):
-    from classroom_server.content.services import install_pack
-
-    from .packs import build, make_key, pack_source
-    key, public = make_key(tmp_path)
-    install_pack(build(pack_source(tmp_path / "src"), tmp_path / "small.ckpack", key), settings.data_dir, (public,))
+    from .packs import install_signed, pack_source
+    install_signed(pack_source(tmp_path / "src"), settings.data_dir)
     sign_in_as(client, school, "admin")
     page = client.get("/admin/content").get_data(as_text=True)
     assert "0.0 MB" not in page and " KB</td>" in page
@@ -271,12 +268,10 @@ def test_a_key_added_to_the_settings_file_counts_without_a_restart(client, schoo
 def test_replacing_a_reviewed_pack_with_an_unreviewed_one_asks_first(client, school, settings, tmp_path):
     import re
 
-    from classroom_server.content.services import install_pack
     from classroom_server.models import ContentPack
 
-    from .packs import build, make_key, pack_source
-    key, public = make_key(tmp_path)
-    install_pack(build(pack_source(tmp_path / "v1"), tmp_path / "v1.ckpack", key), settings.data_dir, (public,))
+    from .packs import build, install_signed, pack_source
+    key, _public = install_signed(pack_source(tmp_path / "v1"), settings.data_dir)
     draft = build(pack_source(tmp_path / "v2", version="1.1.0", status="draft"), tmp_path / "v2.ckpack", key)
     sign_in_as(client, school, "admin")
     response = _upload(client, draft, unreviewed="1")
@@ -309,12 +304,10 @@ def test_a_damaged_pack_says_what_to_do(client, school, tmp_path):
 
 def test_from_a_usb_drive_too_an_unreviewed_pack_replaces_a_reviewed_one_only_after_a_yes(
         app, client, school, settings, tmp_path):
-    from classroom_server.content.services import install_pack
     from classroom_server.models import ContentPack
 
-    from .packs import build, make_key, pack_source
-    key, public = make_key(tmp_path)
-    install_pack(build(pack_source(tmp_path / "v1"), tmp_path / "v1.ckpack", key), settings.data_dir, (public,))
+    from .packs import build, install_signed, pack_source
+    key, _public = install_signed(pack_source(tmp_path / "v1"), settings.data_dir)
     drive = tmp_path / "media" / "it" / "USB"
     drive.mkdir(parents=True)
     build(pack_source(tmp_path / "v2", version="1.1.0", status="draft"), drive / "v2.ckpack", key)

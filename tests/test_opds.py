@@ -19,7 +19,7 @@ from classroom_server.content.services import install_pack
 from classroom_server.models import ContentFile
 
 from .helpers import check_rfc9110_answers
-from .packs import build, make_key, pack_source
+from .packs import build, install_signed, pack_source
 
 ATOM = "http://www.w3.org/2005/Atom"
 DC = "http://purl.org/dc/terms/"
@@ -197,14 +197,13 @@ def pdf_pack_source(folder: Path, count: int = 1) -> Path:
 @pytest.fixture
 def catalog(app, settings, tmp_path):
     """The test pack (reviewed, an HTML e-textbook with two chapters) and a local PDF pack."""
-    key_path, public = make_key(tmp_path)
     source = pack_source(tmp_path / "src", extra_files={"chapters/tricky.kk.html": TRICKY_CHAPTER.encode()})
     manifest = json.loads((source / "pack.json").read_text(encoding="utf-8"))
     book = manifest["nodes"][0]["children"][1]
     book["children"].append({"id": "book.ch2", "kind": "chapter", "title": {"kk": "2-тарау"},
                              "content": {"kk": "chapters/tricky.kk.html"}})
     (source / "pack.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-    install_pack(build(source, tmp_path / "algebra.ckpack", key_path), settings.data_dir, (public,))
+    _key_path, public = install_signed(source, settings.data_dir)
     install_pack(build(pdf_pack_source(tmp_path / "pdf"), tmp_path / "history.ckpack", None),
                  settings.data_dir, (public,), allow_unreviewed=True)
     return settings

@@ -12,12 +12,11 @@ import zipfile
 import pytest
 from markupsafe import escape
 
-from classroom_server.content.services import install_pack
 from classroom_server.models import ContentPack
 from content_packs.manifest import InvalidPack, parse_manifest
 
 from .helpers import post, sign_in_as
-from .packs import build, make_key, pack_source
+from .packs import build, install_signed, pack_source
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 DC = "{http://purl.org/dc/terms/}"
@@ -42,10 +41,9 @@ def _with(source, **changes):
 
 @pytest.fixture
 def pack(app, settings, tmp_path):
-    key_path, public = make_key(tmp_path)
     source = _with(pack_source(tmp_path / "src"), authors=["Айгүл Сейітова", AUTHOR], review_body=BODY,
                    review_note=NOTE, license_note=LICENSE_NOTE, languages=["kk", "ru", "en"])
-    install_pack(build(source, tmp_path / "p.ckpack", key_path), settings.data_dir, (public,))
+    install_signed(source, settings.data_dir)
     return ContentPack.get(ContentPack.pack_id == "test.algebra")
 
 
@@ -64,12 +62,11 @@ def test_pack_page_shows_authors_review_and_licence_note_in_the_readers_language
 def test_a_missing_language_falls_back_to_the_packs_own_order(app, settings, tmp_path, client, school):
     # The pack is Russian first: an English reader sees its Russian texts, not the Kazakh ones the
     # interface's own order (kk, ru, en) would pick.
-    key_path, public = make_key(tmp_path)
     body = {"kk": BODY["kk"], "ru": BODY["ru"]}
     source = _with(pack_source(tmp_path / "src"), languages=["ru", "kk"], review_body=body,
                    authors=[{"kk": AUTHOR["kk"], "ru": AUTHOR["ru"]}],
                    title={"kk": "Бөлшектер", "ru": "Дроби"})
-    install_pack(build(source, tmp_path / "p.ckpack", key_path), settings.data_dir, (public,))
+    install_signed(source, settings.data_dir)
     sign_in_as(client, school, "student")
     post(client, "/language", {"language": "en"})
     html = client.get("/library/test.algebra/").get_data(as_text=True)
@@ -92,8 +89,7 @@ def test_opds_feed_names_authors_and_publisher_in_the_feeds_language(client, pac
 
 def test_a_pack_with_single_texts_still_installs_and_shows_them(client, school, settings, tmp_path):
     # The format before texts by language: one name, one body.
-    key_path, public = make_key(tmp_path)
-    install_pack(build(pack_source(tmp_path / "src"), tmp_path / "p.ckpack", key_path), settings.data_dir, (public,))
+    install_signed(pack_source(tmp_path / "src"), settings.data_dir)
     sign_in_as(client, school, "student")
     html = client.get("/library/test.algebra/").get_data(as_text=True)
     assert "Test reviewers" in html and "<dd>Test</dd>" in html

@@ -12,7 +12,7 @@ from content_packs.manifest import InvalidPack
 from content_packs.samples import HERE as SAMPLES
 from content_packs.signing import SignatureError
 
-from .packs import build, make_key, pack_source
+from .packs import build, install_signed, make_key, pack_source
 
 
 @pytest.fixture
@@ -163,11 +163,10 @@ def test_bad_manifest_is_named(tmp_path):
         build_pack(source, tmp_path / "x.ckpack")
 
 
-def test_skill_titles_are_kept_per_installed_version(app, settings, tmp_path, key):
+def test_skill_titles_are_kept_per_installed_version(app, settings, tmp_path):
     """pack.json `skills` is optional: without it nothing is stored (pages show the tags); with it the titles
     are kept with the pack, and the next version's titles replace them."""
-    key_path, public = key
-    install_pack(build(pack_source(tmp_path / "v1"), tmp_path / "v1.ckpack", key_path), settings.data_dir, (public,))
+    key_path, public = install_signed(pack_source(tmp_path / "v1"), settings.data_dir)
     assert json.loads(ContentPack.get(ContentPack.pack_id == "test.algebra").skill_titles) == {}
     source = pack_source(tmp_path / "v2", version="1.1.0")
     data = json.loads((source / "pack.json").read_text(encoding="utf-8"))
@@ -195,12 +194,11 @@ def test_sample_packs_title_every_skill_tag_in_kk_ru_and_en(folder):
         assert set(title) == {"kk", "ru", "en"} and all(text.strip() for text in title.values()), tag
 
 
-def test_files_left_by_a_power_cut_mid_copy_are_cleaned_by_the_next_import(app, settings, tmp_path, key):
-    key_path, public = key
+def test_files_left_by_a_power_cut_mid_copy_are_cleaned_by_the_next_import(app, settings, tmp_path):
     store = BlobStore(settings.data_dir)
     half_written = store.blobs / "ab" / ".partial-abcdef12"
     half_written.parent.mkdir(parents=True)
     half_written.write_bytes(b"half a video")
-    install_pack(build(pack_source(tmp_path / "src"), tmp_path / "p.ckpack", key_path), settings.data_dir, (public,))
+    install_signed(pack_source(tmp_path / "src"), settings.data_dir)
     assert not half_written.exists()
     assert ".partial-abcdef12" not in store.all_hashes()

@@ -55,13 +55,11 @@ def test_school_settings_on_postgres(pg_app):
 
 
 def test_packs_install_and_search_on_postgres(pg_app, settings, tmp_path):
-    from classroom_server.content.services import install_pack, remove_pack, search
+    from classroom_server.content.services import remove_pack, search
 
-    from .packs import build, make_key, pack_source
+    from .packs import install_signed, pack_source
     migrations.migrate(database.obj)
-    key_path, public = make_key(tmp_path)
-    install_pack(build(pack_source(tmp_path / "src"), tmp_path / "p.ckpack", key_path), settings.data_dir,
-                 (public,))
+    install_signed(pack_source(tmp_path / "src"), settings.data_dir)
     with pg_app.test_request_context():
         assert "intro" in [hit.node_id for hit in search("числитель").hits]
         assert search("бөлшек", grade=5).total >= 1

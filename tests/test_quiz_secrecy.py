@@ -17,7 +17,7 @@ from classroom_server.models import Assignment, LearningRecord, User
 from .assignmentpacks import make, quiz_form
 from .assignmentpacks import packs, student  # noqa: F401  (fixtures)
 from .helpers import csrf_of, post, sign_in_as
-from .packs import build, make_key
+from .packs import install_signed
 from .practicepack import ITEMS, MIX, PACK, right_and_wrong
 
 SINGLE = ITEMS[0]
@@ -188,11 +188,8 @@ def matching_source(folder):
 
 
 def test_search_snippets_give_no_pairs_or_order_away(app, settings, school, tmp_path):
-    from classroom_server.content.services import install_pack
-    key_path, public = make_key(tmp_path)
     with app.app_context():
-        install_pack(build(matching_source(tmp_path / "geo"), tmp_path / "geo.ckpack", key_path), settings.data_dir,
-                     (public,))
+        install_signed(matching_source(tmp_path / "geo"), settings.data_dir)
     client = app.test_client()
     sign_in_as(client, school, "student")
     found = client.get("/api/v1/search?q=land3").get_json()
@@ -213,11 +210,8 @@ def test_packs_installed_before_get_their_search_text_shuffled(app, settings, sc
     import importlib
 
     from classroom_server.db import database
-    from classroom_server.content.services import install_pack
-    key_path, public = make_key(tmp_path)
     with app.app_context():
-        install_pack(build(matching_source(tmp_path / "geo"), tmp_path / "geo.ckpack", key_path), settings.data_dir,
-                     (public,))
+        install_signed(matching_source(tmp_path / "geo"), settings.data_dir)
         in_order = "Match each land " + " ".join(w for pair in PAIRS for w in pair)
         database.execute_sql("UPDATE content_search SET body = ? WHERE node_id = 'quiz'",
                              (in_order + " Smallest first " + " ".join(f"size{n}" for n in range(8)),))

@@ -15,7 +15,7 @@ from classroom_server.learn import records, tutor
 from classroom_server.models import AdaptiveParams, LearningRecord, PracticeDecision, User
 
 from .helpers import post, sign_in_as
-from .packs import build, make_key
+from .packs import install_signed
 from .tutorpack import ADD, BOTH, COMPARE, PACK, UNTAGGED, install_tutor_pack, single_item
 from .tutorpack import tutor_pack  # noqa: F401  (fixtures)
 
@@ -238,12 +238,8 @@ def grade_pack(folder, grade: int):
 def test_practice_opens_on_the_students_grade_and_what_was_assigned(app, school, tutor_pack, client, settings,
                                                                       tmp_path):
     from classroom_server.coach import services as coach
-    from classroom_server.content.services import install_pack
-    (tmp_path / "grade-key").mkdir()
-    key_path, public = make_key(tmp_path / "grade-key")
     with app.app_context():
-        install_pack(build(grade_pack(tmp_path / "g9", 9), tmp_path / "g9.ckpack", key_path), settings.data_dir,
-                     (public,))
+        install_signed(grade_pack(tmp_path / "g9", 9), settings.data_dir)
     sign_in_as(client, school, "student")  # in 5А, grade 5
     page = client.get("/learn/adaptive/").get_data(as_text=True)
     assert "For your class" in page and "Fractions" in page and "Optics 9" not in page

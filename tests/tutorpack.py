@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.packs import build, make_key
+from tests.packs import install_signed
 
 PACK = "test.tutor"
 
@@ -52,11 +52,8 @@ def tutor_source(folder, skills=None):
 
 
 def install_tutor_pack(app, settings, tmp_path, skills=None):
-    from classroom_server.content.services import install_pack
-    key_path, public = make_key(tmp_path)
-    ckpack = build(tutor_source(tmp_path / "tutor-src", skills), tmp_path / "tutor.ckpack", key_path)
     with app.app_context():
-        install_pack(ckpack, settings.data_dir, (public,))
+        install_signed(tutor_source(tmp_path / "tutor-src", skills), settings.data_dir)
         strip_skills()
 
 
