@@ -195,6 +195,27 @@ def serving(data: Path, *options: str):
         process.wait(timeout=10)
 
 
+def serve_until_ready(data_dir: Path, *options: str) -> list[str]:
+    """`classroom-server serve` (one worker unless `options` say otherwise) on a free port until it
+    serves, then stopped; what it printed up to "Serving on", that line last. CLASSROOM_ settings
+    of the test run are left out: the data folder's own settings file is what it reads."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLASSROOM_")}
+    proc = subprocess.Popen([sys.executable, "-m", "classroom_server.cli", "--data-dir", str(data_dir), "serve",
+                             "--host", "127.0.0.1", "--port", "0", "--workers", "1", *options], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("Serving on "):
+                break
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert lines and lines[-1].startswith("Serving on "), "".join(lines)
+    return lines
+
+
 def check_rfc9110_answers(url: str, etag: str, whole: bytes) -> None:
     """Conditionals and ranges as RFC 9110 has them, checked against a live server."""
     size = len(whole)

@@ -14,7 +14,7 @@ from classroom_server.models import SchoolSetting, SyncState, utcnow
 from sync.agent import main as sync_cli
 from sync.agent.status import status_lines
 
-from .helpers import post, sign_in_as, sign_in_staff
+from .helpers import post, serve_until_ready, sign_in_as, sign_in_staff
 from .schoolsync import start_daemon, stop_daemon, wait_for
 
 
@@ -378,28 +378,6 @@ def test_enrolment_asks_for_every_field(client, school):
 
 # --- restoring a backup from the admin page ---------------------------------------------------------------
 
-def _serve_until_ready(data_dir) -> list[str]:
-    """`classroom-server serve` on a free port until it serves; what it printed before that."""
-    import os
-    import subprocess
-    import sys
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLASSROOM_")}
-    proc = subprocess.Popen([sys.executable, "-m", "classroom_server.cli", "--data-dir", str(data_dir), "serve",
-                             "--host", "127.0.0.1", "--port", "0", "--workers", "1"], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines = []
-    try:
-        for line in proc.stderr:
-            lines.append(line)
-            if line.startswith("Serving on "):
-                break
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    assert lines and lines[-1].startswith("Serving on "), "".join(lines)
-    return lines
-
-
 def test_a_backup_is_restored_from_the_admin_page_at_the_next_start(app, client, school, settings):
     import html
     import re
@@ -419,7 +397,7 @@ def test_a_backup_is_restored_from_the_admin_page_at_the_next_start(app, client,
     assert User.get_or_none(User.id == after.id) is not None  # nothing changed yet
     database.close()
 
-    printed = "".join(_serve_until_ready(settings.data_dir))
+    printed = "".join(serve_until_ready(settings.data_dir))
     assert "restored the backup of" in printed
     database.connect(reuse_if_open=True)
     assert User.get_or_none(User.id == after.id) is None and User.get(User.username == "boss")

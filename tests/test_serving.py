@@ -15,7 +15,7 @@ import requests
 
 from classroom_server.serving import CONNECTION_LIMIT
 
-from .helpers import PASSWORD, serving
+from .helpers import PASSWORD, serve_until_ready, serving
 
 
 def cpus_of_threads(pid: int) -> dict[int, str]:
@@ -144,18 +144,7 @@ def test_serve_warns_when_sign_ins_under_way_could_reach_the_address_limit(tmp_p
     # 2 workers check up to 4 sign-ins at once, each counted as wrong until checked: a limit of 4
     # could refuse a class behind one router with every PIN right.
     (tmp_path / "classroom-server.ini").write_text("[security]\naddress_attempts = 4\n")
-    process = subprocess.Popen([sys.executable, "-m", "classroom_server.cli", "--data-dir", str(tmp_path), "serve",
-                                "--host", "127.0.0.1", "--port", "0", "--workers", "2"],
-                               stderr=subprocess.PIPE, text=True)
-    try:
-        said = []
-        for line in process.stderr:
-            said.append(line)
-            if line.startswith("Serving on"):
-                break
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    said = serve_until_ready(tmp_path, "--workers", "2")
     assert any("address_attempts is 4: raise it above 4" in line for line in said), said
 
 
