@@ -184,6 +184,9 @@ def test_notes_written_while_the_server_cannot_be_reached_are_kept_then_stored_o
     page.get_by_role("button", name="Highlight", exact=True).click()
     expect(page.locator("article.reader mark.my-mark-kept.my-mark-highlight")).to_have_text("Fresh water is rare")
     expect(page.locator(".note-selection")).to_have_text(kept_text)
+    # The banner every page shows says so too (answers waiting are counted there the same way).
+    notes_waiting = "Notes in books kept on this device until the school server can be reached: "
+    expect(page.locator(".offline-banner")).to_contain_text(notes_waiting + "2.")
     assert "chrome-error" not in page.url and page.url.endswith("/library/local.geo/geo.ch01")
     kept = kept_notes(page)
     assert sorted(entry["kind"] for entry in kept) == ["highlight", "note"]
@@ -199,6 +202,7 @@ def test_notes_written_while_the_server_cannot_be_reached_are_kept_then_stored_o
 
     page.context.set_offline(False)  # the "online" event sends what waits
     expect(page.locator(".note-selection")).to_have_text("Saved on the school server.")
+    expect(page.locator(".offline-banner")).to_be_hidden()  # the other student's kept note is not counted
     expect(page.locator("article.reader mark.my-mark-kept")).to_have_count(0)
     expect(page.locator("article.reader mark.my-mark-note")).to_have_text("salty")
     with app.app_context():

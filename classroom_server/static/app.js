@@ -79,9 +79,10 @@
       banner.hidden = true;
       main.insertBefore(banner, main.firstChild);
     }
-    var count = user ? queued().then(function (list) { return list.length; }, function () { return 0; })
-                     : Promise.resolve(0);
-    return count.then(function (waiting) {
+    function counted(list) { return list.then(function (all) { return all.length; }, function () { return 0; }); }
+    var counts = user ? Promise.all([counted(queued()), counted(keptNotes())]) : Promise.resolve([0, 0]);
+    return counts.then(function (both) {
+      var waiting = both[0], notesWaiting = both[1];
       var parts = [];
       if (!navigator.onLine) {
         // Pages opened before are readable offline only where a service worker keeps them.
@@ -92,10 +93,14 @@
         parts.push((body.getAttribute(diskFull ? "data-disk-full-text" : "data-queued-text") || "")
                    .replace("{count}", String(waiting)));
       }
+      if (notesWaiting > 0) {  // on every page, not only the chapter the notes were written in
+        parts.push((body.getAttribute("data-notes-kept-text") || "").replace("{count}", String(notesWaiting)));
+      }
       var text = parts.join(" ");
       if (banner.textContent !== text) { banner.textContent = text; }
       banner.hidden = text === "";
       banner.setAttribute("data-waiting", String(waiting));
+      banner.setAttribute("data-notes-waiting", String(notesWaiting));
     });
   }
 
@@ -500,6 +505,7 @@
         var typed = form.elements.text;
         if (typed) { typed.value = ""; }
         tellReader("classroom-note-kept", {entry: entry, text: form.getAttribute("data-kept-text") || ""});
+        return showBanner();
       });
     }, function (error) {
       // No IndexedDB (a private window, a full phone): the form goes as it would without this script.
@@ -558,7 +564,10 @@
       });
     }).catch(function (error) {
       console.warn("classroom: could not send the kept notes", error);
-    }).then(function () { sendingNotes = false; });
+    }).then(function () {
+      sendingNotes = false;
+      return showBanner();
+    });
   }
 
   function forgetStoredNotes() {
