@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
 import logging
 import os
 import secrets
@@ -12,6 +13,7 @@ from flask import Flask, current_app, g, jsonify, render_template, request, url_
 from flask_babel import Babel, get_translations
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Rule
+from werkzeug.security import safe_join
 
 from . import __version__, diskfull, security
 from .accounts.views import bp as accounts_bp
@@ -130,8 +132,24 @@ class _Rule(Rule):
         return builder
 
 
+#: how long a static file asked for with its own version may be kept without asking again
+STATIC_MAX_AGE = 365 * 24 * 3600
+
+
+@functools.lru_cache(maxsize=128)
+def static_version(folder: str, filename: str) -> str | None:
+    """The first 12 hex digits of a static file's SHA-256; None if there is no such file. Static
+    files change only with an upgrade, which restarts the server, so once per process is enough."""
+    path = safe_join(folder, filename)
+    if path is None or not os.path.isfile(path):
+        return None
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:12]
+
+
 class ClassroomFlask(Flask):
-    """Flask, with each view's and hook's "is it async?" worked out once.
+    """Flask, with each view's and hook's "is it async?" worked out once, and static files kept by
+    browsers for a year under URLs that carry their version.
 
     Flask asks `inspect` of every hook and the view on every request (eight times a page); ours are
     all plain functions, and a function's kind does not change. Bounded: a callback made anew for
@@ -140,6 +158,20 @@ class ClassroomFlask(Flask):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._checked = functools.lru_cache(maxsize=256)(super().ensure_sync)
+
+    def get_send_file_max_age(self, filename: str | None) -> int | None:
+        """`url_for('static', ...)` adds `?v=<the file's hash>` (create_app's url_defaults), so the
+        file under that URL never changes: a phone keeps it a year and asks nothing more on every
+        page (style.css, app.js and the icon were each asked again, 304, on every page before). A
+        URL without the version, or with an old one (a page kept from before an upgrade), is
+        checked each time, as Flask does."""
+        # Asked again with the file's whole path when the answer was None (werkzeug's send_file):
+        # safe_join refuses that path, and no version is None.
+        version = request.args.get("v")
+        if (version and filename and request.endpoint == "static"
+                and version == static_version(self.static_folder, filename)):
+            return STATIC_MAX_AGE
+        return super().get_send_file_max_age(filename)
 
     def ensure_sync(self, func):
         try:
@@ -203,7 +235,16 @@ def create_app(settings: Settings | None = None) -> Flask:
             headers.add("Content-Security-Policy", PAGE_CSP.format(scripts=f"'nonce-{nonce}'" if nonce else "'none'"))
         if request.endpoint != "static" and "cache-control" not in present:
             headers.add("Cache-Control", "no-store" if g.get("user") else "no-cache")
+        elif request.endpoint == "static" and response.cache_control.max_age == STATIC_MAX_AGE:
+            response.cache_control.immutable = True  # not even revalidated on a reload
         return response
+
+    @app.url_defaults
+    def _static_version(endpoint: str, values: dict) -> None:
+        if endpoint == "static" and "v" not in values:
+            version = static_version(app.static_folder, values.get("filename", ""))
+            if version is not None:
+                values["v"] = version
 
     @app.context_processor
     def _globals() -> dict:

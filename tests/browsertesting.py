@@ -164,6 +164,14 @@ def wait_for_service_worker(page) -> None:
     page.wait_for_function("navigator.serviceWorker.controller !== null")
 
 
+def go_offline(page) -> None:
+    """Cut the device off the network once the page's app.js has run. Until then the page is only
+    its HTML: a form would go to the network and meet the browser's error page (seen under load:
+    the question was on the screen while app.js, deferred, had not run yet)."""
+    page.wait_for_function("typeof window.classroomUpload === 'function'")
+    page.context.set_offline(True)
+
+
 def queued_answers(page) -> list:
     return page.evaluate(QUEUED_COUNT_JS)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from .browsertesting import (PHONE, assert_no_horizontal_scroll, axe_report, expect, open_student_secret_page, put_back,
-                             queued_answers, sign_in_staff, sign_in_student_pin, tab_to, wait_for_service_worker,
-                             wait_until_kept, wait_until_sent)
+from .browsertesting import (PHONE, assert_no_horizontal_scroll, axe_report, expect, go_offline, open_student_secret_page,
+                             put_back, queued_answers, sign_in_staff, sign_in_student_pin, tab_to,
+                             wait_for_service_worker, wait_until_kept, wait_until_sent)
 from .browsertesting import browser, new_page, practice_pack  # noqa: F401  (fixtures)
 from .practicepack import MIX, PACK
 
@@ -370,7 +370,7 @@ def test_answer_offline_then_upload_once(new_page, school, practice_pack, app):
     expect(page.get_by_role("button", name="Check my answer")).to_be_visible()
     wait_until_kept(page, [page.url, "/static/app.js", "/static/style.css"])
 
-    page.context.set_offline(True)
+    go_offline(page)
     page.reload()  # from the service worker's copy
     banner = page.locator("main > [role=status].offline-banner")
     expect(banner).to_contain_text("You are offline")
@@ -412,7 +412,7 @@ def test_lesson_opened_online_can_be_read_offline(new_page, school, library):
     heading = page.get_by_role("heading", level=1).text_content()
     wait_until_kept(page, [page.url, page.locator("iframe.lesson").get_attribute("src")])
 
-    page.context.set_offline(True)
+    go_offline(page)
     page.reload()
     expect(page.get_by_role("heading", level=1)).to_have_text(heading)
     expect(page.locator("main > [role=status].offline-banner")).to_contain_text("You are offline")
@@ -429,7 +429,7 @@ def test_offline_question_page_has_no_axe_violations(new_page, school, practice_
     page.goto(f"/learn/practice/{PACK}/{MIX}?item=0")
     wait_for_service_worker(page)
     wait_until_kept(page, [page.url, "/static/app.js", "/static/style.css"])
-    page.context.set_offline(True)
+    go_offline(page)
     page.reload()
     expect(page.locator("main > [role=status].offline-banner")).to_contain_text("You are offline")
     page.get_by_label("Blue").check()

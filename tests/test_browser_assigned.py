@@ -13,8 +13,9 @@ import pytest
 from classroom_server.coach import services as coach
 from classroom_server.models import LearningRecord, QuizAttempt, ReadingPosition, utcnow
 
-from .browsertesting import (PHONE, STUDENT, assert_no_horizontal_scroll, axe_report, expect, fill, queued_answers,
-                             sign_in_student_pin, wait_for_service_worker, wait_until_kept, wait_until_sent)
+from .browsertesting import (PHONE, STUDENT, assert_no_horizontal_scroll, axe_report, expect, fill, go_offline,
+                             queued_answers, sign_in_student_pin, wait_for_service_worker, wait_until_kept,
+                             wait_until_sent)
 from .browsertesting import browser, new_page, practice_pack  # noqa: F401  (fixtures)
 from .packs import install_signed
 from .practicepack import ITEMS, MIX, PACK, right_and_wrong
@@ -133,7 +134,7 @@ def test_every_item_type_answered_online_and_offline_each_stored_once(new_page, 
     for index in range(len(ITEMS)):
         page.goto(f"/learn/practice/{PACK}/{MIX}?item={index}")
     wait_until_kept(page, [f"/learn/practice/{PACK}/{MIX}?item={index}" for index in range(len(ITEMS))])
-    page.context.set_offline(True)
+    go_offline(page)
     for index, item in enumerate(ITEMS):
         page.goto(f"/learn/practice/{PACK}/{MIX}?item={index}")
         fill(page, item, right_and_wrong(item)[0])

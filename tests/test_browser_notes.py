@@ -10,7 +10,7 @@ import pytest
 
 from classroom_server.models import ReaderNote
 
-from .browsertesting import (PHONE, assert_no_horizontal_scroll, axe_report, kept_notes, put_back_note,
+from .browsertesting import (PHONE, assert_no_horizontal_scroll, axe_report, go_offline, kept_notes, put_back_note,
                              sign_in_student_pin, sync_api)
 from .browsertesting import lan_browser  # noqa: F401  (fixtures)
 from .geobook import install
@@ -171,7 +171,7 @@ def test_notes_written_while_the_server_cannot_be_reached_are_kept_then_stored_o
     page = student("English")
     page.goto("/library/local.geo/geo.ch01")
     assert page.evaluate("window.isSecureContext") is False  # no service worker: IndexedDB does the keeping
-    page.context.set_offline(True)
+    go_offline(page)
     select_text(page, "article.reader p:nth-of-type(2)", "salty")
     page.locator("summary", has_text="Write a note").click()
     page.get_by_label("Your note (only you see it)").fill("Balkhash: half fresh, half salty")
@@ -241,7 +241,7 @@ def test_a_highlight_on_a_pdf_page_kept_offline_in_russian(student, app):
     page = student("Русский")
     page.goto("/library/local.geo/lakes")
     page.locator("#page-2").scroll_into_view_if_needed()
-    page.context.set_offline(True)
+    go_offline(page)
     select_text(page, "#page-2 .pdf-text", "Lakes on page 2")
     page.get_by_role("button", name="Выделить", exact=True).click()
     expect(page.locator(".note-selection")).to_have_text(

@@ -14,7 +14,7 @@ from classroom_server.coach import services as coach
 from classroom_server.models import LearningRecord, QuizAttempt
 
 from .browsertesting import (STUDENT, assert_no_horizontal_scroll, assert_not_a_secure_context, axe_report, expect,
-                             fill, put_back, queued_answers, sign_in_student_pin, wait_until_sent)
+                             fill, go_offline, put_back, queued_answers, sign_in_student_pin, wait_until_sent)
 from .browsertesting import homework, lan_browser, practice_pack, school_page  # noqa: F401  (fixtures)
 from .practicepack import ITEMS, MIX, PACK, right_and_wrong
 from .tutorpack import tutor_pack  # noqa: F401  (fixtures)
@@ -59,7 +59,7 @@ def test_assigned_exercise_answered_offline_on_plain_http(school_page, school, h
     assert queued_answers(page) == []  # the page said the server stored it: nothing left to send
 
     # The Wi-Fi drops. "Next question" shows the next question from the page, not an error page.
-    page.context.set_offline(True)
+    go_offline(page)
     page.get_by_role("link", name="Next question").click()
     expect(page.locator(".progress-text")).to_contain_text(f"Question 2 of {len(ITEMS)}")
     banner = page.locator("main > [role=status].offline-banner")
@@ -119,7 +119,7 @@ def test_quiz_answered_offline_on_plain_http_then_handed_in(school_page, school,
     expect(page.locator(".progress-text")).to_contain_text(f"Question 1 of {len(ITEMS)}")
     assert "SECRET-EXPLANATION" not in page.content()
 
-    page.context.set_offline(True)
+    go_offline(page)
     for index, item in enumerate(ITEMS):
         fill(page, item, right_and_wrong(item)[0 if RIGHT[index] else 1])
         page.get_by_role("button", name="Save and go on").click()
@@ -159,7 +159,7 @@ def test_adaptive_practice_answer_kept_offline_on_plain_http(school_page, school
     expect(page).to_have_url(re.compile(r"/learn/$"))
     page.goto("/learn/adaptive/skill/fractions.compare")
     expect(page.get_by_text("Why this question:")).to_be_visible()
-    page.context.set_offline(True)
+    go_offline(page)
     page.get_by_label("Alpha").check()  # every item's right choice
     page.get_by_role("button", name="Check my answer").click()
     row = page.locator(".offline-results li")
@@ -183,7 +183,7 @@ def test_offline_in_kazakh_on_a_phone(school_page, school, homework):
     page.get_by_role("button", name="Қазақша").click()
     expect(page.locator("html")).to_have_attribute("lang", "kk")
     page.goto(f"/learn/practice/{PACK}/{MIX}")
-    page.context.set_offline(True)
+    go_offline(page)
     page.get_by_role("button", name="Кеңес көрсету").click()  # a hint needs the server: said, no error page
     expect(page.locator(".needs-server")).to_have_text(
         "Кеңесті мектеп сервері береді: серверге қосылғанда қайта сұра.")

@@ -21,7 +21,7 @@ from classroom_server.models import LearningRecord, QuizAttempt, utcnow
 
 from .browserday import new_page, sample_packs  # noqa: F401  (fixtures)
 from .browserday import sign_in_student
-from .browsertesting import assert_no_horizontal_scroll, assert_not_a_secure_context, axe_report, expect
+from .browsertesting import assert_no_horizontal_scroll, assert_not_a_secure_context, axe_report, expect, go_offline
 from .browsertesting import lan_browser  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
@@ -215,7 +215,7 @@ def test_the_students_day(new_page, app, school, day):
     expect(page.locator(".progress-text")).to_contain_text(kk("Question %(number)d of %(count)d", number=2, count=3))
     check("a quiz question")
 
-    page.context.set_offline(True)
+    go_offline(page)
     page.locator("form.question input[name=answer]").fill("1/2")
     page.get_by_role("button", name=kk("Save and go on")).click()
     kept = page.locator(".offline-results li")

@@ -1,11 +1,15 @@
 """Serving pack files (ETag, 304, Range), the library pages, search in Kazakh and Russian, admin import."""
 from __future__ import annotations
 
+import hashlib
 import io
+import re
+from pathlib import Path
 
 import pytest
 import requests
 
+import classroom_server
 from classroom_server.content.services import install_pack, remove_pack
 from classroom_server.models import ContentFile, ContentPack
 
@@ -260,3 +264,20 @@ def test_every_405_names_the_allowed_methods(live_server):
         answer = requests.put(live_server + path)
         assert answer.status_code == 405, path
         assert "GET" in answer.headers["Allow"], path
+
+
+def test_static_files_carry_their_version_and_are_kept_a_year_under_it(client, school):
+    # Every page asked again for style.css, app.js and the icon (304s) before: under a URL that
+    # names the file's version the phone keeps them, and an upgrade changes the URL.
+    page = client.get("/signin").get_data(as_text=True)
+    found = dict(re.findall(r'/static/(style\.css|app\.js|icon\.svg)\?v=([0-9a-f]{12})"', page))
+    assert set(found) == {"style.css", "app.js", "icon.svg"}
+    static = Path(classroom_server.__file__).parent / "static"
+    for name, version in found.items():
+        assert version == hashlib.sha256((static / name).read_bytes()).hexdigest()[:12]
+        kept = client.get(f"/static/{name}?v={version}")
+        assert kept.status_code == 200
+        assert kept.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    # Without the version, or with one from before an upgrade: checked each time, as before.
+    for url in ("/static/app.js", "/static/app.js?v=000000000000"):
+        assert client.get(url).headers["Cache-Control"] == "no-cache"

@@ -40,11 +40,15 @@ function keep(request, response) {
   return response;
 }
 
-function networkFirst(request) {
+function networkFirst(request, anyVersion) {
   return fetch(request).then(function (response) {
     return keep(request, response);
   }).catch(function (error) {
     return caches.match(request).then(function (found) {
+      // Pages ask for static files by version (/static/app.js?v=...); the shell keeps them
+      // without one: offline, any version is better than none.
+      return found || (anyVersion ? caches.match(request, {ignoreSearch: true}) : undefined);
+    }).then(function (found) {
       if (found) { return found; }
       throw error;
     });
@@ -67,7 +71,7 @@ self.addEventListener("fetch", function (event) {
   if (CONTENT_ADDRESSED.test(path)) {
     event.respondWith(cacheFirst(request));
   } else if (path.indexOf("/static/") === 0) {
-    event.respondWith(networkFirst(request));
+    event.respondWith(networkFirst(request, true));
   } else if (PAGE_PREFIXES.some(function (prefix) { return path.indexOf(prefix) === 0; })) {
     event.respondWith(networkFirst(request));
   }
