@@ -55,6 +55,10 @@ def open_database(url: str) -> Database:
         db = connect(url)
         if not isinstance(db, (PostgresqlDatabase, SqliteDatabase)):
             raise DatabaseError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+    # Writes still queued for the database bound now (page views whose threads went on) are
+    # stored there first: after the switch, their group would go to the new one. A server opens
+    # one database once; the test suite opens a school per test in one process.
+    flush_all()
     database.initialize(db)
     return db
 

@@ -289,6 +289,28 @@ def test_records_no_thread_waits_for_are_led_by_the_flusher_and_a_waiting_writer
     assert "group-commit-flusher" in {thread.name for thread in threading.enumerate()}
 
 
+def test_records_queued_for_one_database_are_stored_there_before_another_is_opened(students, tmp_path):
+    # The test suite opens a school per test in one process: a page view queued for one school must
+    # not be stored by a later group in the next school's database.
+    if not is_sqlite():
+        pytest.skip("opening another SQLite file is the case here")
+    group = db.GroupCommit(records._store, records._store_one, limit=1)
+    device, first = new_device_id(), database.obj.database
+    pending = [records._pending(student, device, interaction, None, None, None)
+               for student, interaction in ((students[0], answer()), (students[1], opened()))]
+    with write_lock_held_elsewhere(group) as leader_waits:
+        threads, _, errors = in_threads([lambda: group.run(pending[0])])
+        wait_for(leader_waits)
+        assert group.run(pending[1], wait=False) is None  # beyond the leader's group (limit 1)
+        opening, _, opening_errors = in_threads([lambda: db.open_database(f"sqlite:///{tmp_path / 'next.sqlite3'}")])
+    join(threads + opening)
+    assert errors == opening_errors == [None]
+    assert database.obj.database == str(tmp_path / "next.sqlite3")
+    with sqlite3.connect(first) as school:
+        assert sorted(row[0] for row in school.execute("SELECT verb FROM learning_record")) == ["answered", "opened"]
+    db.open_database(f"sqlite:///{first}")
+
+
 # Writes queued, not yet stored, when the server is told to stop (SIGTERM): it stores them first.
 STOP_PROBE = """
 import socket, sys, threading
