@@ -247,8 +247,9 @@ class GroupCommit(Generic[W, R]):
     page; the next group stores it, within milliseconds. When the writes left queued after a group
     are all of that kind, no request thread is waiting to lead them, so a thread of the process's
     own (the flusher, started when first needed) leads that group. Such a write is lost if the
-    process dies in those milliseconds (a power cut, SIGKILL); a worker stopped with SIGTERM or an
-    interpreter that exits stores its queue first (`flush`).
+    process dies in those milliseconds (a power cut, SIGKILL); a server stopped with SIGTERM or
+    SIGINT stores its queue first (serving.run_until_stopped -> flush_all), and so does
+    open_database before it binds another database.
     """
 
     def __init__(self, many: Callable[[list[W]], list[R]], one: Callable[[W], R], limit: int = 256):
@@ -334,9 +335,9 @@ class GroupCommit(Generic[W, R]):
                 if write.error is not None and not write.waits:  # no thread will raise it
                     log.warning("a write was not stored: %s", write.error)
             with self._mutex:
-                # The next group is led by the first queued write whose thread waits for it, else
-                # (only writes whose threads went on) by the flusher.
-                # Within the next group's reach: a queue longer than `limit` holds more than one group.
+                # The next group is led by the first queued write whose thread waits for it, within
+                # that group's reach (a queue longer than `limit` holds more than one group); else,
+                # when only writes whose threads went on are there, by the flusher.
                 heir = next((write for _, write in zip(range(self.limit), self._queue) if write.waits), None)
                 self._leading = bool(self._queue)
                 flusher = self._flusher_here() if self._queue and heir is None else None
@@ -403,7 +404,8 @@ _GROUPS: list[GroupCommit] = []
 
 
 def flush_all(timeout: float = 10.0) -> None:
-    """Store every queued write of every group (before a worker stops)."""
+    """Wait until every queued write of every group is stored (before a server stops, or another
+    database is opened)."""
     for group in _GROUPS:
         if not group.flush(timeout):
             log.warning("writes were still queued after %.0f s; they are not stored", timeout)

@@ -289,11 +289,10 @@ def test_records_no_thread_waits_for_are_led_by_the_flusher_and_a_waiting_writer
     assert "group-commit-flusher" in {thread.name for thread in threading.enumerate()}
 
 
+@pytest.mark.parametrize("db_app", ["sqlite"], indirect=True)  # another SQLite file is opened
 def test_records_queued_for_one_database_are_stored_there_before_another_is_opened(students, tmp_path):
     # The test suite opens a school per test in one process: a page view queued for one school must
     # not be stored by a later group in the next school's database.
-    if not is_sqlite():
-        pytest.skip("opening another SQLite file is the case here")
     group = db.GroupCommit(records._store, records._store_one, limit=1)
     device, first = new_device_id(), database.obj.database
     pending = [records._pending(student, device, interaction, None, None, None)
