@@ -548,20 +548,27 @@
     }, function () { return "stop"; });  // the server cannot be reached: keep it
   }
 
+  // What this device kept for the signed-in student (answers, notes), oldest first (`when` names
+  // the entry's time), sent one at a time; a send that answers "stop" (the server cannot be reached,
+  // its disk is full, the student was signed out) leaves the rest for later.
+  function sendInTurn(list, when, sendOne) {
+    if (!list.length) { return Promise.resolve(); }
+    return session().then(function (me) {
+      if (!me || String(me.id) !== user) { return; }  // unreachable, or someone else is signed in
+      list.sort(function (a, b) { return a[when] < b[when] ? -1 : 1; });
+      return list.reduce(function (chain, entry) {
+        return chain.then(function (outcome) { return outcome === "stop" ? outcome : sendOne(entry, me.csrf_token); });
+      }, Promise.resolve());
+    });
+  }
+
   var sendingNotes = false;
 
   function uploadNotes() {
     if (sendingNotes || !user || !navigator.onLine) { return Promise.resolve(); }
     sendingNotes = true;
     return keptNotes().then(function (list) {
-      if (!list.length) { return; }
-      return session().then(function (me) {
-        if (!me || String(me.id) !== user) { return; }  // unreachable, or someone else is signed in
-        list.sort(function (a, b) { return a.kept_at < b.kept_at ? -1 : 1; });
-        return list.reduce(function (chain, entry) {
-          return chain.then(function (outcome) { return outcome === "stop" ? outcome : sendNote(entry, me.csrf_token); });
-        }, Promise.resolve());
-      });
+      return sendInTurn(list, "kept_at", sendNote);
     }).catch(function (error) {
       console.warn("classroom: could not send the kept notes", error);
     }).then(function () {
@@ -654,23 +661,8 @@
     if (uploading || !user || !navigator.onLine) { return showBanner(); }
     uploading = true;
     return queued().then(function (list) {
-      list = list.filter(function (entry) { return entry.record_id !== except; });
-      if (!list.length) { return; }
-      return session().then(function (me) {
-        if (!me || String(me.id) !== user) { return; }  // unreachable, or someone else is signed in
-        var chain = Promise.resolve();
-        var stopped = false;
-        list.sort(function (a, b) { return a.answered_at < b.answered_at ? -1 : 1; });
-        list.forEach(function (entry) {
-          chain = chain.then(function () {
-            if (stopped) { return; }
-            return uploadOne(entry, me.csrf_token).then(function (outcome) {
-              if (outcome === "stop") { stopped = true; }
-            });
-          });
-        });
-        return chain;
-      });
+      return sendInTurn(list.filter(function (entry) { return entry.record_id !== except; }), "answered_at",
+                        uploadOne);
     }).catch(function (error) {
       console.warn("classroom: could not send the saved answers", error);
     }).then(function () {
