@@ -1,6 +1,7 @@
 """Learning records: durable, ordered per device and for the school, idempotent, xAPI-ready."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import uuid
@@ -10,8 +11,9 @@ from peewee import IntegrityError
 
 from classroom_server.db import database
 from classroom_server.domain.statements import validate_statement
-from classroom_server.learn.records import (Interaction, RecordError, new_device_id, record, statement_for,
-                                            store)
+from classroom_server.accounts import services as accounts
+from classroom_server.learn.records import (FIRST_CLASS, Interaction, RecordError, new_device_id, record,
+                                            statement_for, store)
 from classroom_server.models import LearningRecord, User
 
 ANSWER = Interaction(verb="answered", pack_id="kz.sample.math5-fractions", node_id="fractions.ex1",
@@ -106,6 +108,52 @@ def test_many_answers_at_once_from_one_device_get_distinct_consecutive_numbers(a
     assert errors == []
     numbers = sorted(r.device_sequence for r in LearningRecord.select())
     assert numbers == list(range(1, 201))
+
+
+def test_a_record_made_at_the_school_names_the_students_first_class_when_it_is_stored(app, school):
+    # school.student is in 5А (grade 5); a second class of a lower grade comes first, as the
+    # student's classes are listed (by grade, then name); a student in no class names none.
+    earlier = accounts.create_classroom("4Г", 4)
+    accounts.enrol(school.student, earlier)
+    loner = accounts.create_user(None, "Сабина Ержанқызы", "student")
+    opened = dataclasses.replace(OPENED, classroom=FIRST_CLASS)
+    device = new_device_id()
+    stored, _ = record(school.student, device, opened)
+    assert stored.classroom == earlier.id
+    assert store(loner, new_device_id(), opened)
+    assert store(school.picture_student, new_device_id(), opened)
+    rows = {row.user_id: row.classroom for row in LearningRecord.select()}
+    assert rows == {school.student.id: earlier.id, loner.id: None,
+                    school.picture_student.id: school.picture_class.id}
+
+
+def test_students_storing_together_each_name_their_own_first_class(app, school):
+    # Records that arrive together are written as one group (db.GroupCommit), their classes looked
+    # up together: each must still name its own student's.
+    students = [school.student, school.picture_student, school.other_student]
+    opened, errors = dataclasses.replace(OPENED, classroom=FIRST_CLASS), []
+
+    def open_many(student):
+        try:
+            device = new_device_id()
+            for _ in range(20):
+                store(student, device, opened)
+        except Exception as exc:  # collected and shown by the assertion below
+            errors.append(exc)
+        finally:
+            database.close()
+
+    threads = [threading.Thread(target=open_many, args=(student,)) for student in students for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    classes = {school.student.id: school.pin_class.id, school.picture_student.id: school.picture_class.id,
+               school.other_student.id: school.other_class.id}
+    found = [(row.user_id, row.classroom) for row in LearningRecord.select()]
+    assert len(found) == 180
+    assert all(classroom == classes[user_id] for user_id, classroom in found)
 
 
 def test_a_stored_record_is_a_valid_xapi_statement_without_the_childs_name(app, school):

@@ -15,7 +15,6 @@ from babel.numbers import get_decimal_symbol
 from flask import current_app, g, request
 from peewee import fn
 
-from ..accounts.services import first_classroom_id
 from ..content.services import pack_by_id
 from ..db import Prepared, run_sql
 from ..domain import scoring
@@ -215,11 +214,6 @@ def clamp_duration(value: int | None) -> int | None:
     return None if value is None else max(0, min(MAX_DURATION_MS, value))
 
 
-def first_class_id(user: User) -> int | None:
-    """The id of the first of the user's classes (as user_classrooms orders them), or None."""
-    return first_classroom_id(user)
-
-
 def answer(user: User, device: str, ex: Exercise, item_id: str, response: object,
            duration_ms: int | None = None, record_uuid: str | None = None,
            occurred_at: datetime.datetime | None = None) -> Answer:
@@ -251,7 +245,7 @@ def answer(user: User, device: str, ex: Exercise, item_id: str, response: object
     told = scored.score > 0 and explanation_shown(user, ex, item, language)
     interaction = records.Interaction(
         verb="answered", pack_id=ex.pack.pack_id, node_id=ex.node.node_id, node_kind="exercise",
-        language=language, item_id=item_id, classroom=first_class_id(user), response=scored.response_text,
+        language=language, item_id=item_id, classroom=records.FIRST_CLASS, response=scored.response_text,
         typed=scored.typed,
         correct=scored.correct and not told, score=0.0 if told else scored.score,
         duration_ms=clamp_duration(duration_ms), attempt=1)  # numbered in the write
@@ -292,7 +286,7 @@ def summary(user: User, device: str, ex: Exercise) -> Summary:
     row, _ = records.record(
         user, device,
         records.Interaction(verb="completed", pack_id=ex.pack.pack_id, node_id=ex.node.node_id,
-                             node_kind="exercise", language=language, classroom=first_class_id(user),
+                             node_kind="exercise", language=language, classroom=records.FIRST_CLASS,
                              score=right / len(ids), progress=1.0),
         record_uuid=str(uuid.uuid5(_COMPLETION, last.uuid)), occurred_at=finished)
     return Summary(len(ids), answered, right, row)
@@ -364,7 +358,7 @@ def record_read_book(user: User, pack_id: str, book: ContentNode, record_uuid: s
     records.store(user, device_id(), records.Interaction(
         verb="read", pack_id=pack_id, node_id=book.node_id, node_kind="ebook",
         language=languages[0] if len(languages) == 1 else localized_key(json.loads(book.title)) or "kk",
-        classroom=first_class_id(user), progress=1.0), record_uuid=record_uuid)
+        classroom=records.FIRST_CLASS, progress=1.0), record_uuid=record_uuid)
 
 
 def record_opened(user: User, pack_id: str, node_id: str, node_kind: str, language: str) -> None:
@@ -372,7 +366,7 @@ def record_opened(user: User, pack_id: str, node_id: str, node_kind: str, langua
     stored as the page is sent (records.store_soon): nobody waits for it to be saved."""
     records.store_soon(user, device_id(), records.Interaction(
         verb="opened", pack_id=pack_id, node_id=node_id, node_kind=node_kind, language=language,
-        classroom=first_class_id(user)))
+        classroom=records.FIRST_CLASS))
 
 
 # On every home page: one query (each query a page makes hands the GIL to another request thread).
@@ -404,4 +398,4 @@ def record_read(user: User, pack_id: str, node_id: str, record_uuid: str) -> Non
     records.store(user, device_id(), records.Interaction(
         verb="read", pack_id=pack_id, node_id=node_id, node_kind="chapter",
         language=languages[0] if len(languages) == 1 else localized_key(json.loads(node.title)) or "kk",
-        classroom=first_class_id(user), progress=1.0), record_uuid=record_uuid)
+        classroom=records.FIRST_CLASS, progress=1.0), record_uuid=record_uuid)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from peewee import (AutoField, BooleanField, CharField, DateTimeField, Field, FloatField, ForeignKeyField,
                     IntegerField, TextField)
 
+from ..accounts.services import first_classroom_ids
 from ..db import GroupCommit, placeholders, run_sql
 from ..domain.statements import PlainRecord, to_statement
 from ..models import LearningRecord, User, utcnow
@@ -42,6 +43,19 @@ def valid_device_id(value: str | None) -> bool:
     return bool(value) and bool(_UUID.match(value))
 
 
+class _FirstClass:
+    """`Interaction.classroom` for "the student's first class, when the record is stored"."""
+
+    def __repr__(self) -> str:
+        return "FIRST_CLASS"
+
+
+# What a record made at the school names as its class: looked up inside the write, once for all the
+# students of a group (db.GroupCommit), not by each request before it (a query each: each hands the
+# GIL to another request thread and waits to get it back).
+FIRST_CLASS = _FirstClass()
+
+
 @dataclass(frozen=True)
 class Interaction:
     """What happened, as the learn views describe it (scoring already done)."""
@@ -51,7 +65,7 @@ class Interaction:
     node_kind: str
     language: str
     item_id: str | None = None
-    classroom: int | None = None
+    classroom: int | _FirstClass | None = None  # FIRST_CLASS: the student's, when stored
     assignment: str | None = None
     response: str | None = None
     typed: str | None = None  # a typed number or text exactly as typed (scoring.Scored.typed)
@@ -197,6 +211,7 @@ def _store(group: list[_Pending]) -> list[_Stored]:
     if fresh:
         _number_attempts(group, list(fresh.values()))
         rows = [group[index].fields for index in fresh.values()]
+        _name_first_classes(rows)
         per_device: dict[str, int] = {}  # how many records each device numbers now
         for fields in rows:
             per_device[fields["device"]] = per_device.get(fields["device"], 0) + 1
@@ -220,6 +235,14 @@ def _store(group: list[_Pending]) -> list[_Stored]:
     for index in again:
         results[index] = (results[fresh[group[index].fields["uuid"]]][0], False)
     return results  # type: ignore[return-value]
+
+
+def _name_first_classes(rows: list[dict]) -> None:
+    """Put each student's first class in the rows that ask for it (FIRST_CLASS): one query a group."""
+    firsts = first_classroom_ids({fields["user"] for fields in rows if fields["classroom"] is FIRST_CLASS})
+    for fields in rows:
+        if fields["classroom"] is FIRST_CLASS:
+            fields["classroom"] = firsts.get(fields["user"])
 
 
 def _store_one(pending: _Pending) -> _Stored:
