@@ -530,6 +530,10 @@
       if (response.status === 200 || response.status === 201) {  // 200: stored before, from an earlier send
         return reply.then(function (note) {
           return forgetNote(entry.client_id).then(function () {
+            if (note.deleted) {  // stored before, then deleted by the student: its marks go, as a refused note's
+              tellReader("classroom-note-refused", {entry: entry, message: ""});
+              return;
+            }
             tellReader("classroom-note-saved", {entry: entry, note: note,
                                                 text: form ? form.getAttribute("data-saved-text") || "" : ""});
           });
