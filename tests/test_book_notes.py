@@ -107,6 +107,13 @@ def test_a_note_that_cannot_be_kept_says_what_to_change(client, school, book, fi
     assert ReaderNote.select().count() == 0
 
 
+def test_a_note_sent_to_a_book_no_longer_in_the_library_says_so(client, school, book):
+    """A kept note may arrive after its book was taken out: the phone shows the student why (static/app.js)."""
+    sign_in_as(client, school, "student")
+    gone = add(client, book_id="removed", chapter="removed.ch01", kind="bookmark", client_id=KEPT_ID)
+    assert (gone.status_code, gone.get_json()["message"]) == (404, "This book is no longer in the school's library.")
+
+
 @pytest.mark.parametrize("role", ["other student", "teacher", "admin", None])
 def test_nobody_else_sees_or_changes_a_students_notes(app, client, school, book, role):
     sign_in_as(client, school, "student")

@@ -6,7 +6,7 @@ import json
 import mimetypes
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from jinja2 import pass_context
 from werkzeug.security import safe_join
@@ -475,10 +475,19 @@ def _student_book(pack_id: str, book_id: str) -> tuple[ContentPack, ContentNode]
         abort(401)
     if g.user.role != "student":
         abort(403)
-    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or _book_gone()
     book = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == book_id,
-                                   ContentNode.kind == "ebook") or abort(404)
+                                   ContentNode.kind == "ebook") or _book_gone()
     return pack, book
+
+
+def _book_gone():
+    """404 in words, as JSON to JSON: a note the device kept may arrive after its book was taken out
+    of the library, and the student is shown why it was not saved (static/app.js)."""
+    message = _("This book is no longer in the school's library.")
+    if request.is_json:
+        abort(make_response(jsonify(error="not_found", message=message), 404))
+    abort(404, description=message)
 
 
 def _note_place(pack: ContentPack, note, languages: dict | None = None) -> str:
