@@ -331,7 +331,19 @@ class ReaderNote(BaseModel):
                    (("user", "client_id"), True))
 
 
-MODELS = MODELS + (ReaderNote,)
+class DeletedNote(BaseModel):
+    """A note the student deleted that their device had sent under an id (`ReaderNote.client_id`):
+    that id alone, no words, so that a late repeat of the send (its reply was lost) does not bring
+    the note back. The newest `content.notes.KEEP_DELETED` per student are kept."""
+    user = ForeignKeyField(User, on_delete="CASCADE", index=False)  # the unique index below leads with it
+    client_id = CharField(max_length=36)
+
+    class Meta:
+        table_name = "deleted_note"
+        indexes = ((("user", "client_id"), True),)
+
+
+MODELS = MODELS + (ReaderNote, DeletedNote)
 
 
 class StudentGroup(BaseModel):

@@ -7,11 +7,13 @@ import gzip
 import os
 import re
 import sqlite3
+import uuid
+from contextlib import contextmanager
 
 import pytest
 
 from classroom_server.content import notes
-from classroom_server.models import ReaderNote
+from classroom_server.models import DeletedNote, ReaderNote
 
 from .geobook import CHAPTER_ONE, install
 from .helpers import csrf_of, post, serve_in_thread, serving, sign_in_as
@@ -103,6 +105,13 @@ def test_a_note_that_cannot_be_kept_says_what_to_change(client, school, book, fi
     response = add(client, **{"chapter": "geo.ch01", **fields})
     assert response.status_code == 400 and message in response.get_json()["message"]
     assert ReaderNote.select().count() == 0
+
+
+def test_a_note_sent_to_a_book_no_longer_in_the_library_says_so(client, school, book):
+    """A kept note may arrive after its book was taken out: the phone shows the student why (static/app.js)."""
+    sign_in_as(client, school, "student")
+    gone = add(client, book_id="removed", chapter="removed.ch01", kind="bookmark", client_id=KEPT_ID)
+    assert (gone.status_code, gone.get_json()["message"]) == (404, "This book is no longer in the school's library.")
 
 
 @pytest.mark.parametrize("role", ["other student", "teacher", "admin", None])
@@ -218,6 +227,17 @@ def pg_school_with_book(pg_app, settings, tmp_path) -> tuple:
     return room, student
 
 
+@contextmanager
+def pg_school_served(pg_app, settings, tmp_path):
+    """pg_school_with_book on a real waitress server in a thread: (its base URL, the class, the student)."""
+    room, student = pg_school_with_book(pg_app, settings, tmp_path)
+    url, stop = serve_in_thread(pg_app)
+    try:
+        yield url, room, student
+    finally:
+        stop()
+
+
 @pytest.mark.postgres
 @pytest.mark.skipif(not os.environ.get("CLASSROOM_TEST_POSTGRES_URL"),
                     reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
@@ -327,10 +347,8 @@ def test_a_note_kept_on_the_device_and_sent_again_is_stored_once(app, client, sc
         assert ReaderNote.select().count() == 4
 
 
-def sent_at_once(url: str, room_id: int, student_id: int, times: int = 4) -> list:
-    """The same kept note sent `times` times at one moment by a signed-in student's device, as the
-    page's timer and the online event (or two tabs) might: the server's answers."""
-    import threading
+def student_device(url: str, room_id: int, student_id: int):
+    """A student (PIN 4321) signed in over HTTP: (the session, its CSRF token as /api/v1/me gives it)."""
     import requests
     browser = requests.Session()
     page = browser.get(f"{url}/signin/class/{room_id}/student/{student_id}", timeout=10).text
@@ -338,7 +356,14 @@ def sent_at_once(url: str, room_id: int, student_id: int, times: int = 4) -> lis
                              data={"pin": "4321", "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"',
                                                                           page).group(1)}, timeout=30)
     assert signed_in.status_code == 302
-    token = browser.get(f"{url}/api/v1/me", timeout=10).json()["csrf_token"]
+    return browser, browser.get(f"{url}/api/v1/me", timeout=10).json()["csrf_token"]
+
+
+def sent_at_once(url: str, room_id: int, student_id: int, times: int = 4) -> list:
+    """The same kept note sent `times` times at one moment by a signed-in student's device, as the
+    page's timer and the online event (or two tabs) might: the server's answers."""
+    import threading
+    browser, token = student_device(url, room_id, student_id)
     answers: list = []
     start = threading.Barrier(times)
 
@@ -369,13 +394,72 @@ def test_a_kept_note_sent_twice_at_once_is_stored_once(app, school, book, live_s
                     reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
 def test_a_kept_note_sent_twice_at_once_is_stored_once_on_postgres(pg_app, settings, tmp_path):
     """PostgreSQL takes no school-wide write lock: the unique (user, client_id) index lets one in."""
-    room, student = pg_school_with_book(pg_app, settings, tmp_path)
-    url, stop = serve_in_thread(pg_app)
-    try:
+    with pg_school_served(pg_app, settings, tmp_path) as (url, room, student):
         answers = sent_at_once(url, room.id, student.id, times=6)
-    finally:
-        stop()
     assert sorted(a.status_code for a in answers) == [200] * 5 + [201], [a.text for a in answers]
     assert len({a.json()["id"] for a in answers}) == 1
     with pg_app.app_context():
         assert ReaderNote.select().where(ReaderNote.client_id == KEPT_ID).count() == 1
+
+
+def deleted_then_sent_again(url: str, room_id: int, student_id: int) -> None:
+    """A kept note is stored but the reply is lost; the student deletes it on another page; the
+    phone sends it again, as JSON and (a tab that never heard) by the form: it stays deleted."""
+    browser, token = student_device(url, room_id, student_id)
+    notes_url, headers = f"{url}/library/local.geo/geo/notes", {"X-CSRF-Token": token}
+    kept = {"chapter": "geo.ch01", "kind": "note", "exact": "Fresh water is rare.", "text": SECRET,
+            "client_id": KEPT_ID}
+    first = browser.post(notes_url, json=kept, headers=headers, timeout=30)
+    assert first.status_code == 201, first.text
+    deleted = browser.post(f"{notes_url}/{first.json()['id']}", json={"delete": True}, headers=headers, timeout=30)
+    assert deleted.status_code == 204, deleted.text
+    again = browser.post(notes_url, json=kept, headers=headers, timeout=30)
+    assert (again.status_code, again.json()) == (200, {"client_id": KEPT_ID, "deleted": True})
+    by_form = browser.post(notes_url, data={**kept, "client_id": KEPT_ID.upper(), "csrf_token": token},
+                           allow_redirects=False, timeout=30)
+    assert by_form.status_code == 303 and by_form.headers["Location"].endswith("/library/local.geo/geo/notes")
+    assert browser.get(notes_url, params={"format": "json"}, timeout=10).json() == {"notes": []}
+    # a note without an id (the form without JavaScript) leaves nothing behind when deleted
+    bookmark = browser.post(notes_url, json={"chapter": "geo.ch01", "kind": "bookmark"}, headers=headers, timeout=30)
+    assert browser.post(f"{notes_url}/{bookmark.json()['id']}", json={"delete": True}, headers=headers,
+                        timeout=30).status_code == 204
+
+
+def test_a_deleted_note_sent_again_by_the_device_stays_deleted(app, school, book, live_server):
+    """On a real server: the deleted note's id is remembered (no words), so the late repeat is
+    answered "already handled" and stores nothing; another student's device may use the same id."""
+    deleted_then_sent_again(live_server, school.pin_class.id, school.student.id)
+    with app.app_context():
+        assert ReaderNote.select().count() == 0
+        assert [(d.user_id, d.client_id) for d in DeletedNote.select()] == [(school.student.id, KEPT_ID)]
+    client = app.test_client()
+    post(client, f"/signin/class/{school.other_class.id}/student/{school.other_student.id}")
+    assert add(client, chapter="geo.ch01", kind="highlight", exact="Fresh water is rare.",
+               client_id=KEPT_ID).status_code == 201
+
+
+def test_the_deleted_ids_kept_are_the_newest_of_each_student(app, client, school, book):
+    """A student's deleted ids stay few: deleting one more note forgets the oldest beyond KEEP_DELETED."""
+    with app.app_context():
+        old_ids = [str(uuid.UUID(int=n)) for n in range(notes.KEEP_DELETED)]
+        DeletedNote.insert_many([{"user": school.student.id, "client_id": i} for i in old_ids]).execute()
+        DeletedNote.insert(user=school.other_student.id, client_id=old_ids[0]).execute()
+    sign_in_as(client, school, "student")
+    kept = add(client, chapter="geo.ch01", kind="bookmark", client_id=KEPT_ID).get_json()
+    assert post(client, f"/library/local.geo/geo/notes/{kept['id']}", {"delete": "1"}).status_code == 303
+    with app.app_context():
+        theirs = [d.client_id for d in DeletedNote.select().where(DeletedNote.user == school.student.id)
+                  .order_by(DeletedNote.id)]
+        assert theirs == old_ids[1:] + [KEPT_ID]
+        assert DeletedNote.select().where(DeletedNote.user == school.other_student.id).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get("CLASSROOM_TEST_POSTGRES_URL"),
+                    reason="no PostgreSQL named: set CLASSROOM_TEST_POSTGRES_URL")
+def test_a_deleted_note_sent_again_stays_deleted_on_postgres(pg_app, settings, tmp_path):
+    with pg_school_served(pg_app, settings, tmp_path) as (url, room, student):
+        deleted_then_sent_again(url, room.id, student.id)
+    with pg_app.app_context():
+        assert ReaderNote.select().count() == 0
+        assert [d.client_id for d in DeletedNote.select()] == [KEPT_ID]

@@ -13,7 +13,7 @@ from classroom_server.models import ReaderNote
 from .browsertesting import (PHONE, assert_no_horizontal_scroll, axe_report, go_offline, kept_notes, put_back_note,
                              sign_in_student_pin, sync_api)
 from .browsertesting import lan_browser  # noqa: F401  (fixtures)
-from .geobook import install
+from .geobook import CHAPTER_ONE, install
 
 expect = sync_api.expect
 pytestmark = pytest.mark.browser
@@ -254,3 +254,79 @@ def test_a_highlight_on_a_pdf_page_kept_offline_in_russian(student, app):
     expect(page.locator("#page-2 mark.my-mark-kept")).to_have_count(0)
     with app.app_context():
         assert [(n.page, n.exact, n.kind) for n in ReaderNote.select()] == [(2, "Lakes on page 2", "highlight")]
+
+
+DELETED_ID = "3c9d8e7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f"
+
+
+def test_a_kept_note_the_server_refuses_is_shown_with_its_words_until_the_student_removes_it(student, app, settings,
+                                                                                           tmp_path):
+    """A note kept offline arrives after the book was updated and its words are gone: the server
+    refuses it while the student is on another page. That page says so in the banner and shows the
+    server's reason and the note's words, to copy, until the student removes it; it is not sent again.
+    A kept highlight the student deleted since it was stored (the reply to its send was lost) is dropped."""
+    page = student("English")
+    page.goto("/library/local.geo/geo.ch01")
+    stored = page.evaluate("""id => fetch('/api/v1/me').then(r => r.json()).then(me => fetch(
+        '/library/local.geo/geo/notes', {method: 'POST', headers: {'Content-Type': 'application/json',
+        'X-CSRF-Token': me.csrf_token}, body: JSON.stringify({client_id: id, kind: 'highlight', chapter: 'geo.ch01',
+        exact: 'Fresh water is rare.'})}).then(r => r.json()).then(note => fetch(
+        '/library/local.geo/geo/notes/' + note.id, {method: 'POST', headers: {'Content-Type': 'application/json',
+        'X-CSRF-Token': me.csrf_token}, body: JSON.stringify({delete: true})})).then(r => r.status))""", DELETED_ID)
+    assert stored == 204
+    go_offline(page)
+    select_text(page, "article.reader p:nth-of-type(2)", "salty")
+    page.locator("summary", has_text="Write a note").click()
+    words = "Balkhash: half fresh,\nhalf salty"
+    page.get_by_label("Your note (only you see it)").fill(words)
+    page.get_by_role("button", name="Save the note").click()
+    expect(page.locator("article.reader mark.my-mark-kept")).to_have_text("salty")
+    kept = kept_notes(page)
+    put_back_note(page, {**kept[0], "client_id": DELETED_ID, "kind": "highlight", "text": "",
+                         "exact": "Fresh water is rare.", "kept_at": "2020-01-01T00:00:00.000Z"})
+    context = page.context
+    page.close()  # the student leaves the chapter; meanwhile the book is updated and "salty" is gone
+    install(app, settings, tmp_path, "1.1.0", one=CHAPTER_ONE.replace("salty", "briny"))
+    context.set_offline(False)
+    page = context.new_page()
+    notes_posts = []
+    page.on("request", lambda r: notes_posts.append(r.url) if r.method == "POST" and "/notes" in r.url else None)
+    page.goto("/learn/")
+    banner = page.locator(".offline-banner")
+    expect(banner).to_have_text("Notes kept on this device that the school server did not save: 1. "
+                                "Their words are below.")
+    panel = page.get_by_role("region", name="Notes not saved on the school server")
+    expect(panel).to_contain_text("The school server did not save a note kept on this device: the words you chose "
+                                  "are not in this chapter; select them again")
+    expect(panel.locator("blockquote")).to_have_text(words)
+    expect(panel).to_contain_text("What you wrote:")
+    assert panel.get_by_role("link", name="Go to the place").get_attribute("href") == "/library/local.geo/geo.ch01"
+    assert [(e["client_id"], bool(e.get("refused"))) for e in kept_notes(page)] == [(kept[0]["client_id"], True)]
+    with app.app_context():
+        assert ReaderNote.select().count() == 0  # neither the refused note nor the deleted highlight
+    assert len(notes_posts) == 2 and all(url.endswith("/library/local.geo/geo/notes") for url in notes_posts)
+    assert axe_report(page, "a page showing a note the server did not save") == ""
+    assert_no_horizontal_scroll(page, "a page showing a note the server did not save")
+    small = page.evaluate("""() => [...document.querySelectorAll('.notes-refused a, .notes-refused button')]
+      .filter(e => e.getBoundingClientRect().height < 44).map(e => e.textContent)""")
+    assert not small, small
+
+    # kept aside: not sent again, on this page or the next
+    page.evaluate("window.classroomUpload()")
+    page.reload()
+    expect(panel.locator("blockquote")).to_have_text(words)
+    assert len(notes_posts) == 2, notes_posts
+    page.get_by_role("button", name="Copy the words").click()
+    expect(panel.get_by_role("status")).to_have_text(re.compile(r"^(Copied\.|The words are selected: .*)$"))
+    assert page.evaluate("getSelection().toString()") == words
+
+    # in Kazakh; removed by the student, it is gone from this device
+    page.get_by_role("button", name="Қазақша").click()
+    expect(banner).to_contain_text("мектеп сервері сақтамаған жазбалар: 1.")
+    expect(page.locator(".notes-refused")).to_contain_text("Жазылған мәтін:")
+    assert axe_report(page, "a note the server did not save, in Kazakh") == ""
+    page.get_by_role("button", name="Осы құрылғыдан өшіру").click()
+    expect(page.locator(".notes-refused")).to_have_count(0)
+    expect(banner).to_be_hidden()
+    expect(page.locator("#main")).to_be_focused()
+    assert kept_notes(page) == []

@@ -23,7 +23,7 @@ from peewee import IntegrityError
 
 from ..db import Prepared, database, write_transaction
 from ..i18n import Problem
-from ..models import ContentFile, ContentNode, ContentPack, ReaderNote, User, utcnow
+from ..models import ContentFile, ContentNode, ContentPack, DeletedNote, ReaderNote, User, utcnow
 from . import reader
 
 KINDS = ("bookmark", "highlight", "note")
@@ -31,6 +31,9 @@ CONTEXT = 32  # characters of prefix and suffix kept, as hypothes.is and Readium
 MAX_EXACT = 1000
 MAX_TEXT = 2000
 MAX_NOTES_PER_BOOK = 2000
+# The ids of deleted notes kept per student (only ids): a repeat send comes within the days a phone
+# stays offline, and a student deletes far fewer notes in that time.
+KEEP_DELETED = 1000
 _SPACE = re.compile(r"\s+")
 # The id a device gives a note it kept while the server could not be reached (static/app.js newId).
 _CLIENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
@@ -139,12 +142,13 @@ def blob_reader(pack: ContentPack, store_path: Callable[[str], object]) -> Calla
 
 def add(user: User, pack: ContentPack, book: ContentNode, chapter: ContentNode, path: str, kind: str,
         read: Callable[[str], str | None], exact: str = "", prefix: str = "", suffix: str = "", text: str = "",
-        page: int | None = None, position: int = 0, client_id: str | None = None) -> tuple[ReaderNote, bool]:
+        page: int | None = None, position: int = 0, client_id: str | None = None) -> tuple[ReaderNote | None, bool]:
     """Keep a student's bookmark, highlight or note; returns once it is committed (synchronous=FULL),
     with whether this call stored it.
 
     `client_id` is the id the student's device kept the note under while offline: a note already
-    stored under it (the reply to an earlier send was lost) is returned, not stored again."""
+    stored under it (the reply to an earlier send was lost) is returned, not stored again; a note
+    the student has deleted since gives (None, False), and nothing is stored."""
     if user.role != "student":
         raise NoteError("only students keep notes in books")
     if client_id is not None and not is_client_id(client_id):
@@ -173,9 +177,12 @@ def add(user: User, pack: ContentPack, book: ContentNode, chapter: ContentNode, 
         prefix_kept, suffix_kept = context(chapter_text, start, len(exact))
     try:
         with write_transaction():
-            earlier = sent_before(user, client_id) if client_id is not None else None
-            if earlier is not None:
-                return earlier, False
+            if client_id is not None:
+                # The note first, then the deleted ids: a deletion committing in between (PostgreSQL)
+                # is seen in one or the other.
+                earlier = sent_before(user, client_id)
+                if earlier is not None or deleted_before(user, client_id):
+                    return earlier, False
             count = ReaderNote.select().where(ReaderNote.user == user.id, ReaderNote.pack_id == pack.pack_id,
                                               ReaderNote.book_id == book.node_id).count()
             if count >= MAX_NOTES_PER_BOOK:
@@ -203,6 +210,11 @@ def sent_before(user: User, client_id: str) -> ReaderNote | None:
     return ReaderNote.get_or_none(ReaderNote.user == user.id, ReaderNote.client_id == client_id)
 
 
+def deleted_before(user: User, client_id: str) -> bool:
+    """Whether this student deleted the note their device sent under `client_id`."""
+    return DeletedNote.select().where(DeletedNote.user == user.id, DeletedNote.client_id == client_id).exists()
+
+
 def own(user: User, note_id: str) -> ReaderNote | None:
     """The note if it is this user's; another's is as good as absent (404, never 403: no hint it exists)."""
     return ReaderNote.get_or_none(ReaderNote.id == note_id, ReaderNote.user == user.id)
@@ -219,8 +231,16 @@ def update_text(note: ReaderNote, text: str) -> None:
 
 
 def delete(note: ReaderNote) -> None:
+    """Delete a note; one its device sent under an id leaves that id behind (DeletedNote), the
+    newest KEEP_DELETED of the student's."""
     with write_transaction():
         ReaderNote.delete().where(ReaderNote.id == note.id).execute()
+        if note.client_id is None:
+            return
+        DeletedNote.insert(user=note.user_id, client_id=note.client_id).on_conflict_ignore().execute()
+        newest = (DeletedNote.select(DeletedNote.id).where(DeletedNote.user == note.user_id)
+                  .order_by(DeletedNote.id.desc()).limit(KEEP_DELETED))
+        DeletedNote.delete().where(DeletedNote.user == note.user_id, DeletedNote.id.not_in(newest)).execute()
 
 
 def for_book(user: User, pack_id: str, book_id: str) -> list[ReaderNote]:

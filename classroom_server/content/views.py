@@ -6,7 +6,7 @@ import json
 import mimetypes
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from jinja2 import pass_context
 from werkzeug.security import safe_join
@@ -475,10 +475,19 @@ def _student_book(pack_id: str, book_id: str) -> tuple[ContentPack, ContentNode]
         abort(401)
     if g.user.role != "student":
         abort(403)
-    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or abort(404)
+    pack = ContentPack.get_or_none(ContentPack.pack_id == pack_id) or _book_gone()
     book = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == book_id,
-                                   ContentNode.kind == "ebook") or abort(404)
+                                   ContentNode.kind == "ebook") or _book_gone()
     return pack, book
+
+
+def _book_gone():
+    """404 in words, as JSON to JSON: a note the device kept may arrive after its book was taken out
+    of the library, and the student is shown why it was not saved (static/app.js)."""
+    message = _("This book is no longer in the school's library.")
+    if request.is_json:
+        abort(make_response(jsonify(error="not_found", message=message), 404))
+    abort(404, description=message)
 
 
 def _note_place(pack: ContentPack, note, languages: dict | None = None) -> str:
@@ -523,6 +532,14 @@ def _answer(status: int, pack: ContentPack, book: ContentNode, note=None, messag
     return redirect(back or url_for("content.my_notes", pack_id=pack.pack_id, book_id=book.node_id), 303)
 
 
+def _deleted(pack: ContentPack, book: ContentNode, client_id: str, back: str | None = None):
+    """A kept note sent again after the student deleted it: handled (200), nothing stored; the
+    device stops keeping it (static/app.js)."""
+    if request.is_json:
+        return jsonify(client_id=client_id, deleted=True), 200
+    return _answer(200, pack, book, back=back)
+
+
 def _position(given) -> int:
     """The TextPositionSelector's start the page sent (a hint: anything else counts as 0)."""
     value = given.get("position")
@@ -549,6 +566,8 @@ def add_note(pack_id: str, book_id: str):
         earlier = notes.sent_before(g.user, client_id)
         if earlier is not None:
             return _answer(200, pack, book, earlier, back=_note_place(pack, earlier))
+        if notes.deleted_before(g.user, client_id):
+            return _deleted(pack, book, client_id)
     chapter_id = field("chapter") or book.node_id
     chapter = ContentNode.get_or_none(ContentNode.pack == pack, ContentNode.node_id == chapter_id)
     if chapter is None or (chapter.node_id != book.node_id and chapter.parent_id != book.node_id):
@@ -578,6 +597,8 @@ def add_note(pack_id: str, book_id: str):
                                  position=_position(given), client_id=client_id)
     except notes.NoteError as exc:
         return _answer(400, pack, book, message=error_text(exc), back=back)
+    if note is None:
+        return _deleted(pack, book, client_id, back=back)
     return _answer(201 if stored else 200, pack, book, note, back=f"{back}#note-{note.id}")
 
 

@@ -79,10 +79,12 @@
       banner.hidden = true;
       main.insertBefore(banner, main.firstChild);
     }
-    function counted(list) { return list.then(function (all) { return all.length; }, function () { return 0; }); }
-    var counts = user ? Promise.all([counted(queued()), counted(keptNotes())]) : Promise.resolve([0, 0]);
+    var counts = user ? Promise.all([queued().then(function (all) { return all.length; }, function () { return 0; }),
+                                     studentsNotes().catch(function () { return []; })]) : Promise.resolve([0, []]);
     return counts.then(function (both) {
-      var waiting = both[0], notesWaiting = both[1];
+      var waiting = both[0];
+      var notesWaiting = both[1].filter(function (entry) { return !entry.refused; }).length;
+      var refused = both[1].filter(function (entry) { return entry.refused; });
       var parts = [];
       if (!navigator.onLine) {
         // Pages opened before are readable offline only where a service worker keeps them.
@@ -96,13 +98,74 @@
       if (notesWaiting > 0) {  // on every page, not only the chapter the notes were written in
         parts.push((body.getAttribute("data-notes-kept-text") || "").replace("{count}", String(notesWaiting)));
       }
+      if (refused.length > 0) {
+        parts.push((body.getAttribute("data-notes-refused-text") || "").replace("{count}", String(refused.length)));
+      }
       var text = parts.join(" ");
       if (banner.textContent !== text) { banner.textContent = text; }
       banner.hidden = text === "";
       banner.setAttribute("data-waiting", String(waiting));
       banner.setAttribute("data-notes-waiting", String(notesWaiting));
+      showRefused(refused);
     });
   }
+
+  // Notes the server refused (kept aside on the device, never sent again), under the banner: why,
+  // the student's words to copy, the page they were written on, and a button that forgets each.
+  function showRefused(list) {
+    var shape = document.getElementById("note-refused");
+    var panel = document.querySelector(".notes-refused");
+    var ids = list.map(function (entry) { return entry.client_id; }).sort().join(" ");
+    if (!shape || (panel ? panel.getAttribute("data-ids") : "") === ids) { return; }
+    if (panel) { panel.parentNode.removeChild(panel); }
+    if (!list.length) { return; }
+    panel = document.createElement("section");
+    panel.className = "notice notes-refused";
+    panel.tabIndex = -1;
+    panel.setAttribute("aria-label", shape.getAttribute("data-label") || "");
+    panel.setAttribute("data-ids", ids);
+    var items = document.createElement("ul");
+    panel.appendChild(items);
+    list.sort(function (a, b) { return a.kept_at < b.kept_at ? -1 : 1; }).forEach(function (entry) {
+      var item = shape.content.firstElementChild.cloneNode(true);
+      item.setAttribute("data-note-refused", entry.client_id);
+      var why = item.querySelector("[data-why]");
+      why.textContent = why.getAttribute("data-why").replace("{reason}", entry.refused);
+      var words = entry.text || entry.exact || "";
+      var label = item.querySelector("[data-wrote]");
+      label.textContent = label.getAttribute(entry.text ? "data-wrote" : "data-marked");
+      item.querySelector(".note-words").textContent = words;
+      label.hidden = item.querySelector(".note-words").hidden = item.querySelector(".copy-words").hidden = !words;
+      item.querySelector("a").href = entry.page;
+      items.appendChild(item);
+    });
+    banner.parentNode.insertBefore(panel, banner.nextSibling);
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".notes-refused button");
+    if (!button) { return; }
+    var item = button.closest("li");
+    if (button.classList.contains("copy-words")) {
+      // navigator.clipboard needs a secure context, which a school's http:// address is not: the
+      // words are selected and copied the older way; where that fails they stay selected.
+      var range = document.createRange();
+      range.selectNodeContents(item.querySelector(".note-words"));
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      var copied = false;
+      try { copied = document.execCommand("copy"); } catch (error) { copied = false; }
+      var said = item.querySelector("[data-copied]");
+      said.textContent = said.getAttribute(copied ? "data-copied" : "data-selected");
+      return;
+    }
+    if (!button.classList.contains("forget-note")) { return; }
+    forgetNote(item.getAttribute("data-note-refused")).then(showBanner).then(function () {
+      var left = document.querySelector(".notes-refused");
+      (left || document.getElementById("main")).focus();
+    });
+  });
 
   // -- lessons in sandboxed frames ------------------------------------------------------------
   // A sandboxed frame has an opaque origin, so the service worker never sees its requests. Online,
@@ -434,7 +497,8 @@
   // -- notes in e-textbooks: kept on the device while the server cannot be reached ------------------
   // The notes form (reader.js has filled in the words) is kept under an id the device makes, then
   // sent: by the form itself when the server answers, else later as JSON. The server stores a note
-  // once per id (reader_note.client_id), so a send repeated after a lost reply is not stored twice.
+  // once per id (reader_note.client_id), so a send repeated after a lost reply is not stored twice,
+  // nor stored again once the student has deleted it. A note it refuses is kept aside (showRefused).
   // reader.js marks a kept note in the text ("classroom-note-kept") and hears how it went.
 
   // The notes button tapped, for browsers older than SubmitEvent.submitter (before 2020).
@@ -456,10 +520,20 @@
             kept_at: new Date().toISOString()};
   }
 
-  function keptNotes() {
+  function studentsNotes() {  // waiting, and refused (kept aside, with the server's reason in `refused`)
     return withNotes("readonly", function (store) { return store.getAll(); }).then(function (all) {
       return all.filter(function (entry) { return entry.user === user; });
     });
+  }
+
+  function keptNotes() {  // those still to be sent
+    return studentsNotes().then(function (all) { return all.filter(function (entry) { return !entry.refused; }); });
+  }
+
+  function setAside(entry, reason) {
+    entry.refused = reason;
+    entry.refused_at = new Date().toISOString();
+    return withNotes("readwrite", function (store) { return store.put(entry); });
   }
 
   function forgetNote(clientId) {
@@ -530,6 +604,10 @@
       if (response.status === 200 || response.status === 201) {  // 200: stored before, from an earlier send
         return reply.then(function (note) {
           return forgetNote(entry.client_id).then(function () {
+            if (note.deleted) {  // stored before, then deleted by the student: its marks go, as a refused note's
+              tellReader("classroom-note-refused", {entry: entry, message: ""});
+              return;
+            }
             tellReader("classroom-note-saved", {entry: entry, note: note,
                                                 text: form ? form.getAttribute("data-saved-text") || "" : ""});
           });
@@ -538,9 +616,11 @@
       if (response.status >= 400 && response.status < 500 && response.status !== 401 && response.status !== 403) {
         return reply.then(function (problem) {
           if (problem.error === "csrf") { return "stop"; }  // a stale token: the note is fine, keep it
-          console.error("classroom: the server refused a kept note, so it is dropped:", response.status, problem);
-          return forgetNote(entry.client_id).then(function () {
-            tellReader("classroom-note-refused", {entry: entry, message: problem.message || ""});
+          // Not sent again (it would be refused again), nor lost: kept aside and shown under the banner.
+          var reason = problem.message || (body.getAttribute("data-no-reason-text") || "")
+            .replace("{status}", String(response.status)) || String(response.status);
+          return setAside(entry, reason).then(function () {
+            tellReader("classroom-note-refused", {entry: entry, message: reason});
           });
         });
       }
