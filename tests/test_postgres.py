@@ -83,3 +83,24 @@ def test_learning_records_on_postgres(pg_app):
     assert (first.device_sequence, second.device_sequence) == (1, 2) and first.seq < second.seq
     stored = LearningRecord.get(LearningRecord.uuid == second.uuid)
     assert stored.correct is True and stored.learner == student.pseudonym
+
+
+def test_records_name_the_students_first_class_on_postgres(pg_app):
+    """The class a record names is looked up by its INSERT (learn.records.FIRST_CLASS): the same SQL
+    on PostgreSQL, a class of a lower grade first, none for a student in no class."""
+    from classroom_server.learn.records import FIRST_CLASS, Interaction, new_device_id, record, store
+    from classroom_server.models import LearningRecord
+
+    migrations.migrate(database.obj)
+    with pg_app.app_context():
+        later, earlier = accounts.create_classroom("5А", 5), accounts.create_classroom("4Г", 4)
+        student = accounts.create_user(None, "Әлия", "student")
+        accounts.enrol(student, later)
+        accounts.enrol(student, earlier)
+        loner = accounts.create_user(None, "Сабина", "student")
+        opened = Interaction(verb="opened", pack_id="p", node_id="n", node_kind="lesson", language="kk",
+                             classroom=FIRST_CLASS)
+        row, new = record(student, new_device_id(), opened)
+        assert new and row.classroom == earlier.id
+        assert store(loner, new_device_id(), opened)
+        assert {r.user_id: r.classroom for r in LearningRecord.select()} == {student.id: earlier.id, loner.id: None}

@@ -11,14 +11,13 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from peewee import IntegrityError, fn
 from peewee import OperationalError as PeeweeOperationalError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..collation import NAMES
-from ..db import Prepared, database, is_disk_full, is_sqlite, placeholders, run_sql, write_transaction
+from ..db import Prepared, database, is_disk_full, is_sqlite, run_sql, write_transaction
 from ..i18n import Problem
 from ..models import (ROLES, SIGNIN_MODES, Classroom, GroupMember, LoginFailure, Membership, SchoolSetting,
                       StudentGroup, User, utcnow)
@@ -508,19 +507,11 @@ def user_classrooms(user: User) -> list[Classroom]:
     return _USER_CLASSROOMS(user.id)
 
 
-def first_classroom_ids(user_ids: Iterable[int]) -> dict[int, int]:
-    """The id of the first of each user's classes (as user_classrooms orders them), for those in any:
-    every learning record names its student's first class (learn.records looks them up for a whole
-    group of records at once, inside its write)."""
-    ids = list(user_ids)
-    if not ids:
-        return {}
-    firsts: dict[int, int] = {}
-    for user_id, classroom_id in run_sql(
-            "SELECT m.user_id, c.id FROM classroom AS c JOIN membership AS m ON m.classroom_id = c.id"
-            f" WHERE m.user_id IN ({placeholders(len(ids))}) ORDER BY m.user_id, c.grade, c.name", ids):
-        firsts.setdefault(user_id, classroom_id)
-    return firsts
+# The id of the first of a user's classes (as user_classrooms orders them), the user's id its one
+# parameter: every learning record names its student's first class, looked up inside the record's
+# own INSERT (learn.records), so that no request and no group write spends a statement on it.
+FIRST_CLASSROOM_SQL = ("(SELECT c.id FROM classroom AS c JOIN membership AS m ON m.classroom_id = c.id"
+                       " WHERE m.user_id = ? ORDER BY c.grade, c.name LIMIT 1)")
 
 
 # --- CSV import ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from peewee import (AutoField, BooleanField, CharField, DateTimeField, Field, FloatField, ForeignKeyField,
                     IntegerField, TextField)
 
-from ..accounts.services import first_classroom_ids
+from ..accounts.services import FIRST_CLASSROOM_SQL
 from ..db import GroupCommit, placeholders, run_sql
 from ..domain.statements import PlainRecord, to_statement
 from ..models import LearningRecord, User, utcnow
@@ -50,9 +50,9 @@ class _FirstClass:
         return "FIRST_CLASS"
 
 
-# What a record made at the school names as its class: looked up inside the write, once for all the
-# students of a group (db.GroupCommit), not by each request before it (a query each: each hands the
-# GIL to another request thread and waits to get it back).
+# What a record made at the school names as its class: looked up by the record's own INSERT, not by a
+# query of each request before it (each query hands the GIL to another request thread and waits to
+# get it back) nor by one more statement of the group's write (which holds the school's write lock).
 FIRST_CLASS = _FirstClass()
 
 
@@ -211,7 +211,6 @@ def _store(group: list[_Pending]) -> list[_Stored]:
     if fresh:
         _number_attempts(group, list(fresh.values()))
         rows = [group[index].fields for index in fresh.values()]
-        _name_first_classes(rows)
         per_device: dict[str, int] = {}  # how many records each device numbers now
         for fields in rows:
             per_device[fields["device"]] = per_device.get(fields["device"], 0) + 1
@@ -227,22 +226,17 @@ def _store(group: list[_Pending]) -> list[_Stored]:
             values.append(row)
             for name, own_type, db_value in _COLUMNS:
                 value = row[name]
+                if value is FIRST_CLASS:
+                    value = row["user"]  # the parameter of the first-class lookup (_insert_sql)
                 params.append(value if value is None or type(value) is own_type else db_value(value))
-        seqs = dict(run_sql(_insert_sql(len(values)), params))
+        stored = {record_id: (seq, classroom) for record_id, seq, classroom in run_sql(
+            _insert_sql(tuple(row["classroom"] is FIRST_CLASS for row in values)), params)}
         for row, index in zip(values, fresh.values()):
-            row["seq"] = seqs[row["uuid"]]
+            row["seq"], row["classroom"] = stored[row["uuid"]]
             results[index] = (row, True)
     for index in again:
         results[index] = (results[fresh[group[index].fields["uuid"]]][0], False)
     return results  # type: ignore[return-value]
-
-
-def _name_first_classes(rows: list[dict]) -> None:
-    """Put each student's first class in the rows that ask for it (FIRST_CLASS): one query a group."""
-    firsts = first_classroom_ids({fields["user"] for fields in rows if fields["classroom"] is FIRST_CLASS})
-    for fields in rows:
-        if fields["classroom"] is FIRST_CLASS:
-            fields["classroom"] = firsts.get(fields["user"])
 
 
 def _store_one(pending: _Pending) -> _Stored:
@@ -258,10 +252,13 @@ def _count_devices_sql(devices: int) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_sql(rows: int) -> str:
-    row = f"({placeholders(len(_COLUMNS))})"
-    return (f"INSERT INTO learning_record ({_COLUMN_NAMES}) VALUES " + ", ".join([row] * rows)
-            + " RETURNING uuid, seq")
+def _insert_sql(first_class: tuple[bool, ...]) -> str:
+    """One INSERT of a row per entry; in a row whose entry is true, the class is the student's first,
+    looked up from the user id given in its place."""
+    plain = f"({placeholders(len(_COLUMNS))})"
+    looked_up = "(" + ", ".join(FIRST_CLASSROOM_SQL if name == "classroom" else "?" for name, _, _ in _COLUMNS) + ")"
+    return (f"INSERT INTO learning_record ({_COLUMN_NAMES}) VALUES "
+            + ", ".join(looked_up if first else plain for first in first_class) + " RETURNING uuid, seq, classroom")
 
 
 # The field classes whose db_value gives a value of this Python type back unchanged (exact classes:
