@@ -42,9 +42,10 @@ def open_database(url: str) -> Database:
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///"):])
         try:
-            make_folder(path.parent)
-            # Made here, for its owner only: SQLite would make it (and so its WAL) readable by all.
-            create_private(path)
+            if str(path) != ":memory:":  # SQLite's name for a database in memory, not a file
+                make_folder(path.parent)
+                # Made here, for its owner only: SQLite would make it (and so its WAL) readable by all.
+                create_private(path)
         except OSError as exc:
             raise DatabaseError(f"cannot create the folder {path.parent} for the database: {exc.strerror}. "
                                 f"Choose a writable --data-dir or fix its permissions.") from None
