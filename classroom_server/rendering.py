@@ -24,11 +24,18 @@ import threading
 from flask import has_request_context, request
 from flask.templating import Environment as FlaskEnvironment
 from flask_babel import get_translations
-from jinja2 import nodes
+from jinja2 import Template, nodes
 from jinja2.visitor import NodeTransformer
+from markupsafe import escape
 from werkzeug.routing import BuildError
 
 from .i18n import interface_language
+
+try:
+    from markupsafe import _escape_inner  # markupsafe 3's escaping, without the Markup around the result
+except ImportError:  # another markupsafe: its public escape, the same text
+    def _escape_inner(text: str) -> str:
+        return str(escape(text))
 
 GETTEXT_NAMES = ("_", "gettext")
 
@@ -84,6 +91,34 @@ class _Folder(NodeTransformer):
         return nodes.Const(url, lineno=node.lineno)
 
 
+def output_escape(value: object) -> str:
+    """What `{{ value }}` writes into a page: markupsafe's `escape`, but as a plain string.
+
+    A compiled template calls `escape` for every value it writes (sixty a chapter page), and
+    markupsafe's wraps each result in a new `Markup`, a Python-level constructor that cost more than
+    the escaping itself. Jinja only ever joins these pieces (`concat`: a page, a block, a macro's
+    result, which it then wraps in `Markup` once), so the wrapper served nothing. The same text
+    comes out: markupsafe's own escaping, and a value that is already markup (`__html__`) as it is.
+    """
+    if type(value) is str:
+        return _escape_inner(value)
+    html = getattr(value, "__html__", None)
+    if html is not None:
+        return html()
+    return _escape_inner(str(value))
+
+
+class PageTemplate(Template):
+    """A compiled template whose `{{ ... }}` writes with `output_escape`."""
+
+    @classmethod
+    def from_code(cls, environment, code, globals, uptodate=None):
+        template = super().from_code(environment, code, globals, uptodate)
+        # The namespace the compiled module ran in: every block and macro of it looks `escape` up there.
+        template.root_render_func.__globals__["escape"] = output_escape
+        return template
+
+
 class PageEnvironment(FlaskEnvironment):
     """Flask's Jinja environment, with one overlay per (language, script root) that compiles and keeps
     each template for it (Jinja's `overlay`: the same loader, globals and filters, a cache of its own).
@@ -94,6 +129,7 @@ class PageEnvironment(FlaskEnvironment):
     #: the (language, script root) this environment compiles for; None: the app's own, which
     #: compiles templates as written (outside a request) and hands requests to the overlays
     variant: tuple[str, str] | None = None
+    template_class = PageTemplate
 
     def __init__(self, app, **options):
         super().__init__(app, **options)
@@ -114,7 +150,8 @@ class PageEnvironment(FlaskEnvironment):
 
     def _load_template(self, name, globals):
         if self.variant is None and has_request_context():
-            return self.for_variant((interface_language(""), request.script_root))._load_template(name, globals)
+            variant = (interface_language(""), request._get_current_object().script_root)  # not the proxy:
+            return self.for_variant(variant)._load_template(name, globals)  # security.load_user says why
         return super()._load_template(name, globals)
 
     def _parse(self, source, name, filename):

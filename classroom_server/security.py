@@ -82,25 +82,27 @@ class ClassroomSessionInterface(SecureCookieSessionInterface):
 
 
 def csrf_token() -> str:
-    if request.path.startswith(STATELESS_PREFIXES):
+    if request._get_current_object().path.startswith(STATELESS_PREFIXES):  # not the proxy: load_user
         return ""  # e.g. a 404 page for a missing file: no session here, so no forms either
-    token = session.get("csrf")
+    state = session._get_current_object()
+    token = state.get("csrf")
     if not token:
-        token = session["csrf"] = secrets.token_urlsafe(32)
+        token = state["csrf"] = secrets.token_urlsafe(32)
     return token
 
 
 def csp_nonce() -> str:
     """This response's script nonce: the Content-Security-Policy lets only scripts carrying it run."""
-    nonce = g.get("csp_nonce")
+    state = g._get_current_object()  # not the proxy: load_user
+    nonce = state.get("csp_nonce")
     if nonce is None:
-        nonce = g.csp_nonce = secrets.token_urlsafe(16)
+        nonce = state.csp_nonce = secrets.token_urlsafe(16)
     return nonce
 
 
 def check_csrf() -> None:
     """Refuse a state-changing request that does not carry this session's token."""
-    if request.method not in UNSAFE_METHODS:
+    if request._get_current_object().method not in UNSAFE_METHODS:  # not the proxy: load_user
         return
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
     expected = session.get("csrf", "")
@@ -136,24 +138,33 @@ _SIGNED_IN = Prepared(lambda: User.select().where(
     User.id == 0, ~fn.EXISTS(RevokedSession.select(RevokedSession.sid).where(RevokedSession.sid == ""))))
 
 
-def load_user() -> None:
-    g.user = None
-    if request.path.startswith(STATELESS_PREFIXES):
-        return
-    user_id = session.get("uid")
+def load_user() -> User | None:
+    """Put the signed-in user in `g.user` (None if nobody is); that user.
+
+    Here and in the other hooks every page runs, the request, session and `g` objects are taken from
+    werkzeug's proxies once: on Python 3.11 each attribute read through a proxy first fails (a
+    formatted AttributeError) before the proxy forwards it, ~0.6 µs, and a page made sixty."""
+    state = g._get_current_object()
+    state.user = None
+    if request._get_current_object().path.startswith(STATELESS_PREFIXES):
+        return None
+    cookie = session._get_current_object()
+    user_id = cookie.get("uid")
     if user_id is None:
-        return
-    sid = session.get("sid")
+        return None
+    sid = cookie.get("sid")
     found = _SIGNED_IN(user_id, sid) if sid else None
     user = found[0] if found else None
-    if user is None or not user.is_active or user.session_version != session.get("ver"):
-        session.pop("uid", None)
-        return
-    g.user = user
+    if user is None or not user.is_active or user.session_version != cookie.get("ver"):
+        cookie.pop("uid", None)
+        return None
+    state.user = user
+    return user
 
 
 def require_signin() -> object | None:
-    if g.user is not None or request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+    endpoint = request._get_current_object().endpoint  # not the proxy: load_user
+    if g._get_current_object().user is not None or endpoint in PUBLIC_ENDPOINTS or endpoint is None:
         return None
     if wants_json():
         return json_error(401, "unauthenticated", "Sign in first.")

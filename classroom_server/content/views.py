@@ -145,7 +145,8 @@ def pack_page(pack_id: str):
 def node_page(pack_id: str, node_id: str):
     pack = services.pack_by_id(pack_id) or abort(404)
     node = services.node(pack, node_id) or abort(404)
-    user, lang_arg = g.user, request.args.get("lang")
+    current = request._get_current_object()  # not the proxy (security.load_user says why)
+    user, lang_arg = g._get_current_object().user, current.args.get("lang")
     data = services.parsed(node.data)
     files = data.get("content") or data.get("media") or data.get("pdf") or {}
     language = lang_arg if lang_arg in files else localized_key(files)
@@ -155,7 +156,7 @@ def node_page(pack_id: str, node_id: str):
     chapter = reader.chapter_html(pack.pack_id, path, parts.blob, parts.chapter_pages) if parts.blob else None
     is_student = user is not None and user.role == "student"
     # The device keeping assigned pages for offline use fetches them ahead: that is not opening them.
-    student = is_student and request.headers.get("X-Classroom-Prefetch") is None
+    student = is_student and current.headers.get("X-Classroom-Prefetch") is None
     if student and node.kind != "topic":
         practice.record_opened(user, pack.pack_id, node.node_id, node.kind,
                                language or localized_key(services.parsed(node.title)) or "kk")
@@ -234,8 +235,10 @@ def _node_parts(pack: ContentPack, node: ContentNode, language: str | None, lang
     """The node page's parts, remembered per process, keyed like the catalog rows they are made of
     (services: the pack row and its manifest's hash, so an update or a reinstall in any process is a
     new key) and by what the links depend on."""
-    data_dir = current_app.config["CLASSROOM_SETTINGS"].data_dir  # tests run schools side by side
-    key = (pack.id, pack.manifest_sha256, node.node_id, language, lang_arg, request.script_root, data_dir)
+    # Not the proxies (security.load_user says why). The data folder: tests run schools side by side.
+    data_dir = current_app._get_current_object().config["CLASSROOM_SETTINGS"].data_dir
+    key = (pack.id, pack.manifest_sha256, node.node_id, language, lang_arg,
+           request._get_current_object().script_root, data_dir)
     return _parts(key, lambda: _make_node_parts(pack, node, language, lang_arg))
 
 

@@ -296,15 +296,17 @@ def summary(user: User, device: str, ex: Exercise) -> Summary:
 
 def device_id() -> str:
     """This browser's device id: from its cookie, else a new one (set on the response)."""
-    if "device_id" not in g:
+    state = g._get_current_object()  # not the proxy (security.load_user says why)
+    found = state.get("device_id")
+    if found is None:
         sent = request.cookies.get(DEVICE_COOKIE)
-        g.device_id = sent if records.valid_device_id(sent) else records.new_device_id()
-    return g.device_id
+        found = state.device_id = sent if records.valid_device_id(sent) else records.new_device_id()
+    return found
 
 
 def remember_device(response):
     """An `after_request` hook: give a student's browser its long-lived device id cookie."""
-    user = g.get("user")
+    user = g._get_current_object().get("user")  # not the proxy (security.load_user says why)
     if user is None or user.role != "student" or records.valid_device_id(request.cookies.get(DEVICE_COOKIE)):
         return response
     response.set_cookie(DEVICE_COOKIE, device_id(), max_age=DEVICE_COOKIE_SECONDS, httponly=True,
