@@ -15,6 +15,9 @@ class _Html:
     def __html__(self) -> str:
         return "<i>trusted</i>"
 
+    def __repr__(self) -> str:  # the test's id, the same in every pytest-xdist worker
+        return "_Html()"
+
 
 VALUES = ["plain", "<b>\"Ада\" & 'Әлия'</b>", Markup("<em>kept</em>"), 42, 2.5, None, True, _Html()]
 
