@@ -78,9 +78,9 @@ def _cached_url(app_id: int, script_root: str, endpoint: str, values: tuple) -> 
 
 def _memo_url_for(endpoint: str, **values) -> str:
     """url_for for templates, remembered: a page builds the same dozen links on every request."""
-    try:
-        return _cached_url(id(current_app._get_current_object()), request.script_root, endpoint,
-                           tuple(sorted(values.items())))
+    try:  # the objects, not the proxies (security.load_user says why)
+        return _cached_url(id(current_app._get_current_object()), request._get_current_object().script_root,
+                           endpoint, tuple(sorted(values.items())))
     except TypeError:  # an unhashable value: build it the slow way
         return url_for(endpoint, **values)
 
@@ -215,7 +215,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         current = request._get_current_object()
         if current.endpoint in ("healthz", "static", "service_worker"):
             return None
-        database.connect(reuse_if_open=True)
+        database.obj.connect(reuse_if_open=True)  # not through the proxy (db.run_sql says why)
         user = security.load_user()
         if isinstance(current.routing_exception, MethodNotAllowed):
             return None  # nothing runs but the 405 (with its Allow header): no sign-in, no CSRF check

@@ -82,7 +82,9 @@ def sql(query: str) -> str:
 
 def run_sql(query: str, params: Sequence = ()):
     """Run raw SQL written with `?` placeholders; the cursor."""
-    return database.obj.execute_sql(sql(query), params)  # not through the proxy: that costs a call
+    # Not through peewee's proxy: a method read through it first fails (a formatted AttributeError,
+    # Python 3.11) before its __getattr__ forwards it.
+    return database.obj.execute_sql(sql(query), params)
 
 
 def placeholders(count: int) -> str:
@@ -436,11 +438,12 @@ class Prepared:
 
     def scalar(self, *params):
         """The first column of the first row (for counts)."""
-        row = database.execute_sql(self._sql(), params).fetchone()
+        row = database.obj.execute_sql(self._sql(), params).fetchone()  # not through the proxy: run_sql
         return row[0] if row else None
 
     def __call__(self, *params) -> list:
-        cursor = database.execute_sql(self._sql(), params)  # first: building the SQL names the model
+        # First: building the SQL names the model. Not through the proxy: run_sql.
+        cursor = database.obj.execute_sql(self._sql(), params)
         return model_rows(self.model, cursor)
 
 

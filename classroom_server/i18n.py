@@ -83,13 +83,13 @@ def _browser_language(header: str) -> str | None:
 
 
 def select_locale() -> Locale:
-    user = g._get_current_object().get("user")  # the object, not the proxy: see _chosen_locale
+    user = g._get_current_object().get("user")  # the objects, not the proxies: see _chosen_locale
     if user is not None and user.language in LANGUAGES:
         return _LOCALES[user.language]
-    chosen = session.get("lang")
+    chosen = session._get_current_object().get("lang")
     if chosen in LANGUAGES:
         return _LOCALES[chosen]
-    best = _browser_language(request.headers.get("Accept-Language", ""))
+    best = _browser_language(request._get_current_object().headers.get("Accept-Language", ""))
     return _LOCALES[best or current_app.config["CLASSROOM_SETTINGS"].i18n_default_language]  # one of LANGUAGES
 
 # Words for the picture-code pictures (see accounts.services.PICTURES), read aloud and shown small.
@@ -233,7 +233,15 @@ def when(moment) -> str:
     """A stored UTC time as the school reads it: short date and time in its time zone."""
     if not moment:
         return ""
-    return _when(moment, interface_language(), str(get_timezone()))
+    return _when(moment, interface_language(), _school_timezone())
+
+
+def _school_timezone() -> str:
+    """The school's time zone (the app sets no selector, so Flask-Babel's default is it), read off
+    the app itself: get_timezone() asks werkzeug's proxies five times (see _chosen_locale)."""
+    if not has_app_context():
+        return str(get_timezone())
+    return current_app._get_current_object().config.get("BABEL_DEFAULT_TIMEZONE", "UTC")  # as Flask-Babel
 
 
 @functools.lru_cache(maxsize=4096)

@@ -174,9 +174,10 @@ def require_signin() -> object | None:
 def roles_required(*roles: str) -> Callable[[], None]:
     """A blueprint `before_request` hook that lets only these roles through."""
     def check() -> None:
-        if g.user is None:
+        user = g._get_current_object().user  # not the proxy: load_user
+        if user is None:
             abort(401)
-        if g.user.role not in roles:
+        if user.role not in roles:
             if wants_json():
                 abort(json_error(403, "forbidden", "Your role cannot use this."))
             abort(403)

@@ -20,8 +20,9 @@ from .records import RecordError
 
 @bp.get("/")
 def home():
-    return render_template("learn/home.html", classes=user_classrooms(g.user),
-                           assigned=assignments.for_student(g.user), last=practice.last_opened(g.user))
+    user = g._get_current_object().user  # not the proxy (security.load_user says why)
+    return render_template("learn/home.html", classes=user_classrooms(user),
+                           assigned=assignments.for_student(user), last=practice.last_opened(user))
 
 
 def _exercise(pack_id: str, node_id: str) -> practice.Exercise:
@@ -36,7 +37,7 @@ _TEMPLATES: Kept[Markup] = Kept(4096)
 
 def _variant() -> tuple[str, str]:
     """(interface language, script root): what a kept part of a page depends on besides its key."""
-    return interface_language(), request.script_root
+    return interface_language(), request._get_current_object().script_root  # not the proxy: security.load_user
 
 
 def _kept(key: tuple, make: Callable[[], str]) -> Markup:
@@ -105,7 +106,7 @@ def _question(ex: practice.Exercise, index: int, hints: int = 0, shown_at: int |
               error: str | None = None, status: int = 200, held: Held | None = None,
               known: dict[str, practice.ItemState] | None = None):
     """The question page; `held` and `known` (the items' states) when the caller has them already."""
-    user = g.user
+    user = g._get_current_object().user  # not the proxy (security.load_user says why)
     item = ex.items[index]
     held = held if held is not None else held_for(user)
     if error is None and held.holds(ex.pack.pack_id, ex.node.node_id, item["id"]):
@@ -144,7 +145,7 @@ def practise(pack_id: str, node_id: str):
     ex = _exercise(pack_id, node_id)
     if not ex.items:
         abort(404)
-    user, args = g.user, request.args
+    user, args = g._get_current_object().user, request._get_current_object().args  # as in _question
     # Once for the page: which item comes next, whether it is held, and its tries.
     held = held_for(user)
     known = None
