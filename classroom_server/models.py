@@ -163,7 +163,7 @@ class LearningRecord(BaseModel):
     statement (domain.statements). `seq` is the school's own order: sync sends records by it."""
     seq = AutoField()
     uuid = CharField(max_length=36, unique=True)
-    device = ForeignKeyField(Device)
+    device = ForeignKeyField(Device, index=False)  # the unique index below leads with it (migration 0023)
     device_sequence = IntegerField()
     created_at = DateTimeField(default=utcnow)  # when this server stored it
     occurred_at = DateTimeField()  # when it happened (a device's clock for answers made offline)

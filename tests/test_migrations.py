@@ -53,3 +53,17 @@ def test_upgrading_gives_every_existing_user_a_distinct_pseudonym(tmp_path):
     assert migrations.migrate(db, upto=3) == ["0003_learning_records"]
     pseudonyms = [row[0] for row in db.execute_sql('SELECT pseudonym FROM "user"')]
     assert len(set(pseudonyms)) == 3 and all(p and len(p) == 32 for p in pseudonyms)
+
+
+def test_upgrading_drops_the_lone_device_index_and_device_queries_keep_an_index(tmp_path):
+    db = SqliteDatabase(str(tmp_path / "x.db"))
+    migrations.migrate(db, upto=22)
+    indexes = {index.name for index in db.get_indexes("learning_record")}
+    assert "learningrecord_device_id" in indexes
+    assert migrations.migrate(db, upto=23) == ["0023_record_device_index"]
+    left = {index.name: index.columns for index in db.get_indexes("learning_record")}
+    assert "learningrecord_device_id" not in left
+    assert left["learningrecord_device_id_device_sequence"] == ["device_id", "device_sequence"]
+    plan = " ".join(str(row) for row in db.execute_sql(
+        "EXPLAIN QUERY PLAN SELECT seq FROM learning_record WHERE device_id = ?", ("d",)))
+    assert "learningrecord_device_id_device_sequence" in plan
