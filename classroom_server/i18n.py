@@ -10,8 +10,7 @@ from babel import Locale, UnknownLocaleError
 from flask import current_app, g, has_app_context, request, session
 from jinja2 import pass_context
 from markupsafe import Markup
-from flask_babel import (force_locale, format_datetime, get_locale, get_timezone, get_translations, gettext,
-                         lazy_gettext)
+from flask_babel import format_datetime, get_locale, get_timezone, get_translations, gettext, lazy_gettext
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
@@ -56,13 +55,14 @@ def _chosen_locale() -> Locale | None:
 
 
 def catalog(language: str):
-    """The interface's translations in `language` (one of LANGUAGES), loaded once per process:
-    what `flask_babel.get_translations()` gives in a request of that language."""
+    """This request's interface translations: what `flask_babel.get_translations()` gives, kept per
+    process for each of LANGUAGES. `language` is this request's, `interface_language()`: the first
+    request in each language fills its place (not force_locale, which swaps the app's locale
+    selector while it lasts, under every thread's feet)."""
     found = _catalogs.get(language)
     if found is None:
-        with force_locale(language):
-            found = get_translations()
-        if language in LANGUAGES:  # not whatever code a request names
+        found = get_translations()
+        if language in LANGUAGES:  # not whatever code a forced locale names
             _catalogs[language] = found
     return found
 

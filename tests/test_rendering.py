@@ -64,6 +64,7 @@ def test_a_forced_language_is_the_language_of_the_request_while_it_lasts(app):
     """interface_language reads the locale Flask-Babel chose; force_locale (the OPDS feed) changes it."""
     with app.test_request_context("/", headers={"Accept-Language": "kk"}):
         assert interface_language() == "kk"
+        assert catalog("kk").ugettext("Sign out") == get_translations().ugettext("Sign out") != "Sign out"
         with force_locale("ru"):
             assert interface_language() == "ru"
             assert catalog("ru") is catalog(interface_language())
