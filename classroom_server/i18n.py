@@ -57,8 +57,7 @@ def _chosen_locale() -> Locale | None:
 def catalog(language: str):
     """This request's interface translations: what `flask_babel.get_translations()` gives, kept per
     process for each of LANGUAGES. `language` is this request's, `interface_language()`: the first
-    request in each language fills its place (not force_locale, which swaps the app's locale
-    selector while it lasts, under every thread's feet)."""
+    request in each language fills its place with its own catalog."""
     found = _catalogs.get(language)
     if found is None:
         found = get_translations()
