@@ -19,7 +19,7 @@ from peewee import (AutoField, BooleanField, CharField, DateTimeField, Field, Fl
                     IntegerField, TextField)
 
 from ..accounts.services import FIRST_CLASSROOM_SQL
-from ..db import GroupCommit, placeholders, run_sql
+from ..db import GroupCommit, run_sql
 from ..domain.statements import PlainRecord, to_statement
 from ..models import LearningRecord, User, utcnow
 
@@ -226,11 +226,14 @@ def _store(group: list[_Pending]) -> list[_Stored]:
             values.append(row)
             for name, own_type, db_value in _COLUMNS:
                 value = row[name]
-                if value is FIRST_CLASS:
-                    value = row["user"]  # the parameter of the first-class lookup (_insert_sql)
+                if name == "classroom":  # three values (_CLASS_VALUE): look it up?, whose, else the class
+                    first = value is FIRST_CLASS
+                    params += (1 if first else 0, row["user"] if first else None)
+                    if first:
+                        value = None
                 params.append(value if value is None or type(value) is own_type else db_value(value))
         stored = {record_id: (seq, classroom) for record_id, seq, classroom in run_sql(
-            _insert_sql(tuple(row["classroom"] is FIRST_CLASS for row in values)), params)}
+            _insert_sql(len(values)), params)}
         for row, index in zip(values, fresh.values()):
             row["seq"], row["classroom"] = stored[row["uuid"]]
             results[index] = (row, True)
@@ -251,14 +254,18 @@ def _count_devices_sql(devices: int) -> str:
             " RETURNING id, last_sequence")
 
 
+# A row's class: the student's first, looked up (1, the user's id, NULL), or the one given (0, NULL,
+# the class or NULL). One statement per group size whatever its rows name, so that a group mixing
+# quiz answers (their class given) with page views (looked up) is not a statement of its own.
+_CLASS_VALUE = f"CASE ? WHEN 1 THEN {FIRST_CLASSROOM_SQL} ELSE ? END"
+
+
 @functools.lru_cache(maxsize=64)
-def _insert_sql(first_class: tuple[bool, ...]) -> str:
-    """One INSERT of a row per entry; in a row whose entry is true, the class is the student's first,
-    looked up from the user id given in its place."""
-    plain = f"({placeholders(len(_COLUMNS))})"
-    looked_up = "(" + ", ".join(FIRST_CLASSROOM_SQL if name == "classroom" else "?" for name, _, _ in _COLUMNS) + ")"
-    return (f"INSERT INTO learning_record ({_COLUMN_NAMES}) VALUES "
-            + ", ".join(looked_up if first else plain for first in first_class) + " RETURNING uuid, seq, classroom")
+def _insert_sql(rows: int) -> str:
+    """One INSERT of `rows` rows, each of _COLUMNS with its class as _CLASS_VALUE."""
+    row = "(" + ", ".join(_CLASS_VALUE if name == "classroom" else "?" for name, _, _ in _COLUMNS) + ")"
+    return (f"INSERT INTO learning_record ({_COLUMN_NAMES}) VALUES " + ", ".join([row] * rows)
+            + " RETURNING uuid, seq, classroom")
 
 
 # The field classes whose db_value gives a value of this Python type back unchanged (exact classes:
